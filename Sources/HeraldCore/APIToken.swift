@@ -1,0 +1,72 @@
+import Crypto
+import Foundation
+
+/// What a token may do.
+public enum TokenScope: String, Sendable, Codable, CaseIterable {
+    /// Everything.
+    case admin
+    /// Emit events, write documents, read every delivery log.
+    case provider
+    /// Its own team's hooks, deliveries and feed.
+    case team
+}
+
+/// An API token's stored form. The token itself is shown once and only its SHA-256 is kept.
+public struct APIToken: Sendable, Hashable, Codable {
+    public var id: Int64
+    public var name: String
+    public var scope: TokenScope
+    public var teamID: Int64?
+    /// The first characters of the token, to recognise it in lists.
+    public var prefix: String
+    public var createdAt: Date
+    public var lastUsedAt: Date?
+
+    public init(id: Int64, name: String, scope: TokenScope, teamID: Int64?, prefix: String, createdAt: Date, lastUsedAt: Date? = nil) {
+        self.id = id
+        self.name = name
+        self.scope = scope
+        self.teamID = teamID
+        self.prefix = prefix
+        self.createdAt = createdAt
+        self.lastUsedAt = lastUsedAt
+    }
+
+    public static let tokenPrefix = "hrld_"
+
+    /// A new random token (`hrld_` + 32 random bytes, base64url).
+    public static func generateSecret() -> String {
+        let key = SymmetricKey(size: .bits256)
+        let data = key.withUnsafeBytes { Data($0) }
+        let text = data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+        return tokenPrefix + text
+    }
+
+    /// The stored hash of a token. Tokens carry 256 random bits, so a fast hash is enough.
+    public static func hash(_ token: String) -> String {
+        SHA256.hash(data: Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// Who is calling, once a token has been checked.
+public struct Principal: Sendable, Hashable {
+    public var tokenID: Int64
+    public var scope: TokenScope
+    public var teamID: Int64?
+
+    public init(tokenID: Int64, scope: TokenScope, teamID: Int64?) {
+        self.tokenID = tokenID
+        self.scope = scope
+        self.teamID = teamID
+    }
+
+    /// Whether this principal may see and change resources of `team`.
+    public func canAccess(team: Int64) -> Bool {
+        switch scope {
+        case .admin: true
+        case .provider: false
+        case .team: teamID == team
+        }
+    }
+}

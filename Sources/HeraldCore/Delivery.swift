@@ -1,0 +1,123 @@
+import Foundation
+
+/// Where a delivery is in its life.
+public enum DeliveryStatus: String, Sendable, Codable, CaseIterable {
+    /// Waiting for its next attempt (`nextAttemptAt`).
+    case pending
+    /// An attempt is being made.
+    case inFlight = "in_flight"
+    /// A 2xx response was received.
+    case succeeded
+    /// Attempts are used up, the hook answered 410, or a one-shot attempt failed. Can be redelivered.
+    case failed
+
+    /// The coarse status the API shows: `success`, `failure` or `pending`.
+    public var apiStatus: String {
+        switch self {
+        case .pending, .inFlight: "pending"
+        case .succeeded: "success"
+        case .failed: "failure"
+        }
+    }
+}
+
+/// Why an attempt was made.
+public enum AttemptTrigger: String, Sendable, Codable, CaseIterable {
+    case first, retry, redelivery, ping
+}
+
+/// What kind of failure an attempt met.
+public enum ErrorClass: String, Sendable, Codable, CaseIterable {
+    case dns, connect, tls, timeout, http
+    /// The target was refused before connecting (SSRF guard, bad URL).
+    case refused
+    /// Anything else on the client side.
+    case other
+}
+
+/// One event × one hook. Its id stays the same across attempts and redeliveries.
+public struct Delivery: Sendable, Hashable {
+    public var id: String
+    public var hookID: Int64
+    public var teamID: Int64
+    public var eventSeq: Int64
+    public var eventID: String
+    public var eventType: String
+    public var lifecycle: DeliveryLifecycle
+    /// Every attempt ever made, across redeliveries.
+    public var totalAttempts: Int
+    public var lastStatusCode: Int?
+    public var lastDurationMs: Int?
+    /// When the last attempt finished.
+    public var deliveredAt: Date?
+    public var createdAt: Date
+    /// Its position in the log, for keyset pagination.
+    public var cursor: DeliveryCursor
+
+    public init(
+        id: String, hookID: Int64, teamID: Int64, eventSeq: Int64, eventID: String, eventType: String, lifecycle: DeliveryLifecycle,
+        totalAttempts: Int, lastStatusCode: Int?, lastDurationMs: Int?, deliveredAt: Date?, createdAt: Date, cursor: DeliveryCursor
+    ) {
+        self.cursor = cursor
+        self.id = id
+        self.hookID = hookID
+        self.teamID = teamID
+        self.eventSeq = eventSeq
+        self.eventID = eventID
+        self.eventType = eventType
+        self.lifecycle = lifecycle
+        self.totalAttempts = totalAttempts
+        self.lastStatusCode = lastStatusCode
+        self.lastDurationMs = lastDurationMs
+        self.deliveredAt = deliveredAt
+        self.createdAt = createdAt
+    }
+}
+
+/// One HTTP try, as recorded in the delivery log.
+public struct Attempt: Sendable, Hashable {
+    public var deliveryID: String
+    /// 1-based, across the delivery's whole life.
+    public var number: Int
+    public var trigger: AttemptTrigger
+    public var startedAt: Date
+    public var durationMs: Int
+    public var url: String
+    public var requestHeaders: [HTTPHeaderField]
+    public var requestBody: String
+    public var responseStatus: Int?
+    public var responseHeaders: [HTTPHeaderField]
+    public var responseBody: String?
+    public var errorClass: ErrorClass?
+    public var errorMessage: String?
+
+    public init(
+        deliveryID: String, number: Int, trigger: AttemptTrigger, startedAt: Date, durationMs: Int, url: String,
+        requestHeaders: [HTTPHeaderField], requestBody: String, responseStatus: Int?, responseHeaders: [HTTPHeaderField],
+        responseBody: String?, errorClass: ErrorClass?, errorMessage: String?
+    ) {
+        self.deliveryID = deliveryID
+        self.number = number
+        self.trigger = trigger
+        self.startedAt = startedAt
+        self.durationMs = durationMs
+        self.url = url
+        self.requestHeaders = requestHeaders
+        self.requestBody = requestBody
+        self.responseStatus = responseStatus
+        self.responseHeaders = responseHeaders
+        self.responseBody = responseBody
+        self.errorClass = errorClass
+        self.errorMessage = errorMessage
+    }
+}
+
+/// A header name and value, in the order sent or received.
+public struct HTTPHeaderField: Sendable, Hashable, Codable {
+    public var name: String
+    public var value: String
+    public init(_ name: String, _ value: String) {
+        self.name = name
+        self.value = value
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+
+/// How a hook's body is encoded.
+public enum ContentType: String, Sendable, Codable, CaseIterable {
+    /// `application/json`: the payload is the body.
+    case json
+    /// `application/x-www-form-urlencoded`: the body is `payload=<urlencoded JSON>`.
+    case form
+
+    public var mimeType: String {
+        switch self {
+        case .json: "application/json"
+        case .form: "application/x-www-form-urlencoded"
+        }
+    }
+}
+
+/// Whether a hook's deliveries may overlap.
+public enum Ordering: String, Sendable, Codable, CaseIterable {
+    /// Concurrent deliveries under the per-hook cap.
+    case none
+    /// Strictly in event `seq` order, one in flight; the next waits for the previous to finish.
+    case ordered
+}
+
+/// How deliveries are signed.
+public enum SignatureScheme: String, Sendable, Codable, CaseIterable {
+    case hmac
+    case ed25519
+}
+
+/// The outcome of the last delivery attempt, GitHub's `last_response`.
+public struct LastResponse: Sendable, Hashable, Codable {
+    public var code: Int?
+    /// `unused`, `active` (last attempt succeeded) or `failed`.
+    public var status: String
+    public var message: String?
+
+    public init(code: Int?, status: String, message: String?) {
+        self.code = code
+        self.status = status
+        self.message = message
+    }
+
+    public static let unused = LastResponse(code: nil, status: "unused", message: nil)
+}
+
+/// A subscription of a team: where to POST which events, and how.
+public struct Hook: Sendable, Hashable {
+    public var id: Int64
+    public var teamID: Int64
+    public var url: String
+    public var contentType: ContentType
+    /// The signing secret, encrypted with the store's ``SecretBox``.
+    public var encryptedSecret: Data
+    public var events: [String]
+    public var channels: [String]
+    public var active: Bool
+    public var insecureSSL: Bool
+    public var timeoutSeconds: Int
+    public var ordering: Ordering
+    public var signature: SignatureScheme
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var lastResponse: LastResponse
+    public var disabledReason: String?
+    /// Events with `seq` at or below this existed before the hook and are not delivered to it.
+    public var createdAfterSeq: Int64
+    /// Since when every attempt has failed (nil while healthy).
+    public var failingSince: Date?
+
+    public init(
+        id: Int64, teamID: Int64, url: String, contentType: ContentType, encryptedSecret: Data, events: [String], channels: [String],
+        active: Bool, insecureSSL: Bool, timeoutSeconds: Int, ordering: Ordering, signature: SignatureScheme, createdAt: Date,
+        updatedAt: Date, lastResponse: LastResponse, disabledReason: String?, createdAfterSeq: Int64, failingSince: Date?
+    ) {
+        self.id = id
+        self.teamID = teamID
+        self.url = url
+        self.contentType = contentType
+        self.encryptedSecret = encryptedSecret
+        self.events = events
+        self.channels = channels
+        self.active = active
+        self.insecureSSL = insecureSSL
+        self.timeoutSeconds = timeoutSeconds
+        self.ordering = ordering
+        self.signature = signature
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.lastResponse = lastResponse
+        self.disabledReason = disabledReason
+        self.createdAfterSeq = createdAfterSeq
+        self.failingSince = failingSince
+    }
+}
+
+/// A hook's settings as submitted by a team (create or full replace).
+public struct HookSettings: Sendable, Hashable {
+    public var url: String
+    public var contentType: ContentType = .json
+    public var events: [String] = ["*"]
+    public var channels: [String] = []
+    public var active: Bool = true
+    public var insecureSSL: Bool = false
+    public var timeoutSeconds: Int = 10
+    public var ordering: Ordering = .none
+    public var signature: SignatureScheme = .hmac
+
+    public init(url: String) { self.url = url }
+}

@@ -1,0 +1,184 @@
+import Foundation
+
+/// Teams (tenants).
+public protocol TeamStore: Sendable {
+    /// Throws ``StoreError/conflict(_:)`` when the slug is taken.
+    func createTeam(name: String, slug: String, now: Date) async throws -> Team
+    func teams() async throws -> [Team]
+    func team(id: Int64) async throws -> Team?
+    func team(slug: String) async throws -> Team?
+}
+
+/// API tokens, stored hashed.
+public protocol TokenStore: Sendable {
+    func createToken(name: String, scope: TokenScope, teamID: Int64?, hash: String, prefix: String, now: Date) async throws -> APIToken
+    func token(hash: String) async throws -> APIToken?
+    /// All tokens, or one team's.
+    func tokens(teamID: Int64?) async throws -> [APIToken]
+    func deleteToken(id: Int64) async throws -> Bool
+}
+
+/// The event-type catalog.
+public protocol EventTypeStore: Sendable {
+    func eventTypes() async throws -> [EventType]
+    func eventType(name: String) async throws -> EventType?
+    /// Inserts or replaces; returns true when the type is new.
+    @discardableResult func saveEventType(_ type: EventType) async throws -> Bool
+    func deleteEventType(name: String) async throws -> Bool
+    /// Inserts the types that are not there yet (first start).
+    func seedEventTypes(_ types: [EventType]) async throws
+}
+
+/// The durable, sequenced event log.
+public protocol EventStore: Sendable {
+    /// Appends events in one transaction, numbering them with consecutive `seq`s. An event whose
+    /// idempotency key was seen before is not appended again: the first event is returned, marked duplicate.
+    func append(_ events: [NewEvent]) async throws -> [AppendedEvent]
+    /// Events after `seq`, oldest first. With `teamID`, only events a hook of that team could
+    /// receive (by type pattern and channel).
+    func events(since seq: Int64, limit: Int, visibleTo teamID: Int64?) async throws -> [Event]
+    func lastSeq() async throws -> Int64
+}
+
+/// Hooks.
+public protocol HookStore: Sendable {
+    /// Creates the hook and, in the same transaction, its first ping delivery.
+    func createHook(teamID: Int64, settings: HookSettings, encryptedSecret: Data, now: Date) async throws -> (hook: Hook, pingDeliveryID: String)
+    func hook(id: Int64) async throws -> Hook?
+    /// All hooks, or one team's.
+    func hooks(teamID: Int64?) async throws -> [Hook]
+    /// Saves settings, `active` and `disabledReason`; bumps `updatedAt`.
+    func updateHook(_ hook: Hook, now: Date) async throws -> Hook
+    func deleteHook(id: Int64) async throws -> Bool
+}
+
+/// Deliveries and their attempts: the outbox the engine works from.
+public protocol DeliveryStore: Sendable {
+    /// Turns up to `limit` events not yet fanned out into deliveries for the hooks they match
+    /// (``EventMatcher``), and advances the fan-out cursor in the same transaction. Returns the
+    /// number of events processed.
+    func fanOut(limit: Int, now: Date) async throws -> FanOutResult
+    /// Queues a `ping` delivery for the hook.
+    func ping(hookID: Int64, now: Date) async throws -> String
+    /// Marks up to `limit` due deliveries in flight and returns them with what sending needs.
+    /// Ordered hooks yield at most their oldest unfinished delivery, and only when none is in flight.
+    /// No hook gets more than `perHookLimit` in flight, counting `inFlight` (hook id → deliveries
+    /// the caller already has in flight).
+    func claimDue(now: Date, limit: Int, perHookLimit: Int, inFlight: [Int64: Int]) async throws -> [ClaimedDelivery]
+    /// Records finished attempts and applies their decisions, in one transaction.
+    func record(_ results: [AttemptResult], health: HookHealth) async throws
+    /// Puts every in-flight delivery back in the queue (start-up after a crash). Returns how many.
+    func recoverInFlight(now: Date) async throws -> Int
+    /// Requeues a finished delivery as a redelivery. Returns false when it is in flight or unknown.
+    func redeliver(deliveryID: String, now: Date) async throws -> Bool
+    /// A hook's deliveries, newest first, after `cursor` (keyset pagination).
+    func deliveries(_ query: DeliveryQuery) async throws -> [Delivery]
+    func delivery(id: String) async throws -> Delivery?
+    func attempts(deliveryID: String) async throws -> [Attempt]
+    /// The earliest `nextAttemptAt` among pending deliveries of active hooks.
+    func nextDueDate() async throws -> Date?
+    /// Counts by status (metrics, backpressure).
+    func deliveryCounts() async throws -> [DeliveryStatus: Int]
+}
+
+/// Everything Herald stores. Each backend conforms to all of it.
+public typealias HeraldStore = TeamStore & TokenStore & EventTypeStore & EventStore & HookStore & DeliveryStore
+
+/// An appended event, or the earlier one its idempotency key points to.
+public struct AppendedEvent: Sendable, Hashable {
+    public var event: Event
+    public var duplicate: Bool
+    public init(event: Event, duplicate: Bool) {
+        self.event = event
+        self.duplicate = duplicate
+    }
+}
+
+public struct FanOutResult: Sendable, Hashable {
+    public var events: Int
+    public var deliveries: Int
+    public init(events: Int, deliveries: Int) {
+        self.events = events
+        self.deliveries = deliveries
+    }
+}
+
+/// Filters and page position for listing deliveries.
+public struct DeliveryQuery: Sendable, Hashable {
+    public var hookID: Int64?
+    public var teamID: Int64?
+    public var status: String?
+    public var eventType: String?
+    public var since: Date?
+    public var until: Date?
+    /// The `(createdAt, id)` position after which to continue (newest first).
+    public var cursor: DeliveryCursor?
+    public var limit: Int
+
+    public init(hookID: Int64? = nil, teamID: Int64? = nil, status: String? = nil, eventType: String? = nil, since: Date? = nil, until: Date? = nil, cursor: DeliveryCursor? = nil, limit: Int = 30) {
+        self.hookID = hookID
+        self.teamID = teamID
+        self.status = status
+        self.eventType = eventType
+        self.since = since
+        self.until = until
+        self.cursor = cursor
+        self.limit = limit
+    }
+}
+
+/// A keyset position in the delivery log: an opaque string to API clients.
+public struct DeliveryCursor: Sendable, Hashable {
+    public var rowID: Int64
+    public init(rowID: Int64) { self.rowID = rowID }
+    public var encoded: String { "d\(rowID)" }
+    public init?(encoded: String) {
+        guard encoded.first == "d", let rowID = Int64(encoded.dropFirst()) else { return nil }
+        self.rowID = rowID
+    }
+}
+
+/// A delivery taken for an attempt, with what sending needs.
+public struct ClaimedDelivery: Sendable, Hashable {
+    public var deliveryID: String
+    public var hook: Hook
+    public var event: Event
+    public var lifecycle: DeliveryLifecycle
+    public var trigger: AttemptTrigger
+    /// Attempts made before this one, across redeliveries.
+    public var previousAttempts: Int
+
+    public init(deliveryID: String, hook: Hook, event: Event, lifecycle: DeliveryLifecycle, trigger: AttemptTrigger, previousAttempts: Int) {
+        self.deliveryID = deliveryID
+        self.hook = hook
+        self.event = event
+        self.lifecycle = lifecycle
+        self.trigger = trigger
+        self.previousAttempts = previousAttempts
+    }
+}
+
+/// A finished attempt with the delivery's new state.
+public struct AttemptResult: Sendable, Hashable {
+    public var attempt: Attempt
+    public var hookID: Int64
+    public var lifecycle: DeliveryLifecycle
+    public var decision: DeliveryDecision
+    public var succeeded: Bool
+
+    public init(attempt: Attempt, hookID: Int64, lifecycle: DeliveryLifecycle, decision: DeliveryDecision, succeeded: Bool) {
+        self.attempt = attempt
+        self.hookID = hookID
+        self.lifecycle = lifecycle
+        self.decision = decision
+        self.succeeded = succeeded
+    }
+}
+
+/// Store failures callers act on.
+public enum StoreError: Error, Sendable, Equatable {
+    /// A uniqueness rule was broken (slug taken, …).
+    case conflict(String)
+    /// A referenced row does not exist.
+    case notFound(String)
+}

@@ -1,0 +1,120 @@
+import GRDB
+
+/// The schema, as append-only numbered migrations. Never edit a shipped migration: add one.
+enum SQLiteMigrations {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("001_core") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE meta (
+                        key TEXT PRIMARY KEY,
+                        value INTEGER NOT NULL
+                    );
+                    INSERT INTO meta (key, value) VALUES ('event_seq', 0), ('fanout_seq', 0);
+
+                    CREATE TABLE teams (
+                        id INTEGER PRIMARY KEY,
+                        name TEXT NOT NULL,
+                        slug TEXT NOT NULL UNIQUE,
+                        created_at REAL NOT NULL
+                    );
+
+                    CREATE TABLE tokens (
+                        id INTEGER PRIMARY KEY,
+                        name TEXT NOT NULL,
+                        scope TEXT NOT NULL,
+                        team_id INTEGER REFERENCES teams(id) ON DELETE CASCADE,
+                        hash TEXT NOT NULL UNIQUE,
+                        prefix TEXT NOT NULL,
+                        created_at REAL NOT NULL,
+                        last_used_at REAL
+                    );
+
+                    CREATE TABLE event_types (
+                        name TEXT PRIMARY KEY,
+                        description TEXT NOT NULL,
+                        schema TEXT,
+                        example TEXT
+                    );
+
+                    CREATE TABLE events (
+                        seq INTEGER PRIMARY KEY,
+                        id TEXT NOT NULL UNIQUE,
+                        type TEXT NOT NULL,
+                        data TEXT NOT NULL,
+                        channels TEXT NOT NULL,
+                        idempotency_key TEXT UNIQUE,
+                        target_hook_id INTEGER,
+                        created_at REAL NOT NULL
+                    );
+
+                    CREATE TABLE hooks (
+                        id INTEGER PRIMARY KEY,
+                        team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+                        url TEXT NOT NULL,
+                        content_type TEXT NOT NULL,
+                        secret BLOB NOT NULL,
+                        events TEXT NOT NULL,
+                        channels TEXT NOT NULL,
+                        active INTEGER NOT NULL,
+                        insecure_ssl INTEGER NOT NULL,
+                        timeout_seconds INTEGER NOT NULL,
+                        ordering TEXT NOT NULL,
+                        signature TEXT NOT NULL,
+                        created_at REAL NOT NULL,
+                        updated_at REAL NOT NULL,
+                        last_response_code INTEGER,
+                        last_response_status TEXT NOT NULL,
+                        last_response_message TEXT,
+                        disabled_reason TEXT,
+                        created_after_seq INTEGER NOT NULL,
+                        failing_since REAL
+                    );
+                    CREATE INDEX hooks_team ON hooks(team_id);
+
+                    CREATE TABLE deliveries (
+                        pk INTEGER PRIMARY KEY,
+                        id TEXT NOT NULL UNIQUE,
+                        hook_id INTEGER NOT NULL REFERENCES hooks(id) ON DELETE CASCADE,
+                        team_id INTEGER NOT NULL,
+                        event_seq INTEGER NOT NULL REFERENCES events(seq),
+                        status TEXT NOT NULL,
+                        attempts_in_run INTEGER NOT NULL,
+                        redelivery INTEGER NOT NULL,
+                        retries INTEGER NOT NULL,
+                        next_attempt_at REAL,
+                        total_attempts INTEGER NOT NULL,
+                        last_status_code INTEGER,
+                        last_duration_ms INTEGER,
+                        delivered_at REAL,
+                        created_at REAL NOT NULL
+                    );
+                    CREATE INDEX deliveries_due ON deliveries(next_attempt_at) WHERE status = 'pending';
+                    CREATE INDEX deliveries_hook ON deliveries(hook_id, pk);
+                    CREATE INDEX deliveries_unfinished ON deliveries(hook_id, event_seq) WHERE status IN ('pending', 'in_flight');
+                    CREATE INDEX deliveries_in_flight ON deliveries(status) WHERE status = 'in_flight';
+
+                    CREATE TABLE attempts (
+                        id INTEGER PRIMARY KEY,
+                        delivery_id TEXT NOT NULL REFERENCES deliveries(id) ON DELETE CASCADE,
+                        number INTEGER NOT NULL,
+                        trigger TEXT NOT NULL,
+                        started_at REAL NOT NULL,
+                        duration_ms INTEGER NOT NULL,
+                        url TEXT NOT NULL,
+                        request_headers TEXT NOT NULL,
+                        request_body TEXT NOT NULL,
+                        response_status INTEGER,
+                        response_headers TEXT NOT NULL,
+                        response_body TEXT,
+                        error_class TEXT,
+                        error_message TEXT
+                    );
+                    CREATE INDEX attempts_delivery ON attempts(delivery_id, number);
+                    """
+            )
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import GRDB
+import HeraldCore
+
+extension SQLiteStore: EventStore {
+    public func append(_ events: [NewEvent]) async throws -> [AppendedEvent] {
+        try await pool.write { db in try Self.append(events, targetHookID: nil, in: db) }
+    }
+
+    /// Appends in the caller's transaction, numbering from the `event_seq` counter so `seq` stays
+    /// gap-free even when a transaction rolls back.
+    static func append(_ events: [NewEvent], targetHookID: Int64?, in db: Database) throws -> [AppendedEvent] {
+        var seq = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'event_seq'") ?? 0
+        var results: [AppendedEvent] = []
+        results.reserveCapacity(events.count)
+        let insert = try db.cachedStatement(
+            sql: "INSERT INTO events (seq, id, type, data, channels, idempotency_key, target_hook_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        for new in events {
+            if let key = new.idempotencyKey,
+                let existing = try Row.fetchOne(db, sql: "SELECT * FROM events WHERE idempotency_key = ?", arguments: [key])
+            {
+                results.append(AppendedEvent(event: event(existing), duplicate: true))
+                continue
+            }
+            seq += 1
+            try insert.execute(arguments: [
+                seq, new.id, new.type, new.data, encodeStringArray(new.channels), new.idempotencyKey, targetHookID, new.timestamp.unixSeconds,
+            ])
+            let event = Event(
+                seq: seq, id: new.id, type: new.type, data: new.data, channels: new.channels, idempotencyKey: new.idempotencyKey,
+                timestamp: new.timestamp
+            )
+            results.append(AppendedEvent(event: event, duplicate: false))
+        }
+        try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'event_seq'", arguments: [seq])
+        return results
+    }
+
+    public func events(since seq: Int64, limit: Int, visibleTo teamID: Int64?) async throws -> [Event] {
+        try await pool.read { db in
+            guard let teamID else {
+                return try Row.fetchAll(
+                    db, sql: "SELECT * FROM events WHERE seq > ? AND target_hook_id IS NULL ORDER BY seq LIMIT ?", arguments: [seq, limit]
+                ).map(Self.event)
+            }
+            let hooks = try Row.fetchAll(db, sql: "SELECT events, channels FROM hooks WHERE team_id = ?", arguments: [teamID])
+                .map { (patterns: $0.stringArray("events"), channels: $0.stringArray("channels")) }
+            guard !hooks.isEmpty else { return [] }
+            // Scan forward in pages until `limit` visible events are found or the log ends.
+            var found: [Event] = []
+            var cursor = seq
+            while found.count < limit {
+                let page = try Row.fetchAll(
+                    db, sql: "SELECT * FROM events WHERE seq > ? AND target_hook_id IS NULL ORDER BY seq LIMIT 500", arguments: [cursor]
+                ).map(Self.event)
+                guard let last = page.last else { break }
+                cursor = last.seq
+                for event in page
+                where hooks.contains(where: {
+                    EventMatcher.matches(patterns: $0.patterns, hookChannels: $0.channels, eventType: event.type, eventChannels: event.channels)
+                }) {
+                    found.append(event)
+                    if found.count == limit { break }
+                }
+            }
+            return found
+        }
+    }
+
+    public func lastSeq() async throws -> Int64 {
+        try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'event_seq'") ?? 0 }
+    }
+
+    static func event(_ row: Row) -> Event {
+        Event(
+            seq: row["seq"], id: row["id"], type: row["type"], data: row["data"], channels: row.stringArray("channels"),
+            idempotencyKey: row["idempotency_key"], timestamp: row.date("created_at")
+        )
+    }
+}

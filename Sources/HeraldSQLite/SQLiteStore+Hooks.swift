@@ -1,0 +1,80 @@
+import Foundation
+import GRDB
+import HeraldCore
+
+extension SQLiteStore: HookStore {
+    public func createHook(teamID: Int64, settings: HookSettings, encryptedSecret: Data, now: Date) async throws -> (hook: Hook, pingDeliveryID: String) {
+        try await pool.write { db in
+            let lastSeq = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'event_seq'") ?? 0
+            try db.execute(
+                sql: """
+                    INSERT INTO hooks (team_id, url, content_type, secret, events, channels, active, insecure_ssl, timeout_seconds, ordering,
+                        signature, created_at, updated_at, last_response_status, created_after_seq)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'unused', ?)
+                    """,
+                arguments: [
+                    teamID, settings.url, settings.contentType.rawValue, encryptedSecret, encodeStringArray(settings.events),
+                    encodeStringArray(settings.channels), settings.active, settings.insecureSSL, settings.timeoutSeconds,
+                    settings.ordering.rawValue, settings.signature.rawValue, now.unixSeconds, now.unixSeconds, lastSeq,
+                ]
+            )
+            let id = db.lastInsertedRowID
+            let pingID = try Self.queuePing(hookID: id, teamID: teamID, now: now, in: db)
+            let hook = try Row.fetchOne(db, sql: "SELECT * FROM hooks WHERE id = ?", arguments: [id]).map(Self.hook)!
+            return (hook, pingID)
+        }
+    }
+
+    public func hook(id: Int64) async throws -> Hook? {
+        try await pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM hooks WHERE id = ?", arguments: [id]).map(Self.hook) }
+    }
+
+    public func hooks(teamID: Int64?) async throws -> [Hook] {
+        try await pool.read { db in
+            if let teamID {
+                return try Row.fetchAll(db, sql: "SELECT * FROM hooks WHERE team_id = ? ORDER BY id", arguments: [teamID]).map(Self.hook)
+            }
+            return try Row.fetchAll(db, sql: "SELECT * FROM hooks ORDER BY id").map(Self.hook)
+        }
+    }
+
+    public func updateHook(_ hook: Hook, now: Date) async throws -> Hook {
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE hooks SET url = ?, content_type = ?, secret = ?, events = ?, channels = ?, active = ?, insecure_ssl = ?,
+                        timeout_seconds = ?, ordering = ?, signature = ?, disabled_reason = ?, failing_since = ?, updated_at = ?
+                    WHERE id = ?
+                    """,
+                arguments: [
+                    hook.url, hook.contentType.rawValue, hook.encryptedSecret, encodeStringArray(hook.events), encodeStringArray(hook.channels),
+                    hook.active, hook.insecureSSL, hook.timeoutSeconds, hook.ordering.rawValue, hook.signature.rawValue, hook.disabledReason,
+                    hook.failingSince?.unixSeconds, now.unixSeconds, hook.id,
+                ]
+            )
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM hooks WHERE id = ?", arguments: [hook.id]) else {
+                throw StoreError.notFound("hook \(hook.id)")
+            }
+            return Self.hook(row)
+        }
+    }
+
+    public func deleteHook(id: Int64) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM hooks WHERE id = ?", arguments: [id])
+            return db.changesCount > 0
+        }
+    }
+
+    static func hook(_ row: Row) -> Hook {
+        Hook(
+            id: row["id"], teamID: row["team_id"], url: row["url"], contentType: ContentType(rawValue: row["content_type"]) ?? .json,
+            encryptedSecret: row["secret"], events: row.stringArray("events"), channels: row.stringArray("channels"),
+            active: row.bool("active"), insecureSSL: row.bool("insecure_ssl"), timeoutSeconds: row["timeout_seconds"],
+            ordering: Ordering(rawValue: row["ordering"]) ?? .none, signature: SignatureScheme(rawValue: row["signature"]) ?? .hmac,
+            createdAt: row.date("created_at"), updatedAt: row.date("updated_at"),
+            lastResponse: LastResponse(code: row["last_response_code"], status: row["last_response_status"], message: row["last_response_message"]),
+            disabledReason: row["disabled_reason"], createdAfterSeq: row["created_after_seq"], failingSince: row.optionalDate("failing_since")
+        )
+    }
+}

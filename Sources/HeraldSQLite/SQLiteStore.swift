@@ -1,0 +1,67 @@
+import Foundation
+import GRDB
+import HeraldCore
+
+/// The embedded store: one SQLite file in WAL mode, through a GRDB `DatabasePool`.
+public final class SQLiteStore: Sendable {
+    let pool: DatabasePool
+
+    /// Opens (creating if needed) the database at `path` and runs pending migrations.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            // WAL with synchronous=FULL: a commit is on disk before the API answers.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try SQLiteMigrations.migrator.migrate(pool)
+    }
+
+    /// Opens `<directory>/herald.sqlite`, creating the directory if needed.
+    public convenience init(directory: URL) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try self.init(path: directory.appendingPathComponent("herald.sqlite").path)
+    }
+
+    /// The names of the migrations applied, oldest first.
+    public func appliedMigrations() throws -> [String] {
+        try pool.read { db in try SQLiteMigrations.migrator.appliedMigrations(db) }
+    }
+}
+
+extension Date {
+    var unixSeconds: Double { timeIntervalSince1970 }
+    init(unixSeconds: Double) { self.init(timeIntervalSince1970: unixSeconds) }
+}
+
+extension Row {
+    func date(_ column: String) -> Date { Date(unixSeconds: self[column]) }
+    func optionalDate(_ column: String) -> Date? { (self[column] as Double?).map(Date.init(unixSeconds:)) }
+    func bool(_ column: String) -> Bool { (self[column] as Int64) != 0 }
+    func stringArray(_ column: String) -> [String] { decodeStringArray(self[column]) }
+}
+
+func encodeStringArray(_ values: [String]) -> String {
+    JSONValue.array(values.map(JSONValue.string)).jsonString
+}
+
+func decodeStringArray(_ text: String) -> [String] {
+    ((try? JSONValue(parsing: text))?.arrayValue ?? []).compactMap(\.stringValue)
+}
+
+func encodeHeaders(_ headers: [HTTPHeaderField]) -> String {
+    JSONValue.array(headers.map { .array([.string($0.name), .string($0.value)]) }).jsonString
+}
+
+func decodeHeaders(_ text: String) -> [HTTPHeaderField] {
+    ((try? JSONValue(parsing: text))?.arrayValue ?? []).compactMap { pair in
+        guard let items = pair.arrayValue, items.count == 2, let name = items[0].stringValue, let value = items[1].stringValue else { return nil }
+        return HTTPHeaderField(name, value)
+    }
+}
+
+extension DatabaseError {
+    var isUniqueViolation: Bool { extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE || extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY }
+}
