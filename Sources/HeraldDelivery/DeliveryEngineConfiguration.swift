@@ -1,0 +1,21 @@
+import HeraldCore
+
+/// Limits and policies of the delivery engine.
+public struct DeliveryEngineConfiguration: Sendable {
+    /// Attempts in flight across all hooks (Sync Gateway's `max_processes`).
+    public var maxInFlight: Int = 256
+    /// Attempts in flight for one unordered hook.
+    public var maxInFlightPerHook: Int = 32
+    public var retrySchedule: RetrySchedule = .default
+    public var hookHealth: HookHealth = HookHealth()
+    /// Response bodies are kept up to this many bytes.
+    public var responseBodyLimit: Int = 64 * 1024
+    /// Events fanned out per transaction.
+    public var fanOutBatch: Int = 500
+    /// The longest the engine sleeps before looking for due work again.
+    public var idleInterval: Duration = .seconds(1)
+    /// Allow targets on loopback and private networks (tests, local demos).
+    public var allowPrivateTargets: Bool = false
+
+    public init() {}
+}

@@ -1,0 +1,76 @@
+import Foundation
+import HeraldCore
+import HeraldVerify
+
+/// The exact request a receiver gets for a claimed delivery: body bytes and signed headers.
+public struct DeliveryRequest: Sendable, Hashable {
+    public var url: String
+    public var headers: [HTTPHeaderField]
+    public var body: String
+
+    public static let userAgent = "Herald-Hookshot/\(HeraldVersion.string)"
+
+    /// Builds and signs the request. Signatures cover the exact body bytes sent.
+    /// - Parameter secrets: the current secret first, then any still-valid previous one.
+    public init(delivery: ClaimedDelivery, secrets: [WebhookSecret], timestamp: Int64) {
+        let payload = delivery.event.payload
+        let body: String
+        switch delivery.hook.contentType {
+        case .json: body = payload
+        case .form: body = "payload=" + FormEncoding.encode(payload)
+        }
+        var headers = [
+            HTTPHeaderField("Content-Type", delivery.hook.contentType.mimeType),
+            HTTPHeaderField("User-Agent", Self.userAgent),
+            HTTPHeaderField("X-Herald-Event", delivery.event.type),
+            HTTPHeaderField("X-Herald-Delivery", delivery.deliveryID),
+            HTTPHeaderField("X-Herald-Hook-ID", String(delivery.hook.id)),
+        ]
+        if delivery.trigger == .redelivery { headers.append(HTTPHeaderField("X-Herald-Redelivery", "true")) }
+        let bytes = Array(body.utf8)
+        if let current = secrets.first {
+            headers.append(HTTPHeaderField(HubSignature.headerName, HubSignature.sign(body: bytes, secret: current.string)))
+        }
+        headers.append(HTTPHeaderField(StandardWebhooks.idHeader, delivery.deliveryID))
+        headers.append(HTTPHeaderField(StandardWebhooks.timestampHeader, String(timestamp)))
+        if !secrets.isEmpty {
+            headers.append(
+                HTTPHeaderField(
+                    StandardWebhooks.signatureHeader,
+                    StandardWebhooks.signatureHeaderValue(id: delivery.deliveryID, timestamp: timestamp, body: bytes, secrets: secrets)
+                )
+            )
+        }
+        self.url = delivery.hook.url
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// `application/x-www-form-urlencoded` encoding of a value.
+public enum FormEncoding {
+    static let unreserved = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._*".utf8)
+
+    public static func encode(_ value: String) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(value.utf8.count * 2)
+        let hex = Array("0123456789ABCDEF".utf8)
+        for byte in value.utf8 {
+            if unreserved.contains(byte) {
+                out.append(byte)
+            } else if byte == UInt8(ascii: " ") {
+                out.append(UInt8(ascii: "+"))
+            } else {
+                out.append(UInt8(ascii: "%"))
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 0xf)])
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// The version receivers see in `User-Agent`.
+public enum HeraldVersion {
+    public static let string = "0.1.0"
+}

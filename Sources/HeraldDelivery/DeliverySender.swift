@@ -1,0 +1,113 @@
+import AsyncHTTPClient
+import Foundation
+import HeraldCore
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import NIOPosix
+
+/// Makes one HTTP attempt for a claimed delivery and reports what happened. Never throws: every
+/// failure becomes an ``AttemptOutcome`` with an ``ErrorClass``.
+struct DeliverySender: Sendable {
+    let client: HTTPClient
+    let insecureClient: HTTPClient
+    let targetGuard: TargetGuard
+    let responseBodyLimit: Int
+
+    struct Sent: Sendable {
+        var attempt: Attempt
+        var outcome: AttemptOutcome
+    }
+
+    func send(_ delivery: ClaimedDelivery, request: DeliveryRequest, startedAt: Date) async -> Sent {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var attempt = Attempt(
+            deliveryID: delivery.deliveryID, number: delivery.previousAttempts + 1, trigger: delivery.trigger, startedAt: startedAt,
+            durationMs: 0, url: request.url, requestHeaders: request.headers, requestBody: request.body, responseStatus: nil,
+            responseHeaders: [], responseBody: nil, errorClass: nil, errorMessage: nil
+        )
+        func finish(_ outcome: AttemptOutcome) -> Sent {
+            let elapsed = clock.now - start
+            attempt.durationMs = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+            if case .error(let errorClass, let message) = outcome {
+                attempt.errorClass = errorClass
+                attempt.errorMessage = message
+            }
+            return Sent(attempt: attempt, outcome: outcome)
+        }
+
+        if let refusal = await targetGuard.refusal(for: request.url) {
+            return finish(.error(.refused, message: refusal))
+        }
+        var httpRequest = HTTPClientRequest(url: request.url)
+        httpRequest.method = .POST
+        for header in request.headers { httpRequest.headers.add(name: header.name, value: header.value) }
+        httpRequest.body = .bytes(ByteBuffer(string: request.body))
+        let timeout = TimeAmount.seconds(Int64(max(1, delivery.hook.timeoutSeconds)))
+        let deadline = NIODeadline.now() + timeout
+        do {
+            let chosen = delivery.hook.insecureSSL ? insecureClient : client
+            let response = try await chosen.execute(httpRequest, deadline: deadline)
+            attempt.responseStatus = Int(response.status.code)
+            attempt.responseHeaders = response.headers.map { HTTPHeaderField($0.name, $0.value) }
+            var captured = ByteBuffer()
+            var truncated = false
+            for try await var chunk in response.body {
+                if NIODeadline.now() > deadline { throw HTTPClientError.deadlineExceeded }
+                let room = responseBodyLimit - captured.readableBytes
+                if chunk.readableBytes > room {
+                    truncated = true
+                    if room > 0, let slice = chunk.readSlice(length: room) { captured.writeImmutableBuffer(slice) }
+                } else {
+                    captured.writeBuffer(&chunk)
+                }
+            }
+            var body = String(decoding: captured.readableBytesView, as: UTF8.self)
+            if truncated { body += "\n… (truncated at \(responseBodyLimit) bytes)" }
+            attempt.responseBody = body
+            let retryAfter = response.headers.first(name: "Retry-After").flatMap(Self.parseRetryAfter)
+            return finish(.response(status: Int(response.status.code), retryAfter: retryAfter))
+        } catch {
+            let (errorClass, message) = Self.classify(error)
+            return finish(.error(errorClass, message: message))
+        }
+    }
+
+    /// `Retry-After`: delay-seconds or an HTTP date.
+    static func parseRetryAfter(_ value: String) -> Duration? {
+        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        if let seconds = Int64(trimmed), seconds >= 0 { return .seconds(seconds) }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = formatter.date(from: trimmed) else { return nil }
+        return .seconds(max(0, Int64(date.timeIntervalSinceNow.rounded(.up))))
+    }
+
+    static func classify(_ error: any Error) -> (ErrorClass, String) {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .deadlineExceeded, .readTimeout, .writeTimeout: return (.timeout, "timed out waiting for the receiver")
+            case .connectTimeout: return (.connect, "connect timed out")
+            case .tlsHandshakeTimeout: return (.tls, "TLS handshake timed out")
+            case .remoteConnectionClosed: return (.http, "the receiver closed the connection")
+            case .invalidURL, .emptyHost, .emptyScheme: return (.refused, "invalid URL")
+            default: return (.other, String(describing: error))
+            }
+        }
+        if error is NIOSSLError || error is BoringSSLError { return (.tls, String(describing: error)) }
+        if let error = error as? NIOConnectionError {
+            if error.dnsAError != nil || error.dnsAAAAError != nil, error.connectionErrors.isEmpty {
+                return (.dns, "the host name does not resolve")
+            }
+            return (.connect, "could not connect: \(error.connectionErrors.map { String(describing: $0.error) }.joined(separator: "; "))")
+        }
+        if let error = error as? IOError { return (.connect, error.description) }
+        if error is ChannelError { return (.connect, String(describing: error)) }
+        let text = String(describing: error)
+        if text.localizedCaseInsensitiveContains("connection refused") { return (.connect, "connection refused") }
+        return (.other, text)
+    }
+}
