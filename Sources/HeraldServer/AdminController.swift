@@ -1,0 +1,97 @@
+import Foundation
+import HeraldCore
+import Hummingbird
+
+/// Teams and tokens (admin).
+struct AdminController {
+    let services: HeraldServices
+    var store: any HeraldStore { services.store }
+
+    func addRoutes(to router: Router<HeraldRequestContext>) {
+        router.post("/api/teams", use: createTeam)
+        router.get("/api/teams", use: listTeams)
+        router.post("/api/tokens", use: createToken)
+        router.get("/api/tokens", use: listTokens)
+        router.delete("/api/tokens/{id}", use: deleteToken)
+    }
+
+    static func json(_ team: Team) -> JSONValue {
+        .object([("id", .int(team.id)), ("name", .string(team.name)), ("slug", .string(team.slug)), ("created_at", team.createdAt.json)])
+    }
+
+    @Sendable func createTeam(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
+        _ = try context.require(.admin)
+        var reader = try FieldReader(try await request.jsonBody(limit: 16 * 1024))
+        reader.rejectUnknown(["name", "slug"])
+        let name = reader.string("name", required: true, maxLength: 200)
+        let slug = reader.string("slug", required: true, maxLength: 63)
+        if let slug, !Team.isValidSlug(slug) { reader.fail("slug", "must be lower-case letters, digits and dashes") }
+        try reader.check()
+        do {
+            let team = try await store.createTeam(name: name!, slug: slug!, now: Date())
+            return JSONResponse(status: .created, body: Self.json(team))
+        } catch StoreError.conflict(let message) {
+            throw Problem.conflict(message)
+        }
+    }
+
+    @Sendable func listTeams(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
+        _ = try context.require(.admin)
+        return .object([("teams", .array(try await store.teams().map(Self.json)))])
+    }
+
+    func json(_ token: APIToken, teams: [Int64: Team]) -> JSONValue {
+        .object([
+            ("id", .int(token.id)), ("name", .string(token.name)), ("scope", .string(token.scope.rawValue)),
+            ("team", token.teamID.flatMap { teams[$0] }.map { .string($0.slug) } ?? .null), ("prefix", .string(token.prefix)),
+            ("created_at", token.createdAt.json),
+        ])
+    }
+
+    @Sendable func createToken(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
+        _ = try context.require(.admin)
+        var reader = try FieldReader(try await request.jsonBody(limit: 16 * 1024))
+        reader.rejectUnknown(["scope", "team", "name"])
+        let scope = reader.choice("scope", as: TokenScope.self)
+        if !reader.has("scope") { reader.fail("scope", "is required") }
+        let name = reader.string("name", maxLength: 200) ?? "token"
+        var team: Team?
+        if let slug = reader.string("team", maxLength: 63) {
+            team = try await store.team(slug: slug)
+            if team == nil { reader.fail("team", "no such team") }
+        }
+        if scope == .team && team == nil && !reader.has("team") { reader.fail("team", "a team token must name its team") }
+        if scope != nil && scope != .team && team != nil { reader.fail("team", "only team tokens belong to a team") }
+        try reader.check()
+        let (token, secret) = try await Self.issue(store: store, name: name, scope: scope!, team: team)
+        var body = json(token, teams: team.map { [$0.id: $0] } ?? [:])
+        if case .object(var pairs) = body {
+            pairs.insert(("token", .string(secret)), at: 1)
+            body = .object(pairs)
+        }
+        return JSONResponse(status: .created, body: body)
+    }
+
+    /// Creates a token and returns it with its secret, which is never stored.
+    static func issue(store: any TokenStore, name: String, scope: TokenScope, team: Team?) async throws -> (APIToken, String) {
+        let secret = APIToken.generateSecret()
+        let token = try await store.createToken(
+            name: name, scope: scope, teamID: team?.id, hash: APIToken.hash(secret), prefix: String(secret.prefix(12)), now: Date()
+        )
+        return (token, secret)
+    }
+
+    @Sendable func listTokens(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
+        _ = try context.require(.admin)
+        let teams = Dictionary(uniqueKeysWithValues: try await store.teams().map { ($0.id, $0) })
+        return .object([("tokens", .array(try await store.tokens(teamID: nil).map { json($0, teams: teams) }))])
+    }
+
+    @Sendable func deleteToken(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        _ = try context.require(.admin)
+        guard let id = context.parameters.get("id", as: Int64.self), try await store.deleteToken(id: id) else {
+            throw Problem.notFound("No such token.")
+        }
+        return Response(status: .noContent)
+    }
+}

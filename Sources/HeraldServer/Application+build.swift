@@ -1,0 +1,44 @@
+import Foundation
+import HeraldCore
+import HeraldSQLite
+import Hummingbird
+import Logging
+import NIOCore
+
+/// Opens the embedded store in the configured data directory, seeding the catalog on first start.
+public func openStore(configuration: HeraldConfiguration) async throws -> (SQLiteStore, SecretBox) {
+    let store = try SQLiteStore(directory: configuration.dataDirectory)
+    try await store.seedEventTypes(EventType.seedCatalog)
+    let secretBox = try SecretBox.load(dataDirectory: configuration.dataDirectory)
+    return (store, secretBox)
+}
+
+/// The router with every API route, for the given services.
+public func buildRouter(_ services: HeraldServices) -> Router<HeraldRequestContext> {
+    let router = Router(context: HeraldRequestContext.self)
+    router.add(middleware: ProblemMiddleware())
+    router.add(middleware: TokenAuthMiddleware(store: services.store))
+    OperationsController(services: services).addRoutes(to: router)
+    AdminController(services: services).addRoutes(to: router)
+    EventTypesController(services: services).addRoutes(to: router)
+    EventsController(services: services).addRoutes(to: router)
+    HooksController(services: services).addRoutes(to: router)
+    DeliveriesController(services: services).addRoutes(to: router)
+    return router
+}
+
+/// The whole server: HTTP on the configured address plus the delivery engine as a service.
+/// `onServerRunning` receives the bound port (useful with port 0).
+public func buildApplication(
+    services: HeraldServices, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    _ = MetricsRegistry.shared
+    let configuration = services.configuration
+    return Application(
+        router: buildRouter(services),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Herald"),
+        services: [services.engine],
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
+        logger: logger
+    )
+}

@@ -1,0 +1,149 @@
+import Foundation
+import HeraldCore
+import Hummingbird
+
+/// The delivery log, redelivery, and the cross-hook browser.
+struct DeliveriesController {
+    let services: HeraldServices
+    var store: any HeraldStore { services.store }
+
+    func addRoutes(to router: Router<HeraldRequestContext>) {
+        router.get("/api/hooks/{id}/deliveries", use: list)
+        router.get("/api/hooks/{id}/deliveries/{delivery}", use: show)
+        router.post("/api/hooks/{id}/deliveries/{delivery}/attempts", use: redeliver)
+        router.get("/api/deliveries", use: browse)
+    }
+
+    static func summary(_ delivery: Delivery) -> [(key: String, value: JSONValue)] {
+        [
+            ("id", .string(delivery.id)), ("hook_id", .int(delivery.hookID)), ("event_id", .string(delivery.eventID)),
+            ("event", .string(delivery.eventType)), ("status", .string(delivery.lifecycle.status.apiStatus)),
+            ("state", .string(delivery.lifecycle.status.rawValue)),
+            ("status_code", delivery.lastStatusCode.map { .int(Int64($0)) } ?? .null), ("attempts", .int(Int64(delivery.totalAttempts))),
+            ("redelivery", .bool(delivery.lifecycle.redelivery)), ("delivered_at", delivery.deliveredAt.json),
+            ("duration_ms", delivery.lastDurationMs.map { .int(Int64($0)) } ?? .null),
+            ("next_attempt_at", delivery.lifecycle.nextAttemptAt.json), ("created_at", delivery.createdAt.json),
+        ]
+    }
+
+    static func headersJSON(_ headers: [HTTPHeaderField]) -> JSONValue {
+        .object(headers.map { ($0.name, .string($0.value)) })
+    }
+
+    static func attemptJSON(_ attempt: Attempt) -> JSONValue {
+        .object([
+            ("number", .int(Int64(attempt.number))), ("trigger", .string(attempt.trigger.rawValue)),
+            ("started_at", .string(Timestamp.millisecondString(attempt.startedAt))), ("duration_ms", .int(Int64(attempt.durationMs))),
+            ("status_code", attempt.responseStatus.map { .int(Int64($0)) } ?? .null),
+            ("error", attempt.errorClass.map { .string($0.rawValue) } ?? .null), ("error_message", attempt.errorMessage.map(JSONValue.string) ?? .null),
+        ])
+    }
+
+    /// Parses `per_page`, `cursor` and the filters shared by both listings.
+    func query(_ request: Request) throws -> DeliveryQuery {
+        let parameters = request.uri.queryParameters
+        var query = DeliveryQuery()
+        if let perPage = parameters["per_page"] {
+            guard let limit = Int(String(perPage)), (1...100).contains(limit) else { throw Problem.badRequest("per_page must be from 1 to 100") }
+            query.limit = limit
+        }
+        if let cursor = parameters["cursor"] {
+            guard let parsed = DeliveryCursor(encoded: String(cursor)) else { throw Problem.badRequest("cursor is not valid") }
+            query.cursor = parsed
+        }
+        if let status = parameters["status"] {
+            guard ["success", "failure", "pending"].contains(String(status)) else { throw Problem.badRequest("status must be success, failure or pending") }
+            query.status = String(status)
+        }
+        if let event = parameters["event"] { query.eventType = String(event) }
+        for (name, keyPath) in [("since", \DeliveryQuery.since), ("until", \DeliveryQuery.until)] {
+            if let value = parameters[name[...]] {
+                guard let date = Timestamp.parse(String(value)) else { throw Problem.badRequest("\(name) must be an RFC 3339 timestamp") }
+                query[keyPath: keyPath] = date
+            }
+        }
+        return query
+    }
+
+    func page(_ deliveries: [Delivery], query: DeliveryQuery, request: Request) -> JSONResponse {
+        let next = deliveries.count == query.limit ? deliveries.last?.cursor.encoded : nil
+        var headers: HTTPFields = [:]
+        if let next {
+            var components = URLComponents(string: request.uri.description) ?? URLComponents()
+            var items = (components.queryItems ?? []).filter { $0.name != "cursor" }
+            items.append(URLQueryItem(name: "cursor", value: next))
+            components.queryItems = items
+            headers[.link] = "<\(components.string ?? "")>; rel=\"next\""
+        }
+        return JSONResponse(
+            status: .ok,
+            body: .object([("deliveries", .array(deliveries.map { .object(Self.summary($0)) })), ("next_cursor", next.map(JSONValue.string) ?? .null)]),
+            headers: headers
+        )
+    }
+
+    @Sendable func list(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
+        let hook = try await services.visibleHook(context.parameters.get("id"), for: try context.requirePrincipal())
+        var query = try query(request)
+        query.hookID = hook.id
+        return page(try await store.deliveries(query), query: query, request: request)
+    }
+
+    @Sendable func show(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
+        let hook = try await services.visibleHook(context.parameters.get("id"), for: try context.requirePrincipal())
+        guard let id = context.parameters.get("delivery"), let delivery = try await store.delivery(id: id), delivery.hookID == hook.id else {
+            throw Problem.notFound("No such delivery.")
+        }
+        let attempts = try await store.attempts(deliveryID: delivery.id)
+        var pairs = Self.summary(delivery)
+        pairs.append(("url", .string(attempts.last?.url ?? hook.url)))
+        if let last = attempts.last {
+            let payload: JSONValue =
+                if hook.contentType == .json || !last.requestBody.hasPrefix("payload=") {
+                    (try? JSONValue(parsing: last.requestBody)) ?? .string(last.requestBody)
+                } else {
+                    .string(last.requestBody)
+                }
+            pairs.append(("request", .object([("headers", Self.headersJSON(last.requestHeaders)), ("payload", payload)])))
+            pairs.append((
+                "response",
+                .object([
+                    ("status_code", last.responseStatus.map { .int(Int64($0)) } ?? .null), ("headers", Self.headersJSON(last.responseHeaders)),
+                    ("payload", last.responseBody.map(JSONValue.string) ?? .null),
+                ])
+            ))
+        } else {
+            pairs.append(("request", .null))
+            pairs.append(("response", .null))
+        }
+        pairs.append(("attempt_log", .array(attempts.map(Self.attemptJSON))))
+        return .object(pairs)
+    }
+
+    @Sendable func redeliver(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
+        let hook = try await services.visibleHook(context.parameters.get("id"), for: try context.require(.team, .admin))
+        guard let id = context.parameters.get("delivery"), let delivery = try await store.delivery(id: id), delivery.hookID == hook.id else {
+            throw Problem.notFound("No such delivery.")
+        }
+        guard try await store.redeliver(deliveryID: delivery.id, now: Date()) else {
+            throw Problem.conflict("The delivery is in flight; redeliver it once this attempt finishes.")
+        }
+        services.engine.deliveriesQueued()
+        return JSONResponse(status: .accepted, body: .object([("id", .string(delivery.id)), ("redelivery", .bool(true))]))
+    }
+
+    @Sendable func browse(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
+        _ = try context.require(.admin, .provider)
+        var query = try query(request)
+        let parameters = request.uri.queryParameters
+        if let hook = parameters["hook"] {
+            guard let id = Int64(String(hook)) else { throw Problem.badRequest("hook must be a hook id") }
+            query.hookID = id
+        }
+        if let team = parameters["team"] {
+            guard let found = try await store.team(slug: String(team)) else { throw Problem.badRequest("no team with slug \(team)") }
+            query.teamID = found.id
+        }
+        return page(try await store.deliveries(query), query: query, request: request)
+    }
+}

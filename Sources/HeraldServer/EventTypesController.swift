@@ -1,0 +1,75 @@
+import Foundation
+import HeraldCore
+import Hummingbird
+
+/// The event-type catalog: everyone with a token reads it, admins change it.
+struct EventTypesController {
+    let services: HeraldServices
+    var store: any HeraldStore { services.store }
+
+    func addRoutes(to router: Router<HeraldRequestContext>) {
+        router.get("/api/event-types", use: list)
+        router.post("/api/event-types", use: create)
+        router.put("/api/event-types/{name}", use: replace)
+        router.delete("/api/event-types/{name}", use: delete)
+    }
+
+    static func json(_ type: EventType) -> JSONValue {
+        var pairs: [(key: String, value: JSONValue)] = [("name", .string(type.name)), ("description", .string(type.description))]
+        if let schema = type.schema { pairs.append(("schema", schema)) }
+        if let example = type.example { pairs.append(("example", example)) }
+        return .object(pairs)
+    }
+
+    @Sendable func list(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
+        _ = try context.requirePrincipal()
+        return .object([("event_types", .array(try await store.eventTypes().map(Self.json)))])
+    }
+
+    @Sendable func create(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
+        _ = try context.require(.admin)
+        let type = try parse(try await request.jsonBody(limit: 256 * 1024), name: nil)
+        guard try await store.eventType(name: type.name) == nil else { throw Problem.conflict("The event type \(type.name) exists; PUT replaces it.") }
+        try await store.saveEventType(type)
+        services.catalog.invalidate()
+        return JSONResponse(status: .created, body: Self.json(type))
+    }
+
+    @Sendable func replace(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
+        _ = try context.require(.admin)
+        let name = context.parameters.get("name") ?? ""
+        let type = try parse(try await request.jsonBody(limit: 256 * 1024), name: name)
+        let created = try await store.saveEventType(type)
+        services.catalog.invalidate()
+        return JSONResponse(status: created ? .created : .ok, body: Self.json(type))
+    }
+
+    @Sendable func delete(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        _ = try context.require(.admin)
+        guard let name = context.parameters.get("name"), try await store.deleteEventType(name: name) else {
+            throw Problem.notFound("No such event type.")
+        }
+        services.catalog.invalidate()
+        return Response(status: .noContent)
+    }
+
+    private func parse(_ body: JSONValue, name pathName: String?) throws -> EventType {
+        var reader = try FieldReader(body)
+        reader.rejectUnknown(["name", "description", "schema", "example"])
+        let name = pathName ?? reader.string("name", required: true, maxLength: 128)
+        if let name, !EventType.isValidName(name) {
+            reader.fail("name", "must be dot-separated lower-case words, like lead.created")
+        }
+        let description = reader.string("description", maxLength: 2000) ?? ""
+        var schema: JSONSchema?
+        if let document = reader.value("schema"), !document.isNull {
+            do { schema = try JSONSchema(document) } catch { reader.fail("schema", error.message) }
+        }
+        let example = reader.value("example").flatMap { $0.isNull ? nil : $0 }
+        if let schema, let example, let violation = schema.firstViolation(of: example) {
+            reader.fail("example" + violation.path, "does not match the schema: \(violation.message)")
+        }
+        try reader.check()
+        return EventType(name: name!, description: description, schema: schema?.document, example: example)
+    }
+}

@@ -1,0 +1,6 @@
+import HTTPTypes
+
+extension HTTPField.Name {
+    static let link = Self("Link")!
+    static let idempotencyKey = Self("Idempotency-Key")!
+}

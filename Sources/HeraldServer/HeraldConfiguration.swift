@@ -1,0 +1,22 @@
+import Foundation
+import HeraldCore
+import HeraldDelivery
+
+/// Everything `herald serve` can be told.
+public struct HeraldConfiguration: Sendable {
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8080
+    /// Where the SQLite database and the master key live.
+    public var dataDirectory: URL = URL(fileURLWithPath: "herald-data")
+    /// The largest accepted event (or batch) body.
+    public var maxEventBodyBytes: Int = 256 * 1024
+    /// The most events in one batch.
+    public var maxBatchSize: Int = 1000
+    /// The public base URL used in `deliveries_url` and `ping_url`; defaults to `http://host:port`.
+    public var publicBaseURL: String?
+    public var engine = DeliveryEngineConfiguration()
+
+    public init() {}
+
+    var baseURL: String { publicBaseURL ?? "http://\(host):\(port)" }
+}

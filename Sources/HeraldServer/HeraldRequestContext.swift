@@ -1,0 +1,30 @@
+import Foundation
+import HeraldCore
+import Hummingbird
+
+/// The request context of every route: Hummingbird's core storage plus the authenticated caller.
+public struct HeraldRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// Set by ``TokenAuthMiddleware`` when the request carries a valid token.
+    public var principal: Principal?
+
+    public init(source: Source) {
+        self.coreContext = .init(source: source)
+        self.principal = nil
+    }
+
+    /// The caller, or a 401 problem.
+    func requirePrincipal() throws -> Principal {
+        guard let principal else { throw Problem.unauthorized("A valid `Authorization: Bearer hrld_…` token is required.") }
+        return principal
+    }
+
+    /// The caller if its scope is one of `scopes`, or a 403 problem.
+    func require(_ scopes: TokenScope...) throws -> Principal {
+        let principal = try requirePrincipal()
+        guard scopes.contains(principal.scope) else {
+            throw Problem.forbidden("This needs a token with scope \(scopes.map(\.rawValue).joined(separator: " or ")).")
+        }
+        return principal
+    }
+}

@@ -1,0 +1,47 @@
+import Foundation
+import HeraldCore
+import HeraldDelivery
+import Logging
+
+/// What the routes work with: the store, the engine, the secret box and the configuration.
+public struct HeraldServices: Sendable {
+    public let store: any HeraldStore
+    public let engine: DeliveryEngine
+    public let secretBox: SecretBox
+    public let configuration: HeraldConfiguration
+    let catalog: EventTypeCatalog
+
+    public init(store: any HeraldStore, secretBox: SecretBox, configuration: HeraldConfiguration, logger: Logger) {
+        self.store = store
+        self.secretBox = secretBox
+        self.configuration = configuration
+        self.engine = DeliveryEngine(store: store, secretBox: secretBox, configuration: configuration.engine, logger: logger)
+        self.catalog = EventTypeCatalog(store: store)
+    }
+
+    /// Resolves the team a request acts for: a team token's own team, or the `team` an admin names.
+    func team(for principal: Principal, named reference: JSONValue?) async throws -> Team {
+        if principal.scope == .team, let teamID = principal.teamID, let team = try await store.team(id: teamID) {
+            return team
+        }
+        guard principal.scope == .admin else { throw Problem.forbidden("This needs a team or admin token.") }
+        let team: Team?
+        switch reference {
+        case .string(let slug)?: team = try await store.team(slug: slug)
+        case .int(let id)?: team = try await store.team(id: id)
+        default: throw Problem.validation([.init(field: "/team", message: "an admin token must name the team (slug or id)")])
+        }
+        guard let team else { throw Problem.validation([.init(field: "/team", message: "no such team")]) }
+        return team
+    }
+
+    /// The hook if the caller may see it; another team's hook is a 404, never a 403.
+    func visibleHook(_ id: String?, for principal: Principal) async throws -> Hook {
+        guard let id, let hookID = Int64(id), let hook = try await store.hook(id: hookID) else { throw Problem.notFound("No such hook.") }
+        switch principal.scope {
+        case .admin, .provider: return hook
+        case .team: guard principal.teamID == hook.teamID else { throw Problem.notFound("No such hook.") }
+        }
+        return hook
+    }
+}

@@ -1,0 +1,175 @@
+import Foundation
+import HeraldCore
+import HeraldDelivery
+import HeraldVerify
+import Hummingbird
+
+/// Hooks: a team manages its own; an admin manages any, naming the team.
+struct HooksController {
+    let services: HeraldServices
+    var store: any HeraldStore { services.store }
+
+    func addRoutes(to router: Router<HeraldRequestContext>) {
+        router.post("/api/hooks", use: create)
+        router.get("/api/hooks", use: list)
+        router.get("/api/hooks/{id}", use: show)
+        router.patch("/api/hooks/{id}", use: update)
+        router.delete("/api/hooks/{id}", use: delete)
+        router.post("/api/hooks/{id}/pings", use: ping)
+    }
+
+    static let settingsFields: Set<String> = [
+        "url", "content_type", "secret", "events", "channels", "active", "insecure_ssl", "timeout_seconds", "ordering", "signature",
+    ]
+
+    func json(_ hook: Hook, team: String) -> JSONValue {
+        let base = services.configuration.baseURL + "/api/hooks/\(hook.id)"
+        return .object([
+            ("id", .int(hook.id)), ("team", .string(team)), ("url", .string(hook.url)), ("content_type", .string(hook.contentType.rawValue)),
+            ("events", .array(hook.events.map(JSONValue.string))), ("channels", .array(hook.channels.map(JSONValue.string))),
+            ("active", .bool(hook.active)), ("insecure_ssl", .bool(hook.insecureSSL)), ("timeout_seconds", .int(Int64(hook.timeoutSeconds))),
+            ("ordering", .string(hook.ordering.rawValue)), ("signature", .string(hook.signature.rawValue)),
+            ("created_at", hook.createdAt.json), ("updated_at", hook.updatedAt.json),
+            (
+                "last_response",
+                .object([
+                    ("code", hook.lastResponse.code.map { .int(Int64($0)) } ?? .null), ("status", .string(hook.lastResponse.status)),
+                    ("message", hook.lastResponse.message.map(JSONValue.string) ?? .null),
+                ])
+            ),
+            ("disabled_reason", hook.disabledReason.map(JSONValue.string) ?? .null),
+            ("deliveries_url", .string(base + "/deliveries")), ("ping_url", .string(base + "/pings")),
+        ])
+    }
+
+    func teamSlug(_ id: Int64) async throws -> String {
+        try await store.team(id: id)?.slug ?? String(id)
+    }
+
+    @Sendable func create(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
+        let principal = try context.require(.team, .admin)
+        let body = try await request.jsonBody(limit: 64 * 1024)
+        var reader = try FieldReader(body)
+        reader.rejectUnknown(Self.settingsFields.union(["team"]))
+        let team = try await services.team(for: principal, named: reader.value("team"))
+        if !reader.has("url") { reader.fail("url", "is required") }
+        var settings = HookSettings(url: "")
+        try await apply(&reader, to: &settings)
+        let suppliedSecret = reader.string("secret", maxLength: 512)
+        if let suppliedSecret, suppliedSecret.count < 8 { reader.fail("secret", "must be at least 8 characters") }
+        try reader.check()
+        let secret = suppliedSecret.map(WebhookSecret.init) ?? WebhookSecret.generate()
+        let (hook, _) = try await store.createHook(teamID: team.id, settings: settings, encryptedSecret: try services.secretBox.seal(secret.string), now: Date())
+        services.engine.deliveriesQueued()
+        var object = json(hook, team: team.slug)
+        if case .object(var pairs) = object {
+            pairs.append(("secret", .string(suppliedSecret == nil ? secret.string : "********")))
+            object = .object(pairs)
+        }
+        return JSONResponse(status: .created, body: object, headers: [.location: "/api/hooks/\(hook.id)"])
+    }
+
+    /// Reads the settings fields present in the body into `settings`, validating each.
+    func apply(_ reader: inout FieldReader, to settings: inout HookSettings) async throws {
+        if reader.has("url"), let url = reader.string("url", required: true, maxLength: 2048) {
+            if let refusal = await TargetGuard(allowPrivateTargets: services.configuration.engine.allowPrivateTargets).refusal(for: url) {
+                reader.fail("url", refusal)
+            }
+            settings.url = url
+        }
+        if let contentType = reader.choice("content_type", as: ContentType.self) { settings.contentType = contentType }
+        if let events = reader.stringArray("events") {
+            let catalog = try await services.catalog.entries()
+            if events.isEmpty { reader.fail("events", "must name at least one event, or \"*\"") }
+            for pattern in events where !EventMatcher.isValidPattern(pattern) || (!pattern.hasSuffix("*") && catalog[pattern] == nil) {
+                reader.fail("events", "\(pattern) is not an event type in the catalog, a prefix.* pattern or *")
+            }
+            settings.events = Array(NSOrderedSet(array: events)) as? [String] ?? events
+        }
+        if let channels = reader.stringArray("channels", maxCount: 50) { settings.channels = channels }
+        if let active = reader.bool("active") { settings.active = active }
+        if let insecure = reader.bool("insecure_ssl") { settings.insecureSSL = insecure }
+        if let timeout = reader.int("timeout_seconds", in: 1...30) { settings.timeoutSeconds = timeout }
+        if let ordering = reader.choice("ordering", as: Ordering.self) { settings.ordering = ordering }
+        if let signature = reader.choice("signature", as: SignatureScheme.self) {
+            if signature == .ed25519 { reader.fail("signature", "ed25519 signatures are not available yet; use \"hmac\"") }
+            settings.signature = signature
+        }
+    }
+
+    @Sendable func list(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
+        let principal = try context.require(.team, .admin, .provider)
+        let hooks = try await store.hooks(teamID: principal.scope == .team ? principal.teamID : nil)
+        let teams = Dictionary(uniqueKeysWithValues: try await store.teams().map { ($0.id, $0.slug) })
+        return .object([("hooks", .array(hooks.map { json($0, team: teams[$0.teamID] ?? String($0.teamID)) }))])
+    }
+
+    @Sendable func show(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
+        let hook = try await services.visibleHook(context.parameters.get("id"), for: try context.requirePrincipal())
+        return json(hook, team: try await teamSlug(hook.teamID))
+    }
+
+    @Sendable func update(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
+        let principal = try context.require(.team, .admin)
+        var hook = try await services.visibleHook(context.parameters.get("id"), for: principal)
+        var reader = try FieldReader(try await request.jsonBody(limit: 64 * 1024))
+        reader.rejectUnknown(Self.settingsFields.union(["add_events", "remove_events"]))
+        var settings = HookSettings(url: hook.url)
+        settings.contentType = hook.contentType
+        settings.events = hook.events
+        settings.channels = hook.channels
+        settings.active = hook.active
+        settings.insecureSSL = hook.insecureSSL
+        settings.timeoutSeconds = hook.timeoutSeconds
+        settings.ordering = hook.ordering
+        settings.signature = hook.signature
+        try await apply(&reader, to: &settings)
+        var events = settings.events
+        if let add = reader.stringArray("add_events") {
+            let catalog = try await services.catalog.entries()
+            for pattern in add where !EventMatcher.isValidPattern(pattern) || (!pattern.hasSuffix("*") && catalog[pattern] == nil) {
+                reader.fail("add_events", "\(pattern) is not an event type in the catalog, a prefix.* pattern or *")
+            }
+            events += add.filter { !events.contains($0) }
+        }
+        if let remove = reader.stringArray("remove_events") { events.removeAll(where: remove.contains) }
+        if events.isEmpty { reader.fail("events", "a hook must subscribe to at least one event") }
+        var secret: String?
+        if reader.has("secret") {
+            secret = reader.string("secret", required: true, maxLength: 512)
+            if let s = secret, s.count < 8 { reader.fail("secret", "must be at least 8 characters") }
+        }
+        try reader.check()
+        let reactivated = settings.active && !hook.active
+        hook.url = settings.url
+        hook.contentType = settings.contentType
+        hook.events = events
+        hook.channels = settings.channels
+        hook.active = settings.active
+        hook.insecureSSL = settings.insecureSSL
+        hook.timeoutSeconds = settings.timeoutSeconds
+        hook.ordering = settings.ordering
+        hook.signature = settings.signature
+        if let secret { hook.encryptedSecret = try services.secretBox.seal(secret) }
+        if reactivated {
+            hook.disabledReason = nil
+            hook.failingSince = nil
+        }
+        let saved = try await store.updateHook(hook, now: Date())
+        if reactivated { services.engine.deliveriesQueued() }
+        return json(saved, team: try await teamSlug(saved.teamID))
+    }
+
+    @Sendable func delete(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let hook = try await services.visibleHook(context.parameters.get("id"), for: try context.require(.team, .admin))
+        _ = try await store.deleteHook(id: hook.id)
+        return Response(status: .noContent)
+    }
+
+    @Sendable func ping(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let hook = try await services.visibleHook(context.parameters.get("id"), for: try context.require(.team, .admin))
+        _ = try await store.ping(hookID: hook.id, now: Date())
+        services.engine.deliveriesQueued()
+        return Response(status: .noContent)
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import HeraldCore
+import Hummingbird
+import Metrics
+import Prometheus
+import Synchronization
+
+/// `/healthz`, `/metrics` and the OpenAPI document.
+struct OperationsController {
+    let services: HeraldServices
+
+    func addRoutes(to router: Router<HeraldRequestContext>) {
+        router.get("/healthz", use: health)
+        router.get("/metrics", use: metrics)
+        router.get("/api/openapi.yaml", use: openAPI)
+    }
+
+    @Sendable func health(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
+        do {
+            _ = try await services.store.lastSeq()
+            return JSONResponse(status: .ok, body: .object([("status", .string("ok"))]))
+        } catch {
+            return JSONResponse(status: .serviceUnavailable, body: .object([("status", .string("unavailable")), ("detail", .string("\(error)"))]))
+        }
+    }
+
+    @Sendable func metrics(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let counts = try await services.store.deliveryCounts()
+        var text = MetricsRegistry.shared.emitToString()
+        text += "# TYPE herald_deliveries gauge\n"
+        for status in DeliveryStatus.allCases {
+            text += "herald_deliveries{status=\"\(status.rawValue)\"} \(counts[status] ?? 0)\n"
+        }
+        text += "# TYPE herald_event_seq gauge\nherald_event_seq \(try await services.store.lastSeq())\n"
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    @Sendable func openAPI(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "yaml"), let data = FileManager.default.contents(atPath: url.path) else {
+            throw Problem.notFound("The OpenAPI document is missing from this build.")
+        }
+        return Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// The process-wide Prometheus registry behind swift-metrics, bootstrapped once.
+enum MetricsRegistry {
+    static let shared: PrometheusCollectorRegistry = {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }()
+}

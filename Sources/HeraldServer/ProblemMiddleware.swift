@@ -1,0 +1,23 @@
+import Hummingbird
+import Logging
+
+/// Turns every error that is not already a ``Problem`` into one, so API clients always get
+/// `application/problem+json`: Hummingbird's HTTP errors keep their status, anything else is a 500.
+struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let problem as Problem {
+            throw problem
+        } catch let error as HTTPError {
+            let status = error.status
+            throw Problem(
+                status: status, type: "/problems/http", title: status.reasonPhrase,
+                detail: error.body ?? (status == .notFound ? "No route for \(request.method) \(request.uri.path)." : status.reasonPhrase)
+            )
+        } catch {
+            context.logger.error("request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            throw Problem(status: .internalServerError, type: "/problems/internal", title: "Internal server error", detail: "The request failed; it was logged.")
+        }
+    }
+}

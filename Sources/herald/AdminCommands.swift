@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import HeraldCore
+import HeraldServer
+
+struct TeamCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "team", abstract: "Manage teams.", subcommands: [Create.self, List.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a team (a tenant that owns hooks).")
+        @OptionGroup var dataDirectory: DataDirectoryOption
+        @Option(help: "Display name, e.g. \"Economic Development Bank\".") var name: String
+        @Option(help: "Short lower-case id used in URLs and channels, e.g. bde.") var slug: String
+
+        func run() async throws {
+            guard Team.isValidSlug(slug) else { throw ValidationError("--slug must be lower-case letters, digits and dashes") }
+            let store = try await openCommandStore(dataDirectory)
+            do {
+                let team = try await store.createTeam(name: name, slug: slug, now: Date())
+                print("Created team \(team.slug) (id \(team.id)).")
+            } catch StoreError.conflict(let message) {
+                throw ValidationError(message)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List teams.")
+        @OptionGroup var dataDirectory: DataDirectoryOption
+
+        func run() async throws {
+            for team in try await openCommandStore(dataDirectory).teams() { print("\(team.id)\t\(team.slug)\t\(team.name)") }
+        }
+    }
+}
+
+struct TokenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "token", abstract: "Manage API tokens.", subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an API token and print it (it is shown once).")
+        @OptionGroup var dataDirectory: DataDirectoryOption
+        @Option(help: "admin (everything), provider (emit events, read logs) or team (one team's hooks).") var scope: String
+        @Option(help: "The team's slug (team tokens only).") var team: String?
+        @Option(help: "A name to recognise the token by.") var name: String = "cli"
+
+        func run() async throws {
+            guard let scope = TokenScope(rawValue: scope) else { throw ValidationError("--scope must be admin, provider or team") }
+            let store = try await openCommandStore(dataDirectory)
+            var teamID: Int64?
+            if scope == .team {
+                guard let slug = team else { throw ValidationError("a team token needs --team SLUG") }
+                guard let found = try await store.team(slug: slug) else { throw ValidationError("no team with slug \(slug)") }
+                teamID = found.id
+            } else if team != nil {
+                throw ValidationError("only team tokens take --team")
+            }
+            let secret = APIToken.generateSecret()
+            _ = try await store.createToken(name: name, scope: scope, teamID: teamID, hash: APIToken.hash(secret), prefix: String(secret.prefix(12)), now: Date())
+            print(secret)
+        }
+    }
+}
+
+func openCommandStore(_ option: DataDirectoryOption) async throws -> any HeraldStore {
+    var configuration = HeraldConfiguration()
+    configuration.dataDirectory = option.url
+    return try await openStore(configuration: configuration).0
+}

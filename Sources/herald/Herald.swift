@@ -1,0 +1,11 @@
+import ArgumentParser
+
+@main
+struct Herald: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "herald",
+        abstract: "Herald: signed, logged, retried webhooks for your domain events.",
+        subcommands: [Serve.self, Migrate.self, TeamCommand.self, TokenCommand.self, Emit.self, Bench.self],
+        defaultSubcommand: Serve.self
+    )
+}

@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import HeraldCore
+import HeraldServer
+import Hummingbird
+import Logging
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the API server and the delivery engine (the default command).")
+
+    @OptionGroup var dataDirectory: DataDirectoryOption
+
+    @Option(help: "Address to listen on (env HERALD_HOST).")
+    var host: String = ProcessInfo.processInfo.environment["HERALD_HOST"] ?? "127.0.0.1"
+
+    @Option(help: "Port to listen on; 0 picks a free one (env HERALD_PORT).")
+    var port: Int = Int(ProcessInfo.processInfo.environment["HERALD_PORT"] ?? "") ?? 8080
+
+    @Flag(help: "Allow hooks to target loopback and private addresses (local development and tests only).")
+    var allowPrivateTargets = false
+
+    @Option(help: "Retry delays after a failed attempt, comma-separated with units ms/s/m/h (default 5s,5m,30m,2h,5h,10h,10h).")
+    var retrySchedule: String?
+
+    @Option(help: "Most delivery attempts in flight at once, across all hooks.")
+    var maxInFlight: Int = 256
+
+    @Option(help: "Most delivery attempts in flight at once for one unordered hook.")
+    var maxInFlightPerHook: Int = 32
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
+    var logLevel: String = ProcessInfo.processInfo.environment["HERALD_LOG_LEVEL"] ?? "info"
+
+    func run() async throws {
+        var logger = Logger(label: "herald")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        var configuration = HeraldConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.dataDirectory = dataDirectory.url
+        configuration.engine.allowPrivateTargets = allowPrivateTargets || ProcessInfo.processInfo.environment["HERALD_ALLOW_PRIVATE_TARGETS"] == "1"
+        configuration.engine.maxInFlight = maxInFlight
+        configuration.engine.maxInFlightPerHook = maxInFlightPerHook
+        if let retrySchedule {
+            guard let schedule = RetrySchedule(parsing: retrySchedule) else {
+                throw ValidationError("--retry-schedule must look like 5s,5m,30m (units ms, s, m, h)")
+            }
+            configuration.engine.retrySchedule = schedule
+        }
+        let (store, secretBox) = try await openStore(configuration: configuration)
+        if try await store.tokens(teamID: nil).isEmpty {
+            let secret = APIToken.generateSecret()
+            _ = try await store.createToken(
+                name: "first admin", scope: .admin, teamID: nil, hash: APIToken.hash(secret), prefix: String(secret.prefix(12)), now: Date()
+            )
+            let notice = "First start: an admin token was created. It is shown once; keep it safe:\n\n    \(secret)\n\n"
+            FileHandle.standardOutput.write(Data(notice.utf8))
+        }
+        let services = HeraldServices(store: store, secretBox: secretBox, configuration: configuration, logger: logger)
+        let (readyLogger, host, dataPath) = (logger, configuration.host, configuration.dataDirectory.path)
+        let app = buildApplication(services: services, logger: logger) { port in
+            readyLogger.notice("Herald is listening", metadata: ["url": "http://\(host):\(port)", "data": "\(dataPath)"])
+        }
+        try await app.runService()
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create or upgrade the database schema, then exit.")
+
+    @OptionGroup var dataDirectory: DataDirectoryOption
+
+    func run() async throws {
+        var configuration = HeraldConfiguration()
+        configuration.dataDirectory = dataDirectory.url
+        let (store, _) = try await openStore(configuration: configuration)
+        print("Schema is current: \(try store.appliedMigrations().joined(separator: ", "))")
+    }
+}
