@@ -101,6 +101,12 @@ public struct DeliveryDecision: Sendable, Hashable {
     public var nextAttemptAt: Date?
     /// When set, the hook is disabled with this reason.
     public var disableHookReason: String?
+
+    public init(status: DeliveryStatus, nextAttemptAt: Date?, disableHookReason: String?) {
+        self.status = status
+        self.nextAttemptAt = nextAttemptAt
+        self.disableHookReason = disableHookReason
+    }
 }
 
 /// The result of one HTTP try, as the engine saw it.
@@ -133,6 +139,11 @@ public enum AttemptOutcome: Sendable, Hashable {
 public struct DeliveryTransitionError: Error, Sendable, Equatable, CustomStringConvertible {
     public let from: DeliveryStatus
     public let event: String
+
+    public init(from: DeliveryStatus, event: String) {
+        self.from = from
+        self.event = event
+    }
     public var description: String { "cannot \(event) a delivery that is \(from.rawValue)" }
 }
 

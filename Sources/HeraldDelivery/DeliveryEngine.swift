@@ -91,7 +91,7 @@ public final class DeliveryEngine: Service, Sendable {
         for client in clients { try? await client.shutdown() }
     }
 
-    private var isDispatching: Bool { state.withLock { $0.dispatching } }
+    private var isDispatching: Bool { !Task.isCancelled && state.withLock { $0.dispatching } }
 
     // MARK: fan-out
 
@@ -176,7 +176,7 @@ public final class DeliveryEngine: Service, Sendable {
             let (batch, done) = state.withLock { state -> ([(ClaimedDelivery, DeliverySender.Sent)], Bool) in
                 let batch = state.finished
                 state.finished.removeAll(keepingCapacity: true)
-                return (batch, !state.dispatching && state.inFlight == 0)
+                return (batch, (!state.dispatching || Task.isCancelled) && state.inFlight == 0)
             }
             if batch.isEmpty {
                 if done { return }

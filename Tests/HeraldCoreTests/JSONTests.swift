@@ -1,0 +1,104 @@
+import Foundation
+import HeraldCore
+import Testing
+
+@Suite struct JSONParsingTests {
+    @Test func roundTripsKeepingKeyOrderAndIntegers() throws {
+        let text = #"{"b":1,"a":[true,false,null,-12,1.5,"x\"y\\z\n"],"big":9007199254740993}"#
+        #expect(try JSONValue(parsing: text).jsonString == text)
+    }
+
+    @Test func decodesEscapesAndSurrogatePairs() throws {
+        #expect(try JSONValue(parsing: #""caf\u00e9 \ud83d\ude00 \/""#) == .string("café 😀 /"))
+    }
+
+    @Test(arguments: ["", "{", "[1,]", "{\"a\":}", "01", "1.", "\"\\x\"", "tru", "{} {}", "\"\u{01}\"", "\"\\ud800\"", "NaN"])
+    func refusesInvalidJSON(_ text: String) {
+        #expect(throws: JSONParseError.self) { try JSONValue(parsing: text) }
+    }
+
+    @Test func refusesDeepNesting() {
+        #expect(throws: JSONParseError.self) { try JSONValue(parsing: String(repeating: "[", count: 200) + String(repeating: "]", count: 200)) }
+    }
+}
+
+@Suite struct JSONSchemaTests {
+    let schema = try! JSONSchema(
+        JSONValue(parsing: #"""
+            {"type":"object","required":["lead_id"],"additionalProperties":false,
+             "properties":{"lead_id":{"type":"string","minLength":1},"email":{"type":"string","format":"email"},
+               "amount":{"type":"number","minimum":0},"programs":{"type":"array","items":{"enum":["export","film"]},"maxItems":2},
+               "tier":{"type":"integer"}}}
+            """#)
+    )
+
+    func violation(_ text: String) throws -> SchemaViolation? {
+        schema.firstViolation(of: try JSONValue(parsing: text), at: "/data")
+    }
+
+    @Test func acceptsAConformingPayload() throws {
+        #expect(try violation(#"{"lead_id":"l1","email":"a@b.org","amount":10.5,"programs":["film"],"tier":2}"#) == nil)
+    }
+
+    @Test(arguments: [
+        (#"{}"#, "/data/lead_id"), (#"{"lead_id":""}"#, "/data/lead_id"), (#"{"lead_id":1}"#, "/data/lead_id"),
+        (#"{"lead_id":"x","email":"nope"}"#, "/data/email"), (#"{"lead_id":"x","amount":-1}"#, "/data/amount"),
+        (#"{"lead_id":"x","programs":["tv"]}"#, "/data/programs/0"), (#"{"lead_id":"x","programs":["film","film","film"]}"#, "/data/programs"),
+        (#"{"lead_id":"x","extra":1}"#, "/data/extra"), (#"{"lead_id":"x","tier":1.5}"#, "/data/tier"), (#"[]"#, "/data"),
+    ])
+    func reportsThePathOfTheFirstViolation(_ payload: String, _ path: String) throws {
+        #expect(try violation(payload)?.path == path)
+    }
+
+    @Test func refusesASchemaThatIsNotAnObject() {
+        #expect(throws: SchemaViolation.self) { try JSONSchema(.string("object")) }
+    }
+}
+
+@Suite struct EventPayloadTests {
+    @Test func theBodyIsTheEnvelopeAroundTheRawData() {
+        let event = Event(
+            seq: 7, id: "evt_1", type: "lead.created", data: #"{"lead_id":"l1"}"#, channels: [], idempotencyKey: nil,
+            timestamp: Date(timeIntervalSince1970: 1_763_820_000)
+        )
+        #expect(event.payload == #"{"id":"evt_1","type":"lead.created","timestamp":"2025-11-22T14:00:00Z","data":{"lead_id":"l1"}}"#)
+    }
+
+    @Test func identifiersArePrefixedAndTimeOrdered() {
+        let a = Identifier.make(prefix: "evt_", now: Date(timeIntervalSince1970: 1_000))
+        let b = Identifier.make(prefix: "evt_", now: Date(timeIntervalSince1970: 2_000))
+        #expect(a.hasPrefix("evt_") && a.count == 30)
+        #expect(a < b)
+    }
+
+    @Test func timestampsParseBack() {
+        let date = Date(timeIntervalSince1970: 1_763_820_000.25)
+        #expect(Timestamp.millisecondString(date) == "2025-11-22T14:00:00.250Z")
+        #expect(Timestamp.parse("2025-11-22T14:00:00Z") == Date(timeIntervalSince1970: 1_763_820_000))
+    }
+}
+
+@Suite struct SecretBoxTests {
+    @Test func sealsAndOpens() throws {
+        let box = SecretBox.random()
+        let sealed = try box.seal("whsec_abc")
+        #expect(!String(decoding: sealed, as: UTF8.self).contains("whsec_abc"))
+        #expect(try box.open(sealed) == "whsec_abc")
+    }
+
+    @Test func anotherKeyCannotOpen() throws {
+        let sealed = try SecretBox.random().seal("whsec_abc")
+        #expect(throws: (any Error).self) { try SecretBox.random().open(sealed) }
+    }
+
+    @Test func theKeyFileIsCreatedPrivateAndReused() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-key-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let first = try SecretBox.load(dataDirectory: directory, environment: [:])
+        let second = try SecretBox.load(dataDirectory: directory, environment: [:])
+        #expect(try second.open(try first.seal("x")) == "x")
+        let mode = try FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent("master.key").path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+    }
+}

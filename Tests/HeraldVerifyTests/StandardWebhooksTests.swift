@@ -1,0 +1,90 @@
+import HeraldVerify
+import Testing
+
+/// The Standard Webhooks specification's published test vector.
+let vectorSecret = WebhookSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+let vectorID = "msg_p5jXN8AQM9LWM0D4loKWxJek"
+let vectorTimestamp: Int64 = 1_614_265_330
+let vectorBody = Array(#"{"test": 2432232314}"#.utf8)
+let vectorSignature = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+func vectorHeaders(signature: String = vectorSignature, timestamp: String = String(vectorTimestamp)) -> HeaderLookup {
+    HeaderLookup(["webhook-id": vectorID, "webhook-timestamp": timestamp, "webhook-signature": signature])
+}
+
+@Suite struct StandardWebhooksTests {
+    @Test func reproducesTheSpecificationVector() {
+        #expect(StandardWebhooks.sign(id: vectorID, timestamp: vectorTimestamp, body: vectorBody, secret: vectorSecret) == vectorSignature)
+    }
+
+    @Test func verifiesTheSpecificationVector() throws {
+        try StandardWebhooks.verify(headers: vectorHeaders(), body: vectorBody, secret: vectorSecret, now: vectorTimestamp)
+    }
+
+    @Test func matchesHeaderNamesCaseInsensitively() throws {
+        let headers = HeaderLookup([("Webhook-Id", vectorID), ("WEBHOOK-TIMESTAMP", String(vectorTimestamp)), ("Webhook-Signature", vectorSignature)])
+        try StandardWebhooks.verify(headers: headers, body: vectorBody, secret: vectorSecret, now: vectorTimestamp)
+    }
+
+    @Test func acceptsWhenAnyOfSeveralSignaturesMatches() throws {
+        let headers = vectorHeaders(signature: "v1a,bm90LWVkMjU1MTk= v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= " + vectorSignature)
+        try StandardWebhooks.verify(headers: headers, body: vectorBody, secret: vectorSecret, now: vectorTimestamp)
+    }
+
+    @Test func refusesATamperedBody() {
+        #expect(throws: WebhookVerificationError.noMatchingSignature) {
+            try StandardWebhooks.verify(headers: vectorHeaders(), body: Array(#"{"test": 2432232315}"#.utf8), secret: vectorSecret, now: vectorTimestamp)
+        }
+    }
+
+    @Test func refusesAnotherSecret() {
+        #expect(throws: WebhookVerificationError.noMatchingSignature) {
+            try StandardWebhooks.verify(headers: vectorHeaders(), body: vectorBody, secret: WebhookSecret.generate(), now: vectorTimestamp)
+        }
+    }
+
+    @Test(arguments: ["webhook-id", "webhook-timestamp", "webhook-signature"])
+    func refusesAMissingHeader(_ name: String) {
+        var pairs = ["webhook-id": vectorID, "webhook-timestamp": String(vectorTimestamp), "webhook-signature": vectorSignature]
+        pairs[name] = nil
+        #expect(throws: WebhookVerificationError.missingHeader(name)) {
+            try StandardWebhooks.verify(headers: HeaderLookup(pairs), body: vectorBody, secret: vectorSecret, now: vectorTimestamp)
+        }
+    }
+
+    @Test func refusesATimestampThatIsNotANumber() {
+        #expect(throws: WebhookVerificationError.self) {
+            try StandardWebhooks.verify(headers: vectorHeaders(timestamp: "yesterday"), body: vectorBody, secret: vectorSecret, now: vectorTimestamp)
+        }
+    }
+
+    @Test func refusesASignatureWithoutVersion() {
+        #expect(throws: WebhookVerificationError.badFormat("signature must be <version>,<base64>")) {
+            try StandardWebhooks.verify(headers: vectorHeaders(signature: "g0hM9SsE"), body: vectorBody, secret: vectorSecret, now: vectorTimestamp)
+        }
+    }
+
+    @Test func refusesAnOldTimestamp() {
+        #expect(throws: WebhookVerificationError.tooOld) {
+            try StandardWebhooks.verify(headers: vectorHeaders(), body: vectorBody, secret: vectorSecret, now: vectorTimestamp + 301)
+        }
+    }
+
+    @Test func refusesAFutureTimestamp() {
+        #expect(throws: WebhookVerificationError.tooNew) {
+            try StandardWebhooks.verify(headers: vectorHeaders(), body: vectorBody, secret: vectorSecret, now: vectorTimestamp - 301)
+        }
+    }
+
+    @Test func acceptsATimestampWithinTheTolerance() throws {
+        try StandardWebhooks.verify(headers: vectorHeaders(), body: vectorBody, secret: vectorSecret, now: vectorTimestamp + 299)
+    }
+
+    @Test func generatedSecretsDecodeToThirtyTwoBytes() {
+        let secret = WebhookSecret.generate()
+        #expect(secret.string.hasPrefix("whsec_"))
+        #expect(secret.key.count == 32)
+        #expect(WebhookSecret(secret.string).key == secret.key)
+        #expect(!secret.description.contains(secret.string.dropFirst(6)))
+    }
+}
