@@ -82,7 +82,7 @@ public protocol DeliveryStore: Sendable {
 }
 
 /// Everything Herald stores. Each backend conforms to all of it.
-public typealias HeraldStore = TeamStore & TokenStore & EventTypeStore & EventStore & HookStore & DeliveryStore
+public protocol HeraldStore: TeamStore, TokenStore, EventTypeStore, EventStore, HookStore, DeliveryStore {}
 
 /// An appended event, or the earlier one its idempotency key points to.
 public struct AppendedEvent: Sendable, Hashable {

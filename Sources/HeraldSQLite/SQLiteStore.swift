@@ -65,3 +65,5 @@ func decodeHeaders(_ text: String) -> [HTTPHeaderField] {
 extension DatabaseError {
     var isUniqueViolation: Bool { extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE || extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY }
 }
+
+extension SQLiteStore: HeraldStore {}

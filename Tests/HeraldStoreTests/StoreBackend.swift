@@ -1,0 +1,58 @@
+import Foundation
+import HeraldCore
+import HeraldSQLite
+import Testing
+
+/// A store backend under test. The conformance suite runs every test against each entry of
+/// ``all``: a new backend only adds itself there.
+struct StoreBackend: Sendable, CustomTestStringConvertible {
+    let name: String
+    let make: @Sendable () async throws -> any HeraldStore
+
+    var testDescription: String { name }
+
+    static let sqlite = StoreBackend(name: "SQLite") {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-store-\(UUID().uuidString)")
+        return try SQLiteStore(directory: directory)
+    }
+
+    static let all: [StoreBackend] = [.sqlite]
+}
+
+/// Small builders shared by the conformance tests.
+extension HeraldStore {
+    func makeTeam(_ slug: String = "bde") async throws -> Team {
+        try await createTeam(name: slug.uppercased(), slug: slug, now: Date())
+    }
+
+    func makeHook(team: Team, events: [String] = ["*"], channels: [String] = [], ordering: Ordering = .none, active: Bool = true) async throws -> Hook {
+        var settings = HookSettings(url: "http://127.0.0.1:9/\(team.slug)")
+        settings.events = events
+        settings.channels = channels
+        settings.ordering = ordering
+        settings.active = active
+        return try await createHook(teamID: team.id, settings: settings, encryptedSecret: Data([1, 2, 3]), now: Date()).hook
+    }
+
+    func emit(_ type: String = "lead.created", channels: [String] = [], key: String? = nil) async throws -> AppendedEvent {
+        try await append([NewEvent(type: type, data: #"{"lead_id":"l1"}"#, channels: channels, idempotencyKey: key)])[0]
+    }
+
+    /// Claims everything due (far in the future, so scheduled retries count too when asked).
+    func claimAll(now: Date = Date(), perHookLimit: Int = 1000) async throws -> [ClaimedDelivery] {
+        try await claimDue(now: now, limit: 1000, perHookLimit: perHookLimit, inFlight: [:])
+    }
+}
+
+/// An attempt result as the engine would make it.
+func result(for claimed: ClaimedDelivery, status: Int, now: Date = Date(), schedule: RetrySchedule = RetrySchedule(delays: [.seconds(60)], jitter: 0)) throws -> AttemptResult {
+    var lifecycle = claimed.lifecycle
+    let outcome = AttemptOutcome.response(status: status, retryAfter: nil)
+    let decision = try lifecycle.finish(outcome, now: now, schedule: schedule, jitterUnit: 0.5)
+    let attempt = Attempt(
+        deliveryID: claimed.deliveryID, number: claimed.previousAttempts + 1, trigger: claimed.trigger, startedAt: now, durationMs: 3,
+        url: claimed.hook.url, requestHeaders: [HTTPHeaderField("X-Herald-Event", claimed.event.type)], requestBody: claimed.event.payload,
+        responseStatus: status, responseHeaders: [HTTPHeaderField("Server", "test")], responseBody: "body \(status)", errorClass: nil, errorMessage: nil
+    )
+    return AttemptResult(attempt: attempt, hookID: claimed.hook.id, lifecycle: lifecycle, decision: decision, succeeded: outcome.isSuccess)
+}

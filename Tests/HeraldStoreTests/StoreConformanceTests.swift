@@ -1,0 +1,289 @@
+import Foundation
+import HeraldCore
+import Testing
+
+/// One conformance suite for every store backend (``StoreBackend/all``).
+@Suite struct StoreConformanceTests {
+    // MARK: teams and tokens
+
+    @Test(arguments: StoreBackend.all)
+    func teamSlugsAreUnique(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let team = try await store.makeTeam("bde")
+        #expect(try await store.team(slug: "bde")?.id == team.id)
+        #expect(try await store.team(id: team.id)?.name == "BDE")
+        await #expect(throws: StoreError.conflict("a team with slug bde exists")) { try await store.makeTeam("bde") }
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func tokensAreFoundByHashOnlyAndCanBeRevoked(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let team = try await store.makeTeam()
+        let token = try await store.createToken(name: "t", scope: .team, teamID: team.id, hash: "h1", prefix: "hrld_x", now: Date())
+        #expect(try await store.token(hash: "h1")?.teamID == team.id)
+        #expect(try await store.token(hash: "h2") == nil)
+        #expect(try await store.tokens(teamID: team.id).map(\.id) == [token.id])
+        #expect(try await store.deleteToken(id: token.id))
+        #expect(try await store.token(hash: "h1") == nil)
+        #expect(try await !store.deleteToken(id: token.id))
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func seedingTheCatalogKeepsEditedTypes(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        try await store.seedEventTypes(EventType.seedCatalog)
+        try await store.saveEventType(EventType(name: "lead.created", description: "edited"))
+        try await store.seedEventTypes(EventType.seedCatalog)
+        #expect(try await store.eventType(name: "lead.created")?.description == "edited")
+        #expect(try await store.eventTypes().count == EventType.seedCatalog.count)
+        #expect(try await store.eventType(name: "lead.updated")?.schema == EventType.seedCatalog[1].schema)
+    }
+
+    // MARK: events
+
+    @Test(arguments: StoreBackend.all)
+    func sequenceNumbersAreConsecutive(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let batch = try await store.append((0..<5).map { _ in NewEvent(type: "lead.created", data: "{}") })
+        let single = try await store.emit()
+        #expect(batch.map(\.event.seq) + [single.event.seq] == [1, 2, 3, 4, 5, 6])
+        #expect(try await store.lastSeq() == 6)
+        #expect(try await store.events(since: 2, limit: 2, visibleTo: nil).map(\.seq) == [3, 4])
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func aRepeatedIdempotencyKeyReturnsTheFirstEvent(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let first = try await store.emit(key: "k1")
+        let again = try await store.emit(key: "k1")
+        #expect(!first.duplicate && again.duplicate)
+        #expect(again.event.id == first.event.id)
+        #expect(try await store.lastSeq() == 1)
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func aTeamsFeedHoldsOnlyWhatItsHooksCouldReceive(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let bde = try await store.makeTeam("bde")
+        let cce = try await store.makeTeam("cce")
+        _ = try await store.makeHook(team: bde, events: ["lead.*"], channels: ["bde"])
+        _ = try await store.emit("lead.created", channels: ["bde"])
+        _ = try await store.emit("lead.created", channels: ["cce"])
+        _ = try await store.emit("lead.updated")
+        let seen = try await store.events(since: 0, limit: 10, visibleTo: bde.id).map(\.channels)
+        #expect(seen == [["bde"], []])
+        #expect(try await store.events(since: 0, limit: 10, visibleTo: cce.id).isEmpty)
+        // Pings are addressed to one hook and stay out of the feed.
+        #expect(try await store.events(since: 0, limit: 10, visibleTo: nil).allSatisfy { $0.type != "ping" })
+    }
+
+    // MARK: fan-out
+
+    @Test(arguments: StoreBackend.all)
+    func fanOutMatchesTypesChannelsAndActiveHooks(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let team = try await store.makeTeam()
+        let all = try await store.makeHook(team: team)
+        let leads = try await store.makeHook(team: team, events: ["lead.*"], channels: ["bde"])
+        let updates = try await store.makeHook(team: team, events: ["lead.updated"])
+        _ = try await store.makeHook(team: team, active: false)
+        _ = try await store.claimAll()  // the creation pings
+        _ = try await store.emit("lead.created", channels: ["bde"])
+        _ = try await store.emit("lead.created", channels: ["cce"])
+        let result = try await store.fanOut(limit: 100, now: Date())
+        #expect(result == FanOutResult(events: 2, deliveries: 2))
+        let claimed = try await store.claimAll()
+        #expect(Set(claimed.map(\.hook.id)) == [all.id, leads.id])
+        #expect(!claimed.contains { $0.hook.id == updates.id })
+        #expect(try await store.fanOut(limit: 100, now: Date()) == FanOutResult(events: 0, deliveries: 0))
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func aNewHookDoesNotReceiveOlderEvents(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let team = try await store.makeTeam()
+        _ = try await store.emit()
+        let hook = try await store.makeHook(team: team)
+        _ = try await store.emit()
+        #expect(try await store.fanOut(limit: 100, now: Date()).deliveries == 1)
+        let claimed = try await store.claimAll().filter { $0.event.type != "ping" }
+        #expect(claimed.map(\.hook.id) == [hook.id])
+        #expect(claimed.map(\.event.seq) == [3])
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func creatingAHookQueuesAPingForItAlone(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let team = try await store.makeTeam()
+        let first = try await store.makeHook(team: team)
+        let claimed = try await store.claimAll()
+        #expect(claimed.map(\.hook.id) == [first.id])
+        #expect(claimed.first?.trigger == .ping)
+        let data = try JSONValue(parsing: claimed[0].event.data)
+        #expect(data["hook_id"] == .int(first.id))
+        #expect(data["zen"]?.stringValue?.isEmpty == false)
+    }
+
+    // MARK: claiming
+
+    @Test(arguments: StoreBackend.all)
+    func aClaimedDeliveryIsNotClaimedAgain(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        _ = try await store.makeHook(team: try await store.makeTeam())
+        #expect(try await store.claimAll().count == 1)
+        #expect(try await store.claimAll().isEmpty)
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func claimsRespectThePerHookLimit(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let hook = try await store.makeHook(team: try await store.makeTeam())
+        _ = try await store.claimAll()
+        for _ in 0..<5 { _ = try await store.emit() }
+        _ = try await store.fanOut(limit: 100, now: Date())
+        let first = try await store.claimDue(now: Date(), limit: 100, perHookLimit: 3, inFlight: [hook.id: 1])
+        #expect(first.count == 2)
+        #expect(try await store.claimAll().count == 3)
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func anOrderedHookHasOneDeliveryInFlightInSeqOrder(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let hook = try await store.makeHook(team: try await store.makeTeam(), ordering: .ordered)
+        let ping = try await store.claimAll()
+        try await store.record(try ping.map { try result(for: $0, status: 200) }, health: HookHealth())
+        for _ in 0..<3 { _ = try await store.emit() }
+        _ = try await store.fanOut(limit: 100, now: Date())
+
+        var first = try await store.claimAll()
+        #expect(first.map(\.event.seq) == [2])
+        #expect(try await store.claimAll().isEmpty)
+        // A failure schedules a retry: the next event still waits behind it.
+        try await store.record([try result(for: first[0], status: 500)], health: HookHealth())
+        #expect(try await store.claimAll().isEmpty)
+        first = try await store.claimAll(now: Date().addingTimeInterval(120))
+        #expect(first.map(\.event.seq) == [2])
+        try await store.record([try result(for: first[0], status: 200)], health: HookHealth())
+        #expect(try await store.claimAll().map(\.event.seq) == [3])
+        #expect(hook.ordering == .ordered)
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func deliveriesOfAnInactiveHookWaitUntilItIsEnabled(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        var hook = try await store.makeHook(team: try await store.makeTeam())
+        hook.active = false
+        hook = try await store.updateHook(hook, now: Date())
+        #expect(try await store.claimAll().isEmpty)
+        #expect(try await store.nextDueDate() == nil)
+        hook.active = true
+        _ = try await store.updateHook(hook, now: Date())
+        #expect(try await store.claimAll().count == 1)
+    }
+
+    // MARK: recording
+
+    @Test(arguments: StoreBackend.all)
+    func recordingAppliesTheDecisionAndKeepsTheAttempt(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let hook = try await store.makeHook(team: try await store.makeTeam())
+        let ping = try await store.claimAll()
+        try await store.record([try result(for: ping[0], status: 200)], health: HookHealth())
+        _ = try await store.emit()
+        _ = try await store.fanOut(limit: 100, now: Date())
+        let claimed = try await store.claimAll()
+        let now = Date()
+        try await store.record([try result(for: claimed[0], status: 503, now: now)], health: HookHealth())
+        let delivery = try #require(try await store.delivery(id: claimed[0].deliveryID))
+        #expect(delivery.lifecycle.status == .pending)
+        #expect(delivery.totalAttempts == 1)
+        #expect(delivery.lastStatusCode == 503)
+        #expect(abs(delivery.lifecycle.nextAttemptAt!.timeIntervalSince(now) - 60) < 0.01)
+        let attempts = try await store.attempts(deliveryID: delivery.id)
+        #expect(attempts.map(\.responseStatus) == [503])
+        #expect(attempts[0].responseBody == "body 503")
+        #expect(attempts[0].requestHeaders == [HTTPHeaderField("X-Herald-Event", "lead.created")])
+        #expect(attempts[0].requestBody == claimed[0].event.payload)
+        let saved = try #require(try await store.hook(id: hook.id))
+        #expect(saved.lastResponse.status == "failed" && saved.lastResponse.code == 503)
+        #expect(saved.failingSince != nil)
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func goneDisablesTheHookWithItsReason(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let hook = try await store.makeHook(team: try await store.makeTeam())
+        let claimed = try await store.claimAll()
+        try await store.record([try result(for: claimed[0], status: 410)], health: HookHealth())
+        let saved = try #require(try await store.hook(id: hook.id))
+        #expect(!saved.active)
+        #expect(saved.disabledReason?.contains("410") == true)
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func aLongFailureRunDisablesTheHook(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let hook = try await store.makeHook(team: try await store.makeTeam())
+        let claimed = try await store.claimAll()
+        try await store.record([try result(for: claimed[0], status: 500)], health: HookHealth(disableAfter: .zero))
+        #expect(try await store.hook(id: hook.id)?.active == false)
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func inFlightDeliveriesAreRecoveredAfterACrash(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        _ = try await store.makeHook(team: try await store.makeTeam())
+        let claimed = try await store.claimAll()
+        #expect(try await store.deliveryCounts()[.inFlight] == 1)
+        #expect(try await store.recoverInFlight(now: Date()) == 1)
+        let again = try await store.claimAll()
+        #expect(again.map(\.deliveryID) == claimed.map(\.deliveryID))
+        #expect(again[0].previousAttempts == 0)
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func redeliveryKeepsTheIdAndIsMarked(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        _ = try await store.makeHook(team: try await store.makeTeam())
+        let claimed = try await store.claimAll()
+        #expect(try await !store.redeliver(deliveryID: claimed[0].deliveryID, now: Date()))
+        try await store.record([try result(for: claimed[0], status: 200)], health: HookHealth())
+        #expect(try await store.redeliver(deliveryID: claimed[0].deliveryID, now: Date()))
+        let again = try await store.claimAll()
+        #expect(again.map(\.deliveryID) == claimed.map(\.deliveryID))
+        #expect(again[0].trigger == .redelivery)
+        #expect(again[0].previousAttempts == 1)
+        #expect(try await !store.redeliver(deliveryID: "nope", now: Date()))
+    }
+
+    // MARK: the log
+
+    @Test(arguments: StoreBackend.all)
+    func theLogPagesNewestFirstWithFilters(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let bde = try await store.makeTeam("bde")
+        let cce = try await store.makeTeam("cce")
+        let hook = try await store.makeHook(team: bde)
+        _ = try await store.makeHook(team: cce)
+        for _ in 0..<4 { _ = try await store.emit() }
+        _ = try await store.fanOut(limit: 100, now: Date())
+        let page1 = try await store.deliveries(DeliveryQuery(hookID: hook.id, limit: 3))
+        let page2 = try await store.deliveries(DeliveryQuery(hookID: hook.id, cursor: page1.last?.cursor, limit: 3))
+        #expect(page1.count == 3 && page2.count == 2)
+        let seqs = (page1 + page2).map(\.eventSeq)
+        #expect(seqs == seqs.sorted(by: >))
+        #expect(page2.last?.eventType == "ping")
+        #expect(try await store.deliveries(DeliveryQuery(teamID: cce.id, limit: 100)).count == 5)
+        #expect(try await store.deliveries(DeliveryQuery(status: "success", limit: 100)).isEmpty)
+        #expect(try await store.deliveries(DeliveryQuery(hookID: hook.id, eventType: "ping", limit: 100)).count == 1)
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func deletingAHookDeletesItsDeliveries(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let hook = try await store.makeHook(team: try await store.makeTeam())
+        #expect(try await store.deleteHook(id: hook.id))
+        #expect(try await store.hook(id: hook.id) == nil)
+        #expect(try await store.deliveries(DeliveryQuery(limit: 100)).isEmpty)
+    }
+}
