@@ -90,9 +90,13 @@ import Testing
         _ = try await store.claimAll()  // the creation pings
         _ = try await store.emit("lead.created", channels: ["bde"])
         _ = try await store.emit("lead.created", channels: ["cce"])
+        _ = try await store.emit("lead.created")
         let result = try await store.fanOut(limit: 100, now: Date())
-        #expect(result == FanOutResult(events: 2, deliveries: 2))
+        #expect(result == FanOutResult(events: 3, deliveries: 3))
         let claimed = try await store.claimAll()
+        // The channelled event reaches only the hook on its channel; the broadcast one reaches both.
+        #expect(claimed.map(\.event.seq).sorted() == [5, 7, 7])
+        #expect(claimed.filter { $0.event.seq == 5 }.map(\.hook.id) == [leads.id])
         #expect(Set(claimed.map(\.hook.id)) == [all.id, leads.id])
         #expect(!claimed.contains { $0.hook.id == updates.id })
         #expect(try await store.fanOut(limit: 100, now: Date()) == FanOutResult(events: 0, deliveries: 0))
