@@ -1,0 +1,134 @@
+import AsyncHTTPClient
+import Foundation
+import HeraldCore
+import HeraldServer
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+/// A real Herald (HTTP server + delivery engine + SQLite file in a temporary directory) on
+/// 127.0.0.1, with a fast retry schedule, driven over HTTP.
+struct HeraldHarness: Sendable {
+    let baseURL: String
+    let services: HeraldServices
+    let adminToken: String
+    var store: any HeraldStore { services.store }
+
+    /// A fast schedule for tests: retries after 200 ms, twice.
+    static let fastSchedule = RetrySchedule(delays: [.milliseconds(200), .milliseconds(200)], jitter: 0)
+
+    static func run<T: Sendable>(
+        configure: @Sendable (inout HeraldConfiguration) -> Void = { _ in },
+        _ body: @Sendable (HeraldHarness) async throws -> T
+    ) async throws -> T {
+        var configuration = HeraldConfiguration()
+        configuration.port = 0
+        configuration.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-test-\(UUID().uuidString)")
+        configuration.engine.allowPrivateTargets = true
+        configuration.engine.retrySchedule = fastSchedule
+        configuration.engine.idleInterval = .milliseconds(100)
+        configure(&configuration)
+        defer { try? FileManager.default.removeItem(at: configuration.dataDirectory) }
+        var logger = Logger(label: "herald-test")
+        logger.logLevel = .warning
+        let (store, secretBox) = try await openStore(configuration: configuration)
+        let (_, adminToken) = try await issueToken(store: store, scope: .admin, team: nil)
+        let services = HeraldServices(store: store, secretBox: secretBox, configuration: configuration, logger: logger)
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let app = buildApplication(services: services, logger: logger) { port in portContinuation.yield(port) }
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var iterator = ports.makeAsyncIterator()
+            let port = await iterator.next() ?? 0
+            let harness = HeraldHarness(baseURL: "http://127.0.0.1:\(port)", services: services, adminToken: adminToken)
+            do {
+                let result = try await body(harness)
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+                return result
+            } catch {
+                await group.triggerGracefulShutdown()
+                try? await tasks.waitForAll()
+                throw error
+            }
+        }
+    }
+
+    static func issueToken(store: any HeraldStore, scope: TokenScope, team: Team?) async throws -> (APIToken, String) {
+        let secret = APIToken.generateSecret()
+        let token = try await store.createToken(name: "test", scope: scope, teamID: team?.id, hash: APIToken.hash(secret), prefix: "hrld_", now: Date())
+        return (token, secret)
+    }
+
+    // MARK: HTTP
+
+    struct APIResponse: Sendable {
+        var status: Int
+        var headers: [(String, String)]
+        var text: String
+        var json: JSONValue { (try? JSONValue(parsing: text)) ?? .null }
+        func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+    }
+
+    @discardableResult
+    func call(_ method: HTTPMethod, _ path: String, token: String?, body: String? = nil, headers: [String: String] = [:]) async throws -> APIResponse {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let text = String(buffer: try await response.body.collect(upTo: 16 << 20))
+        return APIResponse(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, text: text)
+    }
+
+    // MARK: fixtures
+
+    struct TeamAccess: Sendable {
+        var team: Team
+        var token: String
+    }
+
+    func makeTeam(_ slug: String) async throws -> TeamAccess {
+        let team = try await store.createTeam(name: slug.uppercased(), slug: slug, now: Date())
+        return TeamAccess(team: team, token: try await Self.issueToken(store: store, scope: .team, team: team).1)
+    }
+
+    func providerToken() async throws -> String {
+        try await Self.issueToken(store: store, scope: .provider, team: nil).1
+    }
+
+    /// Creates a hook through the API; returns its id and secret.
+    func makeHook(_ access: TeamAccess, _ fields: String) async throws -> (id: Int64, secret: String) {
+        let response = try await call(.POST, "/api/hooks", token: access.token, body: fields)
+        #expect(response.status == 201, "\(response.text)")
+        return (response.json["id"]?.intValue ?? -1, response.json["secret"]?.stringValue ?? "")
+    }
+
+    func emit(_ token: String, _ body: String) async throws -> APIResponse {
+        try await call(.POST, "/api/events", token: token, body: body)
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes; records an issue on timeout.
+@discardableResult
+func eventually(
+    _ what: String, timeout: Duration = .seconds(15), sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: @Sendable () async throws -> Bool
+) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(25))
+    }
+    Issue.record("timed out waiting for: \(what)", sourceLocation: sourceLocation)
+    return false
+}
