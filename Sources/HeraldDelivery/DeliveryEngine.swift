@@ -54,6 +54,9 @@ public final class DeliveryEngine: Service, Sendable {
         clientConfiguration.timeout.connect = .seconds(10)
         clientConfiguration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(8, configuration.maxInFlight)
         clientConfiguration.httpVersion = .http1Only
+        // A refused connection is one failed attempt, retried on the hook's schedule, not in a loop
+        // inside the client until the attempt's deadline.
+        clientConfiguration.connectionPool.retryConnectionEstablishment = false
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         var insecureConfiguration = clientConfiguration
         var tls = TLSConfiguration.makeClientConfiguration()

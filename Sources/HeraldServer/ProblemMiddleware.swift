@@ -15,6 +15,8 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
                 status: status, type: "/problems/http", title: status.reasonPhrase,
                 detail: error.body ?? (status == .notFound ? "No route for \(request.method) \(request.uri.path)." : status.reasonPhrase)
             )
+        } catch let error as any HTTPResponseError {
+            throw Problem(status: error.status, type: "/problems/http", title: error.status.reasonPhrase, detail: error.status.reasonPhrase)
         } catch {
             context.logger.error("request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
             throw Problem(status: .internalServerError, type: "/problems/internal", title: "Internal server error", detail: "The request failed; it was logged.")

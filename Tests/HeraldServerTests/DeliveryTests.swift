@@ -129,9 +129,13 @@ import Testing
                 receiver.respond { _, _ in .init() }
                 let patched = try await herald.call(.PATCH, "/api/hooks/\(hook.id)", token: bde.token, body: #"{"active":true}"#)
                 #expect(patched.json["disabled_reason"] == .null)
-                try await eventually("the lead that waited is delivered") {
+                // Events emitted while a hook is disabled are not queued for it (as on GitHub); new ones are.
+                _ = try await herald.emit(try await herald.providerToken(), #"{"type":"lead.created","data":{"lead_id":"after"}}"#)
+                try await eventually("the lead emitted after re-enabling is delivered") {
                     receiver.received.contains { $0.header("X-Herald-Event") == "lead.created" }
                 }
+                let leads = receiver.received.filter { $0.header("X-Herald-Event") == "lead.created" }
+                #expect(leads.map { try! JSONValue(parsing: $0.body)["data"]?["lead_id"]?.stringValue } == ["after"])
             }
         }
     }
