@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+
+/// Paths and services the cross-process tests need, and the rule for when they are missing:
+/// skip with a message on a developer machine, fail under CI (`CI=true`).
+enum ExternalTools {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let isCI = ProcessInfo.processInfo.environment["CI"] == "true"
+
+    /// The `herald` executable built next to the test bundle.
+    static var heraldBinary: URL? {
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var directory = executable.deletingLastPathComponent()
+        for _ in 0..<3 {
+            let candidate = directory.appendingPathComponent("herald")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        let fallback = packageRoot.appendingPathComponent(".build/debug/herald")
+        return FileManager.default.isExecutableFile(atPath: fallback.path) ? fallback : nil
+    }
+
+    /// A Python interpreter that can import `module`: `HERALD_TEST_PYTHON`, then `.venv-test`, then `python3`.
+    static func python(importing module: String) -> String? {
+        var candidates: [String] = []
+        if let configured = ProcessInfo.processInfo.environment["HERALD_TEST_PYTHON"] { candidates.append(configured) }
+        candidates.append(packageRoot.appendingPathComponent(".venv-test/bin/python").path)
+        candidates.append("/usr/bin/python3")
+        for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
+            if (try? run(candidate, ["-c", "import \(module)"]).status) == 0 { return candidate }
+        }
+        return nil
+    }
+
+    /// Runs a program to completion and returns its exit status and combined output.
+    static func run(_ path: String, _ arguments: [String], stdin: String? = nil) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        let input = Pipe()
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Records why a test cannot run: an issue under CI, a printed skip otherwise. Returns false.
+    static func unavailable(_ what: String, sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
+        if isCI {
+            Issue.record("\(what) is required under CI (.ci/run installs it)", sourceLocation: sourceLocation)
+        } else {
+            print("SKIPPED: \(what) is not available on this machine; .ci/run installs it.")
+        }
+        return false
+    }
+}
