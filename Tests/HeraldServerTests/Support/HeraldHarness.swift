@@ -65,30 +65,14 @@ struct HeraldHarness: Sendable {
         return (token, secret)
     }
 
-    // MARK: HTTP
-
-    struct APIResponse: Sendable {
-        var status: Int
-        var headers: [(String, String)]
-        var text: String
-        var json: JSONValue { (try? JSONValue(parsing: text)) ?? .null }
-        func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
-    }
+    var client: HeraldHarnessClient { HeraldHarnessClient(baseURL: baseURL) }
 
     @discardableResult
     func call(_ method: HTTPMethod, _ path: String, token: String?, body: String? = nil, headers: [String: String] = [:]) async throws -> APIResponse {
-        var request = HTTPClientRequest(url: baseURL + path)
-        request.method = method
-        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(string: body))
-        }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        let text = String(buffer: try await response.body.collect(upTo: 16 << 20))
-        return APIResponse(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, text: text)
+        try await client.call(method, path, token: token, body: body, headers: headers)
     }
+
+    typealias APIResponse = HeraldHarnessClient.APIResponse
 
     // MARK: fixtures
 
@@ -131,4 +115,32 @@ func eventually(
     }
     Issue.record("timed out waiting for: \(what)", sourceLocation: sourceLocation)
     return false
+}
+
+/// Calls a Herald API over HTTP.
+struct HeraldHarnessClient: Sendable {
+    let baseURL: String
+
+    struct APIResponse: Sendable {
+        var status: Int
+        var headers: [(String, String)]
+        var text: String
+        var json: JSONValue { (try? JSONValue(parsing: text)) ?? .null }
+        func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+    }
+
+    @discardableResult
+    func call(_ method: HTTPMethod, _ path: String, token: String?, body: String? = nil, headers: [String: String] = [:]) async throws -> APIResponse {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let text = String(buffer: try await response.body.collect(upTo: 16 << 20))
+        return APIResponse(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, text: text)
+    }
 }

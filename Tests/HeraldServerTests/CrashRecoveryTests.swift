@@ -1,0 +1,122 @@
+import Foundation
+import HeraldCore
+import HeraldSQLite
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Nothing accepted is lost: a Herald process killed with SIGKILL while deliveries are in flight
+/// delivers all of them after it is started again on the same data directory.
+@Suite struct CrashRecoveryTests {
+    /// A `herald serve` child process on a free port, logging to a file.
+    final class HeraldProcess {
+        let process = Process()
+        let log: URL
+        var port = 0
+
+        init(binary: URL, dataDirectory: URL) throws {
+            log = dataDirectory.appendingPathComponent("serve-\(UUID().uuidString).log")
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+            process.executableURL = binary
+            process.arguments = [
+                "serve", "--data-dir", dataDirectory.path, "--port", "0", "--allow-private-targets", "--retry-schedule", "200ms,200ms,200ms",
+            ]
+            let handle = try FileHandle(forWritingTo: log)
+            process.standardOutput = handle
+            process.standardError = handle
+            try process.run()
+        }
+
+        /// Waits for the "listening" line and reads the port from it.
+        func waitUntilListening() async throws {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < deadline {
+                let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+                if let range = text.range(of: #"url=http://127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                    port = Int(text[range].split(separator: ":").last ?? "") ?? 0
+                    return
+                }
+                guard process.isRunning else { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            throw CrashTestError(message: "herald did not start: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+        }
+
+        func kill() {
+            Glibc.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+
+        func stop() {
+            if process.isRunning {
+                process.interrupt()
+                process.waitUntilExit()
+            }
+        }
+    }
+
+    struct CrashTestError: Error, CustomStringConvertible {
+        let message: String
+        var description: String { message }
+    }
+
+    @Test func deliveriesInFlightWhenKilledAreDeliveredAfterRestart() async throws {
+        guard let binary = ExternalTools.heraldBinary else {
+            _ = ExternalTools.unavailable("the built herald executable")
+            return
+        }
+        let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-crash-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dataDirectory) }
+        // Prepare tokens in the data directory before the server starts.
+        let (teamToken, providerToken): (String, String)
+        do {
+            let store = try SQLiteStore(directory: dataDirectory)
+            let team = try await store.createTeam(name: "BDE", slug: "bde", now: Date())
+            teamToken = try await HeraldHarness.issueToken(store: store, scope: .team, team: team).1
+            providerToken = try await HeraldHarness.issueToken(store: store, scope: .provider, team: nil).1
+        }
+        let leadCount = 20
+
+        try await TestReceiver.run { receiver in
+            // Hold every lead for a long time so they are all in flight when the process dies.
+            receiver.respond { _, request in
+                request.header("X-Herald-Event") == "lead.created" ? .init(delay: .seconds(6)) : .init()
+            }
+            let first = try HeraldProcess(binary: binary, dataDirectory: dataDirectory)
+            defer { first.stop() }
+            try await first.waitUntilListening()
+            let api = HeraldHarnessClient(baseURL: "http://127.0.0.1:\(first.port)")
+            let hook = try await api.call(.POST, "/api/hooks", token: teamToken, body: #"{"url":"\#(receiver.url())","events":["lead.created"]}"#)
+            #expect(hook.status == 201, "\(hook.text)")
+            var eventIDs: Set<String> = []
+            for index in 0..<leadCount {
+                let response = try await api.call(.POST, "/api/events", token: providerToken, body: #"{"type":"lead.created","data":{"lead_id":"l\#(index)"}}"#)
+                #expect(response.status == 202)
+                if let id = response.json["id"]?.stringValue { eventIDs.insert(id) }
+            }
+            try await eventually("every lead is in flight at the receiver") {
+                receiver.received.filter { $0.header("X-Herald-Event") == "lead.created" }.count == leadCount
+            }
+            first.kill()
+
+            // The receiver recovers; a new process on the same data directory resumes.
+            receiver.respond { _, _ in .init() }
+            let second = try HeraldProcess(binary: binary, dataDirectory: dataDirectory)
+            defer { second.stop() }
+            try await second.waitUntilListening()
+            let restarted = HeraldHarnessClient(baseURL: "http://127.0.0.1:\(second.port)")
+            try await eventually("every lead delivered successfully", timeout: .seconds(30)) {
+                let log = try await restarted.call(.GET, "/api/hooks/1/deliveries?status=success&event=lead.created&per_page=100", token: teamToken)
+                return log.json["deliveries"]?.arrayValue?.count == leadCount
+            }
+            let delivered = Set(
+                receiver.received.filter { $0.header("X-Herald-Event") == "lead.created" }.compactMap { try? JSONValue(parsing: $0.body)["id"]?.stringValue }
+            )
+            #expect(delivered == eventIDs)
+            let pending = try await restarted.call(.GET, "/api/hooks/1/deliveries?status=pending", token: teamToken)
+            #expect(pending.json["deliveries"]?.arrayValue?.isEmpty == true)
+        }
+    }
+}
