@@ -1,0 +1,104 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import HeraldCore
+import HeraldServer
+import HeraldVerify
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmark Herald against a local receiver, next to the raw AsyncHTTPClient baseline.",
+        discussion: """
+            Starts Herald on a temporary SQLite data directory and a receiver on 127.0.0.1, registers hooks,
+            emits events and prints throughput, latency percentiles and peak RSS. Run it from a release build.
+            """
+    )
+
+    @Option(help: "Events to emit (throughput and backlog modes).") var events = 10_000
+    @Option(help: "Hooks each event fans out to.") var hooks = 4
+    @Option(help: "Concurrent emitters, engine in-flight cap and baseline client concurrency.") var concurrency = 128
+    @Option(help: "Approximate size of each event's data in bytes.") var payloadBytes = 256
+    @Option(help: "Events per POST /api/events (1 sends single events).") var batchSize = 1
+    @Option(help: "Fixed-rate mode: emit this many events per second for --duration seconds, and report latency.") var rate: Int?
+    @Option(help: "Duration of the fixed-rate mode, in seconds.") var duration = 10
+    @Flag(help: "Backlog mode: queue --events × --hooks deliveries with the engine stopped, then measure the drain.") var backlog = false
+    @Flag(help: "Skip the raw AsyncHTTPClient baseline.") var noBaseline = false
+
+    func run() async throws {
+        var logger = Logger(label: "herald-bench")
+        logger.logLevel = .warning
+        let receiver = BenchReceiver()
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let receiverApp = receiver.application(logger: logger) { portContinuation.yield($0) }
+        let receiverGroup = ServiceGroup(configuration: .init(services: [receiverApp], gracefulShutdownSignals: [], logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await receiverGroup.run() }
+            var iterator = ports.makeAsyncIterator()
+            let receiverPort = await iterator.next() ?? 0
+            var report = BenchReport()
+            report.add("mode", backlog ? "backlog" : rate.map { "fixed rate \($0) events/s for \(duration) s" } ?? "throughput")
+            report.add("events × hooks", "\(events) × \(hooks), concurrency \(concurrency), ~\(payloadBytes) B payload, batch \(batchSize)")
+            let herald = try await HeraldUnderTest.start(bench: self, receiverPort: receiverPort, logger: logger)
+            do {
+                if backlog {
+                    try await herald.runBacklog(receiver: receiver, report: &report)
+                } else if let rate {
+                    try await herald.runFixedRate(rate, receiver: receiver, report: &report)
+                } else {
+                    try await herald.runThroughput(receiver: receiver, report: &report)
+                }
+            } catch {
+                await herald.stop()
+                throw error
+            }
+            await herald.stop()
+            if !noBaseline && !backlog {
+                let requests = rate.map { $0 * duration * hooks } ?? events * hooks
+                let baseline = try await Self.baseline(port: receiverPort, requests: requests, concurrency: concurrency, payloadBytes: payloadBytes)
+                report.add("baseline: raw AHC POST → same receiver", BenchReport.rate(requests, baseline) + " (\(requests) requests, \(concurrency) concurrent)")
+                if let deliveryRate = herald.deliveryRate {
+                    report.add("Herald delivery rate vs baseline", String(format: "%.0f%%", 100 * deliveryRate / (Double(requests) / baseline.seconds)))
+                }
+            }
+            report.add("peak RSS (whole process)", BenchReport.peakRSS())
+            report.print()
+            await receiverGroup.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    /// The raw POST rate of AsyncHTTPClient to the receiver: same concurrency, no Herald logic.
+    static func baseline(port: Int, requests: Int, concurrency: Int, payloadBytes: Int) async throws -> Duration {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = concurrency
+        configuration.httpVersion = .http1Only
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let body = ByteBuffer(string: #"{"id":"evt_BASELINE00000000000000000000","type":"bench.event","data":{"pad":"\#(String(repeating: "x", count: payloadBytes))"}}"#)
+        let next = SharedCounter()
+        let clock = ContinuousClock()
+        let start = clock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    while next.fetchAdd(1) < requests {
+                        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/baseline")
+                        request.method = .POST
+                        request.headers.add(name: "Content-Type", value: "application/json")
+                        request.body = .bytes(body)
+                        let response = try await client.execute(request, timeout: .seconds(30))
+                        _ = try await response.body.collect(upTo: 1 << 20)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = clock.now - start
+        try await client.shutdown()
+        return elapsed
+    }
+}

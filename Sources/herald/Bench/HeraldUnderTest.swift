@@ -1,0 +1,210 @@
+import AsyncHTTPClient
+import Foundation
+import HeraldCore
+import HeraldServer
+import HeraldVerify
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// A Herald instance for the benchmark: temporary SQLite directory, hooks on the receiver, a
+/// provider token, and the load generators.
+final class HeraldUnderTest: @unchecked Sendable {
+    let bench: Bench
+    let services: HeraldServices
+    let dataDirectory: URL
+    let providerToken: String
+    let receiverPort: Int
+    let client: HTTPClient
+    let logger: Logger
+    var group: ServiceGroup?
+    var runner: Task<Void, any Error>?
+    var baseURL = ""
+    var deliveryRate: Double?
+
+    private init(bench: Bench, services: HeraldServices, dataDirectory: URL, providerToken: String, receiverPort: Int, logger: Logger) {
+        self.bench = bench
+        self.services = services
+        self.dataDirectory = dataDirectory
+        self.providerToken = providerToken
+        self.receiverPort = receiverPort
+        self.logger = logger
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = bench.concurrency
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    static func start(bench: Bench, receiverPort: Int, logger: Logger) async throws -> HeraldUnderTest {
+        var configuration = HeraldConfiguration()
+        configuration.port = 0
+        configuration.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-bench-\(UUID().uuidString)")
+        configuration.maxBatchSize = max(1000, bench.batchSize)
+        configuration.maxEventBodyBytes = max(256 * 1024, bench.batchSize * (bench.payloadBytes + 200))
+        configuration.engine.allowPrivateTargets = true
+        configuration.engine.maxInFlight = bench.concurrency
+        configuration.engine.maxInFlightPerHook = bench.concurrency
+        let (store, secretBox) = try await openStore(configuration: configuration)
+        try await store.saveEventType(EventType(name: "bench.event", description: "Benchmark event."))
+        let team = try await store.createTeam(name: "Bench", slug: "bench", now: Date())
+        for index in 0..<bench.hooks {
+            var settings = HookSettings(url: "http://127.0.0.1:\(receiverPort)/hook/\(index)")
+            settings.events = ["bench.event"]
+            _ = try await store.createHook(teamID: team.id, settings: settings, encryptedSecret: try secretBox.seal(WebhookSecret.generate().string), now: Date())
+        }
+        let token = APIToken.generateSecret()
+        _ = try await store.createToken(name: "bench", scope: .provider, teamID: nil, hash: APIToken.hash(token), prefix: "hrld_", now: Date())
+        let services = HeraldServices(store: store, secretBox: secretBox, configuration: configuration, logger: logger)
+        let herald = HeraldUnderTest(
+            bench: bench, services: services, dataDirectory: configuration.dataDirectory, providerToken: token, receiverPort: receiverPort, logger: logger
+        )
+        if !bench.backlog { try await herald.startServer() }
+        return herald
+    }
+
+    func startServer() async throws {
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let app = buildApplication(services: services, logger: logger) { continuation.yield($0) }
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
+        self.group = group
+        runner = Task { try await group.run() }
+        var iterator = ports.makeAsyncIterator()
+        baseURL = "http://127.0.0.1:\(await iterator.next() ?? 0)"
+    }
+
+    func stop() async {
+        await group?.triggerGracefulShutdown()
+        _ = try? await runner?.value
+        try? await client.shutdown()
+        try? FileManager.default.removeItem(at: dataDirectory)
+    }
+
+    // MARK: load
+
+    func eventBody(_ index: Int) -> String {
+        let pad = String(repeating: "x", count: max(0, bench.payloadBytes - 40))
+        return #"{"type":"bench.event","data":{"n":\#(index),"pad":"\#(pad)"}}"#
+    }
+
+    /// POSTs one batch; returns the accepted events' ids.
+    func emit(_ indexes: Range<Int>) async throws -> [String] {
+        var request = HTTPClientRequest(url: baseURL + "/api/events")
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer \(providerToken)")
+        request.headers.add(name: "Content-Type", value: "application/json")
+        let body = bench.batchSize == 1 ? eventBody(indexes.lowerBound) : "[" + indexes.map(eventBody).joined(separator: ",") + "]"
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await client.execute(request, timeout: .seconds(60))
+        let bytes = try await response.body.collect(upTo: 1 << 24)
+        guard response.status == .accepted else { throw BenchError("emit answered \(response.status): \(String(buffer: bytes))") }
+        let json = try JSONValue(parsing: bytes.readableBytesView)
+        if let events = json["events"]?.arrayValue { return events.compactMap { $0["id"]?.stringValue } }
+        return [json["id"]?.stringValue].compactMap { $0 }
+    }
+
+    /// Waits until every delivery is recorded as finished, and returns when that happened.
+    func waitUntilDrained(expectedSucceeded: Int, timeout: Duration = .seconds(600)) async throws -> ContinuousClock.Instant {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let counts = try await services.store.deliveryCounts()
+            if (counts[.pending] ?? 0) == 0 && (counts[.inFlight] ?? 0) == 0 && (counts[.succeeded] ?? 0) >= expectedSucceeded {
+                return ContinuousClock.now
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw BenchError("deliveries did not drain within \(timeout): \(try await services.store.deliveryCounts())")
+    }
+
+    func latencies(accepted: [String: ContinuousClock.Instant], receiver: BenchReceiver) -> [Duration] {
+        receiver.takeArrivals().compactMap { arrival in accepted[String(arrival.id)].map { arrival.at - $0 } }
+    }
+
+    // MARK: modes
+
+    func runThroughput(receiver: BenchReceiver, report: inout BenchReport) async throws {
+        _ = try await waitUntilDrained(expectedSucceeded: bench.hooks)  // the creation pings
+        receiver.reset()
+        let total = bench.events
+        let batch = bench.batchSize
+        let next = SharedCounter()
+        let accepted = SharedValue<[String: ContinuousClock.Instant]>([:])
+        let clock = ContinuousClock()
+        let start = clock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<bench.concurrency {
+                group.addTask {
+                    while true {
+                        let first = next.fetchAdd(batch)
+                        guard first < total else { return }
+                        let ids = try await self.emit(first..<min(total, first + batch))
+                        let now = ContinuousClock.now
+                        accepted.withLock { for id in ids { $0[id] = now } }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let ingestDone = clock.now
+        let drained = try await waitUntilDrained(expectedSucceeded: bench.hooks + total * bench.hooks)
+        let deliveries = total * bench.hooks
+        deliveryRate = Double(deliveries) / (drained - start).seconds
+        report.add("events accepted (durable before 202)", BenchReport.rate(total, ingestDone - start) + " (\(total) in \(BenchReport.milliseconds(ingestDone - start)))")
+        report.add("deliveries completed (attempt logged)", BenchReport.rate(deliveries, drained - start) + " (\(deliveries) in \(BenchReport.milliseconds(drained - start)))")
+        report.add("accept → received latency", BenchReport.percentiles(latencies(accepted: accepted.value, receiver: receiver)))
+    }
+
+    func runFixedRate(_ rate: Int, receiver: BenchReceiver, report: inout BenchReport) async throws {
+        _ = try await waitUntilDrained(expectedSucceeded: bench.hooks)
+        receiver.reset()
+        let total = rate * bench.duration
+        let accepted = SharedValue<[String: ContinuousClock.Instant]>([:])
+        let ingest = SharedValue<[Duration]>([])
+        let clock = ContinuousClock()
+        let start = clock.now
+        let interval = Duration.seconds(1) / rate
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<total {
+                try await clock.sleep(until: start + interval * index)
+                group.addTask {
+                    let sent = ContinuousClock.now
+                    let ids = try await self.emit(index..<(index + 1))
+                    let now = ContinuousClock.now
+                    ingest.withLock { $0.append(now - sent) }
+                    accepted.withLock { for id in ids { $0[id] = now } }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let drained = try await waitUntilDrained(expectedSucceeded: bench.hooks + total * bench.hooks)
+        deliveryRate = nil
+        report.add("events emitted", "\(total) at \(rate)/s (deliveries drained \(BenchReport.milliseconds(drained - start)) after start)")
+        report.add("ingest (POST → 202) latency", BenchReport.percentiles(ingest.value))
+        report.add("accept → received latency", BenchReport.percentiles(latencies(accepted: accepted.value, receiver: receiver)))
+    }
+
+    func runBacklog(receiver: BenchReceiver, report: inout BenchReport) async throws {
+        // Queue the backlog with the engine stopped (as when every receiver is down).
+        let store = services.store
+        let fillStart = ContinuousClock.now
+        var index = 0
+        while index < bench.events {
+            let count = min(1000, bench.events - index)
+            _ = try await store.append((index..<(index + count)).map { NewEvent(type: "bench.event", data: #"{"n":\#($0)}"#) })
+            index += count
+            while try await store.fanOut(limit: 1000, now: Date()).events > 0 {}
+        }
+        let pending = try await store.deliveryCounts()[.pending] ?? 0
+        report.add("backlog queued", "\(pending) pending deliveries in \(BenchReport.milliseconds(ContinuousClock.now - fillStart)); RSS so far \(BenchReport.peakRSS())")
+        let start = ContinuousClock.now
+        try await startServer()
+        let drained = try await waitUntilDrained(expectedSucceeded: pending)
+        deliveryRate = Double(pending) / (drained - start).seconds
+        report.add("backlog drained", BenchReport.rate(pending, drained - start) + " (\(pending) in \(BenchReport.milliseconds(drained - start)))")
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
