@@ -73,7 +73,7 @@ struct EventsController {
         }
         // All or nothing: one bad item rejects the batch and stores nothing.
         guard errors.isEmpty else { throw Problem.validation(errors) }
-        let appended = try await store.append(events)
+        let appended = try await services.ingest.submit(events)
         if appended.contains(where: { !$0.duplicate }) { services.engine.eventsAppended() }
         let summaries = appended.map { Self.summary($0.event) }
         return JSONResponse(status: .accepted, body: isBatch ? .object([("events", .array(summaries))]) : summaries[0])

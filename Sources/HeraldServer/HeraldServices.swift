@@ -10,6 +10,8 @@ public struct HeraldServices: Sendable {
     public let secretBox: SecretBox
     public let configuration: HeraldConfiguration
     let catalog: EventTypeCatalog
+    /// Ingest's group commit: concurrent requests share one transaction.
+    let ingest: GroupCommitter<NewEvent, AppendedEvent>
 
     public init(store: any HeraldStore, secretBox: SecretBox, configuration: HeraldConfiguration, logger: Logger) {
         self.store = store
@@ -17,6 +19,7 @@ public struct HeraldServices: Sendable {
         self.configuration = configuration
         self.engine = DeliveryEngine(store: store, secretBox: secretBox, configuration: configuration.engine, logger: logger)
         self.catalog = EventTypeCatalog(store: store)
+        self.ingest = GroupCommitter { [store] events in try await store.append(events) }
     }
 
     /// Resolves the team a request acts for: a team token's own team, or the `team` an admin names.
