@@ -63,48 +63,53 @@ extension SQLiteStore: DeliveryStore {
     public func claimDue(now: Date, limit: Int, perHookLimit: Int, inFlight: [Int64: Int]) async throws -> [ClaimedDelivery] {
         guard limit > 0 else { return [] }
         return try await pool.write { db in
+            // Due deliveries of active hooks with their events, oldest due first. An ordered hook
+            // offers only its oldest unfinished delivery, and only while none is in flight.
             let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT d.pk, d.id AS delivery_id, d.status, d.attempts_in_run, d.redelivery, d.retries, d.next_attempt_at,
-                        d.total_attempts, d.hook_id
-                    FROM deliveries d JOIN hooks h ON h.id = d.hook_id
-                    WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND h.active = 1
-                      AND (h.ordering = 'none' OR (
-                        d.event_seq = (SELECT MIN(u.event_seq) FROM deliveries u WHERE u.hook_id = d.hook_id AND u.status IN ('pending', 'in_flight'))
-                        AND NOT EXISTS (SELECT 1 FROM deliveries f WHERE f.hook_id = d.hook_id AND f.status = 'in_flight')))
-                    ORDER BY d.next_attempt_at, d.event_seq
-                    LIMIT ?
-                    """,
+                db.cachedStatement(
+                    sql: """
+                        SELECT d.pk, d.id AS delivery_id, d.status, d.attempts_in_run, d.redelivery, d.retries, d.next_attempt_at,
+                            d.total_attempts, d.hook_id, e.seq, e.id, e.type, e.data, e.channels, e.idempotency_key, e.created_at
+                        FROM deliveries d
+                        JOIN hooks h ON h.id = d.hook_id
+                        JOIN events e ON e.seq = d.event_seq
+                        WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND h.active = 1
+                          AND (h.ordering = 'none' OR (
+                            d.event_seq = (SELECT MIN(u.event_seq) FROM deliveries u WHERE u.hook_id = d.hook_id AND u.status IN ('pending', 'in_flight'))
+                            AND NOT EXISTS (SELECT 1 FROM deliveries f WHERE f.hook_id = d.hook_id AND f.status = 'in_flight')))
+                        ORDER BY d.next_attempt_at, d.event_seq
+                        LIMIT ?
+                        """
+                ),
                 arguments: [now.unixSeconds, limit * 4]
             )
             var counts = inFlight
-            var chosen: [(pk: Int64, row: Row)] = []
+            var chosen: [Row] = []
             for row in rows where chosen.count < limit {
                 let hookID: Int64 = row["hook_id"]
                 guard counts[hookID, default: 0] < perHookLimit else { continue }
                 counts[hookID, default: 0] += 1
-                chosen.append((row["pk"], row))
+                chosen.append(row)
             }
             guard !chosen.isEmpty else { return [] }
 
+            let hookIDs = Set(chosen.map { $0["hook_id"] as Int64 })
             var hooks: [Int64: Hook] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM hooks WHERE id IN (\(hookIDs.map(String.init).joined(separator: ",")))") {
+                let hook = Self.hook(row)
+                hooks[hook.id] = hook
+            }
+            let update = try db.cachedStatement(sql: "UPDATE deliveries SET status = 'in_flight', next_attempt_at = NULL WHERE pk = ?")
             var claimed: [ClaimedDelivery] = []
             claimed.reserveCapacity(chosen.count)
-            let update = try db.cachedStatement(sql: "UPDATE deliveries SET status = 'in_flight', next_attempt_at = NULL WHERE pk = ?")
-            let eventStatement = try db.cachedStatement(sql: "SELECT e.* FROM events e JOIN deliveries d ON d.event_seq = e.seq WHERE d.pk = ?")
-            for (pk, row) in chosen {
-                let hookID: Int64 = row["hook_id"]
-                if hooks[hookID] == nil {
-                    hooks[hookID] = try Row.fetchOne(db, sql: "SELECT * FROM hooks WHERE id = ?", arguments: [hookID]).map(Self.hook)
-                }
-                guard let hook = hooks[hookID], let eventRow = try Row.fetchOne(eventStatement, arguments: [pk]) else { continue }
+            for row in chosen {
+                guard let hook = hooks[row["hook_id"]] else { continue }
                 var lifecycle = Self.lifecycle(row)
                 let trigger = try lifecycle.claim(now: now)
-                try update.execute(arguments: [pk])
+                try update.execute(arguments: [row["pk"] as Int64])
                 claimed.append(
                     ClaimedDelivery(
-                        deliveryID: row["delivery_id"], hook: hook, event: Self.event(eventRow), lifecycle: lifecycle, trigger: trigger,
+                        deliveryID: row["delivery_id"], hook: hook, event: Self.event(row), lifecycle: lifecycle, trigger: trigger,
                         previousAttempts: row["total_attempts"]
                     )
                 )
@@ -130,6 +135,7 @@ extension SQLiteStore: DeliveryStore {
                     WHERE id = ?
                     """
             )
+            var outcomes: [Int64: [(result: AttemptResult, finishedAt: Date)]] = [:]
             for result in results {
                 let attempt = result.attempt
                 let finishedAt = attempt.startedAt.addingTimeInterval(Double(attempt.durationMs) / 1000)
@@ -143,30 +149,42 @@ extension SQLiteStore: DeliveryStore {
                     lifecycle.status.rawValue, lifecycle.attemptsInRun, lifecycle.redelivery, lifecycle.nextAttemptAt?.unixSeconds,
                     attempt.number, attempt.responseStatus, attempt.durationMs, finishedAt.unixSeconds, attempt.deliveryID,
                 ])
-                try applyToHook(result, finishedAt: finishedAt, health: health, in: db)
+                outcomes[result.hookID, default: []].append((result, finishedAt))
             }
+            try applyToHooks(outcomes, health: health, in: db)
         }
     }
 
-    private func applyToHook(_ result: AttemptResult, finishedAt: Date, health: HookHealth, in db: Database) throws {
-        guard let row = try Row.fetchOne(db, sql: "SELECT failing_since, active FROM hooks WHERE id = ?", arguments: [result.hookID]) else { return }
-        let attempt = result.attempt
-        var (failingSince, disableReason) = health.afterAttempt(succeeded: result.succeeded, failingSince: row.optionalDate("failing_since"), now: finishedAt)
-        if let reason = result.decision.disableHookReason { disableReason = reason }
-        let message: String =
-            if let status = attempt.responseStatus { result.succeeded ? "OK" : "HTTP \(status)" } else { attempt.errorMessage ?? "error" }
-        try db.execute(
+    /// Folds a batch's outcomes into each hook once: health (failure run, auto-disable), 410
+    /// disabling, and `last_response` from its latest attempt.
+    private func applyToHooks(_ outcomes: [Int64: [(result: AttemptResult, finishedAt: Date)]], health: HookHealth, in db: Database) throws {
+        let select = try db.cachedStatement(sql: "SELECT failing_since FROM hooks WHERE id = ?")
+        let update = try db.cachedStatement(
             sql: """
                 UPDATE hooks SET last_response_code = ?, last_response_status = ?, last_response_message = ?, failing_since = ?,
                     active = CASE WHEN ? IS NULL THEN active ELSE 0 END,
                     disabled_reason = COALESCE(?, disabled_reason)
                 WHERE id = ?
-                """,
-            arguments: [
-                attempt.responseStatus, result.succeeded ? "active" : "failed", message, failingSince?.unixSeconds, disableReason, disableReason,
-                result.hookID,
-            ]
+                """
         )
+        for (hookID, results) in outcomes {
+            guard let row = try Row.fetchOne(select, arguments: [hookID]) else { continue }
+            var failingSince = row.optionalDate("failing_since")
+            var disableReason: String?
+            for (result, finishedAt) in results {
+                let next = health.afterAttempt(succeeded: result.succeeded, failingSince: failingSince, now: finishedAt)
+                failingSince = next.failingSince
+                disableReason = result.decision.disableHookReason ?? next.disableReason ?? disableReason
+            }
+            let last = results[results.count - 1]
+            let attempt = last.result.attempt
+            let message: String =
+                if let status = attempt.responseStatus { last.result.succeeded ? "OK" : "HTTP \(status)" } else { attempt.errorMessage ?? "error" }
+            try update.execute(arguments: [
+                attempt.responseStatus, last.result.succeeded ? "active" : "failed", message, failingSince?.unixSeconds, disableReason, disableReason,
+                hookID,
+            ])
+        }
     }
 
     public func recoverInFlight(now: Date) async throws -> Int {

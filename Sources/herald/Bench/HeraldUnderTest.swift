@@ -104,9 +104,17 @@ final class HeraldUnderTest: @unchecked Sendable {
     }
 
     /// Waits until every delivery is recorded as finished, and returns when that happened.
-    func waitUntilDrained(expectedSucceeded: Int, timeout: Duration = .seconds(600)) async throws -> ContinuousClock.Instant {
+    /// The store is only asked once the receiver has seen `receiverAtLeast` requests, so polling
+    /// does not compete with the engine for the database.
+    func waitUntilDrained(
+        expectedSucceeded: Int, receiver: BenchReceiver, receiverAtLeast: Int, timeout: Duration = .seconds(600)
+    ) async throws -> ContinuousClock.Instant {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
+            if receiver.received < receiverAtLeast {
+                try await Task.sleep(for: .milliseconds(5))
+                continue
+            }
             let counts = try await services.store.deliveryCounts()
             if (counts[.pending] ?? 0) == 0 && (counts[.inFlight] ?? 0) == 0 && (counts[.succeeded] ?? 0) >= expectedSucceeded {
                 return ContinuousClock.now
@@ -123,7 +131,7 @@ final class HeraldUnderTest: @unchecked Sendable {
     // MARK: modes
 
     func runThroughput(receiver: BenchReceiver, report: inout BenchReport) async throws {
-        _ = try await waitUntilDrained(expectedSucceeded: bench.hooks)  // the creation pings
+        _ = try await waitUntilDrained(expectedSucceeded: bench.hooks, receiver: receiver, receiverAtLeast: bench.hooks)  // the creation pings
         receiver.reset()
         let total = bench.events
         let batch = bench.batchSize
@@ -146,7 +154,7 @@ final class HeraldUnderTest: @unchecked Sendable {
             try await group.waitForAll()
         }
         let ingestDone = clock.now
-        let drained = try await waitUntilDrained(expectedSucceeded: bench.hooks + total * bench.hooks)
+        let drained = try await waitUntilDrained(expectedSucceeded: bench.hooks + total * bench.hooks, receiver: receiver, receiverAtLeast: total * bench.hooks)
         let deliveries = total * bench.hooks
         deliveryRate = Double(deliveries) / (drained - start).seconds
         report.add("events accepted (durable before 202)", BenchReport.rate(total, ingestDone - start) + " (\(total) in \(BenchReport.milliseconds(ingestDone - start)))")
@@ -155,7 +163,7 @@ final class HeraldUnderTest: @unchecked Sendable {
     }
 
     func runFixedRate(_ rate: Int, receiver: BenchReceiver, report: inout BenchReport) async throws {
-        _ = try await waitUntilDrained(expectedSucceeded: bench.hooks)
+        _ = try await waitUntilDrained(expectedSucceeded: bench.hooks, receiver: receiver, receiverAtLeast: bench.hooks)
         receiver.reset()
         let total = rate * bench.duration
         let accepted = SharedValue<[String: ContinuousClock.Instant]>([:])
@@ -176,7 +184,7 @@ final class HeraldUnderTest: @unchecked Sendable {
             }
             try await group.waitForAll()
         }
-        let drained = try await waitUntilDrained(expectedSucceeded: bench.hooks + total * bench.hooks)
+        let drained = try await waitUntilDrained(expectedSucceeded: bench.hooks + total * bench.hooks, receiver: receiver, receiverAtLeast: total * bench.hooks)
         deliveryRate = nil
         report.add("events emitted", "\(total) at \(rate)/s (deliveries drained \(BenchReport.milliseconds(drained - start)) after start)")
         report.add("ingest (POST → 202) latency", BenchReport.percentiles(ingest.value))
@@ -198,7 +206,7 @@ final class HeraldUnderTest: @unchecked Sendable {
         report.add("backlog queued", "\(pending) pending deliveries in \(BenchReport.milliseconds(ContinuousClock.now - fillStart)); RSS so far \(BenchReport.peakRSS())")
         let start = ContinuousClock.now
         try await startServer()
-        let drained = try await waitUntilDrained(expectedSucceeded: pending)
+        let drained = try await waitUntilDrained(expectedSucceeded: pending, receiver: receiver, receiverAtLeast: pending)
         deliveryRate = Double(pending) / (drained - start).seconds
         report.add("backlog drained", BenchReport.rate(pending, drained - start) + " (\(pending) in \(BenchReport.milliseconds(drained - start)))")
     }
