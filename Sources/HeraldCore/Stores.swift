@@ -67,6 +67,11 @@ public protocol DeliveryStore: Sendable {
     func claimDue(now: Date, limit: Int, perHookLimit: Int, inFlight: [Int64: Int]) async throws -> [ClaimedDelivery]
     /// Records finished attempts and applies their decisions, in one transaction.
     func record(_ results: [AttemptResult], health: HookHealth) async throws
+    /// Records finished attempts, then claims due deliveries (as ``claimDue(now:limit:perHookLimit:inFlight:)``).
+    /// A backend that can should do both in one transaction: the engine's hot path.
+    func recordAndClaim(
+        _ results: [AttemptResult], health: HookHealth, now: Date, limit: Int, perHookLimit: Int, inFlight: [Int64: Int]
+    ) async throws -> [ClaimedDelivery]
     /// Puts every in-flight delivery back in the queue (start-up after a crash). Returns how many.
     func recoverInFlight(now: Date) async throws -> Int
     /// Requeues a finished delivery as a redelivery. Returns false when it is in flight or unknown.
@@ -79,6 +84,16 @@ public protocol DeliveryStore: Sendable {
     func nextDueDate() async throws -> Date?
     /// Counts by status (metrics, backpressure).
     func deliveryCounts() async throws -> [DeliveryStatus: Int]
+}
+
+extension DeliveryStore {
+    /// Two transactions, for backends without a combined one.
+    public func recordAndClaim(
+        _ results: [AttemptResult], health: HookHealth, now: Date, limit: Int, perHookLimit: Int, inFlight: [Int64: Int]
+    ) async throws -> [ClaimedDelivery] {
+        try await record(results, health: health)
+        return try await claimDue(now: now, limit: limit, perHookLimit: perHookLimit, inFlight: inFlight)
+    }
 }
 
 /// Everything Herald stores. Each backend conforms to all of it.

@@ -12,10 +12,11 @@ import Synchronization
 /// The delivery engine, a `Service`: fans events out into deliveries, claims due deliveries,
 /// signs and sends them, records every attempt and applies the retry policy.
 ///
-/// Three loops run under one task group:
+/// Two loops run under one task group:
 /// - **fan-out** turns newly appended events into deliveries (durably, off the ingest path);
-/// - **dispatch** claims due deliveries up to the global and per-hook caps and sends each in a child task;
-/// - **record** writes finished attempts in batches (group commit) and frees their slots.
+/// - **delivery** records the attempts that finished since its last turn and claims due deliveries
+///   for the freed slots in the same transaction (group commit), then sends each claimed delivery
+///   in a child task. A slot is freed only once its attempt is durable.
 ///
 /// On start, deliveries left in flight by a previous process are put back in the queue.
 public final class DeliveryEngine: Service, Sendable {
@@ -27,8 +28,7 @@ public final class DeliveryEngine: Service, Sendable {
     private let clients: [HTTPClient]
 
     private let fanOutBell = Doorbell()
-    private let dispatchBell = Doorbell()
-    private let recordBell = Doorbell()
+    private let deliveryBell = Doorbell()
     private let state = Mutex(State())
 
     private struct State {
@@ -74,7 +74,7 @@ public final class DeliveryEngine: Service, Sendable {
     public func eventsAppended() { fanOutBell.ring() }
 
     /// Call after deliveries were queued by hand (ping, redelivery): dispatch runs soon.
-    public func deliveriesQueued() { dispatchBell.ring() }
+    public func deliveriesQueued() { deliveryBell.ring() }
 
     public func run() async throws {
         let recovered = try await store.recoverInFlight(now: Date())
@@ -82,14 +82,12 @@ public final class DeliveryEngine: Service, Sendable {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.fanOutLoop() }
-                group.addTask { await self.recordLoop() }
-                group.addTask { await self.dispatchLoop() }
+                group.addTask { await self.deliveryLoop() }
             }
         } onGracefulShutdown: {
             self.state.withLock { $0.dispatching = false }
             self.fanOutBell.ring()
-            self.dispatchBell.ring()
-            self.recordBell.ring()
+            self.deliveryBell.ring()
         }
         for client in clients { try? await client.shutdown() }
     }
@@ -102,7 +100,7 @@ public final class DeliveryEngine: Service, Sendable {
         while isDispatching {
             do {
                 let result = try await store.fanOut(limit: configuration.fanOutBatch, now: Date())
-                if result.deliveries > 0 { dispatchBell.ring() }
+                if result.deliveries > 0 { deliveryBell.ring() }
                 if result.events == configuration.fanOutBatch { continue }
             } catch {
                 logger.error("fan-out failed", metadata: ["error": "\(error)"])
@@ -111,36 +109,55 @@ public final class DeliveryEngine: Service, Sendable {
         }
     }
 
-    // MARK: dispatch
+    // MARK: record and claim
 
-    private func dispatchLoop() async {
+    private func deliveryLoop() async {
+        var retryDelay: Duration = .milliseconds(50)
         await withDiscardingTaskGroup { group in
-            while isDispatching {
-                let (capacity, inFlight) = state.withLock { (configuration.maxInFlight - $0.inFlight, $0.inFlightByHook) }
-                var claimed: [ClaimedDelivery] = []
-                if capacity > 0 {
-                    do {
-                        claimed = try await store.claimDue(
-                            now: Date(), limit: capacity, perHookLimit: configuration.maxInFlightPerHook, inFlight: inFlight
-                        )
-                    } catch {
-                        logger.error("claiming deliveries failed", metadata: ["error": "\(error)"])
+            while true {
+                let dispatching = isDispatching
+                let (finished, inFlight, inFlightByHook) = state.withLock { state in
+                    let finished = state.finished
+                    state.finished.removeAll(keepingCapacity: true)
+                    return (finished, state.inFlight, state.inFlightByHook)
+                }
+                if !dispatching && inFlight == 0 { break }
+                // Slots of the finished attempts are free once they are recorded, in this transaction.
+                var remainingByHook = inFlightByHook
+                for (delivery, _) in finished { remainingByHook[delivery.hook.id, default: 1] -= 1 }
+                let capacity = dispatching ? configuration.maxInFlight - (inFlight - finished.count) : 0
+                let claimed: [ClaimedDelivery]
+                do {
+                    claimed = try await store.recordAndClaim(
+                        results(for: finished), health: configuration.hookHealth, now: Date(), limit: capacity,
+                        perHookLimit: configuration.maxInFlightPerHook, inFlight: remainingByHook.filter { $0.value > 0 }
+                    )
+                    retryDelay = .milliseconds(50)
+                } catch {
+                    // An attempt that happened must be recorded: keep the results and try again.
+                    logger.error("recording attempts failed; retrying", metadata: ["error": "\(error)", "count": "\(finished.count)"])
+                    state.withLock { $0.finished.insert(contentsOf: finished, at: 0) }
+                    try? await Task.sleep(for: retryDelay)
+                    retryDelay = min(retryDelay * 2, .seconds(5))
+                    continue
+                }
+                state.withLock { state in
+                    for (delivery, _) in finished {
+                        state.inFlight -= 1
+                        let remaining = (state.inFlightByHook[delivery.hook.id] ?? 1) - 1
+                        state.inFlightByHook[delivery.hook.id] = remaining > 0 ? remaining : nil
+                    }
+                    for delivery in claimed {
+                        state.inFlight += 1
+                        state.inFlightByHook[delivery.hook.id, default: 0] += 1
                     }
                 }
-                for delivery in claimed {
-                    state.withLock {
-                        $0.inFlight += 1
-                        $0.inFlightByHook[delivery.hook.id, default: 0] += 1
-                    }
-                    group.addTask { await self.attempt(delivery) }
-                }
-                if !claimed.isEmpty && claimed.count == capacity { await dispatchBell.wait(timeout: configuration.idleInterval); continue }
-                if !claimed.isEmpty { continue }
-                await dispatchBell.wait(timeout: await idleWait())
+                for delivery in claimed { group.addTask { await self.attempt(delivery) } }
+                // Every slot taken: the next finished attempt wakes us. Fewer: nothing else is due yet.
+                let full = capacity > 0 && claimed.count == capacity
+                await deliveryBell.wait(timeout: full || !dispatching ? configuration.idleInterval : await idleWait())
             }
         }
-        // Every child has finished: let the recorder drain and stop.
-        recordBell.ring()
     }
 
     /// How long to sleep when nothing is due: until the next scheduled attempt, at most `idleInterval`.
@@ -168,62 +185,23 @@ public final class DeliveryEngine: Service, Sendable {
         }
         attemptsCounter.increment()
         durationTimer.recordMilliseconds(sent.attempt.durationMs)
+        if sent.outcome.isSuccess { successCounter.increment() } else { failureCounter.increment() }
         state.withLock { $0.finished.append((delivery, sent)) }
-        recordBell.ring()
+        deliveryBell.ring()
     }
 
-    // MARK: record
-
-    private func recordLoop() async {
-        while true {
-            let (batch, done) = state.withLock { state -> ([(ClaimedDelivery, DeliverySender.Sent)], Bool) in
-                let batch = state.finished
-                state.finished.removeAll(keepingCapacity: true)
-                return (batch, (!state.dispatching || Task.isCancelled) && state.inFlight == 0)
-            }
-            if batch.isEmpty {
-                if done { return }
-                await recordBell.wait(timeout: configuration.idleInterval)
-                continue
-            }
-            await record(batch)
-        }
-    }
-
-    private func record(_ batch: [(ClaimedDelivery, DeliverySender.Sent)]) async {
+    /// Applies each outcome to its delivery's state machine.
+    private func results(for finished: [(ClaimedDelivery, DeliverySender.Sent)]) -> [AttemptResult] {
         let now = Date()
-        var results: [AttemptResult] = []
-        results.reserveCapacity(batch.count)
-        for (delivery, sent) in batch {
+        return finished.compactMap { delivery, sent in
             var lifecycle = delivery.lifecycle
             do {
                 let decision = try lifecycle.finish(sent.outcome, now: now, schedule: configuration.retrySchedule, jitterUnit: Double.random(in: 0..<1))
-                results.append(AttemptResult(attempt: sent.attempt, hookID: delivery.hook.id, lifecycle: lifecycle, decision: decision, succeeded: sent.outcome.isSuccess))
-                if sent.outcome.isSuccess { successCounter.increment() } else { failureCounter.increment() }
+                return AttemptResult(attempt: sent.attempt, hookID: delivery.hook.id, lifecycle: lifecycle, decision: decision, succeeded: sent.outcome.isSuccess)
             } catch {
                 logger.error("delivery state machine refused an outcome", metadata: ["delivery": "\(delivery.deliveryID)", "error": "\(error)"])
+                return nil
             }
         }
-        // Retry until the batch is durable: an attempt that happened must be recorded.
-        var delay: Duration = .milliseconds(50)
-        while true {
-            do {
-                try await store.record(results, health: configuration.hookHealth)
-                break
-            } catch {
-                logger.error("recording attempts failed; retrying", metadata: ["error": "\(error)", "count": "\(results.count)"])
-                try? await Task.sleep(for: delay)
-                delay = min(delay * 2, .seconds(5))
-            }
-        }
-        state.withLock { state in
-            for (delivery, _) in batch {
-                state.inFlight -= 1
-                let hookID = delivery.hook.id
-                let remaining = (state.inFlightByHook[hookID] ?? 1) - 1
-                state.inFlightByHook[hookID] = remaining > 0 ? remaining : nil
-            }
-        }
-        dispatchBell.ring()
     }
 }

@@ -62,102 +62,118 @@ extension SQLiteStore: DeliveryStore {
 
     public func claimDue(now: Date, limit: Int, perHookLimit: Int, inFlight: [Int64: Int]) async throws -> [ClaimedDelivery] {
         guard limit > 0 else { return [] }
-        return try await pool.write { db in
-            // Due deliveries of active hooks with their events, oldest due first. An ordered hook
-            // offers only its oldest unfinished delivery, and only while none is in flight.
-            let rows = try Row.fetchAll(
-                db.cachedStatement(
-                    sql: """
-                        SELECT d.pk, d.id AS delivery_id, d.status, d.attempts_in_run, d.redelivery, d.retries, d.next_attempt_at,
-                            d.total_attempts, d.hook_id, e.seq, e.id, e.type, e.data, e.channels, e.idempotency_key, e.created_at
-                        FROM deliveries d
-                        JOIN hooks h ON h.id = d.hook_id
-                        JOIN events e ON e.seq = d.event_seq
-                        WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND h.active = 1
-                          AND (h.ordering = 'none' OR (
-                            d.event_seq = (SELECT MIN(u.event_seq) FROM deliveries u WHERE u.hook_id = d.hook_id AND u.status IN ('pending', 'in_flight'))
-                            AND NOT EXISTS (SELECT 1 FROM deliveries f WHERE f.hook_id = d.hook_id AND f.status = 'in_flight')))
-                        ORDER BY d.next_attempt_at, d.event_seq
-                        LIMIT ?
-                        """
-                ),
-                arguments: [now.unixSeconds, limit * 4]
-            )
-            var counts = inFlight
-            var chosen: [Row] = []
-            for row in rows where chosen.count < limit {
-                let hookID: Int64 = row["hook_id"]
-                guard counts[hookID, default: 0] < perHookLimit else { continue }
-                counts[hookID, default: 0] += 1
-                chosen.append(row)
-            }
-            guard !chosen.isEmpty else { return [] }
+        return try await pool.write { db in try Self.claimDue(now: now, limit: limit, perHookLimit: perHookLimit, inFlight: inFlight, in: db) }
+    }
 
-            let hookIDs = Set(chosen.map { $0["hook_id"] as Int64 })
-            var hooks: [Int64: Hook] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM hooks WHERE id IN (\(hookIDs.map(String.init).joined(separator: ",")))") {
-                let hook = Self.hook(row)
-                hooks[hook.id] = hook
-            }
-            let update = try db.cachedStatement(sql: "UPDATE deliveries SET status = 'in_flight', next_attempt_at = NULL WHERE pk = ?")
-            var claimed: [ClaimedDelivery] = []
-            claimed.reserveCapacity(chosen.count)
-            for row in chosen {
-                guard let hook = hooks[row["hook_id"]] else { continue }
-                var lifecycle = Self.lifecycle(row)
-                let trigger = try lifecycle.claim(now: now)
-                try update.execute(arguments: [row["pk"] as Int64])
-                claimed.append(
-                    ClaimedDelivery(
-                        deliveryID: row["delivery_id"], hook: hook, event: Self.event(row), lifecycle: lifecycle, trigger: trigger,
-                        previousAttempts: row["total_attempts"]
-                    )
-                )
-            }
-            return claimed
+    public func recordAndClaim(
+        _ results: [AttemptResult], health: HookHealth, now: Date, limit: Int, perHookLimit: Int, inFlight: [Int64: Int]
+    ) async throws -> [ClaimedDelivery] {
+        guard !results.isEmpty || limit > 0 else { return [] }
+        return try await pool.write { db in
+            try Self.record(results, health: health, in: db)
+            guard limit > 0 else { return [] }
+            return try Self.claimDue(now: now, limit: limit, perHookLimit: perHookLimit, inFlight: inFlight, in: db)
         }
+    }
+
+    static func claimDue(now: Date, limit: Int, perHookLimit: Int, inFlight: [Int64: Int], in db: Database) throws -> [ClaimedDelivery] {
+        // Due deliveries of active hooks with their events, oldest due first. An ordered hook
+        // offers only its oldest unfinished delivery, and only while none is in flight.
+        let rows = try Row.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    SELECT d.pk, d.id AS delivery_id, d.status, d.attempts_in_run, d.redelivery, d.retries, d.next_attempt_at,
+                        d.total_attempts, d.hook_id, e.seq, e.id, e.type, e.data, e.channels, e.idempotency_key, e.created_at
+                    FROM deliveries d
+                    JOIN hooks h ON h.id = d.hook_id
+                    JOIN events e ON e.seq = d.event_seq
+                    WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND h.active = 1
+                      AND (h.ordering = 'none' OR (
+                        d.event_seq = (SELECT MIN(u.event_seq) FROM deliveries u WHERE u.hook_id = d.hook_id AND u.status IN ('pending', 'in_flight'))
+                        AND NOT EXISTS (SELECT 1 FROM deliveries f WHERE f.hook_id = d.hook_id AND f.status = 'in_flight')))
+                    ORDER BY d.next_attempt_at, d.event_seq
+                    LIMIT ?
+                    """
+            ),
+            arguments: [now.unixSeconds, limit * 4]
+        )
+        var counts = inFlight
+        var chosen: [Row] = []
+        for row in rows where chosen.count < limit {
+            let hookID: Int64 = row["hook_id"]
+            guard counts[hookID, default: 0] < perHookLimit else { continue }
+            counts[hookID, default: 0] += 1
+            chosen.append(row)
+        }
+        guard !chosen.isEmpty else { return [] }
+
+        let hookIDs = Set(chosen.map { $0["hook_id"] as Int64 })
+        var hooks: [Int64: Hook] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM hooks WHERE id IN (\(hookIDs.map(String.init).joined(separator: ",")))") {
+            let hook = Self.hook(row)
+            hooks[hook.id] = hook
+        }
+        let update = try db.cachedStatement(sql: "UPDATE deliveries SET status = 'in_flight', next_attempt_at = NULL WHERE pk = ?")
+        var claimed: [ClaimedDelivery] = []
+        claimed.reserveCapacity(chosen.count)
+        for row in chosen {
+            guard let hook = hooks[row["hook_id"]] else { continue }
+            var lifecycle = Self.lifecycle(row)
+            let trigger = try lifecycle.claim(now: now)
+            try update.execute(arguments: [row["pk"] as Int64])
+            claimed.append(
+                ClaimedDelivery(
+                    deliveryID: row["delivery_id"], hook: hook, event: Self.event(row), lifecycle: lifecycle, trigger: trigger,
+                    previousAttempts: row["total_attempts"]
+                )
+            )
+        }
+        return claimed
     }
 
     public func record(_ results: [AttemptResult], health: HookHealth) async throws {
         guard !results.isEmpty else { return }
-        try await pool.write { db in
-            let insertAttempt = try db.cachedStatement(
-                sql: """
-                    INSERT INTO attempts (delivery_id, number, trigger, started_at, duration_ms, url, request_headers, request_body,
-                        response_status, response_headers, response_body, error_class, error_message)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """
-            )
-            let updateDelivery = try db.cachedStatement(
-                sql: """
-                    UPDATE deliveries SET status = ?, attempts_in_run = ?, redelivery = ?, next_attempt_at = ?, total_attempts = ?,
-                        last_status_code = ?, last_duration_ms = ?, delivered_at = ?
-                    WHERE id = ?
-                    """
-            )
-            var outcomes: [Int64: [(result: AttemptResult, finishedAt: Date)]] = [:]
-            for result in results {
-                let attempt = result.attempt
-                let finishedAt = attempt.startedAt.addingTimeInterval(Double(attempt.durationMs) / 1000)
-                try insertAttempt.execute(arguments: [
-                    attempt.deliveryID, attempt.number, attempt.trigger.rawValue, attempt.startedAt.unixSeconds, attempt.durationMs, attempt.url,
-                    encodeHeaders(attempt.requestHeaders), attempt.requestBody, attempt.responseStatus, encodeHeaders(attempt.responseHeaders),
-                    attempt.responseBody, attempt.errorClass?.rawValue, attempt.errorMessage,
-                ])
-                let lifecycle = result.lifecycle
-                try updateDelivery.execute(arguments: [
-                    lifecycle.status.rawValue, lifecycle.attemptsInRun, lifecycle.redelivery, lifecycle.nextAttemptAt?.unixSeconds,
-                    attempt.number, attempt.responseStatus, attempt.durationMs, finishedAt.unixSeconds, attempt.deliveryID,
-                ])
-                outcomes[result.hookID, default: []].append((result, finishedAt))
-            }
-            try applyToHooks(outcomes, health: health, in: db)
+        try await pool.write { db in try Self.record(results, health: health, in: db) }
+    }
+
+    static func record(_ results: [AttemptResult], health: HookHealth, in db: Database) throws {
+        guard !results.isEmpty else { return }
+        let insertAttempt = try db.cachedStatement(
+            sql: """
+                INSERT INTO attempts (delivery_id, number, trigger, started_at, duration_ms, url, request_headers, request_body,
+                    response_status, response_headers, response_body, error_class, error_message)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        )
+        let updateDelivery = try db.cachedStatement(
+            sql: """
+                UPDATE deliveries SET status = ?, attempts_in_run = ?, redelivery = ?, next_attempt_at = ?, total_attempts = ?,
+                    last_status_code = ?, last_duration_ms = ?, delivered_at = ?
+                WHERE id = ?
+                """
+        )
+        var outcomes: [Int64: [(result: AttemptResult, finishedAt: Date)]] = [:]
+        for result in results {
+            let attempt = result.attempt
+            let finishedAt = attempt.startedAt.addingTimeInterval(Double(attempt.durationMs) / 1000)
+            try insertAttempt.execute(arguments: [
+                attempt.deliveryID, attempt.number, attempt.trigger.rawValue, attempt.startedAt.unixSeconds, attempt.durationMs, attempt.url,
+                encodeHeaders(attempt.requestHeaders), attempt.requestBody, attempt.responseStatus, encodeHeaders(attempt.responseHeaders),
+                attempt.responseBody, attempt.errorClass?.rawValue, attempt.errorMessage,
+            ])
+            let lifecycle = result.lifecycle
+            try updateDelivery.execute(arguments: [
+                lifecycle.status.rawValue, lifecycle.attemptsInRun, lifecycle.redelivery, lifecycle.nextAttemptAt?.unixSeconds,
+                attempt.number, attempt.responseStatus, attempt.durationMs, finishedAt.unixSeconds, attempt.deliveryID,
+            ])
+            outcomes[result.hookID, default: []].append((result, finishedAt))
         }
+        try applyToHooks(outcomes, health: health, in: db)
     }
 
     /// Folds a batch's outcomes into each hook once: health (failure run, auto-disable), 410
     /// disabling, and `last_response` from its latest attempt.
-    private func applyToHooks(_ outcomes: [Int64: [(result: AttemptResult, finishedAt: Date)]], health: HookHealth, in db: Database) throws {
+    private static func applyToHooks(_ outcomes: [Int64: [(result: AttemptResult, finishedAt: Date)]], health: HookHealth, in db: Database) throws {
         let select = try db.cachedStatement(sql: "SELECT failing_since FROM hooks WHERE id = ?")
         let update = try db.cachedStatement(
             sql: """

@@ -173,6 +173,23 @@ import Testing
     }
 
     @Test(arguments: StoreBackend.all)
+    func recordingAndClaimingTogetherFreesTheOrderedSlot(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        _ = try await store.makeHook(team: try await store.makeTeam(), ordering: .ordered)
+        let ping = try await store.claimAll()
+        for _ in 0..<2 { _ = try await store.emit() }
+        _ = try await store.fanOut(limit: 100, now: Date())
+        // The ping is in flight, so the ordered hook offers nothing until it is recorded…
+        #expect(try await store.recordAndClaim([], health: HookHealth(), now: Date(), limit: 10, perHookLimit: 10, inFlight: [:]).isEmpty)
+        // …and recording it in the same call lets the next delivery, in seq order, be claimed.
+        let next = try await store.recordAndClaim(
+            [try result(for: ping[0], status: 200)], health: HookHealth(), now: Date(), limit: 10, perHookLimit: 10, inFlight: [:]
+        )
+        #expect(next.map(\.event.seq) == [2])
+        #expect(try await store.delivery(id: ping[0].deliveryID)?.lifecycle.status == .succeeded)
+    }
+
+    @Test(arguments: StoreBackend.all)
     func deliveriesOfAnInactiveHookWaitUntilItIsEnabled(_ backend: StoreBackend) async throws {
         let store = try await backend.make()
         var hook = try await store.makeHook(team: try await store.makeTeam())
