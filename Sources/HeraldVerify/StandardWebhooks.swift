@@ -20,16 +20,33 @@ public enum StandardWebhooks {
         return "v1," + Data(hmac.finalize()).base64EncodedString()
     }
 
-    /// The `webhook-signature` value: one signature per secret, space-separated.
-    public static func signatureHeaderValue<Body: DataProtocol>(id: String, timestamp: Int64, body: Body, secrets: [WebhookSecret]) -> String {
-        secrets.map { sign(id: id, timestamp: timestamp, body: body, secret: $0) }.joined(separator: " ")
+    /// One `v1a,<base64>` Ed25519 signature.
+    public static func sign<Body: DataProtocol>(id: String, timestamp: Int64, body: Body, signingKey: WebhookSigningKey) -> String {
+        let content = signedContent(id: id, timestamp: timestamp, body: body)
+        // swift-crypto's Ed25519 signatures are deterministic only where the platform makes them so;
+        // either way any valid signature verifies.
+        let signature = (try? signingKey.key.signature(for: content)) ?? Data()
+        return "v1a," + signature.base64EncodedString()
     }
 
-    /// Verifies a request's headers and body.
+    /// The `webhook-signature` value: one `v1` signature per secret and, with a signing key, a
+    /// `v1a` one, space-separated.
+    public static func signatureHeaderValue<Body: DataProtocol>(
+        id: String, timestamp: Int64, body: Body, secrets: [WebhookSecret], signingKey: WebhookSigningKey? = nil
+    ) -> String {
+        var signatures = secrets.map { sign(id: id, timestamp: timestamp, body: body, secret: $0) }
+        if let signingKey { signatures.append(sign(id: id, timestamp: timestamp, body: body, signingKey: signingKey)) }
+        return signatures.joined(separator: " ")
+    }
+
+    static func signedContent<Body: DataProtocol>(id: String, timestamp: Int64, body: Body) -> [UInt8] {
+        Array("\(id).\(timestamp).".utf8) + Array(body)
+    }
+
+    /// Verifies a request's headers and body against a shared secret (`v1`).
     ///
     /// - Parameters:
-    ///   - headers: a lookup of header values by name; names are matched case-insensitively by
-    ///     ``HeaderLookup``.
+    ///   - headers: the request's headers; names are matched case-insensitively.
     ///   - now: the receiver's clock, in seconds since 1970.
     public static func verify<Body: DataProtocol>(
         headers: HeaderLookup,
@@ -38,22 +55,46 @@ public enum StandardWebhooks {
         tolerance: Duration = defaultTolerance,
         now: Int64 = Int64(Date().timeIntervalSince1970)
     ) throws(WebhookVerificationError) {
-        guard let id = headers[idHeader] else { throw .missingHeader(idHeader) }
+        let expected = Array(sign(id: headers[idHeader] ?? "", timestamp: Int64(headers[timestampHeader] ?? "") ?? 0, body: body, secret: secret).utf8.dropFirst(3))
+        try verify(headers: headers, tolerance: tolerance, now: now, version: "v1") { candidate in
+            constantTimeEquals(expected, Array(candidate.utf8))
+        }
+    }
+
+    /// Verifies a request's headers and body against an Ed25519 public key (`v1a`).
+    public static func verify<Body: DataProtocol>(
+        headers: HeaderLookup,
+        body: Body,
+        publicKey: WebhookPublicKey,
+        tolerance: Duration = defaultTolerance,
+        now: Int64 = Int64(Date().timeIntervalSince1970)
+    ) throws(WebhookVerificationError) {
+        let content = signedContent(id: headers[idHeader] ?? "", timestamp: Int64(headers[timestampHeader] ?? "") ?? 0, body: body)
+        try verify(headers: headers, tolerance: tolerance, now: now, version: "v1a") { candidate in
+            guard let signature = Data(base64Encoded: candidate) else { return false }
+            return publicKey.key.isValidSignature(signature, for: content)
+        }
+    }
+
+    /// The checks shared by every version: headers present and well-formed, timestamp within
+    /// tolerance, then one signature of `version` accepted by `matches`.
+    static func verify(
+        headers: HeaderLookup, tolerance: Duration, now: Int64, version: Substring, matches: (String) -> Bool
+    ) throws(WebhookVerificationError) {
+        guard headers[idHeader] != nil else { throw .missingHeader(idHeader) }
         guard let timestampString = headers[timestampHeader] else { throw .missingHeader(timestampHeader) }
         guard let signatures = headers[signatureHeader] else { throw .missingHeader(signatureHeader) }
         guard let timestamp = Int64(timestampString) else { throw .badFormat("\(timestampHeader) must be integer seconds") }
         let toleranceSeconds = tolerance.components.seconds
         if timestamp < now - toleranceSeconds { throw .tooOld }
         if timestamp > now + toleranceSeconds { throw .tooNew }
-
-        let expected = Array(sign(id: id, timestamp: timestamp, body: body, secret: secret).utf8.dropFirst(3))
         let candidates = signatures.split(separator: " ")
         guard !candidates.isEmpty else { throw .badFormat("empty \(signatureHeader)") }
         for candidate in candidates {
             guard let comma = candidate.firstIndex(of: ",") else { throw .badFormat("signature must be <version>,<base64>") }
-            // Other versions (v1a, future ones) are skipped: a receiver checks the ones it knows.
-            guard candidate[..<comma] == "v1" else { continue }
-            if constantTimeEquals(expected, Array(candidate[candidate.index(after: comma)...].utf8)) { return }
+            // Other versions are skipped: a receiver checks the ones it has a key for.
+            guard candidate[..<comma] == version else { continue }
+            if matches(String(candidate[candidate.index(after: comma)...])) { return }
         }
         throw .noMatchingSignature
     }

@@ -88,3 +88,52 @@ func vectorHeaders(signature: String = vectorSignature, timestamp: String = Stri
         #expect(!secret.description.contains(secret.string.dropFirst(6)))
     }
 }
+
+@Suite struct Ed25519Tests {
+    let key = WebhookSigningKey.generate()
+    let body = Array(#"{"type":"lead.created"}"#.utf8)
+
+    func headers(_ signature: String, timestamp: Int64 = 1_700_000_000) -> HeaderLookup {
+        HeaderLookup(["webhook-id": "d1", "webhook-timestamp": String(timestamp), "webhook-signature": signature])
+    }
+
+    @Test func aV1aSignatureVerifiesWithThePublicKey() throws {
+        let signature = StandardWebhooks.sign(id: "d1", timestamp: 1_700_000_000, body: body, signingKey: key)
+        #expect(signature.hasPrefix("v1a,"))
+        try StandardWebhooks.verify(headers: headers(signature), body: body, publicKey: key.publicKey, now: 1_700_000_000)
+    }
+
+    @Test func anotherKeyOrATamperedBodyDoesNot() {
+        let signature = StandardWebhooks.sign(id: "d1", timestamp: 1_700_000_000, body: body, signingKey: key)
+        #expect(throws: WebhookVerificationError.noMatchingSignature) {
+            try StandardWebhooks.verify(headers: headers(signature), body: body, publicKey: WebhookSigningKey.generate().publicKey, now: 1_700_000_000)
+        }
+        #expect(throws: WebhookVerificationError.noMatchingSignature) {
+            try StandardWebhooks.verify(headers: headers(signature), body: body + [0x20], publicKey: key.publicKey, now: 1_700_000_000)
+        }
+    }
+
+    @Test func aV1SignatureIsNotMistakenForV1a() {
+        let v1 = StandardWebhooks.sign(id: "d1", timestamp: 1_700_000_000, body: body, secret: WebhookSecret.generate())
+        #expect(throws: WebhookVerificationError.noMatchingSignature) {
+            try StandardWebhooks.verify(headers: headers(v1), body: body, publicKey: key.publicKey, now: 1_700_000_000)
+        }
+    }
+
+    @Test func keysRoundTripThroughTheirStrings() throws {
+        let parsed = try #require(WebhookSigningKey(key.string))
+        #expect(parsed.publicKey == key.publicKey)
+        #expect(WebhookPublicKey(key.publicKey.string) == key.publicKey)
+        #expect(key.publicKey.string.hasPrefix("whpk_"))
+        #expect(WebhookPublicKey("whpk_notbase64!") == nil)
+        #expect(WebhookSigningKey("whsec_abc") == nil)
+        #expect(!key.description.contains(key.string.dropFirst(5)))
+    }
+
+    @Test func aHeaderWithBothVersionsVerifiesEitherWay() throws {
+        let secret = WebhookSecret.generate()
+        let value = StandardWebhooks.signatureHeaderValue(id: "d1", timestamp: 1_700_000_000, body: body, secrets: [secret], signingKey: key)
+        try StandardWebhooks.verify(headers: headers(value), body: body, secret: secret, now: 1_700_000_000)
+        try StandardWebhooks.verify(headers: headers(value), body: body, publicKey: key.publicKey, now: 1_700_000_000)
+    }
+}
