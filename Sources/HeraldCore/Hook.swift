@@ -68,12 +68,24 @@ public struct Hook: Sendable, Hashable {
     public var createdAfterSeq: Int64
     /// Since when every attempt has failed (nil while healthy).
     public var failingSince: Date?
+    /// The Ed25519 signing key (`whsk_…`), encrypted, for hooks with `signature: ed25519`.
+    public var encryptedSigningKey: Data?
+    /// The matching public key (`whpk_…`) receivers verify with.
+    public var publicKey: String?
+    /// The secret replaced by the last rotation, encrypted; it still signs until `previousSecretExpiresAt`.
+    public var encryptedPreviousSecret: Data?
+    public var previousSecretExpiresAt: Date?
 
     public init(
         id: Int64, teamID: Int64, url: String, contentType: ContentType, encryptedSecret: Data, events: [String], channels: [String],
         active: Bool, insecureSSL: Bool, timeoutSeconds: Int, ordering: Ordering, signature: SignatureScheme, createdAt: Date,
-        updatedAt: Date, lastResponse: LastResponse, disabledReason: String?, createdAfterSeq: Int64, failingSince: Date?
+        updatedAt: Date, lastResponse: LastResponse, disabledReason: String?, createdAfterSeq: Int64, failingSince: Date?,
+        encryptedSigningKey: Data? = nil, publicKey: String? = nil, encryptedPreviousSecret: Data? = nil, previousSecretExpiresAt: Date? = nil
     ) {
+        self.encryptedSigningKey = encryptedSigningKey
+        self.publicKey = publicKey
+        self.encryptedPreviousSecret = encryptedPreviousSecret
+        self.previousSecretExpiresAt = previousSecretExpiresAt
         self.id = id
         self.teamID = teamID
         self.url = url
@@ -108,4 +120,17 @@ public struct HookSettings: Sendable, Hashable {
     public var signature: SignatureScheme = .hmac
 
     public init(url: String) { self.url = url }
+}
+
+/// A new hook's key material, sealed with the store's ``SecretBox``.
+public struct HookKeys: Sendable, Hashable {
+    public var encryptedSecret: Data
+    public var encryptedSigningKey: Data?
+    public var publicKey: String?
+
+    public init(encryptedSecret: Data, encryptedSigningKey: Data? = nil, publicKey: String? = nil) {
+        self.encryptedSecret = encryptedSecret
+        self.encryptedSigningKey = encryptedSigningKey
+        self.publicKey = publicKey
+    }
 }

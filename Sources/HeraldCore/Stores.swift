@@ -43,11 +43,11 @@ public protocol EventStore: Sendable {
 /// Hooks.
 public protocol HookStore: Sendable {
     /// Creates the hook and, in the same transaction, its first ping delivery.
-    func createHook(teamID: Int64, settings: HookSettings, encryptedSecret: Data, now: Date) async throws -> (hook: Hook, pingDeliveryID: String)
+    func createHook(teamID: Int64, settings: HookSettings, keys: HookKeys, now: Date) async throws -> (hook: Hook, pingDeliveryID: String)
     func hook(id: Int64) async throws -> Hook?
     /// All hooks, or one team's.
     func hooks(teamID: Int64?) async throws -> [Hook]
-    /// Saves settings, `active` and `disabledReason`; bumps `updatedAt`.
+    /// Saves settings, keys, `active` and `disabledReason`; bumps `updatedAt`.
     func updateHook(_ hook: Hook, now: Date) async throws -> Hook
     func deleteHook(id: Int64) async throws -> Bool
 }
@@ -84,6 +84,13 @@ public protocol DeliveryStore: Sendable {
     func nextDueDate() async throws -> Date?
     /// Counts by status (metrics, backpressure).
     func deliveryCounts() async throws -> [DeliveryStatus: Int]
+}
+
+extension HookStore {
+    /// Creates an HMAC-only hook.
+    public func createHook(teamID: Int64, settings: HookSettings, encryptedSecret: Data, now: Date) async throws -> (hook: Hook, pingDeliveryID: String) {
+        try await createHook(teamID: teamID, settings: settings, keys: HookKeys(encryptedSecret: encryptedSecret), now: now)
+    }
 }
 
 extension DeliveryStore {

@@ -172,8 +172,8 @@ public final class DeliveryEngine: Service, Sendable {
         let now = Date()
         let sent: DeliverySender.Sent
         do {
-            let secret = WebhookSecret(try secretBox.open(delivery.hook.encryptedSecret))
-            let request = DeliveryRequest(delivery: delivery, secrets: [secret], timestamp: Int64(now.timeIntervalSince1970))
+            let keys = try SigningMaterial(hook: delivery.hook, secretBox: secretBox, now: now)
+            let request = DeliveryRequest(delivery: delivery, secrets: keys.secrets, signingKey: keys.signingKey, timestamp: Int64(now.timeIntervalSince1970))
             sent = await sender.send(delivery, request: request, startedAt: now)
         } catch {
             let attempt = Attempt(

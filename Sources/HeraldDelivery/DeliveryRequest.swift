@@ -12,7 +12,8 @@ public struct DeliveryRequest: Sendable, Hashable {
 
     /// Builds and signs the request. Signatures cover the exact body bytes sent.
     /// - Parameter secrets: the current secret first, then any still-valid previous one.
-    public init(delivery: ClaimedDelivery, secrets: [WebhookSecret], timestamp: Int64) {
+    /// - Parameter signingKey: the hook's Ed25519 key, which adds a `v1a` signature.
+    public init(delivery: ClaimedDelivery, secrets: [WebhookSecret], signingKey: WebhookSigningKey? = nil, timestamp: Int64) {
         let payload = delivery.event.payload
         let body: String
         switch delivery.hook.contentType {
@@ -33,11 +34,11 @@ public struct DeliveryRequest: Sendable, Hashable {
         }
         headers.append(HTTPHeaderField(StandardWebhooks.idHeader, delivery.deliveryID))
         headers.append(HTTPHeaderField(StandardWebhooks.timestampHeader, String(timestamp)))
-        if !secrets.isEmpty {
+        if !secrets.isEmpty || signingKey != nil {
             headers.append(
                 HTTPHeaderField(
                     StandardWebhooks.signatureHeader,
-                    StandardWebhooks.signatureHeaderValue(id: delivery.deliveryID, timestamp: timestamp, body: bytes, secrets: secrets)
+                    StandardWebhooks.signatureHeaderValue(id: delivery.deliveryID, timestamp: timestamp, body: bytes, secrets: secrets, signingKey: signingKey)
                 )
             )
         }
@@ -73,4 +74,21 @@ public enum FormEncoding {
 /// The version receivers see in `User-Agent`.
 public enum HeraldVersion {
     public static let string = "0.1.0"
+}
+
+/// A hook's keys, opened for signing one delivery: the current secret, the previous one while its
+/// rotation grace period lasts, and the Ed25519 key of `ed25519` hooks.
+struct SigningMaterial {
+    var secrets: [WebhookSecret]
+    var signingKey: WebhookSigningKey?
+
+    init(hook: Hook, secretBox: SecretBox, now: Date) throws {
+        secrets = [WebhookSecret(try secretBox.open(hook.encryptedSecret))]
+        if let previous = hook.encryptedPreviousSecret, let expires = hook.previousSecretExpiresAt, expires > now {
+            secrets.append(WebhookSecret(try secretBox.open(previous)))
+        }
+        if hook.signature == .ed25519, let sealed = hook.encryptedSigningKey {
+            signingKey = WebhookSigningKey(try secretBox.open(sealed))
+        }
+    }
 }

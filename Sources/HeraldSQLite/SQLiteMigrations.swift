@@ -115,6 +115,16 @@ enum SQLiteMigrations {
                     """
             )
         }
+        migrator.registerMigration("002_hook_keys") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE hooks ADD COLUMN signing_key BLOB;
+                    ALTER TABLE hooks ADD COLUMN public_key TEXT;
+                    ALTER TABLE hooks ADD COLUMN previous_secret BLOB;
+                    ALTER TABLE hooks ADD COLUMN previous_secret_expires_at REAL;
+                    """
+            )
+        }
         return migrator
     }
 }

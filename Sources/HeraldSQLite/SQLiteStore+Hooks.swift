@@ -3,19 +3,20 @@ import GRDB
 import HeraldCore
 
 extension SQLiteStore: HookStore {
-    public func createHook(teamID: Int64, settings: HookSettings, encryptedSecret: Data, now: Date) async throws -> (hook: Hook, pingDeliveryID: String) {
+    public func createHook(teamID: Int64, settings: HookSettings, keys: HookKeys, now: Date) async throws -> (hook: Hook, pingDeliveryID: String) {
         try await pool.write { db in
             let lastSeq = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'event_seq'") ?? 0
             try db.execute(
                 sql: """
                     INSERT INTO hooks (team_id, url, content_type, secret, events, channels, active, insecure_ssl, timeout_seconds, ordering,
-                        signature, created_at, updated_at, last_response_status, created_after_seq)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'unused', ?)
+                        signature, created_at, updated_at, last_response_status, created_after_seq, signing_key, public_key)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'unused', ?, ?, ?)
                     """,
                 arguments: [
-                    teamID, settings.url, settings.contentType.rawValue, encryptedSecret, encodeStringArray(settings.events),
+                    teamID, settings.url, settings.contentType.rawValue, keys.encryptedSecret, encodeStringArray(settings.events),
                     encodeStringArray(settings.channels), settings.active, settings.insecureSSL, settings.timeoutSeconds,
                     settings.ordering.rawValue, settings.signature.rawValue, now.unixSeconds, now.unixSeconds, lastSeq,
+                    keys.encryptedSigningKey, keys.publicKey,
                 ]
             )
             let id = db.lastInsertedRowID
@@ -43,13 +44,15 @@ extension SQLiteStore: HookStore {
             try db.execute(
                 sql: """
                     UPDATE hooks SET url = ?, content_type = ?, secret = ?, events = ?, channels = ?, active = ?, insecure_ssl = ?,
-                        timeout_seconds = ?, ordering = ?, signature = ?, disabled_reason = ?, failing_since = ?, updated_at = ?
+                        timeout_seconds = ?, ordering = ?, signature = ?, disabled_reason = ?, failing_since = ?, updated_at = ?,
+                        signing_key = ?, public_key = ?, previous_secret = ?, previous_secret_expires_at = ?
                     WHERE id = ?
                     """,
                 arguments: [
                     hook.url, hook.contentType.rawValue, hook.encryptedSecret, encodeStringArray(hook.events), encodeStringArray(hook.channels),
                     hook.active, hook.insecureSSL, hook.timeoutSeconds, hook.ordering.rawValue, hook.signature.rawValue, hook.disabledReason,
-                    hook.failingSince?.unixSeconds, now.unixSeconds, hook.id,
+                    hook.failingSince?.unixSeconds, now.unixSeconds, hook.encryptedSigningKey, hook.publicKey, hook.encryptedPreviousSecret,
+                    hook.previousSecretExpiresAt?.unixSeconds, hook.id,
                 ]
             )
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM hooks WHERE id = ?", arguments: [hook.id]) else {
@@ -74,7 +77,9 @@ extension SQLiteStore: HookStore {
             ordering: Ordering(rawValue: row["ordering"]) ?? .none, signature: SignatureScheme(rawValue: row["signature"]) ?? .hmac,
             createdAt: row.date("created_at"), updatedAt: row.date("updated_at"),
             lastResponse: LastResponse(code: row["last_response_code"], status: row["last_response_status"], message: row["last_response_message"]),
-            disabledReason: row["disabled_reason"], createdAfterSeq: row["created_after_seq"], failingSince: row.optionalDate("failing_since")
+            disabledReason: row["disabled_reason"], createdAfterSeq: row["created_after_seq"], failingSince: row.optionalDate("failing_since"),
+            encryptedSigningKey: row["signing_key"], publicKey: row["public_key"], encryptedPreviousSecret: row["previous_secret"],
+            previousSecretExpiresAt: row.optionalDate("previous_secret_expires_at")
         )
     }
 }

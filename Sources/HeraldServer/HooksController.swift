@@ -16,7 +16,11 @@ struct HooksController {
         router.patch("/api/hooks/{id}", use: update)
         router.delete("/api/hooks/{id}", use: delete)
         router.post("/api/hooks/{id}/pings", use: ping)
+        router.post("/api/hooks/{id}/secret/rotate", use: rotateSecret)
     }
+
+    /// How long a rotated-out secret keeps signing, by default.
+    static let defaultRotationGrace: Duration = .seconds(86_400)
 
     static let settingsFields: Set<String> = [
         "url", "content_type", "secret", "events", "channels", "active", "insecure_ssl", "timeout_seconds", "ordering", "signature",
@@ -29,6 +33,8 @@ struct HooksController {
             ("events", .array(hook.events.map(JSONValue.string))), ("channels", .array(hook.channels.map(JSONValue.string))),
             ("active", .bool(hook.active)), ("insecure_ssl", .bool(hook.insecureSSL)), ("timeout_seconds", .int(Int64(hook.timeoutSeconds))),
             ("ordering", .string(hook.ordering.rawValue)), ("signature", .string(hook.signature.rawValue)),
+            ("public_key", hook.signature == .ed25519 ? hook.publicKey.map(JSONValue.string) ?? .null : .null),
+            ("previous_secret_expires_at", hook.encryptedPreviousSecret == nil ? .null : hook.previousSecretExpiresAt.json),
             ("created_at", hook.createdAt.json), ("updated_at", hook.updatedAt.json),
             (
                 "last_response",
@@ -59,7 +65,13 @@ struct HooksController {
         if let suppliedSecret, suppliedSecret.count < 8 { reader.fail("secret", "must be at least 8 characters") }
         try reader.check()
         let secret = suppliedSecret.map(WebhookSecret.init) ?? WebhookSecret.generate()
-        let (hook, _) = try await store.createHook(teamID: team.id, settings: settings, encryptedSecret: try services.secretBox.seal(secret.string), now: Date())
+        var keys = HookKeys(encryptedSecret: try services.secretBox.seal(secret.string))
+        if settings.signature == .ed25519 {
+            let signingKey = WebhookSigningKey.generate()
+            keys.encryptedSigningKey = try services.secretBox.seal(signingKey.string)
+            keys.publicKey = signingKey.publicKey.string
+        }
+        let (hook, _) = try await store.createHook(teamID: team.id, settings: settings, keys: keys, now: Date())
         services.engine.deliveriesQueued()
         var object = json(hook, team: team.slug)
         if case .object(var pairs) = object {
@@ -91,10 +103,7 @@ struct HooksController {
         if let insecure = reader.bool("insecure_ssl") { settings.insecureSSL = insecure }
         if let timeout = reader.int("timeout_seconds", in: 1...30) { settings.timeoutSeconds = timeout }
         if let ordering = reader.choice("ordering", as: Ordering.self) { settings.ordering = ordering }
-        if let signature = reader.choice("signature", as: SignatureScheme.self) {
-            if signature == .ed25519 { reader.fail("signature", "ed25519 signatures are not available yet; use \"hmac\"") }
-            settings.signature = signature
-        }
+        if let signature = reader.choice("signature", as: SignatureScheme.self) { settings.signature = signature }
     }
 
     @Sendable func list(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
@@ -151,6 +160,11 @@ struct HooksController {
         hook.ordering = settings.ordering
         hook.signature = settings.signature
         if let secret { hook.encryptedSecret = try services.secretBox.seal(secret) }
+        if hook.signature == .ed25519 && hook.encryptedSigningKey == nil {
+            let signingKey = WebhookSigningKey.generate()
+            hook.encryptedSigningKey = try services.secretBox.seal(signingKey.string)
+            hook.publicKey = signingKey.publicKey.string
+        }
         if reactivated {
             hook.disabledReason = nil
             hook.failingSince = nil
@@ -164,6 +178,30 @@ struct HooksController {
         let hook = try await services.visibleHook(context.parameters.get("id"), for: try context.require(.team, .admin))
         _ = try await store.deleteHook(id: hook.id)
         return Response(status: .noContent)
+    }
+
+    /// Issues a new secret. The old one keeps signing (a second `v1` signature in
+    /// `webhook-signature`) until `previous_expires_at`, so receivers can switch without dropping
+    /// deliveries. Body (optional): `{secret?, grace_seconds?}`.
+    @Sendable func rotateSecret(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
+        var hook = try await services.visibleHook(context.parameters.get("id"), for: try context.require(.team, .admin))
+        var body = try await request.jsonBody(limit: 16 * 1024, allowEmpty: true)
+        if body.isNull { body = .object([]) }
+        var reader = try FieldReader(body)
+        reader.rejectUnknown(["secret", "grace_seconds"])
+        let supplied = reader.string("secret", maxLength: 512)
+        if let supplied, supplied.count < 8 { reader.fail("secret", "must be at least 8 characters") }
+        let grace = reader.int("grace_seconds", in: 0...(7 * 86_400)) ?? Int(Self.defaultRotationGrace.components.seconds)
+        try reader.check()
+        let secret = supplied.map(WebhookSecret.init) ?? WebhookSecret.generate()
+        let now = Date()
+        hook.encryptedPreviousSecret = hook.encryptedSecret
+        hook.previousSecretExpiresAt = now.addingTimeInterval(TimeInterval(grace))
+        hook.encryptedSecret = try services.secretBox.seal(secret.string)
+        let saved = try await store.updateHook(hook, now: now)
+        return .object([
+            ("secret", .string(supplied == nil ? secret.string : "********")), ("previous_expires_at", saved.previousSecretExpiresAt.json),
+        ])
     }
 
     @Sendable func ping(_ request: Request, context: HeraldRequestContext) async throws -> Response {

@@ -22,8 +22,9 @@ struct JSONResponse: ResponseGenerator {
 }
 
 extension Request {
-    /// Reads the body (at most `limit` bytes, else 413) and parses it as JSON (else 400).
-    func jsonBody(limit: Int) async throws -> JSONValue {
+    /// Reads the body (at most `limit` bytes, else 413) and parses it as JSON (else 400). With
+    /// `allowEmpty`, an empty body is `null`.
+    func jsonBody(limit: Int, allowEmpty: Bool = false) async throws -> JSONValue {
         var request = self
         let buffer: ByteBuffer
         do {
@@ -31,6 +32,7 @@ extension Request {
         } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
             throw Problem.tooLarge(limit)
         }
+        if allowEmpty && buffer.readableBytes == 0 { return .null }
         do {
             return try JSONValue(parsing: buffer.readableBytesView)
         } catch {
