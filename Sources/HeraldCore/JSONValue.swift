@@ -94,6 +94,39 @@ extension JSONValue {
         return out
     }
 
+    /// Indented JSON text for people, keys in their original order.
+    public var prettyString: String {
+        var out = ""
+        writePretty(to: &out, indent: "")
+        return out
+    }
+
+    func writePretty(to out: inout String, indent: String) {
+        let inner = indent + "  "
+        switch self {
+        case .array(let items) where !items.isEmpty:
+            out += "[\n"
+            for (index, item) in items.enumerated() {
+                out += inner
+                item.writePretty(to: &out, indent: inner)
+                out += index < items.count - 1 ? ",\n" : "\n"
+            }
+            out += indent + "]"
+        case .object(let pairs) where !pairs.isEmpty:
+            out += "{\n"
+            for (index, pair) in pairs.enumerated() {
+                out += inner
+                Self.writeString(pair.key, to: &out)
+                out += ": "
+                pair.value.writePretty(to: &out, indent: inner)
+                out += index < pairs.count - 1 ? ",\n" : "\n"
+            }
+            out += indent + "}"
+        default:
+            write(to: &out)
+        }
+    }
+
     func write(to out: inout String) {
         switch self {
         case .null: out += "null"

@@ -8,6 +8,12 @@ import Testing
         #expect(try JSONValue(parsing: text).jsonString == text)
     }
 
+    @Test func prettyPrintsWithIndentationInKeyOrder() throws {
+        let value = try JSONValue(parsing: #"{"b":[1,{"c":null}],"a":{},"e":[]}"#)
+        #expect(value.prettyString == "{\n  \"b\": [\n    1,\n    {\n      \"c\": null\n    }\n  ],\n  \"a\": {},\n  \"e\": []\n}")
+        #expect(try JSONValue(parsing: value.prettyString) == value)
+    }
+
     @Test func decodesEscapesAndSurrogatePairs() throws {
         #expect(try JSONValue(parsing: #""caf\u00e9 \ud83d\ude00 \/""#) == .string("café 😀 /"))
     }

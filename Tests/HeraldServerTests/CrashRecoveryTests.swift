@@ -3,63 +3,15 @@ import HeraldCore
 import HeraldSQLite
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Nothing accepted is lost: a Herald process killed with SIGKILL while deliveries are in flight
 /// delivers all of them after it is started again on the same data directory.
 @Suite struct CrashRecoveryTests {
-    /// A `herald serve` child process on a free port, logging to a file.
-    final class HeraldProcess {
-        let process = Process()
-        let log: URL
-        var port = 0
-
-        init(binary: URL, dataDirectory: URL) throws {
-            log = dataDirectory.appendingPathComponent("serve-\(UUID().uuidString).log")
-            FileManager.default.createFile(atPath: log.path, contents: nil)
-            process.executableURL = binary
-            process.arguments = [
-                "serve", "--data-dir", dataDirectory.path, "--port", "0", "--allow-private-targets", "--retry-schedule", "200ms,200ms,200ms",
-            ]
-            let handle = try FileHandle(forWritingTo: log)
-            process.standardOutput = handle
-            process.standardError = handle
-            try process.run()
-        }
-
-        /// Waits for the "listening" line and reads the port from it.
-        func waitUntilListening() async throws {
-            let deadline = ContinuousClock.now + .seconds(30)
-            while ContinuousClock.now < deadline {
-                let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-                if let range = text.range(of: #"url=http://127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
-                    port = Int(text[range].split(separator: ":").last ?? "") ?? 0
-                    return
-                }
-                guard process.isRunning else { break }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            throw CrashTestError(message: "herald did not start: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
-        }
-
-        func kill() {
-            Glibc.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-
-        func stop() {
-            if process.isRunning {
-                process.interrupt()
-                process.waitUntilExit()
-            }
-        }
-    }
-
-    struct CrashTestError: Error, CustomStringConvertible {
-        let message: String
-        var description: String { message }
+    func serve(_ binary: URL, _ dataDirectory: URL) throws -> ChildProcess {
+        try ChildProcess(
+            binary: binary,
+            arguments: ["serve", "--data-dir", dataDirectory.path, "--port", "0", "--allow-private-targets", "--retry-schedule", "200ms,200ms,200ms"]
+        )
     }
 
     @Test func deliveriesInFlightWhenKilledAreDeliveredAfterRestart() async throws {
@@ -84,10 +36,9 @@ import Glibc
             receiver.respond { _, request in
                 request.header("X-Herald-Event") == "lead.created" ? .init(delay: .seconds(6)) : .init()
             }
-            let first = try HeraldProcess(binary: binary, dataDirectory: dataDirectory)
+            let first = try serve(binary, dataDirectory)
             defer { first.stop() }
-            try await first.waitUntilListening()
-            let api = HeraldHarnessClient(baseURL: "http://127.0.0.1:\(first.port)")
+            let api = HeraldHarnessClient(baseURL: "http://127.0.0.1:\(try await first.waitForPort())")
             let hook = try await api.call(.POST, "/api/hooks", token: teamToken, body: #"{"url":"\#(receiver.url())","events":["lead.created"]}"#)
             #expect(hook.status == 201, "\(hook.text)")
             var eventIDs: Set<String> = []
@@ -103,10 +54,9 @@ import Glibc
 
             // The receiver recovers; a new process on the same data directory resumes.
             receiver.respond { _, _ in .init() }
-            let second = try HeraldProcess(binary: binary, dataDirectory: dataDirectory)
+            let second = try serve(binary, dataDirectory)
             defer { second.stop() }
-            try await second.waitUntilListening()
-            let restarted = HeraldHarnessClient(baseURL: "http://127.0.0.1:\(second.port)")
+            let restarted = HeraldHarnessClient(baseURL: "http://127.0.0.1:\(try await second.waitForPort())")
             try await eventually("every lead delivered successfully", timeout: .seconds(30)) {
                 let log = try await restarted.call(.GET, "/api/hooks/1/deliveries?status=success&event=lead.created&per_page=100", token: teamToken)
                 return log.json["deliveries"]?.arrayValue?.count == leadCount

@@ -137,3 +137,49 @@ func vectorHeaders(signature: String = vectorSignature, timestamp: String = Stri
         try StandardWebhooks.verify(headers: headers(value), body: body, publicKey: key.publicKey, now: 1_700_000_000)
     }
 }
+
+@Suite struct WebhookVerifierTests {
+    let secret = WebhookSecret.generate()
+    let key = WebhookSigningKey.generate()
+    let body = Array("{}".utf8)
+    let now: Int64 = 1_700_000_000
+
+    func headers(standard: Bool = true, hub: Bool = true, signingKey: WebhookSigningKey? = nil) -> HeaderLookup {
+        var pairs: [String: String] = ["webhook-id": "d1", "webhook-timestamp": String(now)]
+        if standard || signingKey != nil {
+            pairs["webhook-signature"] = StandardWebhooks.signatureHeaderValue(id: "d1", timestamp: now, body: body, secrets: standard ? [secret] : [], signingKey: signingKey)
+        }
+        if hub { pairs["X-Hub-Signature-256"] = HubSignature.sign(body: body, secret: secret.string) }
+        return HeaderLookup(pairs)
+    }
+
+    @Test func checksEverySchemeTheRequestCarries() throws {
+        #expect(try WebhookVerifier(secret: secret).verify(headers: headers(), body: body, now: now) == [.standardWebhooksV1, .hubSignature256])
+        #expect(try WebhookVerifier(secret: secret).verify(headers: headers(standard: false), body: body, now: now) == [.hubSignature256])
+        #expect(try WebhookVerifier(secret: secret).verify(headers: headers(hub: false), body: body, now: now) == [.standardWebhooksV1])
+        let both = headers(hub: false, signingKey: key)
+        #expect(try WebhookVerifier(secret: secret, publicKey: key.publicKey).verify(headers: both, body: body, now: now) == [.standardWebhooksV1a, .standardWebhooksV1])
+    }
+
+    @Test func failsWhenAnyPresentSchemeFails() {
+        var pairs = ["webhook-id": "d1", "webhook-timestamp": String(now)]
+        pairs["webhook-signature"] = StandardWebhooks.sign(id: "d1", timestamp: now, body: body, secret: secret)
+        pairs["X-Hub-Signature-256"] = HubSignature.sign(body: body, secret: "another secret")
+        #expect(throws: WebhookVerificationError.noMatchingSignature) {
+            try WebhookVerifier(secret: secret).verify(headers: HeaderLookup(pairs), body: body, now: now)
+        }
+    }
+
+    @Test func failsWithoutAnySignature() {
+        #expect(throws: WebhookVerificationError.missingHeader("webhook-signature")) {
+            try WebhookVerifier(secret: secret).verify(headers: headers(standard: false, hub: false), body: body, now: now)
+        }
+        #expect(throws: WebhookVerificationError.self) { try WebhookVerifier().verify(headers: headers(), body: body, now: now) }
+    }
+
+    @Test func aPublicKeyNeedsAV1aSignature() {
+        #expect(throws: WebhookVerificationError.noMatchingSignature) {
+            try WebhookVerifier(publicKey: key.publicKey).verify(headers: headers(), body: body, now: now)
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A `herald` child process whose output goes to a log file the test can read.
+final class ChildProcess: @unchecked Sendable {
+    let process = Process()
+    let log: URL
+
+    init(binary: URL, arguments: [String], logDirectory: URL = FileManager.default.temporaryDirectory) throws {
+        try FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
+        log = logDirectory.appendingPathComponent("herald-child-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        process.executableURL = binary
+        process.arguments = arguments
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+    }
+
+    var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+    /// Waits until the output matches `pattern` and returns the first capture group (or the match).
+    func waitFor(_ pattern: String, timeout: Duration = .seconds(30)) async throws -> String {
+        let regex = try NSRegularExpression(pattern: pattern)
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let text = output
+            if let match = regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) {
+                let range = Range(match.range(at: match.numberOfRanges > 1 ? 1 : 0), in: text)!
+                return String(text[range])
+            }
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        throw ChildProcessError(description: "no match for \(pattern) in output:\n\(output)")
+    }
+
+    /// Waits for the port printed in a `http://127.0.0.1:PORT` line.
+    func waitForPort() async throws -> Int {
+        Int(try await waitFor(#"http://127\.0\.0\.1:(\d+)"#)) ?? 0
+    }
+
+    func kill() {
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    func stop() {
+        if process.isRunning {
+            process.interrupt()
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: log)
+    }
+}
+
+struct ChildProcessError: Error, CustomStringConvertible {
+    let description: String
+}
