@@ -85,6 +85,12 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The receiver shown in README.md, compiled and tested as written.
+        .target(
+            name: "ReceiverExample",
+            dependencies: ["HeraldVerify", .product(name: "Hummingbird", package: "hummingbird")],
+            path: "Examples/ReceiverExample"
+        ),
         .testTarget(name: "HeraldVerifyTests", dependencies: ["HeraldVerify"]),
         .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore"]),
         .testTarget(
@@ -96,6 +102,7 @@ let package = Package(
             dependencies: [
                 "HeraldServer",
                 "herald",
+                "ReceiverExample",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
