@@ -120,7 +120,7 @@ public struct JSONSchema: Sendable {
         key.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
     }
 
-    static func looksLikeEmail(_ s: String) -> Bool {
+    public static func looksLikeEmail(_ s: String) -> Bool {
         let parts = s.split(separator: "@", omittingEmptySubsequences: false)
         return parts.count == 2 && !parts[0].isEmpty && parts[1].contains(".") && !s.contains(" ")
     }

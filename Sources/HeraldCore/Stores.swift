@@ -18,6 +18,24 @@ public protocol TokenStore: Sendable {
     func deleteToken(id: Int64) async throws -> Bool
 }
 
+/// People who sign in to the web UI.
+public protocol UserStore: Sendable {
+    /// Throws ``StoreError/conflict(_:)`` when the email is taken.
+    func createUser(email: String, passwordHash: String, role: User.Role, teamID: Int64?, now: Date) async throws -> User
+    func user(id: Int64) async throws -> User?
+    func user(email: String) async throws -> User?
+    /// All users, or one team's.
+    func users(teamID: Int64?) async throws -> [User]
+}
+
+/// Browser sessions.
+public protocol SessionStore: Sendable {
+    func createSession(_ session: Session, now: Date) async throws
+    /// The session and its user, if the session exists and has not expired.
+    func session(tokenHash: String, now: Date) async throws -> (Session, User)?
+    func deleteSession(tokenHash: String) async throws
+}
+
 /// The event-type catalog.
 public protocol EventTypeStore: Sendable {
     func eventTypes() async throws -> [EventType]
@@ -104,7 +122,7 @@ extension DeliveryStore {
 }
 
 /// Everything Herald stores. Each backend conforms to all of it.
-public protocol HeraldStore: TeamStore, TokenStore, EventTypeStore, EventStore, HookStore, DeliveryStore {}
+public protocol HeraldStore: TeamStore, TokenStore, UserStore, SessionStore, EventTypeStore, EventStore, HookStore, DeliveryStore {}
 
 /// An appended event, or the earlier one its idempotency key points to.
 public struct AppendedEvent: Sendable, Hashable {

@@ -125,6 +125,27 @@ enum SQLiteMigrations {
                     """
             )
         }
+        migrator.registerMigration("003_users_sessions") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE users (
+                        id INTEGER PRIMARY KEY,
+                        email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+                        password_hash TEXT NOT NULL,
+                        role TEXT NOT NULL,
+                        team_id INTEGER REFERENCES teams(id) ON DELETE CASCADE,
+                        created_at REAL NOT NULL
+                    );
+                    CREATE TABLE sessions (
+                        token_hash TEXT PRIMARY KEY,
+                        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                        csrf_token TEXT NOT NULL,
+                        created_at REAL NOT NULL,
+                        expires_at REAL NOT NULL
+                    );
+                    """
+            )
+        }
         return migrator
     }
 }

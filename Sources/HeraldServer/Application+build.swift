@@ -14,8 +14,9 @@ public func openStore(configuration: HeraldConfiguration) async throws -> (SQLit
 }
 
 /// The router with every API route, for the given services.
-public func buildRouter(_ services: HeraldServices) -> Router<HeraldRequestContext> {
+public func buildRouter(_ services: HeraldServices, renderer: PageRenderer) -> Router<HeraldRequestContext> {
     let router = Router(context: HeraldRequestContext.self)
+    router.add(middleware: WebErrorMiddleware(renderer: renderer))
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: TokenAuthMiddleware(store: services.store))
     OperationsController(services: services).addRoutes(to: router)
@@ -24,6 +25,7 @@ public func buildRouter(_ services: HeraldServices) -> Router<HeraldRequestConte
     EventsController(services: services).addRoutes(to: router)
     HooksController(services: services).addRoutes(to: router)
     DeliveriesController(services: services).addRoutes(to: router)
+    WebController(services: services, renderer: renderer).addRoutes(to: router)
     return router
 }
 
@@ -31,11 +33,12 @@ public func buildRouter(_ services: HeraldServices) -> Router<HeraldRequestConte
 /// `onServerRunning` receives the bound port (useful with port 0).
 public func buildApplication(
     services: HeraldServices, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-) -> some ApplicationProtocol {
+) async throws -> some ApplicationProtocol {
     _ = MetricsRegistry.shared
     let configuration = services.configuration
+    let renderer = try await PageRenderer(directory: configuration.templatesDirectory)
     return Application(
-        router: buildRouter(services),
+        router: buildRouter(services, renderer: renderer),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Herald"),
         services: [services.engine],
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },

@@ -15,6 +15,10 @@ public struct HeraldConfiguration: Sendable {
     /// The public base URL used in `deliveries_url` and `ping_url`; defaults to `http://host:port`.
     public var publicBaseURL: String?
     public var engine = DeliveryEngineConfiguration()
+    /// Mustache pages for the web UI.
+    public var templatesDirectory: URL = URL(fileURLWithPath: "Templates")
+    /// CSS and JavaScript for the web UI.
+    public var publicDirectory: URL = URL(fileURLWithPath: "Public")
 
     public init() {}
 

@@ -7,10 +7,13 @@ public struct HeraldRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set by ``TokenAuthMiddleware`` when the request carries a valid token.
     public var principal: Principal?
+    /// Set by ``WebSessionMiddleware`` when the browser carries a valid session cookie.
+    public var webSession: WebSignIn?
 
     public init(source: Source) {
         self.coreContext = .init(source: source)
         self.principal = nil
+        self.webSession = nil
     }
 
     /// The caller, or a 401 problem.

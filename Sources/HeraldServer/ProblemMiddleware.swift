@@ -9,6 +9,8 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let problem as Problem {
             throw problem
+        } catch let redirect as WebRedirect {
+            throw redirect
         } catch let error as HTTPError {
             let status = error.status
             throw Problem(

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HeraldCore
 import HeraldServer
+import HummingbirdBcrypt
 
 struct TeamCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "team", abstract: "Manage teams.", subcommands: [Create.self, List.self])
@@ -66,4 +67,28 @@ func openCommandStore(_ option: DataDirectoryOption) async throws -> any HeraldS
     var configuration = HeraldConfiguration()
     configuration.dataDirectory = option.url
     return try await openStore(configuration: configuration).0
+}
+
+struct AdminCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "admin", abstract: "Manage web UI administrators.", subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an administrator who signs in to the web UI.")
+        @OptionGroup var dataDirectory: DataDirectoryOption
+        @Option(help: "The administrator's email address.") var email: String
+        @Option(help: "Their password (at least 10 characters); omitted, one is generated and printed.") var password: String?
+
+        func run() async throws {
+            guard User.isValidEmail(email) else { throw ValidationError("--email must be an email address") }
+            if let password, password.count < 10 { throw ValidationError("--password must have at least 10 characters") }
+            let chosen = password ?? String(Session.randomToken().prefix(20))
+            let store = try await openCommandStore(dataDirectory)
+            do {
+                _ = try await store.createUser(email: email, passwordHash: Bcrypt.hash(chosen), role: .admin, teamID: nil, now: Date())
+            } catch StoreError.conflict(let message) {
+                throw ValidationError(message)
+            }
+            print(password == nil ? "Created administrator \(email) with password: \(chosen)" : "Created administrator \(email).")
+        }
+    }
 }

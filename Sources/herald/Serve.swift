@@ -28,6 +28,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most delivery attempts in flight at once for one unordered hook.")
     var maxInFlightPerHook: Int = 32
 
+    @Option(help: "Directory of the web UI's Mustache pages (env HERALD_TEMPLATES_DIR).")
+    var templatesDir: String = ProcessInfo.processInfo.environment["HERALD_TEMPLATES_DIR"] ?? "Templates"
+
+    @Option(help: "Directory of the web UI's CSS and JavaScript (env HERALD_PUBLIC_DIR).")
+    var publicDir: String = ProcessInfo.processInfo.environment["HERALD_PUBLIC_DIR"] ?? "Public"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = ProcessInfo.processInfo.environment["HERALD_LOG_LEVEL"] ?? "info"
 
@@ -38,6 +44,8 @@ struct Serve: AsyncParsableCommand {
         configuration.host = host
         configuration.port = port
         configuration.dataDirectory = dataDirectory.url
+        configuration.templatesDirectory = URL(fileURLWithPath: templatesDir)
+        configuration.publicDirectory = URL(fileURLWithPath: publicDir)
         configuration.engine.allowPrivateTargets = allowPrivateTargets || ProcessInfo.processInfo.environment["HERALD_ALLOW_PRIVATE_TARGETS"] == "1"
         configuration.engine.maxInFlight = maxInFlight
         configuration.engine.maxInFlightPerHook = maxInFlightPerHook
@@ -58,7 +66,7 @@ struct Serve: AsyncParsableCommand {
         }
         let services = HeraldServices(store: store, secretBox: secretBox, configuration: configuration, logger: logger)
         let (readyLogger, host, dataPath) = (logger, configuration.host, configuration.dataDirectory.path)
-        let app = buildApplication(services: services, logger: logger) { port in
+        let app = try await buildApplication(services: services, logger: logger) { port in
             readyLogger.notice("Herald is listening", metadata: ["url": "http://\(host):\(port)", "data": "\(dataPath)"])
         }
         try await app.runService()

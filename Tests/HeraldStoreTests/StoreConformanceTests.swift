@@ -308,3 +308,30 @@ import Testing
         #expect(try await store.deliveries(DeliveryQuery(limit: 100)).isEmpty)
     }
 }
+
+@Suite struct UserStoreConformanceTests {
+    @Test(arguments: StoreBackend.all)
+    func emailsAreUniqueIgnoringCase(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let team = try await store.makeTeam()
+        let user = try await store.createUser(email: "ana@bde.example", passwordHash: "h", role: .member, teamID: team.id, now: Date())
+        #expect(try await store.user(email: "ANA@bde.example")?.id == user.id)
+        await #expect(throws: StoreError.self) {
+            try await store.createUser(email: "Ana@BDE.example", passwordHash: "h", role: .member, teamID: team.id, now: Date())
+        }
+        #expect(try await store.users(teamID: team.id).map(\.id) == [user.id])
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func sessionsExpireAndCanBeEnded(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let user = try await store.createUser(email: "admin@example.org", passwordHash: "h", role: .admin, teamID: nil, now: Date())
+        let now = Date()
+        try await store.createSession(Session(tokenHash: "s1", userID: user.id, csrfToken: "c1", expiresAt: now + 60), now: now)
+        #expect(try await store.session(tokenHash: "s1", now: now)?.1.id == user.id)
+        #expect(try await store.session(tokenHash: "s1", now: now + 61) == nil)
+        #expect(try await store.session(tokenHash: "s1", now: now)?.0.csrfToken == "c1")
+        try await store.deleteSession(tokenHash: "s1")
+        #expect(try await store.session(tokenHash: "s1", now: now) == nil)
+    }
+}

@@ -65,7 +65,7 @@ final class HeraldUnderTest: @unchecked Sendable {
 
     func startServer() async throws {
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let app = buildApplication(services: services, logger: logger) { continuation.yield($0) }
+        let app = try await buildApplication(services: services, logger: logger) { continuation.yield($0) }
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
         self.group = group
         runner = Task { try await group.run() }

@@ -31,6 +31,8 @@ struct HeraldHarness: Sendable {
         configuration.engine.allowPrivateTargets = true
         configuration.engine.retrySchedule = fastSchedule
         configuration.engine.idleInterval = .milliseconds(100)
+        configuration.templatesDirectory = ExternalTools.packageRoot.appendingPathComponent("Templates")
+        configuration.publicDirectory = ExternalTools.packageRoot.appendingPathComponent("Public")
         configure(&configuration)
         defer { try? FileManager.default.removeItem(at: configuration.dataDirectory) }
         var logger = Logger(label: "herald-test")
@@ -39,7 +41,7 @@ struct HeraldHarness: Sendable {
         let (_, adminToken) = try await issueToken(store: store, scope: .admin, team: nil)
         let services = HeraldServices(store: store, secretBox: secretBox, configuration: configuration, logger: logger)
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = buildApplication(services: services, logger: logger) { port in portContinuation.yield(port) }
+        let app = try await buildApplication(services: services, logger: logger) { port in portContinuation.yield(port) }
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }

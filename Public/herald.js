@@ -1,0 +1,35 @@
+// Small enhancements; every page works without them.
+document.addEventListener("DOMContentLoaded", () => {
+  // Copy buttons next to secrets shown once.
+  document.querySelectorAll("button.copy").forEach((button) => {
+    button.addEventListener("click", async () => {
+      const text = document.getElementById(button.dataset.copy)?.textContent ?? "";
+      try { await navigator.clipboard.writeText(text); button.textContent = "Copied"; } catch { button.textContent = "Select and copy"; }
+    });
+  });
+  // Confirmation before destructive actions.
+  document.querySelectorAll("form[data-confirm]").forEach((form) => {
+    form.addEventListener("submit", (event) => { if (!confirm(form.dataset.confirm)) event.preventDefault(); });
+  });
+  // Request / Response tabs on a delivery.
+  document.querySelectorAll("[data-tabs]").forEach((container) => {
+    const tabs = [...container.querySelectorAll(".tab")];
+    if (tabs.length < 2) return;
+    container.classList.add("js");
+    const bar = document.createElement("div");
+    bar.className = "tabbar";
+    const show = (index) => tabs.forEach((tab, i) => {
+      tab.classList.toggle("active", i === index);
+      bar.children[i].classList.toggle("active", i === index);
+    });
+    tabs.forEach((tab, i) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = tab.querySelector("h2").firstChild.textContent.trim();
+      button.addEventListener("click", () => show(i));
+      bar.appendChild(button);
+    });
+    container.prepend(bar);
+    show(0);
+  });
+});

@@ -1,0 +1,146 @@
+import Foundation
+import HeraldCore
+import HummingbirdBcrypt
+import Hummingbird
+
+extension WebController {
+    // MARK: tokens
+
+    @Sendable func tokensPage(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
+        try await tokensView(try signedIn(context), shownToken: nil, error: nil)
+    }
+
+    func tokensView(_ signIn: WebSignIn, shownToken: String?, error: String?, status: HTTPResponse.Status = .ok) async throws -> HTML {
+        let isAdmin = signIn.user.role == .admin
+        let tokens = try await store.tokens(teamID: isAdmin ? nil : signIn.user.teamID ?? -1)
+        let teams = try await teamsByID()
+        return renderer.render(
+            "tokens",
+            page(signIn, title: "API tokens", [
+                "tokens": tokens.map { token in
+                    [
+                        "id": token.id, "name": token.name, "scope": token.scope.rawValue, "prefix": token.prefix,
+                        "team": token.teamID.flatMap { teams[$0]?.name } ?? "—", "created": Timestamp.string(token.createdAt),
+                    ] as [String: Any]
+                },
+                "noTokens": tokens.isEmpty, "shownToken": shownToken ?? "", "hasShownToken": shownToken != nil,
+                "error": error ?? "", "hasError": error != nil, "teams": isAdmin ? teams.values.sorted { $0.name < $1.name }.map { ["id": $0.id, "name": $0.name] } : [],
+            ]),
+            status: status
+        )
+    }
+
+    @Sendable func createToken(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
+        let signIn = try signedIn(context)
+        let form = try await checkedForm(request, signIn)
+        let name = form.trimmed("name")
+        guard (1...100).contains(name.count) else {
+            return try await tokensView(signIn, shownToken: nil, error: "Give the token a name of at most 100 characters.", status: .unprocessableContent)
+        }
+        // Members create tokens for their own team; admins may also create provider and admin tokens.
+        var scope = TokenScope.team
+        var team: Team?
+        if signIn.user.role == .admin {
+            scope = TokenScope(rawValue: form["scope"] ?? "") ?? .team
+            if scope == .team {
+                team = try await Int64(form["team"] ?? "").asyncFlatMap { try await store.team(id: $0) }
+                guard team != nil else { return try await tokensView(signIn, shownToken: nil, error: "Choose the team for a team token.", status: .unprocessableContent) }
+            }
+        } else {
+            guard let teamID = signIn.user.teamID else { throw Problem.forbidden("Your account does not belong to a team.") }
+            team = try await store.team(id: teamID)
+        }
+        let (_, secret) = try await AdminController.issue(store: store, name: name, scope: scope, team: team)
+        return try await tokensView(signIn, shownToken: secret, error: nil)
+    }
+
+    @Sendable func revokeToken(_ request: Request, context: HeraldRequestContext) async throws -> Redirect {
+        let signIn = try signedIn(context)
+        _ = try await checkedForm(request, signIn)
+        let visible = try await store.tokens(teamID: signIn.user.role == .admin ? nil : signIn.user.teamID ?? -1)
+        guard let id = context.parameters.get("id", as: Int64.self), visible.contains(where: { $0.id == id }) else {
+            throw Problem.notFound("There is no such token, or it belongs to another team.")
+        }
+        _ = try await store.deleteToken(id: id)
+        return Redirect(location: "/tokens")
+    }
+
+    // MARK: admin
+
+    func requireAdmin(_ context: HeraldRequestContext) throws -> WebSignIn {
+        let signIn = try signedIn(context)
+        guard signIn.user.role == .admin else { throw Problem.forbidden("Only administrators can open this page.") }
+        return signIn
+    }
+
+    @Sendable func adminPage(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
+        try await adminView(try requireAdmin(context), notice: nil, errors: [:], status: .ok)
+    }
+
+    func adminView(_ signIn: WebSignIn, notice: String?, errors: [String: String], status: HTTPResponse.Status) async throws -> HTML {
+        let teams = try await store.teams()
+        let users = try await store.users(teamID: nil)
+        let hooks = try await store.hooks(teamID: nil)
+        var values: [String: Any] = [
+            "teams": teams.map { team in
+                [
+                    "id": team.id, "name": team.name, "slug": team.slug,
+                    "members": users.filter { $0.teamID == team.id }.map(\.email).joined(separator: ", "),
+                    "hookCount": hooks.filter { $0.teamID == team.id }.count,
+                ] as [String: Any]
+            },
+            "admins": users.filter { $0.role == .admin }.map(\.email).joined(separator: ", "),
+            "notice": notice ?? "", "hasNotice": notice != nil, "noTeams": teams.isEmpty,
+        ]
+        for (field, message) in errors { values["error_\(field)"] = message }
+        return renderer.render("admin", page(signIn, title: "Administration", values), status: status)
+    }
+
+    @Sendable func createTeam(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
+        let signIn = try requireAdmin(context)
+        let form = try await checkedForm(request, signIn)
+        let name = form.trimmed("name")
+        let slug = form.trimmed("slug")
+        var errors: [String: String] = [:]
+        if name.isEmpty || name.count > 200 { errors["team_name"] = "Enter the team's name." }
+        if !Team.isValidSlug(slug) { errors["team_slug"] = "Use lower-case letters, digits and dashes, like bde." }
+        if errors.isEmpty {
+            do {
+                _ = try await store.createTeam(name: name, slug: slug, now: Date())
+                return try await adminView(signIn, notice: "Team \(name) created.", errors: [:], status: .ok)
+            } catch StoreError.conflict {
+                errors["team_slug"] = "A team with this slug exists."
+            }
+        }
+        return try await adminView(signIn, notice: nil, errors: errors, status: .unprocessableContent)
+    }
+
+    @Sendable func createMember(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
+        let signIn = try requireAdmin(context)
+        let form = try await checkedForm(request, signIn)
+        let email = form.trimmed("email")
+        let password = form["password"] ?? ""
+        let role = User.Role(rawValue: form["role"] ?? "") ?? .member
+        let team = try await Int64(form["team"] ?? "").asyncFlatMap { try await store.team(id: $0) }
+        var errors: [String: String] = [:]
+        if !User.isValidEmail(email) { errors["member_email"] = "Enter an email address." }
+        if password.count < 10 { errors["member_password"] = "Use a password of at least 10 characters." }
+        if role == .member && team == nil { errors["member_team"] = "Choose the member's team." }
+        if errors.isEmpty {
+            do {
+                _ = try await store.createUser(email: email, passwordHash: Bcrypt.hash(password), role: role, teamID: role == .admin ? nil : team?.id, now: Date())
+                return try await adminView(signIn, notice: "\(email) can now sign in.", errors: [:], status: .ok)
+            } catch StoreError.conflict {
+                errors["member_email"] = "Someone already signs in with this email."
+            }
+        }
+        return try await adminView(signIn, notice: nil, errors: errors, status: .unprocessableContent)
+    }
+}
+
+extension Optional {
+    func asyncFlatMap<U>(_ transform: (Wrapped) async throws -> U?) async rethrows -> U? {
+        guard let value = self else { return nil }
+        return try await transform(value)
+    }
+}

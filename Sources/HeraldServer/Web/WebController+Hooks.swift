@@ -1,0 +1,352 @@
+import Foundation
+import HeraldCore
+import HeraldVerify
+import Hummingbird
+
+extension WebController {
+    /// The hook if the signed-in user may see it; another team's hook is a 404.
+    func visibleHook(_ id: String?, _ signIn: WebSignIn) async throws -> Hook {
+        guard let id, let hookID = Int64(id), let hook = try await store.hook(id: hookID), signIn.user.canAccess(team: hook.teamID) else {
+            throw Problem.notFound("There is no such hook, or it belongs to another team.")
+        }
+        return hook
+    }
+
+    func hookSummary(_ hook: Hook, teams: [Int64: Team]) -> [String: Any] {
+        let status = hook.lastResponse.status
+        return [
+            "id": hook.id, "url": hook.url, "events": hook.events.joined(separator: ", "), "active": hook.active,
+            "disabledReason": hook.disabledReason ?? "", "team": teams[hook.teamID]?.name ?? "",
+            "lastStatus": status, "lastCode": hook.lastResponse.code.map(String.init) ?? "",
+            "statusIcon": status == "active" ? "✔" : status == "failed" ? "✖" : "•",
+            "statusClass": status == "active" ? "ok" : status == "failed" ? "bad" : "idle",
+        ]
+    }
+
+    func teamsByID() async throws -> [Int64: Team] {
+        Dictionary(uniqueKeysWithValues: try await store.teams().map { ($0.id, $0) })
+    }
+
+    @Sendable func hookList(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
+        let signIn = try signedIn(context)
+        let list = try await store.hooks(teamID: signIn.user.role == .admin ? nil : signIn.user.teamID ?? -1)
+        let teams = try await teamsByID()
+        return renderer.render(
+            "hooks",
+            page(signIn, title: "Webhooks", [
+                "hooks": list.map { hookSummary($0, teams: teams) }, "empty": list.isEmpty,
+                "teamName": signIn.user.teamID.flatMap { teams[$0]?.name } ?? "All teams",
+            ])
+        )
+    }
+
+    // MARK: the form
+
+    /// The form's view of a hook's settings, with the user's values and the errors next to fields.
+    func formContext(
+        _ signIn: WebSignIn, title: String, action: String, values: FormValues, errors: [String: String], hookID: Int64?
+    ) async throws -> [String: Any] {
+        let catalog = try await store.eventTypes().filter { $0.name != "ping" }
+        let teams = signIn.user.role == .admin ? try await store.teams() : []
+        var context = page(signIn, title: title, [
+            "action": action, "hookID": hookID ?? 0, "isEdit": hookID != nil,
+            "url": values.url, "secretHint": hookID == nil ? "Leave empty and Herald generates one, shown once." : "Leave empty to keep the current secret.",
+            "json": values.contentType == .json, "form": values.contentType == .form,
+            "sslOn": !values.insecureSSL, "sslOff": values.insecureSSL, "active": values.active,
+            "modeDefault": values.mode == "default", "modeAll": values.mode == "all", "modeCustom": values.mode == "custom",
+            "channels": values.channels, "ordered": values.ordering == .ordered, "ed25519": values.signature == .ed25519,
+            "timeout": values.timeout,
+            "eventTypes": catalog.map { ["name": $0.name, "description": $0.description, "checked": values.events.contains($0.name)] },
+            "isAdmin": signIn.user.role == .admin,
+            "teams": teams.map { ["id": $0.id, "name": $0.name, "selected": $0.id == values.teamID] },
+            "hasErrors": !errors.isEmpty,
+        ])
+        for (field, message) in errors { context["error_\(field)"] = message }
+        return context
+    }
+
+    /// The values a hook form shows.
+    struct FormValues {
+        var url = ""
+        var contentType = ContentType.json
+        var insecureSSL = false
+        var active = true
+        var mode = "default"
+        var events: [String] = []
+        var channels = ""
+        var ordering = Ordering.none
+        var signature = SignatureScheme.hmac
+        var timeout = 10
+        var teamID: Int64?
+
+        init() {}
+
+        init(hook: Hook) {
+            url = hook.url
+            contentType = hook.contentType
+            insecureSSL = hook.insecureSSL
+            active = hook.active
+            mode = hook.events == ["*"] ? "all" : hook.events == ["lead.created"] ? "default" : "custom"
+            events = hook.events
+            channels = hook.channels.joined(separator: ", ")
+            ordering = hook.ordering
+            signature = hook.signature
+            timeout = hook.timeoutSeconds
+            teamID = hook.teamID
+        }
+
+        init(form: FormData) {
+            url = form.trimmed("url")
+            contentType = ContentType(rawValue: form["content_type"] ?? "") ?? .json
+            insecureSSL = form["insecure_ssl"] == "1"
+            active = form["active"] == "1"
+            mode = form["events_mode"] ?? "default"
+            events = form.all("events")
+            channels = form.trimmed("channels")
+            ordering = Ordering(rawValue: form["ordering"] ?? "") ?? .none
+            signature = SignatureScheme(rawValue: form["signature"] ?? "") ?? .hmac
+            timeout = Int(form.trimmed("timeout_seconds")) ?? 10
+            teamID = Int64(form["team"] ?? "")
+        }
+
+        /// The same fields as the API's JSON, so the form is validated by the API's rules.
+        var json: JSONValue {
+            let chosen: [String] = mode == "all" ? ["*"] : mode == "default" ? ["lead.created"] : events
+            return .object([
+                ("url", .string(url)), ("content_type", .string(contentType.rawValue)), ("insecure_ssl", .bool(insecureSSL)),
+                ("active", .bool(active)), ("events", .array(chosen.map(JSONValue.string))),
+                ("channels", .array(channels.split(separator: ",").map { .string($0.trimmingCharacters(in: .whitespaces)) }.filter { $0 != .string("") })),
+                ("ordering", .string(ordering.rawValue)), ("signature", .string(signature.rawValue)), ("timeout_seconds", .int(Int64(timeout))),
+            ])
+        }
+    }
+
+    /// Validates a submitted form with the API's rules; errors are keyed by field name.
+    func validate(_ values: FormValues, into settings: inout HookSettings) async throws -> [String: String] {
+        var reader = try FieldReader(values.json)
+        try await hooks.apply(&reader, to: &settings)
+        if values.url.isEmpty { reader.fail("url", "Enter the URL Herald should POST to.") }
+        if values.mode == "custom" && values.events.isEmpty { reader.fail("events", "Choose at least one event.") }
+        var errors: [String: String] = [:]
+        for error in reader.errors { errors[String(error.field.dropFirst()), default: error.message] = errors[String(error.field.dropFirst())] ?? error.message }
+        return errors
+    }
+
+    @Sendable func newHookPage(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
+        let signIn = try signedIn(context)
+        return renderer.render("hook-form", try await formContext(signIn, title: "Add webhook", action: "/hooks", values: FormValues(), errors: [:], hookID: nil))
+    }
+
+    @Sendable func createHook(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let signIn = try signedIn(context)
+        let form = try await checkedForm(request, signIn)
+        let values = FormValues(form: form)
+        var settings = HookSettings(url: values.url)
+        var errors = try await validate(values, into: &settings)
+        let teamID: Int64? = signIn.user.role == .admin ? values.teamID : signIn.user.teamID
+        if teamID == nil { errors["team"] = "Choose the team this hook belongs to." }
+        let supplied = form.trimmed("secret")
+        if !supplied.isEmpty && supplied.count < 8 { errors["secret"] = "Use at least 8 characters, or leave it empty." }
+        guard errors.isEmpty, let teamID else {
+            let page = try await formContext(signIn, title: "Add webhook", action: "/hooks", values: values, errors: errors, hookID: nil)
+            return try renderer.render("hook-form", page, status: .unprocessableContent).response(from: request, context: context)
+        }
+        let secret = supplied.isEmpty ? WebhookSecret.generate() : WebhookSecret(supplied)
+        var keys = HookKeys(encryptedSecret: try services.secretBox.seal(secret.string))
+        if settings.signature == .ed25519 {
+            let signingKey = WebhookSigningKey.generate()
+            keys.encryptedSigningKey = try services.secretBox.seal(signingKey.string)
+            keys.publicKey = signingKey.publicKey.string
+        }
+        let (hook, _) = try await store.createHook(teamID: teamID, settings: settings, keys: keys, now: Date())
+        services.engine.deliveriesQueued()
+        // A generated secret is shown once, on this response only.
+        return try await hookView(hook, signIn, notice: "Webhook added; a ping is on its way.", shownSecret: supplied.isEmpty ? secret.string : nil, cursor: nil)
+            .response(from: request, context: context)
+    }
+
+    @Sendable func editHookPage(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
+        let signIn = try signedIn(context)
+        let hook = try await visibleHook(context.parameters.get("id"), signIn)
+        return renderer.render(
+            "hook-form", try await formContext(signIn, title: "Edit webhook", action: "/hooks/\(hook.id)", values: FormValues(hook: hook), errors: [:], hookID: hook.id)
+        )
+    }
+
+    @Sendable func updateHook(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let signIn = try signedIn(context)
+        var hook = try await visibleHook(context.parameters.get("id"), signIn)
+        let form = try await checkedForm(request, signIn)
+        var values = FormValues(form: form)
+        values.teamID = hook.teamID
+        var settings = HookSettings(url: values.url)
+        var errors = try await validate(values, into: &settings)
+        let supplied = form.trimmed("secret")
+        if !supplied.isEmpty && supplied.count < 8 { errors["secret"] = "Use at least 8 characters, or leave it empty." }
+        guard errors.isEmpty else {
+            let page = try await formContext(signIn, title: "Edit webhook", action: "/hooks/\(hook.id)", values: values, errors: errors, hookID: hook.id)
+            return try renderer.render("hook-form", page, status: .unprocessableContent).response(from: request, context: context)
+        }
+        let reactivated = settings.active && !hook.active
+        hook.url = settings.url
+        hook.contentType = settings.contentType
+        hook.events = settings.events
+        hook.channels = settings.channels
+        hook.active = settings.active
+        hook.insecureSSL = settings.insecureSSL
+        hook.timeoutSeconds = settings.timeoutSeconds
+        hook.ordering = settings.ordering
+        hook.signature = settings.signature
+        if !supplied.isEmpty { hook.encryptedSecret = try services.secretBox.seal(supplied) }
+        if hook.signature == .ed25519 && hook.encryptedSigningKey == nil {
+            let signingKey = WebhookSigningKey.generate()
+            hook.encryptedSigningKey = try services.secretBox.seal(signingKey.string)
+            hook.publicKey = signingKey.publicKey.string
+        }
+        if reactivated {
+            hook.disabledReason = nil
+            hook.failingSince = nil
+        }
+        _ = try await store.updateHook(hook, now: Date())
+        if reactivated { services.engine.deliveriesQueued() }
+        return Response(status: .seeOther, headers: [.location: "/hooks/\(hook.id)?notice=saved"])
+    }
+
+    // MARK: the hook page
+
+    static let notices = [
+        "saved": "Settings saved.", "pinged": "Ping sent; it appears below in a moment.", "enabled": "Webhook enabled again.",
+        "redelivered": "Redelivery queued; it appears below in a moment.",
+    ]
+
+    @Sendable func hookPage(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
+        let signIn = try signedIn(context)
+        let hook = try await visibleHook(context.parameters.get("id"), signIn)
+        let notice = request.uri.queryParameters["notice"].flatMap { Self.notices[String($0)] }
+        let cursor = request.uri.queryParameters["cursor"].flatMap { DeliveryCursor(encoded: String($0)) }
+        return try await hookView(hook, signIn, notice: notice, shownSecret: nil, cursor: cursor)
+    }
+
+    func hookView(_ hook: Hook, _ signIn: WebSignIn, notice: String?, shownSecret: String?, cursor: DeliveryCursor?) async throws -> HTML {
+        let pageSize = 20
+        let deliveries = try await store.deliveries(DeliveryQuery(hookID: hook.id, cursor: cursor, limit: pageSize))
+        let day = try await store.deliveries(DeliveryQuery(hookID: hook.id, since: Date().addingTimeInterval(-86_400), limit: 10_000))
+        let team = try await store.team(id: hook.teamID)
+        return renderer.render(
+            "hook",
+            page(signIn, title: "Webhook \(hook.id)", [
+                "hook": hookSummary(hook, teams: team.map { [$0.id: $0] } ?? [:]),
+                "contentType": hook.contentType.mimeType, "channels": hook.channels.joined(separator: ", "),
+                "insecureSSL": hook.insecureSSL, "ordering": hook.ordering.rawValue, "signature": hook.signature.rawValue,
+                "publicKey": hook.signature == .ed25519 ? hook.publicKey ?? "" : "", "timeout": hook.timeoutSeconds,
+                "notice": notice ?? "", "hasNotice": notice != nil, "shownSecret": shownSecret ?? "", "hasShownSecret": shownSecret != nil,
+                "deliveries": deliveries.map(deliveryRow), "noDeliveries": deliveries.isEmpty,
+                "nextCursor": deliveries.count == pageSize ? deliveries.last?.cursor.encoded ?? "" : "",
+                "chart": ActivityChart.svg(deliveries: day, now: Date()),
+            ])
+        )
+    }
+
+    func deliveryRow(_ delivery: Delivery) -> [String: Any] {
+        let status = delivery.lifecycle.status.apiStatus
+        return [
+            "id": delivery.id, "hookID": delivery.hookID, "event": delivery.eventType, "status": status,
+            "icon": status == "success" ? "✔" : status == "failure" ? "✖" : "…",
+            "statusClass": status == "success" ? "ok" : status == "failure" ? "bad" : "idle",
+            "code": delivery.lastStatusCode.map(String.init) ?? "—", "duration": delivery.lastDurationMs.map { "\($0) ms" } ?? "—",
+            "time": Timestamp.string(delivery.deliveredAt ?? delivery.createdAt).replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: " UTC"),
+            "redelivery": delivery.lifecycle.redelivery, "attempts": delivery.totalAttempts,
+        ]
+    }
+
+    @Sendable func deliveryPage(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
+        let signIn = try signedIn(context)
+        let hook = try await visibleHook(context.parameters.get("id"), signIn)
+        guard let id = context.parameters.get("delivery"), let delivery = try await store.delivery(id: id), delivery.hookID == hook.id else {
+            throw Problem.notFound("There is no such delivery for this hook.")
+        }
+        let attempts = try await store.attempts(deliveryID: delivery.id)
+        let last = attempts.last
+        func headerRows(_ headers: [HTTPHeaderField]) -> [[String: String]] { headers.map { ["name": $0.name, "value": $0.value] } }
+        func pretty(_ text: String?) -> String {
+            guard var text else { return "" }
+            if text.hasPrefix("payload=") { text = String(text.dropFirst(8)).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? text }
+            return (try? JSONValue(parsing: text).prettyString) ?? text
+        }
+        return renderer.render(
+            "delivery",
+            page(signIn, title: "Delivery \(delivery.id)", [
+                "hook": hookSummary(hook, teams: [:]), "delivery": deliveryRow(delivery),
+                "url": last?.url ?? hook.url, "requestHeaders": headerRows(last?.requestHeaders ?? []), "requestBody": pretty(last?.requestBody),
+                "responseCode": last?.responseStatus.map(String.init) ?? "—", "responseHeaders": headerRows(last?.responseHeaders ?? []),
+                "responseBody": last?.responseBody ?? "", "error": last?.errorMessage ?? "", "hasError": last?.errorMessage != nil,
+                "attempted": last != nil,
+                "attempts": attempts.map { attempt in
+                    [
+                        "number": attempt.number, "trigger": attempt.trigger.rawValue, "code": attempt.responseStatus.map(String.init) ?? "—",
+                        "duration": "\(attempt.durationMs) ms", "error": attempt.errorClass?.rawValue ?? "",
+                        "time": Timestamp.millisecondString(attempt.startedAt),
+                    ] as [String: Any]
+                },
+            ])
+        )
+    }
+
+    // MARK: actions
+
+    @Sendable func pingHook(_ request: Request, context: HeraldRequestContext) async throws -> Redirect {
+        let signIn = try signedIn(context)
+        let hook = try await visibleHook(context.parameters.get("id"), signIn)
+        _ = try await checkedForm(request, signIn)
+        _ = try await store.ping(hookID: hook.id, now: Date())
+        services.engine.deliveriesQueued()
+        return Redirect(location: "/hooks/\(hook.id)?notice=pinged")
+    }
+
+    @Sendable func enableHook(_ request: Request, context: HeraldRequestContext) async throws -> Redirect {
+        let signIn = try signedIn(context)
+        var hook = try await visibleHook(context.parameters.get("id"), signIn)
+        _ = try await checkedForm(request, signIn)
+        hook.active = true
+        hook.disabledReason = nil
+        hook.failingSince = nil
+        _ = try await store.updateHook(hook, now: Date())
+        services.engine.deliveriesQueued()
+        return Redirect(location: "/hooks/\(hook.id)?notice=enabled")
+    }
+
+    @Sendable func rotateSecret(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
+        let signIn = try signedIn(context)
+        var hook = try await visibleHook(context.parameters.get("id"), signIn)
+        _ = try await checkedForm(request, signIn)
+        let secret = WebhookSecret.generate()
+        let now = Date()
+        hook.encryptedPreviousSecret = hook.encryptedSecret
+        hook.previousSecretExpiresAt = now.addingTimeInterval(HooksController.defaultRotationGrace.seconds)
+        hook.encryptedSecret = try services.secretBox.seal(secret.string)
+        let saved = try await store.updateHook(hook, now: now)
+        return try await hookView(saved, signIn, notice: "New secret issued. The old one keeps signing for 24 hours.", shownSecret: secret.string, cursor: nil)
+    }
+
+    @Sendable func deleteHook(_ request: Request, context: HeraldRequestContext) async throws -> Redirect {
+        let signIn = try signedIn(context)
+        let hook = try await visibleHook(context.parameters.get("id"), signIn)
+        _ = try await checkedForm(request, signIn)
+        _ = try await store.deleteHook(id: hook.id)
+        return Redirect(location: "/hooks")
+    }
+
+    @Sendable func redeliver(_ request: Request, context: HeraldRequestContext) async throws -> Redirect {
+        let signIn = try signedIn(context)
+        let hook = try await visibleHook(context.parameters.get("id"), signIn)
+        _ = try await checkedForm(request, signIn)
+        guard let id = context.parameters.get("delivery"), let delivery = try await store.delivery(id: id), delivery.hookID == hook.id else {
+            throw Problem.notFound("There is no such delivery for this hook.")
+        }
+        guard try await store.redeliver(deliveryID: delivery.id, now: Date()) else {
+            throw Problem.conflict("This delivery is being sent right now; try again when it finishes.")
+        }
+        services.engine.deliveriesQueued()
+        return Redirect(location: "/hooks/\(hook.id)?notice=redelivered")
+    }
+}

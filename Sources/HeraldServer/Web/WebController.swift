@@ -1,0 +1,148 @@
+import Foundation
+import HeraldCore
+import HTTPTypes
+import HummingbirdBcrypt
+import Hummingbird
+
+/// The web UI: sign-in, a team's hooks and delivery log, tokens, and the admin pages.
+/// Server-rendered; every form carries the session's CSRF token; works without JavaScript.
+struct WebController {
+    let services: HeraldServices
+    let renderer: PageRenderer
+    var store: any HeraldStore { services.store }
+    var hooks: HooksController { HooksController(services: services) }
+    static let sessionLifetime = 7 * 86_400
+
+    func addRoutes(to router: Router<HeraldRequestContext>) {
+        let web = router.group().add(middleware: WebSessionMiddleware(store: services.store))
+        web.get("/", use: home)
+        web.get("/login", use: loginPage)
+        web.post("/login", use: login)
+        web.post("/logout", use: logout)
+        web.get("/hooks", use: hookList)
+        web.get("/hooks/new", use: newHookPage)
+        web.post("/hooks", use: createHook)
+        web.get("/hooks/{id}", use: hookPage)
+        web.get("/hooks/{id}/edit", use: editHookPage)
+        web.post("/hooks/{id}", use: updateHook)
+        web.post("/hooks/{id}/ping", use: pingHook)
+        web.post("/hooks/{id}/enable", use: enableHook)
+        web.post("/hooks/{id}/rotate", use: rotateSecret)
+        web.post("/hooks/{id}/delete", use: deleteHook)
+        web.get("/hooks/{id}/deliveries/{delivery}", use: deliveryPage)
+        web.post("/hooks/{id}/deliveries/{delivery}/redeliver", use: redeliver)
+        web.get("/tokens", use: tokensPage)
+        web.post("/tokens", use: createToken)
+        web.post("/tokens/{id}/revoke", use: revokeToken)
+        web.get("/admin", use: adminPage)
+        web.post("/admin/teams", use: createTeam)
+        web.post("/admin/members", use: createMember)
+        web.get("/public/{file}", use: publicFile)
+    }
+
+    // MARK: sign-in
+
+    func signedIn(_ context: HeraldRequestContext) throws -> WebSignIn {
+        guard let signIn = context.webSession else { throw WebRedirect(location: "/login") }
+        return signIn
+    }
+
+    /// Reads a form and refuses it unless it carries the session's CSRF token.
+    func checkedForm(_ request: Request, _ signIn: WebSignIn) async throws -> FormData {
+        let form = try await request.formData()
+        guard let token = form["_csrf"], constantTimeEqual(token, signIn.session.csrfToken) else {
+            throw Problem.forbidden("The form's security token is missing or out of date. Go back, reload the page and try again.")
+        }
+        return form
+    }
+
+    /// What every page's layout needs.
+    func page(_ signIn: WebSignIn?, title: String, _ values: [String: Any] = [:]) -> [String: Any] {
+        var context = values
+        context["title"] = title
+        if let signIn {
+            context["signedIn"] = true
+            context["email"] = signIn.user.email
+            context["isAdmin"] = signIn.user.role == .admin
+            context["csrf"] = signIn.session.csrfToken
+        }
+        return context
+    }
+
+    @Sendable func home(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        Response(status: .seeOther, headers: [.location: context.webSession == nil ? "/login" : "/hooks"])
+    }
+
+    @Sendable func loginPage(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        if context.webSession != nil { return Response(status: .seeOther, headers: [.location: "/hooks"]) }
+        return try loginForm(request: request, context: context, email: "", error: nil, status: .ok)
+    }
+
+    func loginForm(request: Request, context: HeraldRequestContext, email: String, error: String?, status: HTTPResponse.Status) throws -> Response {
+        // Before there is a session, the form's CSRF token is a double-submit cookie.
+        let csrf = Session.randomToken()
+        var html = renderer.render("login", page(nil, title: "Sign in", ["email": email, "error": error ?? "", "hasError": error != nil, "csrf": csrf]), status: status)
+        html.headers[.setCookie] = CookieAttributes.value(WebSessionMiddleware.csrfCookieName, csrf, maxAge: 3600, secure: secureCookies)
+        return try html.response(from: request, context: context)
+    }
+
+    var secureCookies: Bool { services.configuration.baseURL.hasPrefix("https://") }
+
+    @Sendable func login(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let form = try await request.formData()
+        guard let cookie = request.cookies[WebSessionMiddleware.csrfCookieName]?.value, let submitted = form["_csrf"], constantTimeEqual(cookie, submitted) else {
+            throw Problem.forbidden("The sign-in form's security token is missing or out of date. Reload the page and try again.")
+        }
+        let email = form.trimmed("email")
+        let password = form["password"] ?? ""
+        guard let user = try await store.user(email: email), Bcrypt.verify(password, hash: user.passwordHash) else {
+            return try loginForm(request: request, context: context, email: email, error: "That email and password do not match.", status: .unauthorized)
+        }
+        let token = Session.randomToken()
+        let session = Session(
+            tokenHash: APIToken.hash(token), userID: user.id, csrfToken: Session.randomToken(), expiresAt: Date().addingTimeInterval(TimeInterval(Self.sessionLifetime))
+        )
+        try await store.createSession(session, now: Date())
+        var headers = HTTPFields()
+        headers.append(HTTPField(name: .setCookie, value: CookieAttributes.value(WebSessionMiddleware.cookieName, token, maxAge: Self.sessionLifetime, secure: secureCookies)))
+        headers.append(HTTPField(name: .setCookie, value: CookieAttributes.value(WebSessionMiddleware.csrfCookieName, "", maxAge: 0, secure: secureCookies)))
+        headers[.location] = user.role == .admin ? "/admin" : "/hooks"
+        return Response(status: .seeOther, headers: headers)
+    }
+
+    @Sendable func logout(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let signIn = try signedIn(context)
+        _ = try await checkedForm(request, signIn)
+        try await store.deleteSession(tokenHash: signIn.session.tokenHash)
+        return Response(
+            status: .seeOther,
+            headers: [.location: "/login", .setCookie: CookieAttributes.value(WebSessionMiddleware.cookieName, "", maxAge: 0, secure: secureCookies)]
+        )
+    }
+
+    // MARK: static files
+
+    @Sendable func publicFile(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let types = ["css": "text/css; charset=utf-8", "js": "text/javascript; charset=utf-8", "svg": "image/svg+xml"]
+        guard let name = context.parameters.get("file"), !name.contains(".."), !name.contains("/"),
+            let type = types[(name as NSString).pathExtension],
+            let data = FileManager.default.contents(atPath: services.configuration.publicDirectory.appendingPathComponent(name).path)
+        else { throw Problem.notFound("No such file.") }
+        return Response(status: .ok, headers: [.contentType: type, .cacheControl: "public, max-age=300"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// Thrown when a page needs a signed-in user: becomes a redirect to the sign-in page.
+struct WebRedirect: Error, HTTPResponseError {
+    var location: String
+    var status: HTTPResponse.Status { .seeOther }
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        Response(status: .seeOther, headers: [.location: location])
+    }
+}
+
+func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+    let x = Array(a.utf8), y = Array(b.utf8)
+    guard x.count == y.count else { return false }
+    return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+}

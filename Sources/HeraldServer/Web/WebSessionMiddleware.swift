@@ -1,0 +1,33 @@
+import Foundation
+import HeraldCore
+import Hummingbird
+
+/// Resolves the `herald_session` cookie to the signed-in user, for the web pages.
+struct WebSessionMiddleware: RouterMiddleware {
+    typealias Context = HeraldRequestContext
+    let store: any SessionStore
+    static let cookieName = "herald_session"
+    static let csrfCookieName = "herald_csrf"
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let token = request.cookies[Self.cookieName]?.value, !token.isEmpty,
+            let (session, user) = try await store.session(tokenHash: APIToken.hash(token), now: Date())
+        else { return try await next(request, context) }
+        var context = context
+        context.webSession = WebSignIn(user: user, session: session)
+        return try await next(request, context)
+    }
+}
+
+/// A signed-in user and their session, as the web pages see them.
+public struct WebSignIn: Sendable {
+    public var user: User
+    public var session: Session
+}
+
+/// A cookie attribute string shared by every cookie Herald sets.
+enum CookieAttributes {
+    static func value(_ name: String, _ value: String, maxAge: Int, secure: Bool) -> String {
+        "\(name)=\(value); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
+    }
+}
