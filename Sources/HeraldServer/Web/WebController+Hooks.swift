@@ -125,10 +125,11 @@ extension WebController {
     func validate(_ values: FormValues, into settings: inout HookSettings) async throws -> [String: String] {
         var reader = try FieldReader(values.json)
         try await hooks.apply(&reader, to: &settings)
-        if values.url.isEmpty { reader.fail("url", "Enter the URL Herald should POST to.") }
-        if values.mode == "custom" && values.events.isEmpty { reader.fail("events", "Choose at least one event.") }
         var errors: [String: String] = [:]
-        for error in reader.errors { errors[String(error.field.dropFirst()), default: error.message] = errors[String(error.field.dropFirst())] ?? error.message }
+        for error in reader.errors where errors[String(error.field.dropFirst())] == nil { errors[String(error.field.dropFirst())] = error.message }
+        // Plainer words where the form knows better than the API's rule.
+        if values.url.isEmpty { errors["url"] = "Enter the URL Herald should POST to." }
+        if values.mode == "custom" && values.events.isEmpty { errors["events"] = "Choose at least one event." }
         return errors
     }
 

@@ -1,0 +1,217 @@
+import Foundation
+import HeraldCore
+import HummingbirdBcrypt
+import Testing
+
+/// The web UI, page by page, against the real app over HTTP.
+@Suite struct WebTests {
+    static let password = "correct horse battery"
+
+    func member(_ herald: HeraldHarness, _ team: Team, _ email: String) async throws -> WebClient {
+        _ = try await herald.store.createUser(email: email, passwordHash: Bcrypt.hash(Self.password, cost: 4), role: .member, teamID: team.id, now: Date())
+        let client = WebClient(baseURL: herald.baseURL)
+        let signedIn = try await client.signIn(email: email, password: Self.password)
+        #expect(signedIn.status == 303 && signedIn.location == "/hooks")
+        return client
+    }
+
+    @Test func signingInNeedsTheRightPasswordAndPagesNeedASession() async throws {
+        try await HeraldHarness.run { herald in
+            let bde = try await herald.makeTeam("bde")
+            _ = try await herald.store.createUser(email: "ana@bde.example", passwordHash: Bcrypt.hash(Self.password, cost: 4), role: .member, teamID: bde.team.id, now: Date())
+            let client = WebClient(baseURL: herald.baseURL)
+            #expect(try await client.get("/hooks").location == "/login")
+            let wrong = try await client.signIn(email: "ana@bde.example", password: "wrong password")
+            #expect(wrong.status == 401)
+            #expect(wrong.html.contains("That email and password do not match."))
+            #expect(wrong.html.contains(#"value="ana@bde.example""#))
+            let right = try await client.signIn(email: "ana@bde.example", password: Self.password)
+            #expect(right.status == 303)
+            let hooks = try await client.get("/hooks")
+            #expect(hooks.status == 200 && hooks.html.contains("Add webhook"))
+            let out = try await client.submit(from: "/hooks", to: "/logout", [])
+            #expect(out.location == "/login")
+            #expect(try await client.get("/hooks").location == "/login")
+        }
+    }
+
+    @Test func aFormWithoutTheCSRFTokenIsRefused() async throws {
+        try await HeraldHarness.run { herald in
+            let bde = try await herald.makeTeam("bde")
+            let client = try await member(herald, bde.team, "ana@bde.example")
+            let refused = try await client.post("/hooks", [("url", "http://127.0.0.1:9/x"), ("events_mode", "all"), ("active", "1")])
+            #expect(refused.status == 403)
+            #expect(refused.html.contains("security token"))
+            let forged = try await client.post("/hooks", [("_csrf", "forged"), ("url", "http://127.0.0.1:9/x")])
+            #expect(forged.status == 403)
+            #expect(try await herald.store.hooks(teamID: nil).isEmpty)
+            let login = try await WebClient(baseURL: herald.baseURL).post("/login", [("email", "ana@bde.example"), ("password", Self.password)])
+            #expect(login.status == 403)
+        }
+    }
+
+    @Test func aMemberRegistersAHookThroughTheForm() async throws {
+        try await TestReceiver.run { receiver in
+            try await HeraldHarness.run { herald in
+                let bde = try await herald.makeTeam("bde")
+                let client = try await member(herald, bde.team, "ana@bde.example")
+                let form = try await client.get("/hooks/new")
+                for label in ["Payload URL", "Content type", "Secret", "SSL verification", "Which events would you like to trigger this webhook?", "Channels", "Active"] {
+                    #expect(form.html.contains(label), "\(label)")
+                }
+                #expect(form.html.contains("lead.assigned"), "catalog events are offered")
+                // Invalid input comes back with the user's values and a message next to the field.
+                let invalid = try await client.submit(from: "/hooks/new", to: "/hooks", [
+                    ("url", "ftp://nope"), ("content_type", "form"), ("events_mode", "custom"), ("channels", "bde"), ("active", "1"),
+                ])
+                #expect(invalid.status == 422)
+                #expect(invalid.html.contains(#"value="ftp://nope""#))
+                #expect(invalid.html.contains("the URL must be an absolute http or https URL"))
+                #expect(invalid.html.contains("Choose at least one event."))
+                #expect(invalid.html.contains(#"<option value="form" selected>"#))
+                #expect(try await herald.store.hooks(teamID: nil).isEmpty)
+                let created = try await client.submit(from: "/hooks/new", to: "/hooks", [
+                    ("url", receiver.url()), ("content_type", "json"), ("insecure_ssl", "0"), ("events_mode", "custom"),
+                    ("events", "lead.created"), ("events", "lead.updated"), ("channels", "bde, cce"), ("active", "1"),
+                ])
+                #expect(created.status == 200)
+                #expect(created.html.contains("Your new secret"))
+                let hook = try #require(try await herald.store.hooks(teamID: bde.team.id).first)
+                #expect(hook.events == ["lead.created", "lead.updated"])
+                #expect(hook.channels == ["bde", "cce"])
+                let secret = try #require(created.html.range(of: #"whsec_[A-Za-z0-9+/=]+"#, options: .regularExpression).map { String(created.html[$0]) })
+                #expect(WebhookSecretCheck.opens(hook, secret, herald))
+                try await eventually("the ping") { receiver.received.count == 1 }
+                // The secret is not shown again.
+                #expect(!(try await client.get("/hooks/\(hook.id)")).html.contains(secret))
+            }
+        }
+    }
+
+    @Test func theHookPageShowsDeliveriesAndRedeliversAndPings() async throws {
+        try await TestReceiver.run { receiver in
+            try await HeraldHarness.run { herald in
+                let bde = try await herald.makeTeam("bde")
+                let client = try await member(herald, bde.team, "ana@bde.example")
+                let hook = try await herald.makeHook(bde, #"{"url":"\#(receiver.url())","events":["lead.*"]}"#)
+                _ = try await herald.emit(try await herald.providerToken(), #"{"type":"lead.created","data":{"lead_id":"lead_77"}}"#)
+                try await eventually("the lead") { receiver.received.count == 2 }
+                try await eventually("both are recorded") {
+                    try await herald.store.deliveries(DeliveryQuery(hookID: hook.id, status: "success", limit: 10)).count == 2
+                }
+                let page = try await client.get("/hooks/\(hook.id)")
+                #expect(page.html.contains("Recent Deliveries"))
+                #expect(page.html.contains("<code>lead.created</code>"))
+                #expect(page.html.contains("<svg class=\"chart\""))
+                #expect(page.html.contains("2 succeeded, 0 failed"))
+                let delivery = try #require(try await herald.store.deliveries(DeliveryQuery(hookID: hook.id, eventType: "lead.created", limit: 1)).first)
+                let detail = try await client.get("/hooks/\(hook.id)/deliveries/\(delivery.id)")
+                #expect(detail.html.contains("X-Hub-Signature-256"))
+                #expect(detail.html.contains("&quot;lead_id&quot;: &quot;lead_77&quot;"))
+                receiver.respond { _, _ in .init(status: 500, body: "down for maintenance") }
+                let redelivered = try await client.submit(from: "/hooks/\(hook.id)/deliveries/\(delivery.id)", to: "/hooks/\(hook.id)/deliveries/\(delivery.id)/redeliver", [])
+                #expect(redelivered.location == "/hooks/\(hook.id)?notice=redelivered")
+                try await eventually("the redelivery fails") {
+                    try await herald.store.delivery(id: delivery.id)?.lifecycle.status == .failed
+                }
+                let failed = try await client.get("/hooks/\(hook.id)/deliveries/\(delivery.id)")
+                #expect(failed.html.contains("down for maintenance"))
+                #expect(failed.html.contains("redelivery"))
+                let pinged = try await client.submit(from: "/hooks/\(hook.id)", to: "/hooks/\(hook.id)/ping", [])
+                #expect(pinged.location == "/hooks/\(hook.id)?notice=pinged")
+                try await eventually("the ping") { receiver.received.count == 4 }
+            }
+        }
+    }
+
+    @Test func aDisabledHookShowsWhyAndCanBeEnabled() async throws {
+        try await HeraldHarness.run { herald in
+            let bde = try await herald.makeTeam("bde")
+            let client = try await member(herald, bde.team, "ana@bde.example")
+            let created = try await herald.makeHook(bde, #"{"url":"http://127.0.0.1:9/x","active":false}"#)
+            var hook = try #require(try await herald.store.hook(id: created.id))
+            hook.disabledReason = "The receiver answered 410 Gone."
+            _ = try await herald.store.updateHook(hook, now: Date())
+            let page = try await client.get("/hooks/\(hook.id)")
+            #expect(page.html.contains("This webhook is disabled."))
+            #expect(page.html.contains("The receiver answered 410 Gone."))
+            let enabled = try await client.submit(from: "/hooks/\(hook.id)", to: "/hooks/\(hook.id)/enable", [])
+            #expect(enabled.status == 303)
+            let saved = try #require(try await herald.store.hook(id: hook.id))
+            #expect(saved.active && saved.disabledReason == nil)
+        }
+    }
+
+    @Test func anotherTeamsHookIsANotFoundPage() async throws {
+        try await HeraldHarness.run { herald in
+            let bde = try await herald.makeTeam("bde")
+            let cce = try await herald.makeTeam("cce")
+            let hook = try await herald.makeHook(bde, #"{"url":"http://127.0.0.1:9/x","active":false}"#)
+            let other = try await member(herald, cce.team, "luis@cce.example")
+            for path in ["/hooks/\(hook.id)", "/hooks/\(hook.id)/edit"] {
+                let page = try await other.get(path)
+                #expect(page.status == 404, "\(path)")
+                #expect(page.html.contains("Page not found"))
+            }
+            let change = try await other.submit(from: "/hooks", to: "/hooks/\(hook.id)/delete", [])
+            #expect(change.status == 404)
+            #expect(try await herald.store.hook(id: hook.id) != nil)
+            #expect(!(try await other.get("/hooks")).html.contains("127.0.0.1:9/x"))
+            #expect(try await other.get("/admin").status == 403)
+        }
+    }
+
+    @Test func aTokenIsShownOnceAndCanBeRevoked() async throws {
+        try await HeraldHarness.run { herald in
+            let bde = try await herald.makeTeam("bde")
+            let client = try await member(herald, bde.team, "ana@bde.example")
+            let created = try await client.submit(from: "/tokens", to: "/tokens", [("name", "crm-sync")])
+            let token = try #require(created.html.range(of: #"hrld_[A-Za-z0-9_-]+"#, options: .regularExpression).map { String(created.html[$0]) })
+            #expect(try await herald.call(.GET, "/api/hooks", token: token).status == 200)
+            let list = try await client.get("/tokens")
+            #expect(list.html.contains("crm-sync") && !list.html.contains(token))
+            let stored = try #require(try await herald.store.tokens(teamID: bde.team.id).first { $0.name == "crm-sync" })
+            #expect(stored.scope == .team)
+            _ = try await client.submit(from: "/tokens", to: "/tokens/\(stored.id)/revoke", [])
+            #expect(try await herald.call(.GET, "/api/hooks", token: token).status == 401)
+        }
+    }
+
+    @Test func anAdminCreatesATeamAndAMemberWhoCanSignIn() async throws {
+        try await HeraldHarness.run { herald in
+            _ = try await herald.store.createUser(email: "admin@example.org", passwordHash: Bcrypt.hash(Self.password, cost: 4), role: .admin, teamID: nil, now: Date())
+            let admin = WebClient(baseURL: herald.baseURL)
+            #expect(try await admin.signIn(email: "admin@example.org", password: Self.password).location == "/admin")
+            let bad = try await admin.submit(from: "/admin", to: "/admin/teams", [("name", "Tourism"), ("slug", "Not A Slug")])
+            #expect(bad.status == 422 && bad.html.contains("Use lower-case letters"))
+            let team = try await admin.submit(from: "/admin", to: "/admin/teams", [("name", "Tourism Company"), ("slug", "tourism")])
+            #expect(team.status == 200 && team.html.contains("Team Tourism Company created."))
+            let teamID = try #require(try await herald.store.team(slug: "tourism")?.id)
+            let weak = try await admin.submit(from: "/admin", to: "/admin/members", [("email", "eva@tourism.example"), ("password", "short"), ("team", String(teamID))])
+            #expect(weak.status == 422 && weak.html.contains("at least 10 characters"))
+            let added = try await admin.submit(
+                from: "/admin", to: "/admin/members", [("email", "eva@tourism.example"), ("password", Self.password), ("team", String(teamID)), ("role", "member")]
+            )
+            #expect(added.html.contains("eva@tourism.example can now sign in."))
+            let eva = WebClient(baseURL: herald.baseURL)
+            #expect(try await eva.signIn(email: "eva@tourism.example", password: Self.password).location == "/hooks")
+        }
+    }
+
+    @Test func unknownPagesAndStaticFiles() async throws {
+        try await HeraldHarness.run { herald in
+            let client = WebClient(baseURL: herald.baseURL)
+            let missing = try await client.get("/no-such-page")
+            #expect(missing.status == 404 && missing.html.contains("<h1>Page not found</h1>"))
+            #expect(try await client.get("/public/herald.css").html.contains("--accent"))
+            #expect(try await client.get("/public/..%2Fmaster.key").status == 404)
+        }
+    }
+}
+
+/// Checks that a secret shown in a page is the one stored for the hook.
+enum WebhookSecretCheck {
+    static func opens(_ hook: Hook, _ secret: String, _ herald: HeraldHarness) -> Bool {
+        (try? herald.services.secretBox.open(hook.encryptedSecret)) == secret
+    }
+}
