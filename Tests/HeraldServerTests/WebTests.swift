@@ -104,6 +104,7 @@ import Testing
                 #expect(page.html.contains("<code>lead.created</code>"))
                 #expect(page.html.contains("<svg class=\"chart\""))
                 #expect(page.html.contains("2 succeeded, 0 failed"))
+                #expect(!page.html.contains("<dt>Channels</dt>") && !page.html.contains("<dt>Public key</dt>"), "empty settings are not listed")
                 let delivery = try #require(try await herald.store.deliveries(DeliveryQuery(hookID: hook.id, eventType: "lead.created", limit: 1)).first)
                 let detail = try await client.get("/hooks/\(hook.id)/deliveries/\(delivery.id)")
                 #expect(detail.html.contains("X-Hub-Signature-256"))

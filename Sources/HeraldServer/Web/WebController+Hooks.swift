@@ -16,8 +16,9 @@ extension WebController {
         let status = hook.lastResponse.status
         return [
             "id": hook.id, "url": hook.url, "events": hook.events.joined(separator: ", "), "active": hook.active,
-            "disabledReason": hook.disabledReason ?? "", "team": teams[hook.teamID]?.name ?? "",
-            "lastStatus": status, "lastCode": hook.lastResponse.code.map(String.init) ?? "",
+            "disabledReason": hook.disabledReason ?? "", "hasDisabledReason": hook.disabledReason != nil,
+            "team": teams[hook.teamID]?.name ?? "", "hasTeam": teams[hook.teamID] != nil,
+            "lastStatus": status, "lastCode": hook.lastResponse.code.map(String.init) ?? "", "hasLastCode": hook.lastResponse.code != nil,
             "statusIcon": status == "active" ? "✔" : status == "failed" ? "✖" : "•",
             "statusClass": status == "active" ? "ok" : status == "failed" ? "bad" : "idle",
         ]
@@ -237,12 +238,13 @@ extension WebController {
             "hook",
             page(signIn, title: "Webhook \(hook.id)", [
                 "hook": hookSummary(hook, teams: team.map { [$0.id: $0] } ?? [:]),
-                "contentType": hook.contentType.mimeType, "channels": hook.channels.joined(separator: ", "),
+                "contentType": hook.contentType.mimeType, "channels": hook.channels.joined(separator: ", "), "hasChannels": !hook.channels.isEmpty,
+                "hasPublicKey": hook.signature == .ed25519 && hook.publicKey != nil,
                 "insecureSSL": hook.insecureSSL, "ordering": hook.ordering.rawValue, "signature": hook.signature.rawValue,
                 "publicKey": hook.signature == .ed25519 ? hook.publicKey ?? "" : "", "timeout": hook.timeoutSeconds,
                 "notice": notice ?? "", "hasNotice": notice != nil, "shownSecret": shownSecret ?? "", "hasShownSecret": shownSecret != nil,
                 "deliveries": deliveries.map(deliveryRow), "noDeliveries": deliveries.isEmpty,
-                "nextCursor": deliveries.count == pageSize ? deliveries.last?.cursor.encoded ?? "" : "",
+                "nextCursor": deliveries.count == pageSize ? deliveries.last?.cursor.encoded ?? "" : "", "hasMore": deliveries.count == pageSize,
                 "chart": ActivityChart.svg(deliveries: day, now: Date()),
             ])
         )

@@ -1,0 +1,58 @@
+import Foundation
+import HeraldCore
+import HeraldSQLite
+import HummingbirdBcrypt
+import Synchronization
+import Testing
+
+/// The web UI in a real headless Chromium driven by Selenium, on a Herald started from the built
+/// binary, with a real receiver on 127.0.0.1.
+@Suite struct BrowserTests {
+    static var chromiumAvailable: Bool {
+        FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium") && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver")
+    }
+
+    @Test func aMemberRegistersAHookWatchesDeliveriesRedeliversAndPings() async throws {
+        guard let binary = ExternalTools.heraldBinary else {
+            _ = ExternalTools.unavailable("the built herald executable")
+            return
+        }
+        guard Self.chromiumAvailable, let python = ExternalTools.python(importing: "selenium") else {
+            _ = ExternalTools.unavailable("Chromium, chromedriver and Python's selenium")
+            return
+        }
+        let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-browser-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dataDirectory) }
+        let providerToken: String
+        do {
+            let store = try SQLiteStore(directory: dataDirectory)
+            _ = try await store.createUser(email: "admin@example.org", passwordHash: Bcrypt.hash("admin password 1", cost: 4), role: .admin, teamID: nil, now: Date())
+            providerToken = try await HeraldHarness.issueToken(store: store, scope: .provider, team: nil).1
+        }
+        let failing = Mutex(false)
+        try await TestReceiver.run { receiver in
+            receiver.respond { _, request in
+                if request.path == "/control/fail" {
+                    failing.withLock { $0 = true }
+                    return .init()
+                }
+                return failing.withLock { $0 } ? .init(status: 500, body: "receiver is down") : .init(body: "ok")
+            }
+            let root = ExternalTools.packageRoot
+            let server = try ChildProcess(binary: binary, arguments: [
+                "serve", "--data-dir", dataDirectory.path, "--port", "0", "--allow-private-targets", "--retry-schedule", "1h",
+                "--templates-dir", root.appendingPathComponent("Templates").path, "--public-dir", root.appendingPathComponent("Public").path,
+            ])
+            defer { server.stop() }
+            let port = try await server.waitForPort()
+            let screenshot = root.appendingPathComponent(".build/herald-hook-page.png")
+            try? FileManager.default.removeItem(at: screenshot)
+            let result = try ExternalTools.run(python, [
+                root.appendingPathComponent("Tests/Browser/hook_journey.py").path, "http://127.0.0.1:\(port)", "http://127.0.0.1:\(receiver.port)",
+                "admin@example.org", "admin password 1", providerToken, screenshot.path,
+            ])
+            #expect(result.status == 0 && result.output.contains("BROWSER OK"), "\(result.output)\n--- server log ---\n\(server.output)")
+            #expect(FileManager.default.fileExists(atPath: screenshot.path), "the hook page screenshot")
+        }
+    }
+}
