@@ -53,7 +53,7 @@ struct EventTypesController {
         return Response(status: .noContent)
     }
 
-    private func parse(_ body: JSONValue, name pathName: String?) throws -> EventType {
+    func parse(_ body: JSONValue, name pathName: String?) throws -> EventType {
         var reader = try FieldReader(body)
         reader.rejectUnknown(["name", "description", "schema", "example"])
         let name = pathName ?? reader.string("name", required: true, maxLength: 128)

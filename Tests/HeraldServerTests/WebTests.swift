@@ -199,6 +199,60 @@ import Testing
         }
     }
 
+    func admin(_ herald: HeraldHarness) async throws -> WebClient {
+        _ = try await herald.store.createUser(email: "admin@example.org", passwordHash: Bcrypt.hash(Self.password, cost: 4), role: .admin, teamID: nil, now: Date())
+        let admin = WebClient(baseURL: herald.baseURL)
+        _ = try await admin.signIn(email: "admin@example.org", password: Self.password)
+        return admin
+    }
+
+    @Test func anAdminEditsTheEventTypeCatalog() async throws {
+        try await HeraldHarness.run { herald in
+            let admin = try await admin(herald)
+            let page = try await admin.get("/admin/event-types")
+            #expect(page.html.contains("<code>lead.created</code>") && page.html.contains("&quot;lead_id&quot;"))
+            let badJSON = try await admin.submit(from: "/admin/event-types", to: "/admin/event-types", [("name", "grant.approved"), ("schema", "{not json")])
+            #expect(badJSON.status == 422 && badJSON.html.contains("is not valid JSON"))
+            #expect(badJSON.html.contains(#"value="grant.approved""#), "the user's values come back")
+            let mismatch = try await admin.submit(from: "/admin/event-types", to: "/admin/event-types", [
+                ("name", "grant.approved"), ("schema", #"{"type":"object","required":["amount"]}"#), ("example", "{}"),
+            ])
+            #expect(mismatch.status == 422 && mismatch.html.contains("does not match the schema"))
+            let saved = try await admin.submit(from: "/admin/event-types", to: "/admin/event-types", [
+                ("name", "grant.approved"), ("description", "A grant was approved."), ("schema", #"{"type":"object","required":["amount"]}"#),
+                ("example", #"{"amount":5}"#),
+            ])
+            #expect(saved.status == 200 && saved.html.contains("grant.approved added."))
+            let provider = try await herald.providerToken()
+            #expect(try await herald.emit(provider, #"{"type":"grant.approved","data":{}}"#).status == 422)
+            _ = try await admin.submit(from: "/admin/event-types", to: "/admin/event-types/grant.approved/delete", [])
+            #expect(try await herald.store.eventType(name: "grant.approved") == nil)
+            let bde = try await herald.makeTeam("bde")
+            let member = try await member(herald, bde.team, "ana@bde.example")
+            #expect(try await member.get("/admin/event-types").status == 403)
+        }
+    }
+
+    @Test func anAdminBrowsesEveryDeliveryWithFiltersAndLooksOneUp() async throws {
+        try await HeraldHarness.run { herald in
+            let admin = try await admin(herald)
+            let bde = try await herald.makeTeam("bde")
+            let cce = try await herald.makeTeam("cce")
+            let bdeHook = try await herald.makeHook(bde, #"{"url":"http://127.0.0.1:9/bde","active":false}"#)
+            _ = try await herald.makeHook(cce, #"{"url":"http://127.0.0.1:9/cce","active":false}"#)
+            let all = try await admin.get("/admin/deliveries")
+            #expect(all.html.contains("127.0.0.1:9/bde") && all.html.contains("127.0.0.1:9/cce"))
+            let filtered = try await admin.get("/admin/deliveries?team=cce&status=pending&event=ping")
+            #expect(filtered.html.contains("127.0.0.1:9/cce") && !filtered.html.contains("127.0.0.1:9/bde"))
+            #expect(try await admin.get("/admin/deliveries?status=success").html.contains("No deliveries match."))
+            #expect(try await admin.get("/admin/deliveries?since=yesterday").status == 400)
+            let delivery = try #require(try await herald.store.deliveries(DeliveryQuery(hookID: bdeHook.id, limit: 1)).first)
+            let lookup = try await admin.get("/admin/deliveries?id=\(delivery.id)")
+            #expect(lookup.location == "/hooks/\(bdeHook.id)/deliveries/\(delivery.id)")
+            #expect(try await admin.get("/admin/deliveries?id=nope").status == 404)
+        }
+    }
+
     @Test func unknownPagesAndStaticFiles() async throws {
         try await HeraldHarness.run { herald in
             let client = WebClient(baseURL: herald.baseURL)

@@ -37,6 +37,10 @@ struct WebController {
         web.get("/admin", use: adminPage)
         web.post("/admin/teams", use: createTeam)
         web.post("/admin/members", use: createMember)
+        web.get("/admin/event-types", use: eventTypesPage)
+        web.post("/admin/event-types", use: saveEventType)
+        web.post("/admin/event-types/{name}/delete", use: deleteEventType)
+        web.get("/admin/deliveries", use: deliveriesBrowser)
         web.get("/public/{file}", use: publicFile)
     }
 
