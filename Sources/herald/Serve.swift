@@ -3,6 +3,7 @@ import Foundation
 import HeraldCore
 import HeraldServer
 import Hummingbird
+import HummingbirdBcrypt
 import Logging
 
 struct Serve: AsyncParsableCommand {
@@ -56,20 +57,34 @@ struct Serve: AsyncParsableCommand {
             configuration.engine.retrySchedule = schedule
         }
         let (store, secretBox) = try await openStore(configuration: configuration)
-        if try await store.tokens(teamID: nil).isEmpty {
-            let secret = APIToken.generateSecret()
-            _ = try await store.createToken(
-                name: "first admin", scope: .admin, teamID: nil, hash: APIToken.hash(secret), prefix: String(secret.prefix(12)), now: Date()
-            )
-            let notice = "First start: an admin token was created. It is shown once; keep it safe:\n\n    \(secret)\n\n"
-            FileHandle.standardOutput.write(Data(notice.utf8))
-        }
+        try await Self.welcomeOnFirstStart(store, port: port, host: host)
         let services = HeraldServices(store: store, secretBox: secretBox, configuration: configuration, logger: logger)
         let (readyLogger, host, dataPath) = (logger, configuration.host, configuration.dataDirectory.path)
         let app = try await buildApplication(services: services, logger: logger) { port in
             readyLogger.notice("Herald is listening", metadata: ["url": "http://\(host):\(port)", "data": "\(dataPath)"])
         }
         try await app.runService()
+    }
+}
+
+extension Serve {
+    /// On a fresh data directory: an administrator for the web UI and an admin API token, each
+    /// shown once.
+    static func welcomeOnFirstStart(_ store: some HeraldStore, port: Int, host: String) async throws {
+        var notice = ""
+        if try await store.users(teamID: nil).isEmpty {
+            let password = String(Session.randomToken().prefix(20))
+            _ = try await store.createUser(email: "admin@herald.local", passwordHash: Bcrypt.hash(password), role: .admin, teamID: nil, now: Date())
+            notice += "First start: sign in at http://\(host):\(port)/login as admin@herald.local with password\n\n    \(password)\n\n"
+        }
+        if try await store.tokens(teamID: nil).isEmpty {
+            let secret = APIToken.generateSecret()
+            _ = try await store.createToken(
+                name: "first admin", scope: .admin, teamID: nil, hash: APIToken.hash(secret), prefix: String(secret.prefix(12)), now: Date()
+            )
+            notice += "An admin API token was created:\n\n    \(secret)\n\n"
+        }
+        if !notice.isEmpty { FileHandle.standardOutput.write(Data((notice + "Both are shown once; keep them safe.\n\n").utf8)) }
     }
 }
 
