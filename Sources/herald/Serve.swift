@@ -57,7 +57,7 @@ struct Serve: AsyncParsableCommand {
             configuration.engine.retrySchedule = schedule
         }
         let (store, secretBox) = try await openStore(configuration: configuration)
-        try await Self.welcomeOnFirstStart(store, port: port, host: host)
+        try await Self.welcomeOnFirstStart(store)
         let services = HeraldServices(store: store, secretBox: secretBox, configuration: configuration, logger: logger)
         let (readyLogger, host, dataPath) = (logger, configuration.host, configuration.dataDirectory.path)
         let app = try await buildApplication(services: services, logger: logger) { port in
@@ -70,12 +70,12 @@ struct Serve: AsyncParsableCommand {
 extension Serve {
     /// On a fresh data directory: an administrator for the web UI and an admin API token, each
     /// shown once.
-    static func welcomeOnFirstStart(_ store: some HeraldStore, port: Int, host: String) async throws {
+    static func welcomeOnFirstStart(_ store: some HeraldStore) async throws {
         var notice = ""
         if try await store.users(teamID: nil).isEmpty {
             let password = String(Session.randomToken().prefix(20))
             _ = try await store.createUser(email: "admin@herald.local", passwordHash: Bcrypt.hash(password), role: .admin, teamID: nil, now: Date())
-            notice += "First start: sign in at http://\(host):\(port)/login as admin@herald.local with password\n\n    \(password)\n\n"
+            notice += "First start: sign in to the web UI (/login) as admin@herald.local with password\n\n    \(password)\n\n"
         }
         if try await store.tokens(teamID: nil).isEmpty {
             let secret = APIToken.generateSecret()
