@@ -65,14 +65,7 @@ struct HooksController {
         if let suppliedSecret, suppliedSecret.count < 8 { reader.fail("secret", "must be at least 8 characters") }
         try reader.check()
         let secret = suppliedSecret.map(WebhookSecret.init) ?? WebhookSecret.generate()
-        var keys = HookKeys(encryptedSecret: try services.secretBox.seal(secret.string))
-        if settings.signature == .ed25519 {
-            let signingKey = WebhookSigningKey.generate()
-            keys.encryptedSigningKey = try services.secretBox.seal(signingKey.string)
-            keys.publicKey = signingKey.publicKey.string
-        }
-        let (hook, _) = try await store.createHook(teamID: team.id, settings: settings, keys: keys, now: Date())
-        services.engine.deliveriesQueued()
+        let hook = try await services.createHook(teamID: team.id, settings: settings, secret: secret)
         var object = json(hook, team: team.slug)
         if case .object(var pairs) = object {
             pairs.append(("secret", .string(suppliedSecret == nil ? secret.string : "********")))
@@ -120,7 +113,7 @@ struct HooksController {
 
     @Sendable func update(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
         let principal = try context.require(.team, .admin)
-        var hook = try await services.visibleHook(context.parameters.get("id"), for: principal)
+        let hook = try await services.visibleHook(context.parameters.get("id"), for: principal)
         var reader = try FieldReader(try await request.jsonBody(limit: 64 * 1024))
         reader.rejectUnknown(Self.settingsFields.union(["add_events", "remove_events"]))
         var settings = HookSettings(url: hook.url)
@@ -149,28 +142,8 @@ struct HooksController {
             if let s = secret, s.count < 8 { reader.fail("secret", "must be at least 8 characters") }
         }
         try reader.check()
-        let reactivated = settings.active && !hook.active
-        hook.url = settings.url
-        hook.contentType = settings.contentType
-        hook.events = events
-        hook.channels = settings.channels
-        hook.active = settings.active
-        hook.insecureSSL = settings.insecureSSL
-        hook.timeoutSeconds = settings.timeoutSeconds
-        hook.ordering = settings.ordering
-        hook.signature = settings.signature
-        if let secret { hook.encryptedSecret = try services.secretBox.seal(secret) }
-        if hook.signature == .ed25519 && hook.encryptedSigningKey == nil {
-            let signingKey = WebhookSigningKey.generate()
-            hook.encryptedSigningKey = try services.secretBox.seal(signingKey.string)
-            hook.publicKey = signingKey.publicKey.string
-        }
-        if reactivated {
-            hook.disabledReason = nil
-            hook.failingSince = nil
-        }
-        let saved = try await store.updateHook(hook, now: Date())
-        if reactivated { services.engine.deliveriesQueued() }
+        settings.events = events
+        let saved = try await services.updateHook(hook, settings: settings, secret: secret)
         return json(saved, team: try await teamSlug(saved.teamID))
     }
 
@@ -184,7 +157,7 @@ struct HooksController {
     /// `webhook-signature`) until `previous_expires_at`, so receivers can switch without dropping
     /// deliveries. Body (optional): `{secret?, grace_seconds?}`.
     @Sendable func rotateSecret(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
-        var hook = try await services.visibleHook(context.parameters.get("id"), for: try context.require(.team, .admin))
+        let hook = try await services.visibleHook(context.parameters.get("id"), for: try context.require(.team, .admin))
         var body = try await request.jsonBody(limit: 16 * 1024, allowEmpty: true)
         if body.isNull { body = .object([]) }
         var reader = try FieldReader(body)
@@ -194,11 +167,7 @@ struct HooksController {
         let grace = reader.int("grace_seconds", in: 0...(7 * 86_400)) ?? Int(Self.defaultRotationGrace.components.seconds)
         try reader.check()
         let secret = supplied.map(WebhookSecret.init) ?? WebhookSecret.generate()
-        let now = Date()
-        hook.encryptedPreviousSecret = hook.encryptedSecret
-        hook.previousSecretExpiresAt = now.addingTimeInterval(TimeInterval(grace))
-        hook.encryptedSecret = try services.secretBox.seal(secret.string)
-        let saved = try await store.updateHook(hook, now: now)
+        let saved = try await services.rotateSecret(of: hook, to: secret, grace: .seconds(grace))
         return .object([
             ("secret", .string(supplied == nil ? secret.string : "********")), ("previous_expires_at", saved.previousSecretExpiresAt.json),
         ])

@@ -96,6 +96,19 @@ import Testing
         }
     }
 
+    @Test func switchingAHookToEd25519GivesItAKeyOnce() async throws {
+        try await HeraldHarness.run { herald in
+            let bde = try await herald.makeTeam("bde")
+            let hook = try await herald.makeHook(bde, #"{"url":"http://127.0.0.1:9/x","active":false}"#)
+            #expect(try await herald.call(.GET, "/api/hooks/\(hook.id)", token: bde.token).json["public_key"] == .null)
+            let switched = try await herald.call(.PATCH, "/api/hooks/\(hook.id)", token: bde.token, body: #"{"signature":"ed25519"}"#)
+            let key = try #require(switched.json["public_key"]?.stringValue)
+            #expect(WebhookPublicKey(key) != nil)
+            let again = try await herald.call(.PATCH, "/api/hooks/\(hook.id)", token: bde.token, body: #"{"timeout_seconds":3}"#)
+            #expect(again.json["public_key"]?.stringValue == key, "the key is kept across other changes")
+        }
+    }
+
     @Test func svixAndStandardWebhooksVerifyBothSignaturesDuringRotation() async throws {
         guard let python = ExternalTools.python(importing: "svix") else {
             _ = ExternalTools.unavailable("Python with the svix package")

@@ -154,14 +154,7 @@ extension WebController {
             return try renderer.render("hook-form", page, status: .unprocessableContent).response(from: request, context: context)
         }
         let secret = supplied.isEmpty ? WebhookSecret.generate() : WebhookSecret(supplied)
-        var keys = HookKeys(encryptedSecret: try services.secretBox.seal(secret.string))
-        if settings.signature == .ed25519 {
-            let signingKey = WebhookSigningKey.generate()
-            keys.encryptedSigningKey = try services.secretBox.seal(signingKey.string)
-            keys.publicKey = signingKey.publicKey.string
-        }
-        let (hook, _) = try await store.createHook(teamID: teamID, settings: settings, keys: keys, now: Date())
-        services.engine.deliveriesQueued()
+        let hook = try await services.createHook(teamID: teamID, settings: settings, secret: secret)
         // A generated secret is shown once, on this response only.
         return try await hookView(hook, signIn, notice: "Webhook added; a ping is on its way.", shownSecret: supplied.isEmpty ? secret.string : nil, cursor: nil)
             .response(from: request, context: context)
@@ -177,7 +170,7 @@ extension WebController {
 
     @Sendable func updateHook(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try signedIn(context)
-        var hook = try await visibleHook(context.parameters.get("id"), signIn)
+        let hook = try await visibleHook(context.parameters.get("id"), signIn)
         let form = try await checkedForm(request, signIn)
         var values = FormValues(form: form)
         values.teamID = hook.teamID
@@ -189,28 +182,7 @@ extension WebController {
             let page = try await formContext(signIn, title: "Edit webhook", action: "/hooks/\(hook.id)", values: values, errors: errors, hookID: hook.id)
             return try renderer.render("hook-form", page, status: .unprocessableContent).response(from: request, context: context)
         }
-        let reactivated = settings.active && !hook.active
-        hook.url = settings.url
-        hook.contentType = settings.contentType
-        hook.events = settings.events
-        hook.channels = settings.channels
-        hook.active = settings.active
-        hook.insecureSSL = settings.insecureSSL
-        hook.timeoutSeconds = settings.timeoutSeconds
-        hook.ordering = settings.ordering
-        hook.signature = settings.signature
-        if !supplied.isEmpty { hook.encryptedSecret = try services.secretBox.seal(supplied) }
-        if hook.signature == .ed25519 && hook.encryptedSigningKey == nil {
-            let signingKey = WebhookSigningKey.generate()
-            hook.encryptedSigningKey = try services.secretBox.seal(signingKey.string)
-            hook.publicKey = signingKey.publicKey.string
-        }
-        if reactivated {
-            hook.disabledReason = nil
-            hook.failingSince = nil
-        }
-        _ = try await store.updateHook(hook, now: Date())
-        if reactivated { services.engine.deliveriesQueued() }
+        _ = try await services.updateHook(hook, settings: settings, secret: supplied.isEmpty ? nil : supplied)
         return Response(status: .seeOther, headers: [.location: "/hooks/\(hook.id)?notice=saved"])
     }
 
@@ -320,14 +292,10 @@ extension WebController {
 
     @Sendable func rotateSecret(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
         let signIn = try signedIn(context)
-        var hook = try await visibleHook(context.parameters.get("id"), signIn)
+        let hook = try await visibleHook(context.parameters.get("id"), signIn)
         _ = try await checkedForm(request, signIn)
         let secret = WebhookSecret.generate()
-        let now = Date()
-        hook.encryptedPreviousSecret = hook.encryptedSecret
-        hook.previousSecretExpiresAt = now.addingTimeInterval(HooksController.defaultRotationGrace.seconds)
-        hook.encryptedSecret = try services.secretBox.seal(secret.string)
-        let saved = try await store.updateHook(hook, now: now)
+        let saved = try await services.rotateSecret(of: hook, to: secret, grace: HooksController.defaultRotationGrace)
         return try await hookView(saved, signIn, notice: "New secret issued. The old one keeps signing for 24 hours.", shownSecret: secret.string, cursor: nil)
     }
 
