@@ -125,6 +125,22 @@ import Testing
         }
     }
 
+    @Test func recentDeliveriesPage() async throws {
+        try await HeraldHarness.run { herald in
+            let bde = try await herald.makeTeam("bde")
+            let client = try await member(herald, bde.team, "ana@bde.example")
+            let hook = try await herald.makeHook(bde, #"{"url":"http://127.0.0.1:9/x","active":false}"#)
+            for _ in 0..<22 { _ = try await herald.store.ping(hookID: hook.id, now: Date()) }
+            let first = try await client.get("/hooks/\(hook.id)")
+            let rows = { (html: String) in html.components(separatedBy: "/hooks/\(hook.id)/deliveries/").count - 1 }
+            #expect(rows(first.html) == 20)
+            let next = try #require(first.html.range(of: #"\?cursor=d\d+"#, options: .regularExpression).map { String(first.html[$0]) })
+            let second = try await client.get("/hooks/\(hook.id)\(next)")
+            #expect(rows(second.html) == 3)
+            #expect(!second.html.contains("Older deliveries"))
+        }
+    }
+
     @Test func aDisabledHookShowsWhyAndCanBeEnabled() async throws {
         try await HeraldHarness.run { herald in
             let bde = try await herald.makeTeam("bde")
