@@ -42,7 +42,7 @@ struct Bench: AsyncParsableCommand {
             let receiverPort = await iterator.next() ?? 0
             var report = BenchReport()
             report.add("mode", backlog ? "backlog" : rate.map { "fixed rate \($0) events/s for \(duration) s" } ?? "throughput")
-            report.add("events × hooks", "\(events) × \(hooks), concurrency \(concurrency), ~\(payloadBytes) B payload, batch \(batchSize)")
+            report.add("events × hooks", "\(rate.map { $0 * duration } ?? events) × \(hooks), concurrency \(concurrency), ~\(payloadBytes) B payload, batch \(batchSize)")
             let herald = try await HeraldUnderTest.start(bench: self, receiverPort: receiverPort, logger: logger)
             do {
                 if backlog {
