@@ -8,9 +8,11 @@ public enum Identifier {
     public static func make(prefix: String, now: Date = Date()) -> String {
         var generator = SystemRandomNumberGenerator()
         let millis = UInt64(max(0, now.timeIntervalSince1970 * 1000))
+        let random = (generator.next() as UInt64, generator.next() as UInt64)
         var bytes = [UInt8](repeating: 0, count: 16)
         for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: millis >> (8 * (5 - i))) }
-        for i in 6..<16 { bytes[i] = UInt8.random(in: 0...255, using: &generator) }
+        for i in 6..<14 { bytes[i] = UInt8(truncatingIfNeeded: random.0 >> (8 * (i - 6))) }
+        for i in 14..<16 { bytes[i] = UInt8(truncatingIfNeeded: random.1 >> (8 * (i - 14))) }
         var out = [UInt8]()
         out.reserveCapacity(26)
         var buffer: UInt32 = 0
@@ -29,6 +31,23 @@ public enum Identifier {
         return prefix + String(decoding: out, as: UTF8.self)
     }
 
-    /// A delivery id: a random UUID in lower case (the GUID GitHub-style receivers expect).
-    public static func deliveryID() -> String { UUID().uuidString.lowercased() }
+    /// A delivery id: a random (version 4) UUID in lower case, the GUID GitHub-style receivers expect.
+    /// Built from the system generator directly: Foundation's `UUID()` opens a file per call here.
+    public static func deliveryID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        var high: UInt64 = generator.next()
+        var low: UInt64 = generator.next()
+        high = (high & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000  // version 4
+        low = (low & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000  // RFC 4122 variant
+        let hex = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(36)
+        for index in 0..<32 {
+            if index == 8 || index == 12 || index == 16 || index == 20 { out.append(UInt8(ascii: "-")) }
+            let word = index < 16 ? high : low
+            let shift = UInt64(60 - 4 * (index % 16))
+            out.append(hex[Int((word >> shift) & 0xf)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
 }

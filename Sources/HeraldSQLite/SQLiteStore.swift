@@ -51,8 +51,18 @@ func decodeStringArray(_ text: String) -> [String] {
     ((try? JSONValue(parsing: text))?.arrayValue ?? []).compactMap(\.stringValue)
 }
 
+/// `[["name","value"],…]`, written directly: this runs for every attempt on the hot path.
 func encodeHeaders(_ headers: [HTTPHeaderField]) -> String {
-    JSONValue.array(headers.map { .array([.string($0.name), .string($0.value)]) }).jsonString
+    var out = "["
+    out.reserveCapacity(headers.reduce(2) { $0 + $1.name.utf8.count + $1.value.utf8.count + 8 })
+    for (index, header) in headers.enumerated() {
+        out += index == 0 ? "[" : ",["
+        JSONValue.writeString(header.name, to: &out)
+        out += ","
+        JSONValue.writeString(header.value, to: &out)
+        out += "]"
+    }
+    return out + "]"
 }
 
 func decodeHeaders(_ text: String) -> [HTTPHeaderField] {

@@ -45,8 +45,8 @@ struct Serve: AsyncParsableCommand {
         configuration.host = host
         configuration.port = port
         configuration.dataDirectory = dataDirectory.url
-        configuration.templatesDirectory = URL(fileURLWithPath: templatesDir)
-        configuration.publicDirectory = URL(fileURLWithPath: publicDir)
+        configuration.templatesDirectory = WebDirectories.resolve(templatesDir)
+        configuration.publicDirectory = WebDirectories.resolve(publicDir)
         configuration.engine.allowPrivateTargets = allowPrivateTargets || ProcessInfo.processInfo.environment["HERALD_ALLOW_PRIVATE_TARGETS"] == "1"
         configuration.engine.maxInFlight = maxInFlight
         configuration.engine.maxInFlightPerHook = maxInFlightPerHook

@@ -77,6 +77,16 @@ import Testing
         #expect(a < b)
     }
 
+    @Test func deliveryIDsAreVersion4UUIDs() {
+        let ids = (0..<1000).map { _ in Identifier.deliveryID() }
+        #expect(Set(ids).count == ids.count)
+        for id in ids.prefix(50) {
+            let parsed = UUID(uuidString: id)
+            #expect(parsed != nil && parsed!.uuidString.lowercased() == id)
+            #expect(Array(id)[14] == "4" && "89ab".contains(Array(id)[19]))
+        }
+    }
+
     @Test func timestampsParseBack() {
         let date = Date(timeIntervalSince1970: 1_763_820_000.25)
         #expect(Timestamp.millisecondString(date) == "2025-11-22T14:00:00.250Z")

@@ -43,6 +43,8 @@ final class HeraldUnderTest: @unchecked Sendable {
         configuration.maxBatchSize = max(1000, bench.batchSize)
         configuration.maxEventBodyBytes = max(256 * 1024, bench.batchSize * (bench.payloadBytes + 200))
         configuration.engine.allowPrivateTargets = true
+        configuration.templatesDirectory = WebDirectories.resolve("Templates")
+        configuration.publicDirectory = WebDirectories.resolve("Public")
         configuration.engine.maxInFlight = bench.concurrency
         configuration.engine.maxInFlightPerHook = bench.concurrency
         let (store, secretBox) = try await openStore(configuration: configuration)
