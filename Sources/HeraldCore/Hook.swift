@@ -134,3 +134,18 @@ public struct HookKeys: Sendable, Hashable {
         self.publicKey = publicKey
     }
 }
+
+extension HookSettings {
+    /// A hook's current settings, to change some and save them back.
+    public init(hook: Hook) {
+        self.init(url: hook.url)
+        contentType = hook.contentType
+        events = hook.events
+        channels = hook.channels
+        active = hook.active
+        insecureSSL = hook.insecureSSL
+        timeoutSeconds = hook.timeoutSeconds
+        ordering = hook.ordering
+        signature = hook.signature
+    }
+}

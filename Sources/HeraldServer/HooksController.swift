@@ -116,15 +116,7 @@ struct HooksController {
         let hook = try await services.visibleHook(context.parameters.get("id"), for: principal)
         var reader = try FieldReader(try await request.jsonBody(limit: 64 * 1024))
         reader.rejectUnknown(Self.settingsFields.union(["add_events", "remove_events"]))
-        var settings = HookSettings(url: hook.url)
-        settings.contentType = hook.contentType
-        settings.events = hook.events
-        settings.channels = hook.channels
-        settings.active = hook.active
-        settings.insecureSSL = hook.insecureSSL
-        settings.timeoutSeconds = hook.timeoutSeconds
-        settings.ordering = hook.ordering
-        settings.signature = hook.signature
+        var settings = HookSettings(hook: hook)
         try await apply(&reader, to: &settings)
         var events = settings.events
         if let add = reader.stringArray("add_events") {

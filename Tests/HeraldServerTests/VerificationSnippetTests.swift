@@ -4,7 +4,7 @@ import HeraldVerify
 import Hummingbird
 import Logging
 import ReceiverExample
-import ServiceLifecycle
+import Synchronization
 import Testing
 
 /// The verification snippets in README.md (kept in Examples/) verify real deliveries in each
@@ -138,13 +138,9 @@ import Testing
         let router = buildReceiverRouter(secret: secret) { id, _ in handled.add(id) }
         var logger = Logger(label: "example")
         logger.logLevel = .error
-        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            var iterator = ports.makeAsyncIterator()
-            let port = await iterator.next() ?? 0
+        try await withRunningApplication(logger: logger) { onPort in
+            Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: { onPort($0.localAddress?.port ?? 0) }, logger: logger)
+        } _: { port in
             try await HeraldHarness.run { herald in
                 let bde = try await herald.makeTeam("bde")
                 let hook = try await herald.makeHook(bde, #"{"url":"http://127.0.0.1:\#(port)/herald","secret":"\#(secret)"}"#)
@@ -156,8 +152,6 @@ import Testing
                 .call(.POST, "/herald", token: nil, body: "{}", headers: ["webhook-id": "x", "webhook-timestamp": "1", "webhook-signature": "v1,AAAA"])
             #expect(forged.status == 401)
             #expect(handled.count == 1)
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
         }
     }
 }
@@ -168,4 +162,3 @@ final class HandledDeliveries: Sendable {
     var count: Int { ids.withLock { $0.count } }
 }
 
-import Synchronization

@@ -40,24 +40,10 @@ struct HeraldHarness: Sendable {
         let (store, secretBox) = try await openStore(configuration: configuration)
         let (_, adminToken) = try await issueToken(store: store, scope: .admin, team: nil)
         let services = HeraldServices(store: store, secretBox: secretBox, configuration: configuration, logger: logger)
-        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let app = try await buildApplication(services: services, logger: logger) { port in portContinuation.yield(port) }
-        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
-        return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            var iterator = ports.makeAsyncIterator()
-            let port = await iterator.next() ?? 0
-            let harness = HeraldHarness(baseURL: "http://127.0.0.1:\(port)", services: services, adminToken: adminToken)
-            do {
-                let result = try await body(harness)
-                await group.triggerGracefulShutdown()
-                try await tasks.waitForAll()
-                return result
-            } catch {
-                await group.triggerGracefulShutdown()
-                try? await tasks.waitForAll()
-                throw error
-            }
+        return try await withRunningApplication(logger: logger) { onPort in
+            try await buildApplication(services: services, logger: logger) { onPort($0) }
+        } _: { port in
+            try await body(HeraldHarness(baseURL: "http://127.0.0.1:\(port)", services: services, adminToken: adminToken))
         }
     }
 
