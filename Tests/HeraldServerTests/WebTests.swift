@@ -66,7 +66,7 @@ import Testing
                 ])
                 #expect(invalid.status == 422)
                 #expect(invalid.html.contains(#"value="ftp://nope""#))
-                #expect(invalid.html.contains("the URL must be an absolute http or https URL"))
+                #expect(invalid.html.contains("The URL must be an absolute http or https URL."))
                 #expect(invalid.html.contains("Choose at least one event."))
                 #expect(invalid.html.contains(#"<option value="form" selected>"#))
                 #expect(try await herald.store.hooks(teamID: nil).isEmpty)

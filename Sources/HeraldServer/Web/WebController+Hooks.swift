@@ -127,7 +127,10 @@ extension WebController {
         var reader = try FieldReader(values.json)
         try await hooks.apply(&reader, to: &settings)
         var errors: [String: String] = [:]
-        for error in reader.errors where errors[String(error.field.dropFirst())] == nil { errors[String(error.field.dropFirst())] = error.message }
+        for error in reader.errors where errors[String(error.field.dropFirst())] == nil {
+            // The API's messages read as sentence fragments; the form shows them as sentences.
+            errors[String(error.field.dropFirst())] = error.message.prefix(1).uppercased() + error.message.dropFirst() + "."
+        }
         // Plainer words where the form knows better than the API's rule.
         if values.url.isEmpty { errors["url"] = "Enter the URL Herald should POST to." }
         if values.mode == "custom" && values.events.isEmpty { errors["events"] = "Choose at least one event." }
