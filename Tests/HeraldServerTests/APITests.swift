@@ -251,6 +251,9 @@ import Testing
             #expect(metrics.text.contains("herald_deliveries{status=\"pending\"}"))
             let spec = try await herald.call(.GET, "/api/openapi.yaml", token: nil)
             #expect(spec.status == 200 && spec.text.contains("/api/hooks"))
+            for path in ["/api/teams", "/api/tokens", "/api/event-types", "/api/events", "/api/hooks/{id}/pings", "/api/hooks/{id}/secret/rotate", "/api/deliveries"] {
+                #expect(spec.text.contains("  \(path):"), "the OpenAPI document covers \(path)")
+            }
             let missing = try await herald.call(.GET, "/api/nothing-here", token: nil)
             #expect(missing.status == 404 && missing.header("Content-Type") == "application/problem+json")
         }
