@@ -27,6 +27,10 @@ import Testing
             #expect(list.json["hooks"]?.arrayValue?.isEmpty == true)
             let unchanged = try await herald.call(.GET, "/api/hooks/\(hook.id)", token: bde.token)
             #expect(unchanged.json["active"] == .bool(true))
+            // A provider reads every team's log but changes no hook.
+            let provider = try await herald.providerToken()
+            #expect(try await herald.call(.GET, "/api/hooks/\(hook.id)/deliveries", token: provider).status == 200)
+            #expect(try await herald.call(.PATCH, "/api/hooks/\(hook.id)", token: provider, body: #"{"active":false}"#).status == 403)
         }
     }
 
