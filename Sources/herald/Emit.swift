@@ -11,10 +11,10 @@ struct Emit: AsyncParsableCommand {
     @Option(help: "Channels to route the event to, comma-separated.") var channels: String?
     @Option(help: "Idempotency key: a repeated key returns the first event.") var idempotencyKey: String?
     @Option(help: "The server's base URL (env HERALD_URL).") var url: String = ProcessInfo.processInfo.environment["HERALD_URL"] ?? "http://127.0.0.1:8080"
-    @Option(help: "A provider or admin token (env HERALD_TOKEN).") var token: String? = ProcessInfo.processInfo.environment["HERALD_TOKEN"]
+    @Option(help: "A provider or admin token (env HERALD_TOKEN).") var token: String?
 
     func run() async throws {
-        guard let token else { throw ValidationError("pass --token or set HERALD_TOKEN") }
+        guard let token = token ?? ProcessInfo.processInfo.environment["HERALD_TOKEN"] else { throw ValidationError("pass --token or set HERALD_TOKEN") }
         var body = "{\"type\":\(jsonString(type)),\"data\":\(data)"
         if let channels {
             body += ",\"channels\":[" + channels.split(separator: ",").map { jsonString(String($0)) }.joined(separator: ",") + "]"
