@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import HeraldVerify
 
 /// What a token may do.
 public enum TokenScope: String, Sendable, Codable, CaseIterable {
@@ -45,7 +46,7 @@ public struct APIToken: Sendable, Hashable, Codable {
 
     /// The stored hash of a token. Tokens carry 256 random bits, so a fast hash is enough.
     public static func hash(_ token: String) -> String {
-        SHA256.hash(data: Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Array(token.utf8)).hexString
     }
 }
 

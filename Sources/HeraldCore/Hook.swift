@@ -41,8 +41,6 @@ public struct LastResponse: Sendable, Hashable, Codable {
         self.status = status
         self.message = message
     }
-
-    public static let unused = LastResponse(code: nil, status: "unused", message: nil)
 }
 
 /// A subscription of a team: where to POST which events, and how.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// When failed attempts are retried: the delay before each retry, with jitter.
 public struct RetrySchedule: Sendable, Hashable {
     /// Delay before retry 1, 2, …; the first attempt is immediate. Its count is the number of retries.
@@ -41,5 +43,3 @@ public struct RetrySchedule: Sendable, Hashable {
         self.init(delays: delays, jitter: jitter)
     }
 }
-
-import Foundation

@@ -1,15 +1,20 @@
 /// Compares two byte sequences in time that depends only on their lengths.
 @inlinable
-func constantTimeEquals<A: Collection<UInt8>, B: Collection<UInt8>>(_ a: A, _ b: B) -> Bool {
+public func constantTimeEquals<A: Collection<UInt8>, B: Collection<UInt8>>(_ a: A, _ b: B) -> Bool {
     guard a.count == b.count else { return false }
     var difference: UInt8 = 0
     for (x, y) in zip(a, b) { difference |= x ^ y }
     return difference == 0
 }
 
+/// Compares two strings' UTF-8 bytes in time that depends only on their lengths.
+public func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+    constantTimeEquals(Array(a.utf8), Array(b.utf8))
+}
+
 extension Sequence<UInt8> {
     /// Lower-case hexadecimal.
-    var hexString: String {
+    public var hexString: String {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         out.reserveCapacity(underestimatedCount * 2)

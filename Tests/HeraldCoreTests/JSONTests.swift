@@ -94,6 +94,13 @@ import Testing
     }
 }
 
+@Suite struct TokenHashTests {
+    @Test func tokensAreStoredAsTheirSHA256InLowerCaseHex() {
+        #expect(APIToken.hash("hrld_example") == "1714511c8e75c799da075f4acd258ff4c0c3314411924dbfa9254afff21938ea")
+        #expect(APIToken.generateSecret().hasPrefix("hrld_"))
+    }
+}
+
 @Suite struct SecretBoxTests {
     @Test func sealsAndOpens() throws {
         let box = SecretBox.random()

@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import HeraldVerify
 import HTTPTypes
 import HummingbirdBcrypt
 import Hummingbird
@@ -54,7 +55,7 @@ struct WebController {
     /// Reads a form and refuses it unless it carries the session's CSRF token.
     func checkedForm(_ request: Request, _ signIn: WebSignIn) async throws -> FormData {
         let form = try await request.formData()
-        guard let token = form["_csrf"], constantTimeEqual(token, signIn.session.csrfToken) else {
+        guard let token = form["_csrf"], constantTimeEquals(token, signIn.session.csrfToken) else {
             throw Problem.forbidden("The form's security token is missing or out of date. Go back, reload the page and try again.")
         }
         return form
@@ -94,7 +95,7 @@ struct WebController {
 
     @Sendable func login(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let form = try await request.formData()
-        guard let cookie = request.cookies[WebSessionMiddleware.csrfCookieName]?.value, let submitted = form["_csrf"], constantTimeEqual(cookie, submitted) else {
+        guard let cookie = request.cookies[WebSessionMiddleware.csrfCookieName]?.value, let submitted = form["_csrf"], constantTimeEquals(cookie, submitted) else {
             throw Problem.forbidden("The sign-in form's security token is missing or out of date. Reload the page and try again.")
         }
         let email = form.trimmed("email")
@@ -143,10 +144,4 @@ struct WebRedirect: Error, HTTPResponseError {
     func response(from request: Request, context: some RequestContext) throws -> Response {
         Response(status: .seeOther, headers: [.location: location])
     }
-}
-
-func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-    let x = Array(a.utf8), y = Array(b.utf8)
-    guard x.count == y.count else { return false }
-    return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
 }

@@ -11,7 +11,7 @@ final class ChildProcess: @unchecked Sendable {
     init(binary: URL, arguments: [String], logDirectory: URL = FileManager.default.temporaryDirectory) throws {
         try FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
         log = logDirectory.appendingPathComponent("herald-child-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         process.executableURL = binary
         process.arguments = arguments
         let handle = try FileHandle(forWritingTo: log)
