@@ -42,15 +42,29 @@ public struct NewEvent: Sendable, Hashable {
     public var data: String
     public var channels: [String]
     public var idempotencyKey: String?
+    /// Who the idempotency key belongs to (the emitting token): the same key from another
+    /// provider is another event.
+    public var idempotencyScope: String
     public var timestamp: Date
 
-    public init(id: String = Identifier.make(prefix: "evt_"), type: String, data: String, channels: [String] = [], idempotencyKey: String? = nil, timestamp: Date = Date()) {
+    public init(
+        id: String = Identifier.make(prefix: "evt_"), type: String, data: String, channels: [String] = [], idempotencyKey: String? = nil,
+        idempotencyScope: String = "", timestamp: Date = Date()
+    ) {
         self.id = id
         self.type = type
         self.data = data
         self.channels = channels
         self.idempotencyKey = idempotencyKey
+        self.idempotencyScope = idempotencyScope
         self.timestamp = timestamp
+    }
+
+    /// Whether `event`, found under this event's idempotency key, carries the same request: type,
+    /// data and channels. A key reused for another payload is a client error (409), as at Stripe,
+    /// never a silent 202 for an event that was not stored.
+    public func isRepeat(of event: Event) -> Bool {
+        type == event.type && data == event.data && channels == event.channels
     }
 }
 

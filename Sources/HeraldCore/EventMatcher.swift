@@ -32,3 +32,21 @@ public enum EventMatcher {
         return EventType.isValidName(pattern)
     }
 }
+
+extension EventMatcher {
+    /// Whether `hook`, owned by a team granted `grantedChannels`, receives `event`. A channel on the
+    /// hook counts only while its team is granted it, so a revoked grant stops the routing at once.
+    public static func routes(_ event: Event, to hook: Hook, grantedChannels: Set<String>) -> Bool {
+        guard event.seq > hook.createdAfterSeq else { return false }
+        let channels = hook.channels.filter(grantedChannels.contains)
+        return matches(patterns: hook.events, hookChannels: channels, eventType: event.type, eventChannels: event.channels)
+    }
+
+    /// Whether a team may read `event` in the pull feed: when one of its hooks could receive it,
+    /// by event pattern and by the hook's channels that the team is granted.
+    public static func isVisible(_ event: Event, toTeamWith hooks: [Hook], grantedChannels: Set<String>) -> Bool {
+        hooks.contains { hook in
+            matches(patterns: hook.events, hookChannels: hook.channels.filter(grantedChannels.contains), eventType: event.type, eventChannels: event.channels)
+        }
+    }
+}

@@ -7,6 +7,8 @@ public protocol TeamStore: Sendable {
     func teams() async throws -> [Team]
     func team(id: Int64) async throws -> Team?
     func team(slug: String) async throws -> Team?
+    /// Replaces the channels granted to the team besides its slug; nil when there is no such team.
+    func setExtraChannels(_ channels: [String], teamID: Int64) async throws -> Team?
 }
 
 /// API tokens, stored hashed.
@@ -50,11 +52,13 @@ public protocol EventTypeStore: Sendable {
 /// The durable, sequenced event log.
 public protocol EventStore: Sendable {
     /// Appends events in one transaction, numbering them with consecutive `seq`s. An event whose
-    /// idempotency key was seen before is not appended again: the first event is returned, marked duplicate.
+    /// idempotency key was seen before in the same scope is not appended again: the first event
+    /// is returned, marked duplicate.
     func append(_ events: [NewEvent]) async throws -> [AppendedEvent]
-    /// Events after `seq`, oldest first. With `teamID`, only events a hook of that team could
-    /// receive (by type pattern and channel).
-    func events(since seq: Int64, limit: Int, visibleTo teamID: Int64?) async throws -> [Event]
+    /// Events after `seq` (pings to single hooks excluded), oldest first, at most `limit`.
+    func events(since seq: Int64, limit: Int) async throws -> [Event]
+    /// The events stored under these idempotency keys in `scope`, by key.
+    func events(idempotencyKeys: [String], scope: String) async throws -> [String: Event]
     func lastSeq() async throws -> Int64
 }
 
@@ -72,25 +76,26 @@ public protocol HookStore: Sendable {
 
 /// Deliveries and their attempts: the outbox the engine works from.
 public protocol DeliveryStore: Sendable {
-    /// Turns up to `limit` events not yet fanned out into deliveries for the hooks they match
-    /// (``EventMatcher``), and advances the fan-out cursor in the same transaction. Returns the
-    /// number of events processed.
+    /// Turns up to `limit` events not yet fanned out into deliveries for the active hooks they are
+    /// routed to (``EventMatcher/routes(_:to:grantedChannels:)``), and advances the fan-out cursor in
+    /// the same transaction. Returns the number of events processed.
     func fanOut(limit: Int, now: Date) async throws -> FanOutResult
     /// Queues a `ping` delivery for the hook.
     func ping(hookID: Int64, now: Date) async throws -> String
-    /// Marks up to `limit` due deliveries in flight and returns them with what sending needs.
-    /// Ordered hooks yield at most their oldest unfinished delivery, and only when none is in flight.
-    /// No hook gets more than `perHookLimit` in flight, counting `inFlight` (hook id → deliveries
-    /// the caller already has in flight).
-    func claimDue(now: Date, limit: Int, perHookLimit: Int, inFlight: [Int64: Int]) async throws -> [ClaimedDelivery]
-    /// Records finished attempts and applies their decisions, in one transaction.
-    func record(_ results: [AttemptResult], health: HookHealth) async throws
-    /// Records finished attempts, then claims due deliveries (as ``claimDue(now:limit:perHookLimit:inFlight:)``).
+    /// Claims due deliveries as `policy` decides: for every active hook with pending deliveries,
+    /// reads what ``ClaimPolicy/read(for:)`` asks, marks what ``ClaimPolicy/choose(from:now:)``
+    /// picks in flight (``DeliveryLifecycle/claim(now:)``), and returns them with what sending needs.
+    func claimDue(now: Date, policy: ClaimPolicy) async throws -> [ClaimedDelivery]
+    /// Records finished attempts and their deliveries' new states, and folds the outcomes into
+    /// their hooks (``HookHealth/update(after:failingSince:)``), in one transaction. A result that
+    /// cannot be recorded for good (its delivery was deleted with its hook, or a row breaks a
+    /// constraint) is skipped and reported, never allowed to block the others.
+    @discardableResult func record(_ results: [AttemptResult], health: HookHealth) async throws -> [DiscardedResult]
+    /// Records finished attempts, then claims due deliveries, as the two methods above.
     /// A backend that can should do both in one transaction: the engine's hot path.
-    func recordAndClaim(
-        _ results: [AttemptResult], health: HookHealth, now: Date, limit: Int, perHookLimit: Int, inFlight: [Int64: Int]
-    ) async throws -> [ClaimedDelivery]
-    /// Puts every in-flight delivery back in the queue (start-up after a crash). Returns how many.
+    func recordAndClaim(_ results: [AttemptResult], health: HookHealth, now: Date, policy: ClaimPolicy) async throws -> ClaimBatch
+    /// Puts every in-flight delivery back in the queue through ``DeliveryLifecycle/recover(now:)``
+    /// (start-up after a crash). Returns how many.
     func recoverInFlight(now: Date) async throws -> Int
     /// Requeues a finished delivery as a redelivery. Returns false when it is in flight or unknown.
     func redeliver(deliveryID: String, now: Date) async throws -> Bool
@@ -98,8 +103,9 @@ public protocol DeliveryStore: Sendable {
     func deliveries(_ query: DeliveryQuery) async throws -> [Delivery]
     func delivery(id: String) async throws -> Delivery?
     func attempts(deliveryID: String) async throws -> [Attempt]
-    /// The earliest `nextAttemptAt` among pending deliveries of active hooks.
-    func nextDueDate() async throws -> Date?
+    /// The earliest `nextAttemptAt` after `date` among pending deliveries. Deliveries already due
+    /// but held back by a cap are not counted: a finishing attempt wakes the engine for those.
+    func nextDueDate(after date: Date) async throws -> Date?
     /// Counts by status (metrics, backpressure).
     func deliveryCounts() async throws -> [DeliveryStatus: Int]
 }
@@ -113,11 +119,9 @@ extension HookStore {
 
 extension DeliveryStore {
     /// Two transactions, for backends without a combined one.
-    public func recordAndClaim(
-        _ results: [AttemptResult], health: HookHealth, now: Date, limit: Int, perHookLimit: Int, inFlight: [Int64: Int]
-    ) async throws -> [ClaimedDelivery] {
-        try await record(results, health: health)
-        return try await claimDue(now: now, limit: limit, perHookLimit: perHookLimit, inFlight: inFlight)
+    public func recordAndClaim(_ results: [AttemptResult], health: HookHealth, now: Date, policy: ClaimPolicy) async throws -> ClaimBatch {
+        let discarded = try await record(results, health: health)
+        return ClaimBatch(claimed: try await claimDue(now: now, policy: policy), discarded: discarded)
     }
 }
 
@@ -212,6 +216,29 @@ public struct AttemptResult: Sendable, Hashable {
         self.lifecycle = lifecycle
         self.decision = decision
         self.succeeded = succeeded
+    }
+}
+
+/// What one turn of the engine's store path did.
+public struct ClaimBatch: Sendable, Hashable {
+    public var claimed: [ClaimedDelivery]
+    /// Finished attempts that could not be recorded for good, and why.
+    public var discarded: [DiscardedResult]
+
+    public init(claimed: [ClaimedDelivery], discarded: [DiscardedResult] = []) {
+        self.claimed = claimed
+        self.discarded = discarded
+    }
+}
+
+/// A finished attempt a store could not record for good.
+public struct DiscardedResult: Sendable, Hashable {
+    public var deliveryID: String
+    public var reason: String
+
+    public init(deliveryID: String, reason: String) {
+        self.deliveryID = deliveryID
+        self.reason = reason
     }
 }
 

@@ -6,12 +6,26 @@ public struct Team: Sendable, Hashable, Codable {
     public var name: String
     public var slug: String
     public var createdAt: Date
+    /// Channels an admin granted the team besides its own slug.
+    public var extraChannels: [String]
 
-    public init(id: Int64, name: String, slug: String, createdAt: Date) {
+    public init(id: Int64, name: String, slug: String, createdAt: Date, extraChannels: [String] = []) {
         self.id = id
         self.name = name
         self.slug = slug
         self.createdAt = createdAt
+        self.extraChannels = extraChannels
+    }
+
+    /// Every channel the team may subscribe to and read: its own slug, and what an admin granted.
+    /// Channels are how a provider routes an event to some teams only, so they are tenancy: a hook
+    /// or a feed of this team sees a routed event only through one of these.
+    public var channels: Set<String> { Set(extraChannels).union([slug]) }
+
+    /// The channels of `requested` the team may not use, in the order given.
+    public func ungranted(_ requested: [String]) -> [String] {
+        let granted = channels
+        return requested.filter { !granted.contains($0) }
     }
 
     /// Slugs are lower-case letters, digits and dashes, 1–63 characters, starting with a letter or digit.

@@ -33,6 +33,7 @@ public final class DeliveryEngine: Service, Sendable {
 
     private struct State {
         var inFlightByHook: [Int64: Int] = [:]
+        var inFlightByTeam: [Int64: Int] = [:]
         var inFlight = 0
         var finished: [(ClaimedDelivery, DeliverySender.Sent)] = []
         var dispatching = true
@@ -113,58 +114,83 @@ public final class DeliveryEngine: Service, Sendable {
 
     private func deliveryLoop() async {
         var retryDelay: Duration = .milliseconds(50)
+        var failedTurns = 0
         await withDiscardingTaskGroup { group in
             while true {
                 let dispatching = isDispatching
-                let (finished, inFlight, inFlightByHook) = state.withLock { state in
+                let (finished, inFlight, byHook, byTeam) = state.withLock { state in
                     let finished = state.finished
                     state.finished.removeAll(keepingCapacity: true)
-                    return (finished, state.inFlight, state.inFlightByHook)
+                    return (finished, state.inFlight, state.inFlightByHook, state.inFlightByTeam)
                 }
                 if !dispatching && inFlight == 0 { break }
                 // Slots of the finished attempts are free once they are recorded, in this transaction.
-                var remainingByHook = inFlightByHook
-                for (delivery, _) in finished { remainingByHook[delivery.hook.id, default: 1] -= 1 }
-                let capacity = dispatching ? configuration.maxInFlight - (inFlight - finished.count) : 0
-                let claimed: [ClaimedDelivery]
+                var policy = ClaimPolicy(
+                    limit: dispatching ? configuration.maxInFlight - (inFlight - finished.count) : 0, perHook: configuration.maxInFlightPerHook,
+                    perTeam: configuration.maxInFlightPerTeam, inFlightByHook: byHook, inFlightByTeam: byTeam
+                )
+                for (delivery, _) in finished {
+                    policy.inFlightByHook[delivery.hook.id, default: 1] -= 1
+                    policy.inFlightByTeam[delivery.hook.teamID, default: 1] -= 1
+                }
+                let batch: ClaimBatch
                 do {
-                    claimed = try await store.recordAndClaim(
-                        results(for: finished), health: configuration.hookHealth, now: Date(), limit: capacity,
-                        perHookLimit: configuration.maxInFlightPerHook, inFlight: remainingByHook.filter { $0.value > 0 }
-                    )
+                    batch = try await store.recordAndClaim(results(for: finished), health: configuration.hookHealth, now: Date(), policy: policy)
                     retryDelay = .milliseconds(50)
+                    failedTurns = 0
                 } catch {
-                    // An attempt that happened must be recorded: keep the results and try again.
-                    logger.error("recording attempts failed; retrying", metadata: ["error": "\(error)", "count": "\(finished.count)"])
-                    state.withLock { $0.finished.insert(contentsOf: finished, at: 0) }
-                    try? await Task.sleep(for: retryDelay)
-                    retryDelay = min(retryDelay * 2, .seconds(5))
-                    continue
+                    failedTurns += 1
+                    if !dispatching && failedTurns >= Self.recordAttemptsAtShutdown {
+                        // Stopping, and the store keeps refusing: the deliveries stay in flight in the
+                        // store and are sent again at the next start (at least once), and the stop ends.
+                        logger.critical(
+                            "could not record finished attempts before stopping; their deliveries are resent at the next start",
+                            metadata: ["error": "\(error)", "count": "\(finished.count)"]
+                        )
+                        batch = ClaimBatch(claimed: [])
+                    } else {
+                        // A failure of the whole transaction (disk full, database busy) may pass: keep
+                        // the results and try again. Results that can never be recorded do not get here:
+                        // the store skips and reports them, so they cannot block the others.
+                        logger.error("recording attempts failed; retrying", metadata: ["error": "\(error)", "count": "\(finished.count)"])
+                        state.withLock { $0.finished.insert(contentsOf: finished, at: 0) }
+                        await deliveryBell.wait(timeout: retryDelay)
+                        retryDelay = min(retryDelay * 2, .seconds(5))
+                        continue
+                    }
+                }
+                for discarded in batch.discarded {
+                    logger.warning("attempt not recorded", metadata: ["delivery": "\(discarded.deliveryID)", "reason": "\(discarded.reason)"])
                 }
                 state.withLock { state in
                     for (delivery, _) in finished {
                         state.inFlight -= 1
-                        let remaining = (state.inFlightByHook[delivery.hook.id] ?? 1) - 1
-                        state.inFlightByHook[delivery.hook.id] = remaining > 0 ? remaining : nil
+                        state.inFlightByHook.decrement(delivery.hook.id)
+                        state.inFlightByTeam.decrement(delivery.hook.teamID)
                     }
-                    for delivery in claimed {
+                    for delivery in batch.claimed {
                         state.inFlight += 1
                         state.inFlightByHook[delivery.hook.id, default: 0] += 1
+                        state.inFlightByTeam[delivery.hook.teamID, default: 0] += 1
                     }
                 }
-                for delivery in claimed { group.addTask { await self.attempt(delivery) } }
-                // Every slot taken: the next finished attempt wakes us. Fewer: nothing else is due yet.
-                let full = capacity > 0 && claimed.count == capacity
+                for delivery in batch.claimed { group.addTask { await self.attempt(delivery) } }
+                // Every slot taken: the next finished attempt wakes us. Otherwise sleep until the next
+                // scheduled attempt; work held back by a cap is woken by a finishing attempt, never polled.
+                let full = policy.limit > 0 && batch.claimed.count == policy.limit
                 await deliveryBell.wait(timeout: full || !dispatching ? configuration.idleInterval : await idleWait())
             }
         }
     }
 
-    /// How long to sleep when nothing is due: until the next scheduled attempt, at most `idleInterval`.
+    /// Store transactions tried before giving up on recording at shutdown.
+    static let recordAttemptsAtShutdown = 5
+
+    /// How long to sleep when nothing more can be claimed: until the next scheduled attempt, at most `idleInterval`.
     private func idleWait() async -> Duration {
-        guard let next = try? await store.nextDueDate() else { return configuration.idleInterval }
-        let seconds = next.timeIntervalSinceNow
-        if seconds <= 0 { return .milliseconds(1) }
+        let now = Date()
+        guard let next = try? await store.nextDueDate(after: now) else { return configuration.idleInterval }
+        let seconds = max(0, next.timeIntervalSince(now))
         return min(configuration.idleInterval, .milliseconds(Int64(seconds * 1000) + 1))
     }
 
@@ -203,5 +229,13 @@ public final class DeliveryEngine: Service, Sendable {
                 return nil
             }
         }
+    }
+}
+
+extension Dictionary where Value == Int {
+    /// Counts one down, removing the key at zero.
+    fileprivate mutating func decrement(_ key: Key) {
+        let remaining = (self[key] ?? 1) - 1
+        self[key] = remaining > 0 ? remaining : nil
     }
 }

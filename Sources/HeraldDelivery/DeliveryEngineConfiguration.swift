@@ -6,6 +6,9 @@ public struct DeliveryEngineConfiguration: Sendable {
     public var maxInFlight: Int = 256
     /// Attempts in flight for one unordered hook.
     public var maxInFlightPerHook: Int = 32
+    /// Attempts in flight across one team's hooks, so one team's slow receivers cannot take
+    /// every slot from the others.
+    public var maxInFlightPerTeam: Int = 128
     public var retrySchedule: RetrySchedule = .default
     public var hookHealth: HookHealth = HookHealth()
     /// Response bodies are kept up to this many bytes.

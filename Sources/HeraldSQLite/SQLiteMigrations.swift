@@ -146,6 +146,36 @@ enum SQLiteMigrations {
                     """
             )
         }
+        migrator.registerMigration("004_fair_claims_channel_grants_scoped_keys") { db in
+            // Idempotency keys belong to the token that used them: the events table is rebuilt with
+            // a (scope, key) uniqueness in place of the global one. Keys stored before are scoped ''.
+            try db.execute(
+                sql: """
+                    ALTER TABLE teams ADD COLUMN extra_channels TEXT NOT NULL DEFAULT '[]';
+
+                    CREATE TABLE events_new (
+                        seq INTEGER PRIMARY KEY,
+                        id TEXT NOT NULL UNIQUE,
+                        type TEXT NOT NULL,
+                        data TEXT NOT NULL,
+                        channels TEXT NOT NULL,
+                        idempotency_scope TEXT,
+                        idempotency_key TEXT,
+                        target_hook_id INTEGER,
+                        created_at REAL NOT NULL,
+                        UNIQUE (idempotency_scope, idempotency_key)
+                    );
+                    INSERT INTO events_new (seq, id, type, data, channels, idempotency_scope, idempotency_key, target_hook_id, created_at)
+                        SELECT seq, id, type, data, channels, CASE WHEN idempotency_key IS NULL THEN NULL ELSE '' END, idempotency_key,
+                            target_hook_id, created_at
+                        FROM events;
+                    DROP TABLE events;
+                    ALTER TABLE events_new RENAME TO events;
+
+                    CREATE INDEX deliveries_pending ON deliveries(hook_id, next_attempt_at, event_seq) WHERE status = 'pending';
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -11,12 +11,14 @@ extension SQLiteStore: DeliveryStore {
             ).map(Self.event)
             guard let last = events.last else { return FanOutResult(events: 0, deliveries: 0) }
             let hooks = try Row.fetchAll(db, sql: "SELECT * FROM hooks WHERE active = 1").map(Self.hook)
+            var granted: [Int64: Set<String>] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM teams WHERE id IN (SELECT DISTINCT team_id FROM hooks WHERE active = 1)") {
+                let team = Self.team(row)
+                granted[team.id] = team.channels
+            }
             var created = 0
             for event in events {
-                for hook in hooks
-                where event.seq > hook.createdAfterSeq
-                    && EventMatcher.matches(patterns: hook.events, hookChannels: hook.channels, eventType: event.type, eventChannels: event.channels)
-                {
+                for hook in hooks where EventMatcher.routes(event, to: hook, grantedChannels: granted[hook.teamID] ?? []) {
                     try Self.insertDelivery(hookID: hook.id, teamID: hook.teamID, eventSeq: event.seq, lifecycle: .new(now: now), now: now, in: db)
                     created += 1
                 }
@@ -60,84 +62,90 @@ extension SQLiteStore: DeliveryStore {
         return id
     }
 
-    public func claimDue(now: Date, limit: Int, perHookLimit: Int, inFlight: [Int64: Int]) async throws -> [ClaimedDelivery] {
-        guard limit > 0 else { return [] }
-        return try await pool.write { db in try Self.claimDue(now: now, limit: limit, perHookLimit: perHookLimit, inFlight: inFlight, in: db) }
+    public func claimDue(now: Date, policy: ClaimPolicy) async throws -> [ClaimedDelivery] {
+        guard policy.limit > 0 else { return [] }
+        return try await pool.write { db in try Self.claimDue(now: now, policy: policy, in: db) }
     }
 
-    public func recordAndClaim(
-        _ results: [AttemptResult], health: HookHealth, now: Date, limit: Int, perHookLimit: Int, inFlight: [Int64: Int]
-    ) async throws -> [ClaimedDelivery] {
-        guard !results.isEmpty || limit > 0 else { return [] }
+    public func recordAndClaim(_ results: [AttemptResult], health: HookHealth, now: Date, policy: ClaimPolicy) async throws -> ClaimBatch {
+        guard !results.isEmpty || policy.limit > 0 else { return ClaimBatch(claimed: []) }
         return try await pool.write { db in
-            try Self.record(results, health: health, in: db)
-            guard limit > 0 else { return [] }
-            return try Self.claimDue(now: now, limit: limit, perHookLimit: perHookLimit, inFlight: inFlight, in: db)
+            let discarded = try Self.record(results, health: health, in: db)
+            guard policy.limit > 0 else { return ClaimBatch(claimed: [], discarded: discarded) }
+            return ClaimBatch(claimed: try Self.claimDue(now: now, policy: policy, in: db), discarded: discarded)
         }
     }
 
-    static func claimDue(now: Date, limit: Int, perHookLimit: Int, inFlight: [Int64: Int], in db: Database) throws -> [ClaimedDelivery] {
-        // Due deliveries of active hooks with their events, oldest due first. An ordered hook
-        // offers only its oldest unfinished delivery, and only while none is in flight.
-        let rows = try Row.fetchAll(
-            db.cachedStatement(
-                sql: """
-                    SELECT d.pk, d.id AS delivery_id, d.status, d.attempts_in_run, d.redelivery, d.retries, d.next_attempt_at,
-                        d.total_attempts, d.hook_id, e.seq, e.id, e.type, e.data, e.channels, e.idempotency_key, e.created_at
-                    FROM deliveries d
-                    JOIN hooks h ON h.id = d.hook_id
-                    JOIN events e ON e.seq = d.event_seq
-                    WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND h.active = 1
-                      AND (h.ordering = 'none' OR (
-                        d.event_seq = (SELECT MIN(u.event_seq) FROM deliveries u WHERE u.hook_id = d.hook_id AND u.status IN ('pending', 'in_flight'))
-                        AND NOT EXISTS (SELECT 1 FROM deliveries f WHERE f.hook_id = d.hook_id AND f.status = 'in_flight')))
-                    ORDER BY d.next_attempt_at, d.event_seq
-                    LIMIT ?
-                    """
-            ),
-            arguments: [now.unixSeconds, limit * 4]
-        )
-        var counts = inFlight
-        var chosen: [Row] = []
-        for row in rows where chosen.count < limit {
-            let hookID: Int64 = row["hook_id"]
-            guard counts[hookID, default: 0] < perHookLimit else { continue }
-            counts[hookID, default: 0] += 1
-            chosen.append(row)
+    static func claimDue(now: Date, policy: ClaimPolicy, in db: Database) throws -> [ClaimedDelivery] {
+        // The hooks with pending deliveries, one index seek each (a loose scan of deliveries_pending),
+        // however long any one hook's backlog is.
+        let nextHook = try db.cachedStatement(sql: "SELECT hook_id FROM deliveries WHERE status = 'pending' AND hook_id > ? ORDER BY hook_id LIMIT 1")
+        var hookIDs: [Int64] = []
+        var after: Int64 = .min
+        while let id = try Int64.fetchOne(nextHook, arguments: [after]) {
+            hookIDs.append(id)
+            after = id
         }
-        guard !chosen.isEmpty else { return [] }
-
-        let hookIDs = Set(chosen.map { $0["hook_id"] as Int64 })
+        guard !hookIDs.isEmpty else { return [] }
         var hooks: [Int64: Hook] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT * FROM hooks WHERE id IN (\(hookIDs.map(String.init).joined(separator: ",")))") {
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM hooks WHERE active = 1 AND id IN (\(hookIDs.map(String.init).joined(separator: ",")))") {
             let hook = Self.hook(row)
             hooks[hook.id] = hook
         }
-        let update = try db.cachedStatement(sql: "UPDATE deliveries SET status = 'in_flight', next_attempt_at = NULL WHERE pk = ?")
+        let columns = "pk, id, hook_id, team_id, event_seq, status, attempts_in_run, redelivery, retries, next_attempt_at, total_attempts"
+        let due = try db.cachedStatement(
+            sql: "SELECT \(columns) FROM deliveries WHERE status = 'pending' AND hook_id = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, event_seq LIMIT ?"
+        )
+        let head = try db.cachedStatement(
+            sql: "SELECT \(columns) FROM deliveries WHERE hook_id = ? AND status IN ('pending', 'in_flight') ORDER BY event_seq LIMIT 1"
+        )
+        var candidates: [ClaimCandidate] = []
+        for hookID in hookIDs {
+            guard let hook = hooks[hookID], let read = policy.read(for: hook) else { continue }
+            let rows: [Row] =
+                switch read {
+                case .due(let limit): try Row.fetchAll(due, arguments: [hookID, now.unixSeconds, limit])
+                case .oldestUnfinished: try Row.fetchAll(head, arguments: [hookID])
+                }
+            for row in rows {
+                candidates.append(
+                    ClaimCandidate(
+                        key: row[0], deliveryID: row[1], hookID: row[2], teamID: row[3], eventSeq: row[4],
+                        lifecycle: DeliveryLifecycle(
+                            status: DeliveryStatus(rawValue: row[5]) ?? .pending, attemptsInRun: row[6], redelivery: (row[7] as Int64) != 0,
+                            retries: (row[8] as Int64) != 0, nextAttemptAt: (row[9] as Double?).map(Date.init(unixSeconds:))
+                        ),
+                        previousAttempts: row[10], ordered: hook.ordering == .ordered
+                    )
+                )
+            }
+        }
+        let update = try db.cachedStatement(sql: "UPDATE deliveries SET status = ?, next_attempt_at = ? WHERE pk = ?")
+        let event = try db.cachedStatement(sql: "SELECT * FROM events WHERE seq = ?")
         var claimed: [ClaimedDelivery] = []
-        claimed.reserveCapacity(chosen.count)
-        for row in chosen {
-            guard let hook = hooks[row["hook_id"]] else { continue }
-            var lifecycle = Self.lifecycle(row)
+        for candidate in policy.choose(from: candidates, now: now) {
+            guard let hook = hooks[candidate.hookID], let eventRow = try Row.fetchOne(event, arguments: [candidate.eventSeq]) else { continue }
+            var lifecycle = candidate.lifecycle
             let trigger = try lifecycle.claim(now: now)
-            try update.execute(arguments: [row["pk"] as Int64])
+            try update.execute(arguments: [lifecycle.status.rawValue, lifecycle.nextAttemptAt?.unixSeconds, candidate.key])
             claimed.append(
                 ClaimedDelivery(
-                    deliveryID: row["delivery_id"], hook: hook, event: Self.event(row), lifecycle: lifecycle, trigger: trigger,
-                    previousAttempts: row["total_attempts"]
+                    deliveryID: candidate.deliveryID, hook: hook, event: Self.event(eventRow), lifecycle: lifecycle, trigger: trigger,
+                    previousAttempts: candidate.previousAttempts
                 )
             )
         }
         return claimed
     }
 
-    public func record(_ results: [AttemptResult], health: HookHealth) async throws {
-        guard !results.isEmpty else { return }
-        try await pool.write { db in try Self.record(results, health: health, in: db) }
+    @discardableResult
+    public func record(_ results: [AttemptResult], health: HookHealth) async throws -> [DiscardedResult] {
+        guard !results.isEmpty else { return [] }
+        return try await pool.write { db in try Self.record(results, health: health, in: db) }
     }
 
-    static func record(_ results: [AttemptResult], health: HookHealth, in db: Database) throws {
-        guard !results.isEmpty else { return }
+    static func record(_ results: [AttemptResult], health: HookHealth, in db: Database) throws -> [DiscardedResult] {
+        guard !results.isEmpty else { return [] }
         let insertAttempt = try db.cachedStatement(
             sql: """
                 INSERT INTO attempts (delivery_id, number, trigger, started_at, duration_ms, url, request_headers, request_body,
@@ -152,28 +160,38 @@ extension SQLiteStore: DeliveryStore {
                 WHERE id = ?
                 """
         )
-        var outcomes: [Int64: [(result: AttemptResult, finishedAt: Date)]] = [:]
+        var byHook: [Int64: [AttemptResult]] = [:]
+        var discarded: [DiscardedResult] = []
         for result in results {
             let attempt = result.attempt
-            let finishedAt = attempt.startedAt.addingTimeInterval(Double(attempt.durationMs) / 1000)
-            try insertAttempt.execute(arguments: [
-                attempt.deliveryID, attempt.number, attempt.trigger.rawValue, attempt.startedAt.unixSeconds, attempt.durationMs, attempt.url,
-                encodeHeaders(attempt.requestHeaders), attempt.requestBody, attempt.responseStatus, encodeHeaders(attempt.responseHeaders),
-                attempt.responseBody, attempt.errorClass?.rawValue, attempt.errorMessage,
-            ])
             let lifecycle = result.lifecycle
-            try updateDelivery.execute(arguments: [
-                lifecycle.status.rawValue, lifecycle.attemptsInRun, lifecycle.redelivery, lifecycle.nextAttemptAt?.unixSeconds,
-                attempt.number, attempt.responseStatus, attempt.durationMs, finishedAt.unixSeconds, attempt.deliveryID,
-            ])
-            outcomes[result.hookID, default: []].append((result, finishedAt))
+            do {
+                // Each result in its own savepoint: a row that breaks a constraint is skipped alone.
+                var recorded = false
+                try db.inSavepoint {
+                    try updateDelivery.execute(arguments: [
+                        lifecycle.status.rawValue, lifecycle.attemptsInRun, lifecycle.redelivery, lifecycle.nextAttemptAt?.unixSeconds,
+                        attempt.number, attempt.responseStatus, attempt.durationMs, attempt.finishedAt.unixSeconds, attempt.deliveryID,
+                    ])
+                    // No row: the delivery was deleted with its hook while the attempt was in flight.
+                    guard db.changesCount > 0 else { return .rollback }
+                    try insertAttempt.execute(arguments: [
+                        attempt.deliveryID, attempt.number, attempt.trigger.rawValue, attempt.startedAt.unixSeconds, attempt.durationMs, attempt.url,
+                        encodeHeaders(attempt.requestHeaders), attempt.requestBody, attempt.responseStatus, encodeHeaders(attempt.responseHeaders),
+                        attempt.responseBody, attempt.errorClass?.rawValue, attempt.errorMessage,
+                    ])
+                    recorded = true
+                    return .commit
+                }
+                if recorded {
+                    byHook[result.hookID, default: []].append(result)
+                } else {
+                    discarded.append(DiscardedResult(deliveryID: attempt.deliveryID, reason: "the delivery no longer exists (its hook was deleted)"))
+                }
+            } catch let error as DatabaseError where error.isPermanent {
+                discarded.append(DiscardedResult(deliveryID: attempt.deliveryID, reason: error.description))
+            }
         }
-        try applyToHooks(outcomes, health: health, in: db)
-    }
-
-    /// Folds a batch's outcomes into each hook once: health (failure run, auto-disable), 410
-    /// disabling, and `last_response` from its latest attempt.
-    private static func applyToHooks(_ outcomes: [Int64: [(result: AttemptResult, finishedAt: Date)]], health: HookHealth, in db: Database) throws {
         let select = try db.cachedStatement(sql: "SELECT failing_since FROM hooks WHERE id = ?")
         let update = try db.cachedStatement(
             sql: """
@@ -183,30 +201,28 @@ extension SQLiteStore: DeliveryStore {
                 WHERE id = ?
                 """
         )
-        for (hookID, results) in outcomes {
-            guard let row = try Row.fetchOne(select, arguments: [hookID]) else { continue }
-            var failingSince = row.optionalDate("failing_since")
-            var disableReason: String?
-            for (result, finishedAt) in results {
-                let next = health.afterAttempt(succeeded: result.succeeded, failingSince: failingSince, now: finishedAt)
-                failingSince = next.failingSince
-                disableReason = result.decision.disableHookReason ?? next.disableReason ?? disableReason
-            }
-            let last = results[results.count - 1]
-            let attempt = last.result.attempt
-            let message: String =
-                if let status = attempt.responseStatus { last.result.succeeded ? "OK" : "HTTP \(status)" } else { attempt.errorMessage ?? "error" }
+        for (hookID, results) in byHook {
+            guard let row = try Row.fetchOne(select, arguments: [hookID]),
+                let change = health.update(after: results, failingSince: (row[0] as Double?).map(Date.init(unixSeconds:)))
+            else { continue }
             try update.execute(arguments: [
-                attempt.responseStatus, last.result.succeeded ? "active" : "failed", message, failingSince?.unixSeconds, disableReason, disableReason,
-                hookID,
+                change.lastResponse.code, change.lastResponse.status, change.lastResponse.message, change.failingSince?.unixSeconds,
+                change.disableReason, change.disableReason, hookID,
             ])
         }
+        return discarded
     }
 
     public func recoverInFlight(now: Date) async throws -> Int {
         try await pool.write { db in
-            try db.execute(sql: "UPDATE deliveries SET status = 'pending', next_attempt_at = ? WHERE status = 'in_flight'", arguments: [now.unixSeconds])
-            return db.changesCount
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM deliveries WHERE status = 'in_flight'")
+            let update = try db.cachedStatement(sql: "UPDATE deliveries SET status = ?, next_attempt_at = ? WHERE pk = ?")
+            for row in rows {
+                var lifecycle = Self.lifecycle(row)
+                try lifecycle.recover(now: now)
+                try update.execute(arguments: [lifecycle.status.rawValue, lifecycle.nextAttemptAt?.unixSeconds, row["pk"] as Int64])
+            }
+            return rows.count
         }
     }
 
@@ -272,14 +288,10 @@ extension SQLiteStore: DeliveryStore {
         }
     }
 
-    public func nextDueDate() async throws -> Date? {
+    public func nextDueDate(after date: Date) async throws -> Date? {
         try await pool.read { db in
             try Double.fetchOne(
-                db,
-                sql: """
-                    SELECT MIN(d.next_attempt_at) FROM deliveries d JOIN hooks h ON h.id = d.hook_id
-                    WHERE d.status = 'pending' AND h.active = 1
-                    """
+                db, sql: "SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending' AND next_attempt_at > ?", arguments: [date.unixSeconds]
             ).map(Date.init(unixSeconds:))
         }
     }

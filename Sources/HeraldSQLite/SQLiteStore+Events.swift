@@ -14,18 +14,20 @@ extension SQLiteStore: EventStore {
         var results: [AppendedEvent] = []
         results.reserveCapacity(events.count)
         let insert = try db.cachedStatement(
-            sql: "INSERT INTO events (seq, id, type, data, channels, idempotency_key, target_hook_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            sql: """
+                INSERT INTO events (seq, id, type, data, channels, idempotency_scope, idempotency_key, target_hook_id, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
         )
         for new in events {
-            if let key = new.idempotencyKey,
-                let existing = try Row.fetchOne(db, sql: "SELECT * FROM events WHERE idempotency_key = ?", arguments: [key])
-            {
-                results.append(AppendedEvent(event: event(existing), duplicate: true))
+            if let key = new.idempotencyKey, let existing = try event(idempotencyKey: key, scope: new.idempotencyScope, in: db) {
+                results.append(AppendedEvent(event: existing, duplicate: true))
                 continue
             }
             seq += 1
             try insert.execute(arguments: [
-                seq, new.id, new.type, new.data, encodeStringArray(new.channels), new.idempotencyKey, targetHookID, new.timestamp.unixSeconds,
+                seq, new.id, new.type, new.data, encodeStringArray(new.channels), new.idempotencyKey.map { _ in new.idempotencyScope },
+                new.idempotencyKey, targetHookID, new.timestamp.unixSeconds,
             ])
             let event = Event(
                 seq: seq, id: new.id, type: new.type, data: new.data, channels: new.channels, idempotencyKey: new.idempotencyKey,
@@ -37,32 +39,25 @@ extension SQLiteStore: EventStore {
         return results
     }
 
-    public func events(since seq: Int64, limit: Int, visibleTo teamID: Int64?) async throws -> [Event] {
+    static func event(idempotencyKey key: String, scope: String, in db: Database) throws -> Event? {
+        try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT * FROM events WHERE idempotency_scope = ? AND idempotency_key = ?"), arguments: [scope, key]
+        ).map(event)
+    }
+
+    public func events(since seq: Int64, limit: Int) async throws -> [Event] {
         try await pool.read { db in
-            guard let teamID else {
-                return try Row.fetchAll(
-                    db, sql: "SELECT * FROM events WHERE seq > ? AND target_hook_id IS NULL ORDER BY seq LIMIT ?", arguments: [seq, limit]
-                ).map(Self.event)
-            }
-            let hooks = try Row.fetchAll(db, sql: "SELECT events, channels FROM hooks WHERE team_id = ?", arguments: [teamID])
-                .map { (patterns: $0.stringArray("events"), channels: $0.stringArray("channels")) }
-            guard !hooks.isEmpty else { return [] }
-            // Scan forward in pages until `limit` visible events are found or the log ends.
-            var found: [Event] = []
-            var cursor = seq
-            while found.count < limit {
-                let page = try Row.fetchAll(
-                    db, sql: "SELECT * FROM events WHERE seq > ? AND target_hook_id IS NULL ORDER BY seq LIMIT 500", arguments: [cursor]
-                ).map(Self.event)
-                guard let last = page.last else { break }
-                cursor = last.seq
-                for event in page
-                where hooks.contains(where: {
-                    EventMatcher.matches(patterns: $0.patterns, hookChannels: $0.channels, eventType: event.type, eventChannels: event.channels)
-                }) {
-                    found.append(event)
-                    if found.count == limit { break }
-                }
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM events WHERE seq > ? AND target_hook_id IS NULL ORDER BY seq LIMIT ?", arguments: [seq, limit]
+            ).map(Self.event)
+        }
+    }
+
+    public func events(idempotencyKeys keys: [String], scope: String) async throws -> [String: Event] {
+        try await pool.read { db in
+            var found: [String: Event] = [:]
+            for key in Set(keys) {
+                if let event = try Self.event(idempotencyKey: key, scope: scope, in: db) { found[key] = event }
             }
             return found
         }

@@ -26,8 +26,15 @@ extension SQLiteStore: TeamStore {
         try await pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM teams WHERE slug = ?", arguments: [slug]).map(Self.team) }
     }
 
+    public func setExtraChannels(_ channels: [String], teamID: Int64) async throws -> Team? {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE teams SET extra_channels = ? WHERE id = ?", arguments: [encodeStringArray(channels), teamID])
+            return try Row.fetchOne(db, sql: "SELECT * FROM teams WHERE id = ?", arguments: [teamID]).map(Self.team)
+        }
+    }
+
     static func team(_ row: Row) -> Team {
-        Team(id: row["id"], name: row["name"], slug: row["slug"], createdAt: row.date("created_at"))
+        Team(id: row["id"], name: row["name"], slug: row["slug"], createdAt: row.date("created_at"), extraChannels: row.stringArray("extra_channels"))
     }
 }
 

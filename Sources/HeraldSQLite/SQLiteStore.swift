@@ -74,6 +74,10 @@ func decodeHeaders(_ text: String) -> [HTTPHeaderField] {
 
 extension DatabaseError {
     var isUniqueViolation: Bool { extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE || extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY }
+
+    /// Whether trying the same statement again cannot succeed (a broken constraint, a value too
+    /// large), as opposed to a busy or full database that may recover.
+    var isPermanent: Bool { [.SQLITE_CONSTRAINT, .SQLITE_MISMATCH, .SQLITE_TOOBIG, .SQLITE_RANGE].contains(resultCode) }
 }
 
 extension SQLiteStore: HeraldStore {}

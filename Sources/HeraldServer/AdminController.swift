@@ -10,13 +10,44 @@ struct AdminController {
     func addRoutes(to router: Router<HeraldRequestContext>) {
         router.post("/api/teams", use: createTeam)
         router.get("/api/teams", use: listTeams)
+        router.get("/api/teams/{slug}", use: showTeam)
+        router.put("/api/teams/{slug}/channels", use: grantChannels)
         router.post("/api/tokens", use: createToken)
         router.get("/api/tokens", use: listTokens)
         router.delete("/api/tokens/{id}", use: deleteToken)
     }
 
     static func json(_ team: Team) -> JSONValue {
-        .object([("id", .int(team.id)), ("name", .string(team.name)), ("slug", .string(team.slug)), ("created_at", team.createdAt.json)])
+        .object([
+            ("id", .int(team.id)), ("name", .string(team.name)), ("slug", .string(team.slug)),
+            ("channels", .array(team.channels.sorted().map(JSONValue.string))), ("created_at", team.createdAt.json),
+        ])
+    }
+
+    func namedTeam(_ context: HeraldRequestContext) async throws -> Team {
+        guard let slug = context.parameters.get("slug"), let team = try await store.team(slug: slug) else { throw Problem.notFound("No such team.") }
+        return team
+    }
+
+    @Sendable func showTeam(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
+        _ = try context.require(.admin)
+        return Self.json(try await namedTeam(context))
+    }
+
+    /// `PUT /api/teams/{slug}/channels {"channels": [...]}`: the channels the team may subscribe to
+    /// and read besides its own slug, which it always has. Hooks lose a revoked channel at once.
+    @Sendable func grantChannels(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
+        _ = try context.require(.admin)
+        let team = try await namedTeam(context)
+        var reader = try FieldReader(try await request.jsonBody(limit: 64 * 1024))
+        reader.rejectUnknown(["channels"])
+        let channels = reader.stringArray("channels", maxCount: 500) ?? []
+        if !reader.has("channels") { reader.fail("channels", "is required") }
+        for channel in channels where channel.isEmpty || channel.utf8.count > 128 { reader.fail("channels", "a channel is 1 to 128 bytes") }
+        try reader.check()
+        let extra = Array(Set(channels).subtracting([team.slug])).sorted()
+        guard let saved = try await store.setExtraChannels(extra, teamID: team.id) else { throw Problem.notFound("No such team.") }
+        return Self.json(saved)
     }
 
     @Sendable func createTeam(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {

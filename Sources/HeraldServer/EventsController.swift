@@ -19,7 +19,9 @@ struct EventsController {
     /// Accepts one event or a batch. Answers 202 once the events are committed; their deliveries
     /// are created by the engine's fan-out from the committed log, so none can be lost.
     @Sendable func emit(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
-        _ = try context.require(.provider, .admin)
+        let principal = try context.require(.provider, .admin)
+        // Idempotency keys belong to the token that sends them.
+        let scope = "token:\(principal.tokenID)"
         let limit = services.configuration.maxEventBodyBytes
         let body = try await request.jsonBody(limit: limit)
         let headerKey = request.headers[.idempotencyKey]
@@ -65,7 +67,7 @@ struct EventsController {
                 }
                 errors += reader.errors
                 if let type, reader.errors.isEmpty {
-                    events.append(NewEvent(type: type, data: data.jsonString, channels: channels, idempotencyKey: key))
+                    events.append(NewEvent(type: type, data: data.jsonString, channels: channels, idempotencyKey: key, idempotencyScope: scope))
                 }
             } catch let problem as Problem {
                 errors += problem.errors
@@ -73,14 +75,39 @@ struct EventsController {
         }
         // All or nothing: one bad item rejects the batch and stores nothing.
         guard errors.isEmpty else { throw Problem.validation(errors) }
+        // A key reused with another payload is refused before anything is stored, so a batch stays all or nothing.
+        let keys = events.compactMap(\.idempotencyKey)
+        if !keys.isEmpty {
+            try Self.checkRepeats(events, against: try await store.events(idempotencyKeys: keys, scope: scope), isBatch: isBatch)
+        }
         let appended = try await services.ingest.submit(events)
+        // Another request with the same key may have been stored in between.
+        try Self.checkRepeats(events, against: Dictionary(zip(events, appended).compactMap { new, result in
+            result.duplicate ? new.idempotencyKey.map { ($0, result.event) } : nil
+        }, uniquingKeysWith: { first, _ in first }), isBatch: isBatch)
         if appended.contains(where: { !$0.duplicate }) { services.engine.eventsAppended() }
         let summaries = appended.map { Self.summary($0.event) }
         return JSONResponse(status: .accepted, body: isBatch ? .object([("events", .array(summaries))]) : summaries[0])
     }
 
-    /// `GET /api/events?since=SEQ&limit=N`: the changes feed. A team token sees only events one of
-    /// its hooks could receive.
+    /// Answers 409 when an idempotency key is found with a different payload than the one sent now.
+    static func checkRepeats(_ events: [NewEvent], against stored: [String: Event], isBatch: Bool) throws {
+        let conflicts = events.enumerated().compactMap { index, new -> Problem.FieldError? in
+            guard let key = new.idempotencyKey, let earlier = stored[key], !new.isRepeat(of: earlier) else { return nil }
+            return .init(
+                field: (isBatch ? "/\(index)" : "") + "/idempotency_key",
+                message: "key \(key) was used for event \(earlier.id) with a different payload; use a new key for a new event"
+            )
+        }
+        guard conflicts.isEmpty else { throw Problem.validation(conflicts, status: .conflict) }
+    }
+
+    /// Events a team's feed page scans at most: a page costs the same however much of the log the
+    /// team may not see, and `last_seq` moves past what it skipped.
+    static let teamScanWindow = 1000
+
+    /// `GET /api/events?since=SEQ&limit=N`: the changes feed. A team token sees the events one of
+    /// its hooks could receive, through channels granted to the team.
     @Sendable func feed(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
         let principal = try context.requirePrincipal()
         let query = request.uri.queryParameters
@@ -92,9 +119,22 @@ struct EventsController {
             guard let limit = Int(String(value)), (1...1000).contains(limit) else { throw Problem.badRequest("limit must be from 1 to 1000") }
             return limit
         } ?? 100
-        let teamID = principal.scope == .team ? principal.teamID : nil
-        let events = try await store.events(since: since, limit: limit, visibleTo: teamID)
-        let lastSeq = events.last?.seq ?? since
+        var events: [Event]
+        var lastSeq = since
+        if principal.scope == .team {
+            guard let teamID = principal.teamID, let team = try await store.team(id: teamID) else { throw Problem.notFound("No such team.") }
+            let (granted, hooks) = (team.channels, try await store.hooks(teamID: teamID))
+            events = []
+            for event in try await store.events(since: since, limit: max(limit, Self.teamScanWindow)) {
+                lastSeq = event.seq
+                guard EventMatcher.isVisible(event, toTeamWith: hooks, grantedChannels: granted) else { continue }
+                events.append(event)
+                if events.count == limit { break }
+            }
+        } else {
+            events = try await store.events(since: since, limit: limit)
+            lastSeq = events.last?.seq ?? since
+        }
         let results: [JSONValue] = events.map { event in
             .object([
                 ("seq", .int(event.seq)), ("id", .string(event.id)), ("type", .string(event.type)), ("timestamp", event.timestamp.json),

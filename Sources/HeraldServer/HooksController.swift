@@ -61,6 +61,7 @@ struct HooksController {
         if !reader.has("url") { reader.fail("url", "is required") }
         var settings = HookSettings(url: "")
         try await apply(&reader, to: &settings)
+        Self.checkChannels(settings.channels, of: team, &reader)
         let suppliedSecret = reader.string("secret", maxLength: 512)
         if let suppliedSecret, suppliedSecret.count < 8 { reader.fail("secret", "must be at least 8 characters") }
         try reader.check()
@@ -99,6 +100,17 @@ struct HooksController {
         if let signature = reader.choice("signature", as: SignatureScheme.self) { settings.signature = signature }
     }
 
+    /// A team may subscribe only to channels granted to it: channels route events to teams.
+    static func checkChannels(_ channels: [String], of team: Team, _ reader: inout FieldReader) {
+        for channel in team.ungranted(channels) {
+            reader.fail("channels", Self.ungrantedMessage(channel, team: team))
+        }
+    }
+
+    static func ungrantedMessage(_ channel: String, team: Team) -> String {
+        "channel \(channel) is not granted to team \(team.slug) (granted: \(team.channels.sorted().joined(separator: ", ")))"
+    }
+
     @Sendable func list(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
         let principal = try context.require(.team, .admin, .provider)
         let hooks = try await store.hooks(teamID: principal.scope == .team ? principal.teamID : nil)
@@ -118,6 +130,7 @@ struct HooksController {
         reader.rejectUnknown(Self.settingsFields.union(["add_events", "remove_events"]))
         var settings = HookSettings(hook: hook)
         try await apply(&reader, to: &settings)
+        if reader.has("channels"), let team = try await store.team(id: hook.teamID) { Self.checkChannels(settings.channels, of: team, &reader) }
         var events = settings.events
         if let add = reader.stringArray("add_events") {
             let catalog = try await services.catalog.entries()

@@ -29,6 +29,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most delivery attempts in flight at once for one unordered hook.")
     var maxInFlightPerHook: Int = 32
 
+    @Option(help: "Most delivery attempts in flight at once across one team's hooks, so one team's slow receivers leave slots for the others.")
+    var maxInFlightPerTeam: Int = 128
+
     @Option(help: "Directory of the web UI's Mustache pages (env HERALD_TEMPLATES_DIR).")
     var templatesDir: String = ProcessInfo.processInfo.environment["HERALD_TEMPLATES_DIR"] ?? "Templates"
 
@@ -50,6 +53,7 @@ struct Serve: AsyncParsableCommand {
         configuration.engine.allowPrivateTargets = allowPrivateTargets || ProcessInfo.processInfo.environment["HERALD_ALLOW_PRIVATE_TARGETS"] == "1"
         configuration.engine.maxInFlight = maxInFlight
         configuration.engine.maxInFlightPerHook = maxInFlightPerHook
+        configuration.engine.maxInFlightPerTeam = maxInFlightPerTeam
         if let retrySchedule {
             guard let schedule = RetrySchedule(parsing: retrySchedule) else {
                 throw ValidationError("--retry-schedule must look like 5s,5m,30m (units ms, s, m, h)")

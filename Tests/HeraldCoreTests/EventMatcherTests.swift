@@ -1,3 +1,4 @@
+import Foundation
 import HeraldCore
 import Testing
 
@@ -29,5 +30,38 @@ import Testing
     @Test(arguments: [("*", true), ("lead.*", true), ("lead.created", true), ("lead.", false), ("Lead.Created", false), ("", false), ("a..b", false), ("**", false)])
     func patternValidity(_ pattern: String, _ valid: Bool) {
         #expect(EventMatcher.isValidPattern(pattern) == valid)
+    }
+
+    func hook(channels: [String], events: [String] = ["*"], createdAfterSeq: Int64 = 0) -> Hook {
+        Hook(
+            id: 1, teamID: 1, url: "https://example.org", contentType: .json, encryptedSecret: Data(), events: events, channels: channels,
+            active: true, insecureSSL: false, timeoutSeconds: 10, ordering: .none, signature: .hmac, createdAt: Date(), updatedAt: Date(),
+            lastResponse: LastResponse(code: nil, status: "unused", message: nil), disabledReason: nil, createdAfterSeq: createdAfterSeq, failingSince: nil
+        )
+    }
+
+    func event(_ seq: Int64 = 5, channels: [String]) -> Event {
+        Event(seq: seq, id: "evt_\(seq)", type: "lead.created", data: "{}", channels: channels, idempotencyKey: nil, timestamp: Date())
+    }
+
+    @Test func aHookReceivesRoutedEventsOnlyThroughGrantedChannels() {
+        let hook = hook(channels: ["bde", "cce"])
+        #expect(EventMatcher.routes(event(channels: ["bde"]), to: hook, grantedChannels: ["bde"]))
+        #expect(!EventMatcher.routes(event(channels: ["cce"]), to: hook, grantedChannels: ["bde"]))
+        #expect(EventMatcher.routes(event(channels: ["cce"]), to: hook, grantedChannels: ["bde", "cce"]))
+        #expect(EventMatcher.routes(event(channels: []), to: hook, grantedChannels: []))
+    }
+
+    @Test func aHookReceivesNothingFromBeforeItExisted() {
+        #expect(!EventMatcher.routes(event(5, channels: []), to: hook(channels: [], createdAfterSeq: 5), grantedChannels: []))
+        #expect(EventMatcher.routes(event(6, channels: []), to: hook(channels: [], createdAfterSeq: 5), grantedChannels: []))
+    }
+
+    @Test func aTeamSeesInItsFeedWhatItsHooksCouldReceive() {
+        let hooks = [hook(channels: ["cce", "bde"], events: ["lead.*"])]
+        #expect(EventMatcher.isVisible(event(channels: ["cce"]), toTeamWith: hooks, grantedChannels: ["cce"]))
+        #expect(!EventMatcher.isVisible(event(channels: ["bde"]), toTeamWith: hooks, grantedChannels: ["cce"]))
+        #expect(EventMatcher.isVisible(event(channels: []), toTeamWith: hooks, grantedChannels: ["cce"]))
+        #expect(!EventMatcher.isVisible(event(channels: []), toTeamWith: [], grantedChannels: ["cce"]))
     }
 }

@@ -30,23 +30,3 @@ import Testing
         #expect(RetrySchedule(parsing: "-5s") == nil)
     }
 }
-
-@Suite struct HookHealthTests {
-    let health = HookHealth(disableAfter: .seconds(3600))
-    let t0 = Date(timeIntervalSince1970: 1_700_000_000)
-
-    @Test func aSuccessClearsTheFailureRun() {
-        let result = health.afterAttempt(succeeded: true, failingSince: t0, now: t0 + 10)
-        #expect(result.failingSince == nil && result.disableReason == nil)
-    }
-
-    @Test func aFirstFailureStartsARun() {
-        let result = health.afterAttempt(succeeded: false, failingSince: nil, now: t0)
-        #expect(result.failingSince == t0 && result.disableReason == nil)
-    }
-
-    @Test func aLongEnoughRunDisablesTheHook() {
-        #expect(health.afterAttempt(succeeded: false, failingSince: t0, now: t0 + 3599).disableReason == nil)
-        #expect(health.afterAttempt(succeeded: false, failingSince: t0, now: t0 + 3600).disableReason != nil)
-    }
-}

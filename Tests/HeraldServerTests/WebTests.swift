@@ -70,6 +70,14 @@ import Testing
                 #expect(invalid.html.contains("Choose at least one event."))
                 #expect(invalid.html.contains(#"<option value="form" selected>"#))
                 #expect(try await herald.store.hooks(teamID: nil).isEmpty)
+                // Channels are tenancy: a team uses only its own and those an admin granted.
+                let ungranted = try await client.submit(from: "/hooks/new", to: "/hooks", [
+                    ("url", receiver.url()), ("events_mode", "all"), ("channels", "bde, cce"), ("active", "1"),
+                ])
+                #expect(ungranted.status == 422)
+                #expect(ungranted.html.contains("Channel cce is not granted to team bde"))
+                #expect(try await herald.store.hooks(teamID: nil).isEmpty)
+                _ = try await herald.store.setExtraChannels(["cce"], teamID: bde.team.id)
                 let created = try await client.submit(from: "/hooks/new", to: "/hooks", [
                     ("url", receiver.url()), ("content_type", "json"), ("insecure_ssl", "0"), ("events_mode", "custom"),
                     ("events", "lead.created"), ("events", "lead.updated"), ("channels", "bde, cce"), ("active", "1"),

@@ -34,13 +34,13 @@ extension HeraldStore {
         return try await createHook(teamID: team.id, settings: settings, encryptedSecret: Data([1, 2, 3]), now: Date()).hook
     }
 
-    func emit(_ type: String = "lead.created", channels: [String] = [], key: String? = nil) async throws -> AppendedEvent {
-        try await append([NewEvent(type: type, data: #"{"lead_id":"l1"}"#, channels: channels, idempotencyKey: key)])[0]
+    func emit(_ type: String = "lead.created", channels: [String] = [], key: String? = nil, scope: String = "token:1") async throws -> AppendedEvent {
+        try await append([NewEvent(type: type, data: #"{"lead_id":"l1"}"#, channels: channels, idempotencyKey: key, idempotencyScope: scope)])[0]
     }
 
     /// Claims everything due (far in the future, so scheduled retries count too when asked).
     func claimAll(now: Date = Date(), perHookLimit: Int = 1000) async throws -> [ClaimedDelivery] {
-        try await claimDue(now: now, limit: 1000, perHookLimit: perHookLimit, inFlight: [:])
+        try await claimDue(now: now, policy: ClaimPolicy(limit: 1000, perHook: perHookLimit, perTeam: 100_000))
     }
 }
 

@@ -137,6 +137,15 @@ extension WebController {
         return errors
     }
 
+    /// The API's channel rule, worded for the form.
+    func checkChannels(_ channels: [String], teamID: Int64?, into errors: inout [String: String]) async throws {
+        guard errors["channels"] == nil, let teamID, let team = try await store.team(id: teamID), let channel = team.ungranted(channels).first else {
+            return
+        }
+        let message = HooksController.ungrantedMessage(channel, team: team)
+        errors["channels"] = message.prefix(1).uppercased() + message.dropFirst() + "."
+    }
+
     @Sendable func newHookPage(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
         let signIn = try signedIn(context)
         return renderer.render("hook-form", try await formContext(signIn, title: "Add webhook", action: "/hooks", values: FormValues(), errors: [:], hookID: nil))
@@ -150,6 +159,7 @@ extension WebController {
         var errors = try await validate(values, into: &settings)
         let teamID: Int64? = signIn.user.role == .admin ? values.teamID : signIn.user.teamID
         if teamID == nil { errors["team"] = "Choose the team this hook belongs to." }
+        try await checkChannels(settings.channels, teamID: teamID, into: &errors)
         let supplied = form.trimmed("secret")
         if !supplied.isEmpty && supplied.count < 8 { errors["secret"] = "Use at least 8 characters, or leave it empty." }
         guard errors.isEmpty, let teamID else {
@@ -179,6 +189,7 @@ extension WebController {
         values.teamID = hook.teamID
         var settings = HookSettings(url: values.url)
         var errors = try await validate(values, into: &settings)
+        try await checkChannels(settings.channels, teamID: hook.teamID, into: &errors)
         let supplied = form.trimmed("secret")
         if !supplied.isEmpty && supplied.count < 8 { errors["secret"] = "Use at least 8 characters, or leave it empty." }
         guard errors.isEmpty else {

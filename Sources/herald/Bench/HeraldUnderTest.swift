@@ -47,6 +47,7 @@ final class HeraldUnderTest: @unchecked Sendable {
         configuration.publicDirectory = WebDirectories.resolve("Public")
         configuration.engine.maxInFlight = bench.concurrency
         configuration.engine.maxInFlightPerHook = bench.concurrency
+        configuration.engine.maxInFlightPerTeam = bench.concurrency
         let (store, secretBox) = try await openStore(configuration: configuration)
         try await store.saveEventType(EventType(name: "bench.event", description: "Benchmark event."))
         let team = try await store.createTeam(name: "Bench", slug: "bench", now: Date())
