@@ -99,6 +99,16 @@ let package = Package(
         .testTarget(name: "HeraldVerifyTests", dependencies: ["HeraldVerify"]),
         .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore"]),
         .testTarget(
+            name: "HeraldDeliveryTests",
+            dependencies: [
+                "HeraldDelivery",
+                "HeraldCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "HeraldStoreTests",
             dependencies: ["HeraldCore", "HeraldSQLite"]
         ),

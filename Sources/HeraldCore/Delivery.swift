@@ -12,12 +12,22 @@ public enum DeliveryStatus: String, Sendable, Codable, CaseIterable {
     case failed
 
     /// The coarse status the API shows: `success`, `failure` or `pending`.
-    public var apiStatus: String {
-        switch self {
-        case .pending, .inFlight: "pending"
-        case .succeeded: "success"
-        case .failed: "failure"
+    public var apiStatus: String { APIStatus(self).rawValue }
+
+    /// The coarse statuses of the API and the web UI, each standing for one or more states.
+    public enum APIStatus: String, Sendable, CaseIterable {
+        case success, failure, pending
+
+        public init(_ status: DeliveryStatus) {
+            switch status {
+            case .pending, .inFlight: self = .pending
+            case .succeeded: self = .success
+            case .failed: self = .failure
+            }
         }
+
+        /// The states this status stands for.
+        public var statuses: [DeliveryStatus] { DeliveryStatus.allCases.filter { APIStatus($0) == self } }
     }
 }
 

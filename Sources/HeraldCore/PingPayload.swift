@@ -33,3 +33,15 @@ public enum PingPayload {
         ]).jsonString
     }
 }
+
+extension PingPayload {
+    /// The `ping` event for `hook`, addressed to it alone.
+    public static func event(for hook: Hook, now: Date) -> NewEvent {
+        NewEvent(type: "ping", data: data(hook: hook), timestamp: now)
+    }
+
+    /// A ping's delivery: one attempt, due now, never retried on the schedule.
+    public static func lifecycle(now: Date) -> DeliveryLifecycle {
+        .new(now: now, retries: false)
+    }
+}

@@ -151,7 +151,8 @@ public struct FanOutResult: Sendable, Hashable {
 public struct DeliveryQuery: Sendable, Hashable {
     public var hookID: Int64?
     public var teamID: Int64?
-    public var status: String?
+    /// Only deliveries in one of these states.
+    public var statuses: [DeliveryStatus]?
     public var eventType: String?
     public var since: Date?
     public var until: Date?
@@ -159,10 +160,13 @@ public struct DeliveryQuery: Sendable, Hashable {
     public var cursor: DeliveryCursor?
     public var limit: Int
 
-    public init(hookID: Int64? = nil, teamID: Int64? = nil, status: String? = nil, eventType: String? = nil, since: Date? = nil, until: Date? = nil, cursor: DeliveryCursor? = nil, limit: Int = 30) {
+    public init(
+        hookID: Int64? = nil, teamID: Int64? = nil, statuses: [DeliveryStatus]? = nil, eventType: String? = nil, since: Date? = nil, until: Date? = nil,
+        cursor: DeliveryCursor? = nil, limit: Int = 30
+    ) {
         self.hookID = hookID
         self.teamID = teamID
-        self.status = status
+        self.statuses = statuses
         self.eventType = eventType
         self.since = since
         self.until = until

@@ -71,6 +71,9 @@ public final class DeliveryEngine: Service, Sendable {
         )
     }
 
+    /// Attempts claimed and not yet recorded: a slot is free again once its attempt is durable.
+    public var attemptsInFlight: Int { state.withLock { $0.inFlight } }
+
     /// Call after events were appended: fan-out runs soon.
     public func eventsAppended() { fanOutBell.ring() }
 

@@ -66,24 +66,12 @@ struct DeliverySender: Sendable {
             var body = String(decoding: captured.readableBytesView, as: UTF8.self)
             if truncated { body += "\n… (truncated at \(responseBodyLimit) bytes)" }
             attempt.responseBody = body
-            let retryAfter = response.headers.first(name: "Retry-After").flatMap(Self.parseRetryAfter)
+            let retryAfter = response.headers.first(name: "Retry-After").flatMap { RetryAfter.parse($0, now: Date()) }
             return finish(.response(status: Int(response.status.code), retryAfter: retryAfter))
         } catch {
             let (errorClass, message) = Self.classify(error)
             return finish(.error(errorClass, message: message))
         }
-    }
-
-    /// `Retry-After`: delay-seconds or an HTTP date.
-    static func parseRetryAfter(_ value: String) -> Duration? {
-        let trimmed = value.trimmingCharacters(in: .whitespaces)
-        if let seconds = Int64(trimmed), seconds >= 0 { return .seconds(seconds) }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        guard let date = formatter.date(from: trimmed) else { return nil }
-        return .seconds(max(0, Int64(date.timeIntervalSinceNow.rounded(.up))))
     }
 
     static func classify(_ error: any Error) -> (ErrorClass, String) {

@@ -40,9 +40,8 @@ extension SQLiteStore: DeliveryStore {
     /// Appends a `ping` event addressed to one hook and its delivery (one attempt, no retries).
     static func queuePing(hookID: Int64, teamID: Int64, now: Date, in db: Database) throws -> String {
         let hook = try Row.fetchOne(db, sql: "SELECT * FROM hooks WHERE id = ?", arguments: [hookID]).map(Self.hook)!
-        let event = NewEvent(type: "ping", data: PingPayload.data(hook: hook), timestamp: now)
-        let appended = try append([event], targetHookID: hookID, in: db)
-        return try insertDelivery(hookID: hookID, teamID: teamID, eventSeq: appended[0].event.seq, lifecycle: .new(now: now, retries: false), now: now, in: db)
+        let appended = try append([PingPayload.event(for: hook, now: now)], targetHookID: hookID, in: db)
+        return try insertDelivery(hookID: hookID, teamID: teamID, eventSeq: appended[0].event.seq, lifecycle: PingPayload.lifecycle(now: now), now: now, in: db)
     }
 
     @discardableResult
@@ -76,7 +75,9 @@ extension SQLiteStore: DeliveryStore {
         }
     }
 
-    static func claimDue(now: Date, policy: ClaimPolicy, in db: Database) throws -> [ClaimedDelivery] {
+    static func claimDue(now exactNow: Date, policy: ClaimPolicy, in db: Database) throws -> [ClaimedDelivery] {
+        // The clock as stored, so SQL and the lifecycle agree on what is due at this very instant.
+        let now = Date(unixSeconds: exactNow.unixSeconds)
         // The hooks with pending deliveries, one index seek each (a loose scan of deliveries_pending),
         // however long any one hook's backlog is.
         let nextHook = try db.cachedStatement(sql: "SELECT hook_id FROM deliveries WHERE status = 'pending' AND hook_id > ? ORDER BY hook_id LIMIT 1")
@@ -244,11 +245,9 @@ extension SQLiteStore: DeliveryStore {
         var arguments: StatementArguments = []
         if let hookID = query.hookID { clauses.append("d.hook_id = ?"); arguments += [hookID] }
         if let teamID = query.teamID { clauses.append("d.team_id = ?"); arguments += [teamID] }
-        switch query.status {
-        case "success": clauses.append("d.status = 'succeeded'")
-        case "failure": clauses.append("d.status = 'failed'")
-        case "pending": clauses.append("d.status IN ('pending', 'in_flight')")
-        default: break
+        if let statuses = query.statuses {
+            clauses.append("d.status IN (\(statuses.map { _ in "?" }.joined(separator: ",")))")
+            arguments += StatementArguments(statuses.map(\.rawValue))
         }
         if let type = query.eventType { clauses.append("e.type = ?"); arguments += [type] }
         if let since = query.since { clauses.append("d.created_at >= ?"); arguments += [since.unixSeconds] }

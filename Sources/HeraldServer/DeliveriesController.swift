@@ -52,8 +52,8 @@ struct DeliveriesController {
             query.cursor = parsed
         }
         if let status = parameters["status"] {
-            guard ["success", "failure", "pending"].contains(String(status)) else { throw Problem.badRequest("status must be success, failure or pending") }
-            query.status = String(status)
+            guard let filter = DeliveryStatus.APIStatus(rawValue: String(status)) else { throw Problem.badRequest("status must be success, failure or pending") }
+            query.statuses = filter.statuses
         }
         if let event = parameters["event"] { query.eventType = String(event) }
         for (name, keyPath) in [("since", \DeliveryQuery.since), ("until", \DeliveryQuery.until)] {

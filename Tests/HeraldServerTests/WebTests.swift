@@ -105,7 +105,7 @@ import Testing
                 _ = try await herald.emit(try await herald.providerToken(), #"{"type":"lead.created","data":{"lead_id":"lead_77"}}"#)
                 try await eventually("the lead") { receiver.received.count == 2 }
                 try await eventually("both are recorded") {
-                    try await herald.store.deliveries(DeliveryQuery(hookID: hook.id, status: "success", limit: 10)).count == 2
+                    try await herald.store.deliveries(DeliveryQuery(hookID: hook.id, statuses: DeliveryStatus.APIStatus.success.statuses, limit: 10)).count == 2
                 }
                 let page = try await client.get("/hooks/\(hook.id)")
                 #expect(page.html.contains("Recent Deliveries"))

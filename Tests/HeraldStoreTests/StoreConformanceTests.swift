@@ -400,7 +400,8 @@ import Testing
         #expect(seqs == seqs.sorted(by: >))
         #expect(page2.last?.eventType == "ping")
         #expect(try await store.deliveries(DeliveryQuery(teamID: cce.id, limit: 100)).count == 5)
-        #expect(try await store.deliveries(DeliveryQuery(status: "success", limit: 100)).isEmpty)
+        #expect(try await store.deliveries(DeliveryQuery(statuses: DeliveryStatus.APIStatus.success.statuses, limit: 100)).isEmpty)
+        #expect(try await store.deliveries(DeliveryQuery(statuses: DeliveryStatus.APIStatus.pending.statuses, limit: 100)).count == 10)
         #expect(try await store.deliveries(DeliveryQuery(hookID: hook.id, eventType: "ping", limit: 100)).count == 1)
     }
 
