@@ -1,31 +1,65 @@
 import Foundation
 
-/// The delivery lifecycle as a pure state machine: events in, decisions out, no I/O, no clock.
+/// The delivery lifecycle as a pure state machine, in the shape of async-http-client's connection
+/// state machines: a private state, one method per input, each with an exhaustive `switch` that
+/// returns the ``Action`` the engine (or a store) carries out. No I/O, no clock: `now` comes in.
 ///
 /// ```
 /// pending ──claim──▶ in_flight ──2xx──────────────▶ succeeded
-///    ▲                   │ ├──failure, retries left──▶ pending (next_attempt_at = now + delay)
-///    │                   │ ├──failure, none left─────▶ failed
-///    │                   │ └──410 Gone───────────────▶ failed, hook disabled
-///    └──recover (crash)──┘
-/// succeeded / failed ──redeliver──▶ pending (one attempt, no automatic retries)
+///    ▲                   │ ├──failure, retries left──▶ pending (due at now + delay)   .retry(at:)
+///    │                   │ ├──failure, none left─────▶ failed                          .failed
+///    │                   │ └──410 Gone───────────────▶ failed, hook disabled           .failAndDisableHook
+///    └──recover (crash)──┘                                                              .requeue(at:)
+/// succeeded / failed / pending ──redeliver──▶ pending (one attempt, no automatic retries)
 /// ```
+///
+/// The stored form (``status``, ``attemptsInRun``, ``redelivery``, ``retries``, ``nextAttemptAt``)
+/// is read from and written to rows as is; every change goes through the inputs.
 public struct DeliveryLifecycle: Sendable, Hashable {
-    public private(set) var status: DeliveryStatus
+    private enum State: Hashable {
+        case pending(dueAt: Date)
+        case inFlight
+        case succeeded
+        case failed
+    }
+
+    private var state: State
     /// Attempts made in the current run (reset by a redelivery).
     public private(set) var attemptsInRun: Int
     /// Whether the current run was started by hand (redelivery): one attempt, no automatic retries.
     public private(set) var redelivery: Bool
     /// Whether failed attempts are retried on the schedule (false for pings).
     public private(set) var retries: Bool
-    public private(set) var nextAttemptAt: Date?
 
+    /// What the engine does after an input.
+    public enum Action: Sendable, Hashable {
+        /// Make an attempt, for this reason.
+        case send(AttemptTrigger)
+        /// Record the attempt; the delivery succeeded.
+        case succeeded
+        /// Record the attempt; try again at this time.
+        case retry(at: Date)
+        /// Record the attempt; no attempt follows (the schedule is used up, or it was a one-shot attempt).
+        case failed
+        /// Record the attempt and disable the hook, for this reason.
+        case failAndDisableHook(reason: String)
+        /// Put the delivery back in the queue, due at this time.
+        case requeue(at: Date)
+        /// The input is not allowed in this state; nothing changed.
+        case refuse(DeliveryTransitionError)
+    }
+
+    /// The lifecycle as stored. A pending delivery without a due time is due at once.
     public init(status: DeliveryStatus, attemptsInRun: Int, redelivery: Bool, retries: Bool, nextAttemptAt: Date?) {
-        self.status = status
+        switch status {
+        case .pending: state = .pending(dueAt: nextAttemptAt ?? .distantPast)
+        case .inFlight: state = .inFlight
+        case .succeeded: state = .succeeded
+        case .failed: state = .failed
+        }
         self.attemptsInRun = attemptsInRun
         self.redelivery = redelivery
         self.retries = retries
-        self.nextAttemptAt = nextAttemptAt
     }
 
     /// A new delivery, due now.
@@ -33,79 +67,98 @@ public struct DeliveryLifecycle: Sendable, Hashable {
         DeliveryLifecycle(status: .pending, attemptsInRun: 0, redelivery: false, retries: retries, nextAttemptAt: now)
     }
 
-    /// Whether the delivery may be claimed at `now`.
-    public func isDue(at now: Date) -> Bool {
-        status == .pending && (nextAttemptAt ?? now) <= now
-    }
-
-    /// Takes the delivery for an attempt; returns why the attempt is made.
-    public mutating func claim(now: Date) throws(DeliveryTransitionError) -> AttemptTrigger {
-        guard isDue(at: now) else { throw DeliveryTransitionError(from: status, event: "claim") }
-        status = .inFlight
-        nextAttemptAt = nil
-        if redelivery { return .redelivery }
-        if !retries { return .ping }
-        return attemptsInRun == 0 ? .first : .retry
-    }
-
-    /// Applies the outcome of the attempt in flight.
-    public mutating func finish(
-        _ outcome: AttemptOutcome, now: Date, schedule: RetrySchedule, jitterUnit: Double
-    ) throws(DeliveryTransitionError) -> DeliveryDecision {
-        guard status == .inFlight else { throw DeliveryTransitionError(from: status, event: "finish") }
-        attemptsInRun += 1
-        switch outcome.classification {
-        case .success:
-            status = .succeeded
-            return DeliveryDecision(status: .succeeded, nextAttemptAt: nil, disableHookReason: nil)
-        case .gone:
-            status = .failed
-            return DeliveryDecision(status: .failed, nextAttemptAt: nil, disableHookReason: "The receiver answered 410 Gone.")
-        case .failure(let retryAfter):
-            guard retries, !redelivery, var delay = schedule.delay(afterAttempts: attemptsInRun, unit: jitterUnit) else {
-                status = .failed
-                return DeliveryDecision(status: .failed, nextAttemptAt: nil, disableHookReason: nil)
-            }
-            if let retryAfter { delay = min(max(delay, retryAfter), Self.maxRetryAfter) }
-            status = .pending
-            let next = now.addingTimeInterval(delay.seconds)
-            nextAttemptAt = next
-            return DeliveryDecision(status: .pending, nextAttemptAt: next, disableHookReason: nil)
+    public var status: DeliveryStatus {
+        switch state {
+        case .pending: .pending
+        case .inFlight: .inFlight
+        case .succeeded: .succeeded
+        case .failed: .failed
         }
     }
 
-    /// Puts an interrupted attempt (crash, expired lease) back in the queue, due now. The attempt
-    /// was never recorded, so it does not count.
-    public mutating func recover(now: Date) throws(DeliveryTransitionError) {
-        guard status == .inFlight else { throw DeliveryTransitionError(from: status, event: "recover") }
-        status = .pending
-        nextAttemptAt = now
+    /// When a pending delivery is due; nil in every other state.
+    public var nextAttemptAt: Date? {
+        if case .pending(let dueAt) = state { dueAt } else { nil }
     }
 
-    /// Sends the same delivery again, by hand: one attempt, marked as a redelivery.
-    public mutating func redeliver(now: Date) throws(DeliveryTransitionError) {
-        guard status != .inFlight else { throw DeliveryTransitionError(from: status, event: "redeliver") }
-        status = .pending
-        redelivery = true
-        attemptsInRun = 0
-        nextAttemptAt = now
+    /// Whether the delivery may be claimed at `now`.
+    public func isDue(at now: Date) -> Bool {
+        if case .pending(let dueAt) = state { dueAt <= now } else { false }
+    }
+
+    /// Input: the engine takes the delivery for an attempt.
+    public mutating func claim(now: Date) -> Action {
+        switch state {
+        case .pending(let dueAt) where dueAt <= now:
+            state = .inFlight
+            if redelivery { return .send(.redelivery) }
+            if !retries { return .send(.ping) }
+            return .send(attemptsInRun == 0 ? .first : .retry)
+        case .pending, .inFlight, .succeeded, .failed:
+            return .refuse(DeliveryTransitionError(from: status, event: "claim"))
+        }
+    }
+
+    /// Input: the attempt in flight ended with `outcome`.
+    public mutating func finish(_ outcome: AttemptOutcome, now: Date, schedule: RetrySchedule, jitterUnit: Double) -> Action {
+        switch state {
+        case .inFlight:
+            attemptsInRun += 1
+            switch outcome.classification {
+            case .success:
+                state = .succeeded
+                return .succeeded
+            case .gone:
+                state = .failed
+                return .failAndDisableHook(reason: "The receiver answered 410 Gone.")
+            case .failure(let retryAfter):
+                guard retries, !redelivery, var delay = schedule.delay(afterAttempts: attemptsInRun, unit: jitterUnit) else {
+                    state = .failed
+                    return .failed
+                }
+                if let retryAfter { delay = min(max(delay, retryAfter), Self.maxRetryAfter) }
+                let next = now.addingTimeInterval(delay.seconds)
+                state = .pending(dueAt: next)
+                return .retry(at: next)
+            }
+        case .pending, .succeeded, .failed:
+            return .refuse(DeliveryTransitionError(from: status, event: "finish"))
+        }
+    }
+
+    /// Input: an attempt was interrupted (crash, expired lease). The delivery is due again at
+    /// once; the attempt was never recorded, so it does not count.
+    public mutating func recover(now: Date) -> Action {
+        switch state {
+        case .inFlight:
+            state = .pending(dueAt: now)
+            return .requeue(at: now)
+        case .pending, .succeeded, .failed:
+            return .refuse(DeliveryTransitionError(from: status, event: "recover"))
+        }
+    }
+
+    /// Input: someone asks to send the delivery again, by hand: one attempt, marked as a redelivery.
+    public mutating func redeliver(now: Date) -> Action {
+        switch state {
+        case .pending, .succeeded, .failed:
+            state = .pending(dueAt: now)
+            redelivery = true
+            attemptsInRun = 0
+            return .requeue(at: now)
+        case .inFlight:
+            return .refuse(DeliveryTransitionError(from: status, event: "redeliver"))
+        }
     }
 
     /// A `Retry-After` longer than this is capped.
     public static let maxRetryAfter: Duration = .seconds(86_400)
 }
 
-/// What the outcome of an attempt means for the delivery and its hook.
-public struct DeliveryDecision: Sendable, Hashable {
-    public var status: DeliveryStatus
-    public var nextAttemptAt: Date?
-    /// When set, the hook is disabled with this reason.
-    public var disableHookReason: String?
-
-    public init(status: DeliveryStatus, nextAttemptAt: Date?, disableHookReason: String?) {
-        self.status = status
-        self.nextAttemptAt = nextAttemptAt
-        self.disableHookReason = disableHookReason
+extension DeliveryLifecycle.Action {
+    /// The reason to disable the hook, when the action carries one.
+    public var disableHookReason: String? {
+        if case .failAndDisableHook(let reason) = self { reason } else { nil }
     }
 }
 
@@ -136,7 +189,7 @@ public enum AttemptOutcome: Sendable, Hashable {
 }
 
 /// An event that is not allowed in the delivery's current state.
-public struct DeliveryTransitionError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct DeliveryTransitionError: Error, Sendable, Hashable, CustomStringConvertible {
     public let from: DeliveryStatus
     public let event: String
 

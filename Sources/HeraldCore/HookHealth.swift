@@ -39,7 +39,7 @@ extension HookHealth {
         for result in results {
             let next = afterAttempt(succeeded: result.succeeded, failingSince: failingSince, now: result.attempt.finishedAt)
             failingSince = next.failingSince
-            disableReason = result.decision.disableHookReason ?? next.disableReason ?? disableReason
+            disableReason = result.action.disableHookReason ?? next.disableReason ?? disableReason
         }
         let attempt = last.attempt
         let message: String =

@@ -211,14 +211,15 @@ public struct AttemptResult: Sendable, Hashable {
     public var attempt: Attempt
     public var hookID: Int64
     public var lifecycle: DeliveryLifecycle
-    public var decision: DeliveryDecision
+    /// What ``DeliveryLifecycle/finish(_:now:schedule:jitterUnit:)`` answered.
+    public var action: DeliveryLifecycle.Action
     public var succeeded: Bool
 
-    public init(attempt: Attempt, hookID: Int64, lifecycle: DeliveryLifecycle, decision: DeliveryDecision, succeeded: Bool) {
+    public init(attempt: Attempt, hookID: Int64, lifecycle: DeliveryLifecycle, action: DeliveryLifecycle.Action, succeeded: Bool) {
         self.attempt = attempt
         self.hookID = hookID
         self.lifecycle = lifecycle
-        self.decision = decision
+        self.action = action
         self.succeeded = succeeded
     }
 }

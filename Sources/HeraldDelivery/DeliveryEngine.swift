@@ -219,18 +219,17 @@ public final class DeliveryEngine: Service, Sendable {
         deliveryBell.ring()
     }
 
-    /// Applies each outcome to its delivery's state machine.
+    /// Feeds each outcome to its delivery's state machine; the store carries out the actions.
     private func results(for finished: [(ClaimedDelivery, DeliverySender.Sent)]) -> [AttemptResult] {
         let now = Date()
         return finished.compactMap { delivery, sent in
             var lifecycle = delivery.lifecycle
-            do {
-                let decision = try lifecycle.finish(sent.outcome, now: now, schedule: configuration.retrySchedule, jitterUnit: Double.random(in: 0..<1))
-                return AttemptResult(attempt: sent.attempt, hookID: delivery.hook.id, lifecycle: lifecycle, decision: decision, succeeded: sent.outcome.isSuccess)
-            } catch {
+            let action = lifecycle.finish(sent.outcome, now: now, schedule: configuration.retrySchedule, jitterUnit: Double.random(in: 0..<1))
+            if case .refuse(let error) = action {
                 logger.error("delivery state machine refused an outcome", metadata: ["delivery": "\(delivery.deliveryID)", "error": "\(error)"])
                 return nil
             }
+            return AttemptResult(attempt: sent.attempt, hookID: delivery.hook.id, lifecycle: lifecycle, action: action, succeeded: sent.outcome.isSuccess)
         }
     }
 }

@@ -127,7 +127,7 @@ extension SQLiteStore: DeliveryStore {
         for candidate in policy.choose(from: candidates, now: now) {
             guard let hook = hooks[candidate.hookID], let eventRow = try Row.fetchOne(event, arguments: [candidate.eventSeq]) else { continue }
             var lifecycle = candidate.lifecycle
-            let trigger = try lifecycle.claim(now: now)
+            guard case .send(let trigger) = lifecycle.claim(now: now) else { continue }
             try update.execute(arguments: [lifecycle.status.rawValue, lifecycle.nextAttemptAt?.unixSeconds, candidate.key])
             claimed.append(
                 ClaimedDelivery(
@@ -220,7 +220,7 @@ extension SQLiteStore: DeliveryStore {
             let update = try db.cachedStatement(sql: "UPDATE deliveries SET status = ?, next_attempt_at = ? WHERE pk = ?")
             for row in rows {
                 var lifecycle = Self.lifecycle(row)
-                try lifecycle.recover(now: now)
+                guard case .requeue = lifecycle.recover(now: now) else { continue }
                 try update.execute(arguments: [lifecycle.status.rawValue, lifecycle.nextAttemptAt?.unixSeconds, row["pk"] as Int64])
             }
             return rows.count
@@ -231,7 +231,7 @@ extension SQLiteStore: DeliveryStore {
         try await pool.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM deliveries WHERE id = ?", arguments: [deliveryID]) else { return false }
             var lifecycle = Self.lifecycle(row)
-            do { try lifecycle.redeliver(now: now) } catch { return false }
+            guard case .requeue = lifecycle.redeliver(now: now) else { return false }
             try db.execute(
                 sql: "UPDATE deliveries SET status = ?, attempts_in_run = ?, redelivery = ?, next_attempt_at = ? WHERE id = ?",
                 arguments: [lifecycle.status.rawValue, lifecycle.attemptsInRun, lifecycle.redelivery, lifecycle.nextAttemptAt?.unixSeconds, deliveryID]

@@ -8,15 +8,15 @@ import Testing
 
     func result(_ outcome: AttemptOutcome, at offset: Double) throws -> AttemptResult {
         var lifecycle = DeliveryLifecycle.new(now: start)
-        _ = try lifecycle.claim(now: start)
-        let decision = try lifecycle.finish(outcome, now: start, schedule: .default, jitterUnit: 0.5)
+        _ = lifecycle.claim(now: start)
+        let action = lifecycle.finish(outcome, now: start, schedule: .default, jitterUnit: 0.5)
         let status: Int? = if case .response(let code, _) = outcome { code } else { nil }
         let message: String? = if case .error(_, let text) = outcome { text } else { nil }
         let attempt = Attempt(
             deliveryID: "d", number: 1, trigger: .first, startedAt: start.addingTimeInterval(offset), durationMs: 0, url: "https://example.org",
             requestHeaders: [], requestBody: "", responseStatus: status, responseHeaders: [], responseBody: nil, errorClass: nil, errorMessage: message
         )
-        return AttemptResult(attempt: attempt, hookID: 1, lifecycle: lifecycle, decision: decision, succeeded: outcome.isSuccess)
+        return AttemptResult(attempt: attempt, hookID: 1, lifecycle: lifecycle, action: action, succeeded: outcome.isSuccess)
     }
 
     @Test func aSuccessEndsTheFailureRunAndShowsOK() throws {

@@ -48,11 +48,11 @@ extension HeraldStore {
 func result(for claimed: ClaimedDelivery, status: Int, now: Date = Date(), schedule: RetrySchedule = RetrySchedule(delays: [.seconds(60)], jitter: 0)) throws -> AttemptResult {
     var lifecycle = claimed.lifecycle
     let outcome = AttemptOutcome.response(status: status, retryAfter: nil)
-    let decision = try lifecycle.finish(outcome, now: now, schedule: schedule, jitterUnit: 0.5)
+    let action = lifecycle.finish(outcome, now: now, schedule: schedule, jitterUnit: 0.5)
     let attempt = Attempt(
         deliveryID: claimed.deliveryID, number: claimed.previousAttempts + 1, trigger: claimed.trigger, startedAt: now, durationMs: 3,
         url: claimed.hook.url, requestHeaders: [HTTPHeaderField("X-Herald-Event", claimed.event.type)], requestBody: claimed.event.payload,
         responseStatus: status, responseHeaders: [HTTPHeaderField("Server", "test")], responseBody: "body \(status)", errorClass: nil, errorMessage: nil
     )
-    return AttemptResult(attempt: attempt, hookID: claimed.hook.id, lifecycle: lifecycle, decision: decision, succeeded: outcome.isSuccess)
+    return AttemptResult(attempt: attempt, hookID: claimed.hook.id, lifecycle: lifecycle, action: action, succeeded: outcome.isSuccess)
 }
