@@ -71,3 +71,13 @@ public struct Principal: Sendable, Hashable {
         }
     }
 }
+
+extension TokenStore {
+    /// Creates a token and returns it with its secret, which is shown once and never stored (only
+    /// its hash and a recognisable prefix are). Every way of issuing a token goes through here.
+    public func issueToken(name: String, scope: TokenScope, teamID: Int64?, now: Date = Date()) async throws -> (token: APIToken, secret: String) {
+        let secret = APIToken.generateSecret()
+        let token = try await createToken(name: name, scope: scope, teamID: teamID, hash: APIToken.hash(secret), prefix: String(secret.prefix(12)), now: now)
+        return (token, secret)
+    }
+}

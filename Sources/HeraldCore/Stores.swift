@@ -36,6 +36,10 @@ public protocol SessionStore: Sendable {
     /// The session and its user, if the session exists and has not expired.
     func session(tokenHash: String, now: Date) async throws -> (Session, User)?
     func deleteSession(tokenHash: String) async throws
+    /// Keeps a one-time value for the session's next page (sealed by the caller).
+    func setFlash(_ flash: Data, tokenHash: String) async throws
+    /// The session's one-time value, removed as it is read.
+    func takeFlash(tokenHash: String) async throws -> Data?
 }
 
 /// The event-type catalog.

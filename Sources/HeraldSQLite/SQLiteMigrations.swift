@@ -176,6 +176,10 @@ enum SQLiteMigrations {
                     """
             )
         }
+        migrator.registerMigration("005_session_flash") { db in
+            // A one-time message for the page a form redirects to (Post/Redirect/Get), sealed.
+            try db.execute(sql: "ALTER TABLE sessions ADD COLUMN flash BLOB")
+        }
         return migrator
     }
 }

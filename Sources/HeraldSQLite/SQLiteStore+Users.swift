@@ -73,4 +73,16 @@ extension SQLiteStore: SessionStore {
     public func deleteSession(tokenHash: String) async throws {
         try await pool.write { db in try db.execute(sql: "DELETE FROM sessions WHERE token_hash = ?", arguments: [tokenHash]) }
     }
+
+    public func setFlash(_ flash: Data, tokenHash: String) async throws {
+        try await pool.write { db in try db.execute(sql: "UPDATE sessions SET flash = ? WHERE token_hash = ?", arguments: [flash, tokenHash]) }
+    }
+
+    public func takeFlash(tokenHash: String) async throws -> Data? {
+        try await pool.write { db in
+            let flash = try Data.fetchOne(db, sql: "SELECT flash FROM sessions WHERE token_hash = ? AND flash IS NOT NULL", arguments: [tokenHash])
+            if flash != nil { try db.execute(sql: "UPDATE sessions SET flash = NULL WHERE token_hash = ?", arguments: [tokenHash]) }
+            return flash
+        }
+    }
 }

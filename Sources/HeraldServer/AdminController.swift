@@ -94,22 +94,13 @@ struct AdminController {
         if scope == .team && team == nil && !reader.has("team") { reader.fail("team", "a team token must name its team") }
         if scope != nil && scope != .team && team != nil { reader.fail("team", "only team tokens belong to a team") }
         try reader.check()
-        let (token, secret) = try await Self.issue(store: store, name: name, scope: scope!, team: team)
+        let (token, secret) = try await store.issueToken(name: name, scope: scope!, teamID: team?.id)
         var body = json(token, teams: team.map { [$0.id: $0] } ?? [:])
         if case .object(var pairs) = body {
             pairs.insert(("token", .string(secret)), at: 1)
             body = .object(pairs)
         }
         return JSONResponse(status: .created, body: body)
-    }
-
-    /// Creates a token and returns it with its secret, which is never stored.
-    static func issue(store: any TokenStore, name: String, scope: TokenScope, team: Team?) async throws -> (APIToken, String) {
-        let secret = APIToken.generateSecret()
-        let token = try await store.createToken(
-            name: name, scope: scope, teamID: team?.id, hash: APIToken.hash(secret), prefix: String(secret.prefix(12)), now: Date()
-        )
-        return (token, secret)
     }
 
     @Sendable func listTokens(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {

@@ -56,9 +56,7 @@ struct TokenCommand: AsyncParsableCommand {
             } else if team != nil {
                 throw ValidationError("only team tokens take --team")
             }
-            let secret = APIToken.generateSecret()
-            _ = try await store.createToken(name: name, scope: scope, teamID: teamID, hash: APIToken.hash(secret), prefix: String(secret.prefix(12)), now: Date())
-            print(secret)
+            print(try await store.issueToken(name: name, scope: scope, teamID: teamID).secret)
         }
     }
 }

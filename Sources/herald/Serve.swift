@@ -82,10 +82,7 @@ extension Serve {
             notice += "First start: sign in to the web UI (/login) as admin@herald.local with password\n\n    \(password)\n\n"
         }
         if try await store.tokens(teamID: nil).isEmpty {
-            let secret = APIToken.generateSecret()
-            _ = try await store.createToken(
-                name: "first admin", scope: .admin, teamID: nil, hash: APIToken.hash(secret), prefix: String(secret.prefix(12)), now: Date()
-            )
+            let (_, secret) = try await store.issueToken(name: "first admin", scope: .admin, teamID: nil)
             notice += "An admin API token was created:\n\n    \(secret)\n\n"
         }
         if !notice.isEmpty { FileHandle.standardOutput.write(Data((notice + "Both are shown once; keep them safe.\n\n").utf8)) }

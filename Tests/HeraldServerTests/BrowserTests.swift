@@ -12,7 +12,8 @@ import Testing
         FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium") && FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver")
     }
 
-    @Test func aMemberRegistersAHookWatchesDeliveriesRedeliversAndPings() async throws {
+    @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary && BrowserTests.chromiumAvailable && ExternalTools.hasPython("selenium")), "needs the built herald, Chromium, chromedriver and selenium"))
+    func aMemberRegistersAHookWatchesDeliveriesRedeliversAndPings() async throws {
         guard let binary = ExternalTools.heraldBinary else {
             _ = ExternalTools.unavailable("the built herald executable")
             return

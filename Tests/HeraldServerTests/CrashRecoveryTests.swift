@@ -14,7 +14,8 @@ import Testing
         )
     }
 
-    @Test func deliveriesInFlightWhenKilledAreDeliveredAfterRestart() async throws {
+    @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary), "needs the built herald executable"))
+    func deliveriesInFlightWhenKilledAreDeliveredAfterRestart() async throws {
         guard let binary = ExternalTools.heraldBinary else {
             _ = ExternalTools.unavailable("the built herald executable")
             return

@@ -39,7 +39,7 @@ import Testing
         }
     }
 
-    @Test(arguments: ["verify_standardwebhooks.py", "verify_hmac.py"])
+    @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasPython("standardwebhooks")), "needs Python with standardwebhooks"), arguments: ["verify_standardwebhooks.py", "verify_hmac.py"])
     func pythonSnippets(_ file: String) async throws {
         let module = file == "verify_hmac.py" ? "hmac" : "standardwebhooks"
         guard let python = ExternalTools.python(importing: module) else {
@@ -63,8 +63,9 @@ import Testing
         #expect(result.status == 0 && result.output.contains("verdicts right"), "\(result.output)")
     }
 
-    @Test func nodeSnippet() async throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/node") else {
+    @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.node != nil), "needs Node.js"))
+    func nodeSnippet() async throws {
+        guard let node = ExternalTools.node else {
             _ = ExternalTools.unavailable("Node.js")
             return
         }
@@ -77,12 +78,13 @@ import Testing
             }
             console.log("verdicts right");
             """
-        let result = try ExternalTools.run("/usr/bin/node", ["-e", harness, Self.examples.appendingPathComponent("verify/verify.js").path, secret], stdin: cases)
+        let result = try ExternalTools.run(node, ["-e", harness, Self.examples.appendingPathComponent("verify/verify.js").path, secret], stdin: cases)
         #expect(result.status == 0 && result.output.contains("verdicts right"), "\(result.output)")
     }
 
-    @Test func goSnippet() async throws {
-        guard let go = ["/usr/bin/go", "/usr/local/go/bin/go"].first(where: FileManager.default.isExecutableFile(atPath:)) else {
+    @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.go != nil), "needs Go"))
+    func goSnippet() async throws {
+        guard let go = ExternalTools.go else {
             _ = ExternalTools.unavailable("Go")
             return
         }

@@ -78,13 +78,18 @@ import Testing
                 #expect(ungranted.html.contains("Channel cce is not granted to team bde"))
                 #expect(try await herald.store.hooks(teamID: nil).isEmpty)
                 _ = try await herald.store.setExtraChannels(["cce"], teamID: bde.team.id)
-                let created = try await client.submit(from: "/hooks/new", to: "/hooks", [
+                let posted = try await client.submit(from: "/hooks/new", to: "/hooks", [
                     ("url", receiver.url()), ("content_type", "json"), ("insecure_ssl", "0"), ("events_mode", "custom"),
                     ("events", "lead.created"), ("events", "lead.updated"), ("channels", "bde, cce"), ("active", "1"),
                 ])
-                #expect(created.status == 200)
-                #expect(created.html.contains("Your new secret"))
+                // Post/Redirect/Get: reloading the page the form led to cannot submit it again.
                 let hook = try #require(try await herald.store.hooks(teamID: bde.team.id).first)
+                #expect(posted.status == 303)
+                #expect(posted.location == "/hooks/\(hook.id)?notice=created")
+                let created = try await client.get(try #require(posted.location))
+                #expect(created.status == 200)
+                #expect(created.html.contains("Webhook added"))
+                #expect(created.html.contains("Your new secret"))
                 #expect(hook.events == ["lead.created", "lead.updated"])
                 #expect(hook.channels == ["bde", "cce"])
                 let secret = try #require(created.html.range(of: #"whsec_[A-Za-z0-9+/=]+"#, options: .regularExpression).map { String(created.html[$0]) })
@@ -92,6 +97,14 @@ import Testing
                 try await eventually("the ping") { receiver.received.count == 1 }
                 // The secret is not shown again.
                 #expect(!(try await client.get("/hooks/\(hook.id)")).html.contains(secret))
+                // Rotating shows the new secret once, on the page the form redirects to.
+                let rotatedPost = try await client.submit(from: "/hooks/\(hook.id)", to: "/hooks/\(hook.id)/rotate", [])
+                #expect(rotatedPost.status == 303)
+                let rotated = try await client.follow(rotatedPost)
+                #expect(rotated.html.contains("New secret issued"))
+                let newSecret = try #require(rotated.html.range(of: #"whsec_[A-Za-z0-9+/=]+"#, options: .regularExpression).map { String(rotated.html[$0]) })
+                #expect(newSecret != secret)
+                #expect(!(try await client.get("/hooks/\(hook.id)")).html.contains(newSecret))
             }
         }
     }
@@ -190,7 +203,9 @@ import Testing
         try await HeraldHarness.run { herald in
             let bde = try await herald.makeTeam("bde")
             let client = try await member(herald, bde.team, "ana@bde.example")
-            let created = try await client.submit(from: "/tokens", to: "/tokens", [("name", "crm-sync")])
+            let posted = try await client.submit(from: "/tokens", to: "/tokens", [("name", "crm-sync")])
+            #expect(posted.status == 303 && posted.location == "/tokens")
+            let created = try await client.get("/tokens")
             let token = try #require(created.html.range(of: #"hrld_[A-Za-z0-9_-]+"#, options: .regularExpression).map { String(created.html[$0]) })
             #expect(try await herald.call(.GET, "/api/hooks", token: token).status == 200)
             let list = try await client.get("/tokens")
@@ -209,14 +224,17 @@ import Testing
             #expect(try await admin.signIn(email: "admin@example.org", password: Self.password).location == "/admin")
             let bad = try await admin.submit(from: "/admin", to: "/admin/teams", [("name", "Tourism"), ("slug", "Not A Slug")])
             #expect(bad.status == 422 && bad.html.contains("Use lower-case letters"))
-            let team = try await admin.submit(from: "/admin", to: "/admin/teams", [("name", "Tourism Company"), ("slug", "tourism")])
+            let posted = try await admin.submit(from: "/admin", to: "/admin/teams", [("name", "Tourism Company"), ("slug", "tourism")])
+            #expect(posted.status == 303)
+            let team = try await admin.follow(posted)
             #expect(team.status == 200 && team.html.contains("Team Tourism Company created."))
+            #expect(!(try await admin.get("/admin")).html.contains("Team Tourism Company created."), "a notice shows once")
             let teamID = try #require(try await herald.store.team(slug: "tourism")?.id)
             let weak = try await admin.submit(from: "/admin", to: "/admin/members", [("email", "eva@tourism.example"), ("password", "short"), ("team", String(teamID))])
             #expect(weak.status == 422 && weak.html.contains("at least 10 characters"))
-            let added = try await admin.submit(
+            let added = try await admin.follow(try await admin.submit(
                 from: "/admin", to: "/admin/members", [("email", "eva@tourism.example"), ("password", Self.password), ("team", String(teamID)), ("role", "member")]
-            )
+            ))
             #expect(added.html.contains("eva@tourism.example can now sign in."))
             let eva = WebClient(baseURL: herald.baseURL)
             #expect(try await eva.signIn(email: "eva@tourism.example", password: Self.password).location == "/hooks")
@@ -242,10 +260,10 @@ import Testing
                 ("name", "grant.approved"), ("schema", #"{"type":"object","required":["amount"]}"#), ("example", "{}"),
             ])
             #expect(mismatch.status == 422 && mismatch.html.contains("does not match the schema"))
-            let saved = try await admin.submit(from: "/admin/event-types", to: "/admin/event-types", [
+            let saved = try await admin.follow(try await admin.submit(from: "/admin/event-types", to: "/admin/event-types", [
                 ("name", "grant.approved"), ("description", "A grant was approved."), ("schema", #"{"type":"object","required":["amount"]}"#),
                 ("example", #"{"amount":5}"#),
-            ])
+            ]))
             #expect(saved.status == 200 && saved.html.contains("grant.approved added."))
             let provider = try await herald.providerToken()
             #expect(try await herald.emit(provider, #"{"type":"grant.approved","data":{}}"#).status == 422)

@@ -7,7 +7,8 @@ extension WebController {
     // MARK: tokens
 
     @Sendable func tokensPage(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
-        try await tokensView(try signedIn(context), shownToken: nil, error: nil)
+        let signIn = try signedIn(context)
+        return try await tokensView(signIn, shownToken: try await takeFlash(signIn)["token"], error: nil)
     }
 
     func tokensView(_ signIn: WebSignIn, shownToken: String?, error: String?, status: HTTPResponse.Status = .ok) async throws -> HTML {
@@ -30,12 +31,13 @@ extension WebController {
         )
     }
 
-    @Sendable func createToken(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
+    @Sendable func createToken(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try signedIn(context)
         let form = try await checkedForm(request, signIn)
         let name = form.trimmed("name")
         guard (1...100).contains(name.count) else {
             return try await tokensView(signIn, shownToken: nil, error: "Give the token a name of at most 100 characters.", status: .unprocessableContent)
+                .response(from: request, context: context)
         }
         // Members create tokens for their own team; admins may also create provider and admin tokens.
         var scope = TokenScope.team
@@ -44,14 +46,19 @@ extension WebController {
             scope = TokenScope(rawValue: form["scope"] ?? "") ?? .team
             if scope == .team {
                 team = try await Int64(form["team"] ?? "").asyncFlatMap { try await store.team(id: $0) }
-                guard team != nil else { return try await tokensView(signIn, shownToken: nil, error: "Choose the team for a team token.", status: .unprocessableContent) }
+                guard team != nil else {
+                    return try await tokensView(signIn, shownToken: nil, error: "Choose the team for a team token.", status: .unprocessableContent)
+                        .response(from: request, context: context)
+                }
             }
         } else {
             guard let teamID = signIn.user.teamID else { throw Problem.forbidden("Your account does not belong to a team.") }
             team = try await store.team(id: teamID)
         }
-        let (_, secret) = try await AdminController.issue(store: store, name: name, scope: scope, team: team)
-        return try await tokensView(signIn, shownToken: secret, error: nil)
+        let (_, secret) = try await store.issueToken(name: name, scope: scope, teamID: team?.id)
+        // Post/Redirect/Get; the token is shown once, on the page redirected to.
+        try await setFlash(["token": secret], signIn)
+        return try Redirect(location: "/tokens").response(from: request, context: context)
     }
 
     @Sendable func revokeToken(_ request: Request, context: HeraldRequestContext) async throws -> Redirect {
@@ -74,7 +81,8 @@ extension WebController {
     }
 
     @Sendable func adminPage(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
-        try await adminView(try requireAdmin(context), notice: nil, errors: [:], status: .ok)
+        let signIn = try requireAdmin(context)
+        return try await adminView(signIn, notice: try await takeFlash(signIn)["notice"], errors: [:], status: .ok)
     }
 
     func adminView(_ signIn: WebSignIn, notice: String?, errors: [String: String], status: HTTPResponse.Status) async throws -> HTML {
@@ -96,7 +104,7 @@ extension WebController {
         return renderer.render("admin", page(signIn, title: "Administration", values), status: status)
     }
 
-    @Sendable func createTeam(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
+    @Sendable func createTeam(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try requireAdmin(context)
         let form = try await checkedForm(request, signIn)
         let name = form.trimmed("name")
@@ -107,15 +115,16 @@ extension WebController {
         if errors.isEmpty {
             do {
                 _ = try await store.createTeam(name: name, slug: slug, now: Date())
-                return try await adminView(signIn, notice: "Team \(name) created.", errors: [:], status: .ok)
+                try await setFlash(["notice": "Team \(name) created."], signIn)
+                return try Redirect(location: "/admin").response(from: request, context: context)
             } catch StoreError.conflict {
                 errors["team_slug"] = "A team with this slug exists."
             }
         }
-        return try await adminView(signIn, notice: nil, errors: errors, status: .unprocessableContent)
+        return try await adminView(signIn, notice: nil, errors: errors, status: .unprocessableContent).response(from: request, context: context)
     }
 
-    @Sendable func createMember(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
+    @Sendable func createMember(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try requireAdmin(context)
         let form = try await checkedForm(request, signIn)
         let email = form.trimmed("email")
@@ -129,12 +138,13 @@ extension WebController {
         if errors.isEmpty {
             do {
                 _ = try await store.createUser(email: email, passwordHash: Bcrypt.hash(password), role: role, teamID: role == .admin ? nil : team?.id, now: Date())
-                return try await adminView(signIn, notice: "\(email) can now sign in.", errors: [:], status: .ok)
+                try await setFlash(["notice": "\(email) can now sign in."], signIn)
+                return try Redirect(location: "/admin").response(from: request, context: context)
             } catch StoreError.conflict {
                 errors["member_email"] = "Someone already signs in with this email."
             }
         }
-        return try await adminView(signIn, notice: nil, errors: errors, status: .unprocessableContent)
+        return try await adminView(signIn, notice: nil, errors: errors, status: .unprocessableContent).response(from: request, context: context)
     }
 }
 

@@ -6,7 +6,8 @@ extension WebController {
     // MARK: the event-type catalog (admin)
 
     @Sendable func eventTypesPage(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
-        try await eventTypesView(try requireAdmin(context), notice: nil, errors: [], values: [:], status: .ok)
+        let signIn = try requireAdmin(context)
+        return try await eventTypesView(signIn, notice: try await takeFlash(signIn)["notice"], errors: [], values: [:], status: .ok)
     }
 
     func eventTypesView(
@@ -28,7 +29,7 @@ extension WebController {
         return renderer.render("admin-event-types", page(signIn, title: "Event types", context), status: status)
     }
 
-    @Sendable func saveEventType(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
+    @Sendable func saveEventType(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try requireAdmin(context)
         let form = try await checkedForm(request, signIn)
         let values = ["name": form.trimmed("name"), "description": form.trimmed("description"), "schema": form.trimmed("schema"), "example": form.trimmed("example")]
@@ -46,12 +47,14 @@ extension WebController {
                 let type = try EventTypesController(services: services).parse(.object(body), name: nil)
                 let created = try await store.saveEventType(type)
                 services.catalog.invalidate()
-                return try await eventTypesView(signIn, notice: "\(type.name) \(created ? "added" : "updated").", errors: [], values: [:], status: .ok)
+                try await setFlash(["notice": "\(type.name) \(created ? "added" : "updated")."], signIn)
+                return try Redirect(location: "/admin/event-types").response(from: request, context: context)
             } catch let problem as Problem {
                 errors = problem.errors
             }
         }
         return try await eventTypesView(signIn, notice: nil, errors: errors, values: values, status: .unprocessableContent)
+            .response(from: request, context: context)
     }
 
     @Sendable func deleteEventType(_ request: Request, context: HeraldRequestContext) async throws -> Redirect {

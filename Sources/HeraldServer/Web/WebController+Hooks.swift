@@ -168,9 +168,9 @@ extension WebController {
         }
         let secret = supplied.isEmpty ? WebhookSecret.generate() : WebhookSecret(supplied)
         let hook = try await services.createHook(teamID: teamID, settings: settings, secret: secret)
-        // A generated secret is shown once, on this response only.
-        return try await hookView(hook, signIn, notice: "Webhook added; a ping is on its way.", shownSecret: supplied.isEmpty ? secret.string : nil, cursor: nil)
-            .response(from: request, context: context)
+        // Post/Redirect/Get; a generated secret is shown once, on the page redirected to.
+        try await setFlash(supplied.isEmpty ? ["notice": "Webhook added; a ping is on its way.", "secret": secret.string] : [:], signIn)
+        return Response(status: .seeOther, headers: [.location: "/hooks/\(hook.id)?notice=created"])
     }
 
     @Sendable func editHookPage(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
@@ -203,7 +203,7 @@ extension WebController {
     // MARK: the hook page
 
     static let notices = [
-        "saved": "Settings saved.", "pinged": "Ping sent; it appears below in a moment.", "enabled": "Webhook enabled again.",
+        "created": "Webhook added; a ping is on its way.", "saved": "Settings saved.", "pinged": "Ping sent; it appears below in a moment.", "enabled": "Webhook enabled again.",
         "redelivered": "Redelivery queued; it appears below in a moment.",
     ]
 
@@ -212,7 +212,8 @@ extension WebController {
         let hook = try await visibleHook(context.parameters.get("id"), signIn)
         let notice = request.uri.queryParameters["notice"].flatMap { Self.notices[String($0)] }
         let cursor = request.uri.queryParameters["cursor"].flatMap { DeliveryCursor(encoded: String($0)) }
-        return try await hookView(hook, signIn, notice: notice, shownSecret: nil, cursor: cursor)
+        let flash = try await takeFlash(signIn)
+        return try await hookView(hook, signIn, notice: flash["notice"] ?? notice, shownSecret: flash["secret"], cursor: cursor)
     }
 
     func hookView(_ hook: Hook, _ signIn: WebSignIn, notice: String?, shownSecret: String?, cursor: DeliveryCursor?) async throws -> HTML {
@@ -304,13 +305,14 @@ extension WebController {
         return Redirect(location: "/hooks/\(hook.id)?notice=enabled")
     }
 
-    @Sendable func rotateSecret(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
+    @Sendable func rotateSecret(_ request: Request, context: HeraldRequestContext) async throws -> Redirect {
         let signIn = try signedIn(context)
         let hook = try await visibleHook(context.parameters.get("id"), signIn)
         _ = try await checkedForm(request, signIn)
         let secret = WebhookSecret.generate()
-        let saved = try await services.rotateSecret(of: hook, to: secret, grace: HooksController.defaultRotationGrace)
-        return try await hookView(saved, signIn, notice: "New secret issued. The old one keeps signing for 24 hours.", shownSecret: secret.string, cursor: nil)
+        _ = try await services.rotateSecret(of: hook, to: secret, grace: HooksController.defaultRotationGrace)
+        try await setFlash(["notice": "New secret issued. The old one keeps signing for 24 hours.", "secret": secret.string], signIn)
+        return Redirect(location: "/hooks/\(hook.id)")
     }
 
     @Sendable func deleteHook(_ request: Request, context: HeraldRequestContext) async throws -> Redirect {

@@ -52,6 +52,21 @@ struct WebController {
         return signIn
     }
 
+    /// Keeps what the page a form redirects to shows once (`notice`, a new `secret` or `token`),
+    /// sealed at rest: Post/Redirect/Get without putting a secret in a URL.
+    func setFlash(_ values: [String: String], _ signIn: WebSignIn) async throws {
+        let text = JSONValue.object(values.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }).jsonString
+        try await store.setFlash(try services.secretBox.seal(text), tokenHash: signIn.session.tokenHash)
+    }
+
+    /// What was kept for this page; gone once read, so a reload shows it no more.
+    func takeFlash(_ signIn: WebSignIn) async throws -> [String: String] {
+        guard let sealed = try await store.takeFlash(tokenHash: signIn.session.tokenHash), let text = try? services.secretBox.open(sealed),
+            case .object(let pairs)? = try? JSONValue(parsing: text)
+        else { return [:] }
+        return Dictionary(pairs.compactMap { key, value in value.stringValue.map { (key, $0) } }, uniquingKeysWith: { first, _ in first })
+    }
+
     /// Reads a form and refuses it unless it carries the session's CSRF token.
     func checkedForm(_ request: Request, _ signIn: WebSignIn) async throws -> FormData {
         let form = try await request.formData()

@@ -56,8 +56,7 @@ final class HeraldUnderTest: @unchecked Sendable {
             settings.events = ["bench.event"]
             _ = try await store.createHook(teamID: team.id, settings: settings, encryptedSecret: try secretBox.seal(WebhookSecret.generate().string), now: Date())
         }
-        let token = APIToken.generateSecret()
-        _ = try await store.createToken(name: "bench", scope: .provider, teamID: nil, hash: APIToken.hash(token), prefix: "hrld_", now: Date())
+        let token = try await store.issueToken(name: "bench", scope: .provider, teamID: nil).secret
         let services = HeraldServices(store: store, secretBox: secretBox, configuration: configuration, logger: logger)
         let herald = HeraldUnderTest(
             bench: bench, services: services, dataDirectory: configuration.dataDirectory, providerToken: token, receiverPort: receiverPort, logger: logger

@@ -51,6 +51,15 @@ enum ExternalTools {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
+    /// For `@Test(.enabled(if:))`: a test that needs a tool runs under CI always (a missing tool then
+    /// fails it) and elsewhere only when the tool is here, so a skip shows as a skip, never as a pass.
+    static func runs(needing available: Bool) -> Bool { isCI || available }
+
+    static var hasHeraldBinary: Bool { heraldBinary != nil }
+    static func hasPython(_ module: String) -> Bool { python(importing: module) != nil }
+    static var node: String? { ["/usr/bin/node", "/usr/local/bin/node"].first(where: FileManager.default.isExecutableFile(atPath:)) }
+    static var go: String? { ["/usr/bin/go", "/usr/local/go/bin/go"].first(where: FileManager.default.isExecutableFile(atPath:)) }
+
     /// Records why a test cannot run: an issue under CI, a printed skip otherwise. Returns false.
     static func unavailable(_ what: String, sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
         if isCI {

@@ -48,9 +48,7 @@ struct HeraldHarness: Sendable {
     }
 
     static func issueToken(store: any HeraldStore, scope: TokenScope, team: Team?) async throws -> (APIToken, String) {
-        let secret = APIToken.generateSecret()
-        let token = try await store.createToken(name: "test", scope: scope, teamID: team?.id, hash: APIToken.hash(secret), prefix: "hrld_", now: Date())
-        return (token, secret)
+        try await store.issueToken(name: "test", scope: scope, teamID: team?.id)
     }
 
     var client: HeraldHarnessClient { HeraldHarnessClient(baseURL: baseURL) }

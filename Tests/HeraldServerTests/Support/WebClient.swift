@@ -44,6 +44,12 @@ final class WebClient: Sendable {
         return try await post(path, [("_csrf", csrf)] + fields)
     }
 
+    /// Follows a Post/Redirect/Get answer: the page its `303` leads to.
+    func follow(_ page: Page) async throws -> Page {
+        guard page.status == 303, let location = page.location else { return page }
+        return try await get(location)
+    }
+
     /// Signs in with the login form.
     func signIn(email: String, password: String) async throws -> Page {
         try await submit(from: "/login", to: "/login", [("email", email), ("password", password)])
