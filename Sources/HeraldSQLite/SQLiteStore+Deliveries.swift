@@ -10,15 +10,10 @@ extension SQLiteStore: DeliveryStore {
                 db, sql: "SELECT * FROM events WHERE seq > ? AND target_hook_id IS NULL ORDER BY seq LIMIT ?", arguments: [cursor, limit]
             ).map(Self.event)
             guard let last = events.last else { return FanOutResult(events: 0, deliveries: 0) }
-            let hooks = try Row.fetchAll(db, sql: "SELECT * FROM hooks WHERE active = 1").map(Self.hook)
-            var granted: [Int64: Set<String>] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM teams WHERE id IN (SELECT DISTINCT team_id FROM hooks WHERE active = 1)") {
-                let team = Self.team(row)
-                granted[team.id] = team.channels
-            }
+            let router = try self.hookRouter(db)
             var created = 0
             for event in events {
-                for hook in hooks where EventMatcher.routes(event, to: hook, grantedChannels: granted[hook.teamID] ?? []) {
+                for hook in router.hooks(for: event) {
                     try Self.insertDelivery(hookID: hook.id, teamID: hook.teamID, eventSeq: event.seq, lifecycle: .new(now: now), now: now, in: db)
                     created += 1
                 }
@@ -63,7 +58,7 @@ extension SQLiteStore: DeliveryStore {
 
     public func claimDue(now: Date, policy: ClaimPolicy) async throws -> [ClaimedDelivery] {
         guard policy.limit > 0 else { return [] }
-        return try await pool.write { db in try Self.claimDue(now: now, policy: policy, in: db) }
+        return try await pool.write { db in try Self.claimDue(now: now, policy: policy, router: try self.hookRouter(db), in: db) }
     }
 
     public func recordAndClaim(_ results: [AttemptResult], health: HookHealth, now: Date, policy: ClaimPolicy) async throws -> ClaimBatch {
@@ -71,11 +66,11 @@ extension SQLiteStore: DeliveryStore {
         return try await pool.write { db in
             let discarded = try Self.record(results, health: health, in: db)
             guard policy.limit > 0 else { return ClaimBatch(claimed: [], discarded: discarded) }
-            return ClaimBatch(claimed: try Self.claimDue(now: now, policy: policy, in: db), discarded: discarded)
+            return ClaimBatch(claimed: try Self.claimDue(now: now, policy: policy, router: try self.hookRouter(db), in: db), discarded: discarded)
         }
     }
 
-    static func claimDue(now exactNow: Date, policy: ClaimPolicy, in db: Database) throws -> [ClaimedDelivery] {
+    static func claimDue(now exactNow: Date, policy: ClaimPolicy, router: HookRouter, in db: Database) throws -> [ClaimedDelivery] {
         // The clock as stored, so SQL and the lifecycle agree on what is due at this very instant.
         let now = Date(unixSeconds: exactNow.unixSeconds)
         // The hooks with pending deliveries, one index seek each (a loose scan of deliveries_pending),
@@ -88,11 +83,7 @@ extension SQLiteStore: DeliveryStore {
             after = id
         }
         guard !hookIDs.isEmpty else { return [] }
-        var hooks: [Int64: Hook] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT * FROM hooks WHERE active = 1 AND id IN (\(hookIDs.map(String.init).joined(separator: ",")))") {
-            let hook = Self.hook(row)
-            hooks[hook.id] = hook
-        }
+        let hooks = router.hooks
         let columns = "pk, id, hook_id, team_id, event_seq, status, attempts_in_run, redelivery, retries, next_attempt_at, total_attempts"
         let due = try db.cachedStatement(
             sql: "SELECT \(columns) FROM deliveries WHERE status = 'pending' AND hook_id = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, event_seq LIMIT ?"
@@ -122,7 +113,7 @@ extension SQLiteStore: DeliveryStore {
             }
         }
         let update = try db.cachedStatement(sql: "UPDATE deliveries SET status = ?, next_attempt_at = ? WHERE pk = ?")
-        let event = try db.cachedStatement(sql: "SELECT * FROM events WHERE seq = ?")
+        let event = try db.cachedStatement(sql: "SELECT \(eventColumns) FROM events WHERE seq = ?")
         var claimed: [ClaimedDelivery] = []
         for candidate in policy.choose(from: candidates, now: now) {
             guard let hook = hooks[candidate.hookID], let eventRow = try Row.fetchOne(event, arguments: [candidate.eventSeq]) else { continue }
@@ -131,7 +122,7 @@ extension SQLiteStore: DeliveryStore {
             try update.execute(arguments: [lifecycle.status.rawValue, lifecycle.nextAttemptAt?.unixSeconds, candidate.key])
             claimed.append(
                 ClaimedDelivery(
-                    deliveryID: candidate.deliveryID, hook: hook, event: Self.event(eventRow), lifecycle: lifecycle, trigger: trigger,
+                    deliveryID: candidate.deliveryID, hook: hook, event: Self.indexedEvent(eventRow), lifecycle: lifecycle, trigger: trigger,
                     previousAttempts: candidate.previousAttempts
                 )
             )
@@ -206,6 +197,7 @@ extension SQLiteStore: DeliveryStore {
             guard let row = try Row.fetchOne(select, arguments: [hookID]),
                 let change = health.update(after: results, failingSince: (row[0] as Double?).map(Date.init(unixSeconds:)))
             else { continue }
+            if change.disableReason != nil { try hooksChanged(db) }
             try update.execute(arguments: [
                 change.lastResponse.code, change.lastResponse.status, change.lastResponse.message, change.failingSince?.unixSeconds,
                 change.disableReason, change.disableReason, hookID,

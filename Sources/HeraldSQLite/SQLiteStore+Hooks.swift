@@ -20,6 +20,7 @@ extension SQLiteStore: HookStore {
                 ]
             )
             let id = db.lastInsertedRowID
+            try Self.hooksChanged(db)
             let pingID = try Self.queuePing(hookID: id, teamID: teamID, now: now, in: db)
             let hook = try Row.fetchOne(db, sql: "SELECT * FROM hooks WHERE id = ?", arguments: [id]).map(Self.hook)!
             return (hook, pingID)
@@ -55,6 +56,7 @@ extension SQLiteStore: HookStore {
                     hook.previousSecretExpiresAt?.unixSeconds, hook.id,
                 ]
             )
+            try Self.hooksChanged(db)
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM hooks WHERE id = ?", arguments: [hook.id]) else {
                 throw StoreError.notFound("hook \(hook.id)")
             }
@@ -65,6 +67,7 @@ extension SQLiteStore: HookStore {
     public func deleteHook(id: Int64) async throws -> Bool {
         try await pool.write { db in
             try db.execute(sql: "DELETE FROM hooks WHERE id = ?", arguments: [id])
+            try Self.hooksChanged(db)
             return db.changesCount > 0
         }
     }

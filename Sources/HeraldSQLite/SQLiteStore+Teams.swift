@@ -29,6 +29,7 @@ extension SQLiteStore: TeamStore {
     public func setExtraChannels(_ channels: [String], teamID: Int64) async throws -> Team? {
         try await pool.write { db in
             try db.execute(sql: "UPDATE teams SET extra_channels = ? WHERE id = ?", arguments: [encodeStringArray(channels), teamID])
+            try Self.hooksChanged(db)
             return try Row.fetchOne(db, sql: "SELECT * FROM teams WHERE id = ?", arguments: [teamID]).map(Self.team)
         }
     }

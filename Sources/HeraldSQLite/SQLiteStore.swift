@@ -1,10 +1,13 @@
 import Foundation
 import GRDB
 import HeraldCore
+import Synchronization
 
 /// The embedded store: one SQLite file in WAL mode, through a GRDB `DatabasePool`.
 public final class SQLiteStore: Sendable {
     let pool: DatabasePool
+    /// The active hooks indexed for fan-out and claims, with the `hooks_version` it was built at.
+    let routerCache = Mutex<(version: Int64, router: HookRouter)?>(nil)
 
     /// Opens (creating if needed) the database at `path` and runs pending migrations.
     public init(path: String) throws {
@@ -81,3 +84,27 @@ extension DatabaseError {
 }
 
 extension SQLiteStore: HeraldStore {}
+
+extension SQLiteStore {
+    /// The active hooks, indexed, as of this transaction: rebuilt only when `hooks_version` moved,
+    /// so fan-out and claims do not read and decode every hook on every turn.
+    func hookRouter(_ db: Database) throws -> HookRouter {
+        let version = try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'hooks_version'")) ?? 0
+        if let cached = routerCache.withLock({ $0 }), cached.version == version { return cached.router }
+        let hooks = try Row.fetchAll(db, sql: "SELECT * FROM hooks WHERE active = 1").map(Self.hook)
+        var granted: [Int64: Set<String>] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM teams WHERE id IN (SELECT DISTINCT team_id FROM hooks WHERE active = 1)") {
+            let team = Self.team(row)
+            granted[team.id] = team.channels
+        }
+        let router = HookRouter(hooks: hooks, grantedChannels: granted)
+        routerCache.withLock { $0 = (version, router) }
+        return router
+    }
+
+    /// Call in every transaction that changes what fan-out or claims read of hooks (settings,
+    /// keys, `active`) or a team's channels.
+    static func hooksChanged(_ db: Database) throws {
+        try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('hooks_version', 1) ON CONFLICT(key) DO UPDATE SET value = value + 1")
+    }
+}

@@ -65,3 +65,35 @@ import Testing
         #expect(!EventMatcher.isVisible(event(channels: []), toTeamWith: [], grantedChannels: ["cce"]))
     }
 }
+
+/// The router finds exactly the hooks the matcher would, by looking them up instead of testing all.
+@Suite struct HookRouterTests {
+    let fixtures = EventMatcherTests()
+
+    func hook(_ id: Int64, _ events: [String], channels: [String] = [], team: Int64 = 1) -> Hook {
+        var hook = fixtures.hook(channels: channels, events: events)
+        hook.id = id
+        hook.teamID = team
+        return hook
+    }
+
+    @Test func itAgreesWithTheMatcherOnEveryPatternKind() {
+        let hooks = [
+            hook(1, ["lead.created"]), hook(2, ["lead.*"]), hook(3, ["*"]), hook(4, ["lead.assigned.*"]), hook(5, ["grant.*", "lead.created"]),
+            hook(6, ["lead.created"], channels: ["bde"]), hook(7, ["lead.created"], channels: ["cce"], team: 2), hook(8, ["leads.*"]),
+        ]
+        let router = HookRouter(hooks: hooks, grantedChannels: [1: ["bde"], 2: ["cce"]])
+        for type in ["lead.created", "lead.assigned.bde", "grant.approved", "leads.x", "ping", "other"] {
+            for channels in [[], ["bde"], ["cce"], ["tourism"]] {
+                let event = Event(seq: 9, id: "evt_9", type: type, data: "{}", channels: channels, idempotencyKey: nil, timestamp: fixtures.event(channels: []).timestamp)
+                let expected = hooks.filter { EventMatcher.routes(event, to: $0, grantedChannels: $0.teamID == 1 ? ["bde"] : ["cce"]) }.map(\.id)
+                #expect(router.hooks(for: event).map(\.id) == expected, "\(type) \(channels)")
+            }
+        }
+    }
+
+    @Test func aHookWithTwoMatchingPatternsGetsTheEventOnce() {
+        let router = HookRouter(hooks: [hook(1, ["lead.*", "lead.created", "*"])], grantedChannels: [:])
+        #expect(router.hooks(for: fixtures.event(channels: [])).map(\.id) == [1])
+    }
+}

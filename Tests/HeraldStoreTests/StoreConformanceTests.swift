@@ -289,6 +289,29 @@ import Testing
         #expect(seqs == [1, 3, 4])  // the ping, then the bde event and the cce event after the grant
     }
 
+    @Test(arguments: StoreBackend.all)
+    func fanOutAndClaimsSeeEveryHookChangeAtOnce(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let (_, original) = try await quietHook(store, team: "bde")
+        var hook = original
+        hook.url = "http://127.0.0.1:9/moved"
+        hook = try await store.updateHook(hook, now: Date())
+        _ = try await store.emit(channels: ["bde"])
+        _ = try await store.fanOut(limit: 10, now: Date())
+        let claimed = try await store.claimAll()
+        #expect(claimed.map(\.hook.url) == ["http://127.0.0.1:9/moved"])
+        // A 410 disables the hook: the next event is not routed to it.
+        try await store.record([try result(for: claimed[0], status: 410)], health: HookHealth())
+        _ = try await store.emit(channels: ["bde"])
+        _ = try await store.fanOut(limit: 10, now: Date())
+        #expect(try await store.deliveryCounts()[.pending] == nil)
+        // A hook created now gets the next event.
+        let newcomer = try await store.makeHook(team: try #require(try await store.team(slug: "bde")), channels: ["bde"])
+        _ = try await store.emit(channels: ["bde"])
+        _ = try await store.fanOut(limit: 10, now: Date())
+        #expect(Set(try await store.claimAll().map(\.hook.id)) == [newcomer.id])
+    }
+
     // MARK: recording
 
     @Test(arguments: StoreBackend.all)

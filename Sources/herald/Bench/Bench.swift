@@ -21,6 +21,9 @@ struct Bench: AsyncParsableCommand {
 
     @Option(help: "Events to emit (throughput and backlog modes).") var events = 10_000
     @Option(help: "Hooks each event fans out to.") var hooks = 4
+    @Option(help: "Hooks registered in all (at least --hooks): the others subscribe to another event type, so fan-out must pass them by.")
+    var hooksTotal: Int?
+    @Option(help: "Old events, each with a delivered delivery and its attempt, written to the store before the run.") var prefill = 0
     @Option(help: "Concurrent emitters, engine in-flight cap and baseline client concurrency.") var concurrency = 128
     @Option(help: "Approximate size of each event's data in bytes.") var payloadBytes = 256
     @Option(help: "Events per POST /api/events (1 sends single events).") var batchSize = 1
@@ -43,6 +46,8 @@ struct Bench: AsyncParsableCommand {
             var report = BenchReport()
             report.add("mode", backlog ? "backlog" : rate.map { "fixed rate \($0) events/s for \(duration) s" } ?? "throughput")
             report.add("events × hooks", "\(rate.map { $0 * duration } ?? events) × \(hooks), concurrency \(concurrency), ~\(payloadBytes) B payload, batch \(batchSize)")
+            if let hooksTotal { report.add("hooks registered", "\(max(hooksTotal, hooks)) (\(hooks) matching)") }
+            if prefill > 0 { report.add("store prefilled with", "\(prefill) old events, deliveries and attempts") }
             let herald = try await HeraldUnderTest.start(bench: self, receiverPort: receiverPort, logger: logger)
             do {
                 if backlog {

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import HeraldCore
+import HeraldSQLite
 import HeraldServer
 import HeraldVerify
 import Hummingbird
@@ -56,6 +57,15 @@ final class HeraldUnderTest: @unchecked Sendable {
             settings.events = ["bench.event"]
             _ = try await store.createHook(teamID: team.id, settings: settings, encryptedSecret: try secretBox.seal(WebhookSecret.generate().string), now: Date())
         }
+        // Hooks that do not match the benchmark's events: fan-out must pass them by at no cost.
+        for index in bench.hooks..<max(bench.hooks, bench.hooksTotal ?? 0) {
+            var settings = HookSettings(url: "http://127.0.0.1:\(receiverPort)/idle/\(index)")
+            settings.events = ["other.event.\(index % 100)"]
+            _ = try await store.createHook(teamID: team.id, settings: settings, encryptedSecret: try secretBox.seal(WebhookSecret.generate().string), now: Date())
+        }
+        if bench.prefill > 0, let sqlite = store as? SQLiteStore {
+            try await sqlite.prefillForBenchmark(events: bench.prefill, hookID: 1, teamID: team.id)
+        }
         let token = try await store.issueToken(name: "bench", scope: .provider, teamID: nil).secret
         let services = HeraldServices(store: store, secretBox: secretBox, configuration: configuration, logger: logger)
         let herald = HeraldUnderTest(
@@ -81,6 +91,9 @@ final class HeraldUnderTest: @unchecked Sendable {
         try? await client.shutdown()
         try? FileManager.default.removeItem(at: dataDirectory)
     }
+
+    /// Every hook registered, each of which got a creation ping.
+    var registeredHooks: Int { max(bench.hooks, bench.hooksTotal ?? 0) }
 
     // MARK: load
 
@@ -133,7 +146,7 @@ final class HeraldUnderTest: @unchecked Sendable {
     // MARK: modes
 
     func runThroughput(receiver: BenchReceiver, report: inout BenchReport) async throws {
-        _ = try await waitUntilDrained(expectedSucceeded: bench.hooks, receiver: receiver, receiverAtLeast: bench.hooks)  // the creation pings
+        _ = try await waitUntilDrained(expectedSucceeded: registeredHooks, receiver: receiver, receiverAtLeast: registeredHooks)  // the creation pings
         receiver.reset()
         let total = bench.events
         let batch = bench.batchSize
@@ -156,7 +169,7 @@ final class HeraldUnderTest: @unchecked Sendable {
             try await group.waitForAll()
         }
         let ingestDone = clock.now
-        let drained = try await waitUntilDrained(expectedSucceeded: bench.hooks + total * bench.hooks, receiver: receiver, receiverAtLeast: total * bench.hooks)
+        let drained = try await waitUntilDrained(expectedSucceeded: registeredHooks + bench.prefill + total * bench.hooks, receiver: receiver, receiverAtLeast: total * bench.hooks)
         let deliveries = total * bench.hooks
         deliveryRate = Double(deliveries) / (drained - start).seconds
         report.add("events accepted (durable before 202)", BenchReport.rate(total, ingestDone - start) + " (\(total) in \(BenchReport.milliseconds(ingestDone - start)))")
@@ -165,7 +178,7 @@ final class HeraldUnderTest: @unchecked Sendable {
     }
 
     func runFixedRate(_ rate: Int, receiver: BenchReceiver, report: inout BenchReport) async throws {
-        _ = try await waitUntilDrained(expectedSucceeded: bench.hooks, receiver: receiver, receiverAtLeast: bench.hooks)
+        _ = try await waitUntilDrained(expectedSucceeded: registeredHooks, receiver: receiver, receiverAtLeast: registeredHooks)
         receiver.reset()
         let total = rate * bench.duration
         let accepted = SharedValue<[String: ContinuousClock.Instant]>([:])
@@ -186,7 +199,7 @@ final class HeraldUnderTest: @unchecked Sendable {
             }
             try await group.waitForAll()
         }
-        let drained = try await waitUntilDrained(expectedSucceeded: bench.hooks + total * bench.hooks, receiver: receiver, receiverAtLeast: total * bench.hooks)
+        let drained = try await waitUntilDrained(expectedSucceeded: registeredHooks + bench.prefill + total * bench.hooks, receiver: receiver, receiverAtLeast: total * bench.hooks)
         deliveryRate = nil
         report.add("events emitted", "\(total) at \(rate)/s (deliveries drained \(BenchReport.milliseconds(drained - start)) after start)")
         report.add("ingest (POST → 202) latency", BenchReport.percentiles(ingest.value))
