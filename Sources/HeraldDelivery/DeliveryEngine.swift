@@ -25,6 +25,7 @@ public final class DeliveryEngine: Service, Sendable {
     let configuration: DeliveryEngineConfiguration
     let logger: Logger
     let sender: DeliverySender
+    private let signingMaterial: SigningMaterialCache
     private let clients: [HTTPClient]
 
     private let fanOutBell = Doorbell()
@@ -49,6 +50,7 @@ public final class DeliveryEngine: Service, Sendable {
         self.secretBox = secretBox
         self.configuration = configuration
         self.logger = logger
+        self.signingMaterial = SigningMaterialCache(secretBox: secretBox)
         var clientConfiguration = HTTPClient.Configuration()
         clientConfiguration.redirectConfiguration = .disallow
         clientConfiguration.decompression = .disabled
@@ -201,7 +203,7 @@ public final class DeliveryEngine: Service, Sendable {
         let now = Date()
         let sent: DeliverySender.Sent
         do {
-            let keys = try SigningMaterial(hook: delivery.hook, secretBox: secretBox, now: now)
+            let keys = try signingMaterial.material(for: delivery.hook, now: now)
             let request = DeliveryRequest(delivery: delivery, secrets: keys.secrets, signingKey: keys.signingKey, timestamp: Int64(now.timeIntervalSince1970))
             sent = await sender.send(delivery, request: request, startedAt: now)
         } catch {

@@ -1,6 +1,7 @@
 import Foundation
 import HeraldCore
 import HeraldVerify
+import Synchronization
 
 /// The exact request a receiver gets for a claimed delivery: body bytes and signed headers.
 public struct DeliveryRequest: Sendable, Hashable {
@@ -82,13 +83,42 @@ struct SigningMaterial {
     var secrets: [WebhookSecret]
     var signingKey: WebhookSigningKey?
 
-    init(hook: Hook, secretBox: SecretBox, now: Date) throws {
-        secrets = [WebhookSecret(try secretBox.open(hook.encryptedSecret))]
-        if let previous = hook.encryptedPreviousSecret, let expires = hook.previousSecretExpiresAt, expires > now {
-            secrets.append(WebhookSecret(try secretBox.open(previous)))
+    init(_ opened: Opened, hook: Hook, now: Date) {
+        secrets = [opened.secret]
+        if let previous = opened.previousSecret, let expires = hook.previousSecretExpiresAt, expires > now { secrets.append(previous) }
+        signingKey = hook.signature == .ed25519 ? opened.signingKey : nil
+    }
+
+    /// A hook's keys, decrypted.
+    struct Opened: Sendable {
+        var secret: WebhookSecret
+        var previousSecret: WebhookSecret?
+        var signingKey: WebhookSigningKey?
+
+        init(hook: Hook, secretBox: SecretBox) throws {
+            secret = WebhookSecret(try secretBox.open(hook.encryptedSecret))
+            previousSecret = try hook.encryptedPreviousSecret.map { WebhookSecret(try secretBox.open($0)) }
+            signingKey = try hook.encryptedSigningKey.flatMap { WebhookSigningKey(try secretBox.open($0)) }
         }
-        if hook.signature == .ed25519, let sealed = hook.encryptedSigningKey {
-            signingKey = WebhookSigningKey(try secretBox.open(sealed))
+    }
+}
+
+/// Hooks' keys decrypted once per version of the hook rather than once per attempt.
+final class SigningMaterialCache: Sendable {
+    private let secretBox: SecretBox
+    private let entries = Mutex<[Int64: (sealed: Data, updatedAt: Date, opened: SigningMaterial.Opened)]>([:])
+
+    init(secretBox: SecretBox) { self.secretBox = secretBox }
+
+    func material(for hook: Hook, now: Date) throws -> SigningMaterial {
+        if let cached = entries.withLock({ $0[hook.id] }), cached.updatedAt == hook.updatedAt, cached.sealed == hook.encryptedSecret {
+            return SigningMaterial(cached.opened, hook: hook, now: now)
         }
+        let opened = try SigningMaterial.Opened(hook: hook, secretBox: secretBox)
+        entries.withLock { entries in
+            if entries.count >= 100_000 { entries.removeAll(keepingCapacity: true) }
+            entries[hook.id] = (hook.encryptedSecret, hook.updatedAt, opened)
+        }
+        return SigningMaterial(opened, hook: hook, now: now)
     }
 }

@@ -111,7 +111,7 @@ struct AdminController {
 
     @Sendable func deleteToken(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         _ = try context.require(.admin)
-        guard let id = context.parameters.get("id", as: Int64.self), try await store.deleteToken(id: id) else {
+        guard let id = context.parameters.get("id", as: Int64.self), try await services.revokeToken(id: id) else {
             throw Problem.notFound("No such token.")
         }
         return Response(status: .noContent)

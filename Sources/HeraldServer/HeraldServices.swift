@@ -12,6 +12,8 @@ public struct HeraldServices: Sendable {
     let catalog: EventTypeCatalog
     /// Ingest's group commit: concurrent requests share one transaction.
     let ingest: GroupCommitter<NewEvent, AppendedEvent>
+    /// API tokens checked recently.
+    let tokens: TokenCache
 
     public init(store: any HeraldStore, secretBox: SecretBox, configuration: HeraldConfiguration, logger: Logger) {
         self.store = store
@@ -20,6 +22,14 @@ public struct HeraldServices: Sendable {
         self.engine = DeliveryEngine(store: store, secretBox: secretBox, configuration: configuration.engine, logger: logger)
         self.catalog = EventTypeCatalog(store: store)
         self.ingest = GroupCommitter { [store] events in try await store.append(events) }
+        self.tokens = TokenCache(store: store)
+    }
+
+    /// Revokes a token: it stops working on the next request.
+    func revokeToken(id: Int64) async throws -> Bool {
+        let deleted = try await store.deleteToken(id: id)
+        tokens.removeAll()
+        return deleted
     }
 
     /// Resolves the team a request acts for: a team token's own team, or the `team` an admin names.

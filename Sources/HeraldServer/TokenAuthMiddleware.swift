@@ -6,7 +6,7 @@ import Hummingbird
 /// not resolve is refused with 401; a request without one proceeds anonymously (routes decide).
 struct TokenAuthMiddleware: RouterMiddleware {
     typealias Context = HeraldRequestContext
-    let store: any TokenStore
+    let tokens: TokenCache
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let authorization = request.headers[.authorization] else { return try await next(request, context) }
@@ -14,7 +14,7 @@ struct TokenAuthMiddleware: RouterMiddleware {
             throw Problem.unauthorized("The Authorization header must be `Bearer <token>`.")
         }
         let token = authorization.dropFirst(7).trimmingCharacters(in: .whitespaces)
-        guard token.hasPrefix(APIToken.tokenPrefix), let stored = try await store.token(hash: APIToken.hash(token)) else {
+        guard token.hasPrefix(APIToken.tokenPrefix), let stored = try await tokens.token(hash: APIToken.hash(token)) else {
             throw Problem.unauthorized("The token is not valid.")
         }
         var context = context

@@ -68,7 +68,7 @@ extension WebController {
         guard let id = context.parameters.get("id", as: Int64.self), visible.contains(where: { $0.id == id }) else {
             throw Problem.notFound("There is no such token, or it belongs to another team.")
         }
-        _ = try await store.deleteToken(id: id)
+        _ = try await services.revokeToken(id: id)
         return Redirect(location: "/tokens")
     }
 
