@@ -110,7 +110,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HeraldStoreTests",
-            dependencies: ["HeraldCore", "HeraldSQLite"]
+            dependencies: ["HeraldCore", "HeraldSQLite", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(
             name: "HeraldServerTests",

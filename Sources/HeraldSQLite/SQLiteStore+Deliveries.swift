@@ -152,36 +152,56 @@ extension SQLiteStore: DeliveryStore {
                 WHERE id = ?
                 """
         )
+        /// Writes one result; false when its delivery is gone (deleted with its hook while in flight).
+        func write(_ result: AttemptResult) throws -> Bool {
+            let (attempt, lifecycle) = (result.attempt, result.lifecycle)
+            try updateDelivery.execute(arguments: [
+                lifecycle.status.rawValue, lifecycle.attemptsInRun, lifecycle.redelivery, lifecycle.nextAttemptAt?.unixSeconds,
+                attempt.number, attempt.responseStatus, attempt.durationMs, attempt.finishedAt.unixSeconds, attempt.deliveryID,
+            ])
+            guard db.changesCount > 0 else { return false }
+            try insertAttempt.execute(arguments: [
+                attempt.deliveryID, attempt.number, attempt.trigger.rawValue, attempt.startedAt.unixSeconds, attempt.durationMs, attempt.url,
+                encodeHeaders(attempt.requestHeaders), attempt.requestBody, attempt.responseStatus, encodeHeaders(attempt.responseHeaders),
+                attempt.responseBody, attempt.errorClass?.rawValue, attempt.errorMessage,
+            ])
+            return true
+        }
+        let gone = "the delivery no longer exists (its hook was deleted)"
         var byHook: [Int64: [AttemptResult]] = [:]
         var discarded: [DiscardedResult] = []
-        for result in results {
-            let attempt = result.attempt
-            let lifecycle = result.lifecycle
-            do {
-                // Each result in its own savepoint: a row that breaks a constraint is skipped alone.
-                var recorded = false
-                try db.inSavepoint {
-                    try updateDelivery.execute(arguments: [
-                        lifecycle.status.rawValue, lifecycle.attemptsInRun, lifecycle.redelivery, lifecycle.nextAttemptAt?.unixSeconds,
-                        attempt.number, attempt.responseStatus, attempt.durationMs, attempt.finishedAt.unixSeconds, attempt.deliveryID,
-                    ])
-                    // No row: the delivery was deleted with its hook while the attempt was in flight.
-                    guard db.changesCount > 0 else { return .rollback }
-                    try insertAttempt.execute(arguments: [
-                        attempt.deliveryID, attempt.number, attempt.trigger.rawValue, attempt.startedAt.unixSeconds, attempt.durationMs, attempt.url,
-                        encodeHeaders(attempt.requestHeaders), attempt.requestBody, attempt.responseStatus, encodeHeaders(attempt.responseHeaders),
-                        attempt.responseBody, attempt.errorClass?.rawValue, attempt.errorMessage,
-                    ])
-                    recorded = true
-                    return .commit
+        do {
+            // Fast path: the whole batch in one savepoint.
+            try db.inSavepoint {
+                for result in results {
+                    if try write(result) {
+                        byHook[result.hookID, default: []].append(result)
+                    } else {
+                        discarded.append(DiscardedResult(deliveryID: result.attempt.deliveryID, reason: gone))
+                    }
                 }
-                if recorded {
-                    byHook[result.hookID, default: []].append(result)
-                } else {
-                    discarded.append(DiscardedResult(deliveryID: attempt.deliveryID, reason: "the delivery no longer exists (its hook was deleted)"))
+                return .commit
+            }
+        } catch let error as DatabaseError where error.isPermanent {
+            // A row broke a constraint: the batch was rolled back; write each result in its own
+            // savepoint so that row is skipped alone and the others are kept.
+            byHook = [:]
+            discarded = []
+            for result in results {
+                do {
+                    var recorded = false
+                    try db.inSavepoint {
+                        recorded = try write(result)
+                        return .commit
+                    }
+                    if recorded {
+                        byHook[result.hookID, default: []].append(result)
+                    } else {
+                        discarded.append(DiscardedResult(deliveryID: result.attempt.deliveryID, reason: gone))
+                    }
+                } catch let error as DatabaseError where error.isPermanent {
+                    discarded.append(DiscardedResult(deliveryID: result.attempt.deliveryID, reason: error.description))
                 }
-            } catch let error as DatabaseError where error.isPermanent {
-                discarded.append(DiscardedResult(deliveryID: attempt.deliveryID, reason: error.description))
             }
         }
         let select = try db.cachedStatement(sql: "SELECT failing_since FROM hooks WHERE id = ?")
