@@ -26,6 +26,12 @@ public func buildRouter(_ services: HeraldServices, renderer: PageRenderer) -> R
     HooksController(services: services).addRoutes(to: router)
     DeliveriesController(services: services).addRoutes(to: router)
     WebController(services: services, renderer: renderer).addRoutes(to: router)
+    // CSS and JavaScript of the web UI, served where no route matched.
+    router.add(
+        middleware: FileMiddleware(
+            services.configuration.publicDirectory.path, urlBasePath: "/public", cacheControl: .init([(MediaType(type: .any), [.public, .maxAge(300)])])
+        )
+    )
     return router
 }
 

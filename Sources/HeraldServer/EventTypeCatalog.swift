@@ -38,3 +38,27 @@ final class EventTypeCatalog: Sendable {
         cache.withLock { $0 = nil }
     }
 }
+
+extension EventTypeCatalog {
+    /// An event type from its JSON (API body or the catalog form), validated: name, schema, and
+    /// the example against the schema.
+    static func parse(_ body: JSONValue, name pathName: String?) throws -> EventType {
+        var reader = try FieldReader(body)
+        reader.rejectUnknown(["name", "description", "schema", "example"])
+        let name = pathName ?? reader.string("name", required: true, maxLength: 128)
+        if let name, !EventType.isValidName(name) {
+            reader.fail("name", "must be dot-separated lower-case words, like lead.created")
+        }
+        let description = reader.string("description", maxLength: 2000) ?? ""
+        var schema: JSONSchema?
+        if let document = reader.value("schema"), !document.isNull {
+            do { schema = try JSONSchema(document) } catch { reader.fail("schema", error.message) }
+        }
+        let example = reader.value("example").flatMap { $0.isNull ? nil : $0 }
+        if let schema, let example, let violation = schema.firstViolation(of: example) {
+            reader.fail("example" + violation.path, "does not match the schema: \(violation.message)")
+        }
+        try reader.check()
+        return EventType(name: name!, description: description, schema: schema?.document, example: example)
+    }
+}

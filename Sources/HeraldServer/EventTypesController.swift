@@ -28,7 +28,7 @@ struct EventTypesController {
 
     @Sendable func create(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
         _ = try context.require(.admin)
-        let type = try parse(try await request.jsonBody(limit: 256 * 1024), name: nil)
+        let type = try EventTypeCatalog.parse(try await request.jsonBody(limit: 256 * 1024), name: nil)
         guard try await store.eventType(name: type.name) == nil else { throw Problem.conflict("The event type \(type.name) exists; PUT replaces it.") }
         try await store.saveEventType(type)
         services.catalog.invalidate()
@@ -38,7 +38,7 @@ struct EventTypesController {
     @Sendable func replace(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
         _ = try context.require(.admin)
         let name = context.parameters.get("name") ?? ""
-        let type = try parse(try await request.jsonBody(limit: 256 * 1024), name: name)
+        let type = try EventTypeCatalog.parse(try await request.jsonBody(limit: 256 * 1024), name: name)
         let created = try await store.saveEventType(type)
         services.catalog.invalidate()
         return JSONResponse(status: created ? .created : .ok, body: Self.json(type))
@@ -51,25 +51,5 @@ struct EventTypesController {
         }
         services.catalog.invalidate()
         return Response(status: .noContent)
-    }
-
-    func parse(_ body: JSONValue, name pathName: String?) throws -> EventType {
-        var reader = try FieldReader(body)
-        reader.rejectUnknown(["name", "description", "schema", "example"])
-        let name = pathName ?? reader.string("name", required: true, maxLength: 128)
-        if let name, !EventType.isValidName(name) {
-            reader.fail("name", "must be dot-separated lower-case words, like lead.created")
-        }
-        let description = reader.string("description", maxLength: 2000) ?? ""
-        var schema: JSONSchema?
-        if let document = reader.value("schema"), !document.isNull {
-            do { schema = try JSONSchema(document) } catch { reader.fail("schema", error.message) }
-        }
-        let example = reader.value("example").flatMap { $0.isNull ? nil : $0 }
-        if let schema, let example, let violation = schema.firstViolation(of: example) {
-            reader.fail("example" + violation.path, "does not match the schema: \(violation.message)")
-        }
-        try reader.check()
-        return EventType(name: name!, description: description, schema: schema?.document, example: example)
     }
 }

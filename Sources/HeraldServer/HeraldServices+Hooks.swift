@@ -1,9 +1,49 @@
 import Foundation
 import HeraldCore
+import HeraldDelivery
 import HeraldVerify
 
-/// Hook changes shared by the API and the web UI, so both follow the same rules.
+/// Hook rules and changes shared by the API and the web UI, so both follow the same rules.
 extension HeraldServices {
+    /// How long a rotated-out secret keeps signing, unless the caller says otherwise.
+    static let defaultRotationGrace: Duration = .seconds(86_400)
+
+    /// Reads the settings fields present in the body into `settings`, validating each.
+    func readSettings(_ reader: inout FieldReader, into settings: inout HookSettings) async throws {
+        if reader.has("url"), let url = reader.string("url", required: true, maxLength: 2048) {
+            if let refusal = await TargetGuard(allowPrivateTargets: configuration.engine.allowPrivateTargets).refusal(for: url) {
+                reader.fail("url", refusal)
+            }
+            settings.url = url
+        }
+        if let contentType = reader.choice("content_type", as: ContentType.self) { settings.contentType = contentType }
+        if let events = reader.stringArray("events") {
+            let catalog = try await catalog.entries()
+            if events.isEmpty { reader.fail("events", "must name at least one event, or \"*\"") }
+            for pattern in events where !EventMatcher.isValidPattern(pattern) || (!pattern.hasSuffix("*") && catalog[pattern] == nil) {
+                reader.fail("events", "\(pattern) is not an event type in the catalog, a prefix.* pattern or *")
+            }
+            settings.events = Array(NSOrderedSet(array: events)) as? [String] ?? events
+        }
+        if let channels = reader.stringArray("channels", maxCount: 50) { settings.channels = channels }
+        if let active = reader.bool("active") { settings.active = active }
+        if let insecure = reader.bool("insecure_ssl") { settings.insecureSSL = insecure }
+        if let timeout = reader.int("timeout_seconds", in: 1...30) { settings.timeoutSeconds = timeout }
+        if let ordering = reader.choice("ordering", as: Ordering.self) { settings.ordering = ordering }
+        if let signature = reader.choice("signature", as: SignatureScheme.self) { settings.signature = signature }
+    }
+
+    /// A team may subscribe only to channels granted to it: channels route events to teams.
+    static func checkChannels(_ channels: [String], of team: Team, _ reader: inout FieldReader) {
+        for channel in team.ungranted(channels) {
+            reader.fail("channels", Self.ungrantedMessage(channel, team: team))
+        }
+    }
+
+    static func ungrantedMessage(_ channel: String, team: Team) -> String {
+        "channel \(channel) is not granted to team \(team.slug) (granted: \(team.channels.sorted().joined(separator: ", ")))"
+    }
+
     /// Sealed key material for a new hook: its secret and, for `ed25519` hooks, a signing key.
     func newKeys(secret: WebhookSecret, signature: SignatureScheme) throws -> HookKeys {
         var keys = HookKeys(encryptedSecret: try secretBox.seal(secret.string))

@@ -20,7 +20,6 @@ struct HooksController {
     }
 
     /// How long a rotated-out secret keeps signing, by default.
-    static let defaultRotationGrace: Duration = .seconds(86_400)
 
     static let settingsFields: Set<String> = [
         "url", "content_type", "secret", "events", "channels", "active", "insecure_ssl", "timeout_seconds", "ordering", "signature",
@@ -60,8 +59,8 @@ struct HooksController {
         let team = try await services.team(for: principal, named: reader.value("team"))
         if !reader.has("url") { reader.fail("url", "is required") }
         var settings = HookSettings(url: "")
-        try await apply(&reader, to: &settings)
-        Self.checkChannels(settings.channels, of: team, &reader)
+        try await services.readSettings(&reader, into: &settings)
+        HeraldServices.checkChannels(settings.channels, of: team, &reader)
         let suppliedSecret = reader.string("secret", maxLength: 512)
         if let suppliedSecret, suppliedSecret.count < 8 { reader.fail("secret", "must be at least 8 characters") }
         try reader.check()
@@ -73,42 +72,6 @@ struct HooksController {
             object = .object(pairs)
         }
         return JSONResponse(status: .created, body: object, headers: [.location: "/api/hooks/\(hook.id)"])
-    }
-
-    /// Reads the settings fields present in the body into `settings`, validating each.
-    func apply(_ reader: inout FieldReader, to settings: inout HookSettings) async throws {
-        if reader.has("url"), let url = reader.string("url", required: true, maxLength: 2048) {
-            if let refusal = await TargetGuard(allowPrivateTargets: services.configuration.engine.allowPrivateTargets).refusal(for: url) {
-                reader.fail("url", refusal)
-            }
-            settings.url = url
-        }
-        if let contentType = reader.choice("content_type", as: ContentType.self) { settings.contentType = contentType }
-        if let events = reader.stringArray("events") {
-            let catalog = try await services.catalog.entries()
-            if events.isEmpty { reader.fail("events", "must name at least one event, or \"*\"") }
-            for pattern in events where !EventMatcher.isValidPattern(pattern) || (!pattern.hasSuffix("*") && catalog[pattern] == nil) {
-                reader.fail("events", "\(pattern) is not an event type in the catalog, a prefix.* pattern or *")
-            }
-            settings.events = Array(NSOrderedSet(array: events)) as? [String] ?? events
-        }
-        if let channels = reader.stringArray("channels", maxCount: 50) { settings.channels = channels }
-        if let active = reader.bool("active") { settings.active = active }
-        if let insecure = reader.bool("insecure_ssl") { settings.insecureSSL = insecure }
-        if let timeout = reader.int("timeout_seconds", in: 1...30) { settings.timeoutSeconds = timeout }
-        if let ordering = reader.choice("ordering", as: Ordering.self) { settings.ordering = ordering }
-        if let signature = reader.choice("signature", as: SignatureScheme.self) { settings.signature = signature }
-    }
-
-    /// A team may subscribe only to channels granted to it: channels route events to teams.
-    static func checkChannels(_ channels: [String], of team: Team, _ reader: inout FieldReader) {
-        for channel in team.ungranted(channels) {
-            reader.fail("channels", Self.ungrantedMessage(channel, team: team))
-        }
-    }
-
-    static func ungrantedMessage(_ channel: String, team: Team) -> String {
-        "channel \(channel) is not granted to team \(team.slug) (granted: \(team.channels.sorted().joined(separator: ", ")))"
     }
 
     @Sendable func list(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
@@ -129,8 +92,8 @@ struct HooksController {
         var reader = try FieldReader(try await request.jsonBody(limit: 64 * 1024))
         reader.rejectUnknown(Self.settingsFields.union(["add_events", "remove_events"]))
         var settings = HookSettings(hook: hook)
-        try await apply(&reader, to: &settings)
-        if reader.has("channels"), let team = try await store.team(id: hook.teamID) { Self.checkChannels(settings.channels, of: team, &reader) }
+        try await services.readSettings(&reader, into: &settings)
+        if reader.has("channels"), let team = try await store.team(id: hook.teamID) { HeraldServices.checkChannels(settings.channels, of: team, &reader) }
         var events = settings.events
         if let add = reader.stringArray("add_events") {
             let catalog = try await services.catalog.entries()
@@ -169,7 +132,7 @@ struct HooksController {
         reader.rejectUnknown(["secret", "grace_seconds"])
         let supplied = reader.string("secret", maxLength: 512)
         if let supplied, supplied.count < 8 { reader.fail("secret", "must be at least 8 characters") }
-        let grace = reader.int("grace_seconds", in: 0...(7 * 86_400)) ?? Int(Self.defaultRotationGrace.components.seconds)
+        let grace = reader.int("grace_seconds", in: 0...(7 * 86_400)) ?? Int(HeraldServices.defaultRotationGrace.components.seconds)
         try reader.check()
         let secret = supplied.map(WebhookSecret.init) ?? WebhookSecret.generate()
         let saved = try await services.rotateSecret(of: hook, to: secret, grace: .seconds(grace))

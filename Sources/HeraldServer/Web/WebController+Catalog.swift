@@ -44,7 +44,7 @@ extension WebController {
         }
         if errors.isEmpty {
             do {
-                let type = try EventTypesController(services: services).parse(.object(body), name: nil)
+                let type = try EventTypeCatalog.parse(.object(body), name: nil)
                 let created = try await store.saveEventType(type)
                 services.catalog.invalidate()
                 try await setFlash(["notice": "\(type.name) \(created ? "added" : "updated")."], signIn)

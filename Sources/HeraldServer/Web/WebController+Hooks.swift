@@ -125,7 +125,7 @@ extension WebController {
     /// Validates a submitted form with the API's rules; errors are keyed by field name.
     func validate(_ values: FormValues, into settings: inout HookSettings) async throws -> [String: String] {
         var reader = try FieldReader(values.json)
-        try await hooks.apply(&reader, to: &settings)
+        try await services.readSettings(&reader, into: &settings)
         var errors: [String: String] = [:]
         for error in reader.errors where errors[String(error.field.dropFirst())] == nil {
             // The API's messages read as sentence fragments; the form shows them as sentences.
@@ -142,7 +142,7 @@ extension WebController {
         guard errors["channels"] == nil, let teamID, let team = try await store.team(id: teamID), let channel = team.ungranted(channels).first else {
             return
         }
-        let message = HooksController.ungrantedMessage(channel, team: team)
+        let message = HeraldServices.ungrantedMessage(channel, team: team)
         errors["channels"] = message.prefix(1).uppercased() + message.dropFirst() + "."
     }
 
@@ -310,7 +310,7 @@ extension WebController {
         let hook = try await visibleHook(context.parameters.get("id"), signIn)
         _ = try await checkedForm(request, signIn)
         let secret = WebhookSecret.generate()
-        _ = try await services.rotateSecret(of: hook, to: secret, grace: HooksController.defaultRotationGrace)
+        _ = try await services.rotateSecret(of: hook, to: secret, grace: HeraldServices.defaultRotationGrace)
         try await setFlash(["notice": "New secret issued. The old one keeps signing for 24 hours.", "secret": secret.string], signIn)
         return Redirect(location: "/hooks/\(hook.id)")
     }

@@ -11,7 +11,6 @@ struct WebController {
     let services: HeraldServices
     let renderer: PageRenderer
     var store: any HeraldStore { services.store }
-    var hooks: HooksController { HooksController(services: services) }
     static let sessionLifetime = 7 * 86_400
 
     func addRoutes(to router: Router<HeraldRequestContext>) {
@@ -42,7 +41,6 @@ struct WebController {
         web.post("/admin/event-types", use: saveEventType)
         web.post("/admin/event-types/{name}/delete", use: deleteEventType)
         web.get("/admin/deliveries", use: deliveriesBrowser)
-        web.get("/public/{file}", use: publicFile)
     }
 
     // MARK: sign-in
@@ -138,17 +136,6 @@ struct WebController {
             status: .seeOther,
             headers: [.location: "/login", .setCookie: CookieAttributes.value(WebSessionMiddleware.cookieName, "", maxAge: 0, secure: secureCookies)]
         )
-    }
-
-    // MARK: static files
-
-    @Sendable func publicFile(_ request: Request, context: HeraldRequestContext) async throws -> Response {
-        let types = ["css": "text/css; charset=utf-8", "js": "text/javascript; charset=utf-8", "svg": "image/svg+xml"]
-        guard let name = context.parameters.get("file"), !name.contains(".."), !name.contains("/"),
-            let type = types[(name as NSString).pathExtension],
-            let data = FileManager.default.contents(atPath: services.configuration.publicDirectory.appendingPathComponent(name).path)
-        else { throw Problem.notFound("No such file.") }
-        return Response(status: .ok, headers: [.contentType: type, .cacheControl: "public, max-age=300"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
 
