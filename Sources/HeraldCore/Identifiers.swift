@@ -31,13 +31,16 @@ public enum Identifier {
         return prefix + String(decoding: out, as: UTF8.self)
     }
 
-    /// A delivery id: a random (version 4) UUID in lower case, the GUID GitHub-style receivers expect.
-    /// Built from the system generator directly: Foundation's `UUID()` opens a file per call here.
-    public static func deliveryID() -> String {
+    /// A delivery id: a time-ordered (version 7, RFC 9562) UUID in lower case, the GUID GitHub-style
+    /// receivers expect. Time order keeps the delivery and attempt indexes append-mostly, so their
+    /// cost does not grow with the log. Built from the system generator directly: Foundation's
+    /// `UUID()` opens a file per call here.
+    public static func deliveryID(now: Date = Date()) -> String {
         var generator = SystemRandomNumberGenerator()
-        var high: UInt64 = generator.next()
+        let millis = UInt64(max(0, now.timeIntervalSince1970 * 1000)) & 0xFFFF_FFFF_FFFF
+        let randomBits: UInt64 = generator.next()
+        let high = (millis << 16) | (randomBits & 0x0FFF) | 0x7000  // 48-bit ms, version 7, 12 random bits
         var low: UInt64 = generator.next()
-        high = (high & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000  // version 4
         low = (low & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000  // RFC 4122 variant
         let hex = Array("0123456789abcdef".utf8)
         var out = [UInt8]()

@@ -77,14 +77,19 @@ import Testing
         #expect(a < b)
     }
 
-    @Test func deliveryIDsAreVersion4UUIDs() {
+    @Test func deliveryIDsAreTimeOrderedVersion7UUIDs() {
         let ids = (0..<1000).map { _ in Identifier.deliveryID() }
         #expect(Set(ids).count == ids.count)
         for id in ids.prefix(50) {
             let parsed = UUID(uuidString: id)
             #expect(parsed != nil && parsed!.uuidString.lowercased() == id)
-            #expect(Array(id)[14] == "4" && "89ab".contains(Array(id)[19]))
+            #expect(Array(id)[14] == "7" && "89ab".contains(Array(id)[19]))
         }
+        let earlier = Identifier.deliveryID(now: Date(timeIntervalSince1970: 1_700_000_000))
+        let later = Identifier.deliveryID(now: Date(timeIntervalSince1970: 1_700_000_000.002))
+        #expect(earlier < later)
+        // The first 48 bits are the milliseconds since 1970.
+        #expect(earlier.prefix(13) == "018bcfe5-6800")
     }
 
     @Test func timestampsParseBack() {
