@@ -139,8 +139,9 @@ public final class DeliveryEngine: Service, Sendable {
                     policy.inFlightByTeam[delivery.hook.teamID, default: 1] -= 1
                 }
                 let batch: ClaimBatch
+                let claimedAt = Date()
                 do {
-                    batch = try await store.recordAndClaim(results(for: finished), health: configuration.hookHealth, now: Date(), policy: policy)
+                    batch = try await store.recordAndClaim(results(for: finished), health: configuration.hookHealth, now: claimedAt, policy: policy)
                     retryDelay = .milliseconds(50)
                     failedTurns = 0
                 } catch {
@@ -183,7 +184,7 @@ public final class DeliveryEngine: Service, Sendable {
                 // Every slot taken: the next finished attempt wakes us. Otherwise sleep until the next
                 // scheduled attempt; work held back by a cap is woken by a finishing attempt, never polled.
                 let full = policy.limit > 0 && batch.claimed.count == policy.limit
-                await deliveryBell.wait(timeout: full || !dispatching ? configuration.idleInterval : await idleWait())
+                await deliveryBell.wait(timeout: full || !dispatching ? configuration.idleInterval : await idleWait(after: claimedAt))
             }
         }
     }
@@ -192,10 +193,10 @@ public final class DeliveryEngine: Service, Sendable {
     static let recordAttemptsAtShutdown = 5
 
     /// How long to sleep when nothing more can be claimed: until the next scheduled attempt, at most `idleInterval`.
-    private func idleWait() async -> Duration {
-        let now = Date()
-        guard let next = try? await store.nextDueDate(after: now) else { return configuration.idleInterval }
-        let seconds = max(0, next.timeIntervalSince(now))
+    /// Anything that became due after the claim's `now` is due at once.
+    private func idleWait(after claimedAt: Date) async -> Duration {
+        guard let next = try? await store.nextDueDate(after: claimedAt) else { return configuration.idleInterval }
+        let seconds = max(0, next.timeIntervalSinceNow)
         return min(configuration.idleInterval, .milliseconds(Int64(seconds * 1000) + 1))
     }
 

@@ -152,14 +152,19 @@ extension SQLiteStore: DeliveryStore {
                 WHERE id = ?
                 """
         )
-        /// Writes one result; false when its delivery is gone (deleted with its hook while in flight).
-        func write(_ result: AttemptResult) throws -> Bool {
+        /// Saves the delivery's new state; false when it is gone (deleted with its hook while in flight).
+        func update(_ result: AttemptResult) throws -> Bool {
             let (attempt, lifecycle) = (result.attempt, result.lifecycle)
             try updateDelivery.execute(arguments: [
                 lifecycle.status.rawValue, lifecycle.attemptsInRun, lifecycle.redelivery, lifecycle.nextAttemptAt?.unixSeconds,
                 attempt.number, attempt.responseStatus, attempt.durationMs, attempt.finishedAt.unixSeconds, attempt.deliveryID,
             ])
-            guard db.changesCount > 0 else { return false }
+            return db.changesCount > 0
+        }
+        /// Writes one result; false when its delivery is gone.
+        func write(_ result: AttemptResult) throws -> Bool {
+            let attempt = result.attempt
+            guard try update(result) else { return false }
             try insertAttempt.execute(arguments: [
                 attempt.deliveryID, attempt.number, attempt.trigger.rawValue, attempt.startedAt.unixSeconds, attempt.durationMs, attempt.url,
                 encodeHeaders(attempt.requestHeaders), attempt.requestBody, attempt.responseStatus, encodeHeaders(attempt.responseHeaders),
@@ -200,7 +205,11 @@ extension SQLiteStore: DeliveryStore {
                         discarded.append(DiscardedResult(deliveryID: result.attempt.deliveryID, reason: gone))
                     }
                 } catch let error as DatabaseError where error.isPermanent {
-                    discarded.append(DiscardedResult(deliveryID: result.attempt.deliveryID, reason: error.description))
+                    // The attempt row is refused: the delivery still moves on (retry, success, failure)
+                    // without it, so it neither stays in flight nor blocks an ordered hook.
+                    let moved = (try? db.inSavepoint { try update(result) ? .commit : .rollback }) != nil
+                    let reason = error.description + (moved ? "; the delivery moved on without this attempt in its log" : "")
+                    discarded.append(DiscardedResult(deliveryID: result.attempt.deliveryID, reason: reason))
                 }
             }
         }

@@ -67,8 +67,9 @@ extension SQLiteStore: HookStore {
     public func deleteHook(id: Int64) async throws -> Bool {
         try await pool.write { db in
             try db.execute(sql: "DELETE FROM hooks WHERE id = ?", arguments: [id])
-            try Self.hooksChanged(db)
-            return db.changesCount > 0
+            let deleted = db.changesCount > 0
+            if deleted { try Self.hooksChanged(db) }
+            return deleted
         }
     }
 

@@ -101,7 +101,8 @@ extension SQLiteStore {
             granted[team.id] = team.channels
         }
         let router = HookRouter(hooks: hooks, grantedChannels: granted)
-        routerCache.withLock { $0 = (version, router) }
+        // Published once this transaction commits: a rolled-back one may have moved the version.
+        db.afterNextTransaction(onCommit: { _ in self.routerCache.withLock { $0 = (version, router) } })
         return router
     }
 

@@ -78,6 +78,7 @@ struct EventsController {
         // A key reused with another payload is refused before anything is stored, so a batch stays all or nothing.
         let keys = events.compactMap(\.idempotencyKey)
         if !keys.isEmpty {
+            try Self.checkRepeatsWithinBatch(events)
             try Self.checkRepeats(events, against: try await store.events(idempotencyKeys: keys, scope: scope), isBatch: isBatch)
         }
         let appended = try await services.ingest.submit(events)
@@ -98,6 +99,24 @@ struct EventsController {
                 field: (isBatch ? "/\(index)" : "") + "/idempotency_key",
                 message: "key \(key) was used for event \(earlier.id) with a different payload; use a new key for a new event"
             )
+        }
+        guard conflicts.isEmpty else { throw Problem.validation(conflicts, status: .conflict) }
+    }
+
+    /// A batch that uses one key for two different events is refused before anything is stored.
+    static func checkRepeatsWithinBatch(_ events: [NewEvent]) throws {
+        var first: [String: Int] = [:]
+        var conflicts: [Problem.FieldError] = []
+        for (index, event) in events.enumerated() {
+            guard let key = event.idempotencyKey else { continue }
+            guard let earlier = first[key] else {
+                first[key] = index
+                continue
+            }
+            let other = events[earlier]
+            if other.type != event.type || other.data != event.data || other.channels != event.channels {
+                conflicts.append(.init(field: "/\(index)/idempotency_key", message: "key \(key) is used by item \(earlier) for a different event"))
+            }
         }
         guard conflicts.isEmpty else { throw Problem.validation(conflicts, status: .conflict) }
     }

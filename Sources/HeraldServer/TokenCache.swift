@@ -9,7 +9,13 @@ final class TokenCache: Sendable {
     private let store: any TokenStore
     private let maxAge: Duration
     private let maxEntries: Int
-    private let entries = Mutex<[String: (token: APIToken, loadedAt: ContinuousClock.Instant)]>([:])
+    private let state = Mutex<State>(State())
+
+    private struct State {
+        var entries: [String: (token: APIToken, loadedAt: ContinuousClock.Instant)] = [:]
+        /// Bumped by every revocation: a lookup that started before one does not fill the cache.
+        var generation = 0
+    }
 
     init(store: any TokenStore, maxAge: Duration = .seconds(2), maxEntries: Int = 10_000) {
         self.store = store
@@ -20,16 +26,21 @@ final class TokenCache: Sendable {
     /// The token stored under `hash`, if any.
     func token(hash: String) async throws -> APIToken? {
         let now = ContinuousClock.now
-        if let cached = entries.withLock({ $0[hash] }), now - cached.loadedAt < maxAge { return cached.token }
+        let (cached, generation) = state.withLock { ($0.entries[hash], $0.generation) }
+        if let cached, now - cached.loadedAt < maxAge { return cached.token }
         guard let token = try await store.token(hash: hash) else { return nil }
-        entries.withLock { entries in
-            if entries.count >= maxEntries { entries.removeAll(keepingCapacity: true) }
-            entries[hash] = (token, now)
+        state.withLock { state in
+            guard state.generation == generation else { return }
+            if state.entries.count >= maxEntries { state.entries.removeAll(keepingCapacity: true) }
+            state.entries[hash] = (token, now)
         }
         return token
     }
 
     func removeAll() {
-        entries.withLock { $0.removeAll() }
+        state.withLock { state in
+            state.entries.removeAll()
+            state.generation += 1
+        }
     }
 }

@@ -97,6 +97,11 @@ import Testing
             let refused = try await herald.call(.POST, "/api/events", token: providerA, body: batch)
             #expect(refused.status == 409)
             #expect(refused.json["errors"]?.arrayValue?.first?["field"]?.stringValue == "/1/idempotency_key")
+            // So is a batch that uses one new key for two different events.
+            let twice = #"[{"type":"lead.created","data":{"lead_id":"p"},"idempotency_key":"k-2"},{"type":"lead.created","data":{"lead_id":"q"},"idempotency_key":"k-2"}]"#
+            let doubled = try await herald.call(.POST, "/api/events", token: providerA, body: twice)
+            #expect(doubled.status == 409)
+            #expect(doubled.json["errors"]?.arrayValue?.first?["field"]?.stringValue == "/1/idempotency_key")
             #expect(try await herald.store.lastSeq() == 2)
         }
     }

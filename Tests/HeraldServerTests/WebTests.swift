@@ -86,6 +86,8 @@ import Testing
                 let hook = try #require(try await herald.store.hooks(teamID: bde.team.id).first)
                 #expect(posted.status == 303)
                 #expect(posted.location == "/hooks/\(hook.id)?notice=created")
+                // Another page opened first (a second tab) leaves the secret for the hook's page.
+                #expect(!(try await client.get("/tokens")).html.contains("whsec_"))
                 let created = try await client.get(try #require(posted.location))
                 #expect(created.status == 200)
                 #expect(created.html.contains("Webhook added"))

@@ -27,7 +27,8 @@ import Testing
         let healthyDelivery = try #require(claimed.first { $0.hook.id == healthy.id })
         #expect(try await store.delivery(id: healthyDelivery.deliveryID)?.lifecycle.status == .succeeded)
         #expect(try await store.attempts(deliveryID: healthyDelivery.deliveryID).count == 1)
-        // The refused one is untouched: still in flight, to be retried after a restart.
-        #expect(try await store.delivery(id: poisonedDelivery.deliveryID)?.lifecycle.status == .inFlight)
+        // The refused one moves on without its attempt row: it neither stays in flight nor blocks its hook.
+        #expect(try await store.delivery(id: poisonedDelivery.deliveryID)?.lifecycle.status == .succeeded)
+        #expect(try await store.attempts(deliveryID: poisonedDelivery.deliveryID).isEmpty)
     }
 }

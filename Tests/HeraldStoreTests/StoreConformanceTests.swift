@@ -433,6 +433,7 @@ import Testing
         let store = try await backend.make()
         let hook = try await store.makeHook(team: try await store.makeTeam())
         #expect(try await store.deleteHook(id: hook.id))
+        #expect(try await !store.deleteHook(id: hook.id), "a hook is deleted once")
         #expect(try await store.hook(id: hook.id) == nil)
         #expect(try await store.deliveries(DeliveryQuery(limit: 100)).isEmpty)
     }

@@ -37,15 +37,3 @@ struct HTML: ResponseGenerator {
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 }
-
-/// A 303 redirect after a successful form post.
-struct Redirect: ResponseGenerator {
-    var location: String
-    var headers: HTTPFields = [:]
-
-    func response(from request: Request, context: some RequestContext) throws -> Response {
-        var fields = headers
-        fields[.location] = location
-        return Response(status: .seeOther, headers: fields)
-    }
-}

@@ -8,7 +8,7 @@ extension WebController {
 
     @Sendable func tokensPage(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
         let signIn = try signedIn(context)
-        return try await tokensView(signIn, shownToken: try await takeFlash(signIn)["token"], error: nil)
+        return try await tokensView(signIn, shownToken: try await takeFlash(signIn, for: "/tokens")["token"], error: nil)
     }
 
     func tokensView(_ signIn: WebSignIn, shownToken: String?, error: String?, status: HTTPResponse.Status = .ok) async throws -> HTML {
@@ -57,11 +57,11 @@ extension WebController {
         }
         let (_, secret) = try await store.issueToken(name: name, scope: scope, teamID: team?.id)
         // Post/Redirect/Get; the token is shown once, on the page redirected to.
-        try await setFlash(["token": secret], signIn)
-        return try Redirect(location: "/tokens").response(from: request, context: context)
+        try await setFlash(["token": secret], signIn, for: "/tokens")
+        return Response.redirect(to: "/tokens")
     }
 
-    @Sendable func revokeToken(_ request: Request, context: HeraldRequestContext) async throws -> Redirect {
+    @Sendable func revokeToken(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try signedIn(context)
         _ = try await checkedForm(request, signIn)
         let visible = try await store.tokens(teamID: signIn.user.role == .admin ? nil : signIn.user.teamID ?? -1)
@@ -69,7 +69,7 @@ extension WebController {
             throw Problem.notFound("There is no such token, or it belongs to another team.")
         }
         _ = try await services.revokeToken(id: id)
-        return Redirect(location: "/tokens")
+        return Response.redirect(to: "/tokens")
     }
 
     // MARK: admin
@@ -82,7 +82,7 @@ extension WebController {
 
     @Sendable func adminPage(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
         let signIn = try requireAdmin(context)
-        return try await adminView(signIn, notice: try await takeFlash(signIn)["notice"], errors: [:], status: .ok)
+        return try await adminView(signIn, notice: try await takeFlash(signIn, for: "/admin")["notice"], errors: [:], status: .ok)
     }
 
     func adminView(_ signIn: WebSignIn, notice: String?, errors: [String: String], status: HTTPResponse.Status) async throws -> HTML {
@@ -115,8 +115,8 @@ extension WebController {
         if errors.isEmpty {
             do {
                 _ = try await store.createTeam(name: name, slug: slug, now: Date())
-                try await setFlash(["notice": "Team \(name) created."], signIn)
-                return try Redirect(location: "/admin").response(from: request, context: context)
+                try await setFlash(["notice": "Team \(name) created."], signIn, for: "/admin")
+                return Response.redirect(to: "/admin")
             } catch StoreError.conflict {
                 errors["team_slug"] = "A team with this slug exists."
             }
@@ -138,8 +138,8 @@ extension WebController {
         if errors.isEmpty {
             do {
                 _ = try await store.createUser(email: email, passwordHash: Bcrypt.hash(password), role: role, teamID: role == .admin ? nil : team?.id, now: Date())
-                try await setFlash(["notice": "\(email) can now sign in."], signIn)
-                return try Redirect(location: "/admin").response(from: request, context: context)
+                try await setFlash(["notice": "\(email) can now sign in."], signIn, for: "/admin")
+                return Response.redirect(to: "/admin")
             } catch StoreError.conflict {
                 errors["member_email"] = "Someone already signs in with this email."
             }

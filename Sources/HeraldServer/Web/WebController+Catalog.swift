@@ -7,7 +7,7 @@ extension WebController {
 
     @Sendable func eventTypesPage(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
         let signIn = try requireAdmin(context)
-        return try await eventTypesView(signIn, notice: try await takeFlash(signIn)["notice"], errors: [], values: [:], status: .ok)
+        return try await eventTypesView(signIn, notice: try await takeFlash(signIn, for: "/admin/event-types")["notice"], errors: [], values: [:], status: .ok)
     }
 
     func eventTypesView(
@@ -47,8 +47,8 @@ extension WebController {
                 let type = try EventTypeCatalog.parse(.object(body), name: nil)
                 let created = try await store.saveEventType(type)
                 services.catalog.invalidate()
-                try await setFlash(["notice": "\(type.name) \(created ? "added" : "updated")."], signIn)
-                return try Redirect(location: "/admin/event-types").response(from: request, context: context)
+                try await setFlash(["notice": "\(type.name) \(created ? "added" : "updated")."], signIn, for: "/admin/event-types")
+                return Response.redirect(to: "/admin/event-types")
             } catch let problem as Problem {
                 errors = problem.errors
             }
@@ -57,14 +57,14 @@ extension WebController {
             .response(from: request, context: context)
     }
 
-    @Sendable func deleteEventType(_ request: Request, context: HeraldRequestContext) async throws -> Redirect {
+    @Sendable func deleteEventType(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try requireAdmin(context)
         _ = try await checkedForm(request, signIn)
         guard let name = context.parameters.get("name"), name != "ping", try await store.deleteEventType(name: name) else {
             throw Problem.notFound("There is no such event type, or it cannot be removed.")
         }
         services.catalog.invalidate()
-        return Redirect(location: "/admin/event-types")
+        return Response.redirect(to: "/admin/event-types")
     }
 
     // MARK: every delivery (admin)

@@ -169,7 +169,7 @@ extension WebController {
         let secret = supplied.isEmpty ? WebhookSecret.generate() : WebhookSecret(supplied)
         let hook = try await services.createHook(teamID: teamID, settings: settings, secret: secret)
         // Post/Redirect/Get; a generated secret is shown once, on the page redirected to.
-        try await setFlash(supplied.isEmpty ? ["notice": "Webhook added; a ping is on its way.", "secret": secret.string] : [:], signIn)
+        if supplied.isEmpty { try await setFlash(["secret": secret.string], signIn, for: "/hooks/\(hook.id)") }
         return Response(status: .seeOther, headers: [.location: "/hooks/\(hook.id)?notice=created"])
     }
 
@@ -212,7 +212,7 @@ extension WebController {
         let hook = try await visibleHook(context.parameters.get("id"), signIn)
         let notice = request.uri.queryParameters["notice"].flatMap { Self.notices[String($0)] }
         let cursor = request.uri.queryParameters["cursor"].flatMap { DeliveryCursor(encoded: String($0)) }
-        let flash = try await takeFlash(signIn)
+        let flash = try await takeFlash(signIn, for: "/hooks/\(hook.id)")
         return try await hookView(hook, signIn, notice: flash["notice"] ?? notice, shownSecret: flash["secret"], cursor: cursor)
     }
 
@@ -284,16 +284,16 @@ extension WebController {
 
     // MARK: actions
 
-    @Sendable func pingHook(_ request: Request, context: HeraldRequestContext) async throws -> Redirect {
+    @Sendable func pingHook(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try signedIn(context)
         let hook = try await visibleHook(context.parameters.get("id"), signIn)
         _ = try await checkedForm(request, signIn)
         _ = try await store.ping(hookID: hook.id, now: Date())
         services.engine.deliveriesQueued()
-        return Redirect(location: "/hooks/\(hook.id)?notice=pinged")
+        return Response.redirect(to: "/hooks/\(hook.id)?notice=pinged")
     }
 
-    @Sendable func enableHook(_ request: Request, context: HeraldRequestContext) async throws -> Redirect {
+    @Sendable func enableHook(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try signedIn(context)
         var hook = try await visibleHook(context.parameters.get("id"), signIn)
         _ = try await checkedForm(request, signIn)
@@ -302,28 +302,28 @@ extension WebController {
         hook.failingSince = nil
         _ = try await store.updateHook(hook, now: Date())
         services.engine.deliveriesQueued()
-        return Redirect(location: "/hooks/\(hook.id)?notice=enabled")
+        return Response.redirect(to: "/hooks/\(hook.id)?notice=enabled")
     }
 
-    @Sendable func rotateSecret(_ request: Request, context: HeraldRequestContext) async throws -> Redirect {
+    @Sendable func rotateSecret(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try signedIn(context)
         let hook = try await visibleHook(context.parameters.get("id"), signIn)
         _ = try await checkedForm(request, signIn)
         let secret = WebhookSecret.generate()
         _ = try await services.rotateSecret(of: hook, to: secret, grace: HeraldServices.defaultRotationGrace)
-        try await setFlash(["notice": "New secret issued. The old one keeps signing for 24 hours.", "secret": secret.string], signIn)
-        return Redirect(location: "/hooks/\(hook.id)")
+        try await setFlash(["notice": "New secret issued. The old one keeps signing for 24 hours.", "secret": secret.string], signIn, for: "/hooks/\(hook.id)")
+        return Response.redirect(to: "/hooks/\(hook.id)")
     }
 
-    @Sendable func deleteHook(_ request: Request, context: HeraldRequestContext) async throws -> Redirect {
+    @Sendable func deleteHook(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try signedIn(context)
         let hook = try await visibleHook(context.parameters.get("id"), signIn)
         _ = try await checkedForm(request, signIn)
         _ = try await store.deleteHook(id: hook.id)
-        return Redirect(location: "/hooks")
+        return Response.redirect(to: "/hooks")
     }
 
-    @Sendable func redeliver(_ request: Request, context: HeraldRequestContext) async throws -> Redirect {
+    @Sendable func redeliver(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try signedIn(context)
         let hook = try await visibleHook(context.parameters.get("id"), signIn)
         _ = try await checkedForm(request, signIn)
@@ -334,6 +334,6 @@ extension WebController {
             throw Problem.conflict("This delivery is being sent right now; try again when it finishes.")
         }
         services.engine.deliveriesQueued()
-        return Redirect(location: "/hooks/\(hook.id)?notice=redelivered")
+        return Response.redirect(to: "/hooks/\(hook.id)?notice=redelivered")
     }
 }

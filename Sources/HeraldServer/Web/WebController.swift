@@ -50,19 +50,27 @@ struct WebController {
         return signIn
     }
 
-    /// Keeps what the page a form redirects to shows once (`notice`, a new `secret` or `token`),
+    /// Keeps what `page`, where a form redirects, shows once (`notice`, a new `secret` or `token`),
     /// sealed at rest: Post/Redirect/Get without putting a secret in a URL.
-    func setFlash(_ values: [String: String], _ signIn: WebSignIn) async throws {
+    func setFlash(_ values: [String: String], _ signIn: WebSignIn, for page: String) async throws {
+        var values = values
+        values["page"] = page
         let text = JSONValue.object(values.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }).jsonString
         try await store.setFlash(try services.secretBox.seal(text), tokenHash: signIn.session.tokenHash)
     }
 
-    /// What was kept for this page; gone once read, so a reload shows it no more.
-    func takeFlash(_ signIn: WebSignIn) async throws -> [String: String] {
+    /// What was kept for `page`; gone once read, so a reload shows it no more. Another page (a second
+    /// tab) leaves it for the page it was meant for.
+    func takeFlash(_ signIn: WebSignIn, for page: String) async throws -> [String: String] {
         guard let sealed = try await store.takeFlash(tokenHash: signIn.session.tokenHash), let text = try? services.secretBox.open(sealed),
             case .object(let pairs)? = try? JSONValue(parsing: text)
         else { return [:] }
-        return Dictionary(pairs.compactMap { key, value in value.stringValue.map { (key, $0) } }, uniquingKeysWith: { first, _ in first })
+        var values = Dictionary(pairs.compactMap { key, value in value.stringValue.map { (key, $0) } }, uniquingKeysWith: { first, _ in first })
+        guard values.removeValue(forKey: "page") == page else {
+            try await store.setFlash(sealed, tokenHash: signIn.session.tokenHash)
+            return [:]
+        }
+        return values
     }
 
     /// Reads a form and refuses it unless it carries the session's CSRF token.
@@ -99,9 +107,10 @@ struct WebController {
     func loginForm(request: Request, context: HeraldRequestContext, email: String, error: String?, status: HTTPResponse.Status) throws -> Response {
         // Before there is a session, the form's CSRF token is a double-submit cookie.
         let csrf = Session.randomToken()
-        var html = renderer.render("login", page(nil, title: "Sign in", ["email": email, "error": error ?? "", "hasError": error != nil, "csrf": csrf]), status: status)
-        html.headers[.setCookie] = CookieAttributes.value(WebSessionMiddleware.csrfCookieName, csrf, maxAge: 3600, secure: secureCookies)
-        return try html.response(from: request, context: context)
+        let html = renderer.render("login", page(nil, title: "Sign in", ["email": email, "error": error ?? "", "hasError": error != nil, "csrf": csrf]), status: status)
+        var response = try html.response(from: request, context: context)
+        response.setCookie(.herald(WebSessionMiddleware.csrfCookieName, csrf, maxAge: 3600, secure: secureCookies))
+        return response
     }
 
     var secureCookies: Bool { services.configuration.baseURL.hasPrefix("https://") }
@@ -121,21 +130,19 @@ struct WebController {
             tokenHash: APIToken.hash(token), userID: user.id, csrfToken: Session.randomToken(), expiresAt: Date().addingTimeInterval(TimeInterval(Self.sessionLifetime))
         )
         try await store.createSession(session, now: Date())
-        var headers = HTTPFields()
-        headers.append(HTTPField(name: .setCookie, value: CookieAttributes.value(WebSessionMiddleware.cookieName, token, maxAge: Self.sessionLifetime, secure: secureCookies)))
-        headers.append(HTTPField(name: .setCookie, value: CookieAttributes.value(WebSessionMiddleware.csrfCookieName, "", maxAge: 0, secure: secureCookies)))
-        headers[.location] = user.role == .admin ? "/admin" : "/hooks"
-        return Response(status: .seeOther, headers: headers)
+        var response = Response.redirect(to: user.role == .admin ? "/admin" : "/hooks", type: .normal)
+        response.setCookie(.herald(WebSessionMiddleware.cookieName, token, maxAge: Self.sessionLifetime, secure: secureCookies))
+        response.setCookie(.herald(WebSessionMiddleware.csrfCookieName, "", maxAge: 0, secure: secureCookies))
+        return response
     }
 
     @Sendable func logout(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try signedIn(context)
         _ = try await checkedForm(request, signIn)
         try await store.deleteSession(tokenHash: signIn.session.tokenHash)
-        return Response(
-            status: .seeOther,
-            headers: [.location: "/login", .setCookie: CookieAttributes.value(WebSessionMiddleware.cookieName, "", maxAge: 0, secure: secureCookies)]
-        )
+        var response = Response.redirect(to: "/login", type: .normal)
+        response.setCookie(.herald(WebSessionMiddleware.cookieName, "", maxAge: 0, secure: secureCookies))
+        return response
     }
 }
 

@@ -25,9 +25,9 @@ public struct WebSignIn: Sendable {
     public var session: Session
 }
 
-/// A cookie attribute string shared by every cookie Herald sets.
-enum CookieAttributes {
-    static func value(_ name: String, _ value: String, maxAge: Int, secure: Bool) -> String {
-        "\(name)=\(value); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
+extension Cookie {
+    /// A cookie as Herald sets every cookie: whole site, HttpOnly, SameSite=Lax, Secure behind HTTPS.
+    static func herald(_ name: String, _ value: String, maxAge: Int, secure: Bool) -> Cookie {
+        Cookie(name: name, value: value, maxAge: maxAge, path: "/", secure: secure, httpOnly: true, sameSite: .lax)
     }
 }
