@@ -129,8 +129,39 @@ extension DeliveryStore {
     }
 }
 
+/// Document databases: each write is MVCC-checked by ``DocumentMVCC`` and appends its change event
+/// in the same transaction.
+public protocol DocumentStore: Sendable {
+    /// Throws ``StoreError/conflict(_:)`` when the name is taken.
+    func createDatabase(_ name: String, now: Date) async throws -> DatabaseInfo
+    func database(_ name: String) async throws -> DatabaseInfo?
+    /// Every database's name, sorted.
+    func databaseNames() async throws -> [String]
+    /// Deletes the database and its documents (their events stay in the log).
+    func deleteDatabase(_ name: String) async throws -> Bool
+    func document(database: String, id: String) async throws -> Document?
+    /// In one transaction: reads the document's current revision, asks `write` for the next one and
+    /// its event, appends the event and stores the document at the event's `seq`. Whatever `write`
+    /// throws is rethrown and nothing is written. Throws ``StoreError/notFound(_:)`` without the database.
+    func writeDocument(database: String, id: String, _ write: @Sendable (Document?) throws -> DocumentWrite) async throws -> Document
+    /// Documents changed after `since`, each once at its latest revision, in `seq` order, at most `limit`.
+    func changes(database: String, since: Int64, limit: Int) async throws -> [Document]
+}
+
+/// A document's next revision and the event that announces it.
+public struct DocumentWrite: Sendable, Hashable {
+    /// Its `seq` is set by the store from the event's.
+    public var document: Document
+    public var event: NewEvent
+
+    public init(document: Document, event: NewEvent) {
+        self.document = document
+        self.event = event
+    }
+}
+
 /// Everything Herald stores. Each backend conforms to all of it.
-public protocol HeraldStore: TeamStore, TokenStore, UserStore, SessionStore, EventTypeStore, EventStore, HookStore, DeliveryStore {}
+public protocol HeraldStore: TeamStore, TokenStore, UserStore, SessionStore, EventTypeStore, EventStore, HookStore, DeliveryStore, DocumentStore {}
 
 /// An appended event, or the earlier one its idempotency key points to.
 public struct AppendedEvent: Sendable, Hashable {

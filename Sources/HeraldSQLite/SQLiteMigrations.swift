@@ -180,6 +180,28 @@ enum SQLiteMigrations {
             // A one-time message for the page a form redirects to (Post/Redirect/Get), sealed.
             try db.execute(sql: "ALTER TABLE sessions ADD COLUMN flash BLOB")
         }
+        migrator.registerMigration("006_documents") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE databases (
+                        name TEXT PRIMARY KEY,
+                        created_at REAL NOT NULL
+                    );
+                    CREATE TABLE documents (
+                        database TEXT NOT NULL REFERENCES databases(name) ON DELETE CASCADE,
+                        id TEXT NOT NULL,
+                        rev TEXT NOT NULL,
+                        body TEXT NOT NULL,
+                        deleted INTEGER NOT NULL,
+                        seq INTEGER NOT NULL,
+                        channels TEXT NOT NULL,
+                        history TEXT NOT NULL,
+                        PRIMARY KEY (database, id)
+                    );
+                    CREATE INDEX documents_changes ON documents(database, seq);
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -1,0 +1,186 @@
+import Foundation
+
+/// A JSON document in a database, at its current revision.
+public struct Document: Sendable, Hashable {
+    public var database: String
+    public var id: String
+    public var revision: Revision
+    /// The body as compact JSON, without the `_id`, `_rev` and `_deleted` members.
+    public var body: String
+    public var deleted: Bool
+    /// The `seq` of the write that made this revision (shared with the event log).
+    public var seq: Int64
+    public var channels: [String]
+    /// Revision ids, newest first (this one included), as `?revs=true` shows them.
+    public var history: [Revision]
+
+    public init(database: String, id: String, revision: Revision, body: String, deleted: Bool, seq: Int64, channels: [String], history: [Revision]) {
+        self.database = database
+        self.id = id
+        self.revision = revision
+        self.body = body
+        self.deleted = deleted
+        self.seq = seq
+        self.channels = channels
+        self.history = history
+    }
+
+    /// The body as clients read it: `_id` and `_rev` first (and `_deleted` on a tombstone), then the members.
+    public var json: JSONValue {
+        var pairs: [(key: String, value: JSONValue)] = [("_id", .string(id)), ("_rev", .string(revision.description))]
+        if deleted { pairs.append(("_deleted", .bool(true))) }
+        if case .object(let members)? = try? JSONValue(parsing: body) { pairs += members }
+        return .object(pairs)
+    }
+}
+
+/// A database of documents.
+public struct DatabaseInfo: Sendable, Hashable {
+    public var name: String
+    /// Live (not deleted) documents.
+    public var documentCount: Int
+    /// The `seq` of its latest write (0 before any).
+    public var updateSeq: Int64
+    public var createdAt: Date
+
+    public init(name: String, documentCount: Int, updateSeq: Int64, createdAt: Date) {
+        self.name = name
+        self.documentCount = documentCount
+        self.updateSeq = updateSeq
+        self.createdAt = createdAt
+    }
+
+    /// Lower-case letters, digits, `_` and `-`, starting with a letter, at most 63: the name is also
+    /// the first word of its change events' type (`leads.document_changed`).
+    public static func isValidName(_ name: String) -> Bool {
+        guard (1...63).contains(name.utf8.count), let first = name.utf8.first, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first) else { return false }
+        return name.utf8.allSatisfy {
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "_")
+                || $0 == UInt8(ascii: "-")
+        }
+    }
+
+    /// The type of the events a database's writes append.
+    public static func changeEventType(_ database: String) -> String { "\(database).document_changed" }
+}
+
+/// Why a write is refused, in CouchDB's words.
+public enum DocumentWriteError: Error, Sendable, Hashable {
+    /// 409 `conflict`: the document exists and no revision was given.
+    case exists
+    /// 409 `conflict`: the given revision is not the current one.
+    case revisionConflict
+    /// 404 `not_found`: `missing` or `deleted`.
+    case notFound(reason: String)
+    /// 400 `bad_request`.
+    case badRequest(String)
+}
+
+/// A document write as submitted: the body with its special members taken out.
+public struct DocumentInput: Sendable, Hashable {
+    /// Compact JSON object without `_id`, `_rev`, `_deleted`.
+    public var body: String
+    /// `_rev` from the body.
+    public var revision: String?
+    /// `_id` from the body.
+    public var id: String?
+    public var deleted: Bool
+    /// From the `channels` member (a string or an array of strings), as Sync Gateway's default sync function reads it.
+    public var channels: [String]
+
+    /// Reads a document body. Members starting with `_` other than `_id`, `_rev` and `_deleted` are
+    /// refused, as Sync Gateway refuses them.
+    public init(_ value: JSONValue) throws(DocumentWriteError) {
+        guard case .object(let members) = value else { throw .badRequest("Document must be a JSON object") }
+        var kept: [(key: String, value: JSONValue)] = []
+        var revision: String?, id: String?, deleted = false
+        for (key, member) in members {
+            switch key {
+            case "_id":
+                guard case .string(let text) = member else { throw .badRequest("_id must be a string") }
+                id = text
+            case "_rev":
+                guard case .string(let text) = member else { throw .badRequest("_rev must be a string") }
+                revision = text
+            case "_deleted":
+                guard case .bool(let flag) = member else { throw .badRequest("_deleted must be true or false") }
+                deleted = flag
+            case _ where key.hasPrefix("_"):
+                throw .badRequest("user defined top level properties beginning with '_' are not allowed in document body: \(key)")
+            default:
+                kept.append((key, member))
+            }
+        }
+        var channels: [String] = []
+        switch kept.first(where: { $0.key == "channels" })?.value {
+        case .string(let channel)?: channels = [channel]
+        case .array(let items)?: channels = items.compactMap(\.stringValue)
+        default: break
+        }
+        self.body = JSONValue.object(kept).jsonString
+        self.revision = revision
+        self.id = id
+        self.deleted = deleted
+        self.channels = Array(NSOrderedSet(array: channels)) as? [String] ?? channels
+    }
+
+    /// A deletion (`DELETE ?rev=`): an empty tombstone.
+    public static func deletion(revision: String?) -> DocumentInput {
+        var input = try! DocumentInput(.object([]))
+        input.revision = revision
+        input.deleted = true
+        return input
+    }
+}
+
+/// MVCC as Sync Gateway and CouchDB apply it: the write a document's current revision allows.
+public enum DocumentMVCC {
+    /// How many revision ids a document keeps in its history.
+    public static let historyLimit = 100
+
+    /// The new revision of `id` when `input` is written over `current` (nil: no such document), or
+    /// why it is refused:
+    /// - a new document takes no revision (one given is a conflict); a deletion of it is 404 `missing`;
+    /// - a live document needs its current revision (none: `exists`; another: `revisionConflict`);
+    /// - a tombstone may be written again without a revision or with its own (the document comes
+    ///   back, one generation later); deleting it again is 404 `deleted`.
+    public static func apply(
+        _ input: DocumentInput, to current: Document?, database: String, id: String, seq: Int64
+    ) throws(DocumentWriteError) -> Document {
+        let given = try input.revision.map { text throws(DocumentWriteError) -> Revision in
+            guard let revision = Revision(text) else { throw .badRequest("Invalid revision ID \(text)") }
+            return revision
+        }
+        let parent: Revision?
+        switch current {
+        case nil:
+            if input.deleted { throw .notFound(reason: "missing") }
+            if given != nil { throw .revisionConflict }
+            parent = nil
+        case let current? where current.deleted:
+            if input.deleted { throw .notFound(reason: "deleted") }
+            if let given, given != current.revision { throw .revisionConflict }
+            parent = current.revision
+        case let current?:
+            guard let given else { throw input.deleted ? .revisionConflict : .exists }
+            if given != current.revision { throw .revisionConflict }
+            parent = current.revision
+        }
+        let revision = Revision.next(after: parent, deleted: input.deleted, body: input.body)
+        let history = [revision] + (current?.history ?? []).prefix(historyLimit - 1)
+        return Document(
+            database: database, id: id, revision: revision, body: input.deleted ? "{}" : input.body, deleted: input.deleted, seq: seq,
+            channels: input.deleted ? (current?.channels ?? []) : input.channels, history: history
+        )
+    }
+
+    /// The `data` of the `document_changed` event a write appends: the database, the document as
+    /// clients read it, its channels, and the previous revision's body for filters.
+    public static func eventData(_ document: Document, previous: Document?) -> String {
+        JSONValue.object([
+            ("database", .string(document.database)), ("id", .string(document.id)), ("rev", .string(document.revision.description)),
+            ("deleted", .bool(document.deleted)), ("channels", .array(document.channels.map(JSONValue.string))), ("doc", document.json),
+            ("old_doc", previous.map(\.json) ?? .null),
+        ]).jsonString
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import GRDB
+import HeraldCore
+
+extension SQLiteStore: DocumentStore {
+    public func createDatabase(_ name: String, now: Date) async throws -> DatabaseInfo {
+        do {
+            try await pool.write { db in
+                try db.execute(sql: "INSERT INTO databases (name, created_at) VALUES (?, ?)", arguments: [name, now.unixSeconds])
+            }
+        } catch let error as DatabaseError where error.isUniqueViolation {
+            throw StoreError.conflict("a database named \(name) exists")
+        }
+        return DatabaseInfo(name: name, documentCount: 0, updateSeq: 0, createdAt: now)
+    }
+
+    public func database(_ name: String) async throws -> DatabaseInfo? {
+        try await pool.read { db in
+            guard let created = try Double.fetchOne(db, sql: "SELECT created_at FROM databases WHERE name = ?", arguments: [name]) else { return nil }
+            let row = try Row.fetchOne(
+                db, sql: "SELECT COUNT(*) FILTER (WHERE deleted = 0), COALESCE(MAX(seq), 0) FROM documents WHERE database = ?", arguments: [name]
+            )
+            return DatabaseInfo(name: name, documentCount: row?[0] ?? 0, updateSeq: row?[1] ?? 0, createdAt: Date(unixSeconds: created))
+        }
+    }
+
+    public func databaseNames() async throws -> [String] {
+        try await pool.read { db in try String.fetchAll(db, sql: "SELECT name FROM databases ORDER BY name") }
+    }
+
+    public func deleteDatabase(_ name: String) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM databases WHERE name = ?", arguments: [name])
+            return db.changesCount > 0
+        }
+    }
+
+    public func document(database: String, id: String) async throws -> Document? {
+        try await pool.read { db in try Self.document(database: database, id: id, in: db) }
+    }
+
+    public func writeDocument(database: String, id: String, _ write: @Sendable (Document?) throws -> DocumentWrite) async throws -> Document {
+        try await pool.write { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM databases WHERE name = ?", arguments: [database]) != nil else {
+                throw StoreError.notFound("database \(database)")
+            }
+            let current = try Self.document(database: database, id: id, in: db)
+            let next = try write(current)
+            let appended = try Self.append([next.event], targetHookID: nil, in: db)
+            var document = next.document
+            document.seq = appended[0].event.seq
+            try db.execute(
+                sql: """
+                    INSERT INTO documents (database, id, rev, body, deleted, seq, channels, history) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (database, id) DO UPDATE SET rev = excluded.rev, body = excluded.body, deleted = excluded.deleted,
+                        seq = excluded.seq, channels = excluded.channels, history = excluded.history
+                    """,
+                arguments: [
+                    database, id, document.revision.description, document.body, document.deleted, document.seq, encodeStringArray(document.channels),
+                    encodeStringArray(document.history.map(\.description)),
+                ]
+            )
+            return document
+        }
+    }
+
+    public func changes(database: String, since: Int64, limit: Int) async throws -> [Document] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM documents WHERE database = ? AND seq > ? ORDER BY seq LIMIT ?", arguments: [database, since, limit]
+            ).map(Self.document)
+        }
+    }
+
+    static func document(database: String, id: String, in db: Database) throws -> Document? {
+        try Row.fetchOne(db, sql: "SELECT * FROM documents WHERE database = ? AND id = ?", arguments: [database, id]).map(document)
+    }
+
+    static func document(_ row: Row) -> Document {
+        Document(
+            database: row["database"], id: row["id"], revision: Revision(row["rev"]) ?? Revision(generation: 1, digest: "0"), body: row["body"],
+            deleted: row.bool("deleted"), seq: row["seq"], channels: row.stringArray("channels"),
+            history: row.stringArray("history").compactMap(Revision.init)
+        )
+    }
+}

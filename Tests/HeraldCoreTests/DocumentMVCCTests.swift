@@ -1,0 +1,73 @@
+import Foundation
+import HeraldCore
+import Testing
+
+/// Sync Gateway's and CouchDB's revision rules, without a store.
+@Suite struct DocumentMVCCTests {
+    func input(_ json: String) throws -> DocumentInput { try DocumentInput(try JSONValue(parsing: json)) }
+
+    func write(_ json: String, over current: Document?, seq: Int64 = 1) throws(DocumentWriteError) -> Document {
+        let value = try! JSONValue(parsing: json)
+        return try DocumentMVCC.apply(try DocumentInput(value), to: current, database: "leads", id: "a", seq: seq)
+    }
+
+    @Test func aNewDocumentGetsGenerationOneAndNeedsNoRevision() throws {
+        let created = try write(#"{"name":"Ana","channels":["bde"]}"#, over: nil)
+        #expect(created.revision.generation == 1)
+        #expect(created.channels == ["bde"])
+        #expect(created.history == [created.revision])
+        #expect(throws: DocumentWriteError.revisionConflict) { try write(#"{"_rev":"1-abc","name":"Ana"}"#, over: nil) }
+    }
+
+    @Test func anUpdateNeedsTheCurrentRevision() throws {
+        let first = try write(#"{"name":"Ana"}"#, over: nil)
+        #expect(throws: DocumentWriteError.exists) { try write(#"{"name":"Eva"}"#, over: first) }
+        #expect(throws: DocumentWriteError.revisionConflict) { try write(#"{"_rev":"1-0000","name":"Eva"}"#, over: first) }
+        let second = try write(#"{"_rev":"\#(first.revision)","name":"Eva"}"#, over: first)
+        #expect(second.revision.generation == 2)
+        #expect(second.history == [second.revision, first.revision])
+        #expect(second.json["_rev"]?.stringValue == second.revision.description)
+        #expect(second.json["name"]?.stringValue == "Eva")
+    }
+
+    @Test func deletingLeavesATombstoneThatCanBeWrittenAgain() throws {
+        let first = try write(#"{"name":"Ana","channels":"bde"}"#, over: nil)
+        #expect(throws: DocumentWriteError.revisionConflict) {
+            try DocumentMVCC.apply(.deletion(revision: nil), to: first, database: "leads", id: "a", seq: 2)
+        }
+        let tombstone = try DocumentMVCC.apply(.deletion(revision: first.revision.description), to: first, database: "leads", id: "a", seq: 2)
+        #expect(tombstone.deleted && tombstone.revision.generation == 2 && tombstone.body == "{}")
+        #expect(tombstone.channels == ["bde"], "a tombstone keeps its channels so channel feeds see the deletion")
+        #expect(throws: DocumentWriteError.notFound(reason: "deleted")) {
+            try DocumentMVCC.apply(.deletion(revision: tombstone.revision.description), to: tombstone, database: "leads", id: "a", seq: 3)
+        }
+        let back = try write(#"{"name":"Ana again"}"#, over: tombstone)
+        #expect(!back.deleted && back.revision.generation == 3)
+        #expect(throws: DocumentWriteError.notFound(reason: "missing")) {
+            try DocumentMVCC.apply(.deletion(revision: nil), to: nil, database: "leads", id: "b", seq: 1)
+        }
+    }
+
+    @Test func theRevisionDependsOnParentBodyAndDeletion() {
+        let a = Revision.next(after: nil, deleted: false, body: #"{"x":1}"#)
+        #expect(a == Revision.next(after: nil, deleted: false, body: #"{"x":1}"#))
+        #expect(a != Revision.next(after: nil, deleted: false, body: #"{"x":2}"#))
+        #expect(Revision.next(after: a, deleted: false, body: "{}") != Revision.next(after: a, deleted: true, body: "{}"))
+        #expect(Revision(a.description) == a)
+        #expect(Revision("x-1") == nil && Revision("0-ab") == nil && Revision("1-XYZ") == nil)
+    }
+
+    @Test func specialMembersAreTakenOutAndUnknownOnesRefused() throws {
+        let parsed = try input(#"{"_id":"a","_rev":"1-ab","_deleted":false,"name":"Ana"}"#)
+        #expect(parsed.id == "a" && parsed.revision == "1-ab" && !parsed.deleted)
+        #expect(parsed.body == #"{"name":"Ana"}"#)
+        #expect(throws: DocumentWriteError.self) { try input(#"{"_attachments2":{}}"#) }
+        #expect(throws: DocumentWriteError.self) { try input(#"[1,2]"#) }
+        #expect(throws: DocumentWriteError.self) { try input(#"{"_rev":5}"#) }
+    }
+
+    @Test(arguments: [("leads", true), ("lead-db_2", true), ("Leads", false), ("1leads", false), ("", false), ("a.b", false)])
+    func databaseNames(_ name: String, _ valid: Bool) {
+        #expect(DatabaseInfo.isValidName(name) == valid)
+    }
+}

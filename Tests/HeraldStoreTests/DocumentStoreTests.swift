@@ -1,0 +1,76 @@
+import Foundation
+import HeraldCore
+import Testing
+
+/// One conformance suite for document databases, run on every backend.
+@Suite struct DocumentStoreTests {
+    func put(_ store: any HeraldStore, _ id: String, _ json: String, database: String = "leads") async throws -> Document {
+        let input = try DocumentInput(try JSONValue(parsing: json))
+        return try await store.writeDocument(database: database, id: id) { current in
+            let document = try DocumentMVCC.apply(input, to: current, database: database, id: id, seq: 0)
+            let event = NewEvent(
+                type: DatabaseInfo.changeEventType(database), data: DocumentMVCC.eventData(document, previous: current), channels: document.channels
+            )
+            return DocumentWrite(document: document, event: event)
+        }
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func databasesAreCreatedOnceListedAndDeleted(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        _ = try await store.createDatabase("leads", now: Date())
+        _ = try await store.createDatabase("grants", now: Date())
+        await #expect(throws: StoreError.self) { try await store.createDatabase("leads", now: Date()) }
+        #expect(try await store.databaseNames() == ["grants", "leads"])
+        #expect(try await store.deleteDatabase("grants"))
+        #expect(try await store.database("grants") == nil)
+        #expect(try await !store.deleteDatabase("grants"))
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func aWriteStoresTheRevisionAndAppendsItsEventAtTheSameSeq(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        _ = try await store.createDatabase("leads", now: Date())
+        let first = try await put(store, "a", #"{"name":"Ana","channels":["bde"]}"#)
+        #expect(first.seq == 1)
+        let second = try await put(store, "a", #"{"_rev":"\#(first.revision)","name":"Eva","channels":["bde"]}"#)
+        #expect(second.seq == 2 && second.revision.generation == 2)
+        let stored = try #require(try await store.document(database: "leads", id: "a"))
+        #expect(stored == second)
+        let events = try await store.events(since: 0, limit: 10)
+        #expect(events.map(\.seq) == [1, 2])
+        #expect(events.map(\.type) == ["leads.document_changed", "leads.document_changed"])
+        #expect(events[1].channels == ["bde"])
+        let data = try JSONValue(parsing: events[1].data)
+        #expect(data["doc"]?["name"]?.stringValue == "Eva" && data["old_doc"]?["name"]?.stringValue == "Ana")
+        let info = try #require(try await store.database("leads"))
+        #expect(info.documentCount == 1 && info.updateSeq == 2)
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func aRefusedWriteStoresNothing(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        _ = try await store.createDatabase("leads", now: Date())
+        let first = try await put(store, "a", #"{"name":"Ana"}"#)
+        await #expect(throws: DocumentWriteError.exists) { try await put(store, "a", #"{"name":"Eva"}"#) }
+        #expect(try await store.document(database: "leads", id: "a") == first)
+        #expect(try await store.lastSeq() == 1)
+        await #expect(throws: StoreError.self) { try await put(store, "a", #"{"name":"Ana"}"#, database: "nope") }
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func theChangesHoldEachDocumentOnceAtItsLatestSeq(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        _ = try await store.createDatabase("leads", now: Date())
+        _ = try await store.createDatabase("other", now: Date())
+        let a = try await put(store, "a", #"{"n":1}"#)
+        _ = try await put(store, "b", #"{"n":1}"#)
+        _ = try await put(store, "x", #"{"n":1}"#, database: "other")
+        _ = try await put(store, "a", #"{"_rev":"\#(a.revision)","n":2}"#)
+        let changes = try await store.changes(database: "leads", since: 0, limit: 10)
+        #expect(changes.map(\.id) == ["b", "a"])
+        #expect(changes.map(\.seq) == [2, 4])
+        #expect(try await store.changes(database: "leads", since: 2, limit: 10).map(\.id) == ["a"])
+        #expect(try await store.changes(database: "leads", since: 0, limit: 1).map(\.id) == ["b"])
+    }
+}
