@@ -10,15 +10,28 @@ struct TokenAuthMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let authorization = request.headers[.authorization] else { return try await next(request, context) }
-        guard authorization.lowercased().hasPrefix("bearer ") else {
-            throw Problem.unauthorized("The Authorization header must be `Bearer <token>`.")
+        let token: String
+        if authorization.lowercased().hasPrefix("bearer ") {
+            token = authorization.dropFirst(7).trimmingCharacters(in: .whitespaces)
+        } else if authorization.lowercased().hasPrefix("basic "), let password = Self.basicPassword(authorization) {
+            // CouchDB and Sync Gateway clients put credentials in the URL: the token is the password.
+            token = password
+        } else {
+            throw Problem.unauthorized("The Authorization header must be `Bearer <token>` (or HTTP Basic with the token as the password).")
         }
-        let token = authorization.dropFirst(7).trimmingCharacters(in: .whitespaces)
         guard token.hasPrefix(APIToken.tokenPrefix), let stored = try await tokens.token(hash: APIToken.hash(token)) else {
             throw Problem.unauthorized("The token is not valid.")
         }
         var context = context
         context.principal = Principal(tokenID: stored.id, scope: stored.scope, teamID: stored.teamID)
         return try await next(request, context)
+    }
+
+    /// The password of `Basic base64(user:password)`.
+    static func basicPassword(_ authorization: String) -> String? {
+        guard let data = Data(base64Encoded: authorization.dropFirst(6).trimmingCharacters(in: .whitespaces)),
+            let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":")
+        else { return nil }
+        return String(text[text.index(after: colon)...])
     }
 }

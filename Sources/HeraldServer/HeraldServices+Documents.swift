@@ -1,0 +1,38 @@
+import Foundation
+import HeraldCore
+
+/// Document databases, shared by the `/db/` API and (later) the web UI.
+extension HeraldServices {
+    /// Creates a database and the event type its writes append (`leads.document_changed`), so hooks
+    /// can subscribe to it like to any event.
+    func createDatabase(_ name: String) async throws -> DatabaseInfo {
+        let info = try await store.createDatabase(name, now: Date())
+        let type = EventType(
+            name: DatabaseInfo.changeEventType(name), description: "A document of the \(name) database was created, updated or deleted."
+        )
+        try await store.seedEventTypes([type])
+        catalog.invalidate()
+        return info
+    }
+
+    /// Writes a document through MVCC; its `document_changed` event is appended in the same
+    /// transaction and fanned out by the engine.
+    func writeDocument(database: String, id: String, _ input: DocumentInput) async throws -> Document {
+        let document = try await store.writeDocument(database: database, id: id) { current in
+            let next = try DocumentMVCC.apply(input, to: current, database: database, id: id, seq: 0)
+            let event = NewEvent(type: DatabaseInfo.changeEventType(database), data: DocumentMVCC.eventData(next, previous: current), channels: next.channels)
+            return DocumentWrite(document: next, event: event)
+        }
+        engine.eventsAppended()
+        return document
+    }
+
+    /// Whether `principal` may read `document`: providers and admins read all; a team reads the
+    /// documents in a channel granted to it.
+    func canRead(_ document: Document, _ principal: Principal, team: Team?) -> Bool {
+        switch principal.scope {
+        case .admin, .provider: true
+        case .team: team.map { team in document.channels.contains(where: team.channels.contains) } ?? false
+        }
+    }
+}

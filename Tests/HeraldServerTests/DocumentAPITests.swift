@@ -1,0 +1,108 @@
+import Foundation
+import HeraldCore
+import Testing
+
+/// Document databases at `/db/`, as CouchDB and Sync Gateway clients use them, over real HTTP.
+@Suite struct DocumentAPITests {
+    @Test func anAdminCreatesDatabasesThatAClientSees() async throws {
+        try await HeraldHarness.run { herald in
+            let provider = try await herald.providerToken()
+            let welcome = try await herald.call(.GET, "/db/", token: nil)
+            #expect(welcome.status == 200 && welcome.json["couchdb"]?.stringValue == "Welcome")
+            #expect(try await herald.call(.PUT, "/db/leads", token: provider).status == 403)
+            #expect(try await herald.call(.PUT, "/db/leads", token: herald.adminToken).status == 201)
+            let again = try await herald.call(.PUT, "/db/leads", token: herald.adminToken)
+            #expect(again.status == 412 && again.json["error"]?.stringValue == "file_exists")
+            #expect(try await herald.call(.PUT, "/db/Bad.Name", token: herald.adminToken).status == 400)
+            #expect(try await herald.call(.GET, "/db/_all_dbs", token: provider).json.arrayValue?.compactMap(\.stringValue) == ["leads"])
+            let info = try await herald.call(.GET, "/db/leads", token: provider)
+            #expect(info.json["db_name"]?.stringValue == "leads" && info.json["doc_count"] == .int(0))
+            let missing = try await herald.call(.GET, "/db/nope", token: provider)
+            #expect(missing.status == 404 && missing.json["error"]?.stringValue == "not_found")
+            // Hooks can subscribe to the database's changes like to any event type.
+            #expect(try await herald.call(.GET, "/api/event-types", token: provider).text.contains("leads.document_changed"))
+        }
+    }
+
+    @Test func writesFollowMVCCAsCouchDBDoes() async throws {
+        try await HeraldHarness.run { herald in
+            let provider = try await herald.providerToken()
+            _ = try await herald.call(.PUT, "/db/leads", token: herald.adminToken)
+            let created = try await herald.call(.PUT, "/db/leads/lead-1", token: provider, body: #"{"name":"Ana","channels":["bde"]}"#)
+            #expect(created.status == 201 && created.json["ok"] == .bool(true) && created.json["id"]?.stringValue == "lead-1")
+            let rev1 = try #require(created.json["rev"]?.stringValue)
+            #expect(rev1.hasPrefix("1-") && created.header("ETag") == "\"\(rev1)\"")
+            let exists = try await herald.call(.PUT, "/db/leads/lead-1", token: provider, body: #"{"name":"Eva"}"#)
+            #expect(exists.status == 409 && exists.json["reason"]?.stringValue == "Document exists")
+            let stale = try await herald.call(.PUT, "/db/leads/lead-1?rev=1-00", token: provider, body: #"{"name":"Eva"}"#)
+            #expect(stale.status == 409 && stale.json["reason"]?.stringValue == "Document revision conflict")
+            let updated = try await herald.call(.PUT, "/db/leads/lead-1", token: provider, body: #"{"_rev":"\#(rev1)","name":"Eva","channels":["bde"]}"#)
+            let rev2 = try #require(updated.json["rev"]?.stringValue)
+            #expect(updated.status == 201 && rev2.hasPrefix("2-"))
+            let ifMatch = try await herald.call(.PUT, "/db/leads/lead-1", token: provider, body: #"{"name":"Eve","channels":["bde"]}"#, headers: ["If-Match": "\"\(rev2)\""])
+            let rev3 = try #require(ifMatch.json["rev"]?.stringValue)
+            #expect(ifMatch.status == 201 && rev3.hasPrefix("3-"))
+            let read = try await herald.call(.GET, "/db/leads/lead-1?revs=true", token: provider)
+            #expect(read.json["_id"]?.stringValue == "lead-1" && read.json["_rev"]?.stringValue == rev3 && read.json["name"]?.stringValue == "Eve")
+            #expect(read.json["_revisions"]?["start"] == .int(3) && read.json["_revisions"]?["ids"]?.arrayValue?.count == 3)
+            #expect(try await herald.call(.DELETE, "/db/leads/lead-1", token: provider).status == 409)
+            let deleted = try await herald.call(.DELETE, "/db/leads/lead-1?rev=\(rev3)", token: provider)
+            #expect(deleted.status == 200 && deleted.json["rev"]?.stringValue?.hasPrefix("4-") == true)
+            let gone = try await herald.call(.GET, "/db/leads/lead-1", token: provider)
+            #expect(gone.status == 404 && gone.json["reason"]?.stringValue == "deleted")
+            let back = try await herald.call(.PUT, "/db/leads/lead-1", token: provider, body: #"{"name":"Ana"}"#)
+            #expect(back.status == 201 && back.json["rev"]?.stringValue?.hasPrefix("5-") == true)
+            let posted = try await herald.call(.POST, "/db/leads", token: provider, body: #"{"name":"Generated"}"#)
+            #expect(posted.status == 201 && (posted.json["id"]?.stringValue?.count ?? 0) == 32)
+            #expect(try await herald.call(.PUT, "/db/leads/x", token: provider, body: "{nope").json["error"]?.stringValue == "bad_request")
+            #expect(try await herald.call(.PUT, "/db/leads/x", token: provider, body: #"{"_secret":1}"#).status == 400)
+            #expect(try await herald.call(.GET, "/db/leads/never", token: provider).json["reason"]?.stringValue == "missing")
+            #expect(try await herald.call(.GET, "/db/leads", token: provider).json["doc_count"] == .int(2))
+        }
+    }
+
+    @Test func aWriteIsDeliveredOnceToASubscribedHook() async throws {
+        try await TestReceiver.run { receiver in
+            try await HeraldHarness.run { herald in
+                let bde = try await herald.makeTeam("bde")
+                _ = try await herald.call(.PUT, "/db/leads", token: herald.adminToken)
+                _ = try await herald.makeHook(bde, #"{"url":"\#(receiver.url())","events":["leads.document_changed"],"channels":["bde"]}"#)
+                let provider = try await herald.providerToken()
+                let created = try await herald.call(.PUT, "/db/leads/lead-7", token: provider, body: #"{"name":"Ana","channels":["bde"]}"#)
+                _ = try await herald.call(.PUT, "/db/leads/other", token: provider, body: #"{"name":"Not for BDE","channels":["cce"]}"#)
+                _ = try await herald.call(.PUT, "/db/leads/lead-8", token: provider, body: #"{"name":"Eva","channels":["bde"]}"#)
+                try await eventually("the later document arrives") { receiver.received.contains { $0.bodyString.contains("lead-8") } }
+                let changes = receiver.received.filter { $0.header("X-Herald-Event") == "leads.document_changed" }
+                let data = try changes.map { try JSONValue(parsing: $0.body)["data"] ?? .null }
+                #expect(data.compactMap { $0["id"]?.stringValue } == ["lead-7", "lead-8"])
+                #expect(data[0]["doc"]?["_id"]?.stringValue == "lead-7" && data[0]["doc"]?["_rev"] == created.json["rev"])
+                #expect(data[0]["database"]?.stringValue == "leads" && data[0]["old_doc"] == .null)
+            }
+        }
+    }
+
+    @Test func aTeamReadsOnlyItsChannelsAndWritesNothing() async throws {
+        try await HeraldHarness.run { herald in
+            let bde = try await herald.makeTeam("bde")
+            let provider = try await herald.providerToken()
+            _ = try await herald.call(.PUT, "/db/leads", token: herald.adminToken)
+            _ = try await herald.call(.PUT, "/db/leads/ours", token: provider, body: #"{"channels":["bde"]}"#)
+            _ = try await herald.call(.PUT, "/db/leads/theirs", token: provider, body: #"{"channels":["cce"]}"#)
+            _ = try await herald.call(.PUT, "/db/leads/nobodys", token: provider, body: #"{"n":1}"#)
+            #expect(try await herald.call(.GET, "/db/leads/ours", token: bde.token).status == 200)
+            #expect(try await herald.call(.GET, "/db/leads/theirs", token: bde.token).status == 403)
+            #expect(try await herald.call(.GET, "/db/leads/nobodys", token: bde.token).status == 403)
+            #expect(try await herald.call(.PUT, "/db/leads/mine", token: bde.token, body: "{}").status == 403)
+            let feed = try await herald.call(.GET, "/db/leads/_changes?include_docs=true", token: bde.token).json
+            #expect(feed["results"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["ours"])
+            #expect(feed["last_seq"]?.stringValue == String(try await herald.store.lastSeq()), "last_seq moves past what the team may not see")
+            let all = try await herald.call(.GET, "/db/leads/_changes?since=1&limit=1", token: provider).json
+            #expect(all["results"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["theirs"])
+            // CouchDB clients send the token as the password of HTTP Basic.
+            let basic = "Basic " + Data("bde:\(bde.token)".utf8).base64EncodedString()
+            #expect(try await herald.call(.GET, "/db/leads/ours", token: nil, headers: ["Authorization": basic]).status == 200)
+            let noAuth = try await herald.call(.GET, "/db/leads/ours", token: nil)
+            #expect(noAuth.status == 401 && noAuth.json["error"]?.stringValue == "unauthorized")
+        }
+    }
+}
