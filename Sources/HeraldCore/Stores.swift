@@ -148,6 +148,17 @@ public protocol DocumentStore: Sendable {
     func changes(database: String, since: Int64, limit: Int) async throws -> [Document]
 }
 
+extension HeraldStore {
+    /// Creates a database and the event type its writes append (`leads.document_changed`), so hooks
+    /// can subscribe to it like to any event type.
+    public func createDocumentDatabase(_ name: String, now: Date = Date()) async throws -> DatabaseInfo {
+        let info = try await createDatabase(name, now: now)
+        let type = EventType(name: DatabaseInfo.changeEventType(name), description: "A document of the \(name) database was created, updated or deleted.")
+        try await seedEventTypes([type])
+        return info
+    }
+}
+
 /// A document's next revision and the event that announces it.
 public struct DocumentWrite: Sendable, Hashable {
     /// Its `seq` is set by the store from the event's.

@@ -3,14 +3,9 @@ import HeraldCore
 
 /// Document databases, shared by the `/db/` API and (later) the web UI.
 extension HeraldServices {
-    /// Creates a database and the event type its writes append (`leads.document_changed`), so hooks
-    /// can subscribe to it like to any event.
+    /// Creates a database and its change event type (``HeraldStore/createDocumentDatabase(_:now:)``).
     func createDatabase(_ name: String) async throws -> DatabaseInfo {
-        let info = try await store.createDatabase(name, now: Date())
-        let type = EventType(
-            name: DatabaseInfo.changeEventType(name), description: "A document of the \(name) database was created, updated or deleted."
-        )
-        try await store.seedEventTypes([type])
+        let info = try await store.createDocumentDatabase(name)
         catalog.invalidate()
         return info
     }

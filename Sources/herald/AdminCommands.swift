@@ -90,3 +90,34 @@ struct AdminCommand: AsyncParsableCommand {
         }
     }
 }
+
+struct DatabaseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "db", abstract: "Manage document databases.", subcommands: [Create.self, List.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a document database, served at /db/NAME; its writes are NAME.document_changed events."
+        )
+        @OptionGroup var dataDirectory: DataDirectoryOption
+        @Argument(help: "Lower-case letters, digits, _ and -, starting with a letter, e.g. leads.") var name: String
+
+        func run() async throws {
+            guard DatabaseInfo.isValidName(name) else { throw ValidationError("NAME must be lower-case letters, digits, _ and -, starting with a letter") }
+            do {
+                _ = try await openCommandStore(dataDirectory).createDocumentDatabase(name)
+                print("Created database \(name): /db/\(name), events \(DatabaseInfo.changeEventType(name)).")
+            } catch StoreError.conflict(let message) {
+                throw ValidationError(message)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List document databases.")
+        @OptionGroup var dataDirectory: DataDirectoryOption
+
+        func run() async throws {
+            for name in try await openCommandStore(dataDirectory).databaseNames() { print(name) }
+        }
+    }
+}
