@@ -146,6 +146,13 @@ public protocol DocumentStore: Sendable {
     func writeDocument(database: String, id: String, _ write: @Sendable (Document?) throws -> DocumentWrite) async throws -> Document
     /// Documents changed after `since`, each once at its latest revision, in `seq` order, at most `limit`.
     func changes(database: String, since: Int64, limit: Int) async throws -> [Document]
+    /// Live documents by id: those in `keys` (in that order), or those from `startKey` to `endKey`
+    /// (inclusive), at most `limit`.
+    func documents(database: String, keys: [String]?, startKey: String?, endKey: String?, limit: Int) async throws -> [Document]
+    func localDocument(database: String, id: String) async throws -> LocalDocument?
+    /// In one transaction: reads the `_local` document, asks `write` for its next state (nil deletes
+    /// it) and stores that. Local documents are not in the changes feed and raise no event.
+    func writeLocalDocument(database: String, id: String, _ write: @Sendable (LocalDocument?) throws -> LocalDocument?) async throws -> LocalDocument?
 }
 
 extension HeraldStore {

@@ -202,6 +202,19 @@ enum SQLiteMigrations {
                     """
             )
         }
+        migrator.registerMigration("007_local_documents") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE local_documents (
+                        database TEXT NOT NULL REFERENCES databases(name) ON DELETE CASCADE,
+                        id TEXT NOT NULL,
+                        rev TEXT NOT NULL,
+                        body TEXT NOT NULL,
+                        PRIMARY KEY (database, id)
+                    );
+                    """
+            )
+        }
         return migrator
     }
 }

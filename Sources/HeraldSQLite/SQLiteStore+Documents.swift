@@ -72,6 +72,51 @@ extension SQLiteStore: DocumentStore {
         }
     }
 
+    public func documents(database: String, keys: [String]?, startKey: String?, endKey: String?, limit: Int) async throws -> [Document] {
+        try await pool.read { db in
+            if let keys {
+                return try keys.prefix(limit).compactMap { key in try Self.document(database: database, id: key, in: db).flatMap { $0.deleted ? nil : $0 } }
+            }
+            return try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM documents WHERE database = ? AND deleted = 0 AND id >= ? AND (? IS NULL OR id <= ?) ORDER BY id LIMIT ?",
+                arguments: [database, startKey ?? "", endKey, endKey, limit]
+            ).map(Self.document)
+        }
+    }
+
+    public func localDocument(database: String, id: String) async throws -> LocalDocument? {
+        try await pool.read { db in try Self.localDocument(database: database, id: id, in: db) }
+    }
+
+    public func writeLocalDocument(
+        database: String, id: String, _ write: @Sendable (LocalDocument?) throws -> LocalDocument?
+    ) async throws -> LocalDocument? {
+        try await pool.write { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM databases WHERE name = ?", arguments: [database]) != nil else {
+                throw StoreError.notFound("database \(database)")
+            }
+            guard let next = try write(try Self.localDocument(database: database, id: id, in: db)) else {
+                try db.execute(sql: "DELETE FROM local_documents WHERE database = ? AND id = ?", arguments: [database, id])
+                return nil
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO local_documents (database, id, rev, body) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (database, id) DO UPDATE SET rev = excluded.rev, body = excluded.body
+                    """,
+                arguments: [database, id, next.revision, next.body]
+            )
+            return next
+        }
+    }
+
+    static func localDocument(database: String, id: String, in db: Database) throws -> LocalDocument? {
+        try Row.fetchOne(db, sql: "SELECT id, rev, body FROM local_documents WHERE database = ? AND id = ?", arguments: [database, id]).map {
+            LocalDocument(id: $0[0], revision: $0[1], body: $0[2])
+        }
+    }
+
     static func document(database: String, id: String, in db: Database) throws -> Document? {
         try Row.fetchOne(db, sql: "SELECT * FROM documents WHERE database = ? AND id = ?", arguments: [database, id]).map(document)
     }

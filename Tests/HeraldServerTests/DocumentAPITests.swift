@@ -81,6 +81,55 @@ import Testing
         }
     }
 
+    @Test func bulkDocsGiveOneResultPerDocumentAndAllDocsListsTheLiveOnes() async throws {
+        try await HeraldHarness.run { herald in
+            let provider = try await herald.providerToken()
+            _ = try await herald.call(.PUT, "/db/leads", token: herald.adminToken)
+            let first = try await herald.call(.PUT, "/db/leads/b", token: provider, body: #"{"n":0}"#)
+            let bulk = #"{"docs":[{"_id":"a","n":1},{"_id":"b","n":2},{"_id":"c","n":3},{"_id":"d","_bad":1}]}"#
+            let results = try await herald.call(.POST, "/db/leads/_bulk_docs", token: provider, body: bulk)
+            #expect(results.status == 201)
+            let rows = try #require(results.json.arrayValue)
+            #expect(rows.map { $0["id"]?.stringValue } == ["a", "b", "c", "d"])
+            #expect(rows[0]["rev"]?.stringValue?.hasPrefix("1-") == true && rows[2]["rev"] != nil)
+            #expect(rows[1]["error"]?.stringValue == "conflict" && rows[3]["error"]?.stringValue == "bad_request")
+            let rev = try #require(first.json["rev"]?.stringValue)
+            _ = try await herald.call(.DELETE, "/db/leads/c?rev=\(try #require(rows[2]["rev"]?.stringValue))", token: provider)
+            let all = try await herald.call(.GET, "/db/leads/_all_docs?include_docs=true", token: provider).json
+            #expect(all["rows"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["a", "b"])
+            #expect(all["rows"]?.arrayValue?[1]["value"]?["rev"]?.stringValue == rev)
+            #expect(all["rows"]?.arrayValue?[0]["doc"]?["n"] == .int(1))
+            let ranged = try await herald.call(.GET, #"/db/leads/_all_docs?startkey=%22b%22&endkey=%22z%22"#, token: provider).json
+            #expect(ranged["rows"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["b"])
+            let keyed = try await herald.call(.POST, "/db/leads/_all_docs", token: provider, body: #"{"keys":["b","a","zz"]}"#).json
+            #expect(keyed["rows"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["b", "a"])
+        }
+    }
+
+    @Test func localDocumentsKeepCheckpointsOutOfTheFeedAndPerTeam() async throws {
+        try await HeraldHarness.run { herald in
+            let provider = try await herald.providerToken()
+            let bde = try await herald.makeTeam("bde")
+            let cce = try await herald.makeTeam("cce")
+            _ = try await herald.call(.PUT, "/db/leads", token: herald.adminToken)
+            let saved = try await herald.call(.PUT, "/db/leads/_local/worker", token: bde.token, body: #"{"last_seq":"12"}"#)
+            #expect(saved.status == 201 && saved.json["rev"]?.stringValue == "0-1" && saved.json["id"]?.stringValue == "_local/worker")
+            #expect(try await herald.call(.PUT, "/db/leads/_local/worker", token: bde.token, body: #"{"last_seq":"13"}"#).status == 409)
+            let next = try await herald.call(.PUT, "/db/leads/_local/worker", token: bde.token, body: #"{"_rev":"0-1","last_seq":"13"}"#)
+            #expect(next.json["rev"]?.stringValue == "0-2")
+            let read = try await herald.call(.GET, "/db/leads/_local/worker", token: bde.token)
+            #expect(read.json["_id"]?.stringValue == "_local/worker" && read.json["last_seq"]?.stringValue == "13")
+            // Another team, and the provider, have their own checkpoints under the same name.
+            #expect(try await herald.call(.GET, "/db/leads/_local/worker", token: cce.token).status == 404)
+            #expect(try await herald.call(.GET, "/db/leads/_local/worker", token: provider).status == 404)
+            // Checkpoints are not documents: no change, no event.
+            #expect(try await herald.call(.GET, "/db/leads/_changes", token: provider).json["results"]?.arrayValue?.isEmpty == true)
+            #expect(try await herald.store.lastSeq() == 0)
+            #expect(try await herald.call(.DELETE, "/db/leads/_local/worker?rev=0-2", token: bde.token).status == 200)
+            #expect(try await herald.call(.GET, "/db/leads/_local/worker", token: bde.token).status == 404)
+        }
+    }
+
     @Test func aTeamReadsOnlyItsChannelsAndWritesNothing() async throws {
         try await HeraldHarness.run { herald in
             let bde = try await herald.makeTeam("bde")

@@ -73,4 +73,33 @@ import Testing
         #expect(try await store.changes(database: "leads", since: 2, limit: 10).map(\.id) == ["a"])
         #expect(try await store.changes(database: "leads", since: 0, limit: 1).map(\.id) == ["b"])
     }
+
+    @Test(arguments: StoreBackend.all)
+    func liveDocumentsAreListedByIdRangeOrKeys(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        _ = try await store.createDatabase("leads", now: Date())
+        for id in ["c", "a", "b"] { _ = try await put(store, id, #"{"n":1}"#) }
+        let b = try #require(try await store.document(database: "leads", id: "b"))
+        _ = try await store.writeDocument(database: "leads", id: "b") { current in
+            let tombstone = try DocumentMVCC.apply(.deletion(revision: b.revision.description), to: current, database: "leads", id: "b", seq: 0)
+            return DocumentWrite(document: tombstone, event: NewEvent(type: "leads.document_changed", data: "{}"))
+        }
+        #expect(try await store.documents(database: "leads", keys: nil, startKey: nil, endKey: nil, limit: 10).map(\.id) == ["a", "c"])
+        #expect(try await store.documents(database: "leads", keys: nil, startKey: "b", endKey: "c", limit: 10).map(\.id) == ["c"])
+        #expect(try await store.documents(database: "leads", keys: ["c", "x", "a"], startKey: nil, endKey: nil, limit: 10).map(\.id) == ["c", "a"])
+        #expect(try await store.documents(database: "leads", keys: nil, startKey: nil, endKey: nil, limit: 1).map(\.id) == ["a"])
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func localDocumentsAreWrittenReadAndDeletedWithoutEvents(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        _ = try await store.createDatabase("leads", now: Date())
+        let input = try DocumentInput(try JSONValue(parsing: #"{"last_seq":"5"}"#))
+        let saved = try await store.writeLocalDocument(database: "leads", id: "cp") { try LocalDocument.apply(input, to: $0, id: "cp") }
+        #expect(saved?.revision == "0-1")
+        #expect(try await store.localDocument(database: "leads", id: "cp") == saved)
+        _ = try await store.writeLocalDocument(database: "leads", id: "cp") { try LocalDocument.apply(.deletion(revision: "0-1"), to: $0, id: "cp") }
+        #expect(try await store.localDocument(database: "leads", id: "cp") == nil)
+        #expect(try await store.lastSeq() == 0)
+    }
 }

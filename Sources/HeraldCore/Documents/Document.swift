@@ -184,3 +184,43 @@ public enum DocumentMVCC {
         ]).jsonString
     }
 }
+
+/// A `_local` document: a client's private state (a changes follower's checkpoint), with CouchDB's
+/// `0-N` revisions, outside the changes feed and raising no event.
+public struct LocalDocument: Sendable, Hashable {
+    public var id: String
+    /// `0-1`, `0-2`, …
+    public var revision: String
+    /// Compact JSON object without the special members.
+    public var body: String
+
+    public init(id: String, revision: String, body: String) {
+        self.id = id
+        self.revision = revision
+        self.body = body
+    }
+
+    /// The body as clients read it, `_id` (with its `_local/` prefix) and `_rev` first.
+    public var json: JSONValue {
+        var pairs: [(key: String, value: JSONValue)] = [("_id", .string("_local/" + id)), ("_rev", .string(revision))]
+        if case .object(let members)? = try? JSONValue(parsing: body) { pairs += members }
+        return .object(pairs)
+    }
+
+    /// The next state of `current` when `input` is written (nil: the deletion of it), with the same
+    /// revision rules as documents: a new one takes no revision, an existing one needs its own.
+    public static func apply(_ input: DocumentInput, to current: LocalDocument?, id: String) throws(DocumentWriteError) -> LocalDocument? {
+        let generation: Int
+        switch current {
+        case nil:
+            if input.deleted { throw .notFound(reason: "missing") }
+            if input.revision != nil { throw .revisionConflict }
+            generation = 1
+        case let current?:
+            guard let given = input.revision else { throw input.deleted ? .revisionConflict : .exists }
+            guard given == current.revision, let number = Int(current.revision.dropFirst(2)) else { throw .revisionConflict }
+            generation = number + 1
+        }
+        return input.deleted ? nil : LocalDocument(id: id, revision: "0-\(generation)", body: input.body)
+    }
+}

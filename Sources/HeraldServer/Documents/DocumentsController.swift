@@ -20,6 +20,12 @@ struct DocumentsController {
         db.delete("{db}", use: deleteDatabase)
         db.post("{db}", use: postDocument)
         db.get("{db}/_changes", use: changes)
+        db.get("{db}/_all_docs", use: allDocuments)
+        db.post("{db}/_all_docs", use: allDocuments)
+        db.post("{db}/_bulk_docs", use: bulkDocuments)
+        db.put("{db}/_local/{localid}", use: putLocal)
+        db.get("{db}/_local/{localid}", use: getLocal)
+        db.delete("{db}/_local/{localid}", use: deleteLocal)
         db.put("{db}/{docid}", use: putDocument)
         db.get("{db}/{docid}", use: getDocument)
         db.head("{db}/{docid}", use: getDocument)
@@ -150,6 +156,111 @@ struct DocumentsController {
             body = .object(pairs)
         }
         return JSONResponse(status: .ok, body: body, headers: [.eTag: "\"\(document.revision)\""])
+    }
+
+    // MARK: many documents
+
+    /// `GET|POST /db/{db}/_all_docs`: live documents by id (`startkey`/`endkey` as JSON strings,
+    /// `keys` as a JSON array in the query or the body, `limit`, `include_docs`).
+    @Sendable func allDocuments(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
+        let principal = try context.requirePrincipal()
+        let database = try await database(context)
+        let query = request.uri.queryParameters
+        func jsonParameter(_ name: String) throws -> JSONValue? {
+            try query[name[...]].map { value in
+                guard let parsed = try? JSONValue(parsing: String(value)) else { throw CouchError.badRequest("\(name) must be JSON") }
+                return parsed
+            }
+        }
+        var keys = try jsonParameter("keys")?.arrayValue?.compactMap(\.stringValue)
+        if request.method == .post, let body = try? await request.jsonBody(limit: Self.bodyLimit, allowEmpty: true), let posted = body["keys"]?.arrayValue {
+            keys = posted.compactMap(\.stringValue)
+        }
+        let limit = try query["limit"].map { value -> Int in
+            guard let limit = Int(String(value)), limit >= 0 else { throw CouchError.badRequest("limit must be a number") }
+            return limit
+        } ?? 10_000
+        let documents = try await store.documents(
+            database: database.name, keys: keys, startKey: try jsonParameter("startkey")?.stringValue, endKey: try jsonParameter("endkey")?.stringValue,
+            limit: limit
+        )
+        let team = try await principal.teamID.asyncFlatMap { try await store.team(id: $0) }
+        let includeDocs = query["include_docs"] == "true"
+        let rows: [JSONValue] = documents.filter { services.canRead($0, principal, team: team) }.map { document in
+            var pairs: [(key: String, value: JSONValue)] = [
+                ("id", .string(document.id)), ("key", .string(document.id)), ("value", .object([("rev", .string(document.revision.description))])),
+            ]
+            if includeDocs { pairs.append(("doc", document.json)) }
+            return .object(pairs)
+        }
+        return JSONResponse(status: .ok, body: .object([
+            ("total_rows", .int(Int64(database.documentCount))), ("offset", .int(0)), ("rows", .array(rows)),
+        ]))
+    }
+
+    /// `POST /db/{db}/_bulk_docs {"docs":[…]}`: each document written on its own (MVCC per document),
+    /// with one result per document in order: `{"id","rev"}` or `{"id","error","reason"}`.
+    @Sendable func bulkDocuments(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
+        try writer(context)
+        let database = try await database(context).name
+        let body: JSONValue
+        do { body = try await request.jsonBody(limit: 16 << 20) } catch let problem as Problem where problem.status == .badRequest {
+            throw CouchError.badRequest("Invalid JSON")
+        }
+        guard let docs = body["docs"]?.arrayValue else { throw CouchError.badRequest("POST body must contain a \"docs\" array") }
+        if body["new_edits"] == .bool(false) { throw CouchError.badRequest("new_edits=false (replication) is not supported") }
+        var results: [JSONValue] = []
+        for item in docs {
+            let id = item["_id"]?.stringValue ?? Identifier.deliveryID().replacingOccurrences(of: "-", with: "")
+            do {
+                let document = try await services.writeDocument(database: database, id: id, try DocumentInput(item))
+                results.append(.object([("id", .string(id)), ("rev", .string(document.revision.description))]))
+            } catch let error as DocumentWriteError {
+                let couch = CouchError(error)
+                results.append(.object([("id", .string(id)), ("error", .string(couch.error)), ("reason", .string(couch.reason))]))
+            }
+        }
+        return JSONResponse(status: .created, body: .array(results))
+    }
+
+    // MARK: local documents
+
+    /// Where a `_local` document lives: team tokens each have their own namespace, so a team's
+    /// checkpoints are its own.
+    func localID(_ context: HeraldRequestContext) throws -> String {
+        let principal = try context.requirePrincipal()
+        let id = try context.parameters.require("localid")
+        return principal.scope == .team ? "team-\(principal.teamID ?? 0):\(id)" : id
+    }
+
+    func localJSON(_ document: LocalDocument, shownID: String) -> JSONValue {
+        guard case .object(var pairs) = document.json else { return document.json }
+        pairs[0] = ("_id", .string("_local/" + shownID))
+        return .object(pairs)
+    }
+
+    @Sendable func putLocal(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
+        let (database, id, shown) = (try await database(context).name, try localID(context), try context.parameters.require("localid"))
+        var input = try await input(request)
+        if let rev = request.uri.queryParameters["rev"].map(String.init) { input.revision = rev }
+        let written = input
+        let saved = try await store.writeLocalDocument(database: database, id: id) { current in try LocalDocument.apply(written, to: current, id: id) }
+        return JSONResponse(status: .created, body: .object([("ok", .bool(true)), ("id", .string("_local/" + shown)), ("rev", .string(saved?.revision ?? "0-0"))]))
+    }
+
+    @Sendable func getLocal(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
+        let (database, id, shown) = (try await database(context).name, try localID(context), try context.parameters.require("localid"))
+        guard let document = try await store.localDocument(database: database, id: id) else { throw CouchError.notFound("missing") }
+        return JSONResponse(status: .ok, body: localJSON(document, shownID: shown))
+    }
+
+    @Sendable func deleteLocal(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
+        let (database, id, shown) = (try await database(context).name, try localID(context), try context.parameters.require("localid"))
+        let rev = request.uri.queryParameters["rev"].map(String.init)
+        _ = try await store.writeLocalDocument(database: database, id: id) { current in
+            try LocalDocument.apply(.deletion(revision: rev), to: current, id: id)
+        }
+        return JSONResponse(status: .ok, body: .object([("ok", .bool(true)), ("id", .string("_local/" + shown)), ("rev", .string("0-0"))]))
     }
 
     // MARK: changes
