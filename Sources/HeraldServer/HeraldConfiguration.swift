@@ -12,6 +12,8 @@ public struct HeraldConfiguration: Sendable {
     public var maxEventBodyBytes: Int = 256 * 1024
     /// The most events in one batch.
     public var maxBatchSize: Int = 1000
+    /// Long-lived changes feeds (longpoll, continuous, eventsource) one token may hold open at once.
+    public var maxFeedsPerToken: Int = 20
     /// The public base URL used in `deliveries_url` and `ping_url`; defaults to `http://host:port`.
     public var publicBaseURL: String?
     public var engine = DeliveryEngineConfiguration()

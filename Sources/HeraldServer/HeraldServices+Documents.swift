@@ -19,6 +19,7 @@ extension HeraldServices {
             return DocumentWrite(document: next, event: event)
         }
         engine.eventsAppended()
+        commits.committed(document.seq)
         return document
     }
 

@@ -14,6 +14,10 @@ public struct HeraldServices: Sendable {
     let ingest: GroupCommitter<NewEvent, AppendedEvent>
     /// API tokens checked recently.
     let tokens: TokenCache
+    /// The latest committed `seq`, for long changes feeds.
+    let commits = CommitSignal()
+    /// Long-lived changes feeds open per token.
+    let feeds: FeedLimiter
 
     public init(store: any HeraldStore, secretBox: SecretBox, configuration: HeraldConfiguration, logger: Logger) {
         self.store = store
@@ -23,6 +27,7 @@ public struct HeraldServices: Sendable {
         self.catalog = EventTypeCatalog(store: store)
         self.ingest = GroupCommitter { [store] events in try await store.append(events) }
         self.tokens = TokenCache(store: store)
+        self.feeds = FeedLimiter(perToken: configuration.maxFeedsPerToken)
     }
 
     /// Revokes a token: it stops working on the next request.

@@ -32,6 +32,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most delivery attempts in flight at once across one team's hooks, so one team's slow receivers leave slots for the others.")
     var maxInFlightPerTeam: Int = 128
 
+    @Option(help: "Long-lived changes feeds (longpoll, continuous, eventsource) one API token may hold open at once.")
+    var maxFeedsPerToken: Int = 20
+
     @Option(help: "Directory of the web UI's Mustache pages (env HERALD_TEMPLATES_DIR).")
     var templatesDir: String = ProcessInfo.processInfo.environment["HERALD_TEMPLATES_DIR"] ?? "Templates"
 
@@ -54,6 +57,7 @@ struct Serve: AsyncParsableCommand {
         configuration.engine.maxInFlight = maxInFlight
         configuration.engine.maxInFlightPerHook = maxInFlightPerHook
         configuration.engine.maxInFlightPerTeam = maxInFlightPerTeam
+        configuration.maxFeedsPerToken = maxFeedsPerToken
         if let retrySchedule {
             guard let schedule = RetrySchedule(parsing: retrySchedule) else {
                 throw ValidationError("--retry-schedule must look like 5s,5m,30m (units ms, s, m, h)")

@@ -265,24 +265,42 @@ struct DocumentsController {
 
     // MARK: changes
 
-    /// `GET /db/{db}/_changes?since=&limit=&include_docs=`: each changed document once, at its latest
-    /// `seq`. A team token sees only the documents in its channels; `last_seq` moves past the rest.
-    @Sendable func changes(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
-        let principal = try context.requirePrincipal()
-        let database = try await database(context).name
-        let query = request.uri.queryParameters
-        let since = try query["since"].map { value -> Int64 in
-            guard let seq = Int64(String(value).trimmingCharacters(in: CharacterSet(charactersIn: "\""))), seq >= 0 else {
-                throw CouchError.badRequest("since must be a sequence number")
+    /// The parameters of a changes request.
+    struct ChangesQuery: Sendable {
+        enum Feed: String, Sendable { case normal, longpoll, continuous, eventsource }
+        var since: Int64 = 0
+        var limit = 10_000
+        var includeDocs = false
+        var feed = Feed.normal
+        /// How long a long feed stays open without changes (`timeout`, ms; default 5 min, at most 15).
+        var timeout: Duration = .seconds(300)
+        /// How often a streaming feed writes a keep-alive (`heartbeat`, ms); nil: never.
+        var heartbeat: Duration?
+
+        init(_ request: Request) throws {
+            let query = request.uri.queryParameters
+            func number(_ name: String, minimum: Int64) throws -> Int64? {
+                try query[name[...]].map { value in
+                    guard let parsed = Int64(String(value).trimmingCharacters(in: CharacterSet(charactersIn: "\""))), parsed >= minimum else {
+                        throw CouchError.badRequest("\(name) must be a number of at least \(minimum)")
+                    }
+                    return parsed
+                }
             }
-            return seq
-        } ?? 0
-        let limit = try query["limit"].map { value -> Int in
-            guard let limit = Int(String(value)), limit > 0 else { throw CouchError.badRequest("limit must be a positive number") }
-            return min(limit, 10_000)
-        } ?? 10_000
-        let includeDocs = query["include_docs"] == "true"
-        let team = try await principal.teamID.asyncFlatMap { try await store.team(id: $0) }
+            since = try number("since", minimum: 0) ?? 0
+            limit = Int(min(try number("limit", minimum: 1) ?? 10_000, 10_000))
+            includeDocs = query["include_docs"] == "true"
+            if let feed = query["feed"] {
+                guard let parsed = Feed(rawValue: String(feed)) else { throw CouchError.badRequest("feed must be normal, longpoll, continuous or eventsource") }
+                self.feed = parsed
+            }
+            if let timeout = try number("timeout", minimum: 0) { self.timeout = .milliseconds(min(timeout, 900_000)) }
+            heartbeat = try number("heartbeat", minimum: 1).map { .milliseconds(max($0, 100)) }
+        }
+    }
+
+    /// One page of changes the caller may see, and the last `seq` scanned (it moves past the rest).
+    func changesPage(database: String, since: Int64, limit: Int, includeDocs: Bool, principal: Principal, team: Team?) async throws -> ([JSONValue], Int64) {
         var results: [JSONValue] = []
         var lastSeq = since
         for document in try await store.changes(database: database, since: since, limit: limit) {
@@ -295,6 +313,79 @@ struct DocumentsController {
             if includeDocs { pairs.append(("doc", document.json)) }
             results.append(.object(pairs))
         }
-        return JSONResponse(status: .ok, body: .object([("results", .array(results)), ("last_seq", .string(String(lastSeq)))]))
+        return (results, lastSeq)
+    }
+
+    /// `GET /db/{db}/_changes`: each changed document once, at its latest `seq`; a team token sees
+    /// only the documents in its channels. `feed=normal` answers at once; `longpoll` waits (up to
+    /// `timeout`) for the first change; `continuous` streams one JSON object per line and
+    /// `eventsource` Server-Sent Events, both with `heartbeat`s, until `timeout` or `limit`. Long
+    /// feeds wake on commit; a token holds at most a few open.
+    @Sendable func changes(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        let database = try await database(context).name
+        let query = try ChangesQuery(request)
+        let team = try await principal.teamID.asyncFlatMap { try await store.team(id: $0) }
+        @Sendable func page(_ since: Int64, _ limit: Int) async throws -> ([JSONValue], Int64) {
+            try await changesPage(database: database, since: since, limit: limit, includeDocs: query.includeDocs, principal: principal, team: team)
+        }
+        func answer(_ results: [JSONValue], _ lastSeq: Int64) throws -> Response {
+            try JSONResponse(status: .ok, body: .object([("results", .array(results)), ("last_seq", .string(String(lastSeq)))]))
+                .response(from: request, context: context)
+        }
+        if query.feed == .normal {
+            let (results, lastSeq) = try await page(query.since, query.limit)
+            return try answer(results, lastSeq)
+        }
+        guard services.feeds.acquire(principal.tokenID) else {
+            throw CouchError(status: .tooManyRequests, error: "too_many_requests", reason: "This token has \(services.feeds.perToken) changes feeds open")
+        }
+        let commits = services.commits
+        let deadline = ContinuousClock.now + query.timeout
+        if query.feed == .longpoll {
+            defer { services.feeds.release(principal.tokenID) }
+            var since = query.since
+            while true {
+                let (results, lastSeq) = try await page(since, query.limit)
+                since = lastSeq
+                if !results.isEmpty || ContinuousClock.now >= deadline { return try answer(results, lastSeq) }
+                await commits.wait(after: since, timeout: deadline - ContinuousClock.now)
+                if Task.isCancelled { return try answer([], since) }
+            }
+        }
+        let eventSource = query.feed == .eventsource
+        let feeds = services.feeds
+        let body = ResponseBody { writer in
+            defer { feeds.release(principal.tokenID) }
+            var since = query.since
+            var sent = 0
+            var lastWrite = ContinuousClock.now
+            func send(_ text: String) async throws {
+                try await writer.write(ByteBuffer(string: text))
+                lastWrite = ContinuousClock.now
+            }
+            while sent < query.limit {
+                let (results, lastSeq) = try await page(since, query.limit - sent)
+                since = lastSeq
+                for result in results {
+                    let line = result.jsonString
+                    try await send(eventSource ? "id: \(result["seq"]?.intValue ?? since)\ndata: \(line)\n\n" : line + "\n")
+                }
+                sent += results.count
+                if sent >= query.limit || ContinuousClock.now >= deadline { break }
+                var wait = deadline - ContinuousClock.now
+                if let heartbeat = query.heartbeat { wait = min(wait, max(.milliseconds(1), lastWrite + heartbeat - ContinuousClock.now)) }
+                await commits.wait(after: since, timeout: wait)
+                if Task.isCancelled { break }
+                if let heartbeat = query.heartbeat, ContinuousClock.now - lastWrite >= heartbeat {
+                    try await send(eventSource ? ":\n\n" : "\n")
+                }
+            }
+            let end = JSONValue.object([("last_seq", .string(String(since)))]).jsonString
+            try await send(eventSource ? "event: end\ndata: \(end)\n\n" : end + "\n")
+            try await writer.finish(nil)
+        }
+        let type = eventSource ? "text/event-stream" : "application/json"
+        return Response(status: .ok, headers: [.contentType: type, .cacheControl: "no-cache"], body: body)
     }
 }

@@ -1,0 +1,90 @@
+import Synchronization
+
+/// The latest committed `seq` and a way to wait for a later one: long changes feeds wake on
+/// commit, never by polling.
+final class CommitSignal: Sendable {
+    private struct State {
+        var seq: Int64 = 0
+        var waiters: [Int: (after: Int64, continuation: CheckedContinuation<Void, Never>)] = [:]
+        /// Waits whose timeout or cancellation came before they were registered.
+        var expired: Set<Int> = []
+        var nextID = 0
+    }
+    private let state = Mutex(State())
+
+    /// Call after a transaction that appended up to `seq` committed.
+    func committed(_ seq: Int64) {
+        let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.seq = max(state.seq, seq)
+            let due = state.waiters.filter { $0.value.after < state.seq }
+            for id in due.keys { state.waiters[id] = nil }
+            return due.map(\.value.continuation)
+        }
+        for continuation in woken { continuation.resume() }
+    }
+
+    /// Returns once a `seq` after `seq` has committed, after `timeout`, or when the task is cancelled.
+    func wait(after seq: Int64, timeout: Duration) async {
+        let id = state.withLock { state -> Int in
+            state.nextID += 1
+            return state.nextID
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                self.resume(id)
+            }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { continuation in
+                    let ready = state.withLock { state -> Bool in
+                        if state.seq > seq || state.expired.remove(id) != nil { return true }
+                        state.waiters[id] = (seq, continuation)
+                        return false
+                    }
+                    if ready { continuation.resume() }
+                }
+            } onCancel: {
+                self.resume(id)
+            }
+            group.cancelAll()
+        }
+        state.withLock { _ = $0.expired.remove(id) }
+    }
+
+    private func resume(_ id: Int) {
+        let waiter = state.withLock { state in
+            let waiter = state.waiters.removeValue(forKey: id)
+            if waiter == nil { state.expired.insert(id) }
+            return waiter
+        }
+        waiter?.continuation.resume()
+    }
+}
+
+/// How many long-lived feeds each token holds open at once, so a flood of followers cannot exhaust
+/// the server.
+final class FeedLimiter: Sendable {
+    let perToken: Int
+    private let open = Mutex<[Int64: Int]>([:])
+
+    init(perToken: Int) { self.perToken = perToken }
+
+    /// Takes a slot for `token`; false when it has `perToken` feeds open already.
+    func acquire(_ token: Int64) -> Bool {
+        open.withLock { open in
+            guard open[token, default: 0] < perToken else { return false }
+            open[token, default: 0] += 1
+            return true
+        }
+    }
+
+    /// Feeds open across all tokens.
+    var openFeeds: Int { open.withLock { $0.values.reduce(0, +) } }
+
+    func release(_ token: Int64) {
+        open.withLock { open in
+            let left = (open[token] ?? 1) - 1
+            open[token] = left > 0 ? left : nil
+        }
+    }
+}

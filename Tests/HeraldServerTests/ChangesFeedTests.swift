@@ -1,0 +1,105 @@
+import Foundation
+import HeraldCore
+import Testing
+
+@testable import HeraldServer
+
+/// `/db/{db}/_changes` feed modes over real HTTP: they wake on commit and end on limit or timeout.
+@Suite struct ChangesFeedTests {
+    func database(_ herald: HeraldHarness) async throws -> String {
+        _ = try await herald.call(.PUT, "/db/leads", token: herald.adminToken)
+        return try await herald.providerToken()
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func longpollReturnsOnTheFirstChange() async throws {
+        try await HeraldHarness.run { herald in
+            let provider = try await database(herald)
+            _ = try await herald.call(.PUT, "/db/leads/old", token: provider, body: "{}")
+            let since = try await herald.store.lastSeq()
+            let started = ContinuousClock.now
+            async let answer = herald.call(.GET, "/db/leads/_changes?feed=longpoll&since=\(since)&timeout=20000", token: provider)
+            try await Task.sleep(for: .milliseconds(300))
+            _ = try await herald.call(.PUT, "/db/leads/new", token: provider, body: "{}")
+            let response = try await answer
+            #expect(response.json["results"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["new"])
+            #expect(ContinuousClock.now - started < .seconds(15), "it answered on the change, not at its timeout")
+        }
+    }
+
+    @Test func longpollEndsEmptyAtItsTimeout() async throws {
+        try await HeraldHarness.run { herald in
+            let provider = try await database(herald)
+            let response = try await herald.call(.GET, "/db/leads/_changes?feed=longpoll&since=0&timeout=200", token: provider)
+            #expect(response.status == 200 && response.json["results"]?.arrayValue?.isEmpty == true)
+            #expect(response.json["last_seq"]?.stringValue == "0")
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func continuousStreamsEveryChangeInOrderWhileWritersRun() async throws {
+        try await HeraldHarness.run { herald in
+            let provider = try await database(herald)
+            async let stream = herald.call(.GET, "/db/leads/_changes?feed=continuous&limit=1000&timeout=50000", token: provider)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for writer in 0..<4 {
+                    group.addTask {
+                        for index in 0..<250 { _ = try await herald.call(.PUT, "/db/leads/w\(writer)-\(index)", token: provider, body: "{}") }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let lines = try await stream.text.split(separator: "\n").map { try JSONValue(parsing: String($0)) }
+            let changes = lines.filter { $0["id"] != nil }
+            let seqs = changes.compactMap { $0["seq"]?.intValue }
+            #expect(changes.count == 1000)
+            #expect(Set(changes.compactMap { $0["id"]?.stringValue }).count == 1000, "no duplicate")
+            #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count, "in order")
+            #expect(seqs.first == 1 && seqs.last == 1000, "no gap")
+            #expect(lines.last?["last_seq"]?.stringValue == "1000")
+        }
+    }
+
+    @Test func continuousSendsHeartbeatsUntilItsTimeout() async throws {
+        try await HeraldHarness.run { herald in
+            let provider = try await database(herald)
+            let response = try await herald.call(.GET, "/db/leads/_changes?feed=continuous&heartbeat=100&timeout=450", token: provider)
+            #expect(response.text.hasPrefix("\n"), "a heartbeat is a bare newline")
+            #expect(response.text.filter { $0 == "\n" }.count >= 3)
+            #expect(response.text.hasSuffix(#"{"last_seq":"0"}"# + "\n"))
+        }
+    }
+
+    @Test func eventsourceSendsServerSentEvents() async throws {
+        try await HeraldHarness.run { herald in
+            let provider = try await database(herald)
+            _ = try await herald.call(.PUT, "/db/leads/a", token: provider, body: #"{"n":1}"#)
+            let response = try await herald.call(.GET, "/db/leads/_changes?feed=eventsource&include_docs=true&limit=1", token: provider)
+            #expect(response.header("Content-Type") == "text/event-stream")
+            #expect(response.text.hasPrefix("id: 1\ndata: {\"seq\":1,\"id\":\"a\""))
+            #expect(response.text.contains("\"doc\":{\"_id\":\"a\""))
+            #expect(response.text.contains("event: end\ndata: {\"last_seq\":\"1\"}"))
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aTokenHoldsOnlySoManyLongFeeds() async throws {
+        let perToken = 3
+        try await HeraldHarness.run { $0.maxFeedsPerToken = perToken } _: { herald in
+            let provider = try await database(herald)
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<perToken {
+                    group.addTask { try await herald.call(.GET, "/db/leads/_changes?feed=longpoll&timeout=20000", token: provider).status }
+                }
+                // Once every slot is taken, one more feed is refused.
+                try await eventually("every feed is open") { herald.services.feeds.openFeeds == perToken }
+                let refused = try await herald.call(.GET, "/db/leads/_changes?feed=longpoll&timeout=1", token: provider)
+                #expect(refused.status == 429 && refused.json["error"]?.stringValue == "too_many_requests")
+                let other = try await herald.providerToken()
+                #expect(try await herald.call(.GET, "/db/leads/_changes?feed=longpoll&timeout=1", token: other).status == 200, "other tokens are not held back")
+                _ = try await herald.call(.PUT, "/db/leads/wake", token: provider, body: "{}")
+                for try await status in group { #expect(status == 200) }
+            }
+        }
+    }
+}
