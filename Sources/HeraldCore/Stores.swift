@@ -144,8 +144,9 @@ public protocol DocumentStore: Sendable {
     /// its event, appends the event and stores the document at the event's `seq`. Whatever `write`
     /// throws is rethrown and nothing is written. Throws ``StoreError/notFound(_:)`` without the database.
     func writeDocument(database: String, id: String, _ write: @Sendable (Document?) throws -> DocumentWrite) async throws -> Document
-    /// Documents changed after `since`, each once at its latest revision, in `seq` order, at most `limit`.
-    func changes(database: String, since: Int64, limit: Int) async throws -> [Document]
+    /// Documents changed after `since`, each once at its latest revision, in `seq` order (newest
+    /// first when `descending`), at most `limit`.
+    func changes(database: String, since: Int64, limit: Int, descending: Bool) async throws -> [Document]
     /// Live documents by id: those in `keys` (in that order), or those from `startKey` to `endKey`
     /// (inclusive), at most `limit`.
     func documents(database: String, keys: [String]?, startKey: String?, endKey: String?, limit: Int) async throws -> [Document]

@@ -64,10 +64,11 @@ extension SQLiteStore: DocumentStore {
         }
     }
 
-    public func changes(database: String, since: Int64, limit: Int) async throws -> [Document] {
+    public func changes(database: String, since: Int64, limit: Int, descending: Bool) async throws -> [Document] {
         try await pool.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT * FROM documents WHERE database = ? AND seq > ? ORDER BY seq LIMIT ?", arguments: [database, since, limit]
+                db, sql: "SELECT * FROM documents WHERE database = ? AND seq > ? ORDER BY seq \(descending ? "DESC" : "ASC") LIMIT ?",
+                arguments: [database, since, limit]
             ).map(Self.document)
         }
     }

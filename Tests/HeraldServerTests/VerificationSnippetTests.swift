@@ -147,8 +147,11 @@ import Testing
                 let bde = try await herald.makeTeam("bde")
                 let hook = try await herald.makeHook(bde, #"{"url":"http://127.0.0.1:\#(port)/herald","secret":"\#(secret)"}"#)
                 try await eventually("the example receiver accepts the ping") { handled.count == 1 }
-                let log = try await herald.call(.GET, "/api/hooks/\(hook.id)/deliveries", token: bde.token)
-                #expect(log.json["deliveries"]?.arrayValue?.first?["status_code"] == .int(204))
+                // The attempt is in the log once recorded, a moment after the receiver answered.
+                try await eventually("the log shows the receiver's 204") {
+                    let log = try await herald.call(.GET, "/api/hooks/\(hook.id)/deliveries", token: bde.token)
+                    return log.json["deliveries"]?.arrayValue?.first?["status_code"] == .int(204)
+                }
             }
             let forged = try await HeraldHarnessClient(baseURL: "http://127.0.0.1:\(port)")
                 .call(.POST, "/herald", token: nil, body: "{}", headers: ["webhook-id": "x", "webhook-timestamp": "1", "webhook-signature": "v1,AAAA"])

@@ -67,11 +67,12 @@ import Testing
         _ = try await put(store, "b", #"{"n":1}"#)
         _ = try await put(store, "x", #"{"n":1}"#, database: "other")
         _ = try await put(store, "a", #"{"_rev":"\#(a.revision)","n":2}"#)
-        let changes = try await store.changes(database: "leads", since: 0, limit: 10)
+        let changes = try await store.changes(database: "leads", since: 0, limit: 10, descending: false)
         #expect(changes.map(\.id) == ["b", "a"])
         #expect(changes.map(\.seq) == [2, 4])
-        #expect(try await store.changes(database: "leads", since: 2, limit: 10).map(\.id) == ["a"])
-        #expect(try await store.changes(database: "leads", since: 0, limit: 1).map(\.id) == ["b"])
+        #expect(try await store.changes(database: "leads", since: 2, limit: 10, descending: false).map(\.id) == ["a"])
+        #expect(try await store.changes(database: "leads", since: 0, limit: 1, descending: false).map(\.id) == ["b"])
+        #expect(try await store.changes(database: "leads", since: 0, limit: 10, descending: true).map(\.id) == ["a", "b"])
     }
 
     @Test(arguments: StoreBackend.all)

@@ -20,6 +20,7 @@ struct DocumentsController {
         db.delete("{db}", use: deleteDatabase)
         db.post("{db}", use: postDocument)
         db.get("{db}/_changes", use: changes)
+        db.post("{db}/_changes", use: changes)
         db.get("{db}/_all_docs", use: allDocuments)
         db.post("{db}/_all_docs", use: allDocuments)
         db.post("{db}/_bulk_docs", use: bulkDocuments)
@@ -276,11 +277,32 @@ struct DocumentsController {
         var timeout: Duration = .seconds(300)
         /// How often a streaming feed writes a keep-alive (`heartbeat`, ms); nil: never.
         var heartbeat: Duration?
+        /// `filter=sync_gateway/bychannel` with `channels`.
+        var channels: Set<String>?
+        /// `filter=_doc_ids` with `doc_ids`.
+        var documentIDs: Set<String>?
+        /// `active_only=true`: no deletions.
+        var activeOnly = false
+        /// `descending=true` (normal feed): newest first.
+        var descending = false
 
-        init(_ request: Request) throws {
-            let query = request.uri.queryParameters
+        /// Reads the parameters from the query string, and from a JSON body (`POST`), which wins.
+        init(_ request: Request, body: JSONValue = .null) throws {
+            var values: [String: String] = [:]
+            for (name, value) in request.uri.queryParameters { values[String(name)] = String(value) }
+            if case .object(let members) = body {
+                for (name, value) in members {
+                    switch value {
+                    case .string(let text): values[name] = text
+                    case .int(let number): values[name] = String(number)
+                    case .bool(let flag): values[name] = String(flag)
+                    case .array: values[name] = value.jsonString
+                    default: break
+                    }
+                }
+            }
             func number(_ name: String, minimum: Int64) throws -> Int64? {
-                try query[name[...]].map { value in
+                try values[name].map { value in
                     guard let parsed = Int64(String(value).trimmingCharacters(in: CharacterSet(charactersIn: "\""))), parsed >= minimum else {
                         throw CouchError.badRequest("\(name) must be a number of at least \(minimum)")
                     }
@@ -289,8 +311,29 @@ struct DocumentsController {
             }
             since = try number("since", minimum: 0) ?? 0
             limit = Int(min(try number("limit", minimum: 1) ?? 10_000, 10_000))
-            includeDocs = query["include_docs"] == "true"
-            if let feed = query["feed"] {
+            includeDocs = values["include_docs"] == "true"
+            activeOnly = values["active_only"] == "true"
+            descending = values["descending"] == "true"
+            func list(_ name: String) throws -> Set<String>? {
+                guard let text = values[name] else { return nil }
+                if text.hasPrefix("[") {
+                    guard let items = (try? JSONValue(parsing: text))?.arrayValue else { throw CouchError.badRequest("\(name) must be a JSON array") }
+                    return Set(items.compactMap(\.stringValue))
+                }
+                return Set(text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+            }
+            switch values["filter"] {
+            case nil: break
+            case "sync_gateway/bychannel":
+                guard let channels = try list("channels") else { throw CouchError.badRequest("filter=sync_gateway/bychannel needs channels") }
+                self.channels = channels
+            case "_doc_ids":
+                guard let ids = try list("doc_ids") else { throw CouchError.badRequest("filter=_doc_ids needs doc_ids") }
+                documentIDs = ids
+            case let other?:
+                throw CouchError.badRequest("Unknown filter \(other): use sync_gateway/bychannel or _doc_ids")
+            }
+            if let feed = values["feed"] {
                 guard let parsed = Feed(rawValue: String(feed)) else { throw CouchError.badRequest("feed must be normal, longpoll, continuous or eventsource") }
                 self.feed = parsed
             }
@@ -300,17 +343,19 @@ struct DocumentsController {
     }
 
     /// One page of changes the caller may see, and the last `seq` scanned (it moves past the rest).
-    func changesPage(database: String, since: Int64, limit: Int, includeDocs: Bool, principal: Principal, team: Team?) async throws -> ([JSONValue], Int64) {
+    func changesPage(database: String, since: Int64, limit: Int, query: ChangesQuery, principal: Principal, team: Team?) async throws -> ([JSONValue], Int64) {
         var results: [JSONValue] = []
         var lastSeq = since
-        for document in try await store.changes(database: database, since: since, limit: limit) {
-            lastSeq = document.seq
-            guard services.canRead(document, principal, team: team) else { continue }
+        for document in try await store.changes(database: database, since: since, limit: limit, descending: query.descending) {
+            lastSeq = query.descending ? max(lastSeq, document.seq) : document.seq
+            guard services.canRead(document, principal, team: team), !(query.activeOnly && document.deleted),
+                query.channels.map({ document.channels.contains(where: $0.contains) }) ?? true, query.documentIDs?.contains(document.id) ?? true
+            else { continue }
             var pairs: [(key: String, value: JSONValue)] = [
                 ("seq", .int(document.seq)), ("id", .string(document.id)), ("changes", .array([.object([("rev", .string(document.revision.description))])])),
             ]
             if document.deleted { pairs.append(("deleted", .bool(true))) }
-            if includeDocs { pairs.append(("doc", document.json)) }
+            if query.includeDocs { pairs.append(("doc", document.json)) }
             results.append(.object(pairs))
         }
         return (results, lastSeq)
@@ -324,10 +369,12 @@ struct DocumentsController {
     @Sendable func changes(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal()
         let database = try await database(context).name
-        let query = try ChangesQuery(request)
+        let body = request.method == .post ? try await request.jsonBody(limit: Self.bodyLimit, allowEmpty: true) : .null
+        let query = try ChangesQuery(request, body: body)
+        if query.descending && query.feed != .normal { throw CouchError.badRequest("descending works with feed=normal only") }
         let team = try await principal.teamID.asyncFlatMap { try await store.team(id: $0) }
         @Sendable func page(_ since: Int64, _ limit: Int) async throws -> ([JSONValue], Int64) {
-            try await changesPage(database: database, since: since, limit: limit, includeDocs: query.includeDocs, principal: principal, team: team)
+            try await changesPage(database: database, since: since, limit: limit, query: query, principal: principal, team: team)
         }
         func answer(_ results: [JSONValue], _ lastSeq: Int64) throws -> Response {
             try JSONResponse(status: .ok, body: .object([("results", .array(results)), ("last_seq", .string(String(lastSeq)))]))
@@ -355,7 +402,7 @@ struct DocumentsController {
         }
         let eventSource = query.feed == .eventsource
         let feeds = services.feeds
-        let body = ResponseBody { writer in
+        let stream = ResponseBody { writer in
             defer { feeds.release(principal.tokenID) }
             var since = query.since
             var sent = 0
@@ -386,6 +433,6 @@ struct DocumentsController {
             try await writer.finish(nil)
         }
         let type = eventSource ? "text/event-stream" : "application/json"
-        return Response(status: .ok, headers: [.contentType: type, .cacheControl: "no-cache"], body: body)
+        return Response(status: .ok, headers: [.contentType: type, .cacheControl: "no-cache"], body: stream)
     }
 }
