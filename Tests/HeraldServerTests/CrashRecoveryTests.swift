@@ -1,6 +1,7 @@
 import Foundation
 import HeraldCore
 import HeraldSQLite
+import Synchronization
 import Testing
 
 
@@ -70,4 +71,61 @@ import Testing
             #expect(pending.json["deliveries"]?.arrayValue?.isEmpty == true)
         }
     }
+
+    @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary), "needs the built herald executable"))
+    func documentsWrittenBeforeAKillAreKeptAndTheirEventsDelivered() async throws {
+        let binary = try #require(ExternalTools.heraldBinary)
+        let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-crash-docs-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dataDirectory) }
+        let (teamToken, providerToken): (String, String)
+        do {
+            let store = try SQLiteStore(directory: dataDirectory)
+            let team = try await store.createTeam(name: "BDE", slug: "bde", now: Date())
+            _ = try await store.createDocumentDatabase("leads")
+            teamToken = try await HeraldHarness.issueToken(store: store, scope: .team, team: team).1
+            providerToken = try await HeraldHarness.issueToken(store: store, scope: .provider, team: nil).1
+        }
+        try await TestReceiver.run { receiver in
+            let first = try serve(binary, dataDirectory)
+            defer { first.stop() }
+            let api = HeraldHarnessClient(baseURL: "http://127.0.0.1:\(try await first.waitForPort())")
+            let hook = try await api.call(.POST, "/api/hooks", token: teamToken, body: #"{"url":"\#(receiver.url())","events":["leads.document_changed"],"channels":["bde"]}"#)
+            #expect(hook.status == 201, "\(hook.text)")
+            // Four writers; the process is killed in the middle of their burst.
+            let accepted = AcceptedDocuments()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for writer in 0..<4 {
+                    group.addTask {
+                        for index in 0..<200 {
+                            let id = "w\(writer)-\(index)"
+                            guard let response = try? await api.call(.PUT, "/db/leads/\(id)", token: providerToken, body: #"{"channels":["bde"]}"#) else { return }
+                            if response.status == 201, let rev = response.json["rev"]?.stringValue { accepted.revisions.withLock { $0[id] = rev } }
+                        }
+                    }
+                }
+                try await eventually("a burst is under way") { accepted.revisions.withLock { $0.count } >= 100 }
+                first.kill()
+                try await group.waitForAll()
+            }
+            let written = accepted.revisions.withLock { $0 }
+            #expect(written.count >= 100)
+
+            let second = try serve(binary, dataDirectory)
+            defer { second.stop() }
+            let restarted = HeraldHarnessClient(baseURL: "http://127.0.0.1:\(try await second.waitForPort())")
+            for (id, rev) in written {
+                let doc = try await restarted.call(.GET, "/db/leads/\(id)", token: providerToken)
+                #expect(doc.status == 200 && doc.json["_rev"]?.stringValue == rev, "\(id) got its 201 before the kill")
+            }
+            try await eventually("every accepted document's change is delivered", timeout: .seconds(30)) {
+                let ids = Set(receiver.received.compactMap { try? JSONValue(parsing: $0.body)["data"]?["id"]?.stringValue })
+                return Set(written.keys).isSubset(of: ids)
+            }
+        }
+    }
+}
+
+/// Documents whose write got its 201, with their revision.
+final class AcceptedDocuments: Sendable {
+    let revisions = Mutex<[String: String]>([:])
 }

@@ -60,6 +60,14 @@ enum ExternalTools {
     static var node: String? { ["/usr/bin/node", "/usr/local/bin/node"].first(where: FileManager.default.isExecutableFile(atPath:)) }
     static var go: String? { ["/usr/bin/go", "/usr/local/go/bin/go"].first(where: FileManager.default.isExecutableFile(atPath:)) }
 
+    /// ``run(_:_:stdin:)`` on a dispatch thread, so a server running in this process keeps every
+    /// thread of the concurrency pool while the program talks to it.
+    static func runOffPool(_ path: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try run(path, arguments) }) }
+        }
+    }
+
     /// Records why a test cannot run: an issue under CI, a printed skip otherwise. Returns false.
     static func unavailable(_ what: String, sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
         if isCI {
