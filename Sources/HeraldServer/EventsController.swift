@@ -128,11 +128,18 @@ struct EventsController {
     /// team may not see, and `last_seq` moves past what it skipped.
     static let teamScanWindow = 1000
 
-    /// `GET /api/events?since=SEQ&limit=N`: the changes feed. A team token sees the events one of
-    /// its hooks could receive, through channels granted to the team.
-    @Sendable func feed(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
+    /// `GET /api/events?since=SEQ&limit=N[&feed=longpoll|continuous|eventsource&timeout=MS&heartbeat=MS]`:
+    /// the changes feed of the event log. A team token sees the events one of its hooks could
+    /// receive, through channels granted to the team.
+    @Sendable func feed(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal()
         let query = request.uri.queryParameters
+        func milliseconds(_ name: String) throws -> Duration? {
+            try query[name[...]].map { value in
+                guard let number = Int64(String(value)), number >= 0 else { throw Problem.badRequest("\(name) must be milliseconds") }
+                return .milliseconds(min(number, 900_000))
+            }
+        }
         let since = try query["since"].map { value -> Int64 in
             guard let seq = Int64(String(value)), seq >= 0 else { throw Problem.badRequest("since must be a non-negative sequence number") }
             return seq
@@ -141,28 +148,44 @@ struct EventsController {
             guard let limit = Int(String(value)), (1...1000).contains(limit) else { throw Problem.badRequest("limit must be from 1 to 1000") }
             return limit
         } ?? 100
-        var events: [Event]
-        var lastSeq = since
+        let mode = try query["feed"].map { value -> ChangesFeed.Mode in
+            guard let mode = ChangesFeed.Mode(rawValue: String(value)) else { throw Problem.badRequest("feed must be normal, longpoll, continuous or eventsource") }
+            return mode
+        } ?? .normal
+        var visibility: (Set<String>, [Hook])?
         if principal.scope == .team {
             guard let teamID = principal.teamID, let team = try await store.team(id: teamID) else { throw Problem.notFound("No such team.") }
-            let (granted, hooks) = (team.channels, try await store.hooks(teamID: teamID))
-            events = []
-            for event in try await store.events(since: since, limit: max(limit, Self.teamScanWindow)) {
-                lastSeq = event.seq
-                guard EventMatcher.isVisible(event, toTeamWith: hooks, grantedChannels: granted) else { continue }
-                events.append(event)
-                if events.count == limit { break }
+            visibility = (team.channels, try await store.hooks(teamID: teamID))
+        }
+        let (store, visible) = (self.store, visibility)
+        let page: ChangesFeed.Page = { since, limit in
+            var events: [Event]
+            var lastSeq = since
+            if let (granted, hooks) = visible {
+                events = []
+                for event in try await store.events(since: since, limit: max(limit, Self.teamScanWindow)) {
+                    lastSeq = event.seq
+                    guard EventMatcher.isVisible(event, toTeamWith: hooks, grantedChannels: granted) else { continue }
+                    events.append(event)
+                    if events.count == limit { break }
+                }
+            } else {
+                events = try await store.events(since: since, limit: limit)
+                lastSeq = events.last?.seq ?? since
             }
-        } else {
-            events = try await store.events(since: since, limit: limit)
-            lastSeq = events.last?.seq ?? since
+            let results: [JSONValue] = events.map { event in
+                .object([
+                    ("seq", .int(event.seq)), ("id", .string(event.id)), ("type", .string(event.type)), ("timestamp", event.timestamp.json),
+                    ("data", (try? JSONValue(parsing: event.data)) ?? .null), ("channels", .array(event.channels.map(JSONValue.string))),
+                ])
+            }
+            return (results, lastSeq)
         }
-        let results: [JSONValue] = events.map { event in
-            .object([
-                ("seq", .int(event.seq)), ("id", .string(event.id)), ("type", .string(event.type)), ("timestamp", event.timestamp.json),
-                ("data", (try? JSONValue(parsing: event.data)) ?? .null), ("channels", .array(event.channels.map(JSONValue.string))),
-            ])
+        // A streaming feed without a limit runs until its timeout.
+        let streaming = mode == .continuous || mode == .eventsource
+        let feed = ChangesFeed(mode: mode, since: since, limit: streaming && query["limit"] == nil ? Int.max : limit, timeout: try milliseconds("timeout") ?? .seconds(300), heartbeat: try milliseconds("heartbeat"))
+        return try await feed.response(services: services, tokenID: principal.tokenID, request: request, context: context, page: page) {
+            Problem(status: .tooManyRequests, type: "/problems/too-many-feeds", title: "Too many feeds", detail: "This token has \(services.feeds.perToken) changes feeds open.")
         }
-        return .object([("results", .array(results)), ("last_seq", .string(String(lastSeq)))])
     }
 }

@@ -126,3 +126,24 @@ import Testing
         }
     }
 }
+
+/// The event log's feed, `GET /api/events`, has the same long modes.
+@Suite struct EventFeedModeTests {
+    @Test(.timeLimit(.minutes(1)))
+    func theEventFeedLongpollsAndStreams() async throws {
+        try await HeraldHarness.run { herald in
+            let provider = try await herald.providerToken()
+            let lead = #"{"type":"lead.created","data":{"lead_id":"l1"}}"#
+            async let answer = herald.call(.GET, "/api/events?feed=longpoll&since=0&timeout=20000", token: provider)
+            try await Task.sleep(for: .milliseconds(300))
+            _ = try await herald.emit(provider, lead)
+            #expect(try await answer.json["results"]?.arrayValue?.compactMap { $0["type"]?.stringValue } == ["lead.created"])
+            async let stream = herald.call(.GET, "/api/events?feed=continuous&since=0&limit=3&timeout=20000", token: provider)
+            for _ in 0..<2 { _ = try await herald.emit(provider, lead) }
+            let lines = try await stream.text.split(separator: "\n").map { try JSONValue(parsing: String($0)) }
+            #expect(lines.compactMap { $0["seq"]?.intValue } == [1, 2, 3])
+            #expect(lines.last?["last_seq"]?.stringValue == "3")
+            #expect(try await herald.call(.GET, "/api/events?feed=sideways", token: provider).status == 400)
+        }
+    }
+}

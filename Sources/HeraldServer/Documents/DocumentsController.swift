@@ -268,11 +268,10 @@ struct DocumentsController {
 
     /// The parameters of a changes request.
     struct ChangesQuery: Sendable {
-        enum Feed: String, Sendable { case normal, longpoll, continuous, eventsource }
         var since: Int64 = 0
         var limit = 10_000
         var includeDocs = false
-        var feed = Feed.normal
+        var feed = ChangesFeed.Mode.normal
         /// How long a long feed stays open without changes (`timeout`, ms; default 5 min, at most 15).
         var timeout: Duration = .seconds(300)
         /// How often a streaming feed writes a keep-alive (`heartbeat`, ms); nil: never.
@@ -334,7 +333,7 @@ struct DocumentsController {
                 throw CouchError.badRequest("Unknown filter \(other): use sync_gateway/bychannel or _doc_ids")
             }
             if let feed = values["feed"] {
-                guard let parsed = Feed(rawValue: String(feed)) else { throw CouchError.badRequest("feed must be normal, longpoll, continuous or eventsource") }
+                guard let parsed = ChangesFeed.Mode(rawValue: String(feed)) else { throw CouchError.badRequest("feed must be normal, longpoll, continuous or eventsource") }
                 self.feed = parsed
             }
             if let timeout = try number("timeout", minimum: 0) { self.timeout = .milliseconds(min(timeout, 900_000)) }
@@ -376,63 +375,9 @@ struct DocumentsController {
         @Sendable func page(_ since: Int64, _ limit: Int) async throws -> ([JSONValue], Int64) {
             try await changesPage(database: database, since: since, limit: limit, query: query, principal: principal, team: team)
         }
-        func answer(_ results: [JSONValue], _ lastSeq: Int64) throws -> Response {
-            try JSONResponse(status: .ok, body: .object([("results", .array(results)), ("last_seq", .string(String(lastSeq)))]))
-                .response(from: request, context: context)
+        let feed = ChangesFeed(mode: query.feed, since: query.since, limit: query.limit, timeout: query.timeout, heartbeat: query.heartbeat)
+        return try await feed.response(services: services, tokenID: principal.tokenID, request: request, context: context, page: page) {
+            CouchError(status: .tooManyRequests, error: "too_many_requests", reason: "This token has \(services.feeds.perToken) changes feeds open")
         }
-        if query.feed == .normal {
-            let (results, lastSeq) = try await page(query.since, query.limit)
-            return try answer(results, lastSeq)
-        }
-        guard services.feeds.acquire(principal.tokenID) else {
-            throw CouchError(status: .tooManyRequests, error: "too_many_requests", reason: "This token has \(services.feeds.perToken) changes feeds open")
-        }
-        let commits = services.commits
-        let deadline = ContinuousClock.now + query.timeout
-        if query.feed == .longpoll {
-            defer { services.feeds.release(principal.tokenID) }
-            var since = query.since
-            while true {
-                let (results, lastSeq) = try await page(since, query.limit)
-                since = lastSeq
-                if !results.isEmpty || ContinuousClock.now >= deadline { return try answer(results, lastSeq) }
-                await commits.wait(after: since, timeout: deadline - ContinuousClock.now)
-                if Task.isCancelled { return try answer([], since) }
-            }
-        }
-        let eventSource = query.feed == .eventsource
-        let feeds = services.feeds
-        let stream = ResponseBody { writer in
-            defer { feeds.release(principal.tokenID) }
-            var since = query.since
-            var sent = 0
-            var lastWrite = ContinuousClock.now
-            func send(_ text: String) async throws {
-                try await writer.write(ByteBuffer(string: text))
-                lastWrite = ContinuousClock.now
-            }
-            while sent < query.limit {
-                let (results, lastSeq) = try await page(since, query.limit - sent)
-                since = lastSeq
-                for result in results {
-                    let line = result.jsonString
-                    try await send(eventSource ? "id: \(result["seq"]?.intValue ?? since)\ndata: \(line)\n\n" : line + "\n")
-                }
-                sent += results.count
-                if sent >= query.limit || ContinuousClock.now >= deadline { break }
-                var wait = deadline - ContinuousClock.now
-                if let heartbeat = query.heartbeat { wait = min(wait, max(.milliseconds(1), lastWrite + heartbeat - ContinuousClock.now)) }
-                await commits.wait(after: since, timeout: wait)
-                if Task.isCancelled { break }
-                if let heartbeat = query.heartbeat, ContinuousClock.now - lastWrite >= heartbeat {
-                    try await send(eventSource ? ":\n\n" : "\n")
-                }
-            }
-            let end = JSONValue.object([("last_seq", .string(String(since)))]).jsonString
-            try await send(eventSource ? "event: end\ndata: \(end)\n\n" : end + "\n")
-            try await writer.finish(nil)
-        }
-        let type = eventSource ? "text/event-stream" : "application/json"
-        return Response(status: .ok, headers: [.contentType: type, .cacheControl: "no-cache"], body: stream)
     }
 }

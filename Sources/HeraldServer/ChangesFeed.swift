@@ -1,0 +1,86 @@
+import Foundation
+import HeraldCore
+import Hummingbird
+
+/// How a changes feed answers, for `/db/{db}/_changes` and `GET /api/events` alike: `normal`
+/// answers at once; `longpoll` waits (up to `timeout`) for the first change; `continuous` streams
+/// one JSON object per line and `eventsource` Server-Sent Events, both with heartbeats, until
+/// `timeout` or `limit`, then a closing `{"last_seq"}`. Long feeds wake on commit
+/// (``CommitSignal``), never by polling, and a token holds only so many open (``FeedLimiter``).
+struct ChangesFeed: Sendable {
+    enum Mode: String, Sendable { case normal, longpoll, continuous, eventsource }
+
+    var mode: Mode
+    var since: Int64
+    var limit: Int
+    var timeout: Duration
+    var heartbeat: Duration?
+
+    /// The most a streaming feed reads per page.
+    static let pageSize = 1000
+
+    /// One page of what the caller may see after `since`, and the last `seq` scanned.
+    typealias Page = @Sendable (_ since: Int64, _ limit: Int) async throws -> ([JSONValue], Int64)
+
+    func response(
+        services: HeraldServices, tokenID: Int64, request: Request, context: HeraldRequestContext, page: @escaping Page,
+        tooManyFeeds: () -> any Error
+    ) async throws -> Response {
+        func answer(_ results: [JSONValue], _ lastSeq: Int64) throws -> Response {
+            try JSONResponse(status: .ok, body: .object([("results", .array(results)), ("last_seq", .string(String(lastSeq)))]))
+                .response(from: request, context: context)
+        }
+        if mode == .normal {
+            let (results, lastSeq) = try await page(since, limit)
+            return try answer(results, lastSeq)
+        }
+        let feeds = services.feeds
+        guard feeds.acquire(tokenID) else { throw tooManyFeeds() }
+        let commits = services.commits
+        let deadline = ContinuousClock.now + timeout
+        if mode == .longpoll {
+            defer { feeds.release(tokenID) }
+            var since = since
+            while true {
+                let (results, lastSeq) = try await page(since, limit)
+                since = lastSeq
+                if !results.isEmpty || ContinuousClock.now >= deadline { return try answer(results, lastSeq) }
+                await commits.wait(after: since, timeout: deadline - ContinuousClock.now)
+                if Task.isCancelled { return try answer([], since) }
+            }
+        }
+        let eventSource = mode == .eventsource
+        let (start, limit, heartbeat) = (since, limit, heartbeat)
+        let stream = ResponseBody { writer in
+            defer { feeds.release(tokenID) }
+            var since = start
+            var sent = 0
+            var lastWrite = ContinuousClock.now
+            func send(_ text: String) async throws {
+                try await writer.write(ByteBuffer(string: text))
+                lastWrite = ContinuousClock.now
+            }
+            while sent < limit {
+                let (results, lastSeq) = try await page(since, min(limit - sent, Self.pageSize))
+                since = lastSeq
+                for result in results {
+                    let line = result.jsonString
+                    try await send(eventSource ? "id: \(result["seq"]?.intValue ?? since)\ndata: \(line)\n\n" : line + "\n")
+                }
+                sent += results.count
+                if sent >= limit || ContinuousClock.now >= deadline { break }
+                var wait = deadline - ContinuousClock.now
+                if let heartbeat { wait = min(wait, max(.milliseconds(1), lastWrite + heartbeat - ContinuousClock.now)) }
+                await commits.wait(after: since, timeout: wait)
+                if Task.isCancelled { break }
+                if let heartbeat, ContinuousClock.now - lastWrite >= heartbeat {
+                    try await send(eventSource ? ":\n\n" : "\n")
+                }
+            }
+            let end = JSONValue.object([("last_seq", .string(String(since)))]).jsonString
+            try await send(eventSource ? "event: end\ndata: \(end)\n\n" : end + "\n")
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: eventSource ? "text/event-stream" : "application/json", .cacheControl: "no-cache"], body: stream)
+    }
+}
