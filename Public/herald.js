@@ -11,6 +11,22 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("form[data-confirm]").forEach((form) => {
     form.addEventListener("submit", (event) => { if (!confirm(form.dataset.confirm)) event.preventDefault(); });
   });
+  // A database's live changes, pushed by the server (Server-Sent Events).
+  document.querySelectorAll("[data-live-changes]").forEach((list) => {
+    const source = new EventSource(list.dataset.liveChanges);
+    source.onmessage = (message) => {
+      const change = JSON.parse(message.data);
+      if (list.firstElementChild?.classList.contains("muted")) list.innerHTML = "";
+      const item = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = `/documents/${list.dataset.database}/${encodeURIComponent(change.id)}`;
+      link.className = "mono";
+      link.textContent = change.id;
+      item.append(link, ` ${change.deleted ? "deleted" : "→ " + change.rev} (seq ${change.seq})`);
+      list.prepend(item);
+    };
+    source.addEventListener("end", () => source.close());
+  });
   // Request / Response tabs on a delivery.
   document.querySelectorAll("[data-tabs]").forEach((container) => {
     const tabs = [...container.querySelectorAll(".tab")];

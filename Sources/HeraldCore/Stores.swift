@@ -61,6 +61,8 @@ public protocol EventStore: Sendable {
     func append(_ events: [NewEvent]) async throws -> [AppendedEvent]
     /// Events after `seq` (pings to single hooks excluded), oldest first, at most `limit`.
     func events(since seq: Int64, limit: Int) async throws -> [Event]
+    /// The change events of one document, newest first, at most `limit`.
+    func documentEvents(database: String, id: String, limit: Int) async throws -> [Event]
     /// The events stored under these idempotency keys in `scope`, by key.
     func events(idempotencyKeys: [String], scope: String) async throws -> [String: Event]
     func lastSeq() async throws -> Int64
@@ -208,6 +210,8 @@ public struct DeliveryQuery: Sendable, Hashable {
     /// Only deliveries in one of these states.
     public var statuses: [DeliveryStatus]?
     public var eventType: String?
+    /// Only deliveries of these events.
+    public var eventSeqs: [Int64]?
     public var since: Date?
     public var until: Date?
     /// The `(createdAt, id)` position after which to continue (newest first).

@@ -271,6 +271,10 @@ extension SQLiteStore: DeliveryStore {
             arguments += StatementArguments(statuses.map(\.rawValue))
         }
         if let type = query.eventType { clauses.append("e.type = ?"); arguments += [type] }
+        if let seqs = query.eventSeqs {
+            clauses.append("d.event_seq IN (\(seqs.map { _ in "?" }.joined(separator: ",")))")
+            arguments += StatementArguments(seqs)
+        }
         if let since = query.since { clauses.append("d.created_at >= ?"); arguments += [since.unixSeconds] }
         if let until = query.until { clauses.append("d.created_at < ?"); arguments += [until.unixSeconds] }
         if let cursor = query.cursor { clauses.append("d.pk < ?"); arguments += [cursor.rowID] }

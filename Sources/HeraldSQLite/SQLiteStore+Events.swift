@@ -53,6 +53,16 @@ extension SQLiteStore: EventStore {
         }
     }
 
+    public func documentEvents(database: String, id: String, limit: Int) async throws -> [Event] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM events WHERE type = ? AND json_extract(data, '$.id') = ? AND json_extract(data, '$.database') = ? ORDER BY seq DESC LIMIT ?",
+                arguments: [DatabaseInfo.changeEventType(database), id, database, limit]
+            ).map(Self.event)
+        }
+    }
+
     public func events(idempotencyKeys keys: [String], scope: String) async throws -> [String: Event] {
         try await pool.read { db in
             var found: [String: Event] = [:]

@@ -41,6 +41,11 @@ struct WebController {
         web.post("/admin/event-types", use: saveEventType)
         web.post("/admin/event-types/{name}/delete", use: deleteEventType)
         web.get("/admin/deliveries", use: deliveriesBrowser)
+        web.get("/documents", use: databasesPage)
+        web.post("/documents", use: createDatabaseFromForm)
+        web.get("/documents/{db}", use: databasePage)
+        web.get("/documents/{db}/changes", use: databaseChanges)
+        web.get("/documents/{db}/{docid}", use: documentPage)
     }
 
     // MARK: sign-in
