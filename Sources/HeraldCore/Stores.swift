@@ -146,6 +146,9 @@ public protocol DocumentStore: Sendable {
     /// its event, appends the event and stores the document at the event's `seq`. Whatever `write`
     /// throws is rethrown and nothing is written. Throws ``StoreError/notFound(_:)`` without the database.
     func writeDocument(database: String, id: String, _ write: @Sendable (Document?) throws -> DocumentWrite) async throws -> Document
+    /// Many writes in one transaction (group commit), in order, each as ``writeDocument(database:id:_:)``
+    /// and each on its own: one refused write neither stops nor undoes the others.
+    func writeDocuments(_ writes: [PendingDocumentWrite]) async throws -> [Result<Document, any Error>]
     /// Documents changed after `since`, each once at its latest revision, in `seq` order (newest
     /// first when `descending`), at most `limit`.
     func changes(database: String, since: Int64, limit: Int, descending: Bool) async throws -> [Document]
@@ -166,6 +169,19 @@ extension HeraldStore {
         let type = EventType(name: DatabaseInfo.changeEventType(name), description: "A document of the \(name) database was created, updated or deleted.")
         try await seedEventTypes([type])
         return info
+    }
+}
+
+/// A document write waiting for its transaction.
+public struct PendingDocumentWrite: Sendable {
+    public var database: String
+    public var id: String
+    public var write: @Sendable (Document?) throws -> DocumentWrite
+
+    public init(database: String, id: String, write: @escaping @Sendable (Document?) throws -> DocumentWrite) {
+        self.database = database
+        self.id = id
+        self.write = write
     }
 }
 

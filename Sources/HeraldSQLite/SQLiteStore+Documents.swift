@@ -40,28 +40,56 @@ extension SQLiteStore: DocumentStore {
     }
 
     public func writeDocument(database: String, id: String, _ write: @Sendable (Document?) throws -> DocumentWrite) async throws -> Document {
-        try await pool.write { db in
-            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM databases WHERE name = ?", arguments: [database]) != nil else {
-                throw StoreError.notFound("database \(database)")
+        try await pool.write { db in try Self.writeDocument(database: database, id: id, write, in: db) }
+    }
+
+    public func writeDocuments(_ writes: [PendingDocumentWrite]) async throws -> [Result<Document, any Error>] {
+        guard !writes.isEmpty else { return [] }
+        return try await pool.write { db in
+            var results: [Result<Document, any Error>] = []
+            results.reserveCapacity(writes.count)
+            for pending in writes {
+                var outcome: Result<Document, any Error> = .failure(StoreError.notFound("document"))
+                do {
+                    // Each write in its own savepoint: a refused one leaves nothing behind.
+                    try db.inSavepoint {
+                        do {
+                            outcome = .success(try Self.writeDocument(database: pending.database, id: pending.id, pending.write, in: db))
+                            return .commit
+                        } catch let error as DocumentWriteError {
+                            outcome = .failure(error)
+                        } catch let error as StoreError {
+                            outcome = .failure(error)
+                        }
+                        return .rollback
+                    }
+                }
+                results.append(outcome)
             }
-            let current = try Self.document(database: database, id: id, in: db)
-            let next = try write(current)
-            let appended = try Self.append([next.event], targetHookID: nil, in: db)
-            var document = next.document
-            document.seq = appended[0].event.seq
-            try db.execute(
-                sql: """
-                    INSERT INTO documents (database, id, rev, body, deleted, seq, channels, history) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (database, id) DO UPDATE SET rev = excluded.rev, body = excluded.body, deleted = excluded.deleted,
-                        seq = excluded.seq, channels = excluded.channels, history = excluded.history
-                    """,
-                arguments: [
-                    database, id, document.revision.description, document.body, document.deleted, document.seq, encodeStringArray(document.channels),
-                    encodeStringArray(document.history.map(\.description)),
-                ]
-            )
-            return document
+            return results
         }
+    }
+
+    static func writeDocument(database: String, id: String, _ write: (Document?) throws -> DocumentWrite, in db: Database) throws -> Document {
+        guard try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM databases WHERE name = ?"), arguments: [database]) != nil else {
+            throw StoreError.notFound("database \(database)")
+        }
+        let current = try Self.document(database: database, id: id, in: db)
+        let next = try write(current)
+        let appended = try Self.append([next.event], targetHookID: nil, in: db)
+        var document = next.document
+        document.seq = appended[0].event.seq
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO documents (database, id, rev, body, deleted, seq, channels, history) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (database, id) DO UPDATE SET rev = excluded.rev, body = excluded.body, deleted = excluded.deleted,
+                    seq = excluded.seq, channels = excluded.channels, history = excluded.history
+                """
+        ).execute(arguments: [
+            database, id, document.revision.description, document.body, document.deleted, document.seq, encodeStringArray(document.channels),
+            encodeStringArray(document.history.map(\.description)),
+        ])
+        return document
     }
 
     public func changes(database: String, since: Int64, limit: Int, descending: Bool) async throws -> [Document] {

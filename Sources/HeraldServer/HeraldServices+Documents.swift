@@ -13,11 +13,12 @@ extension HeraldServices {
     /// Writes a document through MVCC; its `document_changed` event is appended in the same
     /// transaction and fanned out by the engine.
     func writeDocument(database: String, id: String, _ input: DocumentInput) async throws -> Document {
-        let document = try await store.writeDocument(database: database, id: id) { current in
+        let pending = PendingDocumentWrite(database: database, id: id) { current in
             let next = try DocumentMVCC.apply(input, to: current, database: database, id: id, seq: 0)
             let event = NewEvent(type: DatabaseInfo.changeEventType(database), data: DocumentMVCC.eventData(next, previous: current), channels: next.channels)
             return DocumentWrite(document: next, event: event)
         }
+        let document = try await documentWrites.submit([pending])[0].get()
         engine.eventsAppended()
         commits.committed(document.seq)
         return document

@@ -12,6 +12,8 @@ public struct HeraldServices: Sendable {
     let catalog: EventTypeCatalog
     /// Ingest's group commit: concurrent requests share one transaction.
     let ingest: GroupCommitter<NewEvent, AppendedEvent>
+    /// Document writes' group commit: concurrent writes share one transaction, each MVCC-checked on its own.
+    let documentWrites: GroupCommitter<PendingDocumentWrite, Result<Document, any Error>>
     /// API tokens checked recently.
     let tokens: TokenCache
     /// The latest committed `seq`, for long changes feeds.
@@ -27,6 +29,7 @@ public struct HeraldServices: Sendable {
         self.catalog = EventTypeCatalog(store: store)
         self.ingest = GroupCommitter { [store] events in try await store.append(events) }
         self.tokens = TokenCache(store: store)
+        self.documentWrites = GroupCommitter(maxBatch: 1000) { [store] writes in try await store.writeDocuments(writes) }
         self.feeds = FeedLimiter(perToken: configuration.maxFeedsPerToken)
     }
 

@@ -142,6 +142,8 @@ import Testing
             #expect(try await herald.call(.GET, "/db/leads/theirs", token: bde.token).status == 403)
             #expect(try await herald.call(.GET, "/db/leads/nobodys", token: bde.token).status == 403)
             #expect(try await herald.call(.PUT, "/db/leads/mine", token: bde.token, body: "{}").status == 403)
+            let listed = try await herald.call(.GET, "/db/leads/_all_docs?include_docs=true", token: bde.token).json
+            #expect(listed["rows"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["ours"])
             let feed = try await herald.call(.GET, "/db/leads/_changes?include_docs=true", token: bde.token).json
             #expect(feed["results"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["ours"])
             #expect(feed["last_seq"]?.stringValue == String(try await herald.store.lastSeq()), "last_seq moves past what the team may not see")

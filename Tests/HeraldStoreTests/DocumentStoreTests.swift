@@ -103,4 +103,23 @@ import Testing
         #expect(try await store.localDocument(database: "leads", id: "cp") == nil)
         #expect(try await store.lastSeq() == 0)
     }
+
+    @Test(arguments: StoreBackend.all)
+    func aGroupOfWritesCommitsEachOnItsOwn(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        _ = try await store.createDatabase("leads", now: Date())
+        _ = try await put(store, "taken", #"{"n":0}"#)
+        func pending(_ id: String, database: String = "leads") throws -> PendingDocumentWrite {
+            let input = try DocumentInput(try JSONValue(parsing: #"{"n":1}"#))
+            return PendingDocumentWrite(database: database, id: id) { current in
+                let document = try DocumentMVCC.apply(input, to: current, database: database, id: id, seq: 0)
+                return DocumentWrite(document: document, event: NewEvent(type: "leads.document_changed", data: "{}"))
+            }
+        }
+        let results = try await store.writeDocuments([try pending("a"), try pending("taken"), try pending("x", database: "nope"), try pending("b")])
+        #expect(results.map { (try? $0.get())?.seq } == [2, nil, nil, 3])
+        #expect(throws: DocumentWriteError.exists) { try results[1].get() }
+        #expect(try await store.lastSeq() == 3, "the refused writes appended no event")
+        #expect(try await store.changes(database: "leads", since: 0, limit: 10, descending: false).map(\.id) == ["taken", "a", "b"])
+    }
 }

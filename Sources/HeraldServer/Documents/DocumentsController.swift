@@ -309,7 +309,8 @@ struct DocumentsController {
                 }
             }
             since = try number("since", minimum: 0) ?? 0
-            limit = Int(min(try number("limit", minimum: 1) ?? 10_000, 10_000))
+            let requested = try number("limit", minimum: 1)
+            limit = Int(min(requested ?? 10_000, 10_000))
             includeDocs = values["include_docs"] == "true"
             activeOnly = values["active_only"] == "true"
             descending = values["descending"] == "true"
@@ -338,6 +339,8 @@ struct DocumentsController {
             }
             if let timeout = try number("timeout", minimum: 0) { self.timeout = .milliseconds(min(timeout, 900_000)) }
             heartbeat = try number("heartbeat", minimum: 1).map { .milliseconds(max($0, 100)) }
+            // A streaming feed takes any limit, and without one runs until its timeout.
+            if feed == .continuous || feed == .eventsource { limit = requested.map { Int(clamping: $0) } ?? .max }
         }
     }
 

@@ -31,6 +31,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Duration of the fixed-rate mode, in seconds.") var duration = 10
     @Flag(help: "Backlog mode: queue --events × --hooks deliveries with the engine stopped, then measure the drain.") var backlog = false
     @Flag(help: "Skip the raw AsyncHTTPClient baseline.") var noBaseline = false
+    @Flag(help: "Documents mode: --events document writes (PUT, --concurrency at once) followed by a continuous changes feed; prints writes/s and the feed's lag.")
+    var documents = false
 
     func run() async throws {
         var logger = Logger(label: "herald-bench")
@@ -44,13 +46,15 @@ struct Bench: AsyncParsableCommand {
             var iterator = ports.makeAsyncIterator()
             let receiverPort = await iterator.next() ?? 0
             var report = BenchReport()
-            report.add("mode", backlog ? "backlog" : rate.map { "fixed rate \($0) events/s for \(duration) s" } ?? "throughput")
+            report.add("mode", documents ? "documents" : backlog ? "backlog" : rate.map { "fixed rate \($0) events/s for \(duration) s" } ?? "throughput")
             report.add("events × hooks", "\(rate.map { $0 * duration } ?? events) × \(hooks), concurrency \(concurrency), ~\(payloadBytes) B payload, batch \(batchSize)")
             if let hooksTotal { report.add("hooks registered", "\(max(hooksTotal, hooks)) (\(hooks) matching)") }
             if prefill > 0 { report.add("store prefilled with", "\(prefill) old events, deliveries and attempts") }
             let herald = try await HeraldUnderTest.start(bench: self, receiverPort: receiverPort, logger: logger)
             do {
-                if backlog {
+                if documents {
+                    try await herald.runDocuments(report: &report)
+                } else if backlog {
                     try await herald.runBacklog(receiver: receiver, report: &report)
                 } else if let rate {
                     try await herald.runFixedRate(rate, receiver: receiver, report: &report)
@@ -62,7 +66,7 @@ struct Bench: AsyncParsableCommand {
                 throw error
             }
             await herald.stop()
-            if !noBaseline && !backlog {
+            if !noBaseline && !backlog && !documents {
                 let requests = rate.map { $0 * duration * hooks } ?? events * hooks
                 let baseline = try await Self.baseline(port: receiverPort, requests: requests, concurrency: concurrency, payloadBytes: payloadBytes)
                 report.add("baseline: raw AHC POST → same receiver", BenchReport.rate(requests, baseline) + " (\(requests) requests, \(concurrency) concurrent)")

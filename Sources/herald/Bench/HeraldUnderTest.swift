@@ -207,6 +207,60 @@ final class HeraldUnderTest: @unchecked Sendable {
         report.add("accept → received latency", BenchReport.percentiles(latencies(accepted: accepted.value, receiver: receiver)))
     }
 
+    /// Document writes at full concurrency, with a continuous changes feed following them: writes/s
+    /// (each durable before its 201) and how long after its 201 each change reached the follower.
+    func runDocuments(report: inout BenchReport) async throws {
+        let database = "benchdocs"
+        _ = try await services.store.createDocumentDatabase(database)
+        let total = bench.events
+        let since = try await services.store.lastSeq()
+        let written = SharedValue<[String: ContinuousClock.Instant]>([:])
+        let arrivals = SharedValue<[String: ContinuousClock.Instant]>([:])
+        var follow = HTTPClientRequest(url: baseURL + "/db/\(database)/_changes?feed=continuous&since=\(since)&limit=\(total)&timeout=600000")
+        follow.headers.add(name: "Authorization", value: "Bearer \(providerToken)")
+        let feed = try await client.execute(follow, timeout: .seconds(600))
+        let follower = Task {
+            var pending = ""
+            for try await chunk in feed.body {
+                pending += String(buffer: chunk)
+                while let newline = pending.firstIndex(of: "\n") {
+                    let line = pending[..<newline]
+                    if let id = (try? JSONValue(parsing: String(line)))?["id"]?.stringValue { arrivals.withLock { $0[id] = ContinuousClock.now } }
+                    pending = String(pending[pending.index(after: newline)...])
+                }
+            }
+        }
+        let pad = String(repeating: "x", count: max(0, bench.payloadBytes - 40))
+        let next = SharedCounter()
+        let start = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<bench.concurrency {
+                group.addTask {
+                    while true {
+                        let index = next.fetchAdd(1)
+                        guard index < total else { return }
+                        var request = HTTPClientRequest(url: self.baseURL + "/db/\(database)/doc-\(index)")
+                        request.method = .PUT
+                        request.headers.add(name: "Authorization", value: "Bearer \(self.providerToken)")
+                        request.body = .bytes(ByteBuffer(string: #"{"n":\#(index),"pad":"\#(pad)","channels":["bench"]}"#))
+                        let response = try await self.client.execute(request, timeout: .seconds(60))
+                        _ = try await response.body.collect(upTo: 1 << 20)
+                        guard response.status == .created else { throw BenchError("document write answered \(response.status)") }
+                        let now = ContinuousClock.now
+                        written.withLock { $0["doc-\(index)"] = now }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let writesDone = ContinuousClock.now
+        try await follower.value
+        let arrived = arrivals.value
+        let lags = written.value.compactMap { id, at in arrived[id].map { max(.zero, $0 - at) } }
+        report.add("document writes (durable before 201)", BenchReport.rate(total, writesDone - start) + " (\(total) in \(BenchReport.milliseconds(writesDone - start)))")
+        report.add("changes feed: 201 → follower lag", BenchReport.percentiles(lags) + (lags.count == total ? "" : " — \(total - lags.count) changes missing!"))
+    }
+
     func runBacklog(receiver: BenchReceiver, report: inout BenchReport) async throws {
         // Queue the backlog with the engine stopped (as when every receiver is down).
         let store = services.store
