@@ -63,6 +63,13 @@ struct DocumentsController {
         return JSONResponse(status: .created, body: .object([("ok", .bool(true))]))
     }
 
+    /// The database the path names, checked to exist (without counting its documents).
+    func databaseName(_ context: HeraldRequestContext) async throws -> String {
+        let name = try context.parameters.require("db")
+        guard try await store.databaseNames().contains(name) else { throw CouchError.notFound("no_db_file") }
+        return name
+    }
+
     func database(_ context: HeraldRequestContext) async throws -> DatabaseInfo {
         guard let info = try await store.database(try context.parameters.require("db")) else { throw CouchError.notFound("no_db_file") }
         return info
@@ -108,7 +115,7 @@ struct DocumentsController {
 
     @Sendable func putDocument(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
         try writer(context)
-        let database = try await database(context).name
+        let database = try await databaseName(context)
         let id = try context.parameters.require("docid")
         var input = try await input(request)
         if let bodyID = input.id, bodyID != id { throw CouchError.badRequest("The _id in the body does not match the URL") }
@@ -121,7 +128,7 @@ struct DocumentsController {
 
     @Sendable func postDocument(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
         try writer(context)
-        let database = try await database(context).name
+        let database = try await databaseName(context)
         let input = try await input(request)
         let id = input.id ?? Identifier.deliveryID().replacingOccurrences(of: "-", with: "")
         return written(try await services.writeDocument(database: database, id: id, input))
@@ -129,7 +136,7 @@ struct DocumentsController {
 
     @Sendable func deleteDocument(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
         try writer(context)
-        let database = try await database(context).name
+        let database = try await databaseName(context)
         let rev = request.uri.queryParameters["rev"].map(String.init) ?? request.headers[.ifMatch]?.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
         let document = try await services.writeDocument(database: database, id: try context.parameters.require("docid"), .deletion(revision: rev))
         return written(document, status: .ok)
@@ -137,7 +144,7 @@ struct DocumentsController {
 
     @Sendable func getDocument(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
         let principal = try context.requirePrincipal()
-        let database = try await database(context).name
+        let database = try await databaseName(context)
         guard let document = try await store.document(database: database, id: try context.parameters.require("docid")) else {
             throw CouchError.notFound("missing")
         }
@@ -203,7 +210,7 @@ struct DocumentsController {
     /// with one result per document in order: `{"id","rev"}` or `{"id","error","reason"}`.
     @Sendable func bulkDocuments(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
         try writer(context)
-        let database = try await database(context).name
+        let database = try await databaseName(context)
         let body: JSONValue
         do { body = try await request.jsonBody(limit: 16 << 20) } catch let problem as Problem where problem.status == .badRequest {
             throw CouchError.badRequest("Invalid JSON")
@@ -241,7 +248,7 @@ struct DocumentsController {
     }
 
     @Sendable func putLocal(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
-        let (database, id, shown) = (try await database(context).name, try localID(context), try context.parameters.require("localid"))
+        let (database, id, shown) = (try await databaseName(context), try localID(context), try context.parameters.require("localid"))
         var input = try await input(request)
         if let rev = request.uri.queryParameters["rev"].map(String.init) { input.revision = rev }
         let written = input
@@ -250,13 +257,13 @@ struct DocumentsController {
     }
 
     @Sendable func getLocal(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
-        let (database, id, shown) = (try await database(context).name, try localID(context), try context.parameters.require("localid"))
+        let (database, id, shown) = (try await databaseName(context), try localID(context), try context.parameters.require("localid"))
         guard let document = try await store.localDocument(database: database, id: id) else { throw CouchError.notFound("missing") }
         return JSONResponse(status: .ok, body: localJSON(document, shownID: shown))
     }
 
     @Sendable func deleteLocal(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
-        let (database, id, shown) = (try await database(context).name, try localID(context), try context.parameters.require("localid"))
+        let (database, id, shown) = (try await databaseName(context), try localID(context), try context.parameters.require("localid"))
         let rev = request.uri.queryParameters["rev"].map(String.init)
         _ = try await store.writeLocalDocument(database: database, id: id) { current in
             try LocalDocument.apply(.deletion(revision: rev), to: current, id: id)
@@ -370,7 +377,7 @@ struct DocumentsController {
     /// feeds wake on commit; a token holds at most a few open.
     @Sendable func changes(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal()
-        let database = try await database(context).name
+        let database = try await databaseName(context)
         let body = request.method == .post ? try await request.jsonBody(limit: Self.bodyLimit, allowEmpty: true) : .null
         let query = try ChangesQuery(request, body: body)
         if query.descending && query.feed != .normal { throw CouchError.badRequest("descending works with feed=normal only") }
