@@ -44,6 +44,7 @@ struct AdminController {
         let channels = reader.stringArray("channels", maxCount: 500) ?? []
         if !reader.has("channels") { reader.fail("channels", "is required") }
         for channel in channels where channel.isEmpty || channel.utf8.count > 128 { reader.fail("channels", "a channel is 1 to 128 bytes") }
+        for channel in channels where channel.hasPrefix("_") { reader.fail("channels", "channels starting with _ are reserved") }
         try reader.check()
         let extra = Array(Set(channels).subtracting([team.slug])).sorted()
         guard let saved = try await store.setExtraChannels(extra, teamID: team.id) else { throw Problem.notFound("No such team.") }

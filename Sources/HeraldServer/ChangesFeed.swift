@@ -19,8 +19,18 @@ struct ChangesFeed: Sendable {
     /// The most a streaming feed reads per page.
     static let pageSize = 1000
 
-    /// One page of what the caller may see after `since`, and the last `seq` scanned.
-    typealias Page = @Sendable (_ since: Int64, _ limit: Int) async throws -> ([JSONValue], Int64)
+    /// One page of what the caller may see after `since`, the last `seq` scanned, and whether the
+    /// scan reached the end of what was committed (fewer rows than asked).
+    typealias Page = @Sendable (_ since: Int64, _ limit: Int) async throws -> (results: [JSONValue], lastSeq: Int64, complete: Bool)
+
+    /// Reads a page, and moves `since` past every `seq` committed before the read when the scan
+    /// was complete: commits elsewhere (another database, the event log) share the `seq` space, and
+    /// a feed that did not move past them would wake for them again at once.
+    static func read(_ page: Page, since: Int64, limit: Int, commits: CommitSignal) async throws -> ([JSONValue], Int64) {
+        let committedBefore = commits.latest
+        let (results, lastSeq, complete) = try await page(since, limit)
+        return (results, complete ? max(lastSeq, committedBefore) : lastSeq)
+    }
 
     func response(
         services: HeraldServices, tokenID: Int64, request: Request, context: HeraldRequestContext, page: @escaping Page,
@@ -30,19 +40,18 @@ struct ChangesFeed: Sendable {
             try JSONResponse(status: .ok, body: .object([("results", .array(results)), ("last_seq", .string(String(lastSeq)))]))
                 .response(from: request, context: context)
         }
+        let commits = services.commits
         if mode == .normal {
-            let (results, lastSeq) = try await page(since, limit)
+            let (results, lastSeq, _) = try await page(since, limit)
             return try answer(results, lastSeq)
         }
-        let feeds = services.feeds
-        guard feeds.acquire(tokenID) else { throw tooManyFeeds() }
-        let commits = services.commits
+        guard let slot = FeedSlot(services.feeds, token: tokenID) else { throw tooManyFeeds() }
         let deadline = ContinuousClock.now + timeout
         if mode == .longpoll {
-            defer { feeds.release(tokenID) }
+            defer { slot.release() }
             var since = since
             while true {
-                let (results, lastSeq) = try await page(since, limit)
+                let (results, lastSeq) = try await Self.read(page, since: since, limit: limit, commits: commits)
                 since = lastSeq
                 if !results.isEmpty || ContinuousClock.now >= deadline { return try answer(results, lastSeq) }
                 await commits.wait(after: since, timeout: deadline - ContinuousClock.now)
@@ -51,8 +60,9 @@ struct ChangesFeed: Sendable {
         }
         let eventSource = mode == .eventsource
         let (start, limit, heartbeat) = (since, limit, heartbeat)
+        // The slot goes back when the stream ends, or when the response is dropped unsent.
         let stream = ResponseBody { writer in
-            defer { feeds.release(tokenID) }
+            defer { slot.release() }
             var since = start
             var sent = 0
             var lastWrite = ContinuousClock.now
@@ -61,7 +71,7 @@ struct ChangesFeed: Sendable {
                 lastWrite = ContinuousClock.now
             }
             while sent < limit {
-                let (results, lastSeq) = try await page(since, min(limit - sent, Self.pageSize))
+                let (results, lastSeq) = try await Self.read(page, since: since, limit: min(limit - sent, Self.pageSize), commits: commits)
                 since = lastSeq
                 for result in results {
                     let line = result.jsonString

@@ -137,7 +137,8 @@ struct EventsController {
         func milliseconds(_ name: String) throws -> Duration? {
             try query[name[...]].map { value in
                 guard let number = Int64(String(value)), number >= 0 else { throw Problem.badRequest("\(name) must be milliseconds") }
-                return .milliseconds(min(number, 900_000))
+                // A heartbeat more often than every 100 ms would only burn the server.
+                return .milliseconds(min(max(number, name == "heartbeat" ? 100 : 0), 900_000))
             }
         }
         let since = try query["since"].map { value -> Int64 in
@@ -161,17 +162,24 @@ struct EventsController {
         let page: ChangesFeed.Page = { since, limit in
             var events: [Event]
             var lastSeq = since
+            var complete: Bool
             if let (granted, hooks) = visible {
                 events = []
-                for event in try await store.events(since: since, limit: max(limit, Self.teamScanWindow)) {
+                let scanned = try await store.events(since: since, limit: max(limit, Self.teamScanWindow))
+                complete = scanned.count < max(limit, Self.teamScanWindow)
+                for event in scanned {
                     lastSeq = event.seq
                     guard EventMatcher.isVisible(event, toTeamWith: hooks, grantedChannels: granted) else { continue }
                     events.append(event)
-                    if events.count == limit { break }
+                    if events.count == limit {
+                        complete = false
+                        break
+                    }
                 }
             } else {
                 events = try await store.events(since: since, limit: limit)
                 lastSeq = events.last?.seq ?? since
+                complete = events.count < limit
             }
             let results: [JSONValue] = events.map { event in
                 .object([
@@ -179,7 +187,7 @@ struct EventsController {
                     ("data", (try? JSONValue(parsing: event.data)) ?? .null), ("channels", .array(event.channels.map(JSONValue.string))),
                 ])
             }
-            return (results, lastSeq)
+            return (results, lastSeq, complete)
         }
         // A streaming feed without a limit runs until its timeout.
         let streaming = mode == .continuous || mode == .eventsource

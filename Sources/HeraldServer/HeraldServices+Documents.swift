@@ -15,7 +15,7 @@ extension HeraldServices {
     func writeDocument(database: String, id: String, _ input: DocumentInput) async throws -> Document {
         let pending = PendingDocumentWrite(database: database, id: id) { current in
             let next = try DocumentMVCC.apply(input, to: current, database: database, id: id, seq: 0)
-            let event = NewEvent(type: DatabaseInfo.changeEventType(database), data: DocumentMVCC.eventData(next, previous: current), channels: next.channels)
+            let event = NewEvent(type: DatabaseInfo.changeEventType(database), data: DocumentMVCC.eventData(next, previous: current), channels: DocumentMVCC.eventChannels(next))
             return DocumentWrite(document: next, event: event)
         }
         let document = try await documentWrites.submit([pending])[0].get()

@@ -50,6 +50,21 @@ import Testing
         }
     }
 
+    @Test func aLongFeedMovesPastCommitsElsewhere() async throws {
+        try await HeraldHarness.run { herald in
+            let provider = try await database(herald)
+            _ = try await herald.call(.PUT, "/db/other", token: herald.adminToken)
+            for index in 0..<3 { _ = try await herald.call(.PUT, "/db/other/d\(index)", token: provider, body: "{}") }
+            // Nothing in leads: the feed waits its timeout and answers past the other database's writes,
+            // so a follower does not wake for them again.
+            let response = try await herald.call(.GET, "/db/leads/_changes?feed=longpoll&since=0&timeout=200", token: provider)
+            #expect(response.json["results"]?.arrayValue?.isEmpty == true)
+            #expect(response.json["last_seq"]?.stringValue == "3")
+            let heartbeats = try await herald.call(.GET, "/api/events?feed=continuous&since=99&heartbeat=0&timeout=500", token: provider)
+            #expect(heartbeats.text.filter { $0 == "\n" }.count < 20, "heartbeats come at most every 100 ms")
+        }
+    }
+
     @Test func longpollEndsEmptyAtItsTimeout() async throws {
         try await HeraldHarness.run { herald in
             let provider = try await database(herald)

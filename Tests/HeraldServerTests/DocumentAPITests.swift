@@ -130,6 +130,44 @@ import Testing
         }
     }
 
+    @Test func aDocumentInNoChannelOrLeavingOneDoesNotLeakThroughEvents() async throws {
+        try await TestReceiver.run { receiver in
+            try await HeraldHarness.run { herald in
+                let bde = try await herald.makeTeam("bde")
+                _ = try await herald.call(.PUT, "/api/teams/bde/channels", token: herald.adminToken, body: #"{"channels":["shared"]}"#)
+                _ = try await herald.call(.PUT, "/db/leads", token: herald.adminToken)
+                _ = try await herald.makeHook(bde, #"{"url":"\#(receiver.url())","events":["leads.document_changed"],"channels":["bde","shared"]}"#)
+                let provider = try await herald.providerToken()
+                // In no channel: for providers and admins only, as in Sync Gateway.
+                _ = try await herald.call(.PUT, "/db/leads/unrouted", token: provider, body: #"{"secret":"s1"}"#)
+                // Moved from a channel BDE may not see into one it may: its old body must not follow it.
+                let hidden = try await herald.call(.PUT, "/db/leads/moved", token: provider, body: #"{"secret":"s2","channels":["cce"]}"#)
+                let rev = try #require(hidden.json["rev"]?.stringValue)
+                _ = try await herald.call(.PUT, "/db/leads/moved?rev=\(rev)", token: provider, body: #"{"public":"p","channels":["shared"]}"#)
+                _ = try await herald.call(.PUT, "/db/leads/last", token: provider, body: #"{"channels":["bde"]}"#)
+                try await eventually("the last document arrives") { receiver.received.contains { $0.bodyString.contains(#""id":"last""#) } }
+                let bodies = receiver.received.filter { $0.header("X-Herald-Event") == "leads.document_changed" }.map(\.bodyString)
+                #expect(bodies.count == 2, "the moved document and the last one")
+                #expect(!bodies.contains { $0.contains("s1") || $0.contains("s2") })
+                let feed = try await herald.call(.GET, "/api/events?since=0", token: bde.token).text
+                #expect(!feed.contains("s1") && !feed.contains("s2"))
+                #expect(try await herald.call(.PUT, "/api/teams/bde/channels", token: herald.adminToken, body: #"{"channels":["_unrouted"]}"#).status == 422)
+            }
+        }
+    }
+
+    @Test func reservedIdsAreRefused() async throws {
+        try await HeraldHarness.run { herald in
+            let provider = try await herald.providerToken()
+            _ = try await herald.call(.PUT, "/db/leads", token: herald.adminToken)
+            let reserved = try await herald.call(.PUT, "/db/leads/_design", token: provider, body: "{}")
+            #expect(reserved.status == 400 && reserved.json["error"]?.stringValue == "bad_request")
+            #expect(try await herald.call(.POST, "/db/leads", token: provider, body: #"{"_id":"_x"}"#).status == 400)
+            let bulk = try await herald.call(.POST, "/db/leads/_bulk_docs", token: provider, body: #"{"docs":[{"_id":"_y"},{"_id":"ok"}]}"#)
+            #expect(bulk.json.arrayValue?.map { $0["error"]?.stringValue } == ["bad_request", nil])
+        }
+    }
+
     @Test func aTeamReadsOnlyItsChannelsAndWritesNothing() async throws {
         try await HeraldHarness.run { herald in
             let bde = try await herald.makeTeam("bde")

@@ -175,13 +175,25 @@ public enum DocumentMVCC {
     }
 
     /// The `data` of the `document_changed` event a write appends: the database, the document as
-    /// clients read it, its channels, and the previous revision's body for filters.
+    /// clients read it, its channels, and the previous revision's body for filters — only when it
+    /// was in no channel the new one left, since the event reaches the new channels' teams.
     public static func eventData(_ document: Document, previous: Document?) -> String {
-        JSONValue.object([
+        let oldDoc = previous.flatMap { Set($0.channels).isSubset(of: document.channels) ? $0.json : nil } ?? .null
+        return JSONValue.object([
             ("database", .string(document.database)), ("id", .string(document.id)), ("rev", .string(document.revision.description)),
             ("deleted", .bool(document.deleted)), ("channels", .array(document.channels.map(JSONValue.string))), ("doc", document.json),
-            ("old_doc", previous.map(\.json) ?? .null),
+            ("old_doc", oldDoc),
         ]).jsonString
+    }
+
+    /// Reserved for the events of documents in no channel. A document in no channel is for
+    /// providers and admins only (as in Sync Gateway), so its event must not reach every team's
+    /// hooks the way an event without channels does; channels starting with `_` are never granted.
+    public static let unroutedChannel = "_unrouted"
+
+    /// The channels a document's change event is routed by.
+    public static func eventChannels(_ document: Document) -> [String] {
+        document.channels.isEmpty ? [unroutedChannel] : document.channels
     }
 }
 

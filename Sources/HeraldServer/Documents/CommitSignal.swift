@@ -12,6 +12,9 @@ final class CommitSignal: Sendable {
     }
     private let state = Mutex(State())
 
+    /// The latest `seq` known committed.
+    var latest: Int64 { state.withLock { $0.seq } }
+
     /// Call after a transaction that appended up to `seq` committed.
     func committed(_ seq: Int64) {
         let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
@@ -87,4 +90,24 @@ final class FeedLimiter: Sendable {
             open[token] = left > 0 ? left : nil
         }
     }
+}
+
+/// One long feed's hold on its token's ``FeedLimiter`` slot: released once, when the feed ends or
+/// when its response is dropped without being sent.
+final class FeedSlot: Sendable {
+    private let limiter: FeedLimiter
+    private let token: Int64
+    private let released = Atomic<Bool>(false)
+
+    init?(_ limiter: FeedLimiter, token: Int64) {
+        guard limiter.acquire(token) else { return nil }
+        self.limiter = limiter
+        self.token = token
+    }
+
+    func release() {
+        if !released.exchange(true, ordering: .acquiringAndReleasing) { limiter.release(token) }
+    }
+
+    deinit { release() }
 }

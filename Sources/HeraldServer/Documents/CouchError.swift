@@ -47,6 +47,10 @@ struct CouchErrorMiddleware: RouterMiddleware {
             return try error.response(from: request, context: context)
         } catch let error as DocumentWriteError {
             return try CouchError(error).response(from: request, context: context)
+        } catch StoreError.notFound {
+            return try CouchError.notFound("no_db_file").response(from: request, context: context)
+        } catch StoreError.conflict(let reason) {
+            return try CouchError(status: .conflict, error: "conflict", reason: reason).response(from: request, context: context)
         } catch let problem as Problem {
             let name: String =
                 switch problem.status.code {

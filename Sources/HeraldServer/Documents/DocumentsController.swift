@@ -106,6 +106,11 @@ struct DocumentsController {
         }
     }
 
+    /// Document ids are not empty and do not start with `_`, which CouchDB reserves (`_local/`, `_changes`…).
+    static func checkID(_ id: String) throws(DocumentWriteError) {
+        guard !id.isEmpty, !id.hasPrefix("_") else { throw .badRequest("Only reserved document ids may start with underscore.") }
+    }
+
     func written(_ document: Document, status: HTTPResponse.Status = .created) -> JSONResponse {
         JSONResponse(
             status: status, body: .object([("ok", .bool(true)), ("id", .string(document.id)), ("rev", .string(document.revision.description))]),
@@ -117,6 +122,7 @@ struct DocumentsController {
         try writer(context)
         let database = try await databaseName(context)
         let id = try context.parameters.require("docid")
+        try Self.checkID(id)
         var input = try await input(request)
         if let bodyID = input.id, bodyID != id { throw CouchError.badRequest("The _id in the body does not match the URL") }
         // The revision may come from `?rev=`, `If-Match` or the body's `_rev`.
@@ -131,6 +137,7 @@ struct DocumentsController {
         let database = try await databaseName(context)
         let input = try await input(request)
         let id = input.id ?? Identifier.deliveryID().replacingOccurrences(of: "-", with: "")
+        try Self.checkID(id)
         return written(try await services.writeDocument(database: database, id: id, input))
     }
 
@@ -221,11 +228,14 @@ struct DocumentsController {
         for item in docs {
             let id = item["_id"]?.stringValue ?? Identifier.deliveryID().replacingOccurrences(of: "-", with: "")
             do {
+                try Self.checkID(id)
                 let document = try await services.writeDocument(database: database, id: id, try DocumentInput(item))
                 results.append(.object([("id", .string(id)), ("rev", .string(document.revision.description))]))
             } catch let error as DocumentWriteError {
                 let couch = CouchError(error)
                 results.append(.object([("id", .string(id)), ("error", .string(couch.error)), ("reason", .string(couch.reason))]))
+            } catch StoreError.notFound {
+                results.append(.object([("id", .string(id)), ("error", .string("not_found")), ("reason", .string("no_db_file"))]))
             }
         }
         return JSONResponse(status: .created, body: .array(results))
@@ -352,10 +362,13 @@ struct DocumentsController {
     }
 
     /// One page of changes the caller may see, and the last `seq` scanned (it moves past the rest).
-    func changesPage(database: String, since: Int64, limit: Int, query: ChangesQuery, principal: Principal, team: Team?) async throws -> ([JSONValue], Int64) {
+    func changesPage(
+        database: String, since: Int64, limit: Int, query: ChangesQuery, principal: Principal, team: Team?
+    ) async throws -> (results: [JSONValue], lastSeq: Int64, complete: Bool) {
         var results: [JSONValue] = []
         var lastSeq = since
-        for document in try await store.changes(database: database, since: since, limit: limit, descending: query.descending) {
+        let documents = try await store.changes(database: database, since: since, limit: limit, descending: query.descending)
+        for document in documents {
             lastSeq = query.descending ? max(lastSeq, document.seq) : document.seq
             guard services.canRead(document, principal, team: team), !(query.activeOnly && document.deleted),
                 query.channels.map({ document.channels.contains(where: $0.contains) }) ?? true, query.documentIDs?.contains(document.id) ?? true
@@ -367,7 +380,7 @@ struct DocumentsController {
             if query.includeDocs { pairs.append(("doc", document.json)) }
             results.append(.object(pairs))
         }
-        return (results, lastSeq)
+        return (results, lastSeq, documents.count < limit && !query.descending)
     }
 
     /// `GET /db/{db}/_changes`: each changed document once, at its latest `seq`; a team token sees
@@ -382,7 +395,7 @@ struct DocumentsController {
         let query = try ChangesQuery(request, body: body)
         if query.descending && query.feed != .normal { throw CouchError.badRequest("descending works with feed=normal only") }
         let team = try await principal.teamID.asyncFlatMap { try await store.team(id: $0) }
-        @Sendable func page(_ since: Int64, _ limit: Int) async throws -> ([JSONValue], Int64) {
+        @Sendable func page(_ since: Int64, _ limit: Int) async throws -> (results: [JSONValue], lastSeq: Int64, complete: Bool) {
             try await changesPage(database: database, since: since, limit: limit, query: query, principal: principal, team: team)
         }
         let feed = ChangesFeed(mode: query.feed, since: query.since, limit: query.limit, timeout: query.timeout, heartbeat: query.heartbeat)

@@ -95,7 +95,8 @@ extension WebController {
         let page: ChangesFeed.Page = { since, limit in
             var results: [JSONValue] = []
             var lastSeq = since
-            for document in try await store.changes(database: info.name, since: since, limit: limit, descending: false) {
+            let documents = try await store.changes(database: info.name, since: since, limit: limit, descending: false)
+            for document in documents {
                 lastSeq = document.seq
                 guard services.canRead(document, principal, team: team) else { continue }
                 results.append(.object([
@@ -103,7 +104,7 @@ extension WebController {
                     ("deleted", .bool(document.deleted)),
                 ]))
             }
-            return (results, lastSeq)
+            return (results, lastSeq, documents.count < limit)
         }
         let limit = request.uri.queryParameters["limit"].flatMap { Int(String($0)) }.map { max(1, $0) } ?? .max
         let feed = ChangesFeed(mode: .eventsource, since: since, limit: limit, timeout: .seconds(300), heartbeat: .seconds(20))
