@@ -162,3 +162,24 @@ import Testing
         }
     }
 }
+
+/// A long feed's slot goes back exactly once, whether the feed ends or its response is dropped.
+@Suite struct FeedSlotTests {
+    @Test func aDroppedSlotIsReleasedAndAReleaseIsNotCountedTwice() {
+        let limiter = FeedLimiter(perToken: 1)
+        do {
+            let held = FeedSlot(limiter, token: 7)
+            #expect(held != nil)
+            withExtendedLifetime(held) {
+                #expect(FeedSlot(limiter, token: 7) == nil, "the token's one slot is taken")
+                #expect(FeedSlot(limiter, token: 8) != nil, "another token is not held back")
+            }
+        }
+        // Dropped without an explicit release: its deinit gave the slot back.
+        let again = FeedSlot(limiter, token: 7)
+        #expect(again != nil)
+        again?.release()
+        again?.release()
+        #expect(limiter.openFeeds == 0)
+    }
+}
