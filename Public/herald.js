@@ -22,7 +22,7 @@ document.addEventListener("DOMContentLoaded", () => {
       link.href = `/documents/${list.dataset.database}/${encodeURIComponent(change.id)}`;
       link.className = "mono";
       link.textContent = change.id;
-      item.append(link, ` ${change.deleted ? "deleted" : "→ " + change.rev} (seq ${change.seq})`);
+      item.append(link, ` ${change.deleted ? "deleted" : "→ " + change.changes[0].rev} (seq ${change.seq})`);
       list.prepend(item);
     };
     source.addEventListener("end", () => source.close());

@@ -66,6 +66,11 @@ public struct NewEvent: Sendable, Hashable {
     public func isRepeat(of event: Event) -> Bool {
         type == event.type && data == event.data && channels == event.channels
     }
+
+    /// Whether `other`, under the same idempotency key in one batch, is the same event.
+    public func isRepeat(of other: NewEvent) -> Bool {
+        type == other.type && data == other.data && channels == other.channels
+    }
 }
 
 /// RFC 3339 timestamps in UTC, as receivers and API clients see them.

@@ -116,8 +116,7 @@ struct EventsController {
                 first[key] = index
                 continue
             }
-            let other = events[earlier]
-            if other.type != event.type || other.data != event.data || other.channels != event.channels {
+            if !event.isRepeat(of: events[earlier]) {
                 conflicts.append(.init(field: "/\(index)/idempotency_key", message: "key \(key) is used by item \(earlier) for a different event"))
             }
         }

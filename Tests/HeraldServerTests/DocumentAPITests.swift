@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import NIOHTTP1
 import Testing
 
 /// Document databases at `/db/`, as CouchDB and Sync Gateway clients use them, over real HTTP.
@@ -19,6 +20,11 @@ import Testing
             #expect(info.json["db_name"]?.stringValue == "leads" && info.json["doc_count"] == .int(0))
             let missing = try await herald.call(.GET, "/db/nope", token: provider)
             #expect(missing.status == 404 && missing.json["error"]?.stringValue == "not_found")
+            // A write to a database that does not exist is refused by its transaction, as a 404.
+            for (method, path) in [(HTTPMethod.PUT, "/db/nope/doc"), (.POST, "/db/nope"), (.PUT, "/db/nope/_local/cp"), (.POST, "/db/nope/_bulk_docs")] {
+                let refused = try await herald.call(method, path, token: provider, body: #"{"docs":[]}"#)
+                #expect(refused.status == 404 && refused.json["reason"]?.stringValue == "no_db_file", "\(method) \(path)")
+            }
             // Hooks can subscribe to the database's changes like to any event type.
             #expect(try await herald.call(.GET, "/api/event-types", token: provider).text.contains("leads.document_changed"))
         }

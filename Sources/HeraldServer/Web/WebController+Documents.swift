@@ -91,20 +91,9 @@ extension WebController {
         let info = try await databaseNamed(context)
         let (principal, team) = try await documentReader(signIn)
         let since = request.uri.queryParameters["since"].flatMap { Int64(String($0)) } ?? info.updateSeq
-        let (store, services) = (self.store, self.services)
+        let documents = DocumentsController(services: services)
         let page: ChangesFeed.Page = { since, limit in
-            var results: [JSONValue] = []
-            var lastSeq = since
-            let documents = try await store.changes(database: info.name, since: since, limit: limit, descending: false)
-            for document in documents {
-                lastSeq = document.seq
-                guard services.canRead(document, principal, team: team) else { continue }
-                results.append(.object([
-                    ("seq", .int(document.seq)), ("id", .string(document.id)), ("rev", .string(document.revision.description)),
-                    ("deleted", .bool(document.deleted)),
-                ]))
-            }
-            return (results, lastSeq, documents.count < limit)
+            try await documents.changesPage(database: info.name, since: since, limit: limit, query: .init(), principal: principal, team: team)
         }
         let limit = request.uri.queryParameters["limit"].flatMap { Int(String($0)) }.map { max(1, $0) } ?? .max
         let feed = ChangesFeed(mode: .eventsource, since: since, limit: limit, timeout: .seconds(300), heartbeat: .seconds(20))
