@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "herald", targets: ["herald"]),
+        .executable(name: "herald-js", targets: ["herald-js"]),
         .library(name: "HeraldVerify", targets: ["HeraldVerify"]),
     ],
     dependencies: [
@@ -75,6 +76,13 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             resources: [.copy("Resources/openapi.yaml")]
+        ),
+        // The JavaScript worker process for hook filters and transforms (Duktape, from the system:
+        // Debian's `duktape-dev`). A separate program so a runaway script can be killed.
+        .executableTarget(
+            name: "herald-js",
+            cSettings: [.unsafeFlags(["-O2"])],
+            linkerSettings: [.linkedLibrary("duktape"), .linkedLibrary("m")]
         ),
         .executableTarget(
             name: "herald",

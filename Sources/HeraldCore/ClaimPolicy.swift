@@ -45,7 +45,7 @@ public struct ClaimPolicy: Sendable, Hashable {
         case .ordered:
             return inFlight == 0 ? .oldestUnfinished : nil
         case .none:
-            let free = min(perHook - inFlight, limit)
+            let free = min(min(perHook, hook.maxInFlight ?? perHook) - inFlight, limit)
             return free > 0 ? .due(limit: free) : nil
         }
     }
@@ -74,7 +74,7 @@ public struct ClaimPolicy: Sendable, Hashable {
             for hookID in hookOrder where chosen.count < limit {
                 guard let queue = queues[hookID], round < queue.count else { continue }
                 let candidate = queue[round]
-                guard byHook[hookID, default: 0] < (candidate.ordered ? 1 : perHook), byTeam[candidate.teamID, default: 0] < perTeam else { continue }
+                guard byHook[hookID, default: 0] < (candidate.ordered ? 1 : min(perHook, candidate.maxInFlight ?? perHook)), byTeam[candidate.teamID, default: 0] < perTeam else { continue }
                 byHook[hookID, default: 0] += 1
                 byTeam[candidate.teamID, default: 0] += 1
                 chosen.append(candidate)
@@ -99,8 +99,14 @@ public struct ClaimCandidate: Sendable, Hashable {
     public var previousAttempts: Int
     /// Whether its hook is ordered.
     public var ordered: Bool
+    /// Its hook's own cap on attempts in flight, if lower than the engine's.
+    public var maxInFlight: Int?
 
-    public init(key: Int64, deliveryID: String, hookID: Int64, teamID: Int64, eventSeq: Int64, lifecycle: DeliveryLifecycle, previousAttempts: Int, ordered: Bool) {
+    public init(
+        key: Int64, deliveryID: String, hookID: Int64, teamID: Int64, eventSeq: Int64, lifecycle: DeliveryLifecycle, previousAttempts: Int, ordered: Bool,
+        maxInFlight: Int? = nil
+    ) {
+        self.maxInFlight = maxInFlight
         self.key = key
         self.deliveryID = deliveryID
         self.hookID = hookID

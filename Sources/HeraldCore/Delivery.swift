@@ -10,19 +10,23 @@ public enum DeliveryStatus: String, Sendable, Codable, CaseIterable {
     case succeeded
     /// Attempts are used up, the hook answered 410, or a one-shot attempt failed. Can be redelivered.
     case failed
+    /// Never attempted: the hook's filter declined the event, or could not decide (the delivery's
+    /// note says which). Can be redelivered, which sends it regardless.
+    case skipped
 
-    /// The coarse status the API shows: `success`, `failure` or `pending`.
+    /// The coarse status the API shows: `success`, `failure`, `pending` or `skipped`.
     public var apiStatus: String { APIStatus(self).rawValue }
 
     /// The coarse statuses of the API and the web UI, each standing for one or more states.
     public enum APIStatus: String, Sendable, CaseIterable {
-        case success, failure, pending
+        case success, failure, pending, skipped
 
         public init(_ status: DeliveryStatus) {
             switch status {
             case .pending, .inFlight: self = .pending
             case .succeeded: self = .success
             case .failed: self = .failure
+            case .skipped: self = .skipped
             }
         }
 
@@ -63,11 +67,15 @@ public struct Delivery: Sendable, Hashable {
     public var createdAt: Date
     /// Its position in the log, for keyset pagination.
     public var cursor: DeliveryCursor
+    /// Why a skipped delivery was not attempted: `filtered out`, `filter error: …`, `filter timed out`.
+    public var note: String?
 
     public init(
         id: String, hookID: Int64, teamID: Int64, eventSeq: Int64, eventID: String, eventType: String, lifecycle: DeliveryLifecycle,
-        totalAttempts: Int, lastStatusCode: Int?, lastDurationMs: Int?, deliveredAt: Date?, createdAt: Date, cursor: DeliveryCursor
+        totalAttempts: Int, lastStatusCode: Int?, lastDurationMs: Int?, deliveredAt: Date?, createdAt: Date, cursor: DeliveryCursor,
+        note: String? = nil
     ) {
+        self.note = note
         self.cursor = cursor
         self.id = id
         self.hookID = hookID

@@ -10,7 +10,8 @@ import Foundation
 ///    │                   │ ├──failure, none left─────▶ failed                          .failed
 ///    │                   │ └──410 Gone───────────────▶ failed, hook disabled           .failAndDisableHook
 ///    └──recover (crash)──┘                                                              .requeue(at:)
-/// succeeded / failed / pending ──redeliver──▶ pending (one attempt, no automatic retries)
+/// succeeded / failed / skipped / pending ──redeliver──▶ pending (one attempt, no automatic retries)
+/// skipped: made so by fan-out when the hook's filter declines the event; never claimed
 /// ```
 ///
 /// The stored form (``status``, ``attemptsInRun``, ``redelivery``, ``retries``, ``nextAttemptAt``)
@@ -21,6 +22,7 @@ public struct DeliveryLifecycle: Sendable, Hashable {
         case inFlight
         case succeeded
         case failed
+        case skipped
     }
 
     private var state: State
@@ -56,6 +58,7 @@ public struct DeliveryLifecycle: Sendable, Hashable {
         case .inFlight: state = .inFlight
         case .succeeded: state = .succeeded
         case .failed: state = .failed
+        case .skipped: state = .skipped
         }
         self.attemptsInRun = attemptsInRun
         self.redelivery = redelivery
@@ -67,12 +70,18 @@ public struct DeliveryLifecycle: Sendable, Hashable {
         DeliveryLifecycle(status: .pending, attemptsInRun: 0, redelivery: false, retries: retries, nextAttemptAt: now)
     }
 
+    /// A delivery the hook's filter declined: recorded, never attempted unless redelivered.
+    public static func skipped() -> DeliveryLifecycle {
+        DeliveryLifecycle(status: .skipped, attemptsInRun: 0, redelivery: false, retries: true, nextAttemptAt: nil)
+    }
+
     public var status: DeliveryStatus {
         switch state {
         case .pending: .pending
         case .inFlight: .inFlight
         case .succeeded: .succeeded
         case .failed: .failed
+        case .skipped: .skipped
         }
     }
 
@@ -94,7 +103,7 @@ public struct DeliveryLifecycle: Sendable, Hashable {
             if redelivery { return .send(.redelivery) }
             if !retries { return .send(.ping) }
             return .send(attemptsInRun == 0 ? .first : .retry)
-        case .pending, .inFlight, .succeeded, .failed:
+        case .pending, .inFlight, .succeeded, .failed, .skipped:
             return .refuse(DeliveryTransitionError(from: status, event: "claim"))
         }
     }
@@ -121,7 +130,7 @@ public struct DeliveryLifecycle: Sendable, Hashable {
                 state = .pending(dueAt: next)
                 return .retry(at: next)
             }
-        case .pending, .succeeded, .failed:
+        case .pending, .succeeded, .failed, .skipped:
             return .refuse(DeliveryTransitionError(from: status, event: "finish"))
         }
     }
@@ -133,7 +142,7 @@ public struct DeliveryLifecycle: Sendable, Hashable {
         case .inFlight:
             state = .pending(dueAt: now)
             return .requeue(at: now)
-        case .pending, .succeeded, .failed:
+        case .pending, .succeeded, .failed, .skipped:
             return .refuse(DeliveryTransitionError(from: status, event: "recover"))
         }
     }
@@ -141,7 +150,7 @@ public struct DeliveryLifecycle: Sendable, Hashable {
     /// Input: someone asks to send the delivery again, by hand: one attempt, marked as a redelivery.
     public mutating func redeliver(now: Date) -> Action {
         switch state {
-        case .pending, .succeeded, .failed:
+        case .pending, .succeeded, .failed, .skipped:
             state = .pending(dueAt: now)
             redelivery = true
             attemptsInRun = 0

@@ -38,6 +38,9 @@ extension EventMatcher {
     /// hook counts only while its team is granted it, so a revoked grant stops the routing at once.
     public static func routes(_ event: Event, to hook: Hook, grantedChannels: Set<String>) -> Bool {
         guard event.seq > hook.createdAfterSeq else { return false }
+        // A hook from the config file is the operator's, like a Sync Gateway handler: every
+        // document of its database, whatever the channels.
+        if hook.managedKey != nil { return hook.events.contains { matches(pattern: $0, eventType: event.type) } }
         let channels = hook.channels.filter(grantedChannels.contains)
         return matches(patterns: hook.events, hookChannels: channels, eventType: event.type, eventChannels: event.channels)
     }

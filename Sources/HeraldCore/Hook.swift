@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// How a hook's body is encoded.
@@ -27,6 +28,15 @@ public enum Ordering: String, Sendable, Codable, CaseIterable {
 public enum SignatureScheme: String, Sendable, Codable, CaseIterable {
     case hmac
     case ed25519
+}
+
+/// What a hook's body is.
+public enum PayloadFormat: String, Sendable, Codable, CaseIterable {
+    /// Herald's event envelope: `{id, type, timestamp, data, …}`.
+    case event
+    /// What Sync Gateway's webhook handlers post: for a document change, the document itself with
+    /// `_id`, `_rev` and `_deleted`; for any other event (`db_state_changed`), its `data`.
+    case syncGateway = "sync_gateway"
 }
 
 /// The outcome of the last delivery attempt, GitHub's `last_response`.
@@ -73,13 +83,29 @@ public struct Hook: Sendable, Hashable {
     /// The secret replaced by the last rotation, encrypted; it still signs until `previousSecretExpiresAt`.
     public var encryptedPreviousSecret: Data?
     public var previousSecretExpiresAt: Date?
+    /// `function (doc, oldDoc) { return true; }`: which events the hook gets (ES5, run in the sandbox).
+    public var filter: String?
+    /// `function (payload) { return {…}; }`: the body actually sent and signed.
+    public var transform: String?
+    public var payloadFormat: PayloadFormat
+    /// The most attempts in flight at once for this hook, below the engine's per-hook cap.
+    public var maxInFlight: Int?
+    /// Where a config-managed hook is defined (`databases.leads.event_handlers.document_changed[0]`);
+    /// such hooks change only with the file.
+    public var managedKey: String?
 
     public init(
         id: Int64, teamID: Int64, url: String, contentType: ContentType, encryptedSecret: Data, events: [String], channels: [String],
         active: Bool, insecureSSL: Bool, timeoutSeconds: Int, ordering: Ordering, signature: SignatureScheme, createdAt: Date,
         updatedAt: Date, lastResponse: LastResponse, disabledReason: String?, createdAfterSeq: Int64, failingSince: Date?,
-        encryptedSigningKey: Data? = nil, publicKey: String? = nil, encryptedPreviousSecret: Data? = nil, previousSecretExpiresAt: Date? = nil
+        encryptedSigningKey: Data? = nil, publicKey: String? = nil, encryptedPreviousSecret: Data? = nil, previousSecretExpiresAt: Date? = nil,
+        filter: String? = nil, transform: String? = nil, payloadFormat: PayloadFormat = .event, maxInFlight: Int? = nil, managedKey: String? = nil
     ) {
+        self.filter = filter
+        self.transform = transform
+        self.payloadFormat = payloadFormat
+        self.maxInFlight = maxInFlight
+        self.managedKey = managedKey
         self.encryptedSigningKey = encryptedSigningKey
         self.publicKey = publicKey
         self.encryptedPreviousSecret = encryptedPreviousSecret
@@ -116,6 +142,12 @@ public struct HookSettings: Sendable, Hashable {
     public var timeoutSeconds: Int = 10
     public var ordering: Ordering = .none
     public var signature: SignatureScheme = .hmac
+    public var filter: String?
+    public var transform: String?
+    public var payloadFormat: PayloadFormat = .event
+    public var maxInFlight: Int?
+    /// Set for hooks made from the config file only.
+    public var managedKey: String?
 
     public init(url: String) { self.url = url }
 }
@@ -145,5 +177,19 @@ extension HookSettings {
         timeoutSeconds = hook.timeoutSeconds
         ordering = hook.ordering
         signature = hook.signature
+        filter = hook.filter
+        transform = hook.transform
+        payloadFormat = hook.payloadFormat
+        maxInFlight = hook.maxInFlight
+        managedKey = hook.managedKey
+    }
+}
+
+extension Hook {
+    /// The key the sandbox compiles one of this hook's scripts under: each hook's scripts run in a
+    /// realm of their own, and an edited script is compiled afresh.
+    public static func scriptKey(hookID: Int64, kind: String, source: String) -> String {
+        let digest = SHA256.hash(data: Data(source.utf8)).prefix(12).map { String(format: "%02x", $0) }.joined()
+        return "\(kind)-\(hookID)-\(digest)"
     }
 }

@@ -82,10 +82,13 @@ public protocol HookStore: Sendable {
 
 /// Deliveries and their attempts: the outbox the engine works from.
 public protocol DeliveryStore: Sendable {
-    /// Turns up to `limit` events not yet fanned out into deliveries for the active hooks they are
-    /// routed to (``EventMatcher/routes(_:to:grantedChannels:)``), and advances the fan-out cursor in
-    /// the same transaction. Returns the number of events processed.
-    func fanOut(limit: Int, now: Date) async throws -> FanOutResult
+    /// Up to `limit` events after the fan-out cursor, with the active hooks they may go to.
+    func fanOutBatch(limit: Int) async throws -> FanOutBatch
+    /// Stores the deliveries planned for a batch (pending, or skipped with their note) and moves the
+    /// fan-out cursor from `plan.after` to `plan.through`, in one transaction. Deliveries of hooks
+    /// deleted since the batch was read are dropped. Returns the number stored, or nil (and stores
+    /// nothing) when the cursor is no longer at `plan.after`.
+    func commitFanOut(_ plan: FanOutPlan, now: Date) async throws -> Int?
     /// Queues a `ping` delivery for the hook.
     func ping(hookID: Int64, now: Date) async throws -> String
     /// Claims due deliveries as `policy` decides: for every active hook with pending deliveries,
@@ -215,6 +218,72 @@ public struct FanOutResult: Sendable, Hashable {
     public var deliveries: Int
     public init(events: Int, deliveries: Int) {
         self.events = events
+        self.deliveries = deliveries
+    }
+}
+
+extension DeliveryStore {
+    /// One fan-out turn: reads a batch, routes it, lets `decide` mark deliveries to skip (hook
+    /// filters run there, outside any transaction), and commits it.
+    public func fanOut(
+        limit: Int, now: Date, decide: ([PlannedDelivery]) async -> [PlannedDelivery] = { $0 }
+    ) async throws -> FanOutResult {
+        let batch = try await fanOutBatch(limit: limit)
+        guard let last = batch.events.last else { return FanOutResult(events: 0, deliveries: 0) }
+        let planned = await decide(batch.route())
+        let stored = try await commitFanOut(FanOutPlan(after: batch.after, through: last.seq, deliveries: planned), now: now)
+        // Nil: another turn moved the cursor first; the caller goes on from there.
+        return FanOutResult(events: batch.events.count, deliveries: stored ?? 0)
+    }
+}
+
+/// Events to fan out, after the cursor at `after`, and the hooks to route them with.
+public struct FanOutBatch: Sendable {
+    public var after: Int64
+    public var events: [Event]
+    public var router: HookRouter
+    public init(after: Int64, events: [Event], router: HookRouter) {
+        self.after = after
+        self.events = events
+        self.router = router
+    }
+
+    /// Every delivery the batch's events route to, in event order; a hook with a filter is listed
+    /// for the caller to decide (``PlannedDelivery/note``).
+    public func route() -> [PlannedDelivery] {
+        var planned: [PlannedDelivery] = []
+        for event in events {
+            for hook in router.hooks(for: event) { planned.append(PlannedDelivery(hook: hook, event: event)) }
+        }
+        return planned
+    }
+}
+
+/// One event × one hook, decided by fan-out.
+public struct PlannedDelivery: Sendable {
+    public var hook: Hook
+    public var event: Event
+    /// Nil to deliver; otherwise the delivery is stored as skipped with this note (``FilterVerdict``).
+    public var note: String?
+    public init(hook: Hook, event: Event, note: String? = nil) {
+        self.hook = hook
+        self.event = event
+        self.note = note
+    }
+    public var hookID: Int64 { hook.id }
+    public var teamID: Int64 { hook.teamID }
+    public var eventSeq: Int64 { event.seq }
+}
+
+/// What fan-out stores for one batch.
+public struct FanOutPlan: Sendable {
+    /// The cursor the batch was read after, and the last `seq` it covers.
+    public var after: Int64
+    public var through: Int64
+    public var deliveries: [PlannedDelivery]
+    public init(after: Int64, through: Int64, deliveries: [PlannedDelivery]) {
+        self.after = after
+        self.through = through
         self.deliveries = deliveries
     }
 }

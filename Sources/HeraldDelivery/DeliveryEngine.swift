@@ -25,6 +25,8 @@ public final class DeliveryEngine: Service, Sendable {
     let configuration: DeliveryEngineConfiguration
     let logger: Logger
     let sender: DeliverySender
+    /// Runs hook filters (at fan-out) and transforms (before signing).
+    public let scripts: ScriptRunner
     private let signingMaterial: SigningMaterialCache
     private let clients: [HTTPClient]
 
@@ -51,6 +53,7 @@ public final class DeliveryEngine: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.signingMaterial = SigningMaterialCache(secretBox: secretBox)
+        self.scripts = ScriptRunner(limits: configuration.scriptLimits)
         var clientConfiguration = HTTPClient.Configuration()
         clientConfiguration.redirectConfiguration = .disallow
         clientConfiguration.decompression = .disabled
@@ -96,6 +99,7 @@ public final class DeliveryEngine: Service, Sendable {
             self.deliveryBell.ring()
         }
         for client in clients { try? await client.shutdown() }
+        scripts.shutdown()
     }
 
     private var isDispatching: Bool { !Task.isCancelled && state.withLock { $0.dispatching } }
@@ -105,7 +109,9 @@ public final class DeliveryEngine: Service, Sendable {
     private func fanOutLoop() async {
         while isDispatching {
             do {
-                let result = try await store.fanOut(limit: configuration.fanOutBatch, now: Date())
+                let result = try await store.fanOut(limit: configuration.fanOutBatch, now: Date()) { planned in
+                    await HookFilters(runner: self.scripts, logger: self.logger).decide(planned)
+                }
                 if result.deliveries > 0 { deliveryBell.ring() }
                 if result.events == configuration.fanOutBatch { continue }
             } catch {
@@ -205,8 +211,18 @@ public final class DeliveryEngine: Service, Sendable {
         let sent: DeliverySender.Sent
         do {
             let keys = try signingMaterial.material(for: delivery.hook, now: now)
-            let request = DeliveryRequest(delivery: delivery, secrets: keys.secrets, signingKey: keys.signingKey, timestamp: Int64(now.timeIntervalSince1970))
+            let payload = try await transformedPayload(delivery)
+            let request = DeliveryRequest(
+                delivery: delivery, payload: payload, secrets: keys.secrets, signingKey: keys.signingKey, timestamp: Int64(now.timeIntervalSince1970)
+            )
             sent = await sender.send(delivery, request: request, startedAt: now)
+        } catch let error as TransformError {
+            let attempt = Attempt(
+                deliveryID: delivery.deliveryID, number: delivery.previousAttempts + 1, trigger: delivery.trigger, startedAt: now,
+                durationMs: Int(Date().timeIntervalSince(now) * 1000), url: delivery.hook.url, requestHeaders: [], requestBody: "",
+                responseStatus: nil, responseHeaders: [], responseBody: nil, errorClass: .other, errorMessage: error.description
+            )
+            sent = DeliverySender.Sent(attempt: attempt, outcome: .error(.other, message: error.description))
         } catch {
             let attempt = Attempt(
                 deliveryID: delivery.deliveryID, number: delivery.previousAttempts + 1, trigger: delivery.trigger, startedAt: now, durationMs: 0,
@@ -220,6 +236,17 @@ public final class DeliveryEngine: Service, Sendable {
         if sent.outcome.isSuccess { successCounter.increment() } else { failureCounter.increment() }
         state.withLock { $0.finished.append((delivery, sent)) }
         deliveryBell.ring()
+    }
+
+    /// The hook's transform applied to the delivery's body, or nil for hooks without one.
+    private func transformedPayload(_ delivery: ClaimedDelivery) async throws(TransformError) -> String? {
+        guard let transform = delivery.hook.transform else { return nil }
+        let body = HookScripts.body(for: delivery.event, format: delivery.hook.payloadFormat)
+        let key = Hook.scriptKey(hookID: delivery.hook.id, kind: "transform", source: transform)
+        switch await scripts.call(key: key, source: transform, arguments: "[" + body + "]") {
+        case .success(let value): return try HookScripts.transformedBody(type: value.type, json: value.json).get()
+        case .failure(let failure): throw TransformError(message: failure.description)
+        }
     }
 
     /// Feeds each outcome to its delivery's state machine; the store carries out the actions.

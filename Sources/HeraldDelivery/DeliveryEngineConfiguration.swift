@@ -19,6 +19,8 @@ public struct DeliveryEngineConfiguration: Sendable {
     public var idleInterval: Duration = .seconds(1)
     /// Allow targets on loopback and private networks (tests, local demos).
     public var allowPrivateTargets: Bool = false
+    /// Bounds on hook filters and transforms.
+    public var scriptLimits = ScriptLimits()
 
     public init() {}
 }

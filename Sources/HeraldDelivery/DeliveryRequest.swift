@@ -14,8 +14,11 @@ public struct DeliveryRequest: Sendable, Hashable {
     /// Builds and signs the request. Signatures cover the exact body bytes sent.
     /// - Parameter secrets: the current secret first, then any still-valid previous one.
     /// - Parameter signingKey: the hook's Ed25519 key, which adds a `v1a` signature.
-    public init(delivery: ClaimedDelivery, secrets: [WebhookSecret], signingKey: WebhookSigningKey? = nil, timestamp: Int64) {
-        let payload = delivery.event.payload
+    /// - Parameter payload: the JSON sent, when not the hook's usual body (a transform's output).
+    public init(
+        delivery: ClaimedDelivery, payload: String? = nil, secrets: [WebhookSecret], signingKey: WebhookSigningKey? = nil, timestamp: Int64
+    ) {
+        let payload = payload ?? HookScripts.body(for: delivery.event, format: delivery.hook.payloadFormat)
         let body: String
         switch delivery.hook.contentType {
         case .json: body = payload

@@ -215,6 +215,19 @@ enum SQLiteMigrations {
                     """
             )
         }
+        migrator.registerMigration("008_hook_scripts_managed_hooks") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE hooks ADD COLUMN filter TEXT;
+                    ALTER TABLE hooks ADD COLUMN transform TEXT;
+                    ALTER TABLE hooks ADD COLUMN payload_format TEXT NOT NULL DEFAULT 'event';
+                    ALTER TABLE hooks ADD COLUMN max_in_flight INTEGER;
+                    ALTER TABLE hooks ADD COLUMN managed_key TEXT;
+                    CREATE UNIQUE INDEX hooks_managed_key ON hooks(managed_key) WHERE managed_key IS NOT NULL;
+                    ALTER TABLE deliveries ADD COLUMN note TEXT;
+                    """
+            )
+        }
         return migrator
     }
 }

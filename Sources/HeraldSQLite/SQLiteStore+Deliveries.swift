@@ -3,23 +3,35 @@ import GRDB
 import HeraldCore
 
 extension SQLiteStore: DeliveryStore {
-    public func fanOut(limit: Int, now: Date) async throws -> FanOutResult {
-        try await pool.write { db in
+    public func fanOutBatch(limit: Int) async throws -> FanOutBatch {
+        try await pool.read { db in
             let cursor = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'fanout_seq'") ?? 0
             let events = try Row.fetchAll(
-                db, sql: "SELECT * FROM events WHERE seq > ? AND target_hook_id IS NULL ORDER BY seq LIMIT ?", arguments: [cursor, limit]
-            ).map(Self.event)
-            guard let last = events.last else { return FanOutResult(events: 0, deliveries: 0) }
-            let router = try self.hookRouter(db)
+                db.cachedStatement(sql: "SELECT \(Self.eventColumns) FROM events WHERE seq > ? AND target_hook_id IS NULL ORDER BY seq LIMIT ?"),
+                arguments: [cursor, limit]
+            ).map(Self.indexedEvent)
+            return FanOutBatch(after: cursor, events: events, router: events.isEmpty ? HookRouter(hooks: [], grantedChannels: [:]) : try self.hookRouter(db))
+        }
+    }
+
+    public func commitFanOut(_ plan: FanOutPlan, now: Date) async throws -> Int? {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'fanout_seq' AND value = ?", arguments: [plan.through, plan.after])
+            guard db.changesCount == 1 else { return nil }
+            // A hook deleted since the batch was read takes its deliveries with it.
+            let exists = try db.cachedStatement(sql: "SELECT 1 FROM hooks WHERE id = ?")
+            var present: [Int64: Bool] = [:]
             var created = 0
-            for event in events {
-                for hook in router.hooks(for: event) {
-                    try Self.insertDelivery(hookID: hook.id, teamID: hook.teamID, eventSeq: event.seq, lifecycle: .new(now: now), now: now, in: db)
-                    created += 1
-                }
+            for planned in plan.deliveries {
+                if present[planned.hookID] == nil { present[planned.hookID] = try Bool.fetchOne(exists, arguments: [planned.hookID]) ?? false }
+                guard present[planned.hookID] == true else { continue }
+                let lifecycle: DeliveryLifecycle = planned.note == nil ? .new(now: now) : .skipped()
+                try Self.insertDelivery(
+                    hookID: planned.hookID, teamID: planned.teamID, eventSeq: planned.eventSeq, lifecycle: lifecycle, note: planned.note, now: now, in: db
+                )
+                created += 1
             }
-            try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'fanout_seq'", arguments: [last.seq])
-            return FanOutResult(events: events.count, deliveries: created)
+            return created
         }
     }
 
@@ -40,18 +52,20 @@ extension SQLiteStore: DeliveryStore {
     }
 
     @discardableResult
-    static func insertDelivery(hookID: Int64, teamID: Int64, eventSeq: Int64, lifecycle: DeliveryLifecycle, now: Date, in db: Database) throws -> String {
+    static func insertDelivery(
+        hookID: Int64, teamID: Int64, eventSeq: Int64, lifecycle: DeliveryLifecycle, note: String? = nil, now: Date, in db: Database
+    ) throws -> String {
         let id = Identifier.deliveryID()
         let statement = try db.cachedStatement(
             sql: """
                 INSERT INTO deliveries (id, hook_id, team_id, event_seq, status, attempts_in_run, redelivery, retries, next_attempt_at,
-                    total_attempts, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)
+                    total_attempts, created_at, note)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
                 """
         )
         try statement.execute(arguments: [
             id, hookID, teamID, eventSeq, lifecycle.status.rawValue, lifecycle.attemptsInRun, lifecycle.redelivery, lifecycle.retries,
-            lifecycle.nextAttemptAt?.unixSeconds, now.unixSeconds,
+            lifecycle.nextAttemptAt?.unixSeconds, now.unixSeconds, note,
         ])
         return id
     }
@@ -107,7 +121,7 @@ extension SQLiteStore: DeliveryStore {
                             status: DeliveryStatus(rawValue: row[5]) ?? .pending, attemptsInRun: row[6], redelivery: (row[7] as Int64) != 0,
                             retries: (row[8] as Int64) != 0, nextAttemptAt: (row[9] as Double?).map(Date.init(unixSeconds:))
                         ),
-                        previousAttempts: row[10], ordered: hook.ordering == .ordered
+                        previousAttempts: row[10], ordered: hook.ordering == .ordered, maxInFlight: hook.maxInFlight
                     )
                 )
             }
@@ -342,7 +356,7 @@ extension SQLiteStore: DeliveryStore {
             id: row["id"], hookID: row["hook_id"], teamID: row["team_id"], eventSeq: row["event_seq"], eventID: row["event_id"],
             eventType: row["event_type"], lifecycle: lifecycle(row), totalAttempts: row["total_attempts"], lastStatusCode: row["last_status_code"],
             lastDurationMs: row["last_duration_ms"], deliveredAt: row.optionalDate("delivered_at"), createdAt: row.date("created_at"),
-            cursor: DeliveryCursor(rowID: row["pk"])
+            cursor: DeliveryCursor(rowID: row["pk"]), note: row["note"]
         )
     }
 }

@@ -23,6 +23,7 @@ struct DeliveriesController {
             ("redelivery", .bool(delivery.lifecycle.redelivery)), ("delivered_at", delivery.deliveredAt.json),
             ("duration_ms", delivery.lastDurationMs.map { .int(Int64($0)) } ?? .null),
             ("next_attempt_at", delivery.lifecycle.nextAttemptAt.json), ("created_at", delivery.createdAt.json),
+            ("note", delivery.note.map(JSONValue.string) ?? .null),
         ]
     }
 
@@ -52,7 +53,7 @@ struct DeliveriesController {
             query.cursor = parsed
         }
         if let status = parameters["status"] {
-            guard let filter = DeliveryStatus.APIStatus(rawValue: String(status)) else { throw Problem.badRequest("status must be success, failure or pending") }
+            guard let filter = DeliveryStatus.APIStatus(rawValue: String(status)) else { throw Problem.badRequest("status must be success, failure, pending or skipped") }
             query.statuses = filter.statuses
         }
         if let event = parameters["event"] { query.eventType = String(event) }

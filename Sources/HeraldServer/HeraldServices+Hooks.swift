@@ -31,7 +31,20 @@ extension HeraldServices {
         if let timeout = reader.int("timeout_seconds", in: 1...30) { settings.timeoutSeconds = timeout }
         if let ordering = reader.choice("ordering", as: Ordering.self) { settings.ordering = ordering }
         if let signature = reader.choice("signature", as: SignatureScheme.self) { settings.signature = signature }
+        if let format = reader.choice("payload_format", as: PayloadFormat.self) { settings.payloadFormat = format }
+        for (field, path) in [("filter", \HookSettings.filter), ("transform", \HookSettings.transform)] where reader.has(field) {
+            let source = reader.string(field, maxLength: Self.maxScriptLength)?.trimmingCharacters(in: .whitespacesAndNewlines)
+            if let source, !source.isEmpty {
+                if let failure = await engine.scripts.check(source: source) { reader.fail(field, failure.description) }
+                settings[keyPath: path] = source
+            } else {
+                settings[keyPath: path] = nil
+            }
+        }
     }
+
+    /// The longest filter or transform accepted.
+    static let maxScriptLength = 64 * 1024
 
     /// A team may subscribe only to channels granted to it: channels route events to teams.
     static func checkChannels(_ channels: [String], of team: Team, _ reader: inout FieldReader) {
@@ -78,6 +91,9 @@ extension HeraldServices {
         hook.timeoutSeconds = settings.timeoutSeconds
         hook.ordering = settings.ordering
         hook.signature = settings.signature
+        hook.filter = settings.filter
+        hook.transform = settings.transform
+        hook.payloadFormat = settings.payloadFormat
         if let secret { hook.encryptedSecret = try secretBox.seal(secret) }
         if hook.signature == .ed25519 && hook.encryptedSigningKey == nil {
             let (sealed, publicKey) = try newSigningKey()

@@ -64,4 +64,15 @@ public struct HeraldServices: Sendable {
         else { throw Problem.notFound("No such hook.") }
         return hook
     }
+
+    /// A hook the principal may change: hooks from the config file change only with the file.
+    func editableHook(_ id: String?, for principal: Principal) async throws -> Hook {
+        let hook = try await visibleHook(id, for: principal)
+        if let key = hook.managedKey { throw Problem.conflict(Self.managedMessage(key)) }
+        return hook
+    }
+
+    static func managedMessage(_ key: String) -> String {
+        "This hook is managed by the config file (\(key)): edit the file and restart Herald to change it."
+    }
 }

@@ -23,6 +23,7 @@ struct HooksController {
 
     static let settingsFields: Set<String> = [
         "url", "content_type", "secret", "events", "channels", "active", "insecure_ssl", "timeout_seconds", "ordering", "signature",
+        "filter", "transform", "payload_format",
     ]
 
     func json(_ hook: Hook, team: String) -> JSONValue {
@@ -43,6 +44,9 @@ struct HooksController {
                 ])
             ),
             ("disabled_reason", hook.disabledReason.map(JSONValue.string) ?? .null),
+            ("filter", hook.filter.map(JSONValue.string) ?? .null), ("transform", hook.transform.map(JSONValue.string) ?? .null),
+            ("payload_format", .string(hook.payloadFormat.rawValue)),
+            ("managed_by", hook.managedKey.map { .string("config file: " + $0) } ?? .null),
             ("deliveries_url", .string(base + "/deliveries")), ("ping_url", .string(base + "/pings")),
         ])
     }
@@ -88,7 +92,7 @@ struct HooksController {
 
     @Sendable func update(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
         let principal = try context.require(.team, .admin)
-        let hook = try await services.visibleHook(context.parameters.get("id"), for: principal)
+        let hook = try await services.editableHook(context.parameters.get("id"), for: principal)
         var reader = try FieldReader(try await request.jsonBody(limit: 64 * 1024))
         reader.rejectUnknown(Self.settingsFields.union(["add_events", "remove_events"]))
         var settings = HookSettings(hook: hook)
@@ -116,7 +120,7 @@ struct HooksController {
     }
 
     @Sendable func delete(_ request: Request, context: HeraldRequestContext) async throws -> Response {
-        let hook = try await services.visibleHook(context.parameters.get("id"), for: try context.require(.team, .admin))
+        let hook = try await services.editableHook(context.parameters.get("id"), for: try context.require(.team, .admin))
         _ = try await store.deleteHook(id: hook.id)
         return Response(status: .noContent)
     }
@@ -125,7 +129,7 @@ struct HooksController {
     /// `webhook-signature`) until `previous_expires_at`, so receivers can switch without dropping
     /// deliveries. Body (optional): `{secret?, grace_seconds?}`.
     @Sendable func rotateSecret(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
-        let hook = try await services.visibleHook(context.parameters.get("id"), for: try context.require(.team, .admin))
+        let hook = try await services.editableHook(context.parameters.get("id"), for: try context.require(.team, .admin))
         var body = try await request.jsonBody(limit: 16 * 1024, allowEmpty: true)
         if body.isNull { body = .object([]) }
         var reader = try FieldReader(body)

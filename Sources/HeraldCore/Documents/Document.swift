@@ -61,7 +61,10 @@ public struct DatabaseInfo: Sendable, Hashable {
     }
 
     /// The type of the events a database's writes append.
-    public static func changeEventType(_ database: String) -> String { "\(database).document_changed" }
+    public static func changeEventType(_ database: String) -> String { "\(database).\(documentChangedSuffix)" }
+    public static let documentChangedSuffix = "document_changed"
+    /// The type of the event raised when the database goes online or offline (Sync Gateway's `db_state_changed`).
+    public static func stateEventType(_ database: String) -> String { "\(database).db_state_changed" }
 }
 
 /// Why a write is refused, in CouchDB's words.

@@ -13,7 +13,7 @@ enum ActivityChart {
             switch delivery.lifecycle.status {
             case .succeeded: succeeded[bucket] += 1
             case .failed: failed[bucket] += 1
-            case .pending, .inFlight: break
+            case .pending, .inFlight, .skipped: break
             }
         }
         let peak = max(1, zip(succeeded, failed).map { $0 + $1 }.max() ?? 1)

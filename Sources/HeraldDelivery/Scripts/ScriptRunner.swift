@@ -1,0 +1,297 @@
+import Foundation
+import HeraldCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Bounds on one script call.
+public struct ScriptLimits: Sendable, Hashable {
+    /// How long one call may run before its worker is killed.
+    public var timeout: Duration = .milliseconds(100)
+    /// The most a worker's JavaScript heap may grow to.
+    public var memoryMegabytes: Int = 64
+    /// Worker processes, each running one call at a time.
+    public var workers: Int = 2
+
+    public init() {}
+}
+
+/// Runs hook filters and transforms (`function (doc, oldDoc) { … }`, ES5) in `herald-js` worker
+/// processes, each call bounded in time (the worker is killed and replaced when it overruns) and
+/// memory (the worker's allocator refuses past the limit). A script that loops, throws or allocates
+/// without bound costs one failed call, never a stalled engine.
+///
+/// Functions are compiled once per `key` and each key runs in its own JavaScript realm, so one
+/// hook's script cannot reach another's globals: callers key by hook and version.
+public final class ScriptRunner: Sendable {
+    public let limits: ScriptLimits
+    private let executable: String?
+    private let pool: Mutex<Pool>
+
+    private struct Pool {
+        var idle: [ScriptWorker] = []
+        var spawned = 0
+        var waiters: [CheckedContinuation<ScriptWorker, Never>] = []
+        var closed = false
+    }
+
+    /// - Parameter executable: the `herald-js` program; by default ``locateWorker()``.
+    public init(limits: ScriptLimits = ScriptLimits(), executable: String? = ScriptRunner.locateWorker()) {
+        self.limits = limits
+        self.executable = executable
+        self.pool = Mutex(Pool())
+        signal(SIGPIPE, SIG_IGN)  // a worker killed mid-write is an error return, not a signal
+    }
+
+    deinit { shutdown() }
+
+    /// `HERALD_JS_WORKER`, else `herald-js` beside the running executable.
+    public static func locateWorker() -> String? {
+        if let path = ProcessInfo.processInfo.environment["HERALD_JS_WORKER"], !path.isEmpty { return path }
+        let me = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+        let beside = me.deletingLastPathComponent().appendingPathComponent("herald-js").path
+        return FileManager.default.isExecutableFile(atPath: beside) ? beside : nil
+    }
+
+    /// Calls the function `source` with `arguments` (a JSON array).
+    public func call(key: String, source: String, arguments: String) async -> ScriptResult {
+        guard let executable else {
+            return .failure(.unavailable("the JavaScript worker (herald-js) was not found beside the herald executable; set HERALD_JS_WORKER"))
+        }
+        guard let worker = await checkOut() else { return .failure(.unavailable("the server is stopping")) }
+        let limits = self.limits
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<ScriptResult, Never>) in
+            DispatchQueue.global().async {
+                continuation.resume(returning: worker.exchange(key: key, source: source, arguments: arguments, executable: executable, limits: limits))
+            }
+        }
+        checkIn(worker)
+        return result
+    }
+
+    /// Compiles `source` without calling it: nil when it is a function, otherwise why not.
+    public func check(source: String) async -> ScriptFailure? {
+        let key = "check-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        if case .failure(let failure) = await call(key: key, source: source, arguments: "") { return failure }
+        return nil
+    }
+
+    /// Kills the workers.
+    public func shutdown() {
+        let idle = pool.withLock { pool in
+            pool.closed = true
+            defer { pool.idle.removeAll() }
+            return pool.idle
+        }
+        for worker in idle { worker.stop() }
+    }
+
+    private func checkOut() async -> ScriptWorker? {
+        enum Next { case ready(ScriptWorker), wait, closed }
+        let next: Next = pool.withLock { pool in
+            if pool.closed { return .closed }
+            if let worker = pool.idle.popLast() { return .ready(worker) }
+            if pool.spawned < max(1, limits.workers) {
+                pool.spawned += 1
+                return .ready(ScriptWorker())
+            }
+            return .wait
+        }
+        switch next {
+        case .ready(let worker): return worker
+        case .closed: return nil
+        case .wait: return await withCheckedContinuation { continuation in pool.withLock { $0.waiters.append(continuation) } }
+        }
+    }
+
+    private func checkIn(_ worker: ScriptWorker) {
+        let waiter: CheckedContinuation<ScriptWorker, Never>? = pool.withLock { pool in
+            if !pool.waiters.isEmpty { return pool.waiters.removeFirst() }
+            pool.idle.append(worker)
+            return nil
+        }
+        waiter?.resume(returning: worker)
+        if pool.withLock({ $0.closed }) { worker.stop() }
+    }
+}
+
+/// A script's return value: its `typeof` and its JSON (`null` for `undefined`).
+public struct ScriptValue: Sendable, Hashable {
+    /// `boolean`, `number`, `string`, `object`, `array`, `null`, `undefined`, `function`.
+    public var type: String
+    public var json: String
+}
+
+/// Why a script call gave no value.
+public enum ScriptFailure: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The source is not a function (a syntax error, or another kind of value).
+    case compile(String)
+    /// The function threw.
+    case threw(String)
+    /// The function allocated past the memory limit.
+    case memory(Int)
+    /// The function ran past the time limit.
+    case timedOut(Duration)
+    /// No worker could run it.
+    case unavailable(String)
+
+    public var description: String {
+        switch self {
+        case .compile(let message): "the script is not a function: \(message)"
+        case .threw(let message): message
+        case .memory(let megabytes): "the script used more than \(megabytes) MiB"
+        case .timedOut(let limit): "the script ran longer than \(limit.milliseconds) ms"
+        case .unavailable(let message): message
+        }
+    }
+}
+
+public typealias ScriptResult = Result<ScriptValue, ScriptFailure>
+
+extension Duration {
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}
+
+/// One `herald-js` process, used by one call at a time (the pool hands it out).
+final class ScriptWorker: @unchecked Sendable {
+    // Only touched by the call that has checked the worker out.
+    private var pid: pid_t = 0
+    private var input: Int32 = -1
+    private var output: Int32 = -1
+
+    func exchange(key: String, source: String, arguments: String, executable: String, limits: ScriptLimits) -> ScriptResult {
+        if pid == 0, let error = spawn(executable: executable, memoryMegabytes: limits.memoryMegabytes) { return .failure(.unavailable(error)) }
+        let sourceBytes = Array(source.utf8), argumentBytes = Array(arguments.utf8)
+        let request = Array("\(key) \(sourceBytes.count) \(argumentBytes.count)\n".utf8) + sourceBytes + argumentBytes
+        let deadline = ContinuousClock.now + limits.timeout
+        guard writeAll(request) else {
+            stop()
+            return .failure(.unavailable("the JavaScript worker stopped"))
+        }
+        switch readResponse(until: deadline) {
+        case .timedOut:
+            stop()
+            return .failure(.timedOut(limits.timeout))
+        case .closed:
+            stop()
+            return .failure(.unavailable("the JavaScript worker stopped"))
+        case .response(let status, let kind, let body):
+            if status == "ok" { return .success(ScriptValue(type: kind, json: body)) }
+            switch kind {
+            case "memory":
+                stop()  // it exits after answering; reap it
+                return .failure(.memory(limits.memoryMegabytes))
+            case "compile": return .failure(.compile(body))
+            default: return .failure(.threw(body))
+            }
+        }
+    }
+
+    func stop() {
+        guard pid != 0 else { return }
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        close(input)
+        close(output)
+        pid = 0
+        input = -1
+        output = -1
+    }
+
+    /// Serialises spawns, so no worker inherits another's pipe ends between `pipe` and `FD_CLOEXEC`.
+    private static let spawning = Mutex(())
+
+    /// Starts the process; returns why it could not.
+    private func spawn(executable: String, memoryMegabytes: Int) -> String? {
+        Self.spawning.withLock { _ in spawnLocked(executable: executable, memoryMegabytes: memoryMegabytes) }
+    }
+
+    private func spawnLocked(executable: String, memoryMegabytes: Int) -> String? {
+        var toChild: [Int32] = [-1, -1], fromChild: [Int32] = [-1, -1]
+        guard pipe(&toChild) == 0 else { return "cannot create a pipe: \(String(cString: strerror(errno)))" }
+        guard pipe(&fromChild) == 0 else {
+            close(toChild[0])
+            close(toChild[1])
+            return "cannot create a pipe: \(String(cString: strerror(errno)))"
+        }
+        for descriptor in toChild + fromChild { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
+        let arguments = [executable, String(memoryMegabytes)]
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var child: pid_t = 0
+        let rc = posix_spawn(&child, executable, &actions, nil, &argv, environ)
+        close(toChild[0])
+        close(fromChild[1])
+        guard rc == 0 else {
+            close(toChild[1])
+            close(fromChild[0])
+            return "cannot start \(executable): \(String(cString: strerror(rc)))"
+        }
+        pid = child
+        input = toChild[1]
+        output = fromChild[0]
+        return nil
+    }
+
+    private func writeAll(_ bytes: [UInt8]) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { write(input, $0.baseAddress! + offset, bytes.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                return false
+            }
+            offset += written
+        }
+        return true
+    }
+
+    private enum Response {
+        case response(status: String, kind: String, body: String)
+        case timedOut
+        case closed
+    }
+
+    private func readResponse(until deadline: ContinuousClock.Instant) -> Response {
+        var buffer: [UInt8] = []
+        var bodyLength: Int?
+        var headerEnd = 0
+        var header: [Substring] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            if headerEnd == 0, let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                header = String(decoding: buffer[..<newline], as: UTF8.self).split(separator: " ")
+                guard header.count == 3, let length = Int(header[2]) else { return .closed }
+                bodyLength = length
+                headerEnd = newline + 1
+            }
+            if let bodyLength, buffer.count >= headerEnd + bodyLength {
+                let body = String(decoding: buffer[headerEnd..<(headerEnd + bodyLength)], as: UTF8.self)
+                return .response(status: String(header[0]), kind: String(header[1]), body: body)
+            }
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero else { return .timedOut }
+            var descriptor = pollfd(fd: output, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, Int32(clamping: max(1, remaining.milliseconds)))
+            if ready < 0 {
+                if errno == EINTR { continue }
+                return .closed
+            }
+            if ready == 0 { continue }
+            let count = chunk.withUnsafeMutableBytes { read(output, $0.baseAddress!, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return .closed }
+            buffer.append(contentsOf: chunk[..<count])
+        }
+    }
+}

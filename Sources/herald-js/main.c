@@ -1,0 +1,235 @@
+// herald-js: the JavaScript worker behind hook filters and transforms.
+//
+// One process runs untrusted ES5 functions (Sync Gateway's dialect) on Duktape, one request at a
+// time, for the Herald process that spawned it. It is a separate process so the parent can bound
+// each call in time by killing it: Duktape as packaged has no execution-timeout hook, and an
+// endless loop cannot be interrupted in-process. Memory is bounded here, by an allocator that
+// refuses to grow the heap past the limit given on the command line.
+//
+// Each script lives in its own realm (a fresh global environment, created per cache key), so one
+// hook's function cannot see or alter the globals another hook's function runs with. Functions are
+// compiled once per key: the parent's key names a hook's version.
+//
+// Protocol on stdin/stdout, one exchange at a time:
+//   request:  "<key> <source bytes> <args bytes>\n" then the source, then the arguments (a JSON array;
+//             none, 0 bytes, to compile only)
+//   response: "ok <typeof result> <bytes>\n<result as JSON>" or "error <kind> <bytes>\n<message>"
+//   kinds: "compile" (the source is not a function), "throw" (the call threw), "memory" (the heap
+//   limit was reached; the worker exits after answering so the next call starts clean).
+#include <duktape.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+// MARK: capped allocator
+
+typedef union {
+    size_t size;
+    max_align_t align;
+} block_header;
+
+static size_t heap_used = 0;
+static size_t heap_limit = 64u * 1024u * 1024u;
+static int heap_exhausted = 0;
+static int realms_created = 0;
+
+static void *capped_alloc(void *udata, duk_size_t size) {
+    (void) udata;
+    if (size == 0) return NULL;
+    if (size > heap_limit - heap_used) {
+        heap_exhausted = 1;
+        return NULL;
+    }
+    block_header *block = malloc(sizeof(block_header) + size);
+    if (!block) return NULL;
+    block->size = size;
+    heap_used += size;
+    return block + 1;
+}
+
+static void capped_free(void *udata, void *ptr) {
+    (void) udata;
+    if (!ptr) return;
+    block_header *block = (block_header *) ptr - 1;
+    heap_used -= block->size;
+    free(block);
+}
+
+static void *capped_realloc(void *udata, void *ptr, duk_size_t size) {
+    if (!ptr) return capped_alloc(udata, size);
+    if (size == 0) {
+        capped_free(udata, ptr);
+        return NULL;
+    }
+    block_header *block = (block_header *) ptr - 1;
+    size_t old = block->size;
+    if (size > old && size - old > heap_limit - heap_used) {
+        heap_exhausted = 1;
+        return NULL;
+    }
+    block_header *grown = realloc(block, sizeof(block_header) + size);
+    if (!grown) return NULL;
+    heap_used = heap_used - old + size;
+    grown->size = size;
+    return grown + 1;
+}
+
+static void fatal_handler(void *udata, const char *msg) {
+    (void) udata;
+    fprintf(stderr, "herald-js: fatal: %s\n", msg ? msg : "unknown");
+    _exit(70);
+}
+
+// MARK: I/O
+
+static int read_exactly(char *buffer, size_t length) {
+    size_t done = 0;
+    while (done < length) {
+        size_t got = fread(buffer + done, 1, length - done, stdin);
+        if (got == 0) return -1;
+        done += got;
+    }
+    return 0;
+}
+
+static void respond(const char *status, const char *kind, const char *body, size_t length) {
+    fprintf(stdout, "%s %s %zu\n", status, kind, length);
+    fwrite(body, 1, length, stdout);
+    fflush(stdout);
+}
+
+// MARK: requests
+
+typedef struct {
+    const char *key;
+    const char *source;
+    size_t source_length;
+    const char *args;
+    size_t args_length;
+    const char *result_type;
+} request;
+
+// The realm of `key`: a thread with its own global environment, the compiled function at index 0.
+// Runs in protected mode: errors thrown here are the request's error.
+static duk_context *realm_for(duk_context *ctx, request *req, int *compile_error) {
+    duk_push_global_stash(ctx);
+    if (duk_get_prop_string(ctx, -1, req->key)) {
+        duk_context *realm = duk_get_context(ctx, -1);
+        duk_pop_2(ctx);
+        return realm;
+    }
+    duk_pop(ctx);
+    duk_push_thread_new_globalenv(ctx);
+    duk_context *realm = duk_get_context(ctx, -1);
+    // Wrapped in parentheses so `function (doc) {…}` is an expression whose value is the function.
+    duk_push_string(realm, "(");
+    duk_push_lstring(realm, req->source, req->source_length);
+    duk_push_string(realm, "\n)");
+    duk_concat(realm, 3);
+    duk_push_string(realm, "filter");
+    *compile_error = 1;
+    duk_compile(realm, DUK_COMPILE_EVAL);
+    duk_call(realm, 0);
+    if (!duk_is_function(realm, -1)) {
+        duk_error(realm, DUK_ERR_TYPE_ERROR, "the script is not a function");
+    }
+    *compile_error = 0;
+    duk_put_prop_string(ctx, -2, req->key);  // stash[key] = thread (keeps the realm alive)
+    realms_created++;
+    duk_pop(ctx);
+    return realm;
+}
+
+typedef struct {
+    request *req;
+    int compile_error;
+} call_state;
+
+static duk_ret_t run_request(duk_context *ctx, void *udata) {
+    call_state *state = udata;
+    request *req = state->req;
+    duk_context *realm = realm_for(ctx, req, &state->compile_error);
+    if (req->args_length == 0) {
+        req->result_type = "function";
+        duk_push_string(ctx, "null");
+        return 1;
+    }
+    duk_idx_t base = duk_get_top(realm);
+    duk_dup(realm, 0);
+    // Arguments are decoded in the script's own realm, with that realm's prototypes.
+    duk_push_lstring(realm, req->args, req->args_length);
+    duk_json_decode(realm, -1);
+    duk_idx_t args = duk_get_top_index(realm);
+    duk_size_t count = duk_get_length(realm, args);
+    for (duk_size_t i = 0; i < count; i++) duk_get_prop_index(realm, args, (duk_uarridx_t) i);
+    duk_remove(realm, args);
+    duk_call(realm, (duk_idx_t) count);
+    switch (duk_get_type(realm, -1)) {
+    case DUK_TYPE_UNDEFINED: req->result_type = "undefined"; break;
+    case DUK_TYPE_NULL: req->result_type = "null"; break;
+    case DUK_TYPE_BOOLEAN: req->result_type = "boolean"; break;
+    case DUK_TYPE_NUMBER: req->result_type = "number"; break;
+    case DUK_TYPE_STRING: req->result_type = "string"; break;
+    case DUK_TYPE_OBJECT: req->result_type = duk_is_function(realm, -1) ? "function" : (duk_is_array(realm, -1) ? "array" : "object"); break;
+    default: req->result_type = "other"; break;
+    }
+    if (duk_is_undefined(realm, -1) || duk_is_function(realm, -1)) {
+        duk_pop(realm);
+        duk_push_null(realm);
+    }
+    duk_json_encode(realm, -1);
+    duk_xmove_top(ctx, realm, 1);  // the encoded result, onto the main context
+    duk_set_top(realm, base);
+    return 1;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1) {
+        long megabytes = strtol(argv[1], NULL, 10);
+        if (megabytes > 0) heap_limit = (size_t) megabytes * 1024u * 1024u;
+    }
+    duk_context *ctx = duk_create_heap(capped_alloc, capped_realloc, capped_free, NULL, fatal_handler);
+    if (!ctx) {
+        fprintf(stderr, "herald-js: cannot create a JavaScript heap\n");
+        return 70;
+    }
+    char header[512];
+    while (fgets(header, sizeof header, stdin)) {
+        char key[256];
+        size_t source_length = 0, args_length = 0;
+        if (sscanf(header, "%255s %zu %zu", key, &source_length, &args_length) != 3 || source_length > (64u << 20) || args_length > (256u << 20)) {
+            fprintf(stderr, "herald-js: malformed request header\n");
+            return 65;
+        }
+        // Request bytes live outside the capped heap: the limit is for what scripts allocate.
+        char *source = malloc(source_length + 1), *args = malloc(args_length + 1);
+        if (!source || !args || read_exactly(source, source_length) || read_exactly(args, args_length)) {
+            fprintf(stderr, "herald-js: truncated request\n");
+            return 65;
+        }
+        request req = { key, source, source_length, args, args_length, "null" };
+        call_state state = { &req, 0 };
+        heap_exhausted = 0;
+        duk_int_t rc = duk_safe_call(ctx, run_request, &state, 0, 1);
+        duk_size_t length = 0;
+        if (rc == DUK_EXEC_SUCCESS) {
+            const char *json = duk_get_lstring(ctx, -1, &length);
+            respond("ok", req.result_type, json, length);
+        } else {
+            const char *message = duk_safe_to_lstring(ctx, -1, &length);
+            const char *kind = heap_exhausted ? "memory" : (state.compile_error ? "compile" : "throw");
+            respond("error", kind, message, length);
+        }
+        duk_pop(ctx);
+        free(source);
+        free(args);
+        if (heap_exhausted) return 0;  // start clean: a script may still hold what it allocated
+        // Bound the cache of realms: past it, the next process starts empty.
+        if (realms_created > 4096) return 0;
+    }
+    duk_destroy_heap(ctx);
+    return 0;
+}

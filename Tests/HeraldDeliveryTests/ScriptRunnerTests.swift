@@ -1,0 +1,95 @@
+import Foundation
+import HeraldCore
+import Testing
+
+@testable import HeraldDelivery
+
+/// The JavaScript sandbox, with the real `herald-js` worker: bounded in time and memory, one realm
+/// per script key.
+@Suite struct ScriptRunnerTests {
+    static var workerBuilt: Bool { ScriptRunner.locateWorker() != nil }
+
+    func runner(memoryMegabytes: Int = 16, timeout: Duration = .milliseconds(100)) -> ScriptRunner {
+        var limits = ScriptLimits()
+        limits.memoryMegabytes = memoryMegabytes
+        limits.timeout = timeout
+        return ScriptRunner(limits: limits)
+    }
+
+    @Test(.enabled(if: workerBuilt, "needs the herald-js worker beside the test binary (swift build)"))
+    func filtersDecideOnTheDocumentAndItsPreviousRevision() async throws {
+        let scripts = runner()
+        defer { scripts.shutdown() }
+        let source = #"function (doc, oldDoc) { return doc.type == "A" && (oldDoc === null || oldDoc.type != "A"); }"#
+        let cases: [(String, Bool)] = [(#"[{"type":"A"},null]"#, true), (#"[{"type":"B"},null]"#, false), (#"[{"type":"A"},{"type":"A"}]"#, false)]
+        for (arguments, expected) in cases {
+            let value = try await scripts.call(key: "k1", source: source, arguments: arguments).get()
+            #expect(value.type == "boolean")
+            #expect(value.json == String(expected), "\(arguments)")
+        }
+    }
+
+    @Test(.enabled(if: workerBuilt, "needs the herald-js worker beside the test binary (swift build)"))
+    func eachKeyRunsInItsOwnRealm() async throws {
+        let scripts = runner()
+        defer { scripts.shutdown() }
+        let source = "function (set) { if (set) { Object.prototype.stolen = 1; leaked = 'x'; } return typeof leaked; }"
+        #expect(try await scripts.call(key: "a", source: source, arguments: "[true]").get().json == #""string""#)
+        let other = try await scripts.call(key: "b", source: "function (d) { return typeof leaked + ',' + d.stolen; }", arguments: "[{}]").get()
+        #expect(other.json == #""undefined,undefined""#)
+        // The same key keeps its realm (and its compiled function).
+        let same = try await scripts.call(key: "a", source: source, arguments: "[false]").get()
+        #expect(same.json == #""string""#)
+    }
+
+    @Test(.enabled(if: workerBuilt, "needs the herald-js worker beside the test binary (swift build)"))
+    func anEndlessLoopIsCutAtTheTimeLimitAndTheNextCallRuns() async throws {
+        let scripts = runner()
+        defer { scripts.shutdown() }
+        let started = ContinuousClock.now
+        let result = await scripts.call(key: "loop", source: "function () { while (true) {} }", arguments: "[]")
+        #expect(result == .failure(.timedOut(.milliseconds(100))))
+        print("endless loop cut after \(ContinuousClock.now - started)")
+        #expect(try await scripts.call(key: "ok", source: "function (x) { return x + 1; }", arguments: "[41]").get().json == "42")
+    }
+
+    @Test(.enabled(if: workerBuilt, "needs the herald-js worker beside the test binary (swift build)"))
+    func unboundedAllocationHitsTheMemoryLimitAndTheNextCallRuns() async throws {
+        // A generous time limit, so the memory limit is what stops it.
+        let scripts = runner(memoryMegabytes: 16, timeout: .seconds(5))
+        defer { scripts.shutdown() }
+        let hog = "function () { var a = new Array(1e9); for (var i = 0; ; i++) { a[i] = i; } }"
+        let result = await scripts.call(key: "hog", source: hog, arguments: "[]")
+        #expect(result == .failure(.memory(16)))
+        #expect(try await scripts.call(key: "ok", source: "function () { return [1, 2]; }", arguments: "[]").get() == ScriptValue(type: "array", json: "[1,2]"))
+    }
+
+    @Test(.enabled(if: workerBuilt, "needs the herald-js worker beside the test binary (swift build)"))
+    func throwsNonFunctionsAndNonBooleansAreReportedAsSuch() async throws {
+        let scripts = runner()
+        defer { scripts.shutdown() }
+        #expect(await scripts.call(key: "t", source: "function () { throw new Error('no lead') }", arguments: "[]") == .failure(.threw("Error: no lead")))
+        guard case .failure(.compile(let message)) = await scripts.call(key: "c", source: "function (", arguments: "[]") else {
+            Issue.record("a syntax error is a compile failure")
+            return
+        }
+        #expect(message.contains("SyntaxError"))
+        #expect(await scripts.check(source: "42") != nil)
+        #expect(await scripts.check(source: "function (doc) { return true; }") == nil)
+        let yes = try await scripts.call(key: "y", source: #"function () { return "yes"; }"#, arguments: "[]").get()
+        #expect(HookScripts.verdict(type: yes.type, json: yes.json) == .skip(note: "filter error: returned a string, not a boolean"))
+    }
+
+    @Test(.enabled(if: workerBuilt, "needs the herald-js worker beside the test binary (swift build)"))
+    func callsRunInParallelOnTheWorkers() async throws {
+        let scripts = runner()
+        defer { scripts.shutdown() }
+        let results = await withTaskGroup(of: String.self) { group in
+            for n in 0..<50 {
+                group.addTask { (try? await scripts.call(key: "p\(n % 3)", source: "function (n) { return n * 2; }", arguments: "[\(n)]").get().json) ?? "-" }
+            }
+            return await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        #expect(Set(results) == Set((0..<50).map { String($0 * 2) }))
+    }
+}
