@@ -186,6 +186,10 @@ extension HookSettings {
 }
 
 extension Hook {
+    /// The longest any attempt waits for a response (a config file's `timeout: 0`, "no timeout",
+    /// means this), so a slot is never held for ever.
+    public static let maxTimeoutSeconds = 300
+
     /// The key the sandbox compiles one of this hook's scripts under: each hook's scripts run in a
     /// realm of their own, and an edited script is compiled afresh.
     public static func scriptKey(hookID: Int64, kind: String, source: String) -> String {

@@ -71,7 +71,7 @@ public protocol EventStore: Sendable {
 /// Hooks.
 public protocol HookStore: Sendable {
     /// Creates the hook and, in the same transaction, its first ping delivery.
-    func createHook(teamID: Int64, settings: HookSettings, keys: HookKeys, now: Date) async throws -> (hook: Hook, pingDeliveryID: String)
+    func createHook(teamID: Int64, settings: HookSettings, keys: HookKeys, now: Date) async throws -> (hook: Hook, pingDeliveryID: String?)
     func hook(id: Int64) async throws -> Hook?
     /// All hooks, or one team's.
     func hooks(teamID: Int64?) async throws -> [Hook]
@@ -121,7 +121,7 @@ public protocol DeliveryStore: Sendable {
 
 extension HookStore {
     /// Creates an HMAC-only hook.
-    public func createHook(teamID: Int64, settings: HookSettings, encryptedSecret: Data, now: Date) async throws -> (hook: Hook, pingDeliveryID: String) {
+    public func createHook(teamID: Int64, settings: HookSettings, encryptedSecret: Data, now: Date) async throws -> (hook: Hook, pingDeliveryID: String?) {
         try await createHook(teamID: teamID, settings: settings, keys: HookKeys(encryptedSecret: encryptedSecret), now: now)
     }
 }

@@ -24,6 +24,8 @@ public final class DeliveryEngine: Service, Sendable {
     let secretBox: SecretBox
     let configuration: DeliveryEngineConfiguration
     let logger: Logger
+    /// Event handling's logger, at the level of the `Event`/`Events+` log keys.
+    let eventLogger: Logger
     let sender: DeliverySender
     /// Runs hook filters (at fan-out) and transforms (before signing).
     public let scripts: ScriptRunner
@@ -40,7 +42,21 @@ public final class DeliveryEngine: Service, Sendable {
         var inFlight = 0
         var finished: [(ClaimedDelivery, DeliverySender.Sent)] = []
         var dispatching = true
+        /// Appends the events to deliver before stopping (``beforeStopping(_:)``).
+        var stopEvents: (@Sendable () async throws -> [Int64])?
+        var stop = StopPhase.running
     }
+
+    /// A graceful stop with events to deliver first: those events are appended and fanned out, and
+    /// the engine goes on until their deliveries have finished or ``drainLimit`` has passed.
+    private enum StopPhase {
+        case running
+        case appending
+        case draining(seqs: [Int64], until: ContinuousClock.Instant)
+    }
+
+    /// The longest a graceful stop waits for the deliveries of its stop events.
+    public static let drainLimit: Duration = .seconds(5)
 
     private let attemptsCounter = Counter(label: "herald_delivery_attempts_total")
     private let successCounter = Counter(label: "herald_deliveries_succeeded_total")
@@ -52,6 +68,10 @@ public final class DeliveryEngine: Service, Sendable {
         self.secretBox = secretBox
         self.configuration = configuration
         self.logger = logger
+        var eventLogger = logger
+        eventLogger[metadataKey: "log_key"] = "Event"
+        eventLogger.logLevel = configuration.eventLogLevel ?? max(logger.logLevel, .notice)
+        self.eventLogger = eventLogger
         self.signingMaterial = SigningMaterialCache(secretBox: secretBox)
         self.scripts = ScriptRunner(limits: configuration.scriptLimits)
         var clientConfiguration = HTTPClient.Configuration()
@@ -79,6 +99,12 @@ public final class DeliveryEngine: Service, Sendable {
     /// Attempts claimed and not yet recorded: a slot is free again once its attempt is durable.
     public var attemptsInFlight: Int { state.withLock { $0.inFlight } }
 
+    /// Sets what to append on a graceful stop (`db_state_changed` offline events): the engine
+    /// delivers those events before it stops, within ``drainLimit``. Returns the appended `seq`s.
+    public func beforeStopping(_ append: @escaping @Sendable () async throws -> [Int64]) {
+        state.withLock { $0.stopEvents = append }
+    }
+
     /// Call after events were appended: fan-out runs soon.
     public func eventsAppended() { fanOutBell.ring() }
 
@@ -94,7 +120,13 @@ public final class DeliveryEngine: Service, Sendable {
                 group.addTask { await self.deliveryLoop() }
             }
         } onGracefulShutdown: {
-            self.state.withLock { $0.dispatching = false }
+            self.state.withLock { state in
+                if state.stopEvents != nil {
+                    state.stop = .appending
+                } else {
+                    state.dispatching = false
+                }
+            }
             self.fanOutBell.ring()
             self.deliveryBell.ring()
         }
@@ -108,9 +140,19 @@ public final class DeliveryEngine: Service, Sendable {
 
     private func fanOutLoop() async {
         while isDispatching {
+            let (phase, stopEvents) = state.withLock { ($0.stop, $0.stopEvents) }
+            if case .appending = phase, let stopEvents {
+                var seqs: [Int64] = []
+                do { seqs = try await stopEvents() } catch { logger.error("could not append the events of the stop", metadata: ["error": "\(error)"]) }
+                state.withLock { $0.stop = .draining(seqs: seqs, until: .now + Self.drainLimit) }
+                deliveryBell.ring()
+            }
             do {
                 let result = try await store.fanOut(limit: configuration.fanOutBatch, now: Date()) { planned in
-                    await HookFilters(runner: self.scripts, logger: self.logger).decide(planned)
+                    await HookFilters(runner: self.scripts, logger: self.eventLogger).decide(planned)
+                }
+                if result.events > 0 {
+                    eventLogger.info("events fanned out", metadata: ["events": "\(result.events)", "deliveries": "\(result.deliveries)"])
                 }
                 if result.deliveries > 0 { deliveryBell.ring() }
                 if result.events == configuration.fanOutBatch { continue }
@@ -128,6 +170,7 @@ public final class DeliveryEngine: Service, Sendable {
         var failedTurns = 0
         await withDiscardingTaskGroup { group in
             while true {
+                await checkDrained()
                 let dispatching = isDispatching
                 let (finished, inFlight, byHook, byTeam) = state.withLock { state in
                     let finished = state.finished
@@ -193,6 +236,22 @@ public final class DeliveryEngine: Service, Sendable {
                 await deliveryBell.wait(timeout: full || !dispatching ? configuration.idleInterval : await idleWait(after: claimedAt))
             }
         }
+    }
+
+    /// Ends a graceful stop's drain once the stop events' deliveries have finished (or its time is up).
+    private func checkDrained() async {
+        guard case .draining(let seqs, let until) = state.withLock({ $0.stop }) else { return }
+        var done = ContinuousClock.now >= until || seqs.isEmpty
+        if !done {
+            // Fanned out (the cursor is past them: their deliveries were stored with it), then nothing
+            // of theirs left to send; read in that order.
+            let fannedOut = ((try? await store.fanOutBatch(limit: 1))?.after ?? 0) >= (seqs.max() ?? 0)
+            var query = DeliveryQuery(statuses: [.pending, .inFlight], limit: 1)
+            query.eventSeqs = seqs
+            let unfinished = fannedOut ? try? await store.deliveries(query) : nil
+            done = fannedOut && unfinished?.isEmpty == true
+        }
+        if done { state.withLock { $0.dispatching = false } }
     }
 
     /// Store transactions tried before giving up on recording at shutdown.

@@ -1,3 +1,4 @@
+import Logging
 import HeraldCore
 
 /// Limits and policies of the delivery engine.
@@ -21,6 +22,17 @@ public struct DeliveryEngineConfiguration: Sendable {
     public var allowPrivateTargets: Bool = false
     /// Bounds on hook filters and transforms.
     public var scriptLimits = ScriptLimits()
+    /// How much the engine says about event handling (fan-out, filters): Sync Gateway's log keys
+    /// `Event` (info) and `Events+` (debug). Nil: warnings only.
+    public var eventLogLevel: Logger.Level?
+
+    /// The level for Sync Gateway log keys (`Event`, `Events+`, `Events`, `Event+`), if any asks for event logging.
+    public static func eventLogLevel(forLogKeys keys: [String]) -> Logger.Level? {
+        let keys = Set(keys.map { $0.lowercased() })
+        if keys.contains("events+") || keys.contains("event+") { return .debug }
+        if keys.contains("event") || keys.contains("events") || keys.contains("*") { return .info }
+        return nil
+    }
 
     public init() {}
 }

@@ -10,7 +10,7 @@ extension SQLiteStore: DeliveryStore {
                 db.cachedStatement(sql: "SELECT \(Self.eventColumns) FROM events WHERE seq > ? AND target_hook_id IS NULL ORDER BY seq LIMIT ?"),
                 arguments: [cursor, limit]
             ).map(Self.indexedEvent)
-            return FanOutBatch(after: cursor, events: events, router: events.isEmpty ? HookRouter(hooks: [], grantedChannels: [:]) : try self.hookRouter(db))
+            return FanOutBatch(after: cursor, events: events, router: events.isEmpty ? HookRouter(hooks: [], grantedChannels: [:]) : try self.hookRouter(db, reading: true))
         }
     }
 

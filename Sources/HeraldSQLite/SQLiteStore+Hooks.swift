@@ -3,7 +3,7 @@ import GRDB
 import HeraldCore
 
 extension SQLiteStore: HookStore {
-    public func createHook(teamID: Int64, settings: HookSettings, keys: HookKeys, now: Date) async throws -> (hook: Hook, pingDeliveryID: String) {
+    public func createHook(teamID: Int64, settings: HookSettings, keys: HookKeys, now: Date) async throws -> (hook: Hook, pingDeliveryID: String?) {
         try await pool.write { db in
             let lastSeq = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'event_seq'") ?? 0
             try db.execute(
@@ -23,7 +23,8 @@ extension SQLiteStore: HookStore {
             )
             let id = db.lastInsertedRowID
             try Self.hooksChanged(db)
-            let pingID = try Self.queuePing(hookID: id, teamID: teamID, now: now, in: db)
+            // A hook from the config file stands for a Sync Gateway handler: its receiver expects documents only.
+            let pingID = settings.managedKey == nil ? try Self.queuePing(hookID: id, teamID: teamID, now: now, in: db) : nil
             let hook = try Row.fetchOne(db, sql: "SELECT * FROM hooks WHERE id = ?", arguments: [id]).map(Self.hook)!
             return (hook, pingID)
         }

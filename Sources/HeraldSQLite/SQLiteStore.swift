@@ -91,7 +91,9 @@ extension SQLiteStore: HeraldStore {}
 extension SQLiteStore {
     /// The active hooks, indexed, as of this transaction: rebuilt only when `hooks_version` moved,
     /// so fan-out and claims do not read and decode every hook on every turn.
-    func hookRouter(_ db: Database) throws -> HookRouter {
+    /// - Parameter reading: true in a read transaction, whose snapshot is committed state: the
+    ///   router is published at once. In a write transaction it is published once that commits.
+    func hookRouter(_ db: Database, reading: Bool = false) throws -> HookRouter {
         let version = try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'hooks_version'")) ?? 0
         if let cached = routerCache.withLock({ $0 }), cached.version == version { return cached.router }
         let hooks = try Row.fetchAll(db, sql: "SELECT * FROM hooks WHERE active = 1").map(Self.hook)
@@ -101,8 +103,12 @@ extension SQLiteStore {
             granted[team.id] = team.channels
         }
         let router = HookRouter(hooks: hooks, grantedChannels: granted)
-        // Published once this transaction commits: a rolled-back one may have moved the version.
-        db.afterNextTransaction(onCommit: { _ in self.routerCache.withLock { $0 = (version, router) } })
+        if reading {
+            routerCache.withLock { $0 = (version, router) }
+        } else {
+            // Published once this transaction commits: a rolled-back one may have moved the version.
+            db.afterNextTransaction(onCommit: { _ in self.routerCache.withLock { $0 = (version, router) } })
+        }
         return router
     }
 

@@ -44,6 +44,24 @@ public func buildApplication(
     _ = MetricsRegistry.shared
     let configuration = services.configuration
     let renderer = try await PageRenderer(directory: configuration.templatesDirectory)
+    var created: Set<String> = []
+    if let config = configuration.syncGateway {
+        let changes = try await services.applyConfigFile(config, logger: logger)
+        logger.notice(
+            "config file applied",
+            metadata: [
+                "databases": "\(config.databases.map(\.name).joined(separator: ","))", "created": "\(changes.databasesCreated.joined(separator: ","))",
+                "hooks_created": "\(changes.hooksCreated)", "hooks_updated": "\(changes.hooksUpdated)", "hooks_retired": "\(changes.hooksRetired)",
+            ]
+        )
+        created = Set(changes.databasesCreated)
+    }
+    // Every database is online now, and goes offline when the server stops gracefully.
+    let databases = try await services.store.databaseNames().filter { !created.contains($0) }
+    try await services.raiseStateChange(databases: databases, state: .online, reason: "server started")
+    services.engine.beforeStopping { [services] in
+        try await services.raiseStateChange(databases: try await services.store.databaseNames(), state: .offline, reason: "server stopping")
+    }
     return Application(
         router: buildRouter(services, renderer: renderer),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Herald"),

@@ -21,8 +21,12 @@ public struct HeraldConfiguration: Sendable {
     public var templatesDirectory: URL = URL(fileURLWithPath: "Templates")
     /// CSS and JavaScript for the web UI.
     public var publicDirectory: URL = URL(fileURLWithPath: "Public")
+    /// A Sync Gateway config file's databases and webhook handlers (`herald serve --config`).
+    public var syncGateway: SyncGatewayConfig?
 
     public init() {}
 
     var baseURL: String { publicBaseURL ?? "http://\(host):\(port)" }
+    /// Sync Gateway's `admininterface` in `db_state_changed`: where this server listens.
+    var adminInterface: String { "\(host):\(port)" }
 }

@@ -7,7 +7,37 @@ extension HeraldServices {
     func createDatabase(_ name: String) async throws -> DatabaseInfo {
         let info = try await store.createDocumentDatabase(name)
         catalog.invalidate()
+        try await raiseStateChange(databases: [name], state: .online, reason: "created")
         return info
+    }
+
+    /// Deletes a database (its documents and local documents); raises its `db_state_changed` offline.
+    func deleteDatabase(_ name: String) async throws -> Bool {
+        guard try await store.deleteDatabase(name) else { return false }
+        catalog.invalidate()
+        try await raiseStateChange(databases: [name], state: .offline, reason: "deleted")
+        return true
+    }
+
+    /// Appends a `<db>.db_state_changed` event per database that a `db_state_changed` handler of
+    /// the config file listens to, as Sync Gateway raises the event for its handlers when a database
+    /// goes online or offline. Routed as a document in no channel: to the file's hooks, providers
+    /// and admins. Returns the appended `seq`s.
+    @discardableResult
+    func raiseStateChange(databases: [String], state: DatabaseState, reason: String) async throws -> [Int64] {
+        let listened = Set(try await store.hooks(teamID: nil).filter { $0.active && $0.managedKey != nil }.flatMap(\.events))
+        let events = databases.filter { listened.contains(DatabaseInfo.stateEventType($0)) }.map { name in
+            NewEvent(
+                type: DatabaseInfo.stateEventType(name),
+                data: DatabaseState.eventData(database: name, state: state, reason: reason, adminInterface: configuration.adminInterface, now: Date()),
+                channels: [DocumentMVCC.unroutedChannel]
+            )
+        }
+        guard !events.isEmpty else { return [] }
+        let appended = try await store.append(events)
+        engine.eventsAppended()
+        commits.committed(appended.map(\.event.seq).max() ?? 0)
+        return appended.map(\.event.seq)
     }
 
     /// Writes a document through MVCC; its `document_changed` event is appended in the same

@@ -112,8 +112,27 @@ typedef struct {
     const char *result_type;
 } request;
 
+// Errors raised in a realm are caught there (protected calls on the realm's own thread) and thrown
+// again, as their message, on the main context: an error must not unwind across threads.
+static void rethrow_from(duk_context *realm, duk_idx_t base, duk_context *ctx) {
+    duk_push_string(ctx, duk_safe_to_string(realm, -1));
+    duk_set_top(realm, base);
+    (void) duk_throw(ctx);
+}
+
+static duk_ret_t encode_top(duk_context *ctx, void *udata) {
+    (void) udata;
+    duk_json_encode(ctx, -1);
+    return 1;
+}
+
+static duk_ret_t decode_top(duk_context *ctx, void *udata) {
+    (void) udata;
+    duk_json_decode(ctx, -1);
+    return 1;
+}
+
 // The realm of `key`: a thread with its own global environment, the compiled function at index 0.
-// Runs in protected mode: errors thrown here are the request's error.
 static duk_context *realm_for(duk_context *ctx, request *req, int *compile_error) {
     duk_push_global_stash(ctx);
     if (duk_get_prop_string(ctx, -1, req->key)) {
@@ -131,10 +150,10 @@ static duk_context *realm_for(duk_context *ctx, request *req, int *compile_error
     duk_concat(realm, 3);
     duk_push_string(realm, "filter");
     *compile_error = 1;
-    duk_compile(realm, DUK_COMPILE_EVAL);
-    duk_call(realm, 0);
+    if (duk_pcompile(realm, DUK_COMPILE_EVAL) != 0 || duk_pcall(realm, 0) != 0) rethrow_from(realm, 0, ctx);
     if (!duk_is_function(realm, -1)) {
-        duk_error(realm, DUK_ERR_TYPE_ERROR, "the script is not a function");
+        duk_set_top(realm, 0);
+        (void) duk_type_error(ctx, "the script is not a function");
     }
     *compile_error = 0;
     duk_put_prop_string(ctx, -2, req->key);  // stash[key] = thread (keeps the realm alive)
@@ -161,12 +180,12 @@ static duk_ret_t run_request(duk_context *ctx, void *udata) {
     duk_dup(realm, 0);
     // Arguments are decoded in the script's own realm, with that realm's prototypes.
     duk_push_lstring(realm, req->args, req->args_length);
-    duk_json_decode(realm, -1);
+    if (duk_safe_call(realm, decode_top, NULL, 1, 1) != 0) rethrow_from(realm, base, ctx);
     duk_idx_t args = duk_get_top_index(realm);
     duk_size_t count = duk_get_length(realm, args);
     for (duk_size_t i = 0; i < count; i++) duk_get_prop_index(realm, args, (duk_uarridx_t) i);
     duk_remove(realm, args);
-    duk_call(realm, (duk_idx_t) count);
+    if (duk_pcall(realm, (duk_idx_t) count) != 0) rethrow_from(realm, base, ctx);
     switch (duk_get_type(realm, -1)) {
     case DUK_TYPE_UNDEFINED: req->result_type = "undefined"; break;
     case DUK_TYPE_NULL: req->result_type = "null"; break;
@@ -180,7 +199,7 @@ static duk_ret_t run_request(duk_context *ctx, void *udata) {
         duk_pop(realm);
         duk_push_null(realm);
     }
-    duk_json_encode(realm, -1);
+    if (duk_safe_call(realm, encode_top, NULL, 1, 1) != 0) rethrow_from(realm, base, ctx);
     duk_xmove_top(ctx, realm, 1);  // the encoded result, onto the main context
     duk_set_top(realm, base);
     return 1;

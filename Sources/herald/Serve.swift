@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HeraldCore
+import HeraldDelivery
 import HeraldServer
 import Hummingbird
 import HummingbirdBcrypt
@@ -41,6 +42,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Directory of the web UI's CSS and JavaScript (env HERALD_PUBLIC_DIR).")
     var publicDir: String = ProcessInfo.processInfo.environment["HERALD_PUBLIC_DIR"] ?? "Public"
 
+    @Option(help: "A Couchbase Sync Gateway config file: its databases are created and its event_handlers webhooks become hooks managed by the file.")
+    var config: String?
+
+    @Option(help: "Log keys, comma-separated, as in Sync Gateway: Event (event handling) or Events+ (more detail).")
+    var log: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = ProcessInfo.processInfo.environment["HERALD_LOG_LEVEL"] ?? "info"
 
@@ -58,6 +65,18 @@ struct Serve: AsyncParsableCommand {
         configuration.engine.maxInFlightPerHook = maxInFlightPerHook
         configuration.engine.maxInFlightPerTeam = maxInFlightPerTeam
         configuration.maxFeedsPerToken = maxFeedsPerToken
+        var logKeys = log.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
+        if let config {
+            let text: String
+            do { text = try String(contentsOfFile: config, encoding: .utf8) } catch { throw ValidationError("cannot read --config \(config): \(error.localizedDescription)") }
+            do {
+                configuration.syncGateway = try SyncGatewayConfig(text: text)
+            } catch {
+                throw ValidationError("\(config): \(error)")
+            }
+            logKeys += configuration.syncGateway?.logKeys ?? []
+        }
+        configuration.engine.eventLogLevel = DeliveryEngineConfiguration.eventLogLevel(forLogKeys: logKeys)
         if let retrySchedule {
             guard let schedule = RetrySchedule(parsing: retrySchedule) else {
                 throw ValidationError("--retry-schedule must look like 5s,5m,30m (units ms, s, m, h)")

@@ -239,3 +239,20 @@ public struct LocalDocument: Sendable, Hashable {
         return input.deleted ? nil : LocalDocument(id: id, revision: "0-\(generation)", body: input.body)
     }
 }
+
+/// Whether a database is serving, as Sync Gateway's `db_state_changed` event says it.
+public enum DatabaseState: String, Sendable, Hashable {
+    case online, offline
+
+    /// The event's `data`, Sync Gateway's body: `{admininterface, dbname, localtime, reason, state}`;
+    /// `localtime` in the server's time zone with milliseconds and offset, as Sync Gateway writes it.
+    public static func eventData(database: String, state: DatabaseState, reason: String, adminInterface: String, now: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ss.SSSxxx"
+        return JSONValue.object([
+            ("admininterface", .string(adminInterface)), ("dbname", .string(database)), ("localtime", .string(formatter.string(from: now))),
+            ("reason", .string(reason)), ("state", .string(state.rawValue)),
+        ]).jsonString
+    }
+}

@@ -60,7 +60,7 @@ struct HookFilters: Sendable {
         if case .skip(let note) = verdict, note != FilterVerdict.filteredOut {
             logger.notice("hook filter did not decide", metadata: ["hook": "\(delivery.hookID)", "event": "\(delivery.eventSeq)", "outcome": "\(note)"])
         } else {
-            logger.debug("hook filter ran", metadata: ["hook": "\(delivery.hookID)", "event": "\(delivery.eventSeq)", "verdict": "\(verdict)"])
+            logger.debug("hook filter decided", metadata: ["hook": "\(delivery.hookID)", "event": "\(delivery.eventSeq)", "verdict": "\(verdict)"])
         }
         return verdict
     }

@@ -88,7 +88,7 @@ struct DocumentsController {
 
     @Sendable func deleteDatabase(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
         _ = try context.require(.admin)
-        guard try await store.deleteDatabase(try context.parameters.require("db")) else { throw CouchError.notFound("missing") }
+        guard try await services.deleteDatabase(try context.parameters.require("db")) else { throw CouchError.notFound("missing") }
         return JSONResponse(status: .ok, body: .object([("ok", .bool(true))]))
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import HeraldDelivery
 import Testing
 
 /// Paths and services the cross-process tests need, and the rule for when they are missing:
@@ -56,6 +57,8 @@ enum ExternalTools {
     static func runs(needing available: Bool) -> Bool { isCI || available }
 
     static var hasHeraldBinary: Bool { heraldBinary != nil }
+    /// The `herald-js` worker for hook filters and transforms, built beside the test binary.
+    static var jsWorkerBuilt: Bool { runs(needing: ScriptRunner.locateWorker() != nil) }
     static func hasPython(_ module: String) -> Bool { python(importing: module) != nil }
     static var node: String? { ["/usr/bin/node", "/usr/local/bin/node"].first(where: FileManager.default.isExecutableFile(atPath:)) }
     static var go: String? { ["/usr/bin/go", "/usr/local/go/bin/go"].first(where: FileManager.default.isExecutableFile(atPath:)) }

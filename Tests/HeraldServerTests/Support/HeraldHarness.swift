@@ -27,14 +27,16 @@ struct HeraldHarness: Sendable {
     ) async throws -> T {
         var configuration = HeraldConfiguration()
         configuration.port = 0
-        configuration.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-test-\(UUID().uuidString)")
+        let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("herald-test-\(UUID().uuidString)")
+        configuration.dataDirectory = temporary
         configuration.engine.allowPrivateTargets = true
         configuration.engine.retrySchedule = fastSchedule
         configuration.engine.idleInterval = .milliseconds(100)
         configuration.templatesDirectory = ExternalTools.packageRoot.appendingPathComponent("Templates")
         configuration.publicDirectory = ExternalTools.packageRoot.appendingPathComponent("Public")
         configure(&configuration)
-        defer { try? FileManager.default.removeItem(at: configuration.dataDirectory) }
+        // A directory the test chose outlives the run (a restart test removes it itself).
+        defer { try? FileManager.default.removeItem(at: temporary) }
         var logger = Logger(label: "herald-test")
         logger.logLevel = .warning
         let (store, secretBox) = try await openStore(configuration: configuration)
