@@ -119,3 +119,54 @@ extension HeraldServices {
         return try await store.updateHook(hook, now: now)
     }
 }
+
+/// What a hook's filter and transform make of an example event (the form's Test button).
+struct ScriptTrial: Sendable {
+    var eventType: String
+    /// `delivered`, `filtered out`, or the filter's error; nil without a filter.
+    var filterOutcome: String?
+    /// The body the receiver would get (after the transform), pretty-printed; nil when filtered out.
+    var body: String?
+    var transformError: String?
+}
+
+extension HeraldServices {
+    /// Runs `filter` and `transform` against the example payload of `eventType` (its catalog
+    /// example, or `{}`), exactly as fan-out and sending would, without storing anything.
+    func trialRun(filter: String?, transform: String?, eventType: String, format: PayloadFormat) async throws -> ScriptTrial {
+        let example = try await catalog.entry(named: eventType)?.type.example ?? .object([])
+        let event = Event(seq: 0, id: "evt_example", type: eventType, data: example.jsonString, channels: [], idempotencyKey: nil, timestamp: Date())
+        let key = "trial-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        var trial = ScriptTrial(eventType: eventType)
+        if let filter {
+            let result = await engine.scripts.call(key: key + "-f", source: filter, arguments: HookScripts.filterArguments(for: event))
+            switch result {
+            case .success(let value):
+                switch HookScripts.verdict(type: value.type, json: value.json) {
+                case .deliver: trial.filterOutcome = "delivered"
+                case .skip(let note): trial.filterOutcome = note
+                }
+            case .failure(.timedOut): trial.filterOutcome = FilterVerdict.timedOut
+            case .failure(let failure): trial.filterOutcome = "filter error: \(failure)"
+            }
+            guard trial.filterOutcome == "delivered" else { return trial }
+        }
+        var body = HookScripts.body(for: event, format: format)
+        if let transform {
+            switch await engine.scripts.call(key: key + "-t", source: transform, arguments: "[" + body + "]") {
+            case .success(let value):
+                switch HookScripts.transformedBody(type: value.type, json: value.json) {
+                case .success(let transformed): body = transformed
+                case .failure(let error):
+                    trial.transformError = error.description
+                    return trial
+                }
+            case .failure(let failure):
+                trial.transformError = TransformError(message: failure.description).description
+                return trial
+            }
+        }
+        trial.body = (try? JSONValue(parsing: body).prettyString) ?? body
+        return trial
+    }
+}

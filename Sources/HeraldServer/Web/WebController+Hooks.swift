@@ -56,7 +56,8 @@ extension WebController {
             "sslOn": !values.insecureSSL, "sslOff": values.insecureSSL, "active": values.active,
             "modeDefault": values.mode == "default", "modeAll": values.mode == "all", "modeCustom": values.mode == "custom",
             "channels": values.channels, "ordered": values.ordering == .ordered, "ed25519": values.signature == .ed25519,
-            "timeout": values.timeout,
+            "timeout": values.timeout, "filter": values.filter, "transform": values.transform,
+            "scriptsOpen": !values.filter.isEmpty || !values.transform.isEmpty || errors["filter"] != nil || errors["transform"] != nil,
             "eventTypes": catalog.map { ["name": $0.name, "description": $0.description, "checked": values.events.contains($0.name)] },
             "isAdmin": signIn.user.role == .admin,
             "teams": teams.map { ["id": $0.id, "name": $0.name, "selected": $0.id == values.teamID] },
@@ -79,6 +80,8 @@ extension WebController {
         var signature = SignatureScheme.hmac
         var timeout = 10
         var teamID: Int64?
+        var filter = ""
+        var transform = ""
 
         init() {}
 
@@ -94,6 +97,8 @@ extension WebController {
             signature = hook.signature
             timeout = hook.timeoutSeconds
             teamID = hook.teamID
+            filter = hook.filter ?? ""
+            transform = hook.transform ?? ""
         }
 
         init(form: FormData) {
@@ -108,16 +113,22 @@ extension WebController {
             signature = SignatureScheme(rawValue: form["signature"] ?? "") ?? .hmac
             timeout = Int(form.trimmed("timeout_seconds")) ?? 10
             teamID = Int64(form["team"] ?? "")
+            filter = form.trimmed("filter")
+            transform = form.trimmed("transform")
         }
+
+        /// The events the hook would subscribe to.
+        var chosenEvents: [String] { mode == "all" ? ["*"] : mode == "default" ? ["lead.created"] : events }
 
         /// The same fields as the API's JSON, so the form is validated by the API's rules.
         var json: JSONValue {
-            let chosen: [String] = mode == "all" ? ["*"] : mode == "default" ? ["lead.created"] : events
+            let chosen = chosenEvents
             return .object([
                 ("url", .string(url)), ("content_type", .string(contentType.rawValue)), ("insecure_ssl", .bool(insecureSSL)),
                 ("active", .bool(active)), ("events", .array(chosen.map(JSONValue.string))),
                 ("channels", .array(channels.split(separator: ",").map { .string($0.trimmingCharacters(in: .whitespaces)) }.filter { $0 != .string("") })),
                 ("ordering", .string(ordering.rawValue)), ("signature", .string(signature.rawValue)), ("timeout_seconds", .int(Int64(timeout))),
+                ("filter", .string(filter)), ("transform", .string(transform)),
             ])
         }
     }
@@ -160,6 +171,9 @@ extension WebController {
         let teamID: Int64? = signIn.user.role == .admin ? values.teamID : signIn.user.teamID
         if teamID == nil { errors["team"] = "Choose the team this hook belongs to." }
         try await checkChannels(settings.channels, teamID: teamID, into: &errors)
+        if form["intent"] == "test" {
+            return try await trialPage(values, errors: errors, signIn, title: "Add webhook", action: "/hooks", hookID: nil, request: request, context: context)
+        }
         let supplied = form.trimmed("secret")
         if !supplied.isEmpty && supplied.count < 8 { errors["secret"] = "Use at least 8 characters, or leave it empty." }
         guard errors.isEmpty, let teamID else {
@@ -173,9 +187,16 @@ extension WebController {
         return Response(status: .seeOther, headers: [.location: "/hooks/\(hook.id)?notice=created"])
     }
 
+    /// A hook the user may change: hooks from the config file change only with the file.
+    func editableHook(_ id: String?, _ signIn: WebSignIn) async throws -> Hook {
+        let hook = try await visibleHook(id, signIn)
+        if let key = hook.managedKey { throw Problem.conflict(HeraldServices.managedMessage(key)) }
+        return hook
+    }
+
     @Sendable func editHookPage(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
         let signIn = try signedIn(context)
-        let hook = try await visibleHook(context.parameters.get("id"), signIn)
+        let hook = try await editableHook(context.parameters.get("id"), signIn)
         return renderer.render(
             "hook-form", try await formContext(signIn, title: "Edit webhook", action: "/hooks/\(hook.id)", values: FormValues(hook: hook), errors: [:], hookID: hook.id)
         )
@@ -183,13 +204,19 @@ extension WebController {
 
     @Sendable func updateHook(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try signedIn(context)
-        let hook = try await visibleHook(context.parameters.get("id"), signIn)
+        let hook = try await editableHook(context.parameters.get("id"), signIn)
         let form = try await checkedForm(request, signIn)
         var values = FormValues(form: form)
         values.teamID = hook.teamID
         var settings = HookSettings(url: values.url)
         var errors = try await validate(values, into: &settings)
         try await checkChannels(settings.channels, teamID: hook.teamID, into: &errors)
+        if form["intent"] == "test" {
+            return try await trialPage(
+                values, errors: errors, signIn, title: "Edit webhook", action: "/hooks/\(hook.id)", hookID: hook.id, request: request, context: context,
+                format: hook.payloadFormat
+            )
+        }
         let supplied = form.trimmed("secret")
         if !supplied.isEmpty && supplied.count < 8 { errors["secret"] = "Use at least 8 characters, or leave it empty." }
         guard errors.isEmpty else {
@@ -198,6 +225,29 @@ extension WebController {
         }
         _ = try await services.updateHook(hook, settings: settings, secret: supplied.isEmpty ? nil : supplied)
         return Response(status: .seeOther, headers: [.location: "/hooks/\(hook.id)?notice=saved"])
+    }
+
+    /// The form again, with what the filter and transform make of the first chosen event type's
+    /// example payload (the Test button); nothing is saved.
+    func trialPage(
+        _ values: FormValues, errors: [String: String], _ signIn: WebSignIn, title: String, action: String, hookID: Int64?, request: Request,
+        context: HeraldRequestContext, format: PayloadFormat = .event
+    ) async throws -> Response {
+        var page = try await formContext(signIn, title: title, action: action, values: values, errors: errors, hookID: hookID)
+        if errors["filter"] == nil && errors["transform"] == nil {
+            let eventType = values.chosenEvents.first { !$0.contains("*") } ?? "lead.created"
+            let trial = try await services.trialRun(
+                filter: values.filter.isEmpty ? nil : values.filter, transform: values.transform.isEmpty ? nil : values.transform, eventType: eventType,
+                format: format
+            )
+            page["trial"] = [
+                "eventType": trial.eventType, "filterOutcome": trial.filterOutcome ?? "", "hasFilterOutcome": trial.filterOutcome != nil,
+                "body": trial.body ?? "", "hasBody": trial.body != nil, "transformError": trial.transformError ?? "",
+                "hasTransformError": trial.transformError != nil,
+            ] as [String: Any]
+        }
+        page["scriptsOpen"] = true
+        return try renderer.render("hook-form", page).response(from: request, context: context)
     }
 
     // MARK: the hook page
@@ -233,6 +283,9 @@ extension WebController {
                 "deliveries": deliveries.map(deliveryRow), "noDeliveries": deliveries.isEmpty,
                 "nextCursor": deliveries.count == pageSize ? deliveries.last?.cursor.encoded ?? "" : "", "hasMore": deliveries.count == pageSize,
                 "chart": ActivityChart.svg(deliveries: day, now: Date()),
+                "managedBy": hook.managedKey ?? "", "isManaged": hook.managedKey != nil, "editable": hook.managedKey == nil,
+                "filter": hook.filter ?? "", "hasFilter": hook.filter != nil, "transform": hook.transform ?? "", "hasTransform": hook.transform != nil,
+                "payloadFormat": hook.payloadFormat == .syncGateway ? "Sync Gateway (the document itself)" : "Herald event",
             ])
         )
     }
@@ -241,8 +294,9 @@ extension WebController {
         let status = delivery.lifecycle.status.apiStatus
         return [
             "id": delivery.id, "hookID": delivery.hookID, "event": delivery.eventType, "status": status,
-            "icon": status == "success" ? "✔" : status == "failure" ? "✖" : "…",
+            "icon": status == "success" ? "✔" : status == "failure" ? "✖" : status == "skipped" ? "⊘" : "…",
             "statusClass": status == "success" ? "ok" : status == "failure" ? "bad" : "idle",
+            "note": delivery.note ?? "", "hasNote": delivery.note != nil,
             "code": delivery.lastStatusCode.map(String.init) ?? "—", "duration": delivery.lastDurationMs.map { "\($0) ms" } ?? "—",
             "time": Timestamp.string(delivery.deliveredAt ?? delivery.createdAt).replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: " UTC"),
             "redelivery": delivery.lifecycle.redelivery, "attempts": delivery.totalAttempts,
@@ -307,7 +361,7 @@ extension WebController {
 
     @Sendable func rotateSecret(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try signedIn(context)
-        let hook = try await visibleHook(context.parameters.get("id"), signIn)
+        let hook = try await editableHook(context.parameters.get("id"), signIn)
         _ = try await checkedForm(request, signIn)
         let secret = WebhookSecret.generate()
         _ = try await services.rotateSecret(of: hook, to: secret, grace: HeraldServices.defaultRotationGrace)
@@ -317,7 +371,7 @@ extension WebController {
 
     @Sendable func deleteHook(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try signedIn(context)
-        let hook = try await visibleHook(context.parameters.get("id"), signIn)
+        let hook = try await editableHook(context.parameters.get("id"), signIn)
         _ = try await checkedForm(request, signIn)
         _ = try await store.deleteHook(id: hook.id)
         return Response.redirect(to: "/hooks")

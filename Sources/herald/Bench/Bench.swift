@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import HeraldCore
+import HeraldDelivery
 import HeraldServer
 import HeraldVerify
 import Hummingbird
@@ -31,6 +32,9 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Duration of the fixed-rate mode, in seconds.") var duration = 10
     @Flag(help: "Backlog mode: queue --events × --hooks deliveries with the engine stopped, then measure the drain.") var backlog = false
     @Flag(help: "Skip the raw AsyncHTTPClient baseline.") var noBaseline = false
+    @Option(help: "A JavaScript filter for the benchmark's hooks (function (data, previous) { … }); also measures filter evaluations/s.")
+    var filter: String?
+    @Option(help: "A JavaScript transform for the benchmark's hooks (function (event) { return {…}; }).") var transform: String?
     @Flag(help: "Documents mode: --events document writes (PUT, --concurrency at once) followed by a continuous changes feed; prints writes/s and the feed's lag.")
     var documents = false
 
@@ -50,6 +54,8 @@ struct Bench: AsyncParsableCommand {
             report.add("events × hooks", "\(rate.map { $0 * duration } ?? events) × \(hooks), concurrency \(concurrency), ~\(payloadBytes) B payload, batch \(batchSize)")
             if let hooksTotal { report.add("hooks registered", "\(max(hooksTotal, hooks)) (\(hooks) matching)") }
             if prefill > 0 { report.add("store prefilled with", "\(prefill) old events, deliveries and attempts") }
+            if let filter { report.add("hook filter", filter) }
+            if let transform { report.add("hook transform", transform) }
             let herald = try await HeraldUnderTest.start(bench: self, receiverPort: receiverPort, logger: logger)
             do {
                 if documents {
@@ -66,6 +72,7 @@ struct Bench: AsyncParsableCommand {
                 throw error
             }
             await herald.stop()
+            if let filter { try await Self.filterEvaluations(filter, payloadBytes: payloadBytes, report: &report) }
             if !noBaseline && !backlog && !documents {
                 let requests = rate.map { $0 * duration * hooks } ?? events * hooks
                 let baseline = try await Self.baseline(port: receiverPort, requests: requests, concurrency: concurrency, payloadBytes: payloadBytes)
@@ -79,6 +86,34 @@ struct Bench: AsyncParsableCommand {
             await receiverGroup.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
+    }
+
+    /// How many filter calls the sandbox makes per second, on its workers, for a benchmark event.
+    static func filterEvaluations(_ source: String, payloadBytes: Int, report: inout BenchReport) async throws {
+        let runner = ScriptRunner()
+        defer { runner.shutdown() }
+        let event = Event(
+            seq: 1, id: "evt_bench", type: "bench.event", data: #"{"pad":"\#(String(repeating: "x", count: payloadBytes))"}"#, channels: [],
+            idempotencyKey: nil, timestamp: Date()
+        )
+        let arguments = HookScripts.filterArguments(for: event)
+        let calls = 20_000
+        let next = SharedCounter()
+        let failures = SharedCounter()
+        let start = ContinuousClock.now
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<runner.limits.workers {
+                group.addTask {
+                    while next.fetchAdd(1) < calls {
+                        if case .failure = await runner.call(key: "bench", source: source, arguments: arguments) { _ = failures.fetchAdd(1) }
+                    }
+                }
+            }
+        }
+        let elapsed = ContinuousClock.now - start
+        report.add(
+            "filter evaluations/s", BenchReport.rate(calls, elapsed) + " (\(calls) calls, \(runner.limits.workers) herald-js workers, \(failures.fetchAdd(0)) failed)"
+        )
     }
 
     /// The raw POST rate of AsyncHTTPClient to the receiver: same concurrency, no Herald logic.

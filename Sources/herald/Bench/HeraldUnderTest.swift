@@ -55,6 +55,8 @@ final class HeraldUnderTest: @unchecked Sendable {
         for index in 0..<bench.hooks {
             var settings = HookSettings(url: "http://127.0.0.1:\(receiverPort)/hook/\(index)")
             settings.events = ["bench.event"]
+            settings.filter = bench.filter
+            settings.transform = bench.transform
             _ = try await store.createHook(teamID: team.id, settings: settings, encryptedSecret: try secretBox.seal(WebhookSecret.generate().string), now: Date())
         }
         // Hooks that do not match the benchmark's events: fan-out must pass them by at no cost.
