@@ -89,6 +89,8 @@ public protocol DeliveryStore: Sendable {
     /// deleted since the batch was read are dropped. Returns the number stored, or nil (and stores
     /// nothing) when the cursor is no longer at `plan.after`.
     func commitFanOut(_ plan: FanOutPlan, now: Date) async throws -> Int?
+    /// Work accepted and not yet done: deliveries pending or in flight, plus events not yet fanned out.
+    func backlog() async throws -> Int
     /// Queues a `ping` delivery for the hook.
     func ping(hookID: Int64, now: Date) async throws -> String
     /// Claims due deliveries as `policy` decides: for every active hook with pending deliveries,

@@ -35,6 +35,18 @@ extension SQLiteStore: DeliveryStore {
         }
     }
 
+    public func backlog() async throws -> Int {
+        try await pool.read { db in
+            try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT (SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'in_flight'))
+                        + (SELECT COUNT(*) FROM events WHERE seq > (SELECT value FROM meta WHERE key = 'fanout_seq') AND target_hook_id IS NULL)
+                    """
+            ) ?? 0
+        }
+    }
+
     public func ping(hookID: Int64, now: Date) async throws -> String {
         try await pool.write { db in
             guard let teamID = try Int64.fetchOne(db, sql: "SELECT team_id FROM hooks WHERE id = ?", arguments: [hookID]) else {

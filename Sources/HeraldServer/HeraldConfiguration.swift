@@ -21,6 +21,12 @@ public struct HeraldConfiguration: Sendable {
     public var templatesDirectory: URL = URL(fileURLWithPath: "Templates")
     /// CSS and JavaScript for the web UI.
     public var publicDirectory: URL = URL(fileURLWithPath: "Public")
+    /// Accepted work not yet done (pending deliveries and events not yet fanned out) past which
+    /// document writes wait, then are refused with 503: Herald refuses loudly rather than drop.
+    public var maxBacklog: Int = 100_000
+    /// How long a document write waits for the backlog to fall below ``maxBacklog`` when its
+    /// database sets no `wait_for_process` (Sync Gateway's default, 5 ms).
+    public var defaultWaitForBacklog: Duration = .milliseconds(5)
     /// A Sync Gateway config file's databases and webhook handlers (`herald serve --config`).
     public var syncGateway: SyncGatewayConfig?
 

@@ -20,6 +20,8 @@ public struct HeraldServices: Sendable {
     let commits = CommitSignal()
     /// Long-lived changes feeds open per token.
     let feeds: FeedLimiter
+    /// Refuses writes past the backlog bound.
+    let backpressure: Backpressure
 
     public init(store: any HeraldStore, secretBox: SecretBox, configuration: HeraldConfiguration, logger: Logger) {
         self.store = store
@@ -31,6 +33,7 @@ public struct HeraldServices: Sendable {
         self.tokens = TokenCache(store: store)
         self.documentWrites = GroupCommitter(maxBatch: 1000) { [store] writes in try await store.writeDocuments(writes) }
         self.feeds = FeedLimiter(perToken: configuration.maxFeedsPerToken)
+        self.backpressure = Backpressure(store: store, bound: configuration.maxBacklog)
     }
 
     /// Revokes a token: it stops working on the next request.

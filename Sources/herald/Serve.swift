@@ -36,6 +36,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Long-lived changes feeds (longpoll, continuous, eventsource) one API token may hold open at once.")
     var maxFeedsPerToken: Int = 20
 
+    @Option(help: "Accepted work not yet done (pending deliveries and events not yet fanned out) past which document writes wait their database's wait_for_process, then get 503 with Retry-After.")
+    var maxBacklog: Int = 100_000
+
     @Option(help: "Directory of the web UI's Mustache pages (env HERALD_TEMPLATES_DIR).")
     var templatesDir: String = ProcessInfo.processInfo.environment["HERALD_TEMPLATES_DIR"] ?? "Templates"
 
@@ -65,6 +68,7 @@ struct Serve: AsyncParsableCommand {
         configuration.engine.maxInFlightPerHook = maxInFlightPerHook
         configuration.engine.maxInFlightPerTeam = maxInFlightPerTeam
         configuration.maxFeedsPerToken = maxFeedsPerToken
+        configuration.maxBacklog = maxBacklog
         var logKeys = log.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
         if let config {
             let text: String

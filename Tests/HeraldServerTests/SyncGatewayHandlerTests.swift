@@ -223,3 +223,42 @@ import Testing
         }
     }
 }
+
+extension SyncGatewayHandlerTests {
+    @Test(.enabled(if: workerBuilt, "needs the herald-js worker (swift build)"))
+    func pastTheBacklogBoundWritesWaitThenGet503AndNothingAcceptedIsLost() async throws {
+        try await TestReceiver.run { receiver in
+            // A slow receiver, one POST at a time: the backlog builds.
+            receiver.respond { _, _ in .init(delay: .milliseconds(400)) }
+            let text = Self.config(handlers: #"{"max_processes": 1, "wait_for_process": "20", "document_changed": [{"handler": "webhook", "url": "\#(receiver.url())"}]}"#)
+            let config = try SyncGatewayConfig(text: text)
+            try await HeraldHarness.run { configuration in
+                configuration.syncGateway = config
+                configuration.maxBacklog = 5
+            } _: { herald in
+                var accepted: [String] = []
+                var refused: HeraldHarness.APIResponse?
+                for n in 0..<50 where refused == nil {
+                    let response = try await herald.call(.PUT, "/db/leads/d\(n)", token: herald.adminToken, body: #"{"n":\#(n)}"#)
+                    if response.status == 201 { accepted.append("d\(n)") } else { refused = response }
+                }
+                let answer = try #require(refused, "a write past the bound is refused")
+                #expect(answer.status == 503)
+                #expect(answer.header("Retry-After") == "1")
+                #expect(answer.json["error"]?.stringValue == "service_unavailable")
+                #expect(accepted.count >= 5)
+                // The receiver speeds up; the backlog drains and writes are accepted again.
+                receiver.respond { _, _ in .init() }
+                try await eventually("writes are accepted again", timeout: .seconds(30)) {
+                    let retry = try await herald.call(.PUT, "/db/leads/late", token: herald.adminToken, body: #"{"n":"late"}"#)
+                    return retry.status == 201
+                }
+                let all = Set(accepted + ["late"])
+                // Every accepted write was delivered.
+                try await eventually("every accepted document arrives", timeout: .seconds(30)) {
+                    Set(receiver.received.compactMap { try? JSONValue(parsing: $0.body)["_id"]?.stringValue }).isSuperset(of: all)
+                }
+            }
+        }
+    }
+}

@@ -7,6 +7,8 @@ struct CouchError: Error, HTTPResponseError {
     var status: HTTPResponse.Status
     var error: String
     var reason: String
+    /// Seconds, for a 503.
+    var retryAfter: Int?
 
     static func notFound(_ reason: String = "missing") -> CouchError { CouchError(status: .notFound, error: "not_found", reason: reason) }
     static func badRequest(_ reason: String) -> CouchError { CouchError(status: .badRequest, error: "bad_request", reason: reason) }
@@ -31,6 +33,7 @@ struct CouchError: Error, HTTPResponseError {
     func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
         if status == .unauthorized { headers[.wwwAuthenticate] = #"Basic realm="Herald""# }
+        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
         let body = JSONValue.object([("error", .string(error)), ("reason", .string(reason))]).jsonString
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
     }

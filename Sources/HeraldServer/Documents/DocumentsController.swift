@@ -121,6 +121,7 @@ struct DocumentsController {
 
     @Sendable func putDocument(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
         try writer(context)
+        try await services.admitDocumentWrite(database: try context.parameters.require("db"))
         let database = try context.parameters.require("db")
         let id = try context.parameters.require("docid")
         try Self.checkID(id)
@@ -135,6 +136,7 @@ struct DocumentsController {
 
     @Sendable func postDocument(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
         try writer(context)
+        try await services.admitDocumentWrite(database: try context.parameters.require("db"))
         let database = try context.parameters.require("db")
         let input = try await input(request)
         let id = input.id ?? Identifier.deliveryID().replacingOccurrences(of: "-", with: "")
@@ -144,6 +146,7 @@ struct DocumentsController {
 
     @Sendable func deleteDocument(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
         try writer(context)
+        try await services.admitDocumentWrite(database: try context.parameters.require("db"))
         let database = try context.parameters.require("db")
         let rev = request.uri.queryParameters["rev"].map(String.init) ?? request.headers[.ifMatch]?.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
         let document = try await services.writeDocument(database: database, id: try context.parameters.require("docid"), .deletion(revision: rev))
@@ -218,6 +221,7 @@ struct DocumentsController {
     /// with one result per document in order: `{"id","rev"}` or `{"id","error","reason"}`.
     @Sendable func bulkDocuments(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
         try writer(context)
+        try await services.admitDocumentWrite(database: try context.parameters.require("db"))
         let database = try await databaseName(context)
         let body: JSONValue
         do { body = try await request.jsonBody(limit: 16 << 20) } catch let problem as Problem where problem.status == .badRequest {

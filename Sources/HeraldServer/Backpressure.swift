@@ -1,0 +1,50 @@
+import Foundation
+import HeraldCore
+import Synchronization
+
+/// Backpressure on writes: past ``HeraldConfiguration/maxBacklog`` of accepted, unfinished work, a
+/// write waits a little (a database's `wait_for_process`) for the backlog to shrink, then is
+/// refused with 503 and `Retry-After`. Where Sync Gateway drops the event of a write that finds its
+/// queue full, Herald refuses the write: nothing it accepted is ever dropped.
+final class Backpressure: Sendable {
+    let bound: Int
+    private let store: any HeraldStore
+    private let cached = Mutex<(count: Int, at: ContinuousClock.Instant)?>(nil)
+    /// How long a count is trusted while under the bound.
+    static let freshness: Duration = .milliseconds(100)
+
+    init(store: any HeraldStore, bound: Int) {
+        self.store = store
+        self.bound = bound
+    }
+
+    /// Returns when the write may go ahead; nil when it must be refused after waiting `wait`.
+    func admit(wait: Duration) async throws -> Bool {
+        if try await count(fresh: false) < bound { return true }
+        if wait > .zero { try await Task.sleep(for: wait) }
+        return try await count(fresh: true) < bound
+    }
+
+    private func count(fresh: Bool) async throws -> Int {
+        if !fresh, let cached = cached.withLock({ $0 }), ContinuousClock.now - cached.at < Self.freshness { return cached.count }
+        let count = try await store.backlog()
+        cached.withLock { $0 = (count, .now) }
+        return count
+    }
+}
+
+extension HeraldServices {
+    /// Admits a document write to `database`, or refuses it with 503 once its wait is over.
+    func admitDocumentWrite(database: String) async throws {
+        let wait = configuration.syncGateway?.databases.first { $0.name == database }.map { Duration.milliseconds($0.waitForProcess) }
+            ?? configuration.defaultWaitForBacklog
+        guard try await backpressure.admit(wait: wait) else {
+            var error = CouchError(
+                status: .serviceUnavailable, error: "service_unavailable",
+                reason: "Herald has \(backpressure.bound) or more deliveries waiting; retry this write shortly."
+            )
+            error.retryAfter = 1
+            throw error
+        }
+    }
+}

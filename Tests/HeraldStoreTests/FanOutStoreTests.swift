@@ -1,0 +1,58 @@
+import Foundation
+import HeraldCore
+import Testing
+
+/// Fan-out as two plain steps (read a batch, commit a plan), skipped deliveries, and the backlog
+/// count, on every backend.
+@Suite struct FanOutStoreTests {
+    @Test(arguments: StoreBackend.all)
+    func aPlanIsStoredOnceWithItsSkippedDeliveriesAndTheCursorMovesWithIt(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let team = try await store.makeTeam()
+        let kept = try await store.makeHook(team: team, events: ["lead.created"])
+        let gone = try await store.makeHook(team: team, events: ["lead.created"])
+        _ = try await store.claimAll()  // the creation pings
+        _ = try await store.emit()
+        _ = try await store.emit()
+        let batch = try await store.fanOutBatch(limit: 10)
+        #expect(batch.events.count == 2)
+        var planned = batch.route()
+        #expect(planned.count == 4)
+        // The first event is declined by `kept`'s filter; `gone` is deleted before the commit.
+        planned[0].note = FilterVerdict.filteredOut
+        #expect(try await store.deleteHook(id: gone.id))
+        let plan = FanOutPlan(after: batch.after, through: batch.events.last!.seq, deliveries: planned)
+        #expect(try await store.commitFanOut(plan, now: Date()) == 2)
+        // The same plan again: the cursor has moved, nothing is stored twice.
+        #expect(try await store.commitFanOut(plan, now: Date()) == nil)
+        #expect(try await store.fanOutBatch(limit: 10).events.isEmpty)
+        let skipped = try await store.deliveries(DeliveryQuery(hookID: kept.id, statuses: [.skipped]))
+        #expect(skipped.map(\.note) == [FilterVerdict.filteredOut])
+        #expect(skipped.map(\.eventSeq) == [batch.events[0].seq])
+        // A skipped delivery is never claimed; the other one is.
+        #expect(try await store.claimAll().map(\.event.seq) == [batch.events[1].seq])
+        // Redelivered by hand, it is sent after all.
+        #expect(try await store.redeliver(deliveryID: skipped[0].id, now: Date()))
+        #expect(try await store.claimAll().map(\.trigger) == [.redelivery])
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func theBacklogCountsUnfinishedDeliveriesAndEventsNotYetFannedOut(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let team = try await store.makeTeam()
+        let hook = try await store.makeHook(team: team, events: ["lead.created"])
+        let pings = try await store.claimAll()
+        #expect(try await store.backlog() == 1)  // the ping, in flight
+        _ = try await store.record([try result(for: pings[0], status: 200)], health: HookHealth())
+        #expect(try await store.backlog() == 0)
+        _ = try await store.emit()
+        _ = try await store.emit()
+        #expect(try await store.backlog() == 2)  // two events to fan out
+        _ = try await store.fanOut(limit: 10, now: Date())
+        #expect(try await store.backlog() == 2)  // two pending deliveries
+        let claimed = try await store.claimAll()
+        _ = try await store.record(claimed.map { try result(for: $0, status: 200) }, health: HookHealth())
+        #expect(try await store.backlog() == 0)
+        #expect(hook.managedKey == nil)
+    }
+}
