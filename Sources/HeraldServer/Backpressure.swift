@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import Metrics
 import Synchronization
 
 /// Backpressure on writes: past ``HeraldConfiguration/maxBacklog`` of accepted, unfinished work, a
@@ -25,6 +26,12 @@ final class Backpressure: Sendable {
         return try await count(fresh: true) < bound
     }
 
+    /// The backlog now, and whether it is at the bound (`/healthz` says "degraded").
+    func current() async throws -> (backlog: Int, full: Bool) {
+        let count = try await count(fresh: true)
+        return (count, count >= bound)
+    }
+
     private func count(fresh: Bool) async throws -> Int {
         if !fresh, let cached = cached.withLock({ $0 }), ContinuousClock.now - cached.at < Self.freshness { return cached.count }
         let count = try await store.backlog()
@@ -39,12 +46,30 @@ extension HeraldServices {
         let wait = configuration.syncGateway?.databases.first { $0.name == database }.map { Duration.milliseconds($0.waitForProcess) }
             ?? configuration.defaultWaitForBacklog
         guard try await backpressure.admit(wait: wait) else {
-            var error = CouchError(
-                status: .serviceUnavailable, error: "service_unavailable",
-                reason: "Herald has \(backpressure.bound) or more deliveries waiting; retry this write shortly."
-            )
-            error.retryAfter = 1
+            Self.refusedDocumentWrites.increment()
+            var error = CouchError(status: .serviceUnavailable, error: "service_unavailable", reason: Self.backlogMessage(backpressure.bound))
+            error.retryAfter = Self.retryAfterSeconds
             throw error
         }
     }
+
+    /// Admits a `POST /api/events`, or refuses it with 503 (problem+json) once its wait is over.
+    func admitEvents() async throws {
+        guard try await backpressure.admit(wait: configuration.defaultWaitForBacklog) else {
+            Self.refusedEvents.increment()
+            var problem = Problem(
+                status: .serviceUnavailable, type: "/problems/backlog", title: "Too much work waiting", detail: Self.backlogMessage(backpressure.bound)
+            )
+            problem.headers[.retryAfter] = String(Self.retryAfterSeconds)
+            throw problem
+        }
+    }
+
+    static let retryAfterSeconds = 1
+    static func backlogMessage(_ bound: Int) -> String {
+        "Herald has \(bound) or more deliveries waiting; nothing was stored. Retry shortly."
+    }
+
+    static let refusedEvents = Counter(label: "herald_writes_refused_total", dimensions: [("kind", "events")])
+    static let refusedDocumentWrites = Counter(label: "herald_writes_refused_total", dimensions: [("kind", "documents")])
 }

@@ -81,6 +81,7 @@ struct EventsController {
             try Self.checkRepeatsWithinBatch(events)
             try Self.checkRepeats(events, against: try await store.events(idempotencyKeys: keys, scope: scope), isBatch: isBatch)
         }
+        try await services.admitEvents()
         let appended = try await services.ingest.submit(events)
         // Another request with the same key may have been stored in between.
         try Self.checkRepeats(events, against: Dictionary(zip(events, appended).compactMap { new, result in

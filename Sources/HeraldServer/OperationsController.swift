@@ -18,7 +18,14 @@ struct OperationsController {
     @Sendable func health(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
         do {
             _ = try await services.store.lastSeq()
-            return JSONResponse(status: .ok, body: .object([("status", .string("ok"))]))
+            // Degraded: serving, but refusing writes until the backlog drains.
+            let (backlog, full) = try await services.backpressure.current()
+            return JSONResponse(
+                status: .ok,
+                body: .object([
+                    ("status", .string(full ? "degraded" : "ok")), ("backlog", .int(Int64(backlog))), ("max_backlog", .int(Int64(services.backpressure.bound))),
+                ])
+            )
         } catch {
             return JSONResponse(status: .serviceUnavailable, body: .object([("status", .string("unavailable")), ("detail", .string("\(error)"))]))
         }

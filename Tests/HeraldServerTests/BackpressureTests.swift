@@ -1,0 +1,56 @@
+import Foundation
+import HeraldCore
+import Testing
+
+/// A bounded backlog refuses loudly (503, Retry-After, /healthz degraded, a metric) and loses nothing.
+@Suite struct BackpressureTests {
+    @Test(.timeLimit(.minutes(2)))
+    func pastTheBoundIngestIsRefusedAndEverythingAcceptedIsDeliveredOnceTheReceiverReturns() async throws {
+        try await TestReceiver.run { receiver in
+            receiver.respond { _, request in request.header("X-Herald-Event") == "lead.created" ? .init(status: 503) : .init() }
+            try await HeraldHarness.run { configuration in
+                configuration.maxBacklog = 1000
+                // Retried every 300 ms while the receiver is down, so nothing fails for good during the test.
+                configuration.engine.retrySchedule = RetrySchedule(delays: Array(repeating: .milliseconds(300), count: 1000), jitter: 0)
+            } _: { herald in
+                let bde = try await herald.makeTeam("bde")
+                _ = try await herald.makeHook(bde, #"{"url":"\#(receiver.url())","events":["lead.created"]}"#)
+                let provider = try await herald.providerToken()
+                var accepted = Set<String>()
+                var refusal: HeraldHarness.APIResponse?
+                for batch in 0..<30 where refusal == nil {
+                    let items = (0..<100).map { #"{"type":"lead.created","data":{"lead_id":"b\#(batch)-\#($0)"}}"# }.joined(separator: ",")
+                    let response = try await herald.emit(provider, "[\(items)]")
+                    if response.status == 202 {
+                        for n in 0..<100 { accepted.insert("b\(batch)-\(n)") }
+                    } else {
+                        refusal = response
+                    }
+                }
+                let refused = try #require(refusal, "ingest past the bound is refused")
+                #expect(refused.status == 503)
+                #expect(refused.header("Retry-After") == "1")
+                #expect(refused.json["type"]?.stringValue == "/problems/backlog")
+                #expect(accepted.count >= 1000)
+                let health = try await herald.call(.GET, "/healthz", token: nil)
+                #expect(health.json["status"]?.stringValue == "degraded")
+                #expect(health.json["max_backlog"] == .int(1000))
+                let metrics = try await herald.call(.GET, "/metrics", token: nil)
+                #expect(metrics.text.contains(#"herald_writes_refused_total{kind="events"}"#), "\(metrics.text.prefix(2000))")
+                // The receiver comes back: every accepted event is delivered, and ingest is open again.
+                receiver.respond { _, _ in .init() }
+                let expected = accepted
+                try await eventually("every accepted event arrives", timeout: .seconds(90)) {
+                    let delivered = Set(receiver.received.filter { $0.header("X-Herald-Event") == "lead.created" }.compactMap {
+                        try? JSONValue(parsing: $0.body)["data"]?["lead_id"]?.stringValue
+                    })
+                    return delivered.isSuperset(of: expected)
+                }
+                try await eventually("ingest is accepted again") {
+                    try await herald.emit(provider, #"{"type":"lead.created","data":{"lead_id":"after"}}"#).status == 202
+                }
+                #expect(try await herald.call(.GET, "/healthz", token: nil).json["status"]?.stringValue == "ok")
+            }
+        }
+    }
+}
