@@ -112,6 +112,7 @@ let package = Package(
             dependencies: [
                 "HeraldDelivery",
                 "HeraldCore",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -93,14 +93,18 @@ public struct Hook: Sendable, Hashable {
     /// Where a config-managed hook is defined (`databases.leads.event_handlers.document_changed[0]`);
     /// such hooks change only with the file.
     public var managedKey: String?
+    /// ``HookCredentials`` as JSON, sealed with the store's ``SecretBox``.
+    public var encryptedCredentials: Data?
 
     public init(
         id: Int64, teamID: Int64, url: String, contentType: ContentType, encryptedSecret: Data, events: [String], channels: [String],
         active: Bool, insecureSSL: Bool, timeoutSeconds: Int, ordering: Ordering, signature: SignatureScheme, createdAt: Date,
         updatedAt: Date, lastResponse: LastResponse, disabledReason: String?, createdAfterSeq: Int64, failingSince: Date?,
         encryptedSigningKey: Data? = nil, publicKey: String? = nil, encryptedPreviousSecret: Data? = nil, previousSecretExpiresAt: Date? = nil,
-        filter: String? = nil, transform: String? = nil, payloadFormat: PayloadFormat = .event, maxInFlight: Int? = nil, managedKey: String? = nil
+        filter: String? = nil, transform: String? = nil, payloadFormat: PayloadFormat = .event, maxInFlight: Int? = nil, managedKey: String? = nil,
+        encryptedCredentials: Data? = nil
     ) {
+        self.encryptedCredentials = encryptedCredentials
         self.filter = filter
         self.transform = transform
         self.payloadFormat = payloadFormat
@@ -148,6 +152,9 @@ public struct HookSettings: Sendable, Hashable {
     public var maxInFlight: Int?
     /// Set for hooks made from the config file only.
     public var managedKey: String?
+    /// Basic credentials and custom headers, in the clear until sealed into the hook. On an update,
+    /// the hook's current ones (opened) unless the request changes them.
+    public var credentials: HookCredentials?
 
     public init(url: String) { self.url = url }
 }
@@ -157,8 +164,10 @@ public struct HookKeys: Sendable, Hashable {
     public var encryptedSecret: Data
     public var encryptedSigningKey: Data?
     public var publicKey: String?
+    public var encryptedCredentials: Data?
 
-    public init(encryptedSecret: Data, encryptedSigningKey: Data? = nil, publicKey: String? = nil) {
+    public init(encryptedSecret: Data, encryptedSigningKey: Data? = nil, publicKey: String? = nil, encryptedCredentials: Data? = nil) {
+        self.encryptedCredentials = encryptedCredentials
         self.encryptedSecret = encryptedSecret
         self.encryptedSigningKey = encryptedSigningKey
         self.publicKey = publicKey

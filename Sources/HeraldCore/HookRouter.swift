@@ -29,6 +29,12 @@ public struct HookRouter: Sendable {
         }
     }
 
+    /// Whether `event` still goes to the hook `id` (active, subscribed, its channels granted).
+    public func routes(_ event: Event, toHook id: Int64) -> Bool {
+        guard let hook = hooks[id] else { return false }
+        return EventMatcher.routes(event, to: hook, grantedChannels: grantedChannels[hook.teamID] ?? [])
+    }
+
     /// The hooks `event` goes to, by id order.
     public func hooks(for event: Event) -> [Hook] {
         var candidates = exact[event.type] ?? []

@@ -85,11 +85,13 @@ public protocol DeliveryStore: Sendable {
     /// Up to `limit` events after the fan-out cursor, with the active hooks they may go to.
     func fanOutBatch(limit: Int) async throws -> FanOutBatch
     /// Stores the deliveries planned for a batch (pending, or skipped with their note) and moves the
-    /// fan-out cursor from `plan.after` to `plan.through`, in one transaction. Deliveries of hooks
-    /// deleted since the batch was read are dropped. Returns the number stored, or nil (and stores
+    /// fan-out cursor from `plan.after` to `plan.through`, in one transaction. A planned delivery the
+    /// hooks no longer route (deleted, deactivated, resubscribed, a grant revoked since the batch was
+    /// read) is dropped. Returns the number stored, or nil (and stores
     /// nothing) when the cursor is no longer at `plan.after`.
     func commitFanOut(_ plan: FanOutPlan, now: Date) async throws -> Int?
-    /// Work accepted and not yet done: deliveries pending or in flight, plus events not yet fanned out.
+    /// Work accepted and not yet done: deliveries pending or in flight for active hooks, plus events
+    /// not yet fanned out. (A disabled hook's deliveries wait for it without holding anyone back.)
     func backlog() async throws -> Int
     /// Queues a `ping` delivery for the hook.
     func ping(hookID: Int64, now: Date) async throws -> String
@@ -228,11 +230,11 @@ extension DeliveryStore {
     /// One fan-out turn: reads a batch, routes it, lets `decide` mark deliveries to skip (hook
     /// filters run there, outside any transaction), and commits it.
     public func fanOut(
-        limit: Int, now: Date, decide: ([PlannedDelivery]) async -> [PlannedDelivery] = { $0 }
+        limit: Int, now: Date, decide: ([PlannedDelivery]) async throws -> [PlannedDelivery] = { $0 }
     ) async throws -> FanOutResult {
         let batch = try await fanOutBatch(limit: limit)
         guard let last = batch.events.last else { return FanOutResult(events: 0, deliveries: 0) }
-        let planned = await decide(batch.route())
+        let planned = try await decide(batch.route())
         let stored = try await commitFanOut(FanOutPlan(after: batch.after, through: last.seq, deliveries: planned), now: now)
         // Nil: another turn moved the cursor first; the caller goes on from there.
         return FanOutResult(events: batch.events.count, deliveries: stored ?? 0)

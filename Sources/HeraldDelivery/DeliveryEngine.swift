@@ -51,7 +51,7 @@ public final class DeliveryEngine: Service, Sendable {
     /// the engine goes on until their deliveries have finished or ``drainLimit`` has passed.
     private enum StopPhase {
         case running
-        case appending
+        case appending(until: ContinuousClock.Instant)
         case draining(seqs: [Int64], until: ContinuousClock.Instant)
     }
 
@@ -122,7 +122,8 @@ public final class DeliveryEngine: Service, Sendable {
         } onGracefulShutdown: {
             self.state.withLock { state in
                 if state.stopEvents != nil {
-                    state.stop = .appending
+                    // The limit runs from the stop request, whatever fan-out is doing.
+                    state.stop = .appending(until: .now + Self.drainLimit)
                 } else {
                     state.dispatching = false
                 }
@@ -141,15 +142,15 @@ public final class DeliveryEngine: Service, Sendable {
     private func fanOutLoop() async {
         while isDispatching {
             let (phase, stopEvents) = state.withLock { ($0.stop, $0.stopEvents) }
-            if case .appending = phase, let stopEvents {
+            if case .appending(let until) = phase, let stopEvents {
                 var seqs: [Int64] = []
                 do { seqs = try await stopEvents() } catch { logger.error("could not append the events of the stop", metadata: ["error": "\(error)"]) }
-                state.withLock { $0.stop = .draining(seqs: seqs, until: .now + Self.drainLimit) }
+                state.withLock { $0.stop = .draining(seqs: seqs, until: until) }
                 deliveryBell.ring()
             }
             do {
                 let result = try await store.fanOut(limit: configuration.fanOutBatch, now: Date()) { planned in
-                    await HookFilters(runner: self.scripts, logger: self.eventLogger).decide(planned)
+                    try await HookFilters(runner: self.scripts, logger: self.eventLogger).decide(planned)
                 }
                 if result.events > 0 {
                     eventLogger.info("events fanned out", metadata: ["events": "\(result.events)", "deliveries": "\(result.deliveries)"])
@@ -240,7 +241,12 @@ public final class DeliveryEngine: Service, Sendable {
 
     /// Ends a graceful stop's drain once the stop events' deliveries have finished (or its time is up).
     private func checkDrained() async {
-        guard case .draining(let seqs, let until) = state.withLock({ $0.stop }) else { return }
+        let phase = state.withLock { $0.stop }
+        if case .appending(let until) = phase, ContinuousClock.now >= until {
+            state.withLock { $0.dispatching = false }
+            return
+        }
+        guard case .draining(let seqs, let until) = phase else { return }
         var done = ContinuousClock.now >= until || seqs.isEmpty
         if !done {
             // Fanned out (the cursor is past them: their deliveries were stored with it), then nothing
@@ -272,7 +278,8 @@ public final class DeliveryEngine: Service, Sendable {
             let keys = try signingMaterial.material(for: delivery.hook, now: now)
             let payload = try await transformedPayload(delivery)
             let request = DeliveryRequest(
-                delivery: delivery, payload: payload, secrets: keys.secrets, signingKey: keys.signingKey, timestamp: Int64(now.timeIntervalSince1970)
+                delivery: delivery, payload: payload, secrets: keys.secrets, signingKey: keys.signingKey, credentials: keys.credentials,
+                timestamp: Int64(now.timeIntervalSince1970)
             )
             sent = await sender.send(delivery, request: request, startedAt: now)
         } catch let error as TransformError {

@@ -6,7 +6,10 @@ import Synchronization
 /// The exact request a receiver gets for a claimed delivery: body bytes and signed headers.
 public struct DeliveryRequest: Sendable, Hashable {
     public var url: String
+    /// The headers sent.
     public var headers: [HTTPHeaderField]
+    /// The same, with credentials masked: what the delivery log records.
+    public var loggedHeaders: [HTTPHeaderField]
     public var body: String
 
     public static let userAgent = "Herald-Hookshot/\(HeraldVersion.string)"
@@ -16,7 +19,8 @@ public struct DeliveryRequest: Sendable, Hashable {
     /// - Parameter signingKey: the hook's Ed25519 key, which adds a `v1a` signature.
     /// - Parameter payload: the JSON sent, when not the hook's usual body (a transform's output).
     public init(
-        delivery: ClaimedDelivery, payload: String? = nil, secrets: [WebhookSecret], signingKey: WebhookSigningKey? = nil, timestamp: Int64
+        delivery: ClaimedDelivery, payload: String? = nil, secrets: [WebhookSecret], signingKey: WebhookSigningKey? = nil,
+        credentials: HookCredentials? = nil, timestamp: Int64
     ) {
         let payload = payload ?? HookScripts.body(for: delivery.event, format: delivery.hook.payloadFormat)
         let body: String
@@ -47,7 +51,8 @@ public struct DeliveryRequest: Sendable, Hashable {
             )
         }
         self.url = delivery.hook.url
-        self.headers = headers
+        self.headers = headers + (credentials?.requestHeaders ?? [])
+        self.loggedHeaders = headers + (credentials?.maskedHeaders ?? [])
         self.body = body
     }
 }
@@ -86,7 +91,10 @@ struct SigningMaterial {
     var secrets: [WebhookSecret]
     var signingKey: WebhookSigningKey?
 
+    var credentials: HookCredentials?
+
     init(_ opened: Opened, hook: Hook, now: Date) {
+        credentials = opened.credentials
         secrets = [opened.secret]
         if let previous = opened.previousSecret, let expires = hook.previousSecretExpiresAt, expires > now { secrets.append(previous) }
         signingKey = hook.signature == .ed25519 ? opened.signingKey : nil
@@ -97,8 +105,10 @@ struct SigningMaterial {
         var secret: WebhookSecret
         var previousSecret: WebhookSecret?
         var signingKey: WebhookSigningKey?
+        var credentials: HookCredentials?
 
         init(hook: Hook, secretBox: SecretBox) throws {
+            credentials = try hook.encryptedCredentials.map { try HookCredentials.open($0, with: secretBox) }
             secret = WebhookSecret(try secretBox.open(hook.encryptedSecret))
             previousSecret = try hook.encryptedPreviousSecret.map { WebhookSecret(try secretBox.open($0)) }
             signingKey = try hook.encryptedSigningKey.flatMap { WebhookSigningKey(try secretBox.open($0)) }

@@ -24,7 +24,7 @@ struct DeliverySender: Sendable {
         let start = clock.now
         var attempt = Attempt(
             deliveryID: delivery.deliveryID, number: delivery.previousAttempts + 1, trigger: delivery.trigger, startedAt: startedAt,
-            durationMs: 0, url: request.url, requestHeaders: request.headers, requestBody: request.body, responseStatus: nil,
+            durationMs: 0, url: request.url, requestHeaders: request.loggedHeaders, requestBody: request.body, responseStatus: nil,
             responseHeaders: [], responseBody: nil, errorClass: nil, errorMessage: nil
         )
         func finish(_ outcome: AttemptOutcome) -> Sent {

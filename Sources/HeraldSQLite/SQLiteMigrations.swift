@@ -228,6 +228,9 @@ enum SQLiteMigrations {
                     """
             )
         }
+        migrator.registerMigration("009_hook_credentials") { db in
+            try db.execute(sql: "ALTER TABLE hooks ADD COLUMN credentials BLOB")
+        }
         return migrator
     }
 }

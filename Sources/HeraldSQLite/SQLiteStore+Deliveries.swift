@@ -18,13 +18,12 @@ extension SQLiteStore: DeliveryStore {
         try await pool.write { db in
             try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'fanout_seq' AND value = ?", arguments: [plan.through, plan.after])
             guard db.changesCount == 1 else { return nil }
-            // A hook deleted since the batch was read takes its deliveries with it.
-            let exists = try db.cachedStatement(sql: "SELECT 1 FROM hooks WHERE id = ?")
-            var present: [Int64: Bool] = [:]
+            // Routing as it stands now: a hook changed while its batch was being filtered loses what
+            // it no longer routes.
+            let router = try self.hookRouter(db)
             var created = 0
             for planned in plan.deliveries {
-                if present[planned.hookID] == nil { present[planned.hookID] = try Bool.fetchOne(exists, arguments: [planned.hookID]) ?? false }
-                guard present[planned.hookID] == true else { continue }
+                guard router.routes(planned.event, toHook: planned.hookID) else { continue }
                 let lifecycle: DeliveryLifecycle = planned.note == nil ? .new(now: now) : .skipped()
                 try Self.insertDelivery(
                     hookID: planned.hookID, teamID: planned.teamID, eventSeq: planned.eventSeq, lifecycle: lifecycle, note: planned.note, now: now, in: db
@@ -40,7 +39,7 @@ extension SQLiteStore: DeliveryStore {
             try Int.fetchOne(
                 db,
                 sql: """
-                    SELECT (SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'in_flight'))
+                    SELECT (SELECT COUNT(*) FROM deliveries d JOIN hooks h ON h.id = d.hook_id AND h.active = 1 WHERE d.status IN ('pending', 'in_flight'))
                         + (SELECT COUNT(*) FROM events WHERE seq > (SELECT value FROM meta WHERE key = 'fanout_seq') AND target_hook_id IS NULL)
                     """
             ) ?? 0

@@ -10,15 +10,15 @@ extension SQLiteStore: HookStore {
                 sql: """
                     INSERT INTO hooks (team_id, url, content_type, secret, events, channels, active, insecure_ssl, timeout_seconds, ordering,
                         signature, created_at, updated_at, last_response_status, created_after_seq, signing_key, public_key,
-                        filter, transform, payload_format, max_in_flight, managed_key)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'unused', ?, ?, ?, ?, ?, ?, ?, ?)
+                        filter, transform, payload_format, max_in_flight, managed_key, credentials)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'unused', ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     teamID, settings.url, settings.contentType.rawValue, keys.encryptedSecret, encodeStringArray(settings.events),
                     encodeStringArray(settings.channels), settings.active, settings.insecureSSL, settings.timeoutSeconds,
                     settings.ordering.rawValue, settings.signature.rawValue, now.unixSeconds, now.unixSeconds, lastSeq,
                     keys.encryptedSigningKey, keys.publicKey, settings.filter, settings.transform, settings.payloadFormat.rawValue,
-                    settings.maxInFlight, settings.managedKey,
+                    settings.maxInFlight, settings.managedKey, keys.encryptedCredentials,
                 ]
             )
             let id = db.lastInsertedRowID
@@ -50,14 +50,14 @@ extension SQLiteStore: HookStore {
                     UPDATE hooks SET url = ?, content_type = ?, secret = ?, events = ?, channels = ?, active = ?, insecure_ssl = ?,
                         timeout_seconds = ?, ordering = ?, signature = ?, disabled_reason = ?, failing_since = ?, updated_at = ?,
                         signing_key = ?, public_key = ?, previous_secret = ?, previous_secret_expires_at = ?, filter = ?, transform = ?,
-                        payload_format = ?, max_in_flight = ?
+                        payload_format = ?, max_in_flight = ?, credentials = ?
                     WHERE id = ?
                     """,
                 arguments: [
                     hook.url, hook.contentType.rawValue, hook.encryptedSecret, encodeStringArray(hook.events), encodeStringArray(hook.channels),
                     hook.active, hook.insecureSSL, hook.timeoutSeconds, hook.ordering.rawValue, hook.signature.rawValue, hook.disabledReason,
                     hook.failingSince?.unixSeconds, now.unixSeconds, hook.encryptedSigningKey, hook.publicKey, hook.encryptedPreviousSecret,
-                    hook.previousSecretExpiresAt?.unixSeconds, hook.filter, hook.transform, hook.payloadFormat.rawValue, hook.maxInFlight, hook.id,
+                    hook.previousSecretExpiresAt?.unixSeconds, hook.filter, hook.transform, hook.payloadFormat.rawValue, hook.maxInFlight, hook.encryptedCredentials, hook.id,
                 ]
             )
             try Self.hooksChanged(db)
@@ -88,7 +88,8 @@ extension SQLiteStore: HookStore {
             disabledReason: row["disabled_reason"], createdAfterSeq: row["created_after_seq"], failingSince: row.optionalDate("failing_since"),
             encryptedSigningKey: row["signing_key"], publicKey: row["public_key"], encryptedPreviousSecret: row["previous_secret"],
             previousSecretExpiresAt: row.optionalDate("previous_secret_expires_at"), filter: row["filter"], transform: row["transform"],
-            payloadFormat: PayloadFormat(rawValue: row["payload_format"]) ?? .event, maxInFlight: row["max_in_flight"], managedKey: row["managed_key"]
+            payloadFormat: PayloadFormat(rawValue: row["payload_format"]) ?? .event, maxInFlight: row["max_in_flight"], managedKey: row["managed_key"],
+            encryptedCredentials: row["credentials"]
         )
     }
 }

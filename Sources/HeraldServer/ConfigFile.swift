@@ -27,7 +27,7 @@ extension HeraldServices {
         // Every filter compiles before anything changes.
         for database in config.databases {
             for handler in database.handlers {
-                if let filter = handler.filter, let failure = await engine.scripts.check(source: filter) {
+                if let filter = handler.filter, let failure = await trialScripts.check(source: filter) {
                     throw ConfigError(path: handler.path + ".filter", message: failure.description)
                 }
             }

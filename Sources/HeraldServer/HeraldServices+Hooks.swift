@@ -10,11 +10,47 @@ extension HeraldServices {
 
     /// Reads the settings fields present in the body into `settings`, validating each.
     func readSettings(_ reader: inout FieldReader, into settings: inout HookSettings) async throws {
-        if reader.has("url"), let url = reader.string("url", required: true, maxLength: 2048) {
+        if reader.has("url"), var url = reader.string("url", required: true, maxLength: 2048) {
+            // Credentials in the URL become an Authorization header, stored sealed, never echoed;
+            // a new URL without them drops the old ones, so they never follow the hook to another host.
+            var credentials = settings.credentials ?? HookCredentials()
+            if let split = HookCredentials.splitURL(url) {
+                url = split.url
+                (credentials.basicUser, credentials.basicPassword) = (split.user, split.password)
+            } else if url != settings.url {
+                (credentials.basicUser, credentials.basicPassword) = (nil, nil)
+            }
+            settings.credentials = credentials
             if let refusal = await TargetGuard(allowPrivateTargets: configuration.engine.allowPrivateTargets).refusal(for: url) {
                 reader.fail("url", refusal)
             }
             settings.url = url
+        }
+        if reader.has("headers") {
+            var headers: [HTTPHeaderField] = []
+            switch reader.value("headers") {
+            case .object(let members)?:
+                if members.count > 20 { reader.fail("headers", "at most 20 custom headers") }
+                for (name, value) in members {
+                    guard HookCredentials.isValidHeaderName(name) else {
+                        reader.fail("headers", "\(name) is not a valid header name")
+                        continue
+                    }
+                    if HookCredentials.isReservedHeader(name) {
+                        reader.fail("headers", "\(name) is set by Herald (put Basic credentials in the URL: https://user:password@host/)")
+                    }
+                    guard let text = value.stringValue, HookCredentials.isValidHeaderValue(text) else {
+                        reader.fail("headers", "the value of \(name) must be a string of at most 4096 bytes without control characters")
+                        continue
+                    }
+                    headers.append(HTTPHeaderField(name, text))
+                }
+            case .null?: break
+            default: reader.fail("headers", "must be an object of header names and values")
+            }
+            var credentials = settings.credentials ?? HookCredentials()
+            credentials.headers = headers
+            settings.credentials = credentials
         }
         if let contentType = reader.choice("content_type", as: ContentType.self) { settings.contentType = contentType }
         if let events = reader.stringArray("events") {
@@ -35,12 +71,19 @@ extension HeraldServices {
         for (field, path) in [("filter", \HookSettings.filter), ("transform", \HookSettings.transform)] where reader.has(field) {
             let source = reader.string(field, maxLength: Self.maxScriptLength)?.trimmingCharacters(in: .whitespacesAndNewlines)
             if let source, !source.isEmpty {
-                if let failure = await engine.scripts.check(source: source) { reader.fail(field, failure.description) }
+                if let failure = await trialScripts.check(source: source) { reader.fail(field, failure.description) }
                 settings[keyPath: path] = source
             } else {
                 settings[keyPath: path] = nil
             }
         }
+    }
+
+    /// A hook's settings to change, its credentials opened.
+    func currentSettings(of hook: Hook) throws -> HookSettings {
+        var settings = HookSettings(hook: hook)
+        settings.credentials = try hook.encryptedCredentials.map { try HookCredentials.open($0, with: secretBox) }
+        return settings
     }
 
     /// The longest filter or transform accepted.
@@ -58,8 +101,8 @@ extension HeraldServices {
     }
 
     /// Sealed key material for a new hook: its secret and, for `ed25519` hooks, a signing key.
-    func newKeys(secret: WebhookSecret, signature: SignatureScheme) throws -> HookKeys {
-        var keys = HookKeys(encryptedSecret: try secretBox.seal(secret.string))
+    func newKeys(secret: WebhookSecret, signature: SignatureScheme, credentials: HookCredentials? = nil) throws -> HookKeys {
+        var keys = HookKeys(encryptedSecret: try secretBox.seal(secret.string), encryptedCredentials: try credentials?.sealed(with: secretBox))
         if signature == .ed25519 { (keys.encryptedSigningKey, keys.publicKey) = try newSigningKey() }
         return keys
     }
@@ -72,7 +115,8 @@ extension HeraldServices {
 
     /// Creates the hook (and its first ping) and wakes the engine.
     func createHook(teamID: Int64, settings: HookSettings, secret: WebhookSecret) async throws -> Hook {
-        let (hook, _) = try await store.createHook(teamID: teamID, settings: settings, keys: try newKeys(secret: secret, signature: settings.signature), now: Date())
+        let keys = try newKeys(secret: secret, signature: settings.signature, credentials: settings.credentials)
+        let (hook, _) = try await store.createHook(teamID: teamID, settings: settings, keys: keys, now: Date())
         engine.deliveriesQueued()
         return hook
     }
@@ -94,6 +138,7 @@ extension HeraldServices {
         hook.filter = settings.filter
         hook.transform = settings.transform
         hook.payloadFormat = settings.payloadFormat
+        if let credentials = settings.credentials { hook.encryptedCredentials = try credentials.sealed(with: secretBox) }
         if let secret { hook.encryptedSecret = try secretBox.seal(secret) }
         if hook.signature == .ed25519 && hook.encryptedSigningKey == nil {
             let (sealed, publicKey) = try newSigningKey()
@@ -136,10 +181,10 @@ extension HeraldServices {
     func trialRun(filter: String?, transform: String?, eventType: String, format: PayloadFormat) async throws -> ScriptTrial {
         let example = try await catalog.entry(named: eventType)?.type.example ?? .object([])
         let event = Event(seq: 0, id: "evt_example", type: eventType, data: example.jsonString, channels: [], idempotencyKey: nil, timestamp: Date())
-        let key = "trial-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        let key = ScriptRunner.onceKey()
         var trial = ScriptTrial(eventType: eventType)
         if let filter {
-            let result = await engine.scripts.call(key: key + "-f", source: filter, arguments: HookScripts.filterArguments(for: event))
+            let result = await trialScripts.call(key: key + "-f", source: filter, arguments: HookScripts.filterArguments(for: event))
             switch result {
             case .success(let value):
                 switch HookScripts.verdict(type: value.type, json: value.json) {
@@ -153,7 +198,7 @@ extension HeraldServices {
         }
         var body = HookScripts.body(for: event, format: format)
         if let transform {
-            switch await engine.scripts.call(key: key + "-t", source: transform, arguments: "[" + body + "]") {
+            switch await trialScripts.call(key: key + "-t", source: transform, arguments: "[" + body + "]") {
             case .success(let value):
                 switch HookScripts.transformedBody(type: value.type, json: value.json) {
                 case .success(let transformed): body = transformed

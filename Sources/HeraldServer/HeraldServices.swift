@@ -22,6 +22,9 @@ public struct HeraldServices: Sendable {
     let feeds: FeedLimiter
     /// Refuses writes past the backlog bound.
     let backpressure: Backpressure
+    /// Runs the checks and trials of scripts people submit (forms, API), apart from the engine's
+    /// workers so a burst of them cannot slow fan-out.
+    let trialScripts: ScriptRunner
 
     public init(store: any HeraldStore, secretBox: SecretBox, configuration: HeraldConfiguration, logger: Logger) {
         self.store = store
@@ -34,6 +37,9 @@ public struct HeraldServices: Sendable {
         self.documentWrites = GroupCommitter(maxBatch: 1000) { [store] writes in try await store.writeDocuments(writes) }
         self.feeds = FeedLimiter(perToken: configuration.maxFeedsPerToken)
         self.backpressure = Backpressure(store: store, bound: configuration.maxBacklog)
+        var trialLimits = configuration.engine.scriptLimits
+        trialLimits.workers = 1
+        self.trialScripts = ScriptRunner(limits: trialLimits)
     }
 
     /// Revokes a token: it stops working on the next request.

@@ -23,10 +23,18 @@ struct HooksController {
 
     static let settingsFields: Set<String> = [
         "url", "content_type", "secret", "events", "channels", "active", "insecure_ssl", "timeout_seconds", "ordering", "signature",
-        "filter", "transform", "payload_format",
+        "filter", "transform", "payload_format", "headers",
     ]
 
     func json(_ hook: Hook, team: String) -> JSONValue {
+        // Shown masked: a credential is never returned once stored.
+        let credentials = hook.encryptedCredentials.flatMap { try? HookCredentials.open($0, with: services.secretBox) }
+        var basicAuth = JSONValue.null
+        if let user = credentials?.basicUser {
+            basicAuth = .object([("username", .string(user)), ("password", .string(HookCredentials.mask))])
+        }
+        let masked: [(key: String, value: JSONValue)] = (credentials?.headers ?? []).map { ($0.name, JSONValue.string(HookCredentials.mask)) }
+        let headers = JSONValue.object(masked)
         let base = services.configuration.baseURL + "/api/hooks/\(hook.id)"
         return .object([
             ("id", .int(hook.id)), ("team", .string(team)), ("url", .string(hook.url)), ("content_type", .string(hook.contentType.rawValue)),
@@ -47,6 +55,7 @@ struct HooksController {
             ("filter", hook.filter.map(JSONValue.string) ?? .null), ("transform", hook.transform.map(JSONValue.string) ?? .null),
             ("payload_format", .string(hook.payloadFormat.rawValue)),
             ("managed_by", hook.managedKey.map { .string("config file: " + $0) } ?? .null),
+            ("basic_auth", basicAuth), ("headers", headers),
             ("deliveries_url", .string(base + "/deliveries")), ("ping_url", .string(base + "/pings")),
         ])
     }
@@ -95,7 +104,7 @@ struct HooksController {
         let hook = try await services.editableHook(context.parameters.get("id"), for: principal)
         var reader = try FieldReader(try await request.jsonBody(limit: 64 * 1024))
         reader.rejectUnknown(Self.settingsFields.union(["add_events", "remove_events"]))
-        var settings = HookSettings(hook: hook)
+        var settings = try services.currentSettings(of: hook)
         try await services.readSettings(&reader, into: &settings)
         if reader.has("channels"), let team = try await store.team(id: hook.teamID) { HeraldServices.checkChannels(settings.channels, of: team, &reader) }
         var events = settings.events

@@ -15,14 +15,22 @@
 //             none, 0 bytes, to compile only)
 //   response: "ok <typeof result> <bytes>\n<result as JSON>" or "error <kind> <bytes>\n<message>"
 //   kinds: "compile" (the source is not a function), "throw" (the call threw), "memory" (the heap
-//   limit was reached; the worker exits after answering so the next call starts clean).
+//   limit was reached).
+// Keys starting with "once-" compile a script for one call without keeping its realm (checks, trials).
+// The heap is replaced by a fresh one (every realm dropped, recompiled on demand) after a call that
+// hit the memory limit, when the realms left hold more than half of it, or past MAX_REALMS realms,
+// so what one script keeps cannot make the next caller's call fail.
 #include <duktape.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 // MARK: capped allocator
 
@@ -35,6 +43,7 @@ static size_t heap_used = 0;
 static size_t heap_limit = 64u * 1024u * 1024u;
 static int heap_exhausted = 0;
 static int realms_created = 0;
+#define MAX_REALMS 512
 
 static void *capped_alloc(void *udata, duk_size_t size) {
     (void) udata;
@@ -143,6 +152,10 @@ static duk_context *realm_for(duk_context *ctx, request *req, int *compile_error
     duk_pop(ctx);
     duk_push_thread_new_globalenv(ctx);
     duk_context *realm = duk_get_context(ctx, -1);
+    // Without the Duktape object: its finalizers (Duktape.fin) would run in other callers' time.
+    duk_push_global_object(realm);
+    duk_del_prop_string(realm, -1, "Duktape");
+    duk_pop(realm);
     // Wrapped in parentheses so `function (doc) {…}` is an expression whose value is the function.
     duk_push_string(realm, "(");
     duk_push_lstring(realm, req->source, req->source_length);
@@ -156,6 +169,11 @@ static duk_context *realm_for(duk_context *ctx, request *req, int *compile_error
         (void) duk_type_error(ctx, "the script is not a function");
     }
     *compile_error = 0;
+    if (strncmp(req->key, "once-", 5) == 0) {
+        // Kept on the value stack for this call only; dropped when the request ends.
+        duk_remove(ctx, -2);
+        return realm;
+    }
     duk_put_prop_string(ctx, -2, req->key);  // stash[key] = thread (keeps the realm alive)
     realms_created++;
     duk_pop(ctx);
@@ -200,17 +218,44 @@ static duk_ret_t run_request(duk_context *ctx, void *udata) {
         duk_push_null(realm);
     }
     if (duk_safe_call(realm, encode_top, NULL, 1, 1) != 0) rethrow_from(realm, base, ctx);
+    // What was sent is what the JSON says (a toJSON may turn an object into anything, or nothing).
+    if (!duk_is_string(realm, -1)) {
+        duk_pop(realm);
+        duk_push_string(realm, "null");
+        req->result_type = "undefined";
+    } else {
+        const char *json = duk_get_string(realm, -1);
+        switch (json[0]) {
+        case '{': req->result_type = "object"; break;
+        case '[': req->result_type = "array"; break;
+        case '"': req->result_type = "string"; break;
+        case 't': case 'f': req->result_type = "boolean"; break;
+        case 'n': if (strcmp(req->result_type, "undefined") != 0) req->result_type = "null"; break;
+        default: req->result_type = "number"; break;
+        }
+    }
     duk_xmove_top(ctx, realm, 1);  // the encoded result, onto the main context
     duk_set_top(realm, base);
     return 1;
 }
 
+static duk_context *new_heap(void) {
+    heap_used = 0;
+    realms_created = 0;
+    return duk_create_heap(capped_alloc, capped_realloc, capped_free, NULL, fatal_handler);
+}
+
 int main(int argc, char **argv) {
+#ifdef __linux__
+    // Gone with the server: a worker in an endless loop must not outlive a crashed parent.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1) return 0;
+#endif
     if (argc > 1) {
         long megabytes = strtol(argv[1], NULL, 10);
         if (megabytes > 0) heap_limit = (size_t) megabytes * 1024u * 1024u;
     }
-    duk_context *ctx = duk_create_heap(capped_alloc, capped_realloc, capped_free, NULL, fatal_handler);
+    duk_context *ctx = new_heap();
     if (!ctx) {
         fprintf(stderr, "herald-js: cannot create a JavaScript heap\n");
         return 70;
@@ -239,15 +284,22 @@ int main(int argc, char **argv) {
             respond("ok", req.result_type, json, length);
         } else {
             const char *message = duk_safe_to_lstring(ctx, -1, &length);
-            const char *kind = heap_exhausted ? "memory" : (state.compile_error ? "compile" : "throw");
+            // An allocation refused and not recovered by Duktape's emergency collection.
+            int out_of_memory = heap_exhausted && strstr(message, "alloc failed") != NULL;
+            const char *kind = out_of_memory ? "memory" : (state.compile_error ? "compile" : "throw");
             respond("error", kind, message, length);
         }
         duk_pop(ctx);
         free(source);
         free(args);
-        if (heap_exhausted) return 0;  // start clean: a script may still hold what it allocated
-        // Bound the cache of realms: past it, the next process starts empty.
-        if (realms_created > 4096) return 0;
+        if (heap_exhausted || heap_used > heap_limit / 2 || realms_created > MAX_REALMS) {
+            duk_destroy_heap(ctx);
+            ctx = new_heap();
+            if (!ctx) {
+                fprintf(stderr, "herald-js: cannot create a JavaScript heap\n");
+                return 70;
+            }
+        }
     }
     duk_destroy_heap(ctx);
     return 0;

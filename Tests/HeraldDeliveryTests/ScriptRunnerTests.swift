@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import HeraldCore
 import Testing
 
@@ -95,5 +96,59 @@ import Testing
             return await group.reduce(into: [String]()) { $0.append($1) }
         }
         #expect(Set(results) == Set((0..<50).map { String($0 * 2) }))
+    }
+
+    @Test(.enabled(if: workerBuilt, "needs the herald-js worker beside the test binary (swift build)"))
+    func aWorkerThatDiedWhileIdleIsReplacedAndTheCallMadeAgain() async throws {
+        var limits = ScriptLimits()
+        limits.workers = 1
+        let scripts = ScriptRunner(limits: limits)
+        defer { scripts.shutdown() }
+        #expect(try await scripts.call(key: "a", source: "function () { return 1; }", arguments: "[]").get().json == "1")
+        let pids = scripts.idleWorkerPIDs()
+        #expect(pids.count == 1)
+        for pid in pids { kill(pid, SIGKILL) }
+        // The replacement is a new process: the key is compiled afresh, from the source given now.
+        #expect(try await scripts.call(key: "a", source: "function () { return 2; }", arguments: "[]").get().json == "2")
+        #expect(scripts.idleWorkerPIDs() != pids)
+    }
+
+    @Test(.enabled(if: workerBuilt, "needs the herald-js worker beside the test binary (swift build)"))
+    func oneScriptsLeftoversDoNotFailTheNextCaller() async throws {
+        let scripts = runner(memoryMegabytes: 32, timeout: .seconds(5))
+        defer { scripts.shutdown() }
+        // No Duktape object (its finalizers would run in other callers' time).
+        #expect(try await scripts.call(key: "d", source: "function () { return typeof Duktape; }", arguments: "[]").get().json == #""undefined""#)
+        // A script that keeps more than half the heap in a global: the heap is renewed after its call…
+        let hoarder = "function () { kept = []; for (var i = 0; i < 1000000; i++) kept.push(i); return kept.length; }"
+        #expect(try await scripts.call(key: "hoard", source: hoarder, arguments: "[]").get().json == "1000000")
+        // …so another script that needs as much still gets it (without the renewal it runs out).
+        let needy = "function () { var a = []; for (var i = 0; i < 1000000; i++) a.push(i); return a.length; }"
+        #expect(try await scripts.call(key: "needy", source: needy, arguments: "[]").get().json == "1000000")
+    }
+
+    @Test(.enabled(if: workerBuilt, "needs the herald-js worker beside the test binary (swift build)"))
+    func aResultIsTypedByWhatItEncodesTo() async throws {
+        let scripts = runner()
+        defer { scripts.shutdown() }
+        let nothing = try await scripts.call(key: "t1", source: "function () { return {toJSON: function () {}}; }", arguments: "[]").get()
+        #expect(nothing == ScriptValue(type: "undefined", json: "null"))
+        #expect(throws: TransformError.self) { try HookScripts.transformedBody(type: nothing.type, json: nothing.json).get() }
+        let five = try await scripts.call(key: "t2", source: "function () { return {toJSON: function () { return 5; }}; }", arguments: "[]").get()
+        #expect(five == ScriptValue(type: "number", json: "5"))
+        #expect(await scripts.call(key: "bad key", source: "function () {}", arguments: "[]") == .failure(.unavailable("invalid script key bad key")))
+    }
+
+    @Test func withoutAWorkerAFanOutBatchFailsRatherThanSkipping() async throws {
+        let scripts = ScriptRunner(limits: ScriptLimits(), executable: nil)
+        let hook = Hook(
+            id: 1, teamID: 1, url: "http://127.0.0.1:9/", contentType: .json, encryptedSecret: Data(), events: ["*"], channels: [], active: true,
+            insecureSSL: false, timeoutSeconds: 10, ordering: .none, signature: .hmac, createdAt: Date(), updatedAt: Date(),
+            lastResponse: LastResponse(code: nil, status: "unused", message: nil), disabledReason: nil, createdAfterSeq: 0, failingSince: nil,
+            filter: "function () { return true; }"
+        )
+        let event = Event(seq: 1, id: "evt_1", type: "lead.created", data: "{}", channels: [], idempotencyKey: nil, timestamp: Date())
+        let filters = HookFilters(runner: scripts, logger: Logger(label: "test"))
+        await #expect(throws: HookFilters.Unavailable.self) { try await filters.decide([PlannedDelivery(hook: hook, event: event)]) }
     }
 }

@@ -48,7 +48,7 @@ import Testing
             let port = try await server.waitForPort()
             let screenshot = root.appendingPathComponent(".build/herald-hook-page.png")
             try? FileManager.default.removeItem(at: screenshot)
-            let result = try ExternalTools.run(python, [
+            let result = try await ExternalTools.runOffPool(python, [
                 root.appendingPathComponent("Tests/Browser/hook_journey.py").path, "http://127.0.0.1:\(port)", "http://127.0.0.1:\(receiver.port)",
                 "admin@example.org", "admin password 1", providerToken, screenshot.path,
             ])

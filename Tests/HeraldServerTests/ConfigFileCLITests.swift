@@ -20,8 +20,7 @@ import Testing
         let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-cli-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dataDirectory) }
         let child = try ChildProcess(binary: binary, arguments: ["serve", "--data-dir", dataDirectory.path, "--port", "0", "--config", file.path])
-        child.process.waitUntilExit()
-        #expect(child.process.terminationStatus != 0)
+        #expect(try await child.exited() != 0)
         #expect(child.output.contains("databases.leads.event_handlers.document_changed[1].url: is required"), "\(child.output)")
         child.stop()
     }
@@ -51,7 +50,7 @@ import Testing
             #expect(child.output.contains("setting not used by Herald, ignored"))
             #expect(child.output.contains("adminInterface") && child.output.contains("databases.leads.bucket"))
             child.process.interrupt()
-            child.process.waitUntilExit()
+            _ = try await child.exited()
             let states = receiver.received.filter { $0.path == "/state" }.compactMap { try? JSONValue(parsing: $0.body)["state"]?.stringValue }
             #expect(states == ["online", "offline"])
         }

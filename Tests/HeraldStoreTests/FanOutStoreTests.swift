@@ -56,3 +56,42 @@ import Testing
         #expect(hook.managedKey == nil)
     }
 }
+
+extension FanOutStoreTests {
+    @Test(arguments: StoreBackend.all)
+    func aHookChangedWhileItsBatchWasFilteredGetsOnlyWhatItStillRoutes(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let team = try await store.makeTeam()
+        let paused = try await store.makeHook(team: team, events: ["lead.created"])
+        let moved = try await store.makeHook(team: team, events: ["lead.created"])
+        let kept = try await store.makeHook(team: team, events: ["lead.created"])
+        _ = try await store.claimAll()
+        _ = try await store.emit()
+        let batch = try await store.fanOutBatch(limit: 10)
+        var off = paused
+        off.active = false
+        _ = try await store.updateHook(off, now: Date())
+        var elsewhere = moved
+        elsewhere.events = ["lead.updated"]
+        _ = try await store.updateHook(elsewhere, now: Date())
+        let plan = FanOutPlan(after: batch.after, through: batch.events.last!.seq, deliveries: batch.route())
+        #expect(plan.deliveries.count == 3)
+        #expect(try await store.commitFanOut(plan, now: Date()) == 1)
+        #expect(try await store.deliveries(DeliveryQuery(statuses: [.pending])).map(\.hookID) == [kept.id])
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func aDisabledHooksBacklogHoldsNobodyBack(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let team = try await store.makeTeam()
+        let hook = try await store.makeHook(team: team, events: ["lead.created"])
+        _ = try await store.record(try await store.claimAll().map { try result(for: $0, status: 200) }, health: HookHealth())
+        for _ in 0..<3 { _ = try await store.emit() }
+        _ = try await store.fanOut(limit: 10, now: Date())
+        #expect(try await store.backlog() == 3)
+        var off = hook
+        off.active = false
+        _ = try await store.updateHook(off, now: Date())
+        #expect(try await store.backlog() == 0)
+    }
+}

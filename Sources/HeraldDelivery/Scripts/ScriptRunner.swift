@@ -35,7 +35,7 @@ public final class ScriptRunner: Sendable {
     private struct Pool {
         var idle: [ScriptWorker] = []
         var spawned = 0
-        var waiters: [CheckedContinuation<ScriptWorker, Never>] = []
+        var waiters: [CheckedContinuation<ScriptWorker?, Never>] = []
         var closed = false
     }
 
@@ -57,11 +57,13 @@ public final class ScriptRunner: Sendable {
         return FileManager.default.isExecutableFile(atPath: beside) ? beside : nil
     }
 
-    /// Calls the function `source` with `arguments` (a JSON array).
+    /// Calls the function `source` with `arguments` (a JSON array). `key` (letters, digits, `_`,
+    /// `-`) names the compiled function and its realm; keys starting with `once-` keep neither.
     public func call(key: String, source: String, arguments: String) async -> ScriptResult {
         guard let executable else {
             return .failure(.unavailable("the JavaScript worker (herald-js) was not found beside the herald executable; set HERALD_JS_WORKER"))
         }
+        guard Self.isValidKey(key) else { return .failure(.unavailable("invalid script key \(key)")) }
         guard let worker = await checkOut() else { return .failure(.unavailable("the server is stopping")) }
         let limits = self.limits
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<ScriptResult, Never>) in
@@ -73,49 +75,70 @@ public final class ScriptRunner: Sendable {
         return result
     }
 
+    static func isValidKey(_ key: String) -> Bool {
+        (1...200).contains(key.utf8.count)
+            && key.utf8.allSatisfy { byte in
+                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                    || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
+            }
+    }
+
     /// Compiles `source` without calling it: nil when it is a function, otherwise why not.
     public func check(source: String) async -> ScriptFailure? {
-        let key = "check-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
-        if case .failure(let failure) = await call(key: key, source: source, arguments: "") { return failure }
+        if case .failure(let failure) = await call(key: Self.onceKey(), source: source, arguments: "") { return failure }
         return nil
     }
 
-    /// Kills the workers.
+    /// A key for a single call: its realm is not kept.
+    public static func onceKey() -> String { "once-" + String(UInt64.random(in: 0...UInt64.max), radix: 36) }
+
+    /// Kills the idle workers; workers in use stop when their call returns. Waiting calls get no worker.
     public func shutdown() {
-        let idle = pool.withLock { pool in
+        let (idle, waiters) = pool.withLock { pool in
             pool.closed = true
-            defer { pool.idle.removeAll() }
-            return pool.idle
+            defer {
+                pool.idle.removeAll()
+                pool.waiters.removeAll()
+            }
+            return (pool.idle, pool.waiters)
         }
         for worker in idle { worker.stop() }
+        for waiter in waiters { waiter.resume(returning: nil) }
     }
 
+    /// The processes of the idle workers (for tests that kill one).
+    func idleWorkerPIDs() -> [pid_t] { pool.withLock { $0.idle.map(\.processID) } }
+
     private func checkOut() async -> ScriptWorker? {
-        enum Next { case ready(ScriptWorker), wait, closed }
-        let next: Next = pool.withLock { pool in
-            if pool.closed { return .closed }
-            if let worker = pool.idle.popLast() { return .ready(worker) }
-            if pool.spawned < max(1, limits.workers) {
-                pool.spawned += 1
-                return .ready(ScriptWorker())
+        await withCheckedContinuation { (continuation: CheckedContinuation<ScriptWorker?, Never>) in
+            // Deciding and queueing under one lock: a worker checked in meanwhile cannot be missed.
+            let ready: ScriptWorker?? = pool.withLock { pool in
+                if pool.closed { return .some(nil) }
+                if let worker = pool.idle.popLast() { return .some(worker) }
+                if pool.spawned < max(1, limits.workers) {
+                    pool.spawned += 1
+                    return .some(ScriptWorker())
+                }
+                pool.waiters.append(continuation)
+                return .none
             }
-            return .wait
-        }
-        switch next {
-        case .ready(let worker): return worker
-        case .closed: return nil
-        case .wait: return await withCheckedContinuation { continuation in pool.withLock { $0.waiters.append(continuation) } }
+            if case .some(let worker) = ready { continuation.resume(returning: worker) }
         }
     }
 
     private func checkIn(_ worker: ScriptWorker) {
-        let waiter: CheckedContinuation<ScriptWorker, Never>? = pool.withLock { pool in
-            if !pool.waiters.isEmpty { return pool.waiters.removeFirst() }
+        enum Next { case handOff(CheckedContinuation<ScriptWorker?, Never>), keep, stop }
+        let next: Next = pool.withLock { pool in
+            if pool.closed { return .stop }
+            if !pool.waiters.isEmpty { return .handOff(pool.waiters.removeFirst()) }
             pool.idle.append(worker)
-            return nil
+            return .keep
         }
-        waiter?.resume(returning: worker)
-        if pool.withLock({ $0.closed }) { worker.stop() }
+        switch next {
+        case .handOff(let waiter): waiter.resume(returning: worker)
+        case .keep: break
+        case .stop: worker.stop()
+        }
     }
 }
 
@@ -160,19 +183,28 @@ extension Duration {
 final class ScriptWorker: @unchecked Sendable {
     // Only touched by the call that has checked the worker out.
     private var pid: pid_t = 0
+    var processID: pid_t { pid }
     private var input: Int32 = -1
     private var output: Int32 = -1
 
     func exchange(key: String, source: String, arguments: String, executable: String, limits: ScriptLimits) -> ScriptResult {
-        if pid == 0, let error = spawn(executable: executable, memoryMegabytes: limits.memoryMegabytes) { return .failure(.unavailable(error)) }
         let sourceBytes = Array(source.utf8), argumentBytes = Array(arguments.utf8)
         let request = Array("\(key) \(sourceBytes.count) \(argumentBytes.count)\n".utf8) + sourceBytes + argumentBytes
-        let deadline = ContinuousClock.now + limits.timeout
-        guard writeAll(request) else {
-            stop()
-            return .failure(.unavailable("the JavaScript worker stopped"))
+        // A worker that died while idle (killed, out of memory at the OS level) is replaced and the
+        // call made again once; a fresh worker that dies is an error.
+        var response = Response.closed
+        for _ in 0..<2 {
+            let fresh = pid == 0
+            if fresh, let error = spawn(executable: executable, memoryMegabytes: limits.memoryMegabytes) { return .failure(.unavailable(error)) }
+            let deadline = ContinuousClock.now + limits.timeout
+            response = writeAll(request) ? readResponse(until: deadline) : .closed
+            if case .closed = response {
+                stop()
+                if !fresh { continue }
+            }
+            break
         }
-        switch readResponse(until: deadline) {
+        switch response {
         case .timedOut:
             stop()
             return .failure(.timedOut(limits.timeout))
@@ -182,9 +214,7 @@ final class ScriptWorker: @unchecked Sendable {
         case .response(let status, let kind, let body):
             if status == "ok" { return .success(ScriptValue(type: kind, json: body)) }
             switch kind {
-            case "memory":
-                stop()  // it exits after answering; reap it
-                return .failure(.memory(limits.memoryMegabytes))
+            case "memory": return .failure(.memory(limits.memoryMegabytes))
             case "compile": return .failure(.compile(body))
             default: return .failure(.threw(body))
             }
@@ -228,8 +258,17 @@ final class ScriptWorker: @unchecked Sendable {
         let arguments = [executable, String(memoryMegabytes)]
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
+        // Default signal dispositions in the worker (this process ignores SIGPIPE).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGPIPE)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF))
         var child: pid_t = 0
-        let rc = posix_spawn(&child, executable, &actions, nil, &argv, environ)
+        let rc = posix_spawn(&child, executable, &actions, &attributes, &argv, environ)
         close(toChild[0])
         close(fromChild[1])
         guard rc == 0 else {

@@ -208,7 +208,7 @@ extension WebController {
         let form = try await checkedForm(request, signIn)
         var values = FormValues(form: form)
         values.teamID = hook.teamID
-        var settings = HookSettings(url: values.url)
+        var settings = try services.currentSettings(of: hook)
         var errors = try await validate(values, into: &settings)
         try await checkChannels(settings.channels, teamID: hook.teamID, into: &errors)
         if form["intent"] == "test" {

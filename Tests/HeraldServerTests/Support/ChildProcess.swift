@@ -38,6 +38,17 @@ final class ChildProcess: @unchecked Sendable {
         throw ChildProcessError(description: "no match for \(pattern) in output:\n\(output)")
     }
 
+    /// Waits for the process to exit without holding a thread of the concurrency pool (receivers in
+    /// this process need those threads to answer it meanwhile).
+    func exited(timeout: Duration = .seconds(60)) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else { throw ChildProcessError(description: "still running after \(timeout):\n\(output)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return process.terminationStatus
+    }
+
     /// Waits for the port printed in a `http://127.0.0.1:PORT` line.
     func waitForPort() async throws -> Int {
         Int(try await waitFor(#"http://127\.0\.0\.1:(\d+)"#)) ?? 0

@@ -1,0 +1,94 @@
+import Foundation
+import HeraldCore
+import HeraldVerify
+import HummingbirdBcrypt
+import Testing
+
+/// Receivers that demand more than a signature: Basic credentials from the URL and custom headers,
+/// sent on every delivery and never shown again.
+@Suite struct EndpointAuthTests {
+    @Test func basicCredentialsFromTheURLAndCustomHeadersAreSentAndNeverShown() async throws {
+        try await TestReceiver.run { receiver in
+            try await HeraldHarness.run { herald in
+                let bde = try await herald.makeTeam("bde")
+                let url = "http://crm-user:p%40ss-w0rd@127.0.0.1:\(receiver.port)/hook"
+                let created = try await herald.call(
+                    .POST, "/api/hooks", token: bde.token,
+                    body: #"{"url":"\#(url)","events":["lead.created"],"headers":{"X-Api-Key":"key-5f2c9","X-Tenant":"bde-42"}}"#
+                )
+                #expect(created.status == 201, "\(created.text)")
+                let id = try #require(created.json["id"]?.intValue)
+                #expect(created.json["url"]?.stringValue == receiver.url())
+                #expect(created.json["basic_auth"]?["username"]?.stringValue == "crm-user")
+                #expect(created.json["basic_auth"]?["password"]?.stringValue == "********")
+                #expect(created.json["headers"]?["X-Api-Key"]?.stringValue == "********")
+                try await eventually("the ping") { receiver.received.count == 1 }
+                _ = try await herald.emit(try await herald.providerToken(), #"{"type":"lead.created","data":{"lead_id":"l1"}}"#)
+                try await eventually("the lead") { receiver.received.count == 2 }
+                for request in receiver.received {
+                    #expect(request.header("Authorization") == "Basic " + Data("crm-user:p@ss-w0rd".utf8).base64EncodedString())
+                    #expect(request.header("X-Api-Key") == "key-5f2c9")
+                    #expect(request.header("X-Tenant") == "bde-42")
+                }
+                // Nowhere to be read back: the hook, the list, the ping payload, the log, the pages.
+                let deliveries = try await herald.call(.GET, "/api/hooks/\(id)/deliveries", token: bde.token)
+                let deliveryID = try #require(deliveries.json["deliveries"]?.arrayValue?.first?["id"]?.stringValue)
+                try await eventually("the attempt is logged") {
+                    try await herald.call(.GET, "/api/hooks/\(id)/deliveries/\(deliveryID)", token: bde.token).json["request"] != .null
+                }
+                let detail = try await herald.call(.GET, "/api/hooks/\(id)/deliveries/\(deliveryID)", token: bde.token)
+                #expect(detail.json["request"]?["headers"]?["X-Api-Key"]?.stringValue == "********")
+                #expect(detail.json["request"]?["headers"]?["Authorization"]?.stringValue == "Basic ********")
+                _ = try await herald.store.createUser(
+                    email: "ana@bde.example", passwordHash: Bcrypt.hash(WebTests.password, cost: 4), role: .member, teamID: bde.team.id, now: Date()
+                )
+                let web = WebClient(baseURL: herald.baseURL)
+                _ = try await web.signIn(email: "ana@bde.example", password: WebTests.password)
+                var shown = [
+                    try await herald.call(.GET, "/api/hooks/\(id)", token: bde.token).text, try await herald.call(.GET, "/api/hooks", token: bde.token).text,
+                    deliveries.text, detail.text, receiver.received[0].bodyString, try await web.get("/hooks/\(id)").html,
+                    try await web.get("/hooks/\(id)/edit").html,
+                ]
+                for delivery in deliveries.json["deliveries"]?.arrayValue ?? [] {
+                    shown.append(try await web.get("/hooks/\(id)/deliveries/\(delivery["id"]?.stringValue ?? "")").html)
+                }
+                for text in shown {
+                    for secret in ["p@ss-w0rd", "p%40ss-w0rd", "key-5f2c9", "bde-42", Data("crm-user:p@ss-w0rd".utf8).base64EncodedString()] {
+                        #expect(!text.contains(secret), "\(secret) shown in \(text.prefix(300))")
+                    }
+                }
+                // Editing other settings (API or form) keeps them; a new URL without credentials drops Basic.
+                #expect(try await herald.call(.PATCH, "/api/hooks/\(id)", token: bde.token, body: #"{"timeout_seconds":5}"#).status == 200)
+                let form = try await web.submit(from: "/hooks/\(id)/edit", to: "/hooks/\(id)", [
+                    ("url", receiver.url()), ("events_mode", "default"), ("active", "1"), ("timeout_seconds", "6"),
+                ])
+                #expect(form.status == 303)
+                var hook = try #require(try await herald.store.hook(id: id))
+                var credentials = try HookCredentials.open(try #require(hook.encryptedCredentials), with: herald.services.secretBox)
+                #expect(credentials.basicPassword == "p@ss-w0rd" && credentials.headers.count == 2)
+                #expect(try await herald.call(.PATCH, "/api/hooks/\(id)", token: bde.token, body: #"{"url":"\#(receiver.url("/moved"))"}"#).status == 200)
+                hook = try #require(try await herald.store.hook(id: id))
+                credentials = try HookCredentials.open(try #require(hook.encryptedCredentials), with: herald.services.secretBox)
+                #expect(credentials.basicUser == nil)
+                #expect(credentials.headers.map(\.name) == ["X-Api-Key", "X-Tenant"])
+            }
+        }
+    }
+
+    @Test(arguments: [
+        (#"{"Authorization":"Bearer x"}"#, "Authorization is set by Herald"),
+        (#"{"X-Hub-Signature-256":"x"}"#, "X-Hub-Signature-256 is set by Herald"),
+        (#"{"X-Ok":"a\r\nInjected: yes"}"#, "without control characters"),
+        (#"{"Bad Name":"x"}"#, "Bad Name is not a valid header name"),
+        (#"["X-Api-Key"]"#, "must be an object"),
+    ])
+    func unsafeHeadersAreRefused(headers: String, message: String) async throws {
+        try await HeraldHarness.run { herald in
+            let bde = try await herald.makeTeam("bde")
+            let response = try await herald.call(.POST, "/api/hooks", token: bde.token, body: #"{"url":"http://127.0.0.1:9/x","headers":\#(headers)}"#)
+            #expect(response.status == 422)
+            #expect(response.text.contains(message), "\(response.text)")
+            #expect(try await herald.store.hooks(teamID: nil).isEmpty)
+        }
+    }
+}
