@@ -27,6 +27,17 @@ document.addEventListener("DOMContentLoaded", () => {
     };
     source.addEventListener("end", () => source.close());
   });
+  // A replay's live progress bar.
+  document.querySelectorAll("[data-replay-progress]").forEach((box) => {
+    const bar = box.querySelector("progress"), text = box.querySelector(".replay-text");
+    const poll = async () => {
+      const job = await (await fetch(box.dataset.replayProgress, { headers: { Accept: "application/json" } })).json();
+      bar.max = job.total; bar.value = job.done;
+      text.innerHTML = `<strong>${job.percent}%</strong> — ${job.done} of ${job.total} events scanned, ${job.queued} deliveries queued (${job.state})`;
+      if (job.state === "running") setTimeout(poll, 500);
+    };
+    poll();
+  });
   // Request / Response tabs on a delivery.
   document.querySelectorAll("[data-tabs]").forEach((container) => {
     const tabs = [...container.querySelectorAll(".tab")];

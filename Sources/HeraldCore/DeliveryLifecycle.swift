@@ -11,6 +11,7 @@ import Foundation
 ///    │                   │ └──410 Gone───────────────▶ failed, hook disabled           .failAndDisableHook
 ///    └──recover (crash)──┘                                                              .requeue(at:)
 /// succeeded / failed / skipped / pending ──redeliver──▶ pending (one attempt, no automatic retries)
+/// succeeded / failed / skipped / pending ──replay─────▶ pending (a fresh run, retried on the schedule)
 /// skipped: made so by fan-out when the hook's filter declines the event; never claimed
 /// ```
 ///
@@ -157,6 +158,19 @@ public struct DeliveryLifecycle: Sendable, Hashable {
             return .requeue(at: now)
         case .inFlight:
             return .refuse(DeliveryTransitionError(from: status, event: "redeliver"))
+        }
+    }
+
+    /// Input: a replay queues the delivery again as a fresh run: due now, retried on the schedule.
+    public mutating func replay(now: Date) -> Action {
+        switch state {
+        case .pending, .succeeded, .failed, .skipped:
+            state = .pending(dueAt: now)
+            redelivery = false
+            attemptsInRun = 0
+            return .requeue(at: now)
+        case .inFlight:
+            return .refuse(DeliveryTransitionError(from: status, event: "replay"))
         }
     }
 

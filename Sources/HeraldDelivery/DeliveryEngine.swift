@@ -34,6 +34,7 @@ public final class DeliveryEngine: Service, Sendable {
 
     private let fanOutBell = Doorbell()
     private let deliveryBell = Doorbell()
+    private let replayBell = Doorbell()
     private let state = Mutex(State())
 
     private struct State {
@@ -111,6 +112,9 @@ public final class DeliveryEngine: Service, Sendable {
     /// Call after deliveries were queued by hand (ping, redelivery): dispatch runs soon.
     public func deliveriesQueued() { deliveryBell.ring() }
 
+    /// Call after a replay job was created: it starts at once.
+    public func replaysQueued() { replayBell.ring() }
+
     public func run() async throws {
         let recovered = try await store.recoverInFlight(now: Date())
         if recovered > 0 { logger.notice("resumed deliveries interrupted by the previous stop", metadata: ["count": "\(recovered)"]) }
@@ -118,6 +122,7 @@ public final class DeliveryEngine: Service, Sendable {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.fanOutLoop() }
                 group.addTask { await self.deliveryLoop() }
+                group.addTask { await self.replayLoop() }
             }
         } onGracefulShutdown: {
             self.state.withLock { state in
@@ -130,6 +135,7 @@ public final class DeliveryEngine: Service, Sendable {
             }
             self.fanOutBell.ring()
             self.deliveryBell.ring()
+            self.replayBell.ring()
         }
         for client in clients { try? await client.shutdown() }
         scripts.shutdown()
@@ -162,6 +168,40 @@ public final class DeliveryEngine: Service, Sendable {
             }
             await fanOutBell.wait(timeout: configuration.idleInterval)
         }
+    }
+
+    // MARK: replay
+
+    /// Works through running replay jobs, a step of ``replayStep`` events each in turn.
+    private func replayLoop() async {
+        while isDispatching {
+            var busy = false
+            do {
+                for job in try await store.replayJobs(state: .running) where isDispatching {
+                    busy = try await replayStep(job) || busy
+                }
+            } catch {
+                logger.error("replay failed; retrying", metadata: ["error": "\(error)"])
+            }
+            if !busy { await replayBell.wait(timeout: configuration.idleInterval) }
+        }
+    }
+
+    static let replayStep = 500
+
+    /// One step of a job: the next events of its range, those the hook matches (and its filter
+    /// keeps) queued again. Returns whether the job has more to do.
+    private func replayStep(_ job: ReplayJob) async throws -> Bool {
+        guard let hook = try await store.hook(id: job.hookID) else { return false }
+        let granted = try await store.team(id: hook.teamID)?.channels ?? []
+        let events = try await store.replayEvents(for: job, limit: Self.replayStep)
+        let through = events.last?.seq ?? job.toSeq
+        var chosen = events.filter { ReplayJob.matches($0, hook: hook, grantedChannels: granted) }.map { PlannedDelivery(hook: hook, event: $0) }
+        if hook.filter != nil { chosen = try await HookFilters(runner: scripts, logger: eventLogger).decide(chosen).filter { $0.note == nil } }
+        guard let queued = try await store.commitReplay(job, seqs: chosen.map(\.eventSeq), through: through, now: Date()) else { return false }
+        if queued > 0 { deliveryBell.ring() }
+        eventLogger.info("replay step", metadata: ["job": "\(job.id)", "hook": "\(hook.id)", "through": "\(through)", "queued": "\(queued)"])
+        return through < job.toSeq
     }
 
     // MARK: record and claim

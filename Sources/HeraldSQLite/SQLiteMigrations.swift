@@ -231,6 +231,29 @@ enum SQLiteMigrations {
         migrator.registerMigration("009_hook_credentials") { db in
             try db.execute(sql: "ALTER TABLE hooks ADD COLUMN credentials BLOB")
         }
+        migrator.registerMigration("010_replay_jobs") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE replay_jobs (
+                        id INTEGER PRIMARY KEY,
+                        hook_id INTEGER NOT NULL REFERENCES hooks(id) ON DELETE CASCADE,
+                        since REAL NOT NULL,
+                        until REAL,
+                        only_failed INTEGER NOT NULL,
+                        state TEXT NOT NULL,
+                        from_seq INTEGER NOT NULL,
+                        to_seq INTEGER NOT NULL,
+                        cursor INTEGER NOT NULL,
+                        queued INTEGER NOT NULL,
+                        created_at REAL NOT NULL,
+                        finished_at REAL
+                    );
+                    CREATE INDEX replay_jobs_running ON replay_jobs(state) WHERE state = 'running';
+                    CREATE INDEX events_created ON events(created_at);
+                    CREATE INDEX deliveries_hook_event ON deliveries(hook_id, event_seq);
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -25,6 +25,7 @@ public func buildRouter(_ services: HeraldServices, renderer: PageRenderer) -> R
     EventsController(services: services).addRoutes(to: router)
     HooksController(services: services).addRoutes(to: router)
     DeliveriesController(services: services).addRoutes(to: router)
+    ReplayController(services: services).addRoutes(to: router)
     DocumentsController(services: services).addRoutes(to: router)
     WebController(services: services, renderer: renderer).addRoutes(to: router)
     // CSS and JavaScript of the web UI, served where no route matched.

@@ -58,7 +58,9 @@ import Testing
         try await TestReceiver.run { receiver in
             try await HeraldHarness.run { configuration in
                 // Small, so the hog reaches it well within the time limit even on a loaded machine.
-                configuration.engine.scriptLimits.memoryMegabytes = 4
+                configuration.engine.scriptLimits.memoryMegabytes = 2
+                // Room for the hog to reach its memory limit before its time limit on a loaded machine.
+                configuration.engine.scriptLimits.timeout = .milliseconds(250)
             } _: { herald in
                 let bde = try await herald.makeTeam("bde")
                 let filters = [
@@ -85,7 +87,7 @@ import Testing
                 }
                 let expected = [
                     "loop": "filter timed out", "throw": "filter error: Error: no leads today",
-                    "yes": "filter error: returned a string, not a boolean", "hog": "filter error: the script used more than 4 MiB",
+                    "yes": "filter error: returned a string, not a boolean", "hog": "filter error: the script used more than 2 MiB",
                 ]
                 for (name, note) in expected {
                     let log = try await herald.call(.GET, "/api/hooks/\(hooks[name]!)/deliveries?status=skipped", token: bde.token)

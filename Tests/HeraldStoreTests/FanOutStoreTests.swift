@@ -95,3 +95,51 @@ extension FanOutStoreTests {
         #expect(try await store.backlog() == 0)
     }
 }
+
+/// Replay jobs on every backend: steps that cannot repeat, failed-only, cancel.
+@Suite struct ReplayStoreTests {
+    @Test(arguments: StoreBackend.all)
+    func aStepIsTakenOnceAndOnlyFailedDeliveriesCanBeChosen(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let team = try await store.makeTeam()
+        let hook = try await store.makeHook(team: team, events: ["lead.created"])
+        _ = try await store.record(try await store.claimAll().map { try result(for: $0, status: 200) }, health: HookHealth())
+        let start = Date().addingTimeInterval(-5)
+        let first = try await store.emit()
+        let second = try await store.emit()
+        _ = try await store.fanOut(limit: 10, now: Date())
+        let claimed = try await store.claimAll()
+        // The first fails for good (one-shot schedule), the second succeeds.
+        _ = try await store.record(
+            [
+                try result(for: claimed.first { $0.event.seq == first.event.seq }!, status: 500, schedule: RetrySchedule(delays: [], jitter: 0)),
+                try result(for: claimed.first { $0.event.seq == second.event.seq }!, status: 200),
+            ],
+            health: HookHealth()
+        )
+        let job = try await store.createReplayJob(hookID: hook.id, since: start, until: nil, onlyFailed: true, now: Date())
+        #expect(job.state == .running)
+        let events = try await store.replayEvents(for: job, limit: 100)
+        #expect(events.map(\.seq) == [first.event.seq, second.event.seq])
+        #expect(try await store.commitReplay(job, seqs: events.map(\.seq), through: events.last!.seq, now: Date()) == 1)
+        // The same step again is refused: the cursor has moved.
+        #expect(try await store.commitReplay(job, seqs: events.map(\.seq), through: events.last!.seq, now: Date()) == nil)
+        let done = try #require(try await store.replayJob(id: job.id))
+        #expect(done.state == .done && done.percent == 100 && done.queued == 1)
+        #expect(try await store.claimAll().map(\.event.seq) == [first.event.seq])
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func aCancelledJobTakesNoMoreSteps(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let team = try await store.makeTeam()
+        let hook = try await store.makeHook(team: team, events: ["lead.created"])
+        _ = try await store.emit()
+        let job = try await store.createReplayJob(hookID: hook.id, since: Date().addingTimeInterval(-5), until: nil, onlyFailed: false, now: Date())
+        #expect(try await store.cancelReplayJob(id: job.id, now: Date()))
+        #expect(try await store.commitReplay(job, seqs: [job.toSeq], through: job.toSeq, now: Date()) == nil)
+        #expect(try await store.replayJob(id: job.id)?.state == .cancelled)
+        #expect(try await store.replayJobs(state: .running).isEmpty)
+        #expect(!(try await store.cancelReplayJob(id: job.id, now: Date())))
+    }
+}

@@ -263,17 +263,21 @@ extension WebController {
         let notice = request.uri.queryParameters["notice"].flatMap { Self.notices[String($0)] }
         let cursor = request.uri.queryParameters["cursor"].flatMap { DeliveryCursor(encoded: String($0)) }
         let flash = try await takeFlash(signIn, for: "/hooks/\(hook.id)")
-        return try await hookView(hook, signIn, notice: flash["notice"] ?? notice, shownSecret: flash["secret"], cursor: cursor)
+        return try await hookView(
+            hook, signIn, notice: flash["notice"] ?? notice, shownSecret: flash["secret"], cursor: cursor, extra: try await replayContext(request, hook: hook)
+        )
     }
 
-    func hookView(_ hook: Hook, _ signIn: WebSignIn, notice: String?, shownSecret: String?, cursor: DeliveryCursor?) async throws -> HTML {
+    func hookView(
+        _ hook: Hook, _ signIn: WebSignIn, notice: String?, shownSecret: String?, cursor: DeliveryCursor?, extra: [String: Any] = [:]
+    ) async throws -> HTML {
         let pageSize = 20
         let deliveries = try await store.deliveries(DeliveryQuery(hookID: hook.id, cursor: cursor, limit: pageSize))
         let day = try await store.deliveries(DeliveryQuery(hookID: hook.id, since: Date().addingTimeInterval(-86_400), limit: 10_000))
         let team = try await store.team(id: hook.teamID)
         return renderer.render(
             "hook",
-            page(signIn, title: "Webhook \(hook.id)", [
+            page(signIn, title: "Webhook \(hook.id)", extra.merging([
                 "hook": hookSummary(hook, teams: team.map { [$0.id: $0] } ?? [:]),
                 "contentType": hook.contentType.mimeType, "channels": hook.channels.joined(separator: ", "), "hasChannels": !hook.channels.isEmpty,
                 "hasPublicKey": hook.signature == .ed25519 && hook.publicKey != nil,
@@ -286,7 +290,7 @@ extension WebController {
                 "managedBy": hook.managedKey ?? "", "isManaged": hook.managedKey != nil, "editable": hook.managedKey == nil,
                 "filter": hook.filter ?? "", "hasFilter": hook.filter != nil, "transform": hook.transform ?? "", "hasTransform": hook.transform != nil,
                 "payloadFormat": hook.payloadFormat == .syncGateway ? "Sync Gateway (the document itself)" : "Herald event",
-            ])
+            ]) { $1 })
         )
     }
 
@@ -375,6 +379,45 @@ extension WebController {
         _ = try await checkedForm(request, signIn)
         _ = try await store.deleteHook(id: hook.id)
         return Response.redirect(to: "/hooks")
+    }
+
+    /// The Replay dialog: queue again what the hook matched over a recent period.
+    @Sendable func replayHook(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let signIn = try signedIn(context)
+        let hook = try await visibleHook(context.parameters.get("id"), signIn)
+        let form = try await checkedForm(request, signIn)
+        guard let hours = Double(form["period_hours"] ?? ""), Self.replayPeriods.contains(where: { $0.hours == hours }) else {
+            throw Problem.badRequest("Choose how far back to replay.")
+        }
+        let job = try await services.startReplay(
+            hookID: hook.id, since: Date().addingTimeInterval(-hours * 3600), until: nil, onlyFailed: form["status"] == "failed"
+        )
+        return Response.redirect(to: "/hooks/\(hook.id)?job=\(job.id)#replay")
+    }
+
+    static let replayPeriods: [(hours: Double, label: String)] = [(1, "the last hour"), (6, "the last 6 hours"), (24, "the last 24 hours"), (168, "the last 7 days"), (720, "the last 30 days")]
+
+    /// A replay job's progress, as JSON, for the hook page's progress bar.
+    @Sendable func replayProgress(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
+        let signIn = try signedIn(context)
+        let hook = try await visibleHook(context.parameters.get("id"), signIn)
+        guard let id = context.parameters.get("job").flatMap(Int64.init), let job = try await store.replayJob(id: id), job.hookID == hook.id else {
+            throw Problem.notFound("There is no such replay for this hook.")
+        }
+        return ReplayController.json(job)
+    }
+
+    func replayContext(_ request: Request, hook: Hook) async throws -> [String: Any] {
+        var context: [String: Any] = [
+            "replayPeriods": Self.replayPeriods.map { ["hours": Int($0.hours), "label": $0.label] },
+        ]
+        if let id = request.uri.queryParameters["job"].flatMap({ Int64(String($0)) }), let job = try await store.replayJob(id: id), job.hookID == hook.id {
+            context["job"] = [
+                "id": job.id, "state": job.state.rawValue, "done": job.done, "total": job.total, "percent": job.percent, "queued": job.queued,
+                "running": job.state == .running,
+            ] as [String: Any]
+        }
+        return context
     }
 
     @Sendable func redeliver(_ request: Request, context: HeraldRequestContext) async throws -> Response {

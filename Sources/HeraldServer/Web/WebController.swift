@@ -31,6 +31,8 @@ struct WebController {
         web.post("/hooks/{id}/delete", use: deleteHook)
         web.get("/hooks/{id}/deliveries/{delivery}", use: deliveryPage)
         web.post("/hooks/{id}/deliveries/{delivery}/redeliver", use: redeliver)
+        web.post("/hooks/{id}/replay", use: replayHook)
+        web.get("/hooks/{id}/jobs/{job}", use: replayProgress)
         web.get("/tokens", use: tokensPage)
         web.post("/tokens", use: createToken)
         web.post("/tokens/{id}/revoke", use: revokeToken)
