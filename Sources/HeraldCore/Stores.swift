@@ -93,6 +93,11 @@ public protocol DeliveryStore: Sendable {
     /// Work accepted and not yet done: deliveries pending or in flight for active hooks, plus events
     /// not yet fanned out. (A disabled hook's deliveries wait for it without holding anyone back.)
     func backlog() async throws -> Int
+    /// One small step of retention, each part its own short transaction of at most `limit` rows:
+    /// strips the request and response bodies of attempts started before `cutoff`, deletes
+    /// succeeded and skipped deliveries created before it (with their attempts), and deletes events
+    /// created before it that are fanned out and have no delivery left. Documents are never pruned.
+    func prune(before cutoff: Date, limit: Int) async throws -> PruneResult
     /// Queues a `ping` delivery for the hook.
     func ping(hookID: Int64, now: Date) async throws -> String
     /// Claims due deliveries as `policy` decides: for every active hook with pending deliveries,
@@ -215,6 +220,14 @@ public struct AppendedEvent: Sendable, Hashable {
         self.event = event
         self.duplicate = duplicate
     }
+}
+
+public struct PruneResult: Sendable, Hashable {
+    public var attemptBodies = 0
+    public var deliveries = 0
+    public var events = 0
+    public init() {}
+    public var total: Int { attemptBodies + deliveries + events }
 }
 
 public struct FanOutResult: Sendable, Hashable {

@@ -35,6 +35,7 @@ public final class DeliveryEngine: Service, Sendable {
     private let fanOutBell = Doorbell()
     private let deliveryBell = Doorbell()
     private let replayBell = Doorbell()
+    private let pruneBell = Doorbell()
     private let state = Mutex(State())
 
     private struct State {
@@ -123,6 +124,7 @@ public final class DeliveryEngine: Service, Sendable {
                 group.addTask { await self.fanOutLoop() }
                 group.addTask { await self.deliveryLoop() }
                 group.addTask { await self.replayLoop() }
+                group.addTask { await self.pruneLoop() }
             }
         } onGracefulShutdown: {
             self.state.withLock { state in
@@ -136,6 +138,7 @@ public final class DeliveryEngine: Service, Sendable {
             self.fanOutBell.ring()
             self.deliveryBell.ring()
             self.replayBell.ring()
+            self.pruneBell.ring()
         }
         for client in clients { try? await client.shutdown() }
         scripts.shutdown()
@@ -169,6 +172,34 @@ public final class DeliveryEngine: Service, Sendable {
             await fanOutBell.wait(timeout: configuration.idleInterval)
         }
     }
+
+    // MARK: retention
+
+    /// Prunes in small steps while there is work, then sleeps ``DeliveryEngineConfiguration/pruneInterval``.
+    private func pruneLoop() async {
+        while isDispatching {
+            var pruned = 0
+            do {
+                let result = try await store.prune(before: Date().addingTimeInterval(-configuration.retention.seconds), limit: Self.pruneStep)
+                pruned = result.total
+                if pruned > 0 {
+                    prunedCounter.increment(by: pruned)
+                    logger.debug("pruned", metadata: ["attempt_bodies": "\(result.attemptBodies)", "deliveries": "\(result.deliveries)", "events": "\(result.events)"])
+                }
+            } catch {
+                logger.error("retention failed; retrying later", metadata: ["error": "\(error)"])
+            }
+            if pruned == 0 {
+                await pruneBell.wait(timeout: configuration.pruneInterval)  // rung by the stop
+            } else {
+                await Task.yield()
+            }
+        }
+    }
+
+    static let pruneStep = 500
+
+    private let prunedCounter = Counter(label: "herald_pruned_rows_total")
 
     // MARK: replay
 
@@ -283,7 +314,7 @@ public final class DeliveryEngine: Service, Sendable {
     private func checkDrained() async {
         let phase = state.withLock { $0.stop }
         if case .appending(let until) = phase, ContinuousClock.now >= until {
-            state.withLock { $0.dispatching = false }
+            stopDispatching()
             return
         }
         guard case .draining(let seqs, let until) = phase else { return }
@@ -297,7 +328,13 @@ public final class DeliveryEngine: Service, Sendable {
             let unfinished = fannedOut ? try? await store.deliveries(query) : nil
             done = fannedOut && unfinished?.isEmpty == true
         }
-        if done { state.withLock { $0.dispatching = false } }
+        if done { stopDispatching() }
+    }
+
+    /// Ends dispatching and wakes every loop, so none sleeps out its interval before stopping.
+    private func stopDispatching() {
+        state.withLock { $0.dispatching = false }
+        for bell in [fanOutBell, deliveryBell, replayBell, pruneBell] { bell.ring() }
     }
 
     /// Store transactions tried before giving up on recording at shutdown.

@@ -20,6 +20,11 @@ public struct DeliveryEngineConfiguration: Sendable {
     public var idleInterval: Duration = .seconds(1)
     /// Allow targets on loopback and private networks (tests, local demos).
     public var allowPrivateTargets: Bool = false
+    /// How long the delivery log keeps what is finished: attempt bodies, succeeded and skipped
+    /// deliveries, and events nothing refers to any more, older than this, are pruned.
+    public var retention: Duration = .seconds(30 * 86_400)
+    /// How often retention looks for work when the last look found none.
+    public var pruneInterval: Duration = .seconds(600)
     /// Bounds on hook filters and transforms.
     public var scriptLimits = ScriptLimits()
     /// How much the engine says about event handling (fan-out, filters): Sync Gateway's log keys

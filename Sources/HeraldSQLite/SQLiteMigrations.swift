@@ -254,6 +254,15 @@ enum SQLiteMigrations {
                     """
             )
         }
+        migrator.registerMigration("011_retention") { db in
+            try db.execute(
+                sql: """
+                    CREATE INDEX attempts_started ON attempts(started_at);
+                    CREATE INDEX deliveries_finished ON deliveries(created_at) WHERE status IN ('succeeded', 'skipped');
+                    CREATE INDEX deliveries_event ON deliveries(event_seq);
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -39,6 +39,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Accepted work not yet done (pending deliveries and events not yet fanned out) past which document writes wait their database's wait_for_process, then get 503 with Retry-After.")
     var maxBacklog: Int = 100_000
 
+    @Option(help: "Days the delivery log keeps finished deliveries, attempt bodies and the events nothing refers to any more (documents are kept).")
+    var retentionDays: Double = 30
+
     @Option(help: "Directory of the web UI's Mustache pages (env HERALD_TEMPLATES_DIR).")
     var templatesDir: String = ProcessInfo.processInfo.environment["HERALD_TEMPLATES_DIR"] ?? "Templates"
 
@@ -69,6 +72,8 @@ struct Serve: AsyncParsableCommand {
         configuration.engine.maxInFlightPerTeam = maxInFlightPerTeam
         configuration.maxFeedsPerToken = maxFeedsPerToken
         configuration.maxBacklog = maxBacklog
+        guard retentionDays > 0 else { throw ValidationError("--retention-days must be more than 0") }
+        configuration.engine.retention = .seconds(retentionDays * 86_400)
         var logKeys = log.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
         if let config {
             let text: String

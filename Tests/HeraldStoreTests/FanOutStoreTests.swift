@@ -143,3 +143,48 @@ extension FanOutStoreTests {
         #expect(!(try await store.cancelReplayJob(id: job.id, now: Date())))
     }
 }
+
+/// Retention on every backend.
+@Suite struct RetentionStoreTests {
+    @Test(arguments: StoreBackend.all)
+    func pruningTakesFinishedWorkBeforeTheCutoffAndLeavesTheRest(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let team = try await store.makeTeam()
+        _ = try await store.makeHook(team: team, events: ["lead.created"])
+        _ = try await store.record(try await store.claimAll().map { try result(for: $0, status: 200) }, health: HookHealth())
+        let delivered = try await store.emit()
+        let failed = try await store.emit()
+        _ = try await store.fanOut(limit: 10, now: Date())
+        let claimed = try await store.claimAll()
+        _ = try await store.record(
+            [
+                try result(for: claimed.first { $0.event.seq == delivered.event.seq }!, status: 200),
+                try result(for: claimed.first { $0.event.seq == failed.event.seq }!, status: 500, schedule: RetrySchedule(delays: [], jitter: 0)),
+            ],
+            health: HookHealth()
+        )
+        let unrouted = try await store.emit("other.event")
+        _ = try await store.fanOut(limit: 10, now: Date())
+        let notFannedOut = try await store.emit()
+        // Nothing is older than a cutoff in the past.
+        #expect(try await store.prune(before: Date().addingTimeInterval(-3600), limit: 100) == PruneResult())
+        let cutoff = Date().addingTimeInterval(60)
+        var total = PruneResult()
+        while true {
+            let step = try await store.prune(before: cutoff, limit: 1)  // one row per part and step
+            if step.total == 0 { break }
+            total.attemptBodies += step.attemptBodies
+            total.deliveries += step.deliveries
+            total.events += step.events
+        }
+        #expect(total.deliveries == 2)  // the ping's and the succeeded one; the failed one stays
+        #expect(total.attemptBodies >= 1)
+        let left = try await store.deliveries(DeliveryQuery())
+        #expect(left.map(\.eventSeq) == [failed.event.seq])
+        #expect(try await store.attempts(deliveryID: left[0].id).first?.requestBody == "")
+        // Events: the failed one's stays; the one never fanned out stays; the delivered and unrouted ones go.
+        let events = try await store.events(since: 0, limit: 100).map(\.seq)
+        #expect(events == [failed.event.seq, notFannedOut.event.seq])
+        #expect(!events.contains(unrouted.event.seq))
+    }
+}
