@@ -8,22 +8,28 @@ public struct HookCredentials: Sendable, Hashable, Codable {
     public var basicPassword: String?
     /// Custom headers, in the order given.
     public var headers: [HTTPHeaderField]
+    /// OAuth2 client credentials: each delivery carries a bearer token fetched from the token URL.
+    public var oauth2: OAuth2ClientCredentials?
 
-    public init(basicUser: String? = nil, basicPassword: String? = nil, headers: [HTTPHeaderField] = []) {
+    public init(basicUser: String? = nil, basicPassword: String? = nil, headers: [HTTPHeaderField] = [], oauth2: OAuth2ClientCredentials? = nil) {
         self.basicUser = basicUser
         self.basicPassword = basicPassword
         self.headers = headers
+        self.oauth2 = oauth2
     }
 
-    public var isEmpty: Bool { basicUser == nil && headers.isEmpty }
+    public var isEmpty: Bool { basicUser == nil && headers.isEmpty && oauth2 == nil }
 
     /// What shows in place of a secret value.
     public static let mask = "********"
 
-    /// The headers each request carries: `Authorization: Basic …` first, then the custom ones.
-    public var requestHeaders: [HTTPHeaderField] {
+    /// The headers each request carries: `Authorization` first (Basic, or the OAuth2 bearer
+    /// token given), then the custom ones.
+    public func requestHeaders(bearerToken: String? = nil) -> [HTTPHeaderField] {
         var fields: [HTTPHeaderField] = []
-        if let basicUser {
+        if let bearerToken {
+            fields.append(HTTPHeaderField("Authorization", "Bearer " + bearerToken))
+        } else if let basicUser {
             let pair = Data("\(basicUser):\(basicPassword ?? "")".utf8).base64EncodedString()
             fields.append(HTTPHeaderField("Authorization", "Basic " + pair))
         }
@@ -31,8 +37,11 @@ public struct HookCredentials: Sendable, Hashable, Codable {
     }
 
     /// The same headers with their values masked, as the delivery log records them.
-    public var maskedHeaders: [HTTPHeaderField] {
-        requestHeaders.map { HTTPHeaderField($0.name, $0.name == "Authorization" && basicUser != nil ? "Basic " + Self.mask : Self.mask) }
+    public func maskedHeaders(bearerToken: String? = nil) -> [HTTPHeaderField] {
+        requestHeaders(bearerToken: bearerToken).map { field in
+            guard field.name == "Authorization", let scheme = field.value.split(separator: " ").first else { return HTTPHeaderField(field.name, Self.mask) }
+            return HTTPHeaderField(field.name, "\(scheme) " + Self.mask)
+        }
     }
 
     /// A URL's credentials taken out of it: the URL without its userinfo, and the user and password
@@ -64,6 +73,46 @@ public struct HookCredentials: Sendable, Hashable, Codable {
     /// A field value without control characters (no CR or LF to split a request with).
     public static func isValidHeaderValue(_ value: String) -> Bool {
         value.utf8.count <= 4096 && value.unicodeScalars.allSatisfy { $0 == "\t" || ($0.value >= 0x20 && $0.value != 0x7f) }
+    }
+}
+
+/// RFC 6749 §4.4: a client authenticates to the token URL (HTTP Basic, `client_secret_basic`) and
+/// gets an access token it sends as `Authorization: Bearer`.
+public struct OAuth2ClientCredentials: Sendable, Hashable, Codable {
+    public var tokenURL: String
+    public var clientID: String
+    public var clientSecret: String
+    public var scope: String?
+
+    public init(tokenURL: String, clientID: String, clientSecret: String, scope: String?) {
+        self.tokenURL = tokenURL
+        self.clientID = clientID
+        self.clientSecret = clientSecret
+        self.scope = scope
+    }
+
+    /// The token request's form body.
+    public var requestBody: String {
+        var body = "grant_type=client_credentials"
+        if let scope { body += "&scope=" + (scope.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+"))) ?? scope) }
+        return body
+    }
+
+    /// `Authorization: Basic` with the client id and secret, form-encoded as RFC 6749 §2.3.1 asks.
+    public var clientAuthorization: String {
+        func encode(_ text: String) -> String {
+            text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
+        }
+        return "Basic " + Data("\(encode(clientID)):\(encode(clientSecret))".utf8).base64EncodedString()
+    }
+
+    /// The access token and its lifetime from a token response, or why there is none.
+    public static func parseTokenResponse(_ body: String) -> Result<(token: String, expiresIn: Double), TransformError> {
+        guard let json = try? JSONValue(parsing: body), let token = json["access_token"]?.stringValue, !token.isEmpty else {
+            return .failure(TransformError(message: "the token response has no access_token"))
+        }
+        let expiresIn = json["expires_in"]?.intValue.map(Double.init) ?? 3600
+        return .success((token, expiresIn))
     }
 }
 

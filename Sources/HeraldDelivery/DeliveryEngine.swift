@@ -30,6 +30,7 @@ public final class DeliveryEngine: Service, Sendable {
     /// Runs hook filters (at fan-out) and transforms (before signing).
     public let scripts: ScriptRunner
     private let signingMaterial: SigningMaterialCache
+    private let oauth2: OAuth2Tokens
     private let clients: [HTTPClient]
 
     private let fanOutBell = Doorbell()
@@ -96,6 +97,7 @@ public final class DeliveryEngine: Service, Sendable {
             client: client, insecureClient: insecureClient, targetGuard: TargetGuard(allowPrivateTargets: configuration.allowPrivateTargets),
             responseBodyLimit: configuration.responseBodyLimit
         )
+        oauth2 = OAuth2Tokens(client: client, targetGuard: TargetGuard(allowPrivateTargets: configuration.allowPrivateTargets))
     }
 
     /// Attempts claimed and not yet recorded: a slot is free again once its attempt is durable.
@@ -350,15 +352,26 @@ public final class DeliveryEngine: Service, Sendable {
 
     private func attempt(_ delivery: ClaimedDelivery) async {
         let now = Date()
-        let sent: DeliverySender.Sent
+        var sent: DeliverySender.Sent
         do {
             let keys = try signingMaterial.material(for: delivery.hook, now: now)
             let payload = try await transformedPayload(delivery)
-            let request = DeliveryRequest(
-                delivery: delivery, payload: payload, secrets: keys.secrets, signingKey: keys.signingKey, credentials: keys.credentials,
-                timestamp: Int64(now.timeIntervalSince1970)
-            )
-            sent = await sender.send(delivery, request: request, startedAt: now)
+            func request(bearerToken: String?) -> DeliveryRequest {
+                DeliveryRequest(
+                    delivery: delivery, payload: payload, secrets: keys.secrets, signingKey: keys.signingKey, credentials: keys.credentials,
+                    bearerToken: bearerToken, timestamp: Int64(now.timeIntervalSince1970)
+                )
+            }
+            if let client = keys.credentials?.oauth2 {
+                sent = await sender.send(delivery, request: request(bearerToken: try await oauth2.token(for: client, now: now)), startedAt: now)
+                // A refused token is renewed and the request sent again, once, within the attempt.
+                if case .response(401, _) = sent.outcome {
+                    oauth2.invalidate(client)
+                    sent = await sender.send(delivery, request: request(bearerToken: try await oauth2.token(for: client, now: Date())), startedAt: now)
+                }
+            } else {
+                sent = await sender.send(delivery, request: request(bearerToken: nil), startedAt: now)
+            }
         } catch let error as TransformError {
             let attempt = Attempt(
                 deliveryID: delivery.deliveryID, number: delivery.previousAttempts + 1, trigger: delivery.trigger, startedAt: now,

@@ -20,7 +20,7 @@ public struct DeliveryRequest: Sendable, Hashable {
     /// - Parameter payload: the JSON sent, when not the hook's usual body (a transform's output).
     public init(
         delivery: ClaimedDelivery, payload: String? = nil, secrets: [WebhookSecret], signingKey: WebhookSigningKey? = nil,
-        credentials: HookCredentials? = nil, timestamp: Int64
+        credentials: HookCredentials? = nil, bearerToken: String? = nil, timestamp: Int64
     ) {
         let payload = payload ?? HookScripts.body(for: delivery.event, format: delivery.hook.payloadFormat)
         let body: String
@@ -51,8 +51,8 @@ public struct DeliveryRequest: Sendable, Hashable {
             )
         }
         self.url = delivery.hook.url
-        self.headers = headers + (credentials?.requestHeaders ?? [])
-        self.loggedHeaders = headers + (credentials?.maskedHeaders ?? [])
+        self.headers = headers + (credentials?.requestHeaders(bearerToken: bearerToken) ?? [])
+        self.loggedHeaders = headers + (credentials?.maskedHeaders(bearerToken: bearerToken) ?? [])
         self.body = body
     }
 }

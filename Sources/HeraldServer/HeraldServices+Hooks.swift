@@ -52,6 +52,35 @@ extension HeraldServices {
             credentials.headers = headers
             settings.credentials = credentials
         }
+        if reader.has("oauth2") {
+            var credentials = settings.credentials ?? HookCredentials()
+            switch reader.value("oauth2") {
+            case .null?:
+                credentials.oauth2 = nil
+            case .object(let members)?:
+                let fields = Dictionary(members, uniquingKeysWith: { _, last in last })
+                for key in fields.keys where !["token_url", "client_id", "client_secret", "scope"].contains(key) {
+                    reader.fail("oauth2", "\(key) is not an OAuth2 setting (token_url, client_id, client_secret, scope)")
+                }
+                let text = { (key: String) in fields[key]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } }
+                if let tokenURL = text("token_url"), let clientID = text("client_id"), let clientSecret = text("client_secret"),
+                    tokenURL.count <= 2048, clientID.count <= 512, clientSecret.count <= 2048
+                {
+                    if let refusal = await TargetGuard(allowPrivateTargets: configuration.engine.allowPrivateTargets).refusal(for: tokenURL) {
+                        reader.fail("oauth2", "token_url: \(refusal)")
+                    }
+                    credentials.oauth2 = OAuth2ClientCredentials(tokenURL: tokenURL, clientID: clientID, clientSecret: clientSecret, scope: text("scope"))
+                } else {
+                    reader.fail("oauth2", "needs token_url, client_id and client_secret (strings), and may have a scope")
+                }
+            default:
+                reader.fail("oauth2", "must be an object {token_url, client_id, client_secret, scope} or null")
+            }
+            settings.credentials = credentials
+        }
+        if settings.credentials?.oauth2 != nil && settings.credentials?.basicUser != nil {
+            reader.fail("oauth2", "a hook authenticates with OAuth2 or with Basic credentials in its URL, not both")
+        }
         if let contentType = reader.choice("content_type", as: ContentType.self) { settings.contentType = contentType }
         if let events = reader.stringArray("events") {
             let catalog = try await catalog.entries()

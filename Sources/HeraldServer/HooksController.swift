@@ -23,7 +23,7 @@ struct HooksController {
 
     static let settingsFields: Set<String> = [
         "url", "content_type", "secret", "events", "channels", "active", "insecure_ssl", "timeout_seconds", "ordering", "signature",
-        "filter", "transform", "payload_format", "headers",
+        "filter", "transform", "payload_format", "headers", "oauth2",
     ]
 
     func json(_ hook: Hook, team: String) -> JSONValue {
@@ -35,6 +35,13 @@ struct HooksController {
         }
         let masked: [(key: String, value: JSONValue)] = (credentials?.headers ?? []).map { ($0.name, JSONValue.string(HookCredentials.mask)) }
         let headers = JSONValue.object(masked)
+        var oauth2 = JSONValue.null
+        if let client = credentials?.oauth2 {
+            oauth2 = .object([
+                ("token_url", .string(client.tokenURL)), ("client_id", .string(client.clientID)), ("client_secret", .string(HookCredentials.mask)),
+                ("scope", client.scope.map(JSONValue.string) ?? .null),
+            ])
+        }
         let base = services.configuration.baseURL + "/api/hooks/\(hook.id)"
         return .object([
             ("id", .int(hook.id)), ("team", .string(team)), ("url", .string(hook.url)), ("content_type", .string(hook.contentType.rawValue)),
@@ -55,7 +62,7 @@ struct HooksController {
             ("filter", hook.filter.map(JSONValue.string) ?? .null), ("transform", hook.transform.map(JSONValue.string) ?? .null),
             ("payload_format", .string(hook.payloadFormat.rawValue)),
             ("managed_by", hook.managedKey.map { .string("config file: " + $0) } ?? .null),
-            ("basic_auth", basicAuth), ("headers", headers),
+            ("basic_auth", basicAuth), ("headers", headers), ("oauth2", oauth2),
             ("deliveries_url", .string(base + "/deliveries")), ("ping_url", .string(base + "/pings")),
         ])
     }

@@ -2,6 +2,7 @@ import Foundation
 import HeraldCore
 import HeraldVerify
 import HummingbirdBcrypt
+import Synchronization
 import Testing
 
 /// Receivers that demand more than a signature: Basic credentials from the URL and custom headers,
@@ -89,6 +90,57 @@ import Testing
             #expect(response.status == 422)
             #expect(response.text.contains(message), "\(response.text)")
             #expect(try await herald.store.hooks(teamID: nil).isEmpty)
+        }
+    }
+}
+
+extension EndpointAuthTests {
+    @Test func oauth2ClientCredentialsFetchATokenKeepItAndRenewItOnA401() async throws {
+        try await TestReceiver.run { receiver in
+            let issued = Mutex(0)
+            let accepted = Mutex("tok-1")
+            receiver.respond { _, request in
+                if request.path == "/token" {
+                    let n = issued.withLock { $0 += 1; return $0 }
+                    return .init(headers: ["Content-Type": "application/json"], body: #"{"access_token":"tok-\#(n)","token_type":"Bearer","expires_in":3600}"#)
+                }
+                let wanted = accepted.withLock { $0 }
+                return request.header("Authorization") == "Bearer \(wanted)" ? .init() : .init(status: 401, body: "bad token")
+            }
+            try await HeraldHarness.run { herald in
+                let bde = try await herald.makeTeam("bde")
+                let fields = #"""
+                    {"url":"\#(receiver.url("/hook"))","events":["lead.created"],
+                     "oauth2":{"token_url":"\#(receiver.url("/token"))","client_id":"herald app","client_secret":"s3cr&t","scope":"leads:write"}}
+                    """#
+                let created = try await herald.call(.POST, "/api/hooks", token: bde.token, body: fields)
+                #expect(created.status == 201, "\(created.text)")
+                #expect(created.json["oauth2"]?["client_secret"]?.stringValue == "********")
+                #expect(created.json["oauth2"]?["client_id"]?.stringValue == "herald app")
+                try await eventually("the ping, with the first token") { receiver.received.contains { $0.path == "/hook" } }
+                let provider = try await herald.providerToken()
+                _ = try await herald.emit(provider, #"{"type":"lead.created","data":{"lead_id":"a"}}"#)
+                try await eventually("the first lead") { receiver.received.filter { $0.path == "/hook" }.count == 2 }
+                #expect(issued.withLock { $0 } == 1, "the token is kept for its lifetime")
+                // The receiver stops accepting the first token: Herald fetches another and sends again at once.
+                accepted.withLock { $0 = "tok-2" }
+                _ = try await herald.emit(provider, #"{"type":"lead.created","data":{"lead_id":"b"}}"#)
+                try await eventually("the second lead, with the renewed token") {
+                    receiver.received.contains { $0.path == "/hook" && $0.header("Authorization") == "Bearer tok-2" && $0.bodyString.contains("\"b\"") }
+                }
+                let tokenRequest = try #require(receiver.received.first { $0.path == "/token" })
+                #expect(tokenRequest.bodyString == "grant_type=client_credentials&scope=leads:write")
+                #expect(tokenRequest.header("Authorization") == "Basic " + Data("herald+app:s3cr%26t".utf8).base64EncodedString() || tokenRequest.header("Authorization") == "Basic " + Data("herald%20app:s3cr%26t".utf8).base64EncodedString())
+                // The delivery is a success in the log, its token masked.
+                let log = try await herald.call(.GET, "/api/deliveries?status=success", token: bde.token)
+                #expect(!log.text.contains("tok-"))
+                let hooks = try await herald.call(.GET, "/api/hooks", token: bde.token)
+                #expect(!hooks.text.contains("s3cr&t"))
+                let both = try await herald.call(
+                    .PATCH, "/api/hooks/\(created.json["id"]?.intValue ?? 0)", token: bde.token, body: #"{"url":"http://u:p@127.0.0.1:\#(receiver.port)/hook"}"#
+                )
+                #expect(both.status == 422)
+            }
         }
     }
 }

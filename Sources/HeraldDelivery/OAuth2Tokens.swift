@@ -1,0 +1,57 @@
+import AsyncHTTPClient
+import Foundation
+import HeraldCore
+import NIOCore
+import Synchronization
+
+/// Access tokens of OAuth2 client-credentials hooks, each kept until shortly before it expires, or
+/// until a receiver answers 401 to it. Fetched through the SSRF guard like any target.
+final class OAuth2Tokens: Sendable {
+    private let client: HTTPClient
+    private let targetGuard: TargetGuard
+    private let tokens = Mutex<[OAuth2ClientCredentials: (token: String, expiresAt: Date)]>([:])
+    /// A token is renewed this long before its expiry.
+    static let skew: TimeInterval = 30
+
+    init(client: HTTPClient, targetGuard: TargetGuard) {
+        self.client = client
+        self.targetGuard = targetGuard
+    }
+
+    /// A valid token for `credentials`, fetched when none is cached.
+    func token(for credentials: OAuth2ClientCredentials, now: Date) async throws(TransformError) -> String {
+        if let cached = tokens.withLock({ $0[credentials] }), cached.expiresAt.timeIntervalSince(now) > Self.skew { return cached.token }
+        let (token, expiresIn) = try await fetch(credentials)
+        tokens.withLock { tokens in
+            if tokens.count > 10_000 { tokens.removeAll() }
+            tokens[credentials] = (token, now.addingTimeInterval(expiresIn))
+        }
+        return token
+    }
+
+    /// Forgets the token (the receiver refused it).
+    func invalidate(_ credentials: OAuth2ClientCredentials) {
+        _ = tokens.withLock { $0.removeValue(forKey: credentials) }
+    }
+
+    private func fetch(_ credentials: OAuth2ClientCredentials) async throws(TransformError) -> (String, Double) {
+        if let refusal = await targetGuard.refusal(for: credentials.tokenURL) { throw TransformError(message: "OAuth2 token URL refused: \(refusal)") }
+        var request = HTTPClientRequest(url: credentials.tokenURL)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "Authorization", value: credentials.clientAuthorization)
+        request.body = .bytes(ByteBuffer(string: credentials.requestBody))
+        let body: String
+        let status: UInt
+        do {
+            let response = try await client.execute(request, timeout: .seconds(10))
+            status = response.status.code
+            body = String(buffer: try await response.body.collect(upTo: 64 * 1024))
+        } catch {
+            throw TransformError(message: "OAuth2 token request failed: \(DeliverySender.classify(error).1)")
+        }
+        guard (200..<300).contains(status) else { throw TransformError(message: "OAuth2 token request answered \(status)") }
+        return try OAuth2ClientCredentials.parseTokenResponse(body).map { ($0.token, $0.expiresIn) }.get()
+    }
+}
