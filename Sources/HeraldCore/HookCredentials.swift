@@ -10,6 +10,10 @@ public struct HookCredentials: Sendable, Hashable, Codable {
     public var headers: [HTTPHeaderField]
     /// OAuth2 client credentials: each delivery carries a bearer token fetched from the token URL.
     public var oauth2: OAuth2ClientCredentials?
+    /// A client certificate (PEM, leaf first) and its private key (PEM) for receivers that demand
+    /// mutual TLS.
+    public var clientCertificate: String?
+    public var clientKey: String?
 
     public init(basicUser: String? = nil, basicPassword: String? = nil, headers: [HTTPHeaderField] = [], oauth2: OAuth2ClientCredentials? = nil) {
         self.basicUser = basicUser
@@ -18,7 +22,7 @@ public struct HookCredentials: Sendable, Hashable, Codable {
         self.oauth2 = oauth2
     }
 
-    public var isEmpty: Bool { basicUser == nil && headers.isEmpty && oauth2 == nil }
+    public var isEmpty: Bool { basicUser == nil && headers.isEmpty && oauth2 == nil && clientCertificate == nil }
 
     /// What shows in place of a secret value.
     public static let mask = "********"

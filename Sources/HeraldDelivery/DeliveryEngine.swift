@@ -363,14 +363,14 @@ public final class DeliveryEngine: Service, Sendable {
                 )
             }
             if let client = keys.credentials?.oauth2 {
-                sent = await sender.send(delivery, request: request(bearerToken: try await oauth2.token(for: client, now: now)), startedAt: now)
+                sent = await sender.send(delivery, request: request(bearerToken: try await oauth2.token(for: client, now: now)), tls: keys.tls, startedAt: now)
                 // A refused token is renewed and the request sent again, once, within the attempt.
                 if case .response(401, _) = sent.outcome {
                     oauth2.invalidate(client)
-                    sent = await sender.send(delivery, request: request(bearerToken: try await oauth2.token(for: client, now: Date())), startedAt: now)
+                    sent = await sender.send(delivery, request: request(bearerToken: try await oauth2.token(for: client, now: Date())), tls: keys.tls, startedAt: now)
                 }
             } else {
-                sent = await sender.send(delivery, request: request(bearerToken: nil), startedAt: now)
+                sent = await sender.send(delivery, request: request(bearerToken: nil), tls: keys.tls, startedAt: now)
             }
         } catch let error as TransformError {
             let attempt = Attempt(

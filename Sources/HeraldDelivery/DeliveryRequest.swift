@@ -1,4 +1,5 @@
 import Foundation
+import NIOSSL
 import HeraldCore
 import HeraldVerify
 import Synchronization
@@ -92,9 +93,11 @@ struct SigningMaterial {
     var signingKey: WebhookSigningKey?
 
     var credentials: HookCredentials?
+    var tls: TLSConfiguration?
 
     init(_ opened: Opened, hook: Hook, now: Date) {
         credentials = opened.credentials
+        tls = opened.tls
         secrets = [opened.secret]
         if let previous = opened.previousSecret, let expires = hook.previousSecretExpiresAt, expires > now { secrets.append(previous) }
         signingKey = hook.signature == .ed25519 ? opened.signingKey : nil
@@ -106,9 +109,12 @@ struct SigningMaterial {
         var previousSecret: WebhookSecret?
         var signingKey: WebhookSigningKey?
         var credentials: HookCredentials?
+        /// Built once per hook version: a TLS context is costly to make.
+        var tls: TLSConfiguration?
 
         init(hook: Hook, secretBox: SecretBox) throws {
             credentials = try hook.encryptedCredentials.map { try HookCredentials.open($0, with: secretBox) }
+            tls = try credentials.flatMap { try ClientCertificates.configuration($0, verify: !hook.insecureSSL) }
             secret = WebhookSecret(try secretBox.open(hook.encryptedSecret))
             previousSecret = try hook.encryptedPreviousSecret.map { WebhookSecret(try secretBox.open($0)) }
             signingKey = try hook.encryptedSigningKey.flatMap { WebhookSigningKey(try secretBox.open($0)) }

@@ -19,7 +19,8 @@ struct DeliverySender: Sendable {
         var outcome: AttemptOutcome
     }
 
-    func send(_ delivery: ClaimedDelivery, request: DeliveryRequest, startedAt: Date) async -> Sent {
+    /// - Parameter tls: the hook's own TLS configuration (a client certificate), if any.
+    func send(_ delivery: ClaimedDelivery, request: DeliveryRequest, tls: TLSConfiguration? = nil, startedAt: Date) async -> Sent {
         let clock = ContinuousClock()
         let start = clock.now
         var attempt = Attempt(
@@ -44,6 +45,7 @@ struct DeliverySender: Sendable {
         httpRequest.method = .POST
         for header in request.headers { httpRequest.headers.add(name: header.name, value: header.value) }
         httpRequest.body = .bytes(ByteBuffer(string: request.body))
+        httpRequest.tlsConfiguration = tls
         let timeout = TimeAmount.seconds(Int64(max(1, delivery.hook.timeoutSeconds)))
         let deadline = NIODeadline.now() + timeout
         do {

@@ -78,6 +78,28 @@ extension HeraldServices {
             }
             settings.credentials = credentials
         }
+        if reader.has("tls_client_certificate") {
+            var credentials = settings.credentials ?? HookCredentials()
+            switch reader.value("tls_client_certificate") {
+            case .null?:
+                (credentials.clientCertificate, credentials.clientKey) = (nil, nil)
+            case .object(let members)?:
+                let fields = Dictionary(members, uniquingKeysWith: { _, last in last })
+                if let certificate = fields["certificate"]?.stringValue, let key = fields["private_key"]?.stringValue,
+                    certificate.utf8.count <= 64 * 1024, key.utf8.count <= 64 * 1024, fields.count == 2
+                {
+                    if let problem = HookCredentials.clientCertificateProblem(certificate: certificate, key: key) {
+                        reader.fail("tls_client_certificate", problem)
+                    }
+                    (credentials.clientCertificate, credentials.clientKey) = (certificate, key)
+                } else {
+                    reader.fail("tls_client_certificate", "needs certificate and private_key, both PEM strings")
+                }
+            default:
+                reader.fail("tls_client_certificate", "must be an object {certificate, private_key} or null")
+            }
+            settings.credentials = credentials
+        }
         if settings.credentials?.oauth2 != nil && settings.credentials?.basicUser != nil {
             reader.fail("oauth2", "a hook authenticates with OAuth2 or with Basic credentials in its URL, not both")
         }

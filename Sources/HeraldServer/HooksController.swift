@@ -23,7 +23,7 @@ struct HooksController {
 
     static let settingsFields: Set<String> = [
         "url", "content_type", "secret", "events", "channels", "active", "insecure_ssl", "timeout_seconds", "ordering", "signature",
-        "filter", "transform", "payload_format", "headers", "oauth2",
+        "filter", "transform", "payload_format", "headers", "oauth2", "tls_client_certificate",
     ]
 
     func json(_ hook: Hook, team: String) -> JSONValue {
@@ -63,6 +63,7 @@ struct HooksController {
             ("payload_format", .string(hook.payloadFormat.rawValue)),
             ("managed_by", hook.managedKey.map { .string("config file: " + $0) } ?? .null),
             ("basic_auth", basicAuth), ("headers", headers), ("oauth2", oauth2),
+            ("tls_client_certificate", credentials?.clientCertificate == nil ? .null : .object([("private_key", .string(HookCredentials.mask))])),
             ("deliveries_url", .string(base + "/deliveries")), ("ping_url", .string(base + "/pings")),
         ])
     }
