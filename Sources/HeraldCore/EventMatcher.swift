@@ -37,7 +37,8 @@ extension EventMatcher {
     /// Whether `hook`, owned by a team granted `grantedChannels`, receives `event`. A channel on the
     /// hook counts only while its team is granted it, so a revoked grant stops the routing at once.
     public static func routes(_ event: Event, to hook: Hook, grantedChannels: Set<String>) -> Bool {
-        guard event.seq > hook.createdAfterSeq else { return false }
+        // A sync hook pulls its pages; fan-out makes no deliveries for it.
+        guard event.seq > hook.createdAfterSeq, hook.mode == .push else { return false }
         // A hook from the config file is the operator's, like a Sync Gateway handler: every
         // document of its database, whatever the channels.
         if hook.managedKey != nil { return hook.events.contains { matches(pattern: $0, eventType: event.type) } }

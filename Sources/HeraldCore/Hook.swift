@@ -30,6 +30,32 @@ public enum SignatureScheme: String, Sendable, Codable, CaseIterable {
     case ed25519
 }
 
+/// How a hook gets its events.
+public enum HookMode: String, Sendable, Codable, CaseIterable {
+    /// A POST per event (the default).
+    case push
+    /// HTTP Sync: pages of rows in `seq` order, one page in flight, the cursor moving on a 2xx only.
+    case sync
+}
+
+/// An HTTP Sync hook's settings and position.
+public struct SyncSettings: Sendable, Hashable {
+    /// Rows per page, 1–1000.
+    public var pageSize: Int = 200
+    /// The most time between two syncs, 60 s – 24 h (a sync also runs soon after a change).
+    public var periodSeconds: Int = 3600
+    /// The last `seq` the receiver acknowledged (2xx): the next page starts after it.
+    public var cursor: Int64 = 0
+    /// A "Sync now" asked since the last page.
+    public var requestedAt: Date?
+    public var lastSyncedAt: Date?
+
+    public init() {}
+
+    public static let pageSizes = 1...1000
+    public static let periods = 60...86_400
+}
+
 /// What a hook's body is.
 public enum PayloadFormat: String, Sendable, Codable, CaseIterable {
     /// Herald's event envelope: `{id, type, timestamp, data, …}`.
@@ -95,6 +121,8 @@ public struct Hook: Sendable, Hashable {
     public var managedKey: String?
     /// ``HookCredentials`` as JSON, sealed with the store's ``SecretBox``.
     public var encryptedCredentials: Data?
+    public var mode: HookMode = .push
+    public var sync = SyncSettings()
 
     public init(
         id: Int64, teamID: Int64, url: String, contentType: ContentType, encryptedSecret: Data, events: [String], channels: [String],
@@ -155,6 +183,8 @@ public struct HookSettings: Sendable, Hashable {
     /// Basic credentials and custom headers, in the clear until sealed into the hook. On an update,
     /// the hook's current ones (opened) unless the request changes them.
     public var credentials: HookCredentials?
+    public var mode: HookMode = .push
+    public var sync = SyncSettings()
 
     public init(url: String) { self.url = url }
 }
@@ -191,6 +221,8 @@ extension HookSettings {
         payloadFormat = hook.payloadFormat
         maxInFlight = hook.maxInFlight
         managedKey = hook.managedKey
+        mode = hook.mode
+        sync = hook.sync
     }
 }
 

@@ -16,7 +16,7 @@ public struct HookRouter: Sendable {
     public init(hooks: [Hook], grantedChannels: [Int64: Set<String>]) {
         self.hooks = Dictionary(hooks.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         self.grantedChannels = grantedChannels
-        for hook in hooks.sorted(by: { $0.id < $1.id }) {
+        for hook in hooks.sorted(by: { $0.id < $1.id }) where hook.mode == .push {
             for pattern in Set(hook.events) {
                 if pattern == "*" {
                     wildcard.append(hook.id)

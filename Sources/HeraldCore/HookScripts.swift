@@ -11,6 +11,8 @@ import Foundation
 public enum HookScripts {
     /// The body of `event` for a hook posting `format`, before any transform.
     public static func body(for event: Event, format: PayloadFormat) -> String {
+        // An HTTP Sync page is its own body.
+        if event.type == SyncPage.eventType { return event.data }
         switch format {
         case .event: return event.payload
         case .syncGateway:
@@ -28,7 +30,7 @@ public enum HookScripts {
         return "[" + event.data + ",null]"
     }
 
-    static func isDocumentChange(_ event: Event) -> Bool { event.type.hasSuffix("." + DatabaseInfo.documentChangedSuffix) }
+    public static func isDocumentChange(_ event: Event) -> Bool { event.type.hasSuffix("." + DatabaseInfo.documentChangedSuffix) }
 
     /// What the filter's result means for the delivery.
     public static func verdict(type: String, json: String) -> FilterVerdict {

@@ -98,6 +98,15 @@ public protocol DeliveryStore: Sendable {
     /// succeeded and skipped deliveries created before it (with their attempts), and deletes events
     /// created before it that are fanned out and have no delivery left. Documents are never pruned.
     func prune(before cutoff: Date, limit: Int) async throws -> PruneResult
+    /// Appends an HTTP Sync page (a `sync.page` event addressed to the hook, its body as data) and
+    /// its delivery, which moves the hook's cursor to `through` when it succeeds.
+    func queueSyncPage(hookID: Int64, body: String, through: Int64, now: Date) async throws -> String
+    /// Whether the hook has a page pending or in flight, and when its last page was made.
+    func syncState(hookID: Int64) async throws -> (unfinished: Bool, lastFailed: Bool)
+    /// Moves a sync hook's cursor past events that are none of its rows (nothing to post for them).
+    func skipSyncCursor(hookID: Int64, from: Int64, to: Int64) async throws
+    /// A "Sync now" (or nil when the page for it was made).
+    func requestSync(hookID: Int64, at: Date?) async throws
     /// Queues a `ping` delivery for the hook.
     func ping(hookID: Int64, now: Date) async throws -> String
     /// Claims due deliveries as `policy` decides: for every active hook with pending deliveries,
@@ -355,8 +364,14 @@ public struct ClaimedDelivery: Sendable, Hashable {
     public var trigger: AttemptTrigger
     /// Attempts made before this one, across redeliveries.
     public var previousAttempts: Int
+    /// For an HTTP Sync page: the `seq` its hook's cursor moves to once the receiver answers 2xx.
+    public var syncThrough: Int64?
 
-    public init(deliveryID: String, hook: Hook, event: Event, lifecycle: DeliveryLifecycle, trigger: AttemptTrigger, previousAttempts: Int) {
+    public init(
+        deliveryID: String, hook: Hook, event: Event, lifecycle: DeliveryLifecycle, trigger: AttemptTrigger, previousAttempts: Int,
+        syncThrough: Int64? = nil
+    ) {
+        self.syncThrough = syncThrough
         self.deliveryID = deliveryID
         self.hook = hook
         self.event = event
@@ -374,8 +389,13 @@ public struct AttemptResult: Sendable, Hashable {
     /// What ``DeliveryLifecycle/finish(_:now:schedule:jitterUnit:)`` answered.
     public var action: DeliveryLifecycle.Action
     public var succeeded: Bool
+    /// An HTTP Sync page's end: the hook's cursor moves there when it succeeded.
+    public var syncThrough: Int64?
 
-    public init(attempt: Attempt, hookID: Int64, lifecycle: DeliveryLifecycle, action: DeliveryLifecycle.Action, succeeded: Bool) {
+    public init(
+        attempt: Attempt, hookID: Int64, lifecycle: DeliveryLifecycle, action: DeliveryLifecycle.Action, succeeded: Bool, syncThrough: Int64? = nil
+    ) {
+        self.syncThrough = syncThrough
         self.attempt = attempt
         self.hookID = hookID
         self.lifecycle = lifecycle

@@ -37,6 +37,7 @@ public final class DeliveryEngine: Service, Sendable {
     private let deliveryBell = Doorbell()
     private let replayBell = Doorbell()
     private let pruneBell = Doorbell()
+    private let syncBell = Doorbell()
     private let state = Mutex(State())
 
     private struct State {
@@ -109,8 +110,41 @@ public final class DeliveryEngine: Service, Sendable {
         state.withLock { $0.stopEvents = append }
     }
 
-    /// Call after events were appended: fan-out runs soon.
-    public func eventsAppended() { fanOutBell.ring() }
+    /// Call after events were appended: fan-out (and HTTP Sync) runs soon.
+    public func eventsAppended() {
+        fanOutBell.ring()
+        syncBell.ring()
+    }
+
+    /// Posts an empty HTTP Sync page to a hook about to be created, signed with its secret, as
+    /// WebhookDB does before it accepts a sync target. Returns why it failed, or nil on a 2xx.
+    public func sendTestPage(settings: HookSettings, secret: WebhookSecret, now: Date = Date()) async -> String? {
+        var hook = Hook(
+            id: 0, teamID: 0, url: settings.url, contentType: .json, encryptedSecret: Data(), events: settings.events, channels: settings.channels,
+            active: true, insecureSSL: settings.insecureSSL, timeoutSeconds: settings.timeoutSeconds, ordering: .ordered, signature: .hmac,
+            createdAt: now, updatedAt: now, lastResponse: LastResponse(code: nil, status: "unused", message: nil), disabledReason: nil,
+            createdAfterSeq: 0, failingSince: nil
+        )
+        hook.mode = .sync
+        let body = SyncPage(rows: [], through: 0).body(hook: hook, now: now)
+        let event = Event(seq: 0, id: Identifier.make(prefix: "evt_"), type: SyncPage.eventType, data: body, channels: [], idempotencyKey: nil, timestamp: now)
+        let delivery = ClaimedDelivery(
+            deliveryID: Identifier.deliveryID(), hook: hook, event: event, lifecycle: .new(now: now), trigger: .first, previousAttempts: 0
+        )
+        let tls = try? settings.credentials.flatMap { try ClientCertificates.configuration($0, verify: !settings.insecureSSL) }
+        let request = DeliveryRequest(
+            delivery: delivery, payload: body, secrets: [secret], credentials: settings.credentials, timestamp: Int64(now.timeIntervalSince1970)
+        )
+        let sent = await sender.send(delivery, request: request, tls: tls, startedAt: now)
+        switch sent.outcome {
+        case .response(let status, _) where (200..<300).contains(status): return nil
+        case .response(let status, _): return "the receiver answered \(status) to the test page"
+        case .error(_, let message): return "the test page could not be delivered: \(message)"
+        }
+    }
+
+    /// Call after a "Sync now".
+    public func syncRequested() { syncBell.ring() }
 
     /// Call after deliveries were queued by hand (ping, redelivery): dispatch runs soon.
     public func deliveriesQueued() { deliveryBell.ring() }
@@ -127,6 +161,7 @@ public final class DeliveryEngine: Service, Sendable {
                 group.addTask { await self.deliveryLoop() }
                 group.addTask { await self.replayLoop() }
                 group.addTask { await self.pruneLoop() }
+                group.addTask { await self.syncLoop() }
             }
         } onGracefulShutdown: {
             self.state.withLock { state in
@@ -141,6 +176,7 @@ public final class DeliveryEngine: Service, Sendable {
             self.deliveryBell.ring()
             self.replayBell.ring()
             self.pruneBell.ring()
+            self.syncBell.ring()
         }
         for client in clients { try? await client.shutdown() }
         scripts.shutdown()
@@ -202,6 +238,57 @@ public final class DeliveryEngine: Service, Sendable {
     static let pruneStep = 500
 
     private let prunedCounter = Counter(label: "herald_pruned_rows_total")
+
+    // MARK: HTTP Sync
+
+    /// Makes the next page of every sync hook with rows waiting and no page unfinished: a full page
+    /// at once, a partial one once its newest row is ``syncDebounce`` old (or on "Sync now").
+    private func syncLoop() async {
+        while isDispatching {
+            var wait = configuration.idleInterval
+            do {
+                for hook in try await store.hooks(teamID: nil) where hook.active && hook.mode == .sync && isDispatching {
+                    if let retryIn = try await syncStep(hook) { wait = min(wait, retryIn) }
+                }
+            } catch {
+                logger.error("HTTP Sync failed; retrying", metadata: ["error": "\(error)"])
+            }
+            await syncBell.wait(timeout: wait)
+        }
+    }
+
+    static let syncDebounce: Duration = .milliseconds(500)
+
+    /// One hook's next page, if due; returns how soon to look again when it is waiting on the debounce.
+    private func syncStep(_ listed: Hook) async throws -> Duration? {
+        let (unfinished, _) = try await store.syncState(hookID: listed.id)
+        guard !unfinished else { return nil }
+        // Read after the state: a page recorded meanwhile moved the cursor in the same transaction.
+        guard let hook = try await store.hook(id: listed.id), hook.active else { return nil }
+        let granted = try await store.team(id: hook.teamID)?.channels ?? []
+        var events: [Event] = []
+        var page = SyncPage(rows: [], through: hook.sync.cursor)
+        // Scan on until the page is full or the log ends.
+        while page.rows.count < hook.sync.pageSize {
+            let more = try await store.events(since: events.last?.seq ?? hook.sync.cursor, limit: hook.sync.pageSize * 4)
+            events += more
+            page = SyncPage.build(events: events, hook: hook, grantedChannels: granted, after: hook.sync.cursor)
+            if more.count < hook.sync.pageSize * 4 { break }
+        }
+        guard page.through > hook.sync.cursor else { return nil }
+        if page.rows.isEmpty {
+            try await store.skipSyncCursor(hookID: hook.id, from: hook.sync.cursor, to: page.through)
+            return nil
+        }
+        let now = Date()
+        if page.rows.count < hook.sync.pageSize, hook.sync.requestedAt == nil, let newest = page.newest {
+            let age = now.timeIntervalSince(newest)
+            if age < Self.syncDebounce.seconds { return .milliseconds(Int64((Self.syncDebounce.seconds - age) * 1000) + 1) }
+        }
+        _ = try await store.queueSyncPage(hookID: hook.id, body: page.body(hook: hook, now: now), through: page.through, now: now)
+        deliveryBell.ring()
+        return nil
+    }
 
     // MARK: replay
 
@@ -336,7 +423,7 @@ public final class DeliveryEngine: Service, Sendable {
     /// Ends dispatching and wakes every loop, so none sleeps out its interval before stopping.
     private func stopDispatching() {
         state.withLock { $0.dispatching = false }
-        for bell in [fanOutBell, deliveryBell, replayBell, pruneBell] { bell.ring() }
+        for bell in [fanOutBell, deliveryBell, replayBell, pruneBell, syncBell] { bell.ring() }
     }
 
     /// Store transactions tried before giving up on recording at shutdown.
@@ -392,6 +479,7 @@ public final class DeliveryEngine: Service, Sendable {
         if sent.outcome.isSuccess { successCounter.increment() } else { failureCounter.increment() }
         state.withLock { $0.finished.append((delivery, sent)) }
         deliveryBell.ring()
+        if delivery.syncThrough != nil { syncBell.ring() }
     }
 
     /// The hook's transform applied to the delivery's body, or nil for hooks without one.
@@ -415,7 +503,10 @@ public final class DeliveryEngine: Service, Sendable {
                 logger.error("delivery state machine refused an outcome", metadata: ["delivery": "\(delivery.deliveryID)", "error": "\(error)"])
                 return nil
             }
-            return AttemptResult(attempt: sent.attempt, hookID: delivery.hook.id, lifecycle: lifecycle, action: action, succeeded: sent.outcome.isSuccess)
+            return AttemptResult(
+                attempt: sent.attempt, hookID: delivery.hook.id, lifecycle: lifecycle, action: action, succeeded: sent.outcome.isSuccess,
+                syncThrough: delivery.syncThrough
+            )
         }
     }
 }

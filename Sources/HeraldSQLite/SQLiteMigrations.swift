@@ -263,6 +263,19 @@ enum SQLiteMigrations {
                     """
             )
         }
+        migrator.registerMigration("012_http_sync") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE hooks ADD COLUMN mode TEXT NOT NULL DEFAULT 'push';
+                    ALTER TABLE hooks ADD COLUMN sync_page_size INTEGER NOT NULL DEFAULT 200;
+                    ALTER TABLE hooks ADD COLUMN sync_period INTEGER NOT NULL DEFAULT 3600;
+                    ALTER TABLE hooks ADD COLUMN sync_cursor INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE hooks ADD COLUMN sync_requested_at REAL;
+                    ALTER TABLE hooks ADD COLUMN last_synced_at REAL;
+                    ALTER TABLE deliveries ADD COLUMN sync_through INTEGER;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -46,6 +46,40 @@ extension SQLiteStore: DeliveryStore {
         }
     }
 
+    public func queueSyncPage(hookID: Int64, body: String, through: Int64, now: Date) async throws -> String {
+        try await pool.write { db in
+            guard let teamID = try Int64.fetchOne(db, sql: "SELECT team_id FROM hooks WHERE id = ?", arguments: [hookID]) else {
+                throw StoreError.notFound("hook \(hookID)")
+            }
+            let appended = try Self.append([NewEvent(type: SyncPage.eventType, data: body, timestamp: now)], targetHookID: hookID, in: db)
+            let id = try Self.insertDelivery(hookID: hookID, teamID: teamID, eventSeq: appended[0].event.seq, lifecycle: .new(now: now), now: now, in: db)
+            try db.execute(sql: "UPDATE deliveries SET sync_through = ? WHERE id = ?", arguments: [through, id])
+            try db.execute(sql: "UPDATE hooks SET sync_requested_at = NULL WHERE id = ?", arguments: [hookID])
+            return id
+        }
+    }
+
+    public func syncState(hookID: Int64) async throws -> (unfinished: Bool, lastFailed: Bool) {
+        try await pool.read { db in
+            let last = try String.fetchOne(
+                db, sql: "SELECT status FROM deliveries WHERE hook_id = ? AND sync_through IS NOT NULL ORDER BY pk DESC LIMIT 1", arguments: [hookID]
+            )
+            return (last == "pending" || last == "in_flight", last == "failed")
+        }
+    }
+
+    public func skipSyncCursor(hookID: Int64, from: Int64, to: Int64) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE hooks SET sync_cursor = ? WHERE id = ? AND sync_cursor = ?", arguments: [to, hookID, from])
+        }
+    }
+
+    public func requestSync(hookID: Int64, at: Date?) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE hooks SET sync_requested_at = ? WHERE id = ?", arguments: [at?.unixSeconds, hookID])
+        }
+    }
+
     public func ping(hookID: Int64, now: Date) async throws -> String {
         try await pool.write { db in
             guard let teamID = try Int64.fetchOne(db, sql: "SELECT team_id FROM hooks WHERE id = ?", arguments: [hookID]) else {
@@ -109,7 +143,7 @@ extension SQLiteStore: DeliveryStore {
         }
         guard !hookIDs.isEmpty else { return [] }
         let hooks = router.hooks
-        let columns = "pk, id, hook_id, team_id, event_seq, status, attempts_in_run, redelivery, retries, next_attempt_at, total_attempts"
+        let columns = "pk, id, hook_id, team_id, event_seq, status, attempts_in_run, redelivery, retries, next_attempt_at, total_attempts, sync_through"
         let due = try db.cachedStatement(
             sql: "SELECT \(columns) FROM deliveries WHERE status = 'pending' AND hook_id = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, event_seq LIMIT ?"
         )
@@ -117,6 +151,7 @@ extension SQLiteStore: DeliveryStore {
             sql: "SELECT \(columns) FROM deliveries WHERE hook_id = ? AND status IN ('pending', 'in_flight') ORDER BY event_seq LIMIT 1"
         )
         var candidates: [ClaimCandidate] = []
+        var syncThrough: [Int64: Int64] = [:]
         for hookID in hookIDs {
             guard let hook = hooks[hookID], let read = policy.read(for: hook) else { continue }
             let rows: [Row] =
@@ -125,6 +160,7 @@ extension SQLiteStore: DeliveryStore {
                 case .oldestUnfinished: try Row.fetchAll(head, arguments: [hookID])
                 }
             for row in rows {
+                if let through = row[11] as Int64? { syncThrough[row[0]] = through }
                 candidates.append(
                     ClaimCandidate(
                         key: row[0], deliveryID: row[1], hookID: row[2], teamID: row[3], eventSeq: row[4],
@@ -148,7 +184,7 @@ extension SQLiteStore: DeliveryStore {
             claimed.append(
                 ClaimedDelivery(
                     deliveryID: candidate.deliveryID, hook: hook, event: Self.indexedEvent(eventRow), lifecycle: lifecycle, trigger: trigger,
-                    previousAttempts: candidate.previousAttempts
+                    previousAttempts: candidate.previousAttempts, syncThrough: syncThrough[candidate.key]
                 )
             )
         }
@@ -186,10 +222,15 @@ extension SQLiteStore: DeliveryStore {
             ])
             return db.changesCount > 0
         }
+        let advanceSync = try db.cachedStatement(sql: "UPDATE hooks SET sync_cursor = MAX(sync_cursor, ?), last_synced_at = ? WHERE id = ?")
         /// Writes one result; false when its delivery is gone.
         func write(_ result: AttemptResult) throws -> Bool {
             let attempt = result.attempt
             guard try update(result) else { return false }
+            // An HTTP Sync page acknowledged: its hook's cursor moves past it, in the same transaction.
+            if result.succeeded, let through = result.syncThrough {
+                try advanceSync.execute(arguments: [through, attempt.finishedAt.unixSeconds, result.hookID])
+            }
             try insertAttempt.execute(arguments: [
                 attempt.deliveryID, attempt.number, attempt.trigger.rawValue, attempt.startedAt.unixSeconds, attempt.durationMs, attempt.url,
                 encodeHeaders(attempt.requestHeaders), attempt.requestBody, attempt.responseStatus, encodeHeaders(attempt.responseHeaders),

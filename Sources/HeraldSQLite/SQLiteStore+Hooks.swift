@@ -10,21 +10,22 @@ extension SQLiteStore: HookStore {
                 sql: """
                     INSERT INTO hooks (team_id, url, content_type, secret, events, channels, active, insecure_ssl, timeout_seconds, ordering,
                         signature, created_at, updated_at, last_response_status, created_after_seq, signing_key, public_key,
-                        filter, transform, payload_format, max_in_flight, managed_key, credentials)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'unused', ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        filter, transform, payload_format, max_in_flight, managed_key, credentials, mode, sync_page_size, sync_period, sync_cursor)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'unused', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     teamID, settings.url, settings.contentType.rawValue, keys.encryptedSecret, encodeStringArray(settings.events),
                     encodeStringArray(settings.channels), settings.active, settings.insecureSSL, settings.timeoutSeconds,
                     settings.ordering.rawValue, settings.signature.rawValue, now.unixSeconds, now.unixSeconds, lastSeq,
                     keys.encryptedSigningKey, keys.publicKey, settings.filter, settings.transform, settings.payloadFormat.rawValue,
-                    settings.maxInFlight, settings.managedKey, keys.encryptedCredentials,
+                    settings.maxInFlight, settings.managedKey, keys.encryptedCredentials, settings.mode.rawValue, settings.sync.pageSize,
+                    settings.sync.periodSeconds, settings.sync.cursor,
                 ]
             )
             let id = db.lastInsertedRowID
             try Self.hooksChanged(db)
             // A hook from the config file stands for a Sync Gateway handler: its receiver expects documents only.
-            let pingID = settings.managedKey == nil ? try Self.queuePing(hookID: id, teamID: teamID, now: now, in: db) : nil
+            let pingID = settings.managedKey == nil && settings.mode == .push ? try Self.queuePing(hookID: id, teamID: teamID, now: now, in: db) : nil
             let hook = try Row.fetchOne(db, sql: "SELECT * FROM hooks WHERE id = ?", arguments: [id]).map(Self.hook)!
             return (hook, pingID)
         }
@@ -50,14 +51,14 @@ extension SQLiteStore: HookStore {
                     UPDATE hooks SET url = ?, content_type = ?, secret = ?, events = ?, channels = ?, active = ?, insecure_ssl = ?,
                         timeout_seconds = ?, ordering = ?, signature = ?, disabled_reason = ?, failing_since = ?, updated_at = ?,
                         signing_key = ?, public_key = ?, previous_secret = ?, previous_secret_expires_at = ?, filter = ?, transform = ?,
-                        payload_format = ?, max_in_flight = ?, credentials = ?
+                        payload_format = ?, max_in_flight = ?, credentials = ?, sync_page_size = ?, sync_period = ?
                     WHERE id = ?
                     """,
                 arguments: [
                     hook.url, hook.contentType.rawValue, hook.encryptedSecret, encodeStringArray(hook.events), encodeStringArray(hook.channels),
                     hook.active, hook.insecureSSL, hook.timeoutSeconds, hook.ordering.rawValue, hook.signature.rawValue, hook.disabledReason,
                     hook.failingSince?.unixSeconds, now.unixSeconds, hook.encryptedSigningKey, hook.publicKey, hook.encryptedPreviousSecret,
-                    hook.previousSecretExpiresAt?.unixSeconds, hook.filter, hook.transform, hook.payloadFormat.rawValue, hook.maxInFlight, hook.encryptedCredentials, hook.id,
+                    hook.previousSecretExpiresAt?.unixSeconds, hook.filter, hook.transform, hook.payloadFormat.rawValue, hook.maxInFlight, hook.encryptedCredentials, hook.sync.pageSize, hook.sync.periodSeconds, hook.id,
                 ]
             )
             try Self.hooksChanged(db)
@@ -78,7 +79,7 @@ extension SQLiteStore: HookStore {
     }
 
     static func hook(_ row: Row) -> Hook {
-        Hook(
+        var hook = Hook(
             id: row["id"], teamID: row["team_id"], url: row["url"], contentType: ContentType(rawValue: row["content_type"]) ?? .json,
             encryptedSecret: row["secret"], events: row.stringArray("events"), channels: row.stringArray("channels"),
             active: row.bool("active"), insecureSSL: row.bool("insecure_ssl"), timeoutSeconds: row["timeout_seconds"],
@@ -91,5 +92,12 @@ extension SQLiteStore: HookStore {
             payloadFormat: PayloadFormat(rawValue: row["payload_format"]) ?? .event, maxInFlight: row["max_in_flight"], managedKey: row["managed_key"],
             encryptedCredentials: row["credentials"]
         )
+        hook.mode = HookMode(rawValue: row["mode"]) ?? .push
+        hook.sync.pageSize = row["sync_page_size"]
+        hook.sync.periodSeconds = row["sync_period"]
+        hook.sync.cursor = row["sync_cursor"]
+        hook.sync.requestedAt = row.optionalDate("sync_requested_at")
+        hook.sync.lastSyncedAt = row.optionalDate("last_synced_at")
+        return hook
     }
 }

@@ -119,6 +119,26 @@ extension HeraldServices {
         if let ordering = reader.choice("ordering", as: Ordering.self) { settings.ordering = ordering }
         if let signature = reader.choice("signature", as: SignatureScheme.self) { settings.signature = signature }
         if let format = reader.choice("payload_format", as: PayloadFormat.self) { settings.payloadFormat = format }
+        if let mode = reader.choice("mode", as: HookMode.self) { settings.mode = mode }
+        if reader.has("sync") {
+            if case .object(let members)? = reader.value("sync") {
+                for (key, value) in members {
+                    switch (key, value.intValue.map(Int.init)) {
+                    case ("page_size", let size?) where SyncSettings.pageSizes.contains(size): settings.sync.pageSize = size
+                    case ("period_seconds", let period?) where SyncSettings.periods.contains(period): settings.sync.periodSeconds = period
+                    case ("page_size", _): reader.fail("sync", "page_size must be from 1 to 1000")
+                    case ("period_seconds", _): reader.fail("sync", "period_seconds must be from 60 to 86400")
+                    default: reader.fail("sync", "\(key) is not a sync setting (page_size, period_seconds)")
+                    }
+                }
+            } else {
+                reader.fail("sync", "must be an object {page_size, period_seconds}")
+            }
+        }
+        // HTTP Sync posts whole tables: HTTPS only, outside local development.
+        if settings.mode == .sync, !configuration.engine.allowPrivateTargets, !settings.url.lowercased().hasPrefix("https://") {
+            reader.fail("url", "an HTTP Sync hook needs an https:// URL")
+        }
         for (field, path) in [("filter", \HookSettings.filter), ("transform", \HookSettings.transform)] where reader.has(field) {
             let source = reader.string(field, maxLength: Self.maxScriptLength)?.trimmingCharacters(in: .whitespacesAndNewlines)
             if let source, !source.isEmpty {
@@ -189,6 +209,8 @@ extension HeraldServices {
         hook.filter = settings.filter
         hook.transform = settings.transform
         hook.payloadFormat = settings.payloadFormat
+        hook.sync.pageSize = settings.sync.pageSize
+        hook.sync.periodSeconds = settings.sync.periodSeconds
         if let credentials = settings.credentials { hook.encryptedCredentials = try credentials.sealed(with: secretBox) }
         if let secret { hook.encryptedSecret = try secretBox.seal(secret) }
         if hook.signature == .ed25519 && hook.encryptedSigningKey == nil {

@@ -17,13 +17,14 @@ struct HooksController {
         router.delete("/api/hooks/{id}", use: delete)
         router.post("/api/hooks/{id}/pings", use: ping)
         router.post("/api/hooks/{id}/secret/rotate", use: rotateSecret)
+        router.post("/api/hooks/{id}/sync", use: syncNow)
     }
 
     /// How long a rotated-out secret keeps signing, by default.
 
     static let settingsFields: Set<String> = [
         "url", "content_type", "secret", "events", "channels", "active", "insecure_ssl", "timeout_seconds", "ordering", "signature",
-        "filter", "transform", "payload_format", "headers", "oauth2", "tls_client_certificate",
+        "filter", "transform", "payload_format", "headers", "oauth2", "tls_client_certificate", "mode", "sync",
     ]
 
     func json(_ hook: Hook, team: String) -> JSONValue {
@@ -35,6 +36,13 @@ struct HooksController {
         }
         let masked: [(key: String, value: JSONValue)] = (credentials?.headers ?? []).map { ($0.name, JSONValue.string(HookCredentials.mask)) }
         let headers = JSONValue.object(masked)
+        var sync = JSONValue.null
+        if hook.mode == .sync {
+            sync = .object([
+                ("page_size", .int(Int64(hook.sync.pageSize))), ("period_seconds", .int(Int64(hook.sync.periodSeconds))),
+                ("cursor", .string(String(hook.sync.cursor))), ("last_synced_at", hook.sync.lastSyncedAt.json),
+            ])
+        }
         var oauth2 = JSONValue.null
         if let client = credentials?.oauth2 {
             oauth2 = .object([
@@ -63,6 +71,7 @@ struct HooksController {
             ("payload_format", .string(hook.payloadFormat.rawValue)),
             ("managed_by", hook.managedKey.map { .string("config file: " + $0) } ?? .null),
             ("basic_auth", basicAuth), ("headers", headers), ("oauth2", oauth2),
+            ("mode", .string(hook.mode.rawValue)), ("sync", sync),
             ("tls_client_certificate", credentials?.clientCertificate == nil ? .null : .object([("private_key", .string(HookCredentials.mask))])),
             ("deliveries_url", .string(base + "/deliveries")), ("ping_url", .string(base + "/pings")),
         ])
@@ -86,6 +95,9 @@ struct HooksController {
         if let suppliedSecret, suppliedSecret.count < 8 { reader.fail("secret", "must be at least 8 characters") }
         try reader.check()
         let secret = suppliedSecret.map(WebhookSecret.init) ?? WebhookSecret.generate()
+        if settings.mode == .sync, let refusal = await services.engine.sendTestPage(settings: settings, secret: secret) {
+            throw Problem.validation([.init(field: "/url", message: refusal)])
+        }
         let hook = try await services.createHook(teamID: team.id, settings: settings, secret: secret)
         var object = json(hook, team: team.slug)
         if case .object(var pairs) = object {
@@ -114,6 +126,7 @@ struct HooksController {
         reader.rejectUnknown(Self.settingsFields.union(["add_events", "remove_events"]))
         var settings = try services.currentSettings(of: hook)
         try await services.readSettings(&reader, into: &settings)
+        if settings.mode != hook.mode { reader.fail("mode", "a hook's mode is chosen when it is created") }
         if reader.has("channels"), let team = try await store.team(id: hook.teamID) { HeraldServices.checkChannels(settings.channels, of: team, &reader) }
         var events = settings.events
         if let add = reader.stringArray("add_events") {
@@ -160,6 +173,15 @@ struct HooksController {
         return .object([
             ("secret", .string(supplied == nil ? secret.string : "********")), ("previous_expires_at", saved.previousSecretExpiresAt.json),
         ])
+    }
+
+    /// "Sync now": the next page of an HTTP Sync hook is made at once, full or not.
+    @Sendable func syncNow(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let hook = try await services.visibleHook(context.parameters.get("id"), for: try context.require(.team, .admin))
+        guard hook.mode == .sync else { throw Problem.conflict("This hook is not an HTTP Sync hook.") }
+        try await store.requestSync(hookID: hook.id, at: Date())
+        services.engine.syncRequested()
+        return Response(status: .accepted)
     }
 
     @Sendable func ping(_ request: Request, context: HeraldRequestContext) async throws -> Response {

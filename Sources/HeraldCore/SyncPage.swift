@@ -1,0 +1,66 @@
+import Foundation
+
+/// One HTTP Sync page: rows in `seq` order after a hook's cursor, as WebhookDB's HTTP Sync posts
+/// them — `{"rows", "hook_id", "table", "sync_timestamp", "cursor"}`. A document appears once per
+/// page, at its latest revision; an event is `{seq, id, type, timestamp, data}`.
+public struct SyncPage: Sendable, Hashable {
+    public var rows: [JSONValue]
+    /// The last `seq` the page covers (matched or not): the cursor once it is acknowledged.
+    public var through: Int64
+    /// When the newest row's event happened.
+    public var newest: Date?
+
+    public init(rows: [JSONValue], through: Int64, newest: Date? = nil) {
+        self.rows = rows
+        self.through = through
+        self.newest = newest
+    }
+
+    /// Builds a page from `events` (after the cursor, in order) for `hook`: up to its page size rows.
+    public static func build(events: [Event], hook: Hook, grantedChannels: Set<String>, after cursor: Int64) -> SyncPage {
+        var rows: [JSONValue] = []
+        var documentRow: [String: Int] = [:]
+        var through = cursor
+        var newest: Date?
+        for event in events {
+            if rows.count == hook.sync.pageSize { break }
+            through = event.seq
+            guard ReplayJob.matches(event, hook: hook, grantedChannels: grantedChannels) else { continue }
+            newest = event.timestamp
+            if HookScripts.isDocumentChange(event), let data = try? JSONValue(parsing: event.data), let doc = data["doc"] {
+                let key = (data["database"]?.stringValue ?? "") + "/" + (data["id"]?.stringValue ?? "")
+                if let index = documentRow[key] {
+                    rows[index] = doc  // the latest revision, in the place of the first
+                } else {
+                    documentRow[key] = rows.count
+                    rows.append(doc)
+                }
+            } else {
+                rows.append(
+                    .object([
+                        ("seq", .int(event.seq)), ("id", .string(event.id)), ("type", .string(event.type)),
+                        ("timestamp", .string(Timestamp.string(event.timestamp))), ("data", (try? JSONValue(parsing: event.data)) ?? .null),
+                    ])
+                )
+            }
+        }
+        return SyncPage(rows: rows, through: through, newest: newest)
+    }
+
+    /// The type of the events that carry pages (addressed to their hook, never fanned out).
+    public static let eventType = "sync.page"
+
+    /// The body posted.
+    public func body(hook: Hook, now: Date) -> String {
+        JSONValue.object([
+            ("rows", .array(rows)), ("hook_id", .int(hook.id)), ("table", .string(Self.table(of: hook))),
+            ("sync_timestamp", .string(Timestamp.string(now))), ("cursor", .string(String(through))),
+        ]).jsonString
+    }
+
+    /// What the hook syncs: its database (for document changes) or its event patterns.
+    public static func table(of hook: Hook) -> String {
+        hook.events.map { $0.hasSuffix("." + DatabaseInfo.documentChangedSuffix) ? String($0.dropLast(DatabaseInfo.documentChangedSuffix.count + 1)) : $0 }
+            .joined(separator: ",")
+    }
+}
