@@ -23,12 +23,15 @@ public struct SyncPage: Sendable, Hashable {
         var through = cursor
         var newest: Date?
         for event in events {
-            if rows.count == hook.sync.pageSize { break }
+            let matches = ReplayJob.matches(event, hook: hook, grantedChannels: grantedChannels)
+            let document = matches && HookScripts.isDocumentChange(event) ? try? JSONValue(parsing: event.data) : nil
+            let key = document.map { ($0["database"]?.stringValue ?? "") + "/" + ($0["id"]?.stringValue ?? "") }
+            // A full page still takes a later revision of a document it holds (it adds no row).
+            if rows.count == hook.sync.pageSize && (key == nil || documentRow[key!] == nil) { break }
             through = event.seq
-            guard ReplayJob.matches(event, hook: hook, grantedChannels: grantedChannels) else { continue }
+            guard matches else { continue }
             newest = event.timestamp
-            if HookScripts.isDocumentChange(event), let data = try? JSONValue(parsing: event.data), let doc = data["doc"] {
-                let key = (data["database"]?.stringValue ?? "") + "/" + (data["id"]?.stringValue ?? "")
+            if let data = document, let key, let doc = data["doc"] {
                 if let index = documentRow[key] {
                     rows[index] = doc  // the latest revision, in the place of the first
                 } else {

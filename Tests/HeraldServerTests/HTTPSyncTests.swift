@@ -1,6 +1,7 @@
 import Foundation
 import HeraldCore
 import HeraldVerify
+import HummingbirdBcrypt
 import Synchronization
 import Testing
 
@@ -64,6 +65,18 @@ import Testing
                 try HubSignature.verify(signature: signed.header("X-Hub-Signature-256"), body: signed.body, secret: hook.secret)
                 let log = try await herald.call(.GET, "/api/hooks/\(hook.id)/deliveries?status=success&limit=100", token: bde.token)
                 #expect(log.json["deliveries"]?.arrayValue?.filter { $0["event"]?.stringValue == "sync.page" }.count == 13)
+                // "Sync now", from the hook's page: recorded until the next page is made (no rows wait now).
+                _ = try await herald.store.createUser(
+                    email: "ana@bde.example", passwordHash: Bcrypt.hash(WebTests.password, cost: 4), role: .member, teamID: bde.team.id, now: Date()
+                )
+                let web = WebClient(baseURL: herald.baseURL)
+                _ = try await web.signIn(email: "ana@bde.example", password: WebTests.password)
+                let page = try await web.get("/hooks/\(hook.id)")
+                #expect(page.html.contains("Sync now") && page.html.contains("acknowledged through seq 2500"))
+                let asked = try await web.submit(from: "/hooks/\(hook.id)", to: "/hooks/\(hook.id)/sync", [])
+                #expect(asked.location == "/hooks/\(hook.id)?notice=syncing")
+                #expect(try await herald.store.hook(id: hook.id)?.sync.requestedAt != nil)
+                #expect(try await herald.call(.POST, "/api/hooks/\(hook.id)/sync", token: bde.token).status == 202)
             }
         }
     }

@@ -254,7 +254,7 @@ extension WebController {
 
     static let notices = [
         "created": "Webhook added; a ping is on its way.", "saved": "Settings saved.", "pinged": "Ping sent; it appears below in a moment.", "enabled": "Webhook enabled again.",
-        "redelivered": "Redelivery queued; it appears below in a moment.",
+        "redelivered": "Redelivery queued; it appears below in a moment.", "syncing": "Sync requested; the next page appears below in a moment.",
     ]
 
     @Sendable func hookPage(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
@@ -288,6 +288,7 @@ extension WebController {
                 "nextCursor": deliveries.count == pageSize ? deliveries.last?.cursor.encoded ?? "" : "", "hasMore": deliveries.count == pageSize,
                 "chart": ActivityChart.svg(deliveries: day, now: Date()),
                 "managedBy": hook.managedKey ?? "", "isManaged": hook.managedKey != nil, "editable": hook.managedKey == nil,
+                "isSync": hook.mode == .sync, "syncCursor": String(hook.sync.cursor), "syncPageSize": hook.sync.pageSize,
                 "filter": hook.filter ?? "", "hasFilter": hook.filter != nil, "transform": hook.transform ?? "", "hasTransform": hook.transform != nil,
                 "payloadFormat": hook.payloadFormat == .syncGateway ? "Sync Gateway (the document itself)" : "Herald event",
             ]) { $1 })
@@ -393,6 +394,17 @@ extension WebController {
             hookID: hook.id, since: Date().addingTimeInterval(-hours * 3600), until: nil, onlyFailed: form["status"] == "failed"
         )
         return Response.redirect(to: "/hooks/\(hook.id)?job=\(job.id)#replay")
+    }
+
+    /// "Sync now" on an HTTP Sync hook's page.
+    @Sendable func syncHookNow(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let signIn = try signedIn(context)
+        let hook = try await visibleHook(context.parameters.get("id"), signIn)
+        _ = try await checkedForm(request, signIn)
+        guard hook.mode == .sync else { throw Problem.conflict("This hook is not an HTTP Sync hook.") }
+        try await store.requestSync(hookID: hook.id, at: Date())
+        services.engine.syncRequested()
+        return Response.redirect(to: "/hooks/\(hook.id)?notice=syncing")
     }
 
     static let replayPeriods: [(hours: Double, label: String)] = [(1, "the last hour"), (6, "the last 6 hours"), (24, "the last 24 hours"), (168, "the last 7 days"), (720, "the last 30 days")]

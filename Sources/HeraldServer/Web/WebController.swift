@@ -32,6 +32,7 @@ struct WebController {
         web.get("/hooks/{id}/deliveries/{delivery}", use: deliveryPage)
         web.post("/hooks/{id}/deliveries/{delivery}/redeliver", use: redeliver)
         web.post("/hooks/{id}/replay", use: replayHook)
+        web.post("/hooks/{id}/sync", use: syncHookNow)
         web.get("/hooks/{id}/jobs/{job}", use: replayProgress)
         web.get("/tokens", use: tokensPage)
         web.post("/tokens", use: createToken)

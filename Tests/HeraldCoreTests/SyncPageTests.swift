@@ -1,0 +1,49 @@
+import Foundation
+import HeraldCore
+import Testing
+
+/// HTTP Sync pages, as pure logic: order, page size, a document once per page at its latest revision.
+@Suite struct SyncPageTests {
+    func hook(events: [String], pageSize: Int) -> Hook {
+        var hook = Hook(
+            id: 7, teamID: 1, url: "https://example.org/sync", contentType: .json, encryptedSecret: Data(), events: events, channels: [], active: true,
+            insecureSSL: false, timeoutSeconds: 10, ordering: .ordered, signature: .hmac, createdAt: Date(), updatedAt: Date(),
+            lastResponse: LastResponse(code: nil, status: "unused", message: nil), disabledReason: nil, createdAfterSeq: 0, failingSince: nil
+        )
+        hook.mode = .sync
+        hook.sync.pageSize = pageSize
+        hook.channels = ["bde"]
+        return hook
+    }
+
+    func change(_ seq: Int64, id: String, rev: String) -> Event {
+        let doc = #"{"_id":"\#(id)","_rev":"\#(rev)","n":\#(seq)}"#
+        return Event(
+            seq: seq, id: "evt_\(seq)", type: "leads.document_changed",
+            data: #"{"database":"leads","id":"\#(id)","rev":"\#(rev)","deleted":false,"channels":[],"doc":\#(doc),"old_doc":null}"#,
+            channels: ["bde"], idempotencyKey: nil, timestamp: Date()
+        )
+    }
+
+    @Test func aDocumentChangedTwiceInAPageAppearsOnceAtItsLatestRevision() throws {
+        let events = [change(1, id: "a", rev: "1-x"), change(2, id: "b", rev: "1-y"), change(3, id: "a", rev: "2-z"), change(4, id: "c", rev: "1-w")]
+        let page = SyncPage.build(events: events, hook: hook(events: ["leads.document_changed"], pageSize: 2), grantedChannels: ["bde"], after: 0)
+        #expect(page.rows.map { $0["_id"]?.stringValue } == ["a", "b"])
+        #expect(page.rows[0]["_rev"]?.stringValue == "2-z")
+        #expect(page.through == 3, "the page ends where it filled: c starts the next one")
+        let body = try JSONValue(parsing: page.body(hook: hook(events: ["leads.document_changed"], pageSize: 2), now: Date()))
+        #expect(body["table"]?.stringValue == "leads")
+        #expect(body["cursor"]?.stringValue == "3")
+        #expect(body["hook_id"] == .int(7))
+    }
+
+    @Test func eventsTheHookDoesNotMatchAreSkippedButCovered() {
+        let events = [
+            Event(seq: 5, id: "e5", type: "lead.updated", data: "{}", channels: [], idempotencyKey: nil, timestamp: Date()),
+            Event(seq: 6, id: "e6", type: "lead.created", data: #"{"lead_id":"x"}"#, channels: [], idempotencyKey: nil, timestamp: Date()),
+        ]
+        let page = SyncPage.build(events: events, hook: hook(events: ["lead.created"], pageSize: 10), grantedChannels: ["bde"], after: 4)
+        #expect(page.rows.map { $0["seq"] } == [.int(6)])
+        #expect(page.through == 6)
+    }
+}
