@@ -32,6 +32,9 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Duration of the fixed-rate mode, in seconds.") var duration = 10
     @Flag(help: "Backlog mode: queue --events × --hooks deliveries with the engine stopped, then measure the drain.") var backlog = false
     @Flag(help: "Skip the raw AsyncHTTPClient baseline.") var noBaseline = false
+    @Flag(help: "Soak mode: --rate events/s for --duration s with a short retention window (--retention-seconds); prints the database file's size over time, which must stay flat.")
+    var soak = false
+    @Option(help: "The retention window in soak mode, in seconds.") var retentionSeconds = 5
     @Option(help: "A JavaScript filter for the benchmark's hooks (function (data, previous) { … }); also measures filter evaluations/s.")
     var filter: String?
     @Option(help: "A JavaScript transform for the benchmark's hooks (function (event) { return {…}; }).") var transform: String?
@@ -50,7 +53,11 @@ struct Bench: AsyncParsableCommand {
             var iterator = ports.makeAsyncIterator()
             let receiverPort = await iterator.next() ?? 0
             var report = BenchReport()
-            report.add("mode", documents ? "documents" : backlog ? "backlog" : rate.map { "fixed rate \($0) events/s for \(duration) s" } ?? "throughput")
+            report.add(
+                "mode",
+                soak ? "soak: \(rate ?? 200) events/s for \(duration) s, retention \(retentionSeconds) s"
+                    : documents ? "documents" : backlog ? "backlog" : rate.map { "fixed rate \($0) events/s for \(duration) s" } ?? "throughput"
+            )
             report.add("events × hooks", "\(rate.map { $0 * duration } ?? events) × \(hooks), concurrency \(concurrency), ~\(payloadBytes) B payload, batch \(batchSize)")
             if let hooksTotal { report.add("hooks registered", "\(max(hooksTotal, hooks)) (\(hooks) matching)") }
             if prefill > 0 { report.add("store prefilled with", "\(prefill) old events, deliveries and attempts") }
@@ -58,7 +65,9 @@ struct Bench: AsyncParsableCommand {
             if let transform { report.add("hook transform", transform) }
             let herald = try await HeraldUnderTest.start(bench: self, receiverPort: receiverPort, logger: logger)
             do {
-                if documents {
+                if soak {
+                    try await herald.runSoak(rate ?? 200, receiver: receiver, report: &report)
+                } else if documents {
                     try await herald.runDocuments(report: &report)
                 } else if backlog {
                     try await herald.runBacklog(receiver: receiver, report: &report)
@@ -73,7 +82,7 @@ struct Bench: AsyncParsableCommand {
             }
             await herald.stop()
             if let filter { try await Self.filterEvaluations(filter, payloadBytes: payloadBytes, report: &report) }
-            if !noBaseline && !backlog && !documents {
+            if !noBaseline && !backlog && !documents && !soak {
                 let requests = rate.map { $0 * duration * hooks } ?? events * hooks
                 let baseline = try await Self.baseline(port: receiverPort, requests: requests, concurrency: concurrency, payloadBytes: payloadBytes)
                 report.add("baseline: raw AHC POST → same receiver", BenchReport.rate(requests, baseline) + " (\(requests) requests, \(concurrency) concurrent)")

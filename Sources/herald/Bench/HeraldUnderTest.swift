@@ -49,6 +49,10 @@ final class HeraldUnderTest: @unchecked Sendable {
         configuration.engine.maxInFlight = bench.concurrency
         configuration.engine.maxInFlightPerHook = bench.concurrency
         configuration.engine.maxInFlightPerTeam = bench.concurrency
+        if bench.soak {
+            configuration.engine.retention = .seconds(bench.retentionSeconds)
+            configuration.engine.pruneInterval = .seconds(1)
+        }
         let (store, secretBox) = try await openStore(configuration: configuration)
         try await store.saveEventType(EventType(name: "bench.event", description: "Benchmark event."))
         let team = try await store.createTeam(name: "Bench", slug: "bench", now: Date())
@@ -207,6 +211,47 @@ final class HeraldUnderTest: @unchecked Sendable {
         report.add("events emitted", "\(total) at \(rate)/s (deliveries drained \(BenchReport.milliseconds(drained - start)) after start)")
         report.add("ingest (POST → 202) latency", BenchReport.percentiles(ingest.value))
         report.add("accept → received latency", BenchReport.percentiles(latencies(accepted: accepted.value, receiver: receiver)))
+    }
+
+    /// A steady load with a short retention window: the database file's size (with its WAL), sampled
+    /// ten times over the run, must level off once retention catches up instead of growing.
+    func runSoak(_ rate: Int, receiver: BenchReceiver, report: inout BenchReport) async throws {
+        receiver.reset()
+        let total = rate * bench.duration
+        let clock = ContinuousClock()
+        let start = clock.now
+        let interval = Duration.seconds(1) / rate
+        let sizes = SharedValue<[(Duration, Int)]>([])
+        let sampler = Task {
+            for tick in 1...10 {
+                try await clock.sleep(until: start + Duration.seconds(bench.duration) * tick / 10)
+                sizes.withLock { $0.append((clock.now - start, self.databaseBytes())) }
+            }
+        }
+        try await withThrowingDiscardingTaskGroup { group in
+            for index in 0..<total {
+                try await clock.sleep(until: start + interval * index)
+                group.addTask { _ = try await self.emit(index..<(index + 1)) }
+            }
+        }
+        try await sampler.value
+        let deadline = clock.now + .seconds(120)
+        while receiver.received < total * bench.hooks && clock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        report.add("deliveries received", "\(receiver.received) of \(total * bench.hooks)")
+        report.add(
+            "database size (file + WAL) over time",
+            sizes.value.map { String(format: "%.0fs %.1f MiB", $0.0.seconds, Double($0.1) / 1_048_576) }.joined(separator: " · ")
+        )
+        let counts = try await services.store.deliveryCounts()
+        report.add("deliveries kept at the end", counts.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", "))
+    }
+
+    /// The SQLite file and its WAL, in bytes.
+    func databaseBytes() -> Int {
+        ["herald.sqlite", "herald.sqlite-wal"].reduce(0) { total, name in
+            let path = dataDirectory.appendingPathComponent(name).path
+            return total + ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0)
+        }
     }
 
     /// Document writes at full concurrency, with a continuous changes feed following them: writes/s
