@@ -9,27 +9,49 @@ import Synchronization
 /// queue full, Herald refuses the write: nothing it accepted is ever dropped.
 final class Backpressure: Sendable {
     let bound: Int
+    /// Writes are refused while the data directory's file system has less free space than this.
+    let minimumFreeBytes: Int64
+    private let dataDirectory: URL
     private let store: any HeraldStore
     private let cached = Mutex<(count: Int, at: ContinuousClock.Instant)?>(nil)
     /// How long a count is trusted while under the bound.
     static let freshness: Duration = .milliseconds(100)
 
-    init(store: any HeraldStore, bound: Int) {
+    init(store: any HeraldStore, bound: Int, dataDirectory: URL, minimumFreeBytes: Int64) {
         self.store = store
         self.bound = bound
+        self.dataDirectory = dataDirectory
+        self.minimumFreeBytes = minimumFreeBytes
     }
+
+    /// Free bytes on the data directory's file system (nil when it cannot be read).
+    func freeBytes() -> Int64? {
+        (try? FileManager.default.attributesOfFileSystem(forPath: dataDirectory.path)[.systemFreeSize] as? NSNumber)?.int64Value
+    }
+
+    var diskIsLow: Bool { freeBytes().map { $0 < minimumFreeBytes } ?? false }
 
     /// Returns when the write may go ahead; nil when it must be refused after waiting `wait`.
     func admit(wait: Duration) async throws -> Bool {
-        if try await count(fresh: false) < bound { return true }
+        if try await count(fresh: false) < bound && !diskLowCached() { return true }
         if wait > .zero { try await Task.sleep(for: wait) }
-        return try await count(fresh: true) < bound
+        return try await count(fresh: true) < bound && !diskIsLow
+    }
+
+    private let diskChecked = Mutex<(low: Bool, at: ContinuousClock.Instant)?>(nil)
+
+    /// The free-space check, at most every second on the fast path.
+    private func diskLowCached() -> Bool {
+        if let checked = diskChecked.withLock({ $0 }), ContinuousClock.now - checked.at < .seconds(1) { return checked.low }
+        let low = diskIsLow
+        diskChecked.withLock { $0 = (low, .now) }
+        return low
     }
 
     /// The backlog now, and whether it is at the bound (`/healthz` says "degraded").
     func current() async throws -> (backlog: Int, full: Bool) {
         let count = try await count(fresh: true)
-        return (count, count >= bound)
+        return (count, count >= bound || diskIsLow)
     }
 
     private func count(fresh: Bool) async throws -> Int {
@@ -67,7 +89,7 @@ extension HeraldServices {
 
     static let retryAfterSeconds = 1
     static func backlogMessage(_ bound: Int) -> String {
-        "Herald has \(bound) or more deliveries waiting; nothing was stored. Retry shortly."
+        "Herald has \(bound) or more deliveries waiting, or its disk is nearly full; nothing was stored. Retry shortly."
     }
 
     static let refusedEvents = Counter(label: "herald_writes_refused_total", dimensions: [("kind", "events")])

@@ -24,6 +24,8 @@ public struct HeraldConfiguration: Sendable {
     /// Accepted work not yet done (pending deliveries and events not yet fanned out) past which
     /// document writes wait, then are refused with 503: Herald refuses loudly rather than drop.
     public var maxBacklog: Int = 100_000
+    /// Writes are refused the same way while the data directory's disk has less free space than this.
+    public var minimumFreeDiskBytes: Int64 = 256 * 1_048_576
     /// How long a document write waits for the backlog to fall below ``maxBacklog`` when its
     /// database sets no `wait_for_process` (Sync Gateway's default, 5 ms).
     public var defaultWaitForBacklog: Duration = .milliseconds(5)

@@ -36,7 +36,9 @@ public struct HeraldServices: Sendable {
         self.tokens = TokenCache(store: store)
         self.documentWrites = GroupCommitter(maxBatch: 1000) { [store] writes in try await store.writeDocuments(writes) }
         self.feeds = FeedLimiter(perToken: configuration.maxFeedsPerToken)
-        self.backpressure = Backpressure(store: store, bound: configuration.maxBacklog)
+        self.backpressure = Backpressure(
+            store: store, bound: configuration.maxBacklog, dataDirectory: configuration.dataDirectory, minimumFreeBytes: configuration.minimumFreeDiskBytes
+        )
         var trialLimits = configuration.engine.scriptLimits
         trialLimits.workers = 1
         self.trialScripts = ScriptRunner(limits: trialLimits)

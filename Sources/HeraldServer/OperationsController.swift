@@ -24,6 +24,8 @@ struct OperationsController {
                 status: .ok,
                 body: .object([
                     ("status", .string(full ? "degraded" : "ok")), ("backlog", .int(Int64(backlog))), ("max_backlog", .int(Int64(services.backpressure.bound))),
+                    ("disk_free_bytes", services.backpressure.freeBytes().map { .int($0) } ?? .null),
+                    ("min_free_disk_bytes", .int(services.backpressure.minimumFreeBytes)),
                 ])
             )
         } catch {

@@ -39,6 +39,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Accepted work not yet done (pending deliveries and events not yet fanned out) past which document writes wait their database's wait_for_process, then get 503 with Retry-After.")
     var maxBacklog: Int = 100_000
 
+    @Option(help: "Free disk space (MiB) under which writes are refused with 503, like a full backlog.")
+    var minFreeDiskMb: Int64 = 256
+
     @Option(help: "Days the delivery log keeps finished deliveries, attempt bodies and the events nothing refers to any more (documents are kept).")
     var retentionDays: Double = 30
 
@@ -72,6 +75,7 @@ struct Serve: AsyncParsableCommand {
         configuration.engine.maxInFlightPerTeam = maxInFlightPerTeam
         configuration.maxFeedsPerToken = maxFeedsPerToken
         configuration.maxBacklog = maxBacklog
+        configuration.minimumFreeDiskBytes = minFreeDiskMb * 1_048_576
         guard retentionDays > 0 else { throw ValidationError("--retention-days must be more than 0") }
         configuration.engine.retention = .seconds(retentionDays * 86_400)
         var logKeys = log.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []

@@ -54,3 +54,21 @@ import Testing
         }
     }
 }
+
+extension BackpressureTests {
+    @Test func aNearlyFullDiskRefusesWritesLikeAFullBacklog() async throws {
+        try await HeraldHarness.run { configuration in
+            // More free space than any disk has: this disk counts as nearly full.
+            configuration.minimumFreeDiskBytes = .max
+        } _: { herald in
+            let provider = try await herald.providerToken()
+            let refused = try await herald.emit(provider, #"{"type":"lead.created","data":{"lead_id":"x"}}"#)
+            #expect(refused.status == 503)
+            #expect(refused.header("Retry-After") == "1")
+            #expect(try await herald.store.lastSeq() == 0, "nothing stored")
+            let health = try await herald.call(.GET, "/healthz", token: nil)
+            #expect(health.json["status"]?.stringValue == "degraded")
+            #expect((health.json["disk_free_bytes"]?.intValue ?? 0) > 0)
+        }
+    }
+}
