@@ -79,16 +79,18 @@ let package = Package(
         ),
         // The JavaScript worker process for hook filters and transforms (Duktape, from the system:
         // Debian's `duktape-dev`). A separate program so a runaway script can be killed.
-        .executableTarget(
-            name: "herald-js",
+        .target(
+            name: "CHeraldJS",
             cSettings: [.unsafeFlags(["-O2"])],
             linkerSettings: [.linkedLibrary("duktape"), .linkedLibrary("m")]
         ),
+        .executableTarget(name: "herald-js", dependencies: ["CHeraldJS"]),
         .executableTarget(
             name: "herald",
             dependencies: [
                 "HeraldServer",
                 "HeraldDelivery",
+                "CHeraldJS",
                 "HeraldVerify",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -1,6 +1,21 @@
 import ArgumentParser
+import CHeraldJS
+import Foundation
 
 @main
+enum Entry {
+    /// `herald __js-worker` is the JavaScript worker (``ScriptRunner`` starts it when no
+    /// `herald-js` is installed beside this program); anything else is the command line.
+    static func main() async {
+        let arguments = CommandLine.arguments
+        if arguments.count > 1 && arguments[1] == "__js-worker" {
+            var argv: [UnsafeMutablePointer<CChar>?] = ([arguments[0]] + arguments.dropFirst(2)).map { strdup($0) } + [nil]
+            exit(herald_js_main(Int32(argv.count - 1), &argv))
+        }
+        await Herald.main()
+    }
+}
+
 struct Herald: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "herald",

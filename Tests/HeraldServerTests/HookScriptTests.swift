@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import HeraldDelivery
 import HeraldVerify
 import Testing
 
@@ -97,5 +98,18 @@ import Testing
                 #expect(!receiver.received.contains { ["/loop", "/throw", "/yes", "/hog"].contains($0.path) && $0.header("X-Herald-Event") != "ping" })
             }
         }
+    }
+}
+
+extension HookScriptTests {
+    /// `swift run herald` builds no `herald-js`: the herald program is its own worker.
+    @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary), "needs the built herald executable"))
+    func theHeraldProgramRunsScriptsItselfWhenNoWorkerIsBesideIt() async throws {
+        let binary = try #require(ExternalTools.heraldBinary)
+        let scripts = ScriptRunner(limits: ScriptLimits(), executable: binary.path)
+        defer { scripts.shutdown() }
+        let value = try await scripts.call(key: "self", source: "function (d) { return d.n * 2; }", arguments: #"[{"n":21}]"#).get()
+        #expect(value.type == "number" && value.json == "42")
+        #expect(await scripts.call(key: "loop", source: "function () { while (true) {} }", arguments: "[]") == .failure(.timedOut(.milliseconds(100))))
     }
 }

@@ -49,12 +49,19 @@ public final class ScriptRunner: Sendable {
 
     deinit { shutdown() }
 
-    /// `HERALD_JS_WORKER`, else `herald-js` beside the running executable.
+    /// `HERALD_JS_WORKER`, else `herald-js` beside the running executable, else the running
+    /// executable itself when it is `herald` (which runs the worker as `herald __js-worker`).
     public static func locateWorker() -> String? {
         if let path = ProcessInfo.processInfo.environment["HERALD_JS_WORKER"], !path.isEmpty { return path }
         let me = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
         let beside = me.deletingLastPathComponent().appendingPathComponent("herald-js").path
-        return FileManager.default.isExecutableFile(atPath: beside) ? beside : nil
+        if FileManager.default.isExecutableFile(atPath: beside) { return beside }
+        return me.lastPathComponent == "herald" ? me.path : nil
+    }
+
+    /// The arguments that start the worker program, before its own.
+    static func workerArguments(_ executable: String) -> [String] {
+        URL(fileURLWithPath: executable).lastPathComponent == "herald" ? [executable, "__js-worker"] : [executable]
     }
 
     /// Calls the function `source` with `arguments` (a JSON array). `key` (letters, digits, `_`,
@@ -255,7 +262,7 @@ final class ScriptWorker: @unchecked Sendable {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
         posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
-        let arguments = [executable, String(memoryMegabytes)]
+        let arguments = ScriptRunner.workerArguments(executable) + [String(memoryMegabytes)]
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         // Default signal dispositions in the worker (this process ignores SIGPIPE).
