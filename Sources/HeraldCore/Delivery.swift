@@ -67,7 +67,8 @@ public struct Delivery: Sendable, Hashable {
     public var createdAt: Date
     /// Its position in the log, for keyset pagination.
     public var cursor: DeliveryCursor
-    /// Why a skipped delivery was not attempted: `filtered out`, `filter error: …`, `filter timed out`.
+    /// Why a skipped delivery was not attempted (`filtered out`, `filter error: …`, `filter timed
+    /// out`), or an HTTP Sync page's rows (`200 rows, seq 1–200`).
     public var note: String?
 
     public init(

@@ -99,8 +99,9 @@ public protocol DeliveryStore: Sendable {
     /// created before it that are fanned out and have no delivery left. Documents are never pruned.
     func prune(before cutoff: Date, limit: Int) async throws -> PruneResult
     /// Appends an HTTP Sync page (a `sync.page` event addressed to the hook, its body as data) and
-    /// its delivery, which moves the hook's cursor to `through` when it succeeds.
-    func queueSyncPage(hookID: Int64, body: String, through: Int64, now: Date) async throws -> String
+    /// its delivery, noted with the page's rows (`note`), which moves the hook's cursor to `through`
+    /// when it succeeds.
+    func queueSyncPage(hookID: Int64, body: String, through: Int64, note: String, now: Date) async throws -> String
     /// Whether the hook has a page pending or in flight, and when its last page was made.
     func syncState(hookID: Int64) async throws -> (unfinished: Bool, lastFailed: Bool)
     /// Moves a sync hook's cursor past events that are none of its rows (nothing to post for them).

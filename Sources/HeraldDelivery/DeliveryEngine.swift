@@ -285,7 +285,8 @@ public final class DeliveryEngine: Service, Sendable {
             let age = now.timeIntervalSince(newest)
             if age < Self.syncDebounce.seconds { return .milliseconds(Int64((Self.syncDebounce.seconds - age) * 1000) + 1) }
         }
-        _ = try await store.queueSyncPage(hookID: hook.id, body: page.body(hook: hook, now: now), through: page.through, now: now)
+        let note = "\(page.rows.count) rows, seq \(hook.sync.cursor + 1)–\(page.through)"
+        _ = try await store.queueSyncPage(hookID: hook.id, body: page.body(hook: hook, now: now), through: page.through, note: note, now: now)
         deliveryBell.ring()
         return nil
     }

@@ -46,13 +46,15 @@ extension SQLiteStore: DeliveryStore {
         }
     }
 
-    public func queueSyncPage(hookID: Int64, body: String, through: Int64, now: Date) async throws -> String {
+    public func queueSyncPage(hookID: Int64, body: String, through: Int64, note: String, now: Date) async throws -> String {
         try await pool.write { db in
             guard let teamID = try Int64.fetchOne(db, sql: "SELECT team_id FROM hooks WHERE id = ?", arguments: [hookID]) else {
                 throw StoreError.notFound("hook \(hookID)")
             }
             let appended = try Self.append([NewEvent(type: SyncPage.eventType, data: body, timestamp: now)], targetHookID: hookID, in: db)
-            let id = try Self.insertDelivery(hookID: hookID, teamID: teamID, eventSeq: appended[0].event.seq, lifecycle: .new(now: now), now: now, in: db)
+            let id = try Self.insertDelivery(
+                hookID: hookID, teamID: teamID, eventSeq: appended[0].event.seq, lifecycle: .new(now: now), note: note, now: now, in: db
+            )
             try db.execute(sql: "UPDATE deliveries SET sync_through = ? WHERE id = ?", arguments: [through, id])
             try db.execute(sql: "UPDATE hooks SET sync_requested_at = NULL WHERE id = ?", arguments: [hookID])
             return id

@@ -64,7 +64,11 @@ import Testing
                 let signed = try #require(receiver.received.last)
                 try HubSignature.verify(signature: signed.header("X-Hub-Signature-256"), body: signed.body, secret: hook.secret)
                 let log = try await herald.call(.GET, "/api/hooks/\(hook.id)/deliveries?status=success&limit=100", token: bde.token)
-                #expect(log.json["deliveries"]?.arrayValue?.filter { $0["event"]?.stringValue == "sync.page" }.count == 13)
+                let logged = log.json["deliveries"]?.arrayValue?.filter { $0["event"]?.stringValue == "sync.page" } ?? []
+                #expect(logged.count == 13)
+                // Each page's rows, in the log (newest first).
+                #expect(logged.first?["note"]?.stringValue == "100 rows, seq 2401–2500")
+                #expect(logged.last?["note"]?.stringValue == "200 rows, seq 1–200")
                 // "Sync now", from the hook's page: recorded until the next page is made (no rows wait now).
                 _ = try await herald.store.createUser(
                     email: "ana@bde.example", passwordHash: Bcrypt.hash(WebTests.password, cost: 4), role: .member, teamID: bde.team.id, now: Date()
