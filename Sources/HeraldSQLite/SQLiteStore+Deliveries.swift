@@ -39,7 +39,8 @@ extension SQLiteStore: DeliveryStore {
             try Int.fetchOne(
                 db,
                 sql: """
-                    SELECT (SELECT COUNT(*) FROM deliveries d JOIN hooks h ON h.id = d.hook_id AND h.active = 1 WHERE d.status IN ('pending', 'in_flight'))
+                    SELECT (SELECT COUNT(*) FROM deliveries WHERE status = 'pending') + (SELECT COUNT(*) FROM deliveries WHERE status = 'in_flight')
+                        - (SELECT COUNT(*) FROM deliveries WHERE hook_id IN (SELECT id FROM hooks WHERE active = 0) AND status IN ('pending', 'in_flight'))
                         + (SELECT COUNT(*) FROM events WHERE seq > (SELECT value FROM meta WHERE key = 'fanout_seq') AND target_hook_id IS NULL)
                     """
             ) ?? 0

@@ -15,7 +15,7 @@ final class Backpressure: Sendable {
     private let store: any HeraldStore
     private let cached = Mutex<(count: Int, at: ContinuousClock.Instant)?>(nil)
     /// How long a count is trusted while under the bound.
-    static let freshness: Duration = .milliseconds(100)
+    static let freshness: Duration = .milliseconds(250)
 
     init(store: any HeraldStore, bound: Int, dataDirectory: URL, minimumFreeBytes: Int64) {
         self.store = store
@@ -54,8 +54,21 @@ final class Backpressure: Sendable {
         return (count, count >= bound || diskIsLow)
     }
 
+    private let refreshing = Atomic<Bool>(false)
+
+    /// The backlog, counted at most every ``freshness`` on the fast path, by one caller at a time:
+    /// the others go on with the last count (a burst of writes must not become a burst of counts).
     private func count(fresh: Bool) async throws -> Int {
-        if !fresh, let cached = cached.withLock({ $0 }), ContinuousClock.now - cached.at < Self.freshness { return cached.count }
+        if !fresh, let cached = cached.withLock({ $0 }) {
+            let stale = ContinuousClock.now - cached.at >= Self.freshness
+            guard stale, refreshing.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return cached.count }
+            defer { refreshing.store(false, ordering: .releasing) }
+            return try await recount()
+        }
+        return try await recount()
+    }
+
+    private func recount() async throws -> Int {
         let count = try await store.backlog()
         cached.withLock { $0 = (count, .now) }
         return count
