@@ -102,8 +102,8 @@ public protocol DeliveryStore: Sendable {
     /// its delivery, noted with the page's rows (`note`), which moves the hook's cursor to `through`
     /// when it succeeds.
     func queueSyncPage(hookID: Int64, body: String, through: Int64, note: String, now: Date) async throws -> String
-    /// Whether the hook has a page pending or in flight, and when its last page was made.
-    func syncState(hookID: Int64) async throws -> (unfinished: Bool, lastFailed: Bool)
+    /// Whether the hook's last HTTP Sync page is still pending or in flight.
+    func hasUnfinishedSyncPage(hookID: Int64) async throws -> Bool
     /// Moves a sync hook's cursor past events that are none of its rows (nothing to post for them).
     func skipSyncCursor(hookID: Int64, from: Int64, to: Int64) async throws
     /// A "Sync now" (or nil when the page for it was made).

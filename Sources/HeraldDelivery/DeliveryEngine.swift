@@ -261,8 +261,7 @@ public final class DeliveryEngine: Service, Sendable {
 
     /// One hook's next page, if due; returns how soon to look again when it is waiting on the debounce.
     private func syncStep(_ listed: Hook) async throws -> Duration? {
-        let (unfinished, _) = try await store.syncState(hookID: listed.id)
-        guard !unfinished else { return nil }
+        guard !(try await store.hasUnfinishedSyncPage(hookID: listed.id)) else { return nil }
         // Read after the state: a page recorded meanwhile moved the cursor in the same transaction.
         guard let hook = try await store.hook(id: listed.id), hook.active else { return nil }
         let granted = try await store.team(id: hook.teamID)?.channels ?? []
@@ -487,11 +486,7 @@ public final class DeliveryEngine: Service, Sendable {
     private func transformedPayload(_ delivery: ClaimedDelivery) async throws(TransformError) -> String? {
         guard let transform = delivery.hook.transform else { return nil }
         let body = HookScripts.body(for: delivery.event, format: delivery.hook.payloadFormat)
-        let key = Hook.scriptKey(hookID: delivery.hook.id, kind: "transform", source: transform)
-        switch await scripts.call(key: key, source: transform, arguments: "[" + body + "]") {
-        case .success(let value): return try HookScripts.transformedBody(type: value.type, json: value.json).get()
-        case .failure(let failure): throw TransformError(message: failure.description)
-        }
+        return try await scripts.transform(key: Hook.scriptKey(hookID: delivery.hook.id, kind: "transform", source: transform), source: transform, body: body)
     }
 
     /// Feeds each outcome to its delivery's state machine; the store carries out the actions.

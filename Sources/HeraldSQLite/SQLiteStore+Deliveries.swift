@@ -62,12 +62,12 @@ extension SQLiteStore: DeliveryStore {
         }
     }
 
-    public func syncState(hookID: Int64) async throws -> (unfinished: Bool, lastFailed: Bool) {
+    public func hasUnfinishedSyncPage(hookID: Int64) async throws -> Bool {
         try await pool.read { db in
             let last = try String.fetchOne(
                 db, sql: "SELECT status FROM deliveries WHERE hook_id = ? AND sync_through IS NOT NULL ORDER BY pk DESC LIMIT 1", arguments: [hookID]
             )
-            return (last == "pending" || last == "in_flight", last == "failed")
+            return last == "pending" || last == "in_flight"
         }
     }
 

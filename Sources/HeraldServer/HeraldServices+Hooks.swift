@@ -257,30 +257,18 @@ extension HeraldServices {
         let key = ScriptRunner.onceKey()
         var trial = ScriptTrial(eventType: eventType)
         if let filter {
-            let result = await trialScripts.call(key: key + "-f", source: filter, arguments: HookScripts.filterArguments(for: event))
-            switch result {
-            case .success(let value):
-                switch HookScripts.verdict(type: value.type, json: value.json) {
-                case .deliver: trial.filterOutcome = "delivered"
-                case .skip(let note): trial.filterOutcome = note
-                }
-            case .failure(.timedOut): trial.filterOutcome = FilterVerdict.timedOut
-            case .failure(let failure): trial.filterOutcome = "filter error: \(failure)"
+            switch await trialScripts.filter(key: key + "-f", source: filter, event: event) {
+            case .deliver: trial.filterOutcome = "delivered"
+            case .skip(let note): trial.filterOutcome = note
             }
             guard trial.filterOutcome == "delivered" else { return trial }
         }
         var body = HookScripts.body(for: event, format: format)
         if let transform {
-            switch await trialScripts.call(key: key + "-t", source: transform, arguments: "[" + body + "]") {
-            case .success(let value):
-                switch HookScripts.transformedBody(type: value.type, json: value.json) {
-                case .success(let transformed): body = transformed
-                case .failure(let error):
-                    trial.transformError = error.description
-                    return trial
-                }
-            case .failure(let failure):
-                trial.transformError = TransformError(message: failure.description).description
+            do {
+                body = try await trialScripts.transform(key: key + "-t", source: transform, body: body)
+            } catch {
+                trial.transformError = error.description
                 return trial
             }
         }

@@ -48,7 +48,7 @@ struct HookFilters: Sendable {
                             shared.unavailable.withLock { $0 = reason }
                             return
                         }
-                        let verdict = Self.verdict(result)
+                        let verdict = FilterVerdict(result)
                         log(verdict, delivery)
                         if case .skip(let note) = verdict { shared.notes.withLock { $0[index] = note } }
                         shared.account(delivery.hookID, result: result, verdict: verdict, spent: spent)
@@ -107,14 +107,6 @@ struct HookFilters: Sendable {
             logger.notice("hook filter did not decide", metadata: ["hook": "\(delivery.hookID)", "event": "\(delivery.eventSeq)", "outcome": "\(note)"])
         } else {
             logger.debug("hook filter decided", metadata: ["hook": "\(delivery.hookID)", "event": "\(delivery.eventSeq)", "verdict": "\(verdict)"])
-        }
-    }
-
-    static func verdict(_ result: ScriptResult) -> FilterVerdict {
-        switch result {
-        case .success(let value): HookScripts.verdict(type: value.type, json: value.json)
-        case .failure(.timedOut): .skip(note: FilterVerdict.timedOut)
-        case .failure(let failure): FilterVerdict.error(failure.description)
         }
     }
 }

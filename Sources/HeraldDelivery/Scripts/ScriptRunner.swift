@@ -149,6 +149,32 @@ public final class ScriptRunner: Sendable {
     }
 }
 
+extension ScriptRunner {
+    /// What a filter makes of `event`: its verdict, or why it gave none.
+    public func filter(key: String, source: String, event: Event) async -> FilterVerdict {
+        FilterVerdict(await call(key: key, source: source, arguments: HookScripts.filterArguments(for: event)))
+    }
+
+    /// A transform applied to `body`: the object or array to send instead.
+    public func transform(key: String, source: String, body: String) async throws(TransformError) -> String {
+        switch await call(key: key, source: source, arguments: "[" + body + "]") {
+        case .success(let value): return try HookScripts.transformedBody(type: value.type, json: value.json).get()
+        case .failure(let failure): throw TransformError(message: failure.description)
+        }
+    }
+}
+
+extension FilterVerdict {
+    /// The verdict of a filter call: its boolean, or the note for why it gave none.
+    public init(_ result: ScriptResult) {
+        switch result {
+        case .success(let value): self = HookScripts.verdict(type: value.type, json: value.json)
+        case .failure(.timedOut): self = .skip(note: FilterVerdict.timedOut)
+        case .failure(let failure): self = FilterVerdict.error(failure.description)
+        }
+    }
+}
+
 /// A script's return value: its `typeof` and its JSON (`null` for `undefined`).
 public struct ScriptValue: Sendable, Hashable {
     /// `boolean`, `number`, `string`, `object`, `array`, `null`, `undefined`, `function`.
