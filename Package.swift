@@ -51,6 +51,7 @@ let package = Package(
         .target(
             name: "HeraldDelivery",
             dependencies: [
+                "CHeraldJS",
                 "HeraldCore",
                 "HeraldVerify",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -99,6 +99,25 @@ import Testing
     }
 
     @Test(.enabled(if: workerBuilt, "needs the herald-js worker beside the test binary (swift build)"))
+    func aWorkerHoldsNoDescriptorOfThisProcessButItsPipes() async throws {
+        // Foundation opens pipes without FD_CLOEXEC: a worker started while one is open must not
+        // keep its write end, or the pipe's reader waits for an end of file that never comes.
+        let pipe = Pipe()
+        var limits = ScriptLimits()
+        limits.workers = 1
+        let scripts = ScriptRunner(limits: limits)
+        defer { scripts.shutdown() }
+        #expect(try await scripts.call(key: "a", source: "function () { return 1; }", arguments: "[]").get().json == "1")
+        let pids = scripts.idleWorkerPIDs()
+        #expect(pids.count == 1)
+        for pid in pids {
+            let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap(Int32.init).sorted()
+            #expect(descriptors == [0, 1, 2])
+        }
+        withExtendedLifetime(pipe) {}
+    }
+
+    @Test(.enabled(if: workerBuilt, "needs the herald-js worker beside the test binary (swift build)"))
     func aWorkerThatDiedWhileIdleIsReplacedAndTheCallMadeAgain() async throws {
         var limits = ScriptLimits()
         limits.workers = 1

@@ -1,4 +1,5 @@
 import Foundation
+import CHeraldJS
 import HeraldCore
 import Synchronization
 
@@ -288,6 +289,13 @@ final class ScriptWorker: @unchecked Sendable {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
         posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
+        // Descriptors this process opened without FD_CLOEXEC (Foundation's pipes and file handles
+        // are such) must not live on in a worker: a pipe's reader would wait for its end forever.
+        let closing = herald_spawn_close_inherited(&actions)
+        guard closing == 0 else {
+            close(toChild[0]); close(toChild[1]); close(fromChild[0]); close(fromChild[1])
+            return "cannot prepare the worker's descriptors: \(String(cString: strerror(closing)))"
+        }
         let arguments = ScriptRunner.workerArguments(executable) + [String(memoryMegabytes)]
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }

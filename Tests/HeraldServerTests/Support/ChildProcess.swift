@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -59,10 +60,17 @@ final class ChildProcess: @unchecked Sendable {
         process.waitUntilExit()
     }
 
-    func stop() {
+    /// Asks the process to stop (SIGINT) and gives it 30 s to finish gracefully; past that it is
+    /// killed and the test fails, so a shutdown that hangs shows as a failure instead of a stuck run.
+    func stop(sourceLocation: SourceLocation = #_sourceLocation) {
         if process.isRunning {
             process.interrupt()
-            process.waitUntilExit()
+            let deadline = ContinuousClock.now + .seconds(30)
+            while process.isRunning, ContinuousClock.now < deadline { usleep(20_000) }
+            if process.isRunning {
+                Issue.record("herald did not stop within 30 s of SIGINT:\n\(output.suffix(4000))", sourceLocation: sourceLocation)
+                kill()
+            }
         }
         try? FileManager.default.removeItem(at: log)
     }
