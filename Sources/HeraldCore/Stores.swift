@@ -434,4 +434,25 @@ public enum StoreError: Error, Sendable, Equatable {
     case conflict(String)
     /// A referenced row does not exist.
     case notFound(String)
+    /// The store cannot be opened as given (a malformed URL, a schema newer than this build, …).
+    case invalid(String)
+}
+
+/// A change other Herald nodes on the same store act on. A store shared by several processes
+/// announces them (PostgreSQL: `NOTIFY`), so an idle node wakes at once instead of polling.
+public enum StoreSignal: String, Sendable, CaseIterable {
+    /// Events were appended: fan-out and HTTP Sync have work.
+    case events
+    /// Deliveries became due (fanned out, redelivered, replayed, recovered).
+    case deliveries
+    /// A replay job was created.
+    case replays
+    /// An HTTP Sync was requested.
+    case sync
+}
+
+/// A store whose changes can be made by other processes: it announces them.
+public protocol StoreSignals: Sendable {
+    /// Every signal raised by any node (this one included) from now on, until `onTermination`.
+    func signals() -> AsyncStream<StoreSignal>
 }

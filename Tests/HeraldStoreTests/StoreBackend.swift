@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import HeraldPostgres
 import HeraldSQLite
 import Testing
 
@@ -16,7 +17,24 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
         return try SQLiteStore(directory: directory)
     }
 
-    static let all: [StoreBackend] = [.sqlite]
+    /// A fresh schema on the PostgreSQL server `HERALD_TEST_POSTGRES_URL` names (`.ci/postgres`
+    /// starts one); each store gets its own, so tests run side by side.
+    static let postgres = StoreBackend(name: "PostgreSQL") {
+        guard let url = postgresURL else {
+            throw StoreUnavailable(description: "HERALD_TEST_POSTGRES_URL is not set (.ci/postgres starts a server and prints it)")
+        }
+        return try await PostgresStore(url: url, schema: "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""), maxConnections: 4)
+    }
+
+    static let postgresURL = ProcessInfo.processInfo.environment["HERALD_TEST_POSTGRES_URL"]
+
+    /// SQLite always; PostgreSQL where a server is given, and always under CI (`CI=true`), where a
+    /// missing server then fails every PostgreSQL case instead of skipping them.
+    static let all: [StoreBackend] = postgresURL != nil || ProcessInfo.processInfo.environment["CI"] == "true" ? [.sqlite, .postgres] : [.sqlite]
+}
+
+struct StoreUnavailable: Error, CustomStringConvertible {
+    let description: String
 }
 
 /// Small builders shared by the conformance tests.

@@ -1,0 +1,496 @@
+import Foundation
+import HeraldCore
+import PostgresNIO
+
+extension PostgresStore: DeliveryStore {
+    public func fanOutBatch(limit: Int) async throws -> FanOutBatch {
+        try await read { db in
+            let cursor = try await db.value("SELECT value FROM meta WHERE key = 'fanout_seq'", as: Int64.self) ?? 0
+            let events = try await db.all(
+                "SELECT * FROM events WHERE seq > \(cursor) AND target_hook_id IS NULL ORDER BY seq LIMIT \(limit)"
+            ).map(Self.event)
+            return FanOutBatch(after: cursor, events: events, router: events.isEmpty ? HookRouter(hooks: [], grantedChannels: [:]) : try await hookRouter(db))
+        }
+    }
+
+    /// One node's plan wins: the cursor moves by compare-and-set, and a node whose batch another
+    /// node committed first gets nil and reads the next batch.
+    public func commitFanOut(_ plan: FanOutPlan, now: Date) async throws -> Int? {
+        try await write { db in
+            guard try await db.run("UPDATE meta SET value = \(plan.through) WHERE key = 'fanout_seq' AND value = \(plan.after) RETURNING value") == 1
+            else { return nil }
+            // Routing as it stands now: a hook changed while its batch was being filtered loses what
+            // it no longer routes.
+            let router = try await hookRouter(db)
+            var created = 0
+            for planned in plan.deliveries {
+                guard router.routes(planned.event, toHook: planned.hookID) else { continue }
+                let lifecycle: DeliveryLifecycle = planned.note == nil ? .new(now: now) : .skipped()
+                try await Self.insertDelivery(
+                    hookID: planned.hookID, teamID: planned.teamID, eventSeq: planned.eventSeq, lifecycle: lifecycle, note: planned.note, now: now, in: db
+                )
+                created += 1
+            }
+            if created > 0 { try await db.notify(.deliveries) }
+            return created
+        }
+    }
+
+    public func backlog() async throws -> Int {
+        try await read { db in
+            try await db.value(
+                """
+                SELECT (SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'in_flight'))
+                    - (SELECT COUNT(*) FROM deliveries WHERE hook_id IN (SELECT id FROM hooks WHERE NOT active) AND status IN ('pending', 'in_flight'))
+                    + (SELECT COUNT(*) FROM events WHERE seq > (SELECT value FROM meta WHERE key = 'fanout_seq') AND target_hook_id IS NULL)
+                """,
+                as: Int.self
+            ) ?? 0
+        }
+    }
+
+    /// Queues one HTTP Sync page, unless another node has just queued one for the hook (the hook's
+    /// row is locked while this is decided): then that page's delivery is returned.
+    public func queueSyncPage(hookID: Int64, body: String, through: Int64, note: String, now: Date) async throws -> String {
+        try await write { db in
+            guard let teamID = try await db.value("SELECT team_id FROM hooks WHERE id = \(hookID) FOR UPDATE", as: Int64.self) else {
+                throw StoreError.notFound("hook \(hookID)")
+            }
+            if let last = try await db.one(
+                "SELECT id, status FROM deliveries WHERE hook_id = \(hookID) AND sync_through IS NOT NULL ORDER BY pk DESC LIMIT 1"
+            ), ["pending", "in_flight"].contains(try last("status", as: String.self)) {
+                return try last("id", as: String.self)
+            }
+            let appended = try await Self.append([NewEvent(type: SyncPage.eventType, data: body, timestamp: now)], targetHookID: hookID, in: db)
+            let id = try await Self.insertDelivery(
+                hookID: hookID, teamID: teamID, eventSeq: appended[0].event.seq, lifecycle: .new(now: now), note: note, syncThrough: through, now: now,
+                in: db
+            )
+            try await db.run("UPDATE hooks SET sync_requested_at = NULL WHERE id = \(hookID)")
+            try await db.notify(.deliveries)
+            return id
+        }
+    }
+
+    public func hasUnfinishedSyncPage(hookID: Int64) async throws -> Bool {
+        try await read { db in
+            let last = try await db.value(
+                "SELECT status FROM deliveries WHERE hook_id = \(hookID) AND sync_through IS NOT NULL ORDER BY pk DESC LIMIT 1", as: String.self
+            )
+            return last == "pending" || last == "in_flight"
+        }
+    }
+
+    public func skipSyncCursor(hookID: Int64, from: Int64, to: Int64) async throws {
+        _ = try await write { db in try await db.run("UPDATE hooks SET sync_cursor = \(to) WHERE id = \(hookID) AND sync_cursor = \(from)") }
+    }
+
+    public func requestSync(hookID: Int64, at: Date?) async throws {
+        try await write { db in
+            try await db.run("UPDATE hooks SET sync_requested_at = \(at?.unixSeconds) WHERE id = \(hookID)")
+            if at != nil { try await db.notify(.sync) }
+        }
+    }
+
+    public func ping(hookID: Int64, now: Date) async throws -> String {
+        try await write { db in
+            guard let teamID = try await db.value("SELECT team_id FROM hooks WHERE id = \(hookID)", as: Int64.self) else {
+                throw StoreError.notFound("hook \(hookID)")
+            }
+            return try await Self.queuePing(hookID: hookID, teamID: teamID, now: now, in: db)
+        }
+    }
+
+    /// Appends a `ping` event addressed to one hook and its delivery (one attempt, no retries).
+    static func queuePing(hookID: Int64, teamID: Int64, now: Date, in db: SQL) async throws -> String {
+        let hook = try hook(try await db.one("SELECT * FROM hooks WHERE id = \(hookID)")!)
+        let appended = try await append([PingPayload.event(for: hook, now: now)], targetHookID: hookID, in: db)
+        let id = try await insertDelivery(
+            hookID: hookID, teamID: teamID, eventSeq: appended[0].event.seq, lifecycle: PingPayload.lifecycle(now: now), now: now, in: db
+        )
+        try await db.notify(.deliveries)
+        return id
+    }
+
+    @discardableResult
+    static func insertDelivery(
+        hookID: Int64, teamID: Int64, eventSeq: Int64, lifecycle: DeliveryLifecycle, note: String? = nil, syncThrough: Int64? = nil, now: Date,
+        in db: SQL
+    ) async throws -> String {
+        let id = Identifier.deliveryID()
+        try await db.run(
+            """
+            INSERT INTO deliveries (id, hook_id, team_id, event_seq, status, attempts_in_run, redelivery, retries, next_attempt_at,
+                total_attempts, created_at, note, sync_through)
+            VALUES (\(id), \(hookID), \(teamID), \(eventSeq), \(lifecycle.status.rawValue), \(lifecycle.attemptsInRun), \(lifecycle.redelivery),
+                \(lifecycle.retries), \(lifecycle.nextAttemptAt?.unixSeconds), 0, \(now.unixSeconds), \(note), \(syncThrough))
+            """
+        )
+        return id
+    }
+
+    public func claimDue(now: Date, policy: ClaimPolicy) async throws -> [ClaimedDelivery] {
+        guard policy.limit > 0 else { return [] }
+        return try await write { db in try await self.claimDue(now: now, policy: policy, in: db) }
+    }
+
+    public func recordAndClaim(_ results: [AttemptResult], health: HookHealth, now: Date, policy: ClaimPolicy) async throws -> ClaimBatch {
+        guard !results.isEmpty || policy.limit > 0 else { return ClaimBatch(claimed: []) }
+        // Recorded and committed first: claims lock teams, and a record should never wait on them.
+        let discarded = try await record(results, health: health)
+        guard policy.limit > 0 else { return ClaimBatch(claimed: [], discarded: discarded) }
+        return ClaimBatch(claimed: try await claimDue(now: now, policy: policy), discarded: discarded)
+    }
+
+    /// Claims across nodes. Deliveries in flight past their lease (their node died) are made due
+    /// again first. Then each team with due work is claimed for by one node at a time: a try-lock
+    /// per team, skipped when another node holds it, so in-flight counts per hook and team, read
+    /// from the table, hold across nodes, and an ordered hook's head is taken once.
+    func claimDue(now exactNow: Date, policy: ClaimPolicy, in db: SQL) async throws -> [ClaimedDelivery] {
+        let now = Date(timeIntervalSince1970: exactNow.unixSeconds)
+        var recovered = 0
+        for row in try await db.all(
+            "SELECT * FROM deliveries WHERE status = 'in_flight' AND lease_until < \(now.unixSeconds) FOR UPDATE SKIP LOCKED LIMIT 100"
+        ) {
+            var lifecycle = try Self.lifecycle(row)
+            guard case .requeue = lifecycle.recover(now: now) else { continue }
+            try await db.run(
+                "UPDATE deliveries SET status = \(lifecycle.status.rawValue), next_attempt_at = \(lifecycle.nextAttemptAt?.unixSeconds), lease_until = NULL WHERE pk = \(try row("pk", as: Int64.self))"
+            )
+            recovered += 1
+        }
+        if recovered > 0 { logger.warning("deliveries whose node stopped answering are due again", metadata: ["count": "\(recovered)"]) }
+        // The hooks with pending deliveries, one index seek each (a loose scan of deliveries_pending).
+        let hookIDs = try await db.all(
+            """
+            WITH RECURSIVE h AS (
+                (SELECT hook_id FROM deliveries WHERE status = 'pending' ORDER BY hook_id LIMIT 1)
+                UNION ALL
+                SELECT (SELECT d.hook_id FROM deliveries d WHERE d.status = 'pending' AND d.hook_id > h.hook_id ORDER BY d.hook_id LIMIT 1)
+                FROM h WHERE h.hook_id IS NOT NULL
+            )
+            SELECT hook_id FROM h WHERE hook_id IS NOT NULL
+            """
+        ).map { try $0("hook_id", as: Int64.self) }
+        guard !hookIDs.isEmpty else { return [] }
+        let router = try await hookRouter(db)
+        let hooks = router.hooks
+        var teams: [Int64: Bool] = [:]
+        var policy = policy
+        for hookID in hookIDs {
+            guard let teamID = hooks[hookID]?.teamID, teams[teamID] == nil else { continue }
+            teams[teamID] = try await db.tryLock("claim-team:\(teamID)")
+        }
+        let locked = teams.filter(\.value).map(\.key)
+        guard !locked.isEmpty else { return [] }
+        // What is in flight on every node, for the caps.
+        var teamTotals: [Int64: Int] = [:]
+        for row in try await db.all(
+            "SELECT hook_id, team_id, COUNT(*) AS n FROM deliveries WHERE status = 'in_flight' AND team_id = ANY(\(locked)) GROUP BY hook_id, team_id"
+        ) {
+            let (hookID, teamID, count) = (try row("hook_id", as: Int64.self), try row("team_id", as: Int64.self), try row("n", as: Int.self))
+            policy.inFlightByHook[hookID] = max(policy.inFlightByHook[hookID] ?? 0, count)
+            teamTotals[teamID, default: 0] += count
+        }
+        for (teamID, total) in teamTotals { policy.inFlightByTeam[teamID] = max(policy.inFlightByTeam[teamID] ?? 0, total) }
+        let lockedTeams = Set(locked)
+        var candidates: [ClaimCandidate] = []
+        var syncThrough: [Int64: Int64] = [:]
+        for hookID in hookIDs {
+            guard let hook = hooks[hookID], lockedTeams.contains(hook.teamID), let read = policy.read(for: hook) else { continue }
+            let rows: [PGRow] =
+                switch read {
+                case .due(let limit):
+                    try await db.all(
+                        """
+                        SELECT * FROM deliveries WHERE status = 'pending' AND hook_id = \(hookID) AND next_attempt_at <= \(now.unixSeconds)
+                        ORDER BY next_attempt_at, event_seq LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                        """
+                    )
+                case .oldestUnfinished:
+                    try await db.all(
+                        "SELECT * FROM deliveries WHERE hook_id = \(hookID) AND status IN ('pending', 'in_flight') ORDER BY event_seq LIMIT 1 FOR UPDATE"
+                    )
+                }
+            for row in rows {
+                let key: Int64 = try row("pk")
+                if let through = try row("sync_through", as: Int64?.self) { syncThrough[key] = through }
+                candidates.append(
+                    ClaimCandidate(
+                        key: key, deliveryID: try row("id"), hookID: hookID, teamID: hook.teamID, eventSeq: try row("event_seq"),
+                        lifecycle: try Self.lifecycle(row), previousAttempts: try row("total_attempts"), ordered: hook.ordering == .ordered,
+                        maxInFlight: hook.maxInFlight
+                    )
+                )
+            }
+        }
+        var claimed: [ClaimedDelivery] = []
+        for candidate in policy.choose(from: candidates, now: now) {
+            guard let hook = hooks[candidate.hookID], let eventRow = try await db.one("SELECT * FROM events WHERE seq = \(candidate.eventSeq)") else { continue }
+            var lifecycle = candidate.lifecycle
+            guard case .send(let trigger) = lifecycle.claim(now: now) else { continue }
+            let lease = now.unixSeconds + Double(hook.timeoutSeconds) + leaseMargin
+            try await db.run(
+                """
+                UPDATE deliveries SET status = \(lifecycle.status.rawValue), next_attempt_at = \(lifecycle.nextAttemptAt?.unixSeconds),
+                    lease_until = \(lease) WHERE pk = \(candidate.key)
+                """
+            )
+            claimed.append(
+                ClaimedDelivery(
+                    deliveryID: candidate.deliveryID, hook: hook, event: try Self.event(eventRow), lifecycle: lifecycle, trigger: trigger,
+                    previousAttempts: candidate.previousAttempts, syncThrough: syncThrough[candidate.key]
+                )
+            )
+        }
+        return claimed
+    }
+
+    @discardableResult
+    public func record(_ results: [AttemptResult], health: HookHealth) async throws -> [DiscardedResult] {
+        guard !results.isEmpty else { return [] }
+        return try await write { db in try await Self.record(results, health: health, in: db) }
+    }
+
+    static func record(_ results: [AttemptResult], health: HookHealth, in db: SQL) async throws -> [DiscardedResult] {
+        /// Saves the delivery's new state; false when it is gone (deleted with its hook while in flight).
+        func update(_ result: AttemptResult) async throws -> Bool {
+            let (attempt, lifecycle) = (result.attempt, result.lifecycle)
+            return try await db.run(
+                """
+                UPDATE deliveries SET status = \(lifecycle.status.rawValue), attempts_in_run = \(lifecycle.attemptsInRun),
+                    redelivery = \(lifecycle.redelivery), next_attempt_at = \(lifecycle.nextAttemptAt?.unixSeconds), total_attempts = \(attempt.number),
+                    last_status_code = \(attempt.responseStatus), last_duration_ms = \(attempt.durationMs), delivered_at = \(attempt.finishedAt.unixSeconds),
+                    lease_until = NULL
+                WHERE id = \(attempt.deliveryID) RETURNING pk
+                """
+            ) > 0
+        }
+        /// Writes one result; false when its delivery is gone.
+        func write(_ result: AttemptResult) async throws -> Bool {
+            let attempt = result.attempt
+            guard try await update(result) else { return false }
+            // An HTTP Sync page acknowledged: its hook's cursor moves past it, in the same transaction.
+            if result.succeeded, let through = result.syncThrough {
+                try await db.run(
+                    "UPDATE hooks SET sync_cursor = GREATEST(sync_cursor, \(through)), last_synced_at = \(attempt.finishedAt.unixSeconds) WHERE id = \(result.hookID)"
+                )
+            }
+            try await db.run(
+                """
+                INSERT INTO attempts (delivery_id, number, trigger, started_at, duration_ms, url, request_headers, request_body,
+                    response_status, response_headers, response_body, error_class, error_message)
+                VALUES (\(attempt.deliveryID), \(attempt.number), \(attempt.trigger.rawValue), \(attempt.startedAt.unixSeconds), \(attempt.durationMs),
+                    \(attempt.url), \(encodeHeaders(attempt.requestHeaders)), \(attempt.requestBody), \(attempt.responseStatus),
+                    \(encodeHeaders(attempt.responseHeaders)), \(attempt.responseBody), \(attempt.errorClass?.rawValue), \(attempt.errorMessage))
+                """
+            )
+            return true
+        }
+        let gone = "the delivery no longer exists (its hook was deleted)"
+        var byHook: [Int64: [AttemptResult]] = [:]
+        var discarded: [DiscardedResult] = []
+        do {
+            // Fast path: the whole batch in one savepoint.
+            try await db.savepoint {
+                for result in results {
+                    if try await write(result) {
+                        byHook[result.hookID, default: []].append(result)
+                    } else {
+                        discarded.append(DiscardedResult(deliveryID: result.attempt.deliveryID, reason: gone))
+                    }
+                }
+            }
+        } catch where error.isPermanent {
+            // A row broke a rule: the batch was rolled back; write each result in its own savepoint
+            // so that row is skipped alone and the others are kept.
+            byHook = [:]
+            discarded = []
+            for result in results {
+                do {
+                    var recorded = false
+                    try await db.savepoint { recorded = try await write(result) }
+                    if recorded {
+                        byHook[result.hookID, default: []].append(result)
+                    } else {
+                        discarded.append(DiscardedResult(deliveryID: result.attempt.deliveryID, reason: gone))
+                    }
+                } catch where error.isPermanent {
+                    // The attempt row is refused: the delivery still moves on without it.
+                    let moved = (try? await db.savepoint { _ = try await update(result) }) != nil
+                    let reason = String(reflecting: error) + (moved ? "; the delivery moved on without this attempt in its log" : "")
+                    discarded.append(DiscardedResult(deliveryID: result.attempt.deliveryID, reason: reason))
+                }
+            }
+        }
+        var due = false
+        for (hookID, results) in byHook {
+            due = due || results.contains { $0.lifecycle.status == .pending }
+            guard let failingSince = try await db.one("SELECT failing_since FROM hooks WHERE id = \(hookID) FOR UPDATE"),
+                let change = health.update(after: results, failingSince: try failingSince.optionalDate("failing_since"))
+            else { continue }
+            if change.disableReason != nil { try await hooksChanged(db) }
+            try await db.run(
+                """
+                UPDATE hooks SET last_response_code = \(change.lastResponse.code), last_response_status = \(change.lastResponse.status),
+                    last_response_message = \(change.lastResponse.message), failing_since = \(change.failingSince?.unixSeconds),
+                    active = CASE WHEN \(change.disableReason)::text IS NULL THEN active ELSE false END,
+                    disabled_reason = COALESCE(\(change.disableReason), disabled_reason)
+                WHERE id = \(hookID)
+                """
+            )
+        }
+        // An ordered hook's next delivery, or a retry, may be due for another node.
+        if due || results.contains(where: { $0.lifecycle.status != .inFlight }) { try await db.notify(.deliveries) }
+        return discarded
+    }
+
+    /// Deliveries in flight whose lease has run out (their node stopped before recording them) are
+    /// made due again. Deliveries another live node is sending are left alone, so a node starting
+    /// beside others does not send them twice; after a single node's own restart its deliveries
+    /// are sent again once their lease (the hook's timeout plus the margin) has passed.
+    public func recoverInFlight(now: Date) async throws -> Int {
+        try await write { db in
+            let rows = try await db.all(
+                "SELECT * FROM deliveries WHERE status = 'in_flight' AND (lease_until IS NULL OR lease_until < \(now.unixSeconds)) FOR UPDATE SKIP LOCKED"
+            )
+            for row in rows {
+                var lifecycle = try Self.lifecycle(row)
+                guard case .requeue = lifecycle.recover(now: now) else { continue }
+                try await db.run(
+                    "UPDATE deliveries SET status = \(lifecycle.status.rawValue), next_attempt_at = \(lifecycle.nextAttemptAt?.unixSeconds), lease_until = NULL WHERE pk = \(try row("pk", as: Int64.self))"
+                )
+            }
+            if !rows.isEmpty { try await db.notify(.deliveries) }
+            return rows.count
+        }
+    }
+
+    public func redeliver(deliveryID: String, now: Date) async throws -> Bool {
+        try await write { db in
+            guard let row = try await db.one("SELECT * FROM deliveries WHERE id = \(deliveryID) FOR UPDATE") else { return false }
+            var lifecycle = try Self.lifecycle(row)
+            guard case .requeue = lifecycle.redeliver(now: now) else { return false }
+            try await db.run(
+                """
+                UPDATE deliveries SET status = \(lifecycle.status.rawValue), attempts_in_run = \(lifecycle.attemptsInRun),
+                    redelivery = \(lifecycle.redelivery), next_attempt_at = \(lifecycle.nextAttemptAt?.unixSeconds) WHERE id = \(deliveryID)
+                """
+            )
+            try await db.notify(.deliveries)
+            return true
+        }
+    }
+
+    public func deliveries(_ query: DeliveryQuery) async throws -> [Delivery] {
+        var sql = "SELECT d.*, e.id AS event_id, e.type AS event_type FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE true"
+        var binds = PostgresBindings()
+        func clause<T: PostgresEncodable & PostgresArrayEncodable>(_ text: String, _ value: T) throws {
+            try binds.append(value)
+            sql += " AND " + text.replacingOccurrences(of: "?", with: "$\(binds.count)")
+        }
+        func clause<T: PostgresEncodable & PostgresArrayEncodable>(_ text: String, array: [T]) throws {
+            try binds.append(array)
+            sql += " AND " + text.replacingOccurrences(of: "?", with: "$\(binds.count)")
+        }
+        if let hookID = query.hookID { try clause("d.hook_id = ?", hookID) }
+        if let teamID = query.teamID { try clause("d.team_id = ?", teamID) }
+        if let statuses = query.statuses { try clause("d.status = ANY(?)", array: statuses.map(\.rawValue)) }
+        if let type = query.eventType { try clause("e.type = ?", type) }
+        if let seqs = query.eventSeqs { try clause("d.event_seq = ANY(?)", array: seqs) }
+        if let since = query.since { try clause("d.created_at >= ?", since.unixSeconds) }
+        if let until = query.until { try clause("d.created_at < ?", until.unixSeconds) }
+        if let cursor = query.cursor { try clause("d.pk < ?", cursor.rowID) }
+        binds.append(query.limit)
+        sql += " ORDER BY d.pk DESC LIMIT $\(binds.count)"
+        let statement = PostgresQuery(unsafeSQL: sql, binds: binds)
+        return try await read { db in try await db.all(statement).map(Self.delivery) }
+    }
+
+    public func delivery(id: String) async throws -> Delivery? {
+        try await read { db in
+            try await db.one(
+                "SELECT d.*, e.id AS event_id, e.type AS event_type FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id = \(id)"
+            ).map(Self.delivery)
+        }
+    }
+
+    public func attempts(deliveryID: String) async throws -> [Attempt] {
+        try await read { db in
+            try await db.all("SELECT * FROM attempts WHERE delivery_id = \(deliveryID) ORDER BY number").map { row in
+                Attempt(
+                    deliveryID: try row("delivery_id"), number: try row("number"), trigger: AttemptTrigger(rawValue: try row("trigger")) ?? .first,
+                    startedAt: try row.date("started_at"), durationMs: try row("duration_ms"), url: try row("url"),
+                    requestHeaders: decodeHeaders(try row("request_headers")), requestBody: try row("request_body"),
+                    responseStatus: try row("response_status"), responseHeaders: decodeHeaders(try row("response_headers")),
+                    responseBody: try row("response_body"), errorClass: try row("error_class", as: String?.self).flatMap(ErrorClass.init(rawValue:)),
+                    errorMessage: try row("error_message")
+                )
+            }
+        }
+    }
+
+    public func nextDueDate(after date: Date) async throws -> Date? {
+        try await read { db in
+            // A lease running out is also a moment something becomes due.
+            try await db.value(
+                """
+                SELECT LEAST(
+                    (SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending' AND next_attempt_at > \(date.unixSeconds)),
+                    (SELECT MIN(lease_until) FROM deliveries WHERE status = 'in_flight' AND lease_until > \(date.unixSeconds)))
+                """,
+                as: Double.self
+            ).map(Date.init(timeIntervalSince1970:))
+        }
+    }
+
+    public func deliveryCounts() async throws -> [DeliveryStatus: Int] {
+        try await read { db in
+            var counts: [DeliveryStatus: Int] = [:]
+            for row in try await db.all("SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status") {
+                if let status = DeliveryStatus(rawValue: try row("status")) { counts[status] = try row("n") }
+            }
+            return counts
+        }
+    }
+
+    static func lifecycle(_ row: PGRow) throws -> DeliveryLifecycle {
+        DeliveryLifecycle(
+            status: DeliveryStatus(rawValue: try row("status")) ?? .pending, attemptsInRun: try row("attempts_in_run"),
+            redelivery: try row("redelivery"), retries: try row("retries"), nextAttemptAt: try row.optionalDate("next_attempt_at")
+        )
+    }
+
+    static func delivery(_ row: PGRow) throws -> Delivery {
+        Delivery(
+            id: try row("id"), hookID: try row("hook_id"), teamID: try row("team_id"), eventSeq: try row("event_seq"), eventID: try row("event_id"),
+            eventType: try row("event_type"), lifecycle: try lifecycle(row), totalAttempts: try row("total_attempts"),
+            lastStatusCode: try row("last_status_code"), lastDurationMs: try row("last_duration_ms"), deliveredAt: try row.optionalDate("delivered_at"),
+            createdAt: try row.date("created_at"), cursor: DeliveryCursor(rowID: try row("pk")), note: try row("note")
+        )
+    }
+}
+
+extension SQL {
+    /// Runs `body` in a savepoint: kept when it returns, undone (and the transaction usable again)
+    /// when it throws.
+    func savepoint(_ body: () async throws -> Void) async throws {
+        try await run("SAVEPOINT herald_step")
+        do {
+            try await body()
+            try await run("RELEASE SAVEPOINT herald_step")
+        } catch {
+            try await run("ROLLBACK TO SAVEPOINT herald_step")
+            throw error
+        }
+    }
+}
+
+extension Error {
+    /// Whether trying the same statement again cannot succeed: a broken constraint or a value
+    /// PostgreSQL refuses (classes 22 and 23), as opposed to a lost connection or a deadlock.
+    var isPermanent: Bool {
+        guard let state = sqlState else { return false }
+        return state.hasPrefix("22") || state.hasPrefix("23")
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import HeraldCore
+import PostgresNIO
+
+extension PostgresStore: EventStore {
+    public func append(_ events: [NewEvent]) async throws -> [AppendedEvent] {
+        try await write { db in try await Self.append(events, targetHookID: nil, in: db) }
+    }
+
+    /// Appends in the caller's transaction. The `event_seq` counter row is locked first and stays
+    /// locked until the transaction ends, so appenders on every node take turns and `seq` order is
+    /// commit order: a reader never sees seq N before every lower seq has committed. Idempotency
+    /// keys are checked under that lock, so two nodes given the same key store one event.
+    static func append(_ events: [NewEvent], targetHookID: Int64?, in db: SQL) async throws -> [AppendedEvent] {
+        var seq = try await db.value("SELECT value FROM meta WHERE key = 'event_seq' FOR UPDATE", as: Int64.self) ?? 0
+        var results: [AppendedEvent] = []
+        results.reserveCapacity(events.count)
+        for new in events {
+            if let key = new.idempotencyKey, let existing = try await event(idempotencyKey: key, scope: new.idempotencyScope, in: db) {
+                results.append(AppendedEvent(event: existing, duplicate: true))
+                continue
+            }
+            seq += 1
+            try await db.run(
+                """
+                INSERT INTO events (seq, id, type, data, channels, idempotency_scope, idempotency_key, target_hook_id, created_at)
+                VALUES (\(seq), \(new.id), \(new.type), \(new.data), \(encodeStringArray(new.channels)),
+                    \(new.idempotencyKey.map { _ in new.idempotencyScope }), \(new.idempotencyKey), \(targetHookID), \(new.timestamp.unixSeconds))
+                """
+            )
+            let event = Event(
+                seq: seq, id: new.id, type: new.type, data: new.data, channels: new.channels, idempotencyKey: new.idempotencyKey,
+                timestamp: new.timestamp
+            )
+            results.append(AppendedEvent(event: event, duplicate: false))
+        }
+        try await db.run("UPDATE meta SET value = \(seq) WHERE key = 'event_seq'")
+        if targetHookID == nil, results.contains(where: { !$0.duplicate }) { try await db.notify(.events) }
+        return results
+    }
+
+    static func event(idempotencyKey key: String, scope: String, in db: SQL) async throws -> Event? {
+        try await db.one("SELECT * FROM events WHERE idempotency_scope = \(scope) AND idempotency_key = \(key)").map(event)
+    }
+
+    public func events(since seq: Int64, limit: Int) async throws -> [Event] {
+        try await read { db in
+            try await db.all("SELECT * FROM events WHERE seq > \(seq) AND target_hook_id IS NULL ORDER BY seq LIMIT \(limit)").map(Self.event)
+        }
+    }
+
+    public func documentEvents(database: String, id: String, limit: Int) async throws -> [Event] {
+        try await read { db in
+            try await db.all(
+                """
+                SELECT * FROM events WHERE type = \(DatabaseInfo.changeEventType(database))
+                    AND data::jsonb ->> 'id' = \(id) AND data::jsonb ->> 'database' = \(database) ORDER BY seq DESC LIMIT \(limit)
+                """
+            ).map(Self.event)
+        }
+    }
+
+    public func events(idempotencyKeys keys: [String], scope: String) async throws -> [String: Event] {
+        try await read { db in
+            var found: [String: Event] = [:]
+            for key in Set(keys) {
+                if let event = try await Self.event(idempotencyKey: key, scope: scope, in: db) { found[key] = event }
+            }
+            return found
+        }
+    }
+
+    public func lastSeq() async throws -> Int64 {
+        try await read { db in try await db.value("SELECT value FROM meta WHERE key = 'event_seq'", as: Int64.self) ?? 0 }
+    }
+
+    static func event(_ row: PGRow) throws -> Event {
+        Event(
+            seq: try row("seq"), id: try row("id"), type: try row("type"), data: try row("data"), channels: try row.stringArray("channels"),
+            idempotencyKey: try row("idempotency_key"), timestamp: try row.date("created_at")
+        )
+    }
+}
+
+extension PostgresStore {
+    /// The active hooks, indexed, as of this statement: rebuilt only when `hooks_version` moved.
+    /// Every change gives the version a new random value, so a version a rolled-back transaction
+    /// saw can never match a later committed one and the cache can be filled from any transaction.
+    func hookRouter(_ db: SQL) async throws -> HookRouter {
+        let version = try await db.value("SELECT value FROM meta WHERE key = 'hooks_version'", as: Int64.self) ?? 0
+        if let cached = routerCache.withLock({ $0 }), cached.version == version { return cached.router }
+        let hooks = try await db.all("SELECT * FROM hooks WHERE active").map(Self.hook)
+        var granted: [Int64: Set<String>] = [:]
+        for row in try await db.all("SELECT * FROM teams WHERE id IN (SELECT DISTINCT team_id FROM hooks WHERE active)") {
+            let team = try Self.team(row)
+            granted[team.id] = team.channels
+        }
+        let router = HookRouter(hooks: hooks, grantedChannels: granted)
+        routerCache.withLock { $0 = (version, router) }
+        return router
+    }
+
+    /// Call in every transaction that changes what fan-out or claims read of hooks (settings, keys,
+    /// `active`) or a team's channels.
+    static func hooksChanged(_ db: SQL) async throws {
+        try await db.run("UPDATE meta SET value = (random() * 9e18)::bigint WHERE key = 'hooks_version'")
+    }
+}

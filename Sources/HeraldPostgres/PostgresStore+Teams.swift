@@ -1,0 +1,226 @@
+import Foundation
+import HeraldCore
+import PostgresNIO
+
+extension PostgresStore: HeraldStore {}
+
+extension PostgresStore: TeamStore {
+    public func createTeam(name: String, slug: String, now: Date) async throws -> Team {
+        do {
+            return try await write { db in
+                let id = try await db.value(
+                    "INSERT INTO teams (name, slug, created_at) VALUES (\(name), \(slug), \(now.unixSeconds)) RETURNING id", as: Int64.self
+                )!
+                return Team(id: id, name: name, slug: slug, createdAt: now)
+            }
+        } catch where error.isUniqueViolation {
+            throw StoreError.conflict("a team with slug \(slug) exists")
+        }
+    }
+
+    public func teams() async throws -> [Team] {
+        try await read { db in try await db.all("SELECT * FROM teams ORDER BY id").map(Self.team) }
+    }
+
+    public func team(id: Int64) async throws -> Team? {
+        try await read { db in try await db.one("SELECT * FROM teams WHERE id = \(id)").map(Self.team) }
+    }
+
+    public func team(slug: String) async throws -> Team? {
+        try await read { db in try await db.one("SELECT * FROM teams WHERE slug = \(slug)").map(Self.team) }
+    }
+
+    public func setExtraChannels(_ channels: [String], teamID: Int64) async throws -> Team? {
+        try await write { db in
+            guard let row = try await db.one("UPDATE teams SET extra_channels = \(encodeStringArray(channels)) WHERE id = \(teamID) RETURNING *")
+            else { return nil }
+            try await Self.hooksChanged(db)
+            return try Self.team(row)
+        }
+    }
+
+    static func team(_ row: PGRow) throws -> Team {
+        Team(id: try row("id"), name: try row("name"), slug: try row("slug"), createdAt: try row.date("created_at"), extraChannels: try row.stringArray("extra_channels"))
+    }
+}
+
+extension PostgresStore: TokenStore {
+    public func createToken(name: String, scope: TokenScope, teamID: Int64?, hash: String, prefix: String, now: Date) async throws -> APIToken {
+        try await write { db in
+            let id = try await db.value(
+                """
+                INSERT INTO tokens (name, scope, team_id, hash, prefix, created_at)
+                VALUES (\(name), \(scope.rawValue), \(teamID), \(hash), \(prefix), \(now.unixSeconds)) RETURNING id
+                """,
+                as: Int64.self
+            )!
+            return APIToken(id: id, name: name, scope: scope, teamID: teamID, prefix: prefix, createdAt: now)
+        }
+    }
+
+    public func token(hash: String) async throws -> APIToken? {
+        try await read { db in try await db.one("SELECT * FROM tokens WHERE hash = \(hash)").map(Self.token) }
+    }
+
+    public func tokens(teamID: Int64?) async throws -> [APIToken] {
+        try await read { db in
+            if let teamID { return try await db.all("SELECT * FROM tokens WHERE team_id = \(teamID) ORDER BY id").map(Self.token) }
+            return try await db.all("SELECT * FROM tokens ORDER BY id").map(Self.token)
+        }
+    }
+
+    public func deleteToken(id: Int64) async throws -> Bool {
+        try await write { db in try await db.run("DELETE FROM tokens WHERE id = \(id) RETURNING id") > 0 }
+    }
+
+    static func token(_ row: PGRow) throws -> APIToken {
+        APIToken(
+            id: try row("id"), name: try row("name"), scope: TokenScope(rawValue: try row("scope")) ?? .team, teamID: try row("team_id"),
+            prefix: try row("prefix"), createdAt: try row.date("created_at"), lastUsedAt: try row.optionalDate("last_used_at")
+        )
+    }
+}
+
+extension PostgresStore: EventTypeStore {
+    public func eventTypes() async throws -> [EventType] {
+        try await read { db in try await db.all("SELECT * FROM event_types ORDER BY name").map(Self.eventType) }
+    }
+
+    public func eventType(name: String) async throws -> EventType? {
+        try await read { db in try await db.one("SELECT * FROM event_types WHERE name = \(name)").map(Self.eventType) }
+    }
+
+    @discardableResult
+    public func saveEventType(_ type: EventType) async throws -> Bool {
+        try await write { db in
+            // xmax = 0 only on a row this statement inserted.
+            try await db.value(
+                """
+                INSERT INTO event_types (name, description, schema, example)
+                VALUES (\(type.name), \(type.description), \(type.schema?.jsonString), \(type.example?.jsonString))
+                ON CONFLICT (name) DO UPDATE SET description = excluded.description, schema = excluded.schema, example = excluded.example
+                RETURNING (xmax = 0)
+                """,
+                as: Bool.self
+            ) ?? false
+        }
+    }
+
+    public func deleteEventType(name: String) async throws -> Bool {
+        try await write { db in try await db.run("DELETE FROM event_types WHERE name = \(name) RETURNING name") > 0 }
+    }
+
+    public func seedEventTypes(_ types: [EventType]) async throws {
+        try await write { db in
+            for type in types {
+                try await db.run(
+                    """
+                    INSERT INTO event_types (name, description, schema, example)
+                    VALUES (\(type.name), \(type.description), \(type.schema?.jsonString), \(type.example?.jsonString))
+                    ON CONFLICT (name) DO NOTHING
+                    """
+                )
+            }
+        }
+    }
+
+    static func eventType(_ row: PGRow) throws -> EventType {
+        EventType(
+            name: try row("name"), description: try row("description"),
+            schema: try row("schema", as: String?.self).flatMap { try? JSONValue(parsing: $0) },
+            example: try row("example", as: String?.self).flatMap { try? JSONValue(parsing: $0) }
+        )
+    }
+}
+
+extension PostgresStore: UserStore {
+    public func createUser(email: String, passwordHash: String, role: User.Role, teamID: Int64?, now: Date) async throws -> User {
+        do {
+            return try await write { db in
+                let id = try await db.value(
+                    """
+                    INSERT INTO users (email, password_hash, role, team_id, created_at)
+                    VALUES (\(email), \(passwordHash), \(role.rawValue), \(teamID), \(now.unixSeconds)) RETURNING id
+                    """,
+                    as: Int64.self
+                )!
+                return User(id: id, email: email, passwordHash: passwordHash, role: role, teamID: teamID, createdAt: now)
+            }
+        } catch where error.isUniqueViolation {
+            throw StoreError.conflict("a user with email \(email) exists")
+        }
+    }
+
+    public func user(id: Int64) async throws -> User? {
+        try await read { db in try await db.one("SELECT * FROM users WHERE id = \(id)").map(Self.user) }
+    }
+
+    public func user(email: String) async throws -> User? {
+        try await read { db in try await db.one("SELECT * FROM users WHERE lower(email) = lower(\(email))").map(Self.user) }
+    }
+
+    public func users(teamID: Int64?) async throws -> [User] {
+        try await read { db in
+            if let teamID { return try await db.all("SELECT * FROM users WHERE team_id = \(teamID) ORDER BY email").map(Self.user) }
+            return try await db.all("SELECT * FROM users ORDER BY email").map(Self.user)
+        }
+    }
+
+    static func user(_ row: PGRow) throws -> User {
+        User(
+            id: try row("id"), email: try row("email"), passwordHash: try row("password_hash"), role: User.Role(rawValue: try row("role")) ?? .member,
+            teamID: try row("team_id"), createdAt: try row.date("created_at")
+        )
+    }
+}
+
+extension PostgresStore: SessionStore {
+    public func createSession(_ session: Session, now: Date) async throws {
+        try await write { db in
+            try await db.run("DELETE FROM sessions WHERE expires_at < \(now.unixSeconds)")
+            try await db.run(
+                """
+                INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at)
+                VALUES (\(session.tokenHash), \(session.userID), \(session.csrfToken), \(now.unixSeconds), \(session.expiresAt.unixSeconds))
+                """
+            )
+        }
+    }
+
+    public func session(tokenHash: String, now: Date) async throws -> (Session, User)? {
+        let found: (Session, User)? = try await read { db in
+            guard
+                let row = try await db.one(
+                    """
+                    SELECT s.token_hash, s.csrf_token, s.expires_at, u.* FROM sessions s JOIN users u ON u.id = s.user_id
+                    WHERE s.token_hash = \(tokenHash) AND s.expires_at > \(now.unixSeconds)
+                    """
+                )
+            else { return nil }
+            let user = try Self.user(row)
+            return (Session(tokenHash: try row("token_hash"), userID: user.id, csrfToken: try row("csrf_token"), expiresAt: try row.date("expires_at")), user)
+        }
+        return found
+    }
+
+    public func deleteSession(tokenHash: String) async throws {
+        try await write { db in try await db.run("DELETE FROM sessions WHERE token_hash = \(tokenHash)") }
+    }
+
+    public func setFlash(_ flash: Data, tokenHash: String) async throws {
+        try await write { db in try await db.run("UPDATE sessions SET flash = \(flash) WHERE token_hash = \(tokenHash)") }
+    }
+
+    public func takeFlash(tokenHash: String) async throws -> Data? {
+        try await write { db in
+            // The value before this statement's update: taken once, whichever node asks.
+            try await db.value(
+                """
+                UPDATE sessions s SET flash = NULL FROM (SELECT token_hash, flash FROM sessions WHERE token_hash = \(tokenHash) FOR UPDATE) old
+                WHERE s.token_hash = old.token_hash AND old.flash IS NOT NULL RETURNING old.flash
+                """,
+                as: Data.self
+            )
+        }
+    }
+}

@@ -1,0 +1,230 @@
+import Foundation
+import HeraldCore
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// The store for many Herald nodes on one PostgreSQL database, through PostgresNIO's pooled
+/// `PostgresClient`. The same protocols, and the same conformance suite, as the SQLite store; what
+/// differs is how nodes share the work:
+/// - `seq` is handed out by a counter row that each appending transaction holds locked until it
+///   commits, so `seq` order is commit order: a reader that has seen `seq` N has seen every lower
+///   one (a PostgreSQL sequence would let a later commit appear below a reader's cursor).
+/// - claims lock each team's hooks for the claiming transaction (a try-lock: another node's claim
+///   pass skips a team being claimed, as `SKIP LOCKED` skips rows), and every claim carries a
+///   lease: deliveries in flight past their lease belong to a node that died, and any node sends
+///   them again.
+/// - fan-out, pruning and HTTP-Sync pages are done by one node at a time (advisory locks, and the
+///   compare-and-set on each cursor).
+/// - every change other nodes act on is announced with `NOTIFY`: see ``signals()``.
+public final class PostgresStore: Sendable {
+    let client: PostgresClient
+    /// The schema holding Herald's tables (`search_path` of every connection).
+    public let schema: String
+    let logger: Logger
+    /// How long past a hook's timeout a claim stays with the node that made it.
+    public let leaseMargin: TimeInterval
+    private let running: Task<Void, Never>
+    let routerCache = Mutex<(version: Int64, router: HookRouter)?>(nil)
+    let listener: PostgresListener
+
+    /// Connects to `url` (`postgres://user:password@host:port/database`, optional query items
+    /// `schema=` and `sslmode=disable|prefer|require`) and runs pending migrations, unless
+    /// `migrate` is false (then a database whose schema is not current is refused).
+    public init(
+        url: String, schema: String? = nil, maxConnections: Int = 20, leaseMargin: TimeInterval = 60, migrate: Bool = true,
+        logger: Logger = Logger(label: "herald.postgres")
+    ) async throws {
+        let location = try PostgresLocation(url: url)
+        let schema = schema ?? location.schema ?? "public"
+        guard schema.range(of: "^[a-z_][a-z0-9_]{0,62}$", options: .regularExpression) != nil else {
+            throw StoreError.invalid("schema name \(schema) must be lower-case letters, digits and underscores")
+        }
+        var configuration = PostgresClient.Configuration(
+            host: location.host, port: location.port, username: location.user, password: location.password, database: location.database,
+            tls: location.tls
+        )
+        configuration.options.maximumConnections = maxConnections
+        configuration.options.additionalStartupParameters = [("search_path", schema), ("application_name", "herald")]
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        self.schema = schema
+        self.logger = logger
+        self.leaseMargin = leaseMargin
+        running = Task { await client.run() }
+        listener = PostgresListener(configuration: configuration, channel: "herald_\(schema)", logger: logger)
+        do {
+            if migrate {
+                try await PostgresMigrations.migrate(self)
+            } else {
+                try await PostgresMigrations.check(self)
+            }
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    /// Ends the pool's connections and the listener.
+    public func close() {
+        listener.stop()
+        running.cancel()
+    }
+
+    deinit { close() }
+
+    /// The names of the migrations applied, oldest first.
+    public func appliedMigrations() async throws -> [String] {
+        try await read { db in try await PostgresMigrations.applied(db) }
+    }
+
+    /// Runs `body` on one pooled connection, outside any explicit transaction (each statement sees
+    /// what was committed when it started).
+    @discardableResult
+    func read<T: Sendable>(_ body: (SQL) async throws -> T) async throws -> T {
+        try await client.withConnection { connection in try await body(SQL(connection: connection, logger: logger)) }
+    }
+
+    /// Runs `body` in one transaction, committed when it returns and rolled back when it throws.
+    @discardableResult
+    func write<T: Sendable>(_ body: (SQL) async throws -> T) async throws -> T {
+        try await client.withConnection { connection in
+            let db = SQL(connection: connection, logger: logger)
+            try await db.run("BEGIN")
+            do {
+                let result = try await body(db)
+                try await db.run("COMMIT")
+                return result
+            } catch {
+                _ = try? await db.run("ROLLBACK")
+                throw error
+            }
+        }
+    }
+}
+
+/// One connection's statements, with rows read by column name.
+struct SQL: Sendable {
+    let connection: PostgresConnection
+    let logger: Logger
+
+    func all(_ query: PostgresQuery) async throws -> [PGRow] {
+        var rows: [PGRow] = []
+        for try await row in try await connection.query(query, logger: logger) { rows.append(PGRow(row: row.makeRandomAccess())) }
+        return rows
+    }
+
+    func one(_ query: PostgresQuery) async throws -> PGRow? {
+        try await all(query).first
+    }
+
+    /// The first column of the first row, or nil when there is no row (or it is NULL).
+    func value<T: PostgresDecodable & Sendable>(_ query: PostgresQuery, as type: T.Type = T.self) async throws -> T? {
+        guard let row = try await one(query) else { return nil }
+        let cell = row.raw[0]
+        return cell.bytes == nil ? nil : try cell.decode(T.self)
+    }
+
+    /// Runs a statement; with `RETURNING`, returns how many rows it touched.
+    @discardableResult
+    func run(_ query: PostgresQuery) async throws -> Int {
+        var count = 0
+        for try await _ in try await connection.query(query, logger: logger) { count += 1 }
+        return count
+    }
+
+    /// Tells other nodes (and this one) about a change, when this transaction commits.
+    func notify(_ signal: StoreSignal) async throws {
+        try await run("SELECT pg_notify('herald_' || current_schema(), \(signal.rawValue))")
+    }
+
+    /// Tries a lock held until this transaction ends, named within this schema; false when another
+    /// transaction holds it.
+    func tryLock(_ name: String) async throws -> Bool {
+        try await value("SELECT pg_try_advisory_xact_lock(hashtextextended(current_schema() || ':' || \(name), 0))", as: Bool.self) ?? false
+    }
+
+    /// Waits for a lock held until this transaction ends, named within this schema.
+    func lock(_ name: String) async throws {
+        try await run("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || \(name), 0))")
+    }
+}
+
+/// A row read by column name or position.
+struct PGRow: Sendable {
+    let raw: PostgresRandomAccessRow
+
+    init(row: PostgresRandomAccessRow) { raw = row }
+
+    func callAsFunction<T: PostgresDecodable>(_ column: String, as type: T.Type = T.self) throws -> T {
+        try raw[column].decode(T.self)
+    }
+
+    subscript<T: PostgresDecodable>(_ index: Int, as type: T.Type = T.self) -> T {
+        get throws { try raw[index].decode(T.self) }
+    }
+
+    func date(_ column: String) throws -> Date { Date(timeIntervalSince1970: try self(column, as: Double.self)) }
+    func optionalDate(_ column: String) throws -> Date? { try self(column, as: Double?.self).map(Date.init(timeIntervalSince1970:)) }
+    func stringArray(_ column: String) throws -> [String] { decodeStringArray(try self(column, as: String.self)) }
+}
+
+extension Date {
+    var unixSeconds: Double { timeIntervalSince1970 }
+}
+
+func encodeStringArray(_ values: [String]) -> String {
+    JSONValue.array(values.map(JSONValue.string)).jsonString
+}
+
+func decodeStringArray(_ text: String) -> [String] {
+    ((try? JSONValue(parsing: text))?.arrayValue ?? []).compactMap(\.stringValue)
+}
+
+func encodeHeaders(_ headers: [HTTPHeaderField]) -> String {
+    JSONValue.array(headers.map { .array([.string($0.name), .string($0.value)]) }).jsonString
+}
+
+func decodeHeaders(_ text: String) -> [HTTPHeaderField] {
+    ((try? JSONValue(parsing: text))?.arrayValue ?? []).compactMap { pair in
+        guard let items = pair.arrayValue, items.count == 2, let name = items[0].stringValue, let value = items[1].stringValue else { return nil }
+        return HTTPHeaderField(name, value)
+    }
+}
+
+extension Error {
+    /// PostgreSQL's SQLSTATE for the error, when the server sent one.
+    var sqlState: String? { (self as? PSQLError)?.serverInfo?[.sqlState] }
+    var isUniqueViolation: Bool { sqlState == "23505" }
+}
+
+/// Where a `postgres://` URL points.
+struct PostgresLocation {
+    var host: String
+    var port: Int
+    var user: String
+    var password: String?
+    var database: String?
+    var schema: String?
+    var tls: PostgresClient.Configuration.TLS
+
+    init(url: String) throws {
+        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
+            let host = components.host, !host.isEmpty
+        else { throw StoreError.invalid("a PostgreSQL URL looks like postgres://user:password@host:5432/database") }
+        self.host = host
+        port = components.port ?? 5432
+        user = components.user ?? "postgres"
+        password = components.password
+        let path = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+        database = path.isEmpty ? nil : path
+        let items = components.queryItems ?? []
+        schema = items.first(where: { $0.name == "schema" })?.value
+        switch items.first(where: { $0.name == "sslmode" })?.value ?? "disable" {
+        case "disable": tls = .disable
+        case "prefer": tls = .prefer(.makeClientConfiguration())
+        case "require", "verify-full": tls = .require(.makeClientConfiguration())
+        case let other: throw StoreError.invalid("sslmode \(other) is not one of disable, prefer, require")
+        }
+    }
+}
