@@ -103,6 +103,8 @@ let package = Package(
             dependencies: [
                 "HeraldServer",
                 "HeraldDelivery",
+                "HeraldSQLite",
+                "HeraldPostgres",
                 "CHeraldJS",
                 "HeraldVerify",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -141,6 +143,8 @@ let package = Package(
             name: "HeraldServerTests",
             dependencies: [
                 "HeraldServer",
+                "HeraldPostgres",
+                .product(name: "Crypto", package: "swift-crypto"),
                 "herald",
                 "ReceiverExample",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -438,6 +438,14 @@ public enum StoreError: Error, Sendable, Equatable {
     case invalid(String)
 }
 
+extension StoreError: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .conflict(let message), .notFound(let message), .invalid(let message): message
+        }
+    }
+}
+
 /// A change other Herald nodes on the same store act on. A store shared by several processes
 /// announces them (PostgreSQL: `NOTIFY`), so an idle node wakes at once instead of polling.
 public enum StoreSignal: String, Sendable, CaseIterable {

@@ -155,6 +155,20 @@ public final class DeliveryEngine: Service, Sendable {
     public func run() async throws {
         let recovered = try await store.recoverInFlight(now: Date())
         if recovered > 0 { logger.notice("resumed deliveries interrupted by the previous stop", metadata: ["count": "\(recovered)"]) }
+        // A store other nodes write to tells this one of their changes (PostgreSQL's NOTIFY).
+        let listening = (store as? any StoreSignals).map { signalling in
+            Task {
+                for await signal in signalling.signals() {
+                    switch signal {
+                    case .events: self.eventsAppended()
+                    case .deliveries: self.deliveryBell.ring()
+                    case .replays: self.replayBell.ring()
+                    case .sync: self.syncBell.ring()
+                    }
+                }
+            }
+        }
+        defer { listening?.cancel() }
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.fanOutLoop() }

@@ -73,6 +73,21 @@ public final class PostgresStore: Sendable {
 
     deinit { close() }
 
+    /// Checks that this node seals secrets with the key the first node used: the first node stores
+    /// a sealed sample, every later one must open it. Throws ``StoreError/invalid(_:)`` otherwise.
+    public func checkMasterKey(seal: @Sendable (String) throws -> Data, open: @Sendable (Data) throws -> String) async throws {
+        let sample = "herald master key check"
+        let stored = try await write { db in
+            try await db.run("INSERT INTO settings (key, value) VALUES ('master_key_check', \(try seal(sample))) ON CONFLICT (key) DO NOTHING")
+            return try await db.value("SELECT value FROM settings WHERE key = 'master_key_check'", as: Data.self)
+        }
+        guard let stored, (try? open(stored)) == sample else {
+            throw StoreError.invalid(
+                "this node's master key is not the one the database's secrets are sealed with: give every node the same HERALD_MASTER_KEY"
+            )
+        }
+    }
+
     /// The names of the migrations applied, oldest first.
     public func appliedMigrations() async throws -> [String] {
         try await read { db in try await PostgresMigrations.applied(db) }

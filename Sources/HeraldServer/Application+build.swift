@@ -1,15 +1,26 @@
 import Foundation
 import HeraldCore
+import HeraldPostgres
 import HeraldSQLite
 import Hummingbird
 import Logging
 import NIOCore
 
-/// Opens the embedded store in the configured data directory, seeding the catalog on first start.
-public func openStore(configuration: HeraldConfiguration) async throws -> (SQLiteStore, SecretBox) {
-    let store = try SQLiteStore(directory: configuration.dataDirectory)
-    try await store.seedEventTypes(EventType.seedCatalog)
+/// Opens the configured store (the embedded SQLite file, or PostgreSQL), seeding the catalog on
+/// first start, and the master key that seals hook secrets.
+public func openStore(configuration: HeraldConfiguration, logger: Logger = Logger(label: "herald")) async throws -> (any HeraldStore, SecretBox) {
+    try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
     let secretBox = try SecretBox.load(dataDirectory: configuration.dataDirectory)
+    let store: any HeraldStore
+    if let url = configuration.databaseURL {
+        let postgres = try await PostgresStore(url: url, maxConnections: configuration.databasePoolSize, logger: logger)
+        // Every node must seal and open secrets with one key: a node started with another is refused.
+        try await postgres.checkMasterKey(seal: { try secretBox.seal($0) }, open: { try secretBox.open($0) })
+        store = postgres
+    } else {
+        store = try SQLiteStore(directory: configuration.dataDirectory)
+    }
+    try await store.seedEventTypes(EventType.seedCatalog)
     return (store, secretBox)
 }
 
@@ -66,7 +77,7 @@ public func buildApplication(
     return Application(
         router: buildRouter(services, renderer: renderer),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Herald"),
-        services: [services.engine],
+        services: configuration.role.runsEngine ? [services.engine] : [],
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger
     )

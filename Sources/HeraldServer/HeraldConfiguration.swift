@@ -31,10 +31,30 @@ public struct HeraldConfiguration: Sendable {
     public var defaultWaitForBacklog: Duration = .milliseconds(5)
     /// A Sync Gateway config file's databases and webhook handlers (`herald serve --config`).
     public var syncGateway: SyncGatewayConfig?
+    /// `postgres://user:password@host:5432/database`: the shared store for many nodes. Nil: the
+    /// embedded SQLite file in ``dataDirectory``.
+    public var databaseURL: String?
+    /// Most connections one node opens to PostgreSQL.
+    public var databasePoolSize: Int = 20
+    /// What this node does: serve the API, run the delivery engine, or both.
+    public var role: NodeRole = .all
 
     public init() {}
 
     var baseURL: String { publicBaseURL ?? "http://\(host):\(port)" }
     /// Sync Gateway's `admininterface` in `db_state_changed`: where this server listens.
     var adminInterface: String { "\(host):\(port)" }
+}
+
+/// What one Herald node does. Nodes on one PostgreSQL database can split the work: API nodes
+/// accept events and documents, workers fan out and deliver.
+public enum NodeRole: String, Sendable, CaseIterable {
+    /// The HTTP API and web UI, and the delivery engine.
+    case all
+    /// The HTTP API and web UI only: no fan-out, deliveries, replays, syncs or pruning here.
+    case api
+    /// The delivery engine; its HTTP server answers too (`/healthz`, `/metrics`, the API).
+    case worker
+
+    var runsEngine: Bool { self != .api }
 }

@@ -63,7 +63,7 @@ struct TokenCommand: AsyncParsableCommand {
 
 func openCommandStore(_ option: DataDirectoryOption) async throws -> any HeraldStore {
     var configuration = HeraldConfiguration()
-    configuration.dataDirectory = option.url
+    option.apply(to: &configuration)
     return try await openStore(configuration: configuration).0
 }
 

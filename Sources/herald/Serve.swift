@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import HeraldCore
 import HeraldDelivery
+import HeraldPostgres
+import HeraldSQLite
 import HeraldServer
 import Hummingbird
 import HummingbirdBcrypt
@@ -57,6 +59,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log keys, comma-separated, as in Sync Gateway: Event (event handling) or Events+ (more detail).")
     var log: String?
 
+    @Option(help: "What this node does: all (API and delivery engine), api (API and web UI only) or worker (the delivery engine) (env HERALD_ROLE).")
+    var role: String = ProcessInfo.processInfo.environment["HERALD_ROLE"] ?? "all"
+
+    @Option(help: "Most connections this node opens to PostgreSQL (with --database).")
+    var databasePoolSize: Int = 20
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = ProcessInfo.processInfo.environment["HERALD_LOG_LEVEL"] ?? "info"
 
@@ -66,7 +74,11 @@ struct Serve: AsyncParsableCommand {
         var configuration = HeraldConfiguration()
         configuration.host = host
         configuration.port = port
-        configuration.dataDirectory = dataDirectory.url
+        dataDirectory.apply(to: &configuration)
+        guard let nodeRole = NodeRole(rawValue: role) else { throw ValidationError("--role must be one of all, api, worker") }
+        configuration.role = nodeRole
+        guard databasePoolSize >= 2 else { throw ValidationError("--database-pool-size must be at least 2") }
+        configuration.databasePoolSize = databasePoolSize
         configuration.templatesDirectory = WebDirectories.resolve(templatesDir)
         configuration.publicDirectory = WebDirectories.resolve(publicDir)
         configuration.engine.allowPrivateTargets = allowPrivateTargets || ProcessInfo.processInfo.environment["HERALD_ALLOW_PRIVATE_TARGETS"] == "1"
@@ -96,18 +108,26 @@ struct Serve: AsyncParsableCommand {
             }
             configuration.engine.retrySchedule = schedule
         }
-        let (store, secretBox) = try await openStore(configuration: configuration)
+        let (store, secretBox) = try await openStore(configuration: configuration, logger: logger)
         try await Self.welcomeOnFirstStart(store)
         let services = HeraldServices(store: store, secretBox: secretBox, configuration: configuration, logger: logger)
-        let (readyLogger, host, dataPath) = (logger, configuration.host, configuration.dataDirectory.path)
+        let (readyLogger, host) = (logger, configuration.host)
+        let storeDescription = configuration.databaseURL.map(Self.redacted) ?? configuration.dataDirectory.path
         let app = try await buildApplication(services: services, logger: logger) { port in
-            readyLogger.notice("Herald is listening", metadata: ["url": "http://\(host):\(port)", "data": "\(dataPath)"])
+            readyLogger.notice("Herald is listening", metadata: ["url": "http://\(host):\(port)", "data": "\(storeDescription)", "role": "\(nodeRole.rawValue)"])
         }
         try await app.runService()
     }
 }
 
 extension Serve {
+    /// The database URL without its password, for logs.
+    static func redacted(_ url: String) -> String {
+        guard var components = URLComponents(string: url), components.password != nil else { return url }
+        components.password = "***"
+        return components.string ?? url
+    }
+
     /// On a fresh data directory: an administrator for the web UI and an admin API token, each
     /// shown once.
     static func welcomeOnFirstStart(_ store: some HeraldStore) async throws {
@@ -126,14 +146,28 @@ extension Serve {
 }
 
 struct Migrate: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create or upgrade the database schema, then exit.")
+    static let configuration = CommandConfiguration(
+        abstract: "Create or upgrade the database schema, then exit. Running it again changes nothing; a database a newer Herald has migrated is refused."
+    )
 
     @OptionGroup var dataDirectory: DataDirectoryOption
 
     func run() async throws {
         var configuration = HeraldConfiguration()
-        configuration.dataDirectory = dataDirectory.url
-        let (store, _) = try await openStore(configuration: configuration)
-        print("Schema is current: \(try store.appliedMigrations().joined(separator: ", "))")
+        dataDirectory.apply(to: &configuration)
+        let applied: [String]
+        do {
+            if let url = configuration.databaseURL {
+                let store = try await PostgresStore(url: url, maxConnections: 2)
+                defer { store.close() }
+                applied = try await store.appliedMigrations()
+            } else {
+                try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
+                applied = try SQLiteStore(directory: configuration.dataDirectory).appliedMigrations()
+            }
+        } catch let error as StoreError {
+            throw ValidationError("\(error)")
+        }
+        print("Schema is current: \(applied.joined(separator: ", "))")
     }
 }

@@ -1,6 +1,8 @@
 import AsyncHTTPClient
+import Crypto
 import Foundation
 import HeraldCore
+import HeraldPostgres
 import HeraldServer
 import Hummingbird
 import Logging
@@ -34,12 +36,16 @@ struct HeraldHarness: Sendable {
         configuration.engine.idleInterval = .milliseconds(100)
         configuration.templatesDirectory = ExternalTools.packageRoot.appendingPathComponent("Templates")
         configuration.publicDirectory = ExternalTools.packageRoot.appendingPathComponent("Public")
+        configuration.databasePoolSize = 4
         configure(&configuration)
+        configuration.databaseURL = Self.postgresSchemaURL(for: configuration.dataDirectory)
         // A directory the test chose outlives the run (a restart test removes it itself).
         defer { try? FileManager.default.removeItem(at: temporary) }
         var logger = Logger(label: "herald-test")
         logger.logLevel = .warning
         let (store, secretBox) = try await openStore(configuration: configuration)
+        // Many harnesses run at once: each holds few connections, and lets them go when it ends.
+        defer { (store as? PostgresStore)?.close() }
         let (_, adminToken) = try await issueToken(store: store, scope: .admin, team: nil)
         let services = HeraldServices(store: store, secretBox: secretBox, configuration: configuration, logger: logger)
         return try await withRunningApplication(logger: logger) { onPort in
@@ -47,6 +53,19 @@ struct HeraldHarness: Sendable {
         } _: { port in
             try await body(HeraldHarness(baseURL: "http://127.0.0.1:\(port)", services: services, adminToken: adminToken))
         }
+    }
+
+    /// With `HERALD_TEST_STORE=postgres`, every harness runs on a schema of the PostgreSQL server
+    /// `HERALD_TEST_POSTGRES_URL` names (`.ci/run` runs the server suites so once more), one per
+    /// data directory: a test that restarts Herald on its directory finds its data again.
+    static func postgresSchemaURL(for dataDirectory: URL) -> String? {
+        let environment = ProcessInfo.processInfo.environment
+        guard environment["HERALD_TEST_STORE"] == "postgres" else { return nil }
+        guard let url = environment["HERALD_TEST_POSTGRES_URL"] else {
+            fatalError("HERALD_TEST_STORE=postgres needs HERALD_TEST_POSTGRES_URL (.ci/postgres starts a server and prints it)")
+        }
+        let digest = SHA256.hash(data: Data(dataDirectory.standardizedFileURL.path.utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
+        return url + (url.contains("?") ? "&" : "?") + "schema=t_" + digest
     }
 
     static func issueToken(store: any HeraldStore, scope: TokenScope, team: Team?) async throws -> (APIToken, String) {
