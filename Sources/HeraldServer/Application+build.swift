@@ -5,6 +5,7 @@ import HeraldSQLite
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 
 /// Opens the configured store (the embedded SQLite file, or PostgreSQL), seeding the catalog on
 /// first start, and the master key that seals hook secrets.
@@ -13,7 +14,9 @@ public func openStore(configuration: HeraldConfiguration, logger: Logger = Logge
     let secretBox = try SecretBox.load(dataDirectory: configuration.dataDirectory)
     let store: any HeraldStore
     if let url = configuration.databaseURL {
-        let postgres = try await PostgresStore(url: url, maxConnections: configuration.databasePoolSize, logger: logger)
+        let postgres = try await PostgresStore(
+            url: url, maxConnections: configuration.databasePoolSize, leaseMargin: configuration.claimLeaseMargin, logger: logger
+        )
         // Every node must seal and open secrets with one key: a node started with another is refused.
         try await postgres.checkMasterKey(seal: { try secretBox.seal($0) }, open: { try secretBox.open($0) })
         store = postgres
@@ -74,10 +77,12 @@ public func buildApplication(
     services.engine.beforeStopping { [services] in
         try await services.raiseStateChange(databases: try await services.store.databaseNames(), state: .offline, reason: "server stopping")
     }
+    var relays: [any Service] = []
+    if let shared = services.store as? any HeraldStore & StoreSignals { relays.append(StoreSignalRelay(store: shared, commits: services.commits)) }
     return Application(
         router: buildRouter(services, renderer: renderer),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Herald"),
-        services: configuration.role.runsEngine ? [services.engine] : [],
+        services: (configuration.role.runsEngine ? [services.engine] : []) + relays,
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger
     )

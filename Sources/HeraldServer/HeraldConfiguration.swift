@@ -36,6 +36,9 @@ public struct HeraldConfiguration: Sendable {
     public var databaseURL: String?
     /// Most connections one node opens to PostgreSQL.
     public var databasePoolSize: Int = 20
+    /// With PostgreSQL: how long past a hook's timeout a claimed delivery stays with the node that
+    /// claimed it; after that another node takes it as the work of a node that died.
+    public var claimLeaseMargin: Double = 60
     /// What this node does: serve the API, run the delivery engine, or both.
     public var role: NodeRole = .all
 

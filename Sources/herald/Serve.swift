@@ -65,6 +65,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most connections this node opens to PostgreSQL (with --database).")
     var databasePoolSize: Int = 20
 
+    @Option(help: "With --database: seconds past a hook's timeout that a claimed delivery stays with its node; then another node sends it, taking its node for dead.")
+    var claimLeaseMargin: Double = 60
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = ProcessInfo.processInfo.environment["HERALD_LOG_LEVEL"] ?? "info"
 
@@ -79,6 +82,8 @@ struct Serve: AsyncParsableCommand {
         configuration.role = nodeRole
         guard databasePoolSize >= 2 else { throw ValidationError("--database-pool-size must be at least 2") }
         configuration.databasePoolSize = databasePoolSize
+        guard claimLeaseMargin >= 1 else { throw ValidationError("--claim-lease-margin must be at least 1 second") }
+        configuration.claimLeaseMargin = claimLeaseMargin
         configuration.templatesDirectory = WebDirectories.resolve(templatesDir)
         configuration.publicDirectory = WebDirectories.resolve(publicDir)
         configuration.engine.allowPrivateTargets = allowPrivateTargets || ProcessInfo.processInfo.environment["HERALD_ALLOW_PRIVATE_TARGETS"] == "1"
@@ -134,8 +139,12 @@ extension Serve {
         var notice = ""
         if try await store.users(teamID: nil).isEmpty {
             let password = String(Session.randomToken().prefix(20))
-            _ = try await store.createUser(email: "admin@herald.local", passwordHash: Bcrypt.hash(password), role: .admin, teamID: nil, now: Date())
-            notice += "First start: sign in to the web UI (/login) as admin@herald.local with password\n\n    \(password)\n\n"
+            do {
+                _ = try await store.createUser(email: "admin@herald.local", passwordHash: Bcrypt.hash(password), role: .admin, teamID: nil, now: Date())
+                notice += "First start: sign in to the web UI (/login) as admin@herald.local with password\n\n    \(password)\n\n"
+            } catch StoreError.conflict {
+                // Another node on the same database, starting at the same moment, made it.
+            }
         }
         if try await store.tokens(teamID: nil).isEmpty {
             let (_, secret) = try await store.issueToken(name: "first admin", scope: .admin, teamID: nil)
