@@ -45,3 +45,15 @@ extension SQLiteStore {
         }
     }
 }
+
+extension SQLiteStore {
+    /// For each delivery's first attempt, the seconds from the delivery's creation (fan-out) to the
+    /// attempt's start: how long work waited to be claimed (`herald bench --nodes`).
+    public func firstAttemptWaits() async throws -> [Double] {
+        try await pool.read { db in
+            try Double.fetchAll(
+                db, sql: "SELECT a.started_at - d.created_at FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE a.number = 1"
+            )
+        }
+    }
+}

@@ -12,12 +12,12 @@ struct DataDirectoryOption: ParsableArguments {
         name: .customLong("database"),
         help: "A PostgreSQL database shared by several Herald nodes, postgres://user:password@host:5432/name (env HERALD_DATABASE_URL); default: SQLite in --data-dir."
     )
-    var databaseURL: String? = ProcessInfo.processInfo.environment["HERALD_DATABASE_URL"]
+    var databaseURL: String = ProcessInfo.processInfo.environment["HERALD_DATABASE_URL"] ?? ""
 
     var url: URL { URL(fileURLWithPath: path) }
 
     func apply(to configuration: inout HeraldConfiguration) {
         configuration.dataDirectory = url
-        configuration.databaseURL = databaseURL.flatMap { $0.isEmpty ? nil : $0 }
+        configuration.databaseURL = databaseURL.isEmpty ? nil : databaseURL
     }
 }

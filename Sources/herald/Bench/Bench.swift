@@ -41,9 +41,23 @@ struct Bench: AsyncParsableCommand {
     @Flag(help: "Documents mode: --events document writes (PUT, --concurrency at once) followed by a continuous changes feed; prints writes/s and the feed's lag.")
     var documents = false
 
+    @Option(help: "Nodes mode: a PostgreSQL database (postgres://…) for --nodes herald processes; each run uses a schema of its own.")
+    var database: String?
+    @Option(help: "Nodes mode: how many herald processes, comma-separated runs (e.g. 1,2,4); a single SQLite node runs too, for comparison.")
+    var nodes = "1,2,4"
+    @Option(help: "Nodes mode: the receiver's delay before it answers, in ms, comma-separated runs (e.g. 0,50).") var receiverDelayMs = "0,50"
+    @Option(help: "Nodes mode: attempts in flight per node (--max-in-flight of each).") var nodeMaxInFlight = 32
+
     func run() async throws {
         var logger = Logger(label: "herald-bench")
         logger.logLevel = .warning
+        if let database {
+            let counts = nodes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }.filter { $0 > 0 }
+            let delays = receiverDelayMs.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }.filter { $0 >= 0 }
+            guard !counts.isEmpty, !delays.isEmpty else { throw ValidationError("--nodes and --receiver-delay-ms are comma-separated numbers") }
+            try await ClusterBench(bench: self, databaseURL: database, nodeCounts: counts, delays: delays, logger: logger).run()
+            return
+        }
         let receiver = BenchReceiver()
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let receiverApp = receiver.application(logger: logger) { portContinuation.yield($0) }
