@@ -461,6 +461,7 @@ public enum StoreSignal: String, Sendable, CaseIterable {
 
 /// A store whose changes can be made by other processes: it announces them.
 public protocol StoreSignals: Sendable {
-    /// Every signal raised by any node (this one included) from now on, until `onTermination`.
-    func signals() -> AsyncStream<StoreSignal>
+    /// Every signal raised by any node (this one included) from the moment this returns, until
+    /// the stream is dropped.
+    func signals() async -> AsyncStream<StoreSignal>
 }

@@ -158,7 +158,7 @@ public final class DeliveryEngine: Service, Sendable {
         // A store other nodes write to tells this one of their changes (PostgreSQL's NOTIFY).
         let listening = (store as? any StoreSignals).map { signalling in
             Task {
-                for await signal in signalling.signals() {
+                for await signal in await signalling.signals() {
                     switch signal {
                     case .events: self.eventsAppended()
                     case .deliveries: self.deliveryBell.ring()

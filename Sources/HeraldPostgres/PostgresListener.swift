@@ -12,6 +12,9 @@ final class PostgresListener: Sendable {
         var next = 0
         var task: Task<Void, Never>?
         var stopped = false
+        /// Whether `LISTEN` is in place, and who waits for it.
+        var listening = false
+        var ready: [CheckedContinuation<Void, Never>] = []
     }
 
     private let state = Mutex(State())
@@ -25,24 +28,64 @@ final class PostgresListener: Sendable {
         self.logger = logger
     }
 
-    func subscribe() -> AsyncStream<StoreSignal> {
+    /// A stream of every signal from the moment `LISTEN` is in place (this waits for it, at most
+    /// five seconds: a database that cannot be reached costs the engine its idle interval).
+    func subscribe() async -> AsyncStream<StoreSignal> {
         let (stream, continuation) = AsyncStream.makeStream(of: StoreSignal.self, bufferingPolicy: .bufferingNewest(16))
-        let start = state.withLock { state -> Bool in
-            guard !state.stopped else { return false }
+        let (start, listening) = state.withLock { state -> (Bool, Bool) in
+            guard !state.stopped else { return (false, true) }
             let id = state.next
             state.next += 1
             state.subscribers[id] = continuation
             continuation.onTermination = { [weak self] _ in _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) } }
-            return state.task == nil
+            return (state.task == nil, state.listening)
         }
         if start {
             let task = Task { await self.listen() }
             state.withLock { $0.task = task }
         }
+        if !listening {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await withCheckedContinuation { waiter in self.whenListening(waiter) } }
+                group.addTask { try? await Task.sleep(for: .seconds(5)) }
+                await group.next()
+                group.cancelAll()
+                self.releaseWaiters()
+            }
+        }
         return stream
     }
 
+    private func whenListening(_ waiter: CheckedContinuation<Void, Never>) {
+        let now = state.withLock { state -> Bool in
+            if state.listening || state.stopped { return true }
+            state.ready.append(waiter)
+            return false
+        }
+        if now { waiter.resume() }
+    }
+
+    private func setListening(_ listening: Bool) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.listening = listening
+            guard listening else { return [] }
+            defer { state.ready = [] }
+            return state.ready
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Lets go of waits that timed out (each is resumed exactly once, here or when listening starts).
+    private func releaseWaiters() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            defer { state.ready = [] }
+            return state.ready
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
     func stop() {
+        releaseWaiters()
         let (task, subscribers) = state.withLock { state in
             state.stopped = true
             defer { state.subscribers = [:]; state.task = nil }
@@ -64,6 +107,7 @@ final class PostgresListener: Sendable {
                 do {
                     try await client.withConnection { connection in
                         try await connection.listen(on: channel) { notifications in
+                            setListening(true)
                             for try await notification in notifications {
                                 guard let signal = StoreSignal(rawValue: notification.payload) else { continue }
                                 for subscriber in state.withLock({ Array($0.subscribers.values) }) { subscriber.yield(signal) }
@@ -71,7 +115,8 @@ final class PostgresListener: Sendable {
                         }
                     }
                 } catch {
-                    guard !Task.isCancelled else { break }
+                    setListening(false)
+                    guard !Task.isCancelled, state.withLock({ !$0.stopped }) else { break }
                     logger.warning("listening for changes failed; trying again in 1 s", metadata: ["error": "\(String(reflecting: error))"])
                     // Whatever was announced meanwhile: every loop looks again.
                     for subscriber in state.withLock({ Array($0.subscribers.values) }) {
@@ -86,5 +131,5 @@ final class PostgresListener: Sendable {
 }
 
 extension PostgresStore: StoreSignals {
-    public func signals() -> AsyncStream<StoreSignal> { listener.subscribe() }
+    public func signals() async -> AsyncStream<StoreSignal> { await listener.subscribe() }
 }

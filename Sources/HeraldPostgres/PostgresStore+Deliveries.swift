@@ -22,17 +22,15 @@ extension PostgresStore: DeliveryStore {
             // Routing as it stands now: a hook changed while its batch was being filtered loses what
             // it no longer routes.
             let router = try await hookRouter(db)
-            var created = 0
-            for planned in plan.deliveries {
-                guard router.routes(planned.event, toHook: planned.hookID) else { continue }
-                let lifecycle: DeliveryLifecycle = planned.note == nil ? .new(now: now) : .skipped()
-                try await Self.insertDelivery(
-                    hookID: planned.hookID, teamID: planned.teamID, eventSeq: planned.eventSeq, lifecycle: lifecycle, note: planned.note, now: now, in: db
+            let rows = plan.deliveries.filter { router.routes($0.event, toHook: $0.hookID) }.map { planned in
+                Self.newDelivery(
+                    hookID: planned.hookID, teamID: planned.teamID, eventSeq: planned.eventSeq,
+                    lifecycle: planned.note == nil ? .new(now: now) : .skipped(), note: planned.note
                 )
-                created += 1
             }
-            if created > 0 { try await db.notify(.deliveries) }
-            return created
+            try await Self.insertDeliveries(rows, now: now, in: db)
+            if !rows.isEmpty { try await db.notify(.deliveries) }
+            return rows.count
         }
     }
 
@@ -117,16 +115,39 @@ extension PostgresStore: DeliveryStore {
         hookID: Int64, teamID: Int64, eventSeq: Int64, lifecycle: DeliveryLifecycle, note: String? = nil, syncThrough: Int64? = nil, now: Date,
         in db: SQL
     ) async throws -> String {
-        let id = Identifier.deliveryID()
-        try await db.run(
-            """
-            INSERT INTO deliveries (id, hook_id, team_id, event_seq, status, attempts_in_run, redelivery, retries, next_attempt_at,
-                total_attempts, created_at, note, sync_through)
-            VALUES (\(id), \(hookID), \(teamID), \(eventSeq), \(lifecycle.status.rawValue), \(lifecycle.attemptsInRun), \(lifecycle.redelivery),
-                \(lifecycle.retries), \(lifecycle.nextAttemptAt?.unixSeconds), 0, \(now.unixSeconds), \(note), \(syncThrough))
-            """
-        )
-        return id
+        let row = newDelivery(hookID: hookID, teamID: teamID, eventSeq: eventSeq, lifecycle: lifecycle, note: note, syncThrough: syncThrough)
+        try await insertDeliveries([row], now: now, in: db)
+        return row["id"]?.stringValue ?? ""
+    }
+
+    /// A new delivery as one row of ``insertDeliveries(_:now:in:)``, with a fresh id.
+    static func newDelivery(
+        hookID: Int64, teamID: Int64, eventSeq: Int64, lifecycle: DeliveryLifecycle, note: String? = nil, syncThrough: Int64? = nil
+    ) -> JSONValue {
+        .object([
+            ("id", .string(Identifier.deliveryID())), ("hook_id", .int(hookID)), ("team_id", .int(teamID)), ("event_seq", .int(eventSeq)),
+            ("status", .string(lifecycle.status.rawValue)), ("attempts_in_run", .int(Int64(lifecycle.attemptsInRun))),
+            ("redelivery", .bool(lifecycle.redelivery)), ("retries", .bool(lifecycle.retries)),
+            ("next_attempt_at", lifecycle.nextAttemptAt.map { .double($0.unixSeconds) } ?? .null), ("note", note.map(JSONValue.string) ?? .null),
+            ("sync_through", syncThrough.map(JSONValue.int) ?? .null),
+        ])
+    }
+
+    /// Inserts deliveries a thousand rows a statement: the rows travel as one JSON parameter
+    /// (`jsonb_to_recordset`), so a fan-out batch costs a round trip, not one per delivery.
+    static func insertDeliveries(_ rows: [JSONValue], now: Date, in db: SQL) async throws {
+        for start in stride(from: 0, to: rows.count, by: 1000) {
+            let chunk = JSONValue.array(Array(rows[start..<min(rows.count, start + 1000)])).jsonString
+            try await db.run(
+                """
+                INSERT INTO deliveries (id, hook_id, team_id, event_seq, status, attempts_in_run, redelivery, retries, next_attempt_at,
+                    total_attempts, created_at, note, sync_through)
+                SELECT id, hook_id, team_id, event_seq, status, attempts_in_run, redelivery, retries, next_attempt_at, 0, \(now.unixSeconds), note, sync_through
+                FROM jsonb_to_recordset(\(chunk)::jsonb) AS t(id text, hook_id bigint, team_id bigint, event_seq bigint, status text,
+                    attempts_in_run integer, redelivery boolean, retries boolean, next_attempt_at double precision, note text, sync_through bigint)
+                """
+            )
+        }
     }
 
     public func claimDue(now: Date, policy: ClaimPolicy) async throws -> [ClaimedDelivery] {
@@ -143,9 +164,10 @@ extension PostgresStore: DeliveryStore {
     }
 
     /// Claims across nodes. Deliveries in flight past their lease (their node died) are made due
-    /// again first. Then each team with due work is claimed for by one node at a time: a try-lock
-    /// per team, skipped when another node holds it, so in-flight counts per hook and team, read
-    /// from the table, hold across nodes, and an ordered hook's head is taken once.
+    /// again first. Then each team with due work is claimed for by one node at a time (a lock per
+    /// team, held to the end of the transaction), so in-flight counts per hook and team, read from
+    /// the table, hold across nodes, and an ordered hook's head is taken once; due rows are read
+    /// `FOR UPDATE SKIP LOCKED`, passing over any another transaction is changing.
     func claimDue(now exactNow: Date, policy: ClaimPolicy, in db: SQL) async throws -> [ClaimedDelivery] {
         let now = Date(timeIntervalSince1970: exactNow.unixSeconds)
         var recovered = 0
@@ -175,13 +197,11 @@ extension PostgresStore: DeliveryStore {
         guard !hookIDs.isEmpty else { return [] }
         let router = try await hookRouter(db)
         let hooks = router.hooks
-        var teams: [Int64: Bool] = [:]
         var policy = policy
-        for hookID in hookIDs {
-            guard let teamID = hooks[hookID]?.teamID, teams[teamID] == nil else { continue }
-            teams[teamID] = try await db.tryLock("claim-team:\(teamID)")
-        }
-        let locked = teams.filter(\.value).map(\.key)
+        // One claimer per team at a time, on every node; taken in ascending order, so two claimers
+        // never wait for each other's locks. A claim transaction is short: the wait is too.
+        let locked = Set(hookIDs.compactMap { hooks[$0]?.teamID }).sorted()
+        for teamID in locked { try await db.lock("claim-team:\(teamID)") }
         guard !locked.isEmpty else { return [] }
         // What is in flight on every node, for the caps.
         var teamTotals: [Int64: Int] = [:]
@@ -224,25 +244,41 @@ extension PostgresStore: DeliveryStore {
                 )
             }
         }
+        let chosen = policy.choose(from: candidates, now: now)
+        guard !chosen.isEmpty else { return [] }
+        var events: [Int64: Event] = [:]
+        for row in try await db.all("SELECT * FROM events WHERE seq = ANY(\(chosen.map(\.eventSeq)))") {
+            let event = try Self.event(row)
+            events[event.seq] = event
+        }
         var claimed: [ClaimedDelivery] = []
-        for candidate in policy.choose(from: candidates, now: now) {
-            guard let hook = hooks[candidate.hookID], let eventRow = try await db.one("SELECT * FROM events WHERE seq = \(candidate.eventSeq)") else { continue }
+        var updates: [JSONValue] = []
+        for candidate in chosen {
+            guard let hook = hooks[candidate.hookID], let event = events[candidate.eventSeq] else { continue }
             var lifecycle = candidate.lifecycle
             guard case .send(let trigger) = lifecycle.claim(now: now) else { continue }
-            let lease = now.unixSeconds + Double(hook.timeoutSeconds) + leaseMargin
-            try await db.run(
-                """
-                UPDATE deliveries SET status = \(lifecycle.status.rawValue), next_attempt_at = \(lifecycle.nextAttemptAt?.unixSeconds),
-                    lease_until = \(lease) WHERE pk = \(candidate.key)
-                """
+            updates.append(
+                .object([
+                    ("pk", .int(candidate.key)), ("status", .string(lifecycle.status.rawValue)),
+                    ("next_attempt_at", lifecycle.nextAttemptAt.map { .double($0.unixSeconds) } ?? .null),
+                    ("lease_until", .double(now.unixSeconds + Double(hook.timeoutSeconds) + leaseMargin)),
+                ])
             )
             claimed.append(
                 ClaimedDelivery(
-                    deliveryID: candidate.deliveryID, hook: hook, event: try Self.event(eventRow), lifecycle: lifecycle, trigger: trigger,
+                    deliveryID: candidate.deliveryID, hook: hook, event: event, lifecycle: lifecycle, trigger: trigger,
                     previousAttempts: candidate.previousAttempts, syncThrough: syncThrough[candidate.key]
                 )
             )
         }
+        try await db.run(
+            """
+            UPDATE deliveries d SET status = t.status, next_attempt_at = t.next_attempt_at, lease_until = t.lease_until
+            FROM jsonb_to_recordset(\(JSONValue.array(updates).jsonString)::jsonb) AS t(pk bigint, status text, next_attempt_at double precision,
+                lease_until double precision)
+            WHERE d.pk = t.pk
+            """
+        )
         return claimed
     }
 
@@ -253,48 +289,81 @@ extension PostgresStore: DeliveryStore {
     }
 
     static func record(_ results: [AttemptResult], health: HookHealth, in db: SQL) async throws -> [DiscardedResult] {
-        /// Saves the delivery's new state; false when it is gone (deleted with its hook while in flight).
-        func update(_ result: AttemptResult) async throws -> Bool {
-            let (attempt, lifecycle) = (result.attempt, result.lifecycle)
-            return try await db.run(
-                """
-                UPDATE deliveries SET status = \(lifecycle.status.rawValue), attempts_in_run = \(lifecycle.attemptsInRun),
-                    redelivery = \(lifecycle.redelivery), next_attempt_at = \(lifecycle.nextAttemptAt?.unixSeconds), total_attempts = \(attempt.number),
-                    last_status_code = \(attempt.responseStatus), last_duration_ms = \(attempt.durationMs), delivered_at = \(attempt.finishedAt.unixSeconds),
-                    lease_until = NULL
-                WHERE id = \(attempt.deliveryID) RETURNING pk
-                """
-            ) > 0
-        }
-        /// Writes one result; false when its delivery is gone.
-        func write(_ result: AttemptResult) async throws -> Bool {
-            let attempt = result.attempt
-            guard try await update(result) else { return false }
-            // An HTTP Sync page acknowledged: its hook's cursor moves past it, in the same transaction.
-            if result.succeeded, let through = result.syncThrough {
-                try await db.run(
-                    "UPDATE hooks SET sync_cursor = GREATEST(sync_cursor, \(through)), last_synced_at = \(attempt.finishedAt.unixSeconds) WHERE id = \(result.hookID)"
+        /// Saves the deliveries' new states and, with `attempts`, their attempts, in three
+        /// statements whatever their number; returns the ids recorded (a delivery deleted with its
+        /// hook while in flight is gone).
+        func write(_ results: [AttemptResult], attempts: Bool = true) async throws -> Set<String> {
+            let states = results.map { result -> JSONValue in
+                let (attempt, lifecycle) = (result.attempt, result.lifecycle)
+                return .object([
+                    ("id", .string(attempt.deliveryID)), ("status", .string(lifecycle.status.rawValue)),
+                    ("attempts_in_run", .int(Int64(lifecycle.attemptsInRun))), ("redelivery", .bool(lifecycle.redelivery)),
+                    ("next_attempt_at", lifecycle.nextAttemptAt.map { .double($0.unixSeconds) } ?? .null), ("number", .int(Int64(attempt.number))),
+                    ("code", attempt.responseStatus.map { .int(Int64($0)) } ?? .null), ("duration", .int(Int64(attempt.durationMs))),
+                    ("finished", .double(attempt.finishedAt.unixSeconds)),
+                ])
+            }
+            let recorded = Set(
+                try await db.all(
+                    """
+                    UPDATE deliveries d SET status = t.status, attempts_in_run = t.attempts_in_run, redelivery = t.redelivery,
+                        next_attempt_at = t.next_attempt_at, total_attempts = t.number, last_status_code = t.code, last_duration_ms = t.duration,
+                        delivered_at = t.finished, lease_until = NULL
+                    FROM jsonb_to_recordset(\(JSONValue.array(states).jsonString)::jsonb) AS t(id text, status text, attempts_in_run integer,
+                        redelivery boolean, next_attempt_at double precision, number integer, code integer, duration integer, finished double precision)
+                    WHERE d.id = t.id RETURNING d.id
+                    """
+                ).map { try $0("id", as: String.self) }
+            )
+            guard attempts else { return recorded }
+            var rows: [JSONValue] = []
+            for result in results where recorded.contains(result.attempt.deliveryID) {
+                let attempt = result.attempt
+                // An HTTP Sync page acknowledged: its hook's cursor moves past it, in the same transaction.
+                if result.succeeded, let through = result.syncThrough {
+                    try await db.run(
+                        "UPDATE hooks SET sync_cursor = GREATEST(sync_cursor, \(through)), last_synced_at = \(attempt.finishedAt.unixSeconds) WHERE id = \(result.hookID)"
+                    )
+                }
+                rows.append(
+                    .object([
+                        ("delivery_id", .string(attempt.deliveryID)), ("number", .int(Int64(attempt.number))), ("trigger", .string(attempt.trigger.rawValue)),
+                        ("started_at", .double(attempt.startedAt.unixSeconds)), ("duration_ms", .int(Int64(attempt.durationMs))), ("url", .string(attempt.url)),
+                        ("request_headers", .string(encodeHeaders(attempt.requestHeaders))), ("request_body", .string(attempt.requestBody)),
+                        ("response_status", attempt.responseStatus.map { .int(Int64($0)) } ?? .null),
+                        ("response_headers", .string(encodeHeaders(attempt.responseHeaders))),
+                        ("response_body", attempt.responseBody.map(JSONValue.string) ?? .null),
+                        ("error_class", attempt.errorClass.map { .string($0.rawValue) } ?? .null),
+                        ("error_message", attempt.errorMessage.map(JSONValue.string) ?? .null),
+                    ])
                 )
             }
+            guard !rows.isEmpty else { return recorded }
             try await db.run(
                 """
                 INSERT INTO attempts (delivery_id, number, trigger, started_at, duration_ms, url, request_headers, request_body,
                     response_status, response_headers, response_body, error_class, error_message)
-                VALUES (\(attempt.deliveryID), \(attempt.number), \(attempt.trigger.rawValue), \(attempt.startedAt.unixSeconds), \(attempt.durationMs),
-                    \(attempt.url), \(encodeHeaders(attempt.requestHeaders)), \(attempt.requestBody), \(attempt.responseStatus),
-                    \(encodeHeaders(attempt.responseHeaders)), \(attempt.responseBody), \(attempt.errorClass?.rawValue), \(attempt.errorMessage))
+                SELECT delivery_id, number, trigger, started_at, duration_ms, url, request_headers, request_body,
+                    response_status, response_headers, response_body, error_class, error_message
+                FROM jsonb_to_recordset(\(JSONValue.array(rows).jsonString)::jsonb) AS t(delivery_id text, number integer, trigger text,
+                    started_at double precision, duration_ms integer, url text, request_headers text, request_body text, response_status integer,
+                    response_headers text, response_body text, error_class text, error_message text)
                 """
             )
-            return true
+            return recorded
         }
+        // The hooks' rows first, in ascending order: records on several nodes touch the same hooks
+        // (health, sync cursors) and so always lock them in one order, never in a cycle.
+        try await db.run("SELECT id FROM hooks WHERE id = ANY(\(Set(results.map(\.hookID)).sorted())) ORDER BY id FOR UPDATE")
         let gone = "the delivery no longer exists (its hook was deleted)"
         var byHook: [Int64: [AttemptResult]] = [:]
         var discarded: [DiscardedResult] = []
         do {
             // Fast path: the whole batch in one savepoint.
             try await db.savepoint {
+                let recorded = try await write(results)
                 for result in results {
-                    if try await write(result) {
+                    if recorded.contains(result.attempt.deliveryID) {
                         byHook[result.hookID, default: []].append(result)
                     } else {
                         discarded.append(DiscardedResult(deliveryID: result.attempt.deliveryID, reason: gone))
@@ -309,7 +378,7 @@ extension PostgresStore: DeliveryStore {
             for result in results {
                 do {
                     var recorded = false
-                    try await db.savepoint { recorded = try await write(result) }
+                    try await db.savepoint { recorded = !(try await write([result])).isEmpty }
                     if recorded {
                         byHook[result.hookID, default: []].append(result)
                     } else {
@@ -317,16 +386,16 @@ extension PostgresStore: DeliveryStore {
                     }
                 } catch where error.isPermanent {
                     // The attempt row is refused: the delivery still moves on without it.
-                    let moved = (try? await db.savepoint { _ = try await update(result) }) != nil
+                    let moved = (try? await db.savepoint { _ = try await write([result], attempts: false) }) != nil
                     let reason = String(reflecting: error) + (moved ? "; the delivery moved on without this attempt in its log" : "")
                     discarded.append(DiscardedResult(deliveryID: result.attempt.deliveryID, reason: reason))
                 }
             }
         }
         var due = false
-        for (hookID, results) in byHook {
+        for (hookID, results) in byHook.sorted(by: { $0.key < $1.key }) {
             due = due || results.contains { $0.lifecycle.status == .pending }
-            guard let failingSince = try await db.one("SELECT failing_since FROM hooks WHERE id = \(hookID) FOR UPDATE"),
+            guard let failingSince = try await db.one("SELECT failing_since FROM hooks WHERE id = \(hookID)"),
                 let change = health.update(after: results, failingSince: try failingSince.optionalDate("failing_since"))
             else { continue }
             if change.disableReason != nil { try await hooksChanged(db) }

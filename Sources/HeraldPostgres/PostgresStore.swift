@@ -10,10 +10,10 @@ import Synchronization
 /// - `seq` is handed out by a counter row that each appending transaction holds locked until it
 ///   commits, so `seq` order is commit order: a reader that has seen `seq` N has seen every lower
 ///   one (a PostgreSQL sequence would let a later commit appear below a reader's cursor).
-/// - claims lock each team's hooks for the claiming transaction (a try-lock: another node's claim
-///   pass skips a team being claimed, as `SKIP LOCKED` skips rows), and every claim carries a
-///   lease: deliveries in flight past their lease belong to a node that died, and any node sends
-///   them again.
+/// - claims lock each team for the claiming transaction (one claimer per team on all nodes, so
+///   per-hook and per-team caps and an ordered hook's head hold across nodes) and read due rows
+///   `FOR UPDATE SKIP LOCKED`; every claim carries a lease: deliveries in flight past their lease
+///   belong to a node that died, and any node sends them again.
 /// - fan-out, pruning and HTTP-Sync pages are done by one node at a time (advisory locks, and the
 ///   compare-and-set on each cursor).
 /// - every change other nodes act on is announced with `NOTIFY`: see ``signals()``.
@@ -51,7 +51,15 @@ public final class PostgresStore: Sendable {
         self.schema = schema
         self.logger = logger
         self.leaseMargin = leaseMargin
-        running = Task { await client.run() }
+        // Queries wait for the pool to run; starting it first (and letting it start) keeps
+        // PostgresNIO from warning that a lease came before `run()`.
+        let (started, startedContinuation) = AsyncStream.makeStream(of: Void.self)
+        running = Task {
+            startedContinuation.finish()
+            await client.run()
+        }
+        for await _ in started {}
+        await Task.yield()
         listener = PostgresListener(configuration: configuration, channel: "herald_\(schema)", logger: logger)
         do {
             if migrate {
@@ -125,7 +133,11 @@ struct SQL: Sendable {
 
     func all(_ query: PostgresQuery) async throws -> [PGRow] {
         var rows: [PGRow] = []
-        for try await row in try await connection.query(query, logger: logger) { rows.append(PGRow(row: row.makeRandomAccess())) }
+        do {
+            for try await row in try await connection.query(query, logger: logger) { rows.append(PGRow(row: row.makeRandomAccess())) }
+        } catch let error as PSQLError {
+            throw DatabaseFailure(error)
+        }
         return rows
     }
 
@@ -144,7 +156,11 @@ struct SQL: Sendable {
     @discardableResult
     func run(_ query: PostgresQuery) async throws -> Int {
         var count = 0
-        for try await _ in try await connection.query(query, logger: logger) { count += 1 }
+        do {
+            for try await _ in try await connection.query(query, logger: logger) { count += 1 }
+        } catch let error as PSQLError {
+            throw DatabaseFailure(error)
+        }
         return count
     }
 
@@ -207,9 +223,26 @@ func decodeHeaders(_ text: String) -> [HTTPHeaderField] {
     }
 }
 
+/// A statement PostgreSQL refused (or a lost connection), with the server's SQLSTATE and message:
+/// PostgresNIO's own error hides both from its description, so logs would say nothing useful.
+/// The statement's parameters are left out (they may hold secrets).
+struct DatabaseFailure: Error, CustomStringConvertible {
+    let sqlState: String?
+    let description: String
+
+    init(_ error: PSQLError) {
+        sqlState = error.serverInfo?[.sqlState]
+        if let info = error.serverInfo {
+            description = "PostgreSQL \(info[.sqlState] ?? "?"): \(info[.message] ?? "")" + (info[.detail].map { " (\($0))" } ?? "")
+        } else {
+            description = "PostgreSQL connection: \(error.code)"
+        }
+    }
+}
+
 extension Error {
     /// PostgreSQL's SQLSTATE for the error, when the server sent one.
-    var sqlState: String? { (self as? PSQLError)?.serverInfo?[.sqlState] }
+    var sqlState: String? { (self as? DatabaseFailure)?.sqlState ?? (self as? PSQLError)?.serverInfo?[.sqlState] }
     var isUniqueViolation: Bool { sqlState == "23505" }
 }
 

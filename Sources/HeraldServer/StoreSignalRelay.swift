@@ -10,7 +10,7 @@ struct StoreSignalRelay: Service {
 
     func run() async throws {
         try await cancelWhenGracefulShutdown {
-            for await signal in store.signals() where signal == .events {
+            for await signal in await store.signals() where signal == .events {
                 if let seq = try? await store.lastSeq() { commits.committed(seq) }
             }
         }

@@ -100,7 +100,7 @@ struct ClusterBench {
                         "serve", "--data-dir", postgres ? dataDirectory.appendingPathComponent("node\(index)").path : dataDirectory.path, "--port", "0",
                         "--allow-private-targets",
                         "--max-in-flight", "\(bench.nodeMaxInFlight)", "--max-in-flight-per-hook", "100000", "--max-in-flight-per-team", "100000",
-                        "--max-backlog", "10000000", "--log-level", "warning",
+                        "--max-backlog", "10000000",
                     ] + storeArguments + (postgres ? ["--database-pool-size", "8"] : []),
                     environment: ["HERALD_MASTER_KEY": Data(keyBytes).base64EncodedString()]
                 )
@@ -194,7 +194,7 @@ final class BenchNode: Sendable {
             while process.isRunning, ContinuousClock.now < deadline { usleep(10_000) }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
-        try? FileManager.default.removeItem(at: log)
+        if ProcessInfo.processInfo.environment["HERALD_BENCH_KEEP_LOGS"] == nil { try? FileManager.default.removeItem(at: log) }
     }
 }
 
