@@ -95,10 +95,10 @@ public final class DeliveryEngine: Service, Sendable {
         let insecureClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: insecureConfiguration)
         clients = [client, insecureClient]
         sender = DeliverySender(
-            client: client, insecureClient: insecureClient, targetGuard: TargetGuard(allowPrivateTargets: configuration.allowPrivateTargets),
+            client: client, insecureClient: insecureClient, targetGuard: configuration.targetGuard,
             responseBodyLimit: configuration.responseBodyLimit
         )
-        oauth2 = OAuth2Tokens(client: client, targetGuard: TargetGuard(allowPrivateTargets: configuration.allowPrivateTargets))
+        oauth2 = OAuth2Tokens(client: client, targetGuard: configuration.targetGuard)
     }
 
     /// Attempts claimed and not yet recorded: a slot is free again once its attempt is durable.

@@ -20,6 +20,12 @@ public struct DeliveryEngineConfiguration: Sendable {
     public var idleInterval: Duration = .seconds(1)
     /// Allow targets on loopback and private networks (tests, local demos).
     public var allowPrivateTargets: Bool = false
+    /// Networks accepted as targets though not public (`--allow-target CIDR`), private targets
+    /// being refused otherwise.
+    public var allowedTargets: [IPNetwork] = []
+
+    /// The SSRF guard these settings make.
+    public var targetGuard: TargetGuard { TargetGuard(allowPrivateTargets: allowPrivateTargets, allowedNetworks: allowedTargets) }
     /// How long the delivery log keeps what is finished: attempt bodies, succeeded and skipped
     /// deliveries, and events nothing refers to any more, older than this, are pruned.
     public var retention: Duration = .seconds(30 * 86_400)

@@ -21,7 +21,7 @@ extension HeraldServices {
                 (credentials.basicUser, credentials.basicPassword) = (nil, nil)
             }
             settings.credentials = credentials
-            if let refusal = await TargetGuard(allowPrivateTargets: configuration.engine.allowPrivateTargets).refusal(for: url) {
+            if let refusal = await configuration.engine.targetGuard.refusal(for: url) {
                 reader.fail("url", refusal)
             }
             settings.url = url
@@ -66,7 +66,7 @@ extension HeraldServices {
                 if let tokenURL = text("token_url"), let clientID = text("client_id"), let clientSecret = text("client_secret"),
                     tokenURL.count <= 2048, clientID.count <= 512, clientSecret.count <= 2048
                 {
-                    if let refusal = await TargetGuard(allowPrivateTargets: configuration.engine.allowPrivateTargets).refusal(for: tokenURL) {
+                    if let refusal = await configuration.engine.targetGuard.refusal(for: tokenURL) {
                         reader.fail("oauth2", "token_url: \(refusal)")
                     }
                     credentials.oauth2 = OAuth2ClientCredentials(tokenURL: tokenURL, clientID: clientID, clientSecret: clientSecret, scope: text("scope"))
