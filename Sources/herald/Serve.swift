@@ -23,6 +23,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Allow hooks to target loopback and private addresses (local development and tests only).")
     var allowPrivateTargets = false
 
+    @Option(help: "A network (CIDR, e.g. 10.8.0.0/16 or fd00::/8) whose non-public addresses hooks may target; repeatable. Narrower than --allow-private-targets.")
+    var allowTarget: [String] = []
+
     @Option(help: "Retry delays after a failed attempt, comma-separated with units ms/s/m/h (default 5s,5m,30m,2h,5h,10h,10h).")
     var retrySchedule: String?
 
@@ -84,9 +87,15 @@ struct Serve: AsyncParsableCommand {
         configuration.databasePoolSize = databasePoolSize
         guard claimLeaseMargin >= 1 else { throw ValidationError("--claim-lease-margin must be at least 1 second") }
         configuration.claimLeaseMargin = claimLeaseMargin
+        // Other nodes' work arrives by NOTIFY: an idle node looks on its own only now and then.
+        if configuration.databaseURL != nil { configuration.engine.idleInterval = .seconds(15) }
         configuration.templatesDirectory = WebDirectories.resolve(templatesDir)
         configuration.publicDirectory = WebDirectories.resolve(publicDir)
         configuration.engine.allowPrivateTargets = allowPrivateTargets || ProcessInfo.processInfo.environment["HERALD_ALLOW_PRIVATE_TARGETS"] == "1"
+        configuration.engine.allowedTargets = try allowTarget.map { cidr in
+            guard let network = IPNetwork(cidr) else { throw ValidationError("--allow-target \(cidr) is not a network like 10.8.0.0/16 or fd00::/8") }
+            return network
+        }
         configuration.engine.maxInFlight = maxInFlight
         configuration.engine.maxInFlightPerHook = maxInFlightPerHook
         configuration.engine.maxInFlightPerTeam = maxInFlightPerTeam

@@ -10,7 +10,11 @@ import Testing
 /// names; `.ci/run` starts one), each test on a schema of its own, with real receivers.
 @Suite(.serialized) struct MultiNodeTests {
     static let postgresURL = ProcessInfo.processInfo.environment["HERALD_TEST_POSTGRES_URL"]
-    static var available: Bool { ExternalTools.runs(needing: postgresURL != nil && ExternalTools.hasHeraldBinary) }
+    /// These tests run several busy Herald processes: they have a step of their own
+    /// (`HERALD_TEST_NODES=1 swift test --filter MultiNodeTests`, as `.ci/run` does), so that they
+    /// do not starve the timing-sensitive suites on a small machine.
+    static let ownStep = ProcessInfo.processInfo.environment["HERALD_TEST_NODES"] == "1"
+    static var available: Bool { ownStep && ExternalTools.runs(needing: postgresURL != nil && ExternalTools.hasHeraldBinary) }
 
     /// A schema, the master key every node shares, and a store on it for setting up and checking.
     struct Cluster: Sendable {
@@ -75,7 +79,7 @@ import Testing
         return counts
     }
 
-    @Test(.enabled(if: available, "needs a PostgreSQL server (HERALD_TEST_POSTGRES_URL) and the built herald executable"))
+    @Test(.enabled(if: available, "runs in its own step (HERALD_TEST_NODES=1) with a PostgreSQL server (HERALD_TEST_POSTGRES_URL) and the built herald executable"))
     func threeNodesDeliverEveryEventToEveryHookExactlyOnce() async throws {
         let cluster = try await Cluster.make()
         defer { cluster.store.close() }
@@ -102,7 +106,7 @@ import Testing
         }
     }
 
-    @Test(.enabled(if: available, "needs a PostgreSQL server (HERALD_TEST_POSTGRES_URL) and the built herald executable"))
+    @Test(.enabled(if: available, "runs in its own step (HERALD_TEST_NODES=1) with a PostgreSQL server (HERALD_TEST_POSTGRES_URL) and the built herald executable"))
     func aKilledNodesDeliveriesAreSentByTheOthersAndOnlyThoseCanArriveTwice() async throws {
         let cluster = try await Cluster.make()
         defer { cluster.store.close() }
@@ -131,7 +135,7 @@ import Testing
         }
     }
 
-    @Test(.enabled(if: available, "needs a PostgreSQL server (HERALD_TEST_POSTGRES_URL) and the built herald executable"))
+    @Test(.enabled(if: available, "runs in its own step (HERALD_TEST_NODES=1) with a PostgreSQL server (HERALD_TEST_POSTGRES_URL) and the built herald executable"))
     func anOrderedHookKeepsItsOrderAcrossNodesThroughFailures() async throws {
         let cluster = try await Cluster.make()
         defer { cluster.store.close() }
@@ -166,7 +170,7 @@ import Testing
         }
     }
 
-    @Test(.enabled(if: available, "needs a PostgreSQL server (HERALD_TEST_POSTGRES_URL) and the built herald executable"))
+    @Test(.enabled(if: available, "runs in its own step (HERALD_TEST_NODES=1) with a PostgreSQL server (HERALD_TEST_POSTGRES_URL) and the built herald executable"))
     func feedReadersOnTwoNodesSeeEveryEventOnceWhileBothAreWritten() async throws {
         let cluster = try await Cluster.make()
         defer { cluster.store.close() }
@@ -222,7 +226,35 @@ import Testing
         print("two nodes, \(writers) writers: each of \(seen.count) readers saw all \(appended.count) events once, in order")
     }
 
-    @Test(.enabled(if: available, "needs a PostgreSQL server (HERALD_TEST_POSTGRES_URL) and the built herald executable"))
+    @Test(.enabled(if: available, "runs in its own step (HERALD_TEST_NODES=1) with a PostgreSQL server (HERALD_TEST_POSTGRES_URL) and the built herald executable"))
+    func anAPINodeAcceptsAndAWorkerNodeDelivers() async throws {
+        let cluster = try await Cluster.make()
+        defer { cluster.store.close() }
+        let team = try await cluster.store.makeTestTeam()
+        let provider = try await cluster.store.issueToken(name: "provider", scope: .provider, teamID: nil).secret
+        try await TestReceiver.run { receiver in
+            let hook = try await cluster.hook(team: team, url: receiver.url())
+            let api = try await cluster.node(["--role", "api"])
+            defer { api.process.stop() }
+            let first = try await api.api.call(.POST, "/api/events", token: provider, body: #"{"type":"lead.created","data":{"lead_id":"before"}}"#)
+            #expect(first.status == 202)
+            let workerStarted = Date()
+            let worker = try await cluster.node(["--role", "worker"])
+            defer { worker.process.stop() }
+            let second = try await api.api.call(.POST, "/api/events", token: provider, body: #"{"type":"lead.created","data":{"lead_id":"after"}}"#)
+            #expect(second.status == 202)
+            // The worker, woken by the API node's NOTIFY, delivers both.
+            try await eventually("both leads delivered by the worker", timeout: .seconds(30)) {
+                receiver.received.filter { $0.header("X-Herald-Event") == "lead.created" }.count == 2
+            }
+            // Both leads were fanned out only once the worker ran: the API node runs no engine.
+            let leads = try await cluster.store.deliveries(DeliveryQuery(hookID: hook.id, eventType: "lead.created", limit: 10))
+            #expect(leads.count == 2)
+            #expect(leads.allSatisfy { $0.createdAt >= workerStarted }, "\(leads.map(\.createdAt)) vs worker start \(workerStarted)")
+        }
+    }
+
+    @Test(.enabled(if: available, "runs in its own step (HERALD_TEST_NODES=1) with a PostgreSQL server (HERALD_TEST_POSTGRES_URL) and the built herald executable"))
     func migrateIsIdempotentAndRefusesANewerSchema() async throws {
         let cluster = try await Cluster.make()
         defer { cluster.store.close() }
