@@ -10,7 +10,26 @@ struct JSONParser {
     private let bytes: [UInt8]
     private var index = 0
     private var depth = 0
+    /// Where the parser is, for errors: object keys and array indexes from the root.
+    private var path: [PathComponent] = []
     static let maxDepth = 128
+
+    private enum PathComponent {
+        case key(String)
+        case index(Int)
+    }
+
+    /// `$.data.items[3]`, JSONPath-style; keys that are not plain names in brackets.
+    private var pathDescription: String {
+        path.reduce("$") { text, component in
+            switch component {
+            case .index(let index): return text + "[\(index)]"
+            case .key(let key):
+                let plain = !key.isEmpty && key.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x41 && $0 <= 0x5a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f }
+                return plain ? text + "." + key : text + "[" + JSONValue.string(key).jsonString + "]"
+            }
+        }
+    }
 
     init(_ bytes: [UInt8]) { self.bytes = bytes }
 
@@ -59,20 +78,33 @@ struct JSONParser {
             index += 1
             return .object(pairs)
         }
+        // Keys compared byte for byte (a composed and a decomposed accent are two keys), through a
+        // set once the object is not small, so many keys cost linear time.
+        var seen = Set<[UInt8]>()
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a key") }
+            let keyStart = index
             let key = try parseString()
+            let duplicate: Bool
+            if pairs.count < 8 {
+                duplicate = pairs.contains { $0.key.utf8.elementsEqual(key.utf8) }
+                if pairs.count == 7 && !duplicate { seen = Set(pairs.map { Array($0.key.utf8) } + [Array(key.utf8)]) }
+            } else {
+                duplicate = !seen.insert(Array(key.utf8)).inserted
+            }
+            if duplicate {
+                index = keyStart
+                throw fail("duplicate key \(JSONValue.string(key).jsonString) in the object at \(pathDescription)")
+            }
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             index += 1
             skipWhitespace()
+            path.append(.key(key))
             let value = try parseValue()
-            if let existing = pairs.firstIndex(where: { $0.key == key }) {
-                pairs[existing].value = value
-            } else {
-                pairs.append((key, value))
-            }
+            path.removeLast()
+            pairs.append((key, value))
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
@@ -94,7 +126,9 @@ struct JSONParser {
         }
         while true {
             skipWhitespace()
+            path.append(.index(items.count))
             items.append(try parseValue())
+            path.removeLast()
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }

@@ -45,6 +45,7 @@ public enum JSONValue: Sendable, Hashable {
 
     public var stringValue: String? { if case .string(let s) = self { s } else { nil } }
     public var arrayValue: [JSONValue]? { if case .array(let a) = self { a } else { nil } }
+    public var objectValue: [(key: String, value: JSONValue)]? { if case .object(let pairs) = self { pairs } else { nil } }
     public var boolValue: Bool? { if case .bool(let b) = self { b } else { nil } }
     public var isNull: Bool { if case .null = self { true } else { false } }
     public var numberValue: Double? {

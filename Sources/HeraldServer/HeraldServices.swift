@@ -27,6 +27,9 @@ public struct HeraldServices: Sendable {
     let trialScripts: ScriptRunner
 
     public init(store: any HeraldStore, secretBox: SecretBox, configuration: HeraldConfiguration, logger: Logger) {
+        // The metrics system first: the engine makes its counters and timers as it is made, and
+        // made before the bootstrap they would count into nothing.
+        _ = MetricsRegistry.shared
         self.store = store
         self.secretBox = secretBox
         self.configuration = configuration

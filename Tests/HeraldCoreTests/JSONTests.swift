@@ -14,6 +14,35 @@ import Testing
         #expect(try JSONValue(parsing: value.prettyString) == value)
     }
 
+    @Test(arguments: [
+        (#"{"a":1,"b":2,"a":3}"#, #"duplicate key "a" in the object at $"#),
+        (#"{"data":{"items":[{"x":1},{"x":1,"x":2}]}}"#, #"duplicate key "x" in the object at $.data.items[1]"#),
+        (#"{"a b":{"k":1,"k":1}}"#, #"duplicate key "k" in the object at $["a b"]"#),
+    ])
+    func duplicateKeysAreRefusedWithTheirPath(_ text: String, _ reason: String) {
+        #expect(throws: JSONParseError.self) { try JSONValue(parsing: text) }
+        do {
+            _ = try JSONValue(parsing: text)
+        } catch {
+            #expect(error.reason == reason)
+        }
+    }
+
+    @Test func manyKeysAreCheckedAndADuplicateAmongThemFound() throws {
+        let keys = (0..<20_000).map { #""k\#($0)":\#($0)"# }
+        let object = try JSONValue(parsing: "{" + keys.joined(separator: ",") + "}")
+        #expect(object.objectValue?.count == 20_000)
+        #expect(throws: JSONParseError.self) { try JSONValue(parsing: "{" + keys.joined(separator: ",") + #","k19999":0}"#) }
+    }
+
+    @Test func keysAreKeptByteForByte() throws {
+        // "é" composed (U+00E9) and decomposed (e + U+0301) are two keys, and each is sent as it came.
+        let text = "{\"caf\u{00E9}\":1,\"cafe\u{0301}\":2}"
+        let value = try JSONValue(parsing: text)
+        #expect(value.objectValue?.count == 2)
+        #expect(Array(value.jsonString.utf8) == Array(text.utf8))
+    }
+
     @Test func decodesEscapesAndSurrogatePairs() throws {
         #expect(try JSONValue(parsing: #""caf\u00e9 \ud83d\ude00 \/""#) == .string("café 😀 /"))
     }
