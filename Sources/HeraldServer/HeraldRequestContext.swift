@@ -1,6 +1,7 @@
 import Foundation
 import HeraldCore
 import Hummingbird
+import NIOCore
 
 /// The request context of every route: Hummingbird's core storage plus the authenticated caller.
 public struct HeraldRequestContext: RequestContext {
@@ -9,9 +10,12 @@ public struct HeraldRequestContext: RequestContext {
     public var principal: Principal?
     /// Set by ``WebSessionMiddleware`` when the browser carries a valid session cookie.
     public var webSession: WebSignIn?
+    /// The client's address, for limits per address.
+    public let remoteAddress: SocketAddress?
 
     public init(source: Source) {
         self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress
         self.principal = nil
         self.webSession = nil
     }

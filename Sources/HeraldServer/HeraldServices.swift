@@ -22,6 +22,8 @@ public struct HeraldServices: Sendable {
     let feeds: FeedLimiter
     /// Refuses writes past the backlog bound.
     let backpressure: Backpressure
+    /// Password guessing at the sign-in form slows down per account and per address.
+    let signIns = SignInThrottle()
     /// Runs the checks and trials of scripts people submit (forms, API), apart from the engine's
     /// workers so a burst of them cannot slow fan-out.
     let trialScripts: ScriptRunner

@@ -4,6 +4,7 @@ import HeraldVerify
 import HTTPTypes
 import HummingbirdBcrypt
 import Hummingbird
+import NIOPosix
 
 /// The web UI: sign-in, a team's hooks and delivery log, tokens, and the admin pages.
 /// Server-rendered; every form carries the session's CSRF token; works without JavaScript.
@@ -130,9 +131,22 @@ struct WebController {
         }
         let email = form.trimmed("email")
         let password = form["password"] ?? ""
-        guard let user = try await store.user(email: email), Bcrypt.verify(password, hash: user.passwordHash) else {
+        let keys = [SignInThrottle.accountKey(email), SignInThrottle.addressKey(context.remoteAddress?.ipAddress ?? "unknown")]
+        if let wait = services.signIns.retryAfter(keys) {
+            let seconds = Int(wait.rounded(.up))
+            var response = try loginForm(
+                request: request, context: context, email: email,
+                error: "Too many failed sign-ins for this account or from this address: try again in \(seconds) s.", status: .tooManyRequests
+            )
+            response.headers[.retryAfter] = String(seconds)
+            return response
+        }
+        let user = try await store.user(email: email)
+        guard try await Self.passwordMatches(password, hash: user?.passwordHash), let user else {
+            services.signIns.failed(keys)
             return try loginForm(request: request, context: context, email: email, error: "That email and password do not match.", status: .unauthorized)
         }
+        services.signIns.succeeded(keys)
         let token = Session.randomToken()
         let session = Session(
             tokenHash: APIToken.hash(token), userID: user.id, csrfToken: Session.randomToken(), expiresAt: Date().addingTimeInterval(TimeInterval(Self.sessionLifetime))
@@ -142,6 +156,19 @@ struct WebController {
         response.setCookie(.herald(WebSessionMiddleware.cookieName, token, maxAge: Self.sessionLifetime, secure: secureCookies))
         response.setCookie(.herald(WebSessionMiddleware.csrfCookieName, "", maxAge: 0, secure: secureCookies))
         return response
+    }
+
+    /// A bcrypt hash of the users' cost that no password matches: an unknown email is checked
+    /// against it, so a sign-in takes as long whether the account exists or not.
+    static let absentUserHash = Bcrypt.hash(Session.randomToken())
+
+    /// Checks the password against `hash`, or against ``absentUserHash`` when there is no such
+    /// user (then always false): one bcrypt verification either way, on the thread pool rather
+    /// than on a thread of the concurrency pool.
+    static func passwordMatches(_ password: String, hash: String?, verify: @escaping @Sendable (String, String) -> Bool = { Bcrypt.verify($0, hash: $1) }) async throws -> Bool {
+        let checked = hash ?? absentUserHash
+        let matches = try await NIOThreadPool.singleton.runIfActive { verify(password, checked) }
+        return matches && hash != nil
     }
 
     @Sendable func logout(_ request: Request, context: HeraldRequestContext) async throws -> Response {

@@ -23,6 +23,9 @@ final class WebClient: Sendable {
         var status: Int
         var location: String?
         var html: String
+        var headers: [(String, String)] = []
+
+        func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
         /// The first CSRF token on the page.
         var csrf: String? {
             guard let range = html.range(of: #"name="_csrf" value="([^"]+)""#, options: .regularExpression) else { return nil }
@@ -76,6 +79,9 @@ final class WebClient: Sendable {
             cookies.withLock { if content.isEmpty { $0[name] = nil } else { $0[name] = content } }
         }
         let html = String(buffer: try await response.body.collect(upTo: 8 << 20))
-        return Page(status: Int(response.status.code), location: response.headers.first(name: "Location"), html: html)
+        return Page(
+            status: Int(response.status.code), location: response.headers.first(name: "Location"), html: html,
+            headers: response.headers.map { ($0.name, $0.value) }
+        )
     }
 }

@@ -1,0 +1,63 @@
+import Foundation
+import HeraldCore
+import HummingbirdBcrypt
+import Synchronization
+import Testing
+
+@testable import HeraldServer
+
+/// Password guessing at the sign-in form: slowed per account and address, and an unknown email
+/// costs the same bcrypt check as a known one.
+@Suite struct SignInThrottleTests {
+    @Test func failuresPastTheFreeOnesWaitTwiceAsLongEachTimeAndASuccessClears() {
+        let throttle = SignInThrottle(freeFailures: 3, lockout: 10)
+        let keys = [SignInThrottle.accountKey("Ana@BDE.example"), SignInThrottle.addressKey("192.0.2.7")]
+        let start = Date(timeIntervalSince1970: 1_000_000)
+        for _ in 0..<3 { throttle.failed(keys, now: start) }
+        #expect(throttle.retryAfter(keys, now: start) == nil)
+        throttle.failed(keys, now: start)
+        #expect(throttle.retryAfter(keys, now: start) == 1)
+        throttle.failed(keys, now: start)
+        #expect(throttle.retryAfter(keys, now: start) == 2)
+        for _ in 0..<10 { throttle.failed(keys, now: start) }
+        #expect(throttle.retryAfter(keys, now: start) == 10, "capped at the lockout window")
+        #expect(throttle.retryAfter(keys, now: start.addingTimeInterval(10)) == nil)
+        // The same account from elsewhere waits too; another account from a clean address does not.
+        #expect(throttle.retryAfter([SignInThrottle.accountKey("ana@bde.example"), SignInThrottle.addressKey("198.51.100.1")], now: start) == 10)
+        #expect(throttle.retryAfter([SignInThrottle.accountKey("bo@bde.example"), SignInThrottle.addressKey("198.51.100.1")], now: start) == nil)
+        throttle.succeeded(keys)
+        #expect(throttle.retryAfter(keys, now: start) == nil)
+    }
+
+    @Test func anUnknownEmailCostsTheSameOneBcryptCheckAndNeverMatches() async throws {
+        let calls = Mutex<[String]>([])
+        let verify: @Sendable (String, String) -> Bool = { _, hash in
+            calls.withLock { $0.append(hash) }
+            return true
+        }
+        #expect(try await WebController.passwordMatches("guess", hash: nil, verify: verify) == false)
+        #expect(try await WebController.passwordMatches("right", hash: "$2b$12$known", verify: verify) == true)
+        #expect(calls.withLock { $0 } == [WebController.absentUserHash, "$2b$12$known"])
+        // The stand-in hash has the cost real users' hashes have.
+        #expect(WebController.absentUserHash.hasPrefix(String(Bcrypt.hash("x").prefix(7))))
+    }
+
+    @Test func theFormAnswers429WithRetryAfterOnceGuessingGoesOn() async throws {
+        try await HeraldHarness.run { herald in
+            let bde = try await herald.makeTeam("bde")
+            _ = try await herald.store.createUser(
+                email: "ana@bde.example", passwordHash: Bcrypt.hash(WebTests.password, cost: 4), role: .member, teamID: bde.team.id, now: Date()
+            )
+            let client = WebClient(baseURL: herald.baseURL)
+            for _ in 0..<herald.services.signIns.freeFailures {
+                #expect(try await client.signIn(email: "ana@bde.example", password: "guess").status == 401)
+            }
+            #expect(try await client.signIn(email: "ana@bde.example", password: "guess").status == 401)
+            // Now even the right password waits, on a readable page that says for how long.
+            let throttled = try await client.signIn(email: "ana@bde.example", password: WebTests.password)
+            #expect(throttled.status == 429)
+            #expect(Int(throttled.header("Retry-After") ?? "") ?? 0 >= 1)
+            #expect(throttled.html.contains("Too many failed sign-ins"))
+        }
+    }
+}
