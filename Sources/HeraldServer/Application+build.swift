@@ -81,6 +81,12 @@ public func buildApplication(
     if let shared = services.store as? any HeraldStore & StoreSignals { relays.append(StoreSignalRelay(store: shared, commits: services.commits)) }
     return Application(
         router: buildRouter(services, renderer: renderer),
+        server: .http1(
+            configuration: .init(
+                additionalChannelHandlers: [services.connections.handler()],
+                idleTimeout: .nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000 + configuration.idleTimeout.components.attoseconds / 1_000_000_000)
+            )
+        ),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Herald"),
         services: (configuration.role.runsEngine ? [services.engine] : []) + relays,
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },

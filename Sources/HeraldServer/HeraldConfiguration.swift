@@ -39,6 +39,11 @@ public struct HeraldConfiguration: Sendable {
     /// With PostgreSQL: how long past a hook's timeout a claimed delivery stays with the node that
     /// claimed it; after that another node takes it as the work of a node that died.
     public var claimLeaseMargin: Double = 60
+    /// A client connection that sends nothing for this long (no request, or a request's head or
+    /// body stalled) is closed; responses being written (long changes feeds) are not cut.
+    public var idleTimeout: Duration = .seconds(60)
+    /// Most client connections open at once; one more is closed as soon as it is accepted.
+    public var maxConnections: Int = 2048
     /// What this node does: serve the API, run the delivery engine, or both.
     public var role: NodeRole = .all
 

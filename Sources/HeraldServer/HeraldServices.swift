@@ -24,6 +24,8 @@ public struct HeraldServices: Sendable {
     let backpressure: Backpressure
     /// Password guessing at the sign-in form slows down per account and per address.
     let signIns = SignInThrottle()
+    /// The client connections open, and their cap.
+    let connections: ConnectionCap
     /// Runs the checks and trials of scripts people submit (forms, API), apart from the engine's
     /// workers so a burst of them cannot slow fan-out.
     let trialScripts: ScriptRunner
@@ -33,6 +35,7 @@ public struct HeraldServices: Sendable {
         // made before the bootstrap they would count into nothing.
         _ = MetricsRegistry.shared
         self.store = store
+        self.connections = ConnectionCap(limit: configuration.maxConnections)
         self.secretBox = secretBox
         self.configuration = configuration
         self.engine = DeliveryEngine(store: store, secretBox: secretBox, configuration: configuration.engine, logger: logger)

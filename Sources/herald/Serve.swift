@@ -71,6 +71,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "With --database: seconds past a hook's timeout that a claimed delivery stays with its node; then another node sends it, taking its node for dead.")
     var claimLeaseMargin: Double = 60
 
+    @Option(help: "Seconds a client connection may send nothing (no request, or a stalled request head or body) before it is closed.")
+    var idleTimeoutSeconds: Int = 60
+
+    @Option(help: "Most client connections open at once; more are closed as soon as they are accepted.")
+    var maxConnections: Int = 2048
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = ProcessInfo.processInfo.environment["HERALD_LOG_LEVEL"] ?? "info"
 
@@ -100,6 +106,9 @@ struct Serve: AsyncParsableCommand {
         configuration.engine.maxInFlightPerHook = maxInFlightPerHook
         configuration.engine.maxInFlightPerTeam = maxInFlightPerTeam
         configuration.maxFeedsPerToken = maxFeedsPerToken
+        guard idleTimeoutSeconds >= 1, maxConnections >= 1 else { throw ValidationError("--idle-timeout-seconds and --max-connections must be at least 1") }
+        configuration.idleTimeout = .seconds(idleTimeoutSeconds)
+        configuration.maxConnections = maxConnections
         configuration.maxBacklog = maxBacklog
         configuration.minimumFreeDiskBytes = minFreeDiskMb * 1_048_576
         guard retentionDays > 0 else { throw ValidationError("--retention-days must be more than 0") }

@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@testable import HeraldServer
+
+/// The HTTP server bounds what idle and stalled clients can hold: connections past the cap are
+/// closed as soon as they are accepted, and connections that send nothing are closed after the
+/// idle timeout, while a long feed being written is not cut.
+@Suite struct ConnectionLimitTests {
+    @Test func connectionsPastTheCapAreClosedAtOnceAndTheOthersServeAgainOnceFreed() async throws {
+        try await HeraldHarness.run(configure: { $0.maxConnections = 4; $0.idleTimeout = .seconds(120) }) { herald in
+            let port = try #require(Int(herald.baseURL.split(separator: ":").last ?? ""))
+            var idle: [RawSocket] = []
+            for _ in 0..<4 { idle.append(try RawSocket(port: port)) }
+            try await eventually("the server holds the four idle connections") { herald.services.connections.count == 4 }
+            // The fifth is closed long before any idle timeout (120 s) could.
+            let fifth = try RawSocket(port: port)
+            #expect(await fifth.closedByServer(within: .seconds(10)))
+            idle.removeAll()
+            try await eventually("the idle connections are released") { herald.services.connections.count == 0 }
+            #expect(try await herald.call(.GET, "/healthz", token: nil).status == 200)
+        }
+    }
+
+    @Test func aConnectionThatSendsNothingIsClosedButALongFeedIsNot() async throws {
+        try await HeraldHarness.run(configure: { $0.idleTimeout = .seconds(1) }) { herald in
+            let port = try #require(Int(herald.baseURL.split(separator: ":").last ?? ""))
+            let silent = try RawSocket(port: port)
+            #expect(await silent.closedByServer(within: .seconds(15)))
+            // A changes feed streams for three idle timeouts and ends on its own terms.
+            let provider = try await herald.providerToken()
+            let response = try await herald.call(.GET, "/api/events?feed=continuous&heartbeat=300&timeout=3000", token: provider)
+            #expect(response.status == 200)
+            #expect(response.text.hasSuffix("\n") && response.text.contains("last_seq"), "\(response.text)")
+        }
+    }
+}
+
+/// A client socket that connects and sends nothing.
+final class RawSocket: Sendable {
+    let descriptor: Int32
+
+    init(port: Int) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            close(descriptor)
+            throw ChildProcessError(description: "cannot connect to 127.0.0.1:\(port): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Whether the server closed the connection within `timeout` (waited for on a dispatch thread,
+    /// not on the concurrency pool the server in this process needs).
+    func closedByServer(within timeout: Duration) async -> Bool {
+        let (descriptor, milliseconds) = (self.descriptor, Int32(timeout.components.seconds * 1000))
+        return await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+                guard poll(&poller, 1, milliseconds) == 1 else { return continuation.resume(returning: false) }
+                var byte: UInt8 = 0
+                continuation.resume(returning: read(descriptor, &byte, 1) <= 0)
+            }
+        }
+    }
+
+    deinit { close(descriptor) }
+}
