@@ -32,7 +32,7 @@ public func buildRouter(_ services: HeraldServices, renderer: PageRenderer) -> R
     let router = Router(context: HeraldRequestContext.self)
     router.add(middleware: WebErrorMiddleware(renderer: renderer))
     router.add(middleware: ProblemMiddleware())
-    router.add(middleware: TokenAuthMiddleware(tokens: services.tokens))
+    router.add(middleware: TokenAuthMiddleware(tokens: services.tokens, limiter: services.rateLimiter))
     OperationsController(services: services).addRoutes(to: router)
     AdminController(services: services).addRoutes(to: router)
     EventTypesController(services: services).addRoutes(to: router)

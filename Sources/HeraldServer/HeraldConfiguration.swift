@@ -44,6 +44,10 @@ public struct HeraldConfiguration: Sendable {
     public var idleTimeout: Duration = .seconds(60)
     /// Most client connections open at once; one more is closed as soon as it is accepted.
     public var maxConnections: Int = 2048
+    /// Requests a second one API token may make on average (bursts of twice that); 0: unlimited.
+    public var requestsPerToken: Double = 0
+    /// Hooks one team may have (the config file's managed hooks aside).
+    public var maxHooksPerTeam: Int = 100
     /// What this node does: serve the API, run the delivery engine, or both.
     public var role: NodeRole = .all
 

@@ -186,6 +186,13 @@ extension HeraldServices {
 
     /// Creates the hook (and its first ping) and wakes the engine.
     func createHook(teamID: Int64, settings: HookSettings, secret: WebhookSecret) async throws -> Hook {
+        let count = try await store.hooks(teamID: teamID).count
+        guard count < configuration.maxHooksPerTeam else {
+            throw Problem(
+                status: .unprocessableContent, type: "/problems/hook-quota", title: "Too many hooks",
+                detail: "This team has \(count) hooks, the most a team may have (\(configuration.maxHooksPerTeam)); delete one first."
+            )
+        }
         let keys = try newKeys(secret: secret, signature: settings.signature, credentials: settings.credentials)
         let (hook, _) = try await store.createHook(teamID: teamID, settings: settings, keys: keys, now: Date())
         engine.deliveriesQueued()

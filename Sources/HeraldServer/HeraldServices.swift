@@ -24,6 +24,8 @@ public struct HeraldServices: Sendable {
     let backpressure: Backpressure
     /// Password guessing at the sign-in form slows down per account and per address.
     let signIns = SignInThrottle()
+    /// Requests per API token (nil: unlimited).
+    let rateLimiter: RateLimiter?
     /// The client connections open, and their cap.
     let connections: ConnectionCap
     /// Runs the checks and trials of scripts people submit (forms, API), apart from the engine's
@@ -36,6 +38,8 @@ public struct HeraldServices: Sendable {
         _ = MetricsRegistry.shared
         self.store = store
         self.connections = ConnectionCap(limit: configuration.maxConnections)
+        self.rateLimiter = configuration.requestsPerToken > 0
+            ? RateLimiter(rate: configuration.requestsPerToken, burst: configuration.requestsPerToken * 2) : nil
         self.secretBox = secretBox
         self.configuration = configuration
         self.engine = DeliveryEngine(store: store, secretBox: secretBox, configuration: configuration.engine, logger: logger)

@@ -7,6 +7,8 @@ import Hummingbird
 struct TokenAuthMiddleware: RouterMiddleware {
     typealias Context = HeraldRequestContext
     let tokens: TokenCache
+    /// Requests per token; nil: unlimited.
+    let limiter: RateLimiter?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let authorization = request.headers[.authorization] else { return try await next(request, context) }
@@ -21,6 +23,14 @@ struct TokenAuthMiddleware: RouterMiddleware {
         }
         guard token.hasPrefix(APIToken.tokenPrefix), let stored = try await tokens.token(hash: APIToken.hash(token)) else {
             throw Problem.unauthorized("The token is not valid.")
+        }
+        if let wait = limiter?.take(stored.id) {
+            var problem = Problem(
+                status: .tooManyRequests, type: "/problems/rate-limited", title: "Too many requests",
+                detail: "This token may make \(Int(limiter?.rate ?? 0)) requests a second (bursts of \(Int(limiter?.burst ?? 0))): try again in \(wait) s."
+            )
+            problem.headers[.retryAfter] = String(wait)
+            throw problem
         }
         var context = context
         context.principal = Principal(tokenID: stored.id, scope: stored.scope, teamID: stored.teamID)

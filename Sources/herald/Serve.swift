@@ -77,6 +77,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most client connections open at once; more are closed as soon as they are accepted.")
     var maxConnections: Int = 2048
 
+    @Option(help: "Requests a second one API token may make on average, in bursts of twice that; more get 429 with Retry-After. 0: unlimited.")
+    var requestsPerToken: Double = 1000
+
+    @Option(help: "Hooks one team may have.")
+    var maxHooksPerTeam: Int = 100
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = ProcessInfo.processInfo.environment["HERALD_LOG_LEVEL"] ?? "info"
 
@@ -108,6 +114,9 @@ struct Serve: AsyncParsableCommand {
         configuration.maxFeedsPerToken = maxFeedsPerToken
         guard idleTimeoutSeconds >= 1, maxConnections >= 1 else { throw ValidationError("--idle-timeout-seconds and --max-connections must be at least 1") }
         configuration.idleTimeout = .seconds(idleTimeoutSeconds)
+        guard requestsPerToken >= 0, maxHooksPerTeam >= 1 else { throw ValidationError("--requests-per-token must be 0 or more and --max-hooks-per-team at least 1") }
+        configuration.requestsPerToken = requestsPerToken
+        configuration.maxHooksPerTeam = maxHooksPerTeam
         configuration.maxConnections = maxConnections
         configuration.maxBacklog = maxBacklog
         configuration.minimumFreeDiskBytes = minFreeDiskMb * 1_048_576
