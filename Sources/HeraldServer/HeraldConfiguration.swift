@@ -44,8 +44,15 @@ public struct HeraldConfiguration: Sendable {
     public var idleTimeout: Duration = .seconds(60)
     /// Most client connections open at once; one more is closed as soon as it is accepted.
     public var maxConnections: Int = 2048
-    /// Requests a second one API token may make on average (bursts of twice that); 0: unlimited.
+    /// Requests a second one API token may make on average; 0: unlimited.
     public var requestsPerToken: Double = 0
+    /// The most requests a token may make at once before its rate applies; nil: twice the rate.
+    public var requestBurstPerToken: Double?
+    /// Sign-in: failures per account or address that cost nothing, the wait after the next one
+    /// (doubling with each further failure) and the longest wait.
+    public var signInFreeFailures = 5
+    public var signInFirstWait: TimeInterval = 1
+    public var signInLockout: TimeInterval = 900
     /// Hooks one team may have (the config file's managed hooks aside).
     public var maxHooksPerTeam: Int = 100
     /// What this node does: serve the API, run the delivery engine, or both.

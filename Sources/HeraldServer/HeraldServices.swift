@@ -23,7 +23,7 @@ public struct HeraldServices: Sendable {
     /// Refuses writes past the backlog bound.
     let backpressure: Backpressure
     /// Password guessing at the sign-in form slows down per account and per address.
-    let signIns = SignInThrottle()
+    let signIns: SignInThrottle
     /// Requests per API token (nil: unlimited).
     let rateLimiter: RateLimiter?
     /// The client connections open, and their cap.
@@ -39,7 +39,10 @@ public struct HeraldServices: Sendable {
         self.store = store
         self.connections = ConnectionCap(limit: configuration.maxConnections)
         self.rateLimiter = configuration.requestsPerToken > 0
-            ? RateLimiter(rate: configuration.requestsPerToken, burst: configuration.requestsPerToken * 2) : nil
+            ? RateLimiter(rate: configuration.requestsPerToken, burst: configuration.requestBurstPerToken ?? configuration.requestsPerToken * 2) : nil
+        self.signIns = SignInThrottle(
+            freeFailures: configuration.signInFreeFailures, firstWait: configuration.signInFirstWait, lockout: configuration.signInLockout
+        )
         self.secretBox = secretBox
         self.configuration = configuration
         self.engine = DeliveryEngine(store: store, secretBox: secretBox, configuration: configuration.engine, logger: logger)
@@ -53,6 +56,9 @@ public struct HeraldServices: Sendable {
         )
         var trialLimits = configuration.engine.scriptLimits
         trialLimits.workers = 1
+        // What a script makes of the example is the question here, not its speed: a busy server
+        // must not turn the verdict into "timed out" (fan-out keeps its own, tighter limit).
+        trialLimits.timeout = max(trialLimits.timeout, .seconds(2))
         self.trialScripts = ScriptRunner(limits: trialLimits)
     }
 

@@ -43,7 +43,8 @@ import Testing
     }
 
     @Test func theFormAnswers429WithRetryAfterOnceGuessingGoesOn() async throws {
-        try await HeraldHarness.run { herald in
+        // A first wait of ten minutes: however slow this machine, it has not passed by the next try.
+        try await HeraldHarness.run(configure: { $0.signInFirstWait = 600 }) { herald in
             let bde = try await herald.makeTeam("bde")
             _ = try await herald.store.createUser(
                 email: "ana@bde.example", passwordHash: Bcrypt.hash(WebTests.password, cost: 4), role: .member, teamID: bde.team.id, now: Date()
@@ -56,7 +57,7 @@ import Testing
             // Now even the right password waits, on a readable page that says for how long.
             let throttled = try await client.signIn(email: "ana@bde.example", password: WebTests.password)
             #expect(throttled.status == 429)
-            #expect(Int(throttled.header("Retry-After") ?? "") ?? 0 >= 1)
+            #expect(Int(throttled.header("Retry-After") ?? "") ?? 0 > 500)
             #expect(throttled.html.contains("Too many failed sign-ins"))
         }
     }

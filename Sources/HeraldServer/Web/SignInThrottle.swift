@@ -3,7 +3,7 @@ import Synchronization
 
 /// Slows password guessing at the sign-in form, per account and per client address: the first
 /// ``freeFailures`` failures cost nothing; after that each failure makes the key wait twice as long
-/// as the one before (1 s, 2 s, 4 s, …) up to ``lockout``, during which even the right password is
+/// as the one before (``firstWait``, then 2×, 4×, …) up to ``lockout``, during which even the right password is
 /// not checked. A successful sign-in clears the account and the address. Kept in memory, per node;
 /// the oldest keys are dropped past ``maxKeys``.
 final class SignInThrottle: Sendable {
@@ -14,12 +14,14 @@ final class SignInThrottle: Sendable {
     }
 
     let freeFailures: Int
+    let firstWait: TimeInterval
     let lockout: TimeInterval
     let maxKeys: Int
     private let entries = Mutex<[String: Entry]>([:])
 
-    init(freeFailures: Int = 5, lockout: TimeInterval = 900, maxKeys: Int = 100_000) {
+    init(freeFailures: Int = 5, firstWait: TimeInterval = 1, lockout: TimeInterval = 900, maxKeys: Int = 100_000) {
         self.freeFailures = freeFailures
+        self.firstWait = firstWait
         self.lockout = lockout
         self.maxKeys = maxKeys
     }
@@ -41,7 +43,7 @@ final class SignInThrottle: Sendable {
                 entry.failures += 1
                 entry.lastSeen = now
                 let over = entry.failures - freeFailures
-                if over > 0 { entry.blockedUntil = now.addingTimeInterval(min(lockout, pow(2, Double(min(over - 1, 30))))) }
+                if over > 0 { entry.blockedUntil = now.addingTimeInterval(min(lockout, firstWait * pow(2, Double(min(over - 1, 30))))) }
                 entries[key] = entry
             }
             if entries.count > maxKeys {
