@@ -53,6 +53,11 @@ struct EventsController {
                 let type = reader.string("type", required: true, maxLength: 128)
                 let channels = reader.stringArray("channels", maxCount: 50) ?? []
                 let key = reader.string("idempotency_key", maxLength: 255) ?? (isBatch ? nil : headerKey)
+                // A key is compared and stored whole: a NUL (or another control character) would be
+                // cut or refused by the database further down, so it is refused here.
+                if let key, key.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+                    reader.fail("idempotency_key", "must not contain control characters (NUL, CR, LF, …)")
+                }
                 let data = reader.value("data") ?? .object([])
                 if let type {
                     if type == "ping" {

@@ -143,6 +143,13 @@ import Testing
             #expect(first.status == 202 && second.status == 202)
             #expect(first.json["id"] == second.json["id"])
             #expect(try await herald.store.lastSeq() == 1)
+            // A key with a NUL in it would be cut (SQLite) or refused (PostgreSQL) further down.
+            let nul = try await herald.call(
+                .POST, "/api/events", token: provider, body: #"{"type":"lead.created","data":{"lead_id":"x"},"idempotency_key":"k-1\u0000tail"}"#
+            )
+            #expect(nul.status == 422)
+            #expect(nul.json["errors"]?.arrayValue?.first?["field"]?.stringValue == "/idempotency_key")
+            #expect(try await herald.store.lastSeq() == 1)
         }
     }
 
