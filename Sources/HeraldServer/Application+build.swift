@@ -30,6 +30,7 @@ public func openStore(configuration: HeraldConfiguration, logger: Logger = Logge
 /// The router with every API route, for the given services.
 public func buildRouter(_ services: HeraldServices, renderer: PageRenderer) -> Router<HeraldRequestContext> {
     let router = Router(context: HeraldRequestContext.self)
+    router.add(middleware: RequestIDMiddleware())
     router.add(middleware: WebErrorMiddleware(renderer: renderer))
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: TokenAuthMiddleware(tokens: services.tokens, limiter: services.rateLimiter))

@@ -267,6 +267,12 @@ import Testing
             }
             let missing = try await herald.call(.GET, "/api/nothing-here", token: nil)
             #expect(missing.status == 404 && missing.header("Content-Type") == "application/problem+json")
+            // Every answer carries a request id: the caller's when it is a short token, a new one otherwise.
+            #expect(missing.header("X-Request-Id")?.count == 36)
+            let given = try await herald.call(.GET, "/healthz", token: nil, headers: ["X-Request-Id": "lb-7f3a:42"])
+            #expect(given.header("X-Request-Id") == "lb-7f3a:42")
+            let refused = try await herald.call(.GET, "/api/hooks", token: nil, headers: ["X-Request-Id": "bad id with spaces"])
+            #expect(refused.status == 401 && refused.header("X-Request-Id")?.count == 36)
         }
     }
 }
