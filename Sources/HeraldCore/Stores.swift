@@ -136,6 +136,8 @@ public protocol DeliveryStore: Sendable {
     func nextDueDate(after date: Date) async throws -> Date?
     /// Counts by status (metrics, backpressure).
     func deliveryCounts() async throws -> [DeliveryStatus: Int]
+    /// When the oldest delivery still waiting to be sent was made; nil when none waits.
+    func oldestPendingDate() async throws -> Date?
 }
 
 extension HookStore {

@@ -523,6 +523,12 @@ extension PostgresStore: DeliveryStore {
         }
     }
 
+    public func oldestPendingDate() async throws -> Date? {
+        try await read { db in
+            try await db.value("SELECT MIN(created_at) FROM deliveries WHERE status = 'pending'", as: Double.self).map(Date.init(timeIntervalSince1970:))
+        }
+    }
+
     static func lifecycle(_ row: PGRow) throws -> DeliveryLifecycle {
         DeliveryLifecycle(
             status: DeliveryStatus(rawValue: try row("status")) ?? .pending, attemptsInRun: try row("attempts_in_run"),

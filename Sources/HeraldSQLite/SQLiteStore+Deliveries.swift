@@ -399,6 +399,12 @@ extension SQLiteStore: DeliveryStore {
         }
     }
 
+    public func oldestPendingDate() async throws -> Date? {
+        try await pool.read { db in
+            try Double.fetchOne(db, sql: "SELECT MIN(created_at) FROM deliveries WHERE status = 'pending'").map(Date.init(unixSeconds:))
+        }
+    }
+
     static func lifecycle(_ row: Row) -> DeliveryLifecycle {
         DeliveryLifecycle(
             status: DeliveryStatus(rawValue: row["status"]) ?? .pending, attemptsInRun: row["attempts_in_run"], redelivery: row.bool("redelivery"),

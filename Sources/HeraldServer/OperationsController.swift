@@ -41,6 +41,12 @@ struct OperationsController {
             text += "herald_deliveries{status=\"\(status.rawValue)\"} \(counts[status] ?? 0)\n"
         }
         text += "# TYPE herald_event_seq gauge\nherald_event_seq \(try await services.store.lastSeq())\n"
+        text += "# TYPE herald_backlog gauge\nherald_backlog \(try await services.store.backlog())\n"
+        let oldest = try await services.store.oldestPendingDate().map { max(0, Date().timeIntervalSince($0)) } ?? 0
+        text += "# TYPE herald_oldest_pending_age_seconds gauge\nherald_oldest_pending_age_seconds \(String(format: "%.3f", oldest))\n"
+        let hooks = try await services.store.hooks(teamID: nil)
+        let active = hooks.filter(\.active).count
+        text += "# TYPE herald_hooks gauge\nherald_hooks{state=\"active\"} \(active)\nherald_hooks{state=\"disabled\"} \(hooks.count - active)\n"
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 

@@ -35,6 +35,10 @@ import Testing
             let text = try await api.call(.GET, "/metrics", token: nil).text
             #expect(Self.value(of: "herald_delivery_attempts_total", in: text) >= 2)
             #expect(text.contains("herald_delivery_attempt_duration_seconds"))
+            // The lead waits an hour for its retry: it is the backlog, and its wait is the oldest.
+            #expect(Self.value(of: "herald_backlog", in: text) == 1)
+            #expect(Self.value(of: "herald_oldest_pending_age_seconds", in: text) > 0)
+            #expect(text.contains("herald_hooks{state=\"active\"} 1"))
         }
     }
 

@@ -379,6 +379,18 @@ import Testing
     }
 
     @Test(arguments: StoreBackend.all)
+    func theOldestPendingDeliveryIsReported(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        #expect(try await store.oldestPendingDate() == nil)
+        let before = Date()
+        _ = try await store.makeHook(team: try await store.makeTeam())  // its creation ping waits
+        let oldest = try #require(try await store.oldestPendingDate())
+        #expect(abs(oldest.timeIntervalSince(before)) < 60)
+        _ = try await store.claimAll()
+        #expect(try await store.oldestPendingDate() == nil, "in flight is no longer waiting")
+    }
+
+    @Test(arguments: StoreBackend.all)
     func inFlightDeliveriesAreRecoveredAfterACrash(_ backend: StoreBackend) async throws {
         let store = try await backend.make()
         _ = try await store.makeHook(team: try await store.makeTeam())
