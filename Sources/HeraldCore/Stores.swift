@@ -66,6 +66,9 @@ public protocol EventStore: Sendable {
     /// The events stored under these idempotency keys in `scope`, by key.
     func events(idempotencyKeys: [String], scope: String) async throws -> [String: Event]
     func lastSeq() async throws -> Int64
+    /// Takes the database's write lock for an empty change and lets it go: throws when the
+    /// database cannot be written (readiness).
+    func checkWritable() async throws
 }
 
 /// Hooks.

@@ -152,7 +152,13 @@ public final class DeliveryEngine: Service, Sendable {
     /// Call after a replay job was created: it starts at once.
     public func replaysQueued() { replayBell.ring() }
 
+    /// Whether ``run()`` is running (readiness).
+    public var isRunning: Bool { running.load(ordering: .relaxed) }
+    private let running = Atomic<Bool>(false)
+
     public func run() async throws {
+        running.store(true, ordering: .relaxed)
+        defer { running.store(false, ordering: .relaxed) }
         let recovered = try await store.recoverInFlight(now: Date())
         if recovered > 0 { logger.notice("resumed deliveries interrupted by the previous stop", metadata: ["count": "\(recovered)"]) }
         // A store other nodes write to tells this one of their changes (PostgreSQL's NOTIFY).

@@ -70,6 +70,14 @@ extension PostgresStore: EventStore {
         }
     }
 
+    public func checkWritable() async throws {
+        try await write { db in
+            try await db.run(
+                "INSERT INTO settings (key, value) VALUES ('ready_probe', '\\x00'::bytea) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            )
+        }
+    }
+
     public func lastSeq() async throws -> Int64 {
         try await read { db in try await db.value("SELECT value FROM meta WHERE key = 'event_seq'", as: Int64.self) ?? 0 }
     }

@@ -73,6 +73,12 @@ extension SQLiteStore: EventStore {
         }
     }
 
+    public func checkWritable() async throws {
+        try await pool.write { db in
+            try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('ready_probe', 0) ON CONFLICT(key) DO UPDATE SET value = value + 1")
+        }
+    }
+
     public func lastSeq() async throws -> Int64 {
         try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'event_seq'") ?? 0 }
     }

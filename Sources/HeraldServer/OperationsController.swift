@@ -11,6 +11,7 @@ struct OperationsController {
 
     func addRoutes(to router: Router<HeraldRequestContext>) {
         router.get("/healthz", use: health)
+        router.get("/readyz", use: ready)
         router.get("/metrics", use: metrics)
         router.get("/api/openapi.yaml", use: openAPI)
     }
@@ -31,6 +32,30 @@ struct OperationsController {
         } catch {
             return JSONResponse(status: .serviceUnavailable, body: .object([("status", .string("unavailable")), ("detail", .string("\(error)"))]))
         }
+    }
+
+    /// Ready to take traffic: the database takes a write, the delivery engine runs (where this
+    /// node runs one) and the data directory's disk has more free space than the bound. 503 with
+    /// the reasons otherwise.
+    @Sendable func ready(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
+        var reasons: [String] = []
+        do {
+            try await services.store.checkWritable()
+        } catch {
+            reasons.append("the database cannot be written: \(error)")
+        }
+        if services.configuration.role.runsEngine && !services.engine.isRunning { reasons.append("the delivery engine is not running") }
+        let free = services.backpressure.freeBytes()
+        if let free, free < services.backpressure.minimumFreeBytes {
+            reasons.append("the data directory's disk has \(free) bytes free, under the \(services.backpressure.minimumFreeBytes) required")
+        }
+        return JSONResponse(
+            status: reasons.isEmpty ? .ok : .serviceUnavailable,
+            body: .object([
+                ("status", .string(reasons.isEmpty ? "ready" : "not ready")), ("reasons", .array(reasons.map(JSONValue.string))),
+                ("role", .string(services.configuration.role.rawValue)), ("disk_free_bytes", free.map { .int($0) } ?? .null),
+            ])
+        )
     }
 
     @Sendable func metrics(_ request: Request, context: HeraldRequestContext) async throws -> Response {

@@ -260,6 +260,10 @@ import Testing
             #expect(health.status == 200 && health.json["status"]?.stringValue == "ok")
             let metrics = try await herald.call(.GET, "/metrics", token: nil)
             #expect(metrics.text.contains("herald_deliveries{status=\"pending\"}"))
+            try await eventually("ready once the engine runs") {
+                let ready = try await herald.call(.GET, "/readyz", token: nil)
+                return ready.status == 200 && ready.json["status"]?.stringValue == "ready"
+            }
             let spec = try await herald.call(.GET, "/api/openapi.yaml", token: nil)
             #expect(spec.status == 200 && spec.text.contains("/api/hooks"))
             for path in ["/api/teams", "/api/tokens", "/api/event-types", "/api/events", "/api/hooks/{id}/pings", "/api/hooks/{id}/secret/rotate", "/api/deliveries"] {

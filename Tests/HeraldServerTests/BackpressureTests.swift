@@ -69,6 +69,10 @@ extension BackpressureTests {
             let health = try await herald.call(.GET, "/healthz", token: nil)
             #expect(health.json["status"]?.stringValue == "degraded")
             #expect((health.json["disk_free_bytes"]?.intValue ?? 0) > 0)
+            // Alive, but not ready: readiness says why.
+            let ready = try await herald.call(.GET, "/readyz", token: nil)
+            #expect(ready.status == 503)
+            #expect(ready.json["reasons"]?.arrayValue?.first?.stringValue?.contains("bytes free") == true, "\(ready.text)")
         }
     }
 }
