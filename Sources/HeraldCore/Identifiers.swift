@@ -54,3 +54,8 @@ public enum Identifier {
         return String(decoding: out, as: UTF8.self)
     }
 }
+
+/// This build's version, as `herald --version` prints it.
+public enum HeraldVersion {
+    public static let current = "0.12.0"
+}

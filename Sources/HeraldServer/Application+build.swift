@@ -10,7 +10,7 @@ import ServiceLifecycle
 /// Opens the configured store (the embedded SQLite file, or PostgreSQL), seeding the catalog on
 /// first start, and the master key that seals hook secrets.
 public func openStore(configuration: HeraldConfiguration, logger: Logger = Logger(label: "herald")) async throws -> (any HeraldStore, SecretBox) {
-    try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
+    try prepareDataDirectory(configuration.dataDirectory, sqlite: configuration.databaseURL == nil)
     let secretBox = try SecretBox.load(dataDirectory: configuration.dataDirectory)
     let store: any HeraldStore
     if let url = configuration.databaseURL {
@@ -25,6 +25,20 @@ public func openStore(configuration: HeraldConfiguration, logger: Logger = Logge
     }
     try await store.seedEventTypes(EventType.seedCatalog)
     return (store, secretBox)
+}
+
+/// Creates the data directory if needed, readable by its owner only (0700), and the SQLite file in
+/// it likewise (0600) before SQLite opens it: its journal files take the same mode.
+public func prepareDataDirectory(_ directory: URL, sqlite: Bool = true) throws {
+    let manager = FileManager.default
+    try manager.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    try manager.setAttributes([.posixPermissions: 0o700], ofItemAtPath: directory.path)
+    guard sqlite else { return }
+    let database = directory.appendingPathComponent("herald.sqlite").path
+    if !manager.fileExists(atPath: database) { _ = manager.createFile(atPath: database, contents: nil, attributes: [.posixPermissions: 0o600]) }
+    for suffix in ["", "-wal", "-shm"] where manager.fileExists(atPath: database + suffix) {
+        try manager.setAttributes([.posixPermissions: 0o600], ofItemAtPath: database + suffix)
+    }
 }
 
 /// The router with every API route, for the given services.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import HeraldCore
 import CHeraldJS
 import Foundation
 
@@ -20,6 +21,7 @@ struct Herald: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "herald",
         abstract: "Herald: signed, logged, retried webhooks for your domain events.",
+        version: HeraldVersion.current,
         subcommands: [Serve.self, Migrate.self, AdminCommand.self, TeamCommand.self, TokenCommand.self, DatabaseCommand.self, Emit.self, Replay.self, Verify.self, Listen.self, Bench.self],
         defaultSubcommand: Serve.self
     )

@@ -17,8 +17,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to listen on (env HERALD_HOST).")
     var host: String = ProcessInfo.processInfo.environment["HERALD_HOST"] ?? "127.0.0.1"
 
-    @Option(help: "Port to listen on; 0 picks a free one (env HERALD_PORT).")
-    var port: Int = Int(ProcessInfo.processInfo.environment["HERALD_PORT"] ?? "") ?? 8080
+    @Option(help: "Port to listen on; 0 picks a free one (env HERALD_PORT; default 8080).")
+    var port: Int?
+
+    @Option(help: "The URL clients reach this server at (https://herald.example.org), for links in API answers and Secure cookies behind TLS (env HERALD_PUBLIC_URL).")
+    var publicURL: String? = ProcessInfo.processInfo.environment["HERALD_PUBLIC_URL"]
 
     @Flag(help: "Allow hooks to target loopback and private addresses (local development and tests only).")
     var allowPrivateTargets = false
@@ -91,7 +94,14 @@ struct Serve: AsyncParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         var configuration = HeraldConfiguration()
         configuration.host = host
-        configuration.port = port
+        configuration.port = try port ?? Self.environmentPort()
+        guard (0...65_535).contains(configuration.port) else { throw ValidationError("--port must be between 0 and 65535") }
+        if let publicURL {
+            guard let components = URLComponents(string: publicURL), ["http", "https"].contains(components.scheme ?? ""), components.host?.isEmpty == false else {
+                throw ValidationError("--public-url must be an absolute http or https URL, such as https://herald.example.org")
+            }
+            configuration.publicBaseURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
+        }
         dataDirectory.apply(to: &configuration)
         guard let nodeRole = NodeRole(rawValue: role) else { throw ValidationError("--role must be one of all, api, worker") }
         configuration.role = nodeRole
@@ -153,6 +163,13 @@ struct Serve: AsyncParsableCommand {
 }
 
 extension Serve {
+    /// `HERALD_PORT`, refused when it is set but is not a port (it used to mean 8080 silently).
+    static func environmentPort(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Int {
+        guard let text = environment["HERALD_PORT"], !text.isEmpty else { return 8080 }
+        guard let port = Int(text), (0...65_535).contains(port) else { throw ValidationError("HERALD_PORT=\(text) is not a port (0–65535)") }
+        return port
+    }
+
     /// The database URL without its password, for logs.
     static func redacted(_ url: String) -> String {
         guard var components = URLComponents(string: url), components.password != nil else { return url }
@@ -198,7 +215,7 @@ struct Migrate: AsyncParsableCommand {
                 defer { store.close() }
                 applied = try await store.appliedMigrations()
             } else {
-                try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
+                try prepareDataDirectory(configuration.dataDirectory)
                 applied = try SQLiteStore(directory: configuration.dataDirectory).appliedMigrations()
             }
         } catch let error as StoreError {
