@@ -25,8 +25,9 @@ public struct SecretBox: Sendable {
         return String(decoding: try AES.GCM.open(box, using: key), as: UTF8.self)
     }
 
-    /// Loads the master key: `HERALD_MASTER_KEY` (base64 of 32 bytes) wins; otherwise
-    /// `<dataDir>/master.key` is read, or created with mode 0600 on first start.
+    /// Loads the master key: `HERALD_MASTER_KEY` (base64 of 32 bytes) wins; then the file
+    /// `HERALD_MASTER_KEY_FILE` names (kept apart from the data and its backups); otherwise
+    /// `<dataDir>/master.key`. The file is read, or created with mode 0600 on first start.
     public static func load(dataDirectory: URL, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> SecretBox {
         if let encoded = environment["HERALD_MASTER_KEY"] {
             guard let bytes = Data(base64Encoded: encoded), let box = SecretBox(keyBytes: Array(bytes)) else {
@@ -34,7 +35,8 @@ public struct SecretBox: Sendable {
             }
             return box
         }
-        let file = dataDirectory.appendingPathComponent("master.key")
+        let file = environment["HERALD_MASTER_KEY_FILE"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
+            ?? dataDirectory.appendingPathComponent("master.key")
         if let data = FileManager.default.contents(atPath: file.path) {
             guard let bytes = Data(base64Encoded: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
                 let box = SecretBox(keyBytes: Array(bytes))

@@ -158,4 +158,16 @@ import Testing
         let mode = try FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent("master.key").path)[.posixPermissions] as? Int
         #expect(mode == 0o600)
     }
+
+    @Test func theKeyCanLiveInAFileOutsideTheDataDirectory() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-key-\(UUID().uuidString)")
+        let elsewhere = FileManager.default.temporaryDirectory.appendingPathComponent("herald-keyfile-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory); try? FileManager.default.removeItem(at: elsewhere) }
+        let environment = ["HERALD_MASTER_KEY_FILE": elsewhere.path]
+        let first = try SecretBox.load(dataDirectory: directory, environment: environment)
+        #expect(FileManager.default.fileExists(atPath: elsewhere.path))
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("master.key").path))
+        #expect(try SecretBox.load(dataDirectory: directory, environment: environment).open(try first.seal("x")) == "x")
+    }
 }

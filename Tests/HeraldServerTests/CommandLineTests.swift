@@ -24,6 +24,32 @@ import Testing
     }
 
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary), "needs the built herald executable"))
+    func anInstalledHeraldFindsItsPagesBesideItself() async throws {
+        let binary = try #require(ExternalTools.heraldBinary)
+        let manager = FileManager.default
+        let prefix = manager.temporaryDirectory.appendingPathComponent("herald-install-\(UUID().uuidString)")
+        defer { try? manager.removeItem(at: prefix) }
+        // bin/herald and share/herald/{Templates,Public}, run from a directory that has neither.
+        try manager.createDirectory(at: prefix.appendingPathComponent("bin"), withIntermediateDirectories: true)
+        try manager.createDirectory(at: prefix.appendingPathComponent("share/herald"), withIntermediateDirectories: true)
+        try manager.createDirectory(at: prefix.appendingPathComponent("work"), withIntermediateDirectories: true)
+        try manager.copyItem(at: binary, to: prefix.appendingPathComponent("bin/herald"))
+        for folder in ["Templates", "Public"] {
+            try manager.copyItem(at: ExternalTools.packageRoot.appendingPathComponent(folder), to: prefix.appendingPathComponent("share/herald/\(folder)"))
+        }
+        let herald = try ChildProcess(
+            binary: prefix.appendingPathComponent("bin/herald"), arguments: ["serve", "--data-dir", "data", "--port", "0"],
+            currentDirectory: prefix.appendingPathComponent("work")
+        )
+        defer { herald.stop() }
+        let port = try await herald.waitForPort()
+        let page = try await WebClient(baseURL: "http://127.0.0.1:\(port)").get("/login")
+        #expect(page.status == 200 && page.html.contains("Sign in"), "\(page.html.prefix(300))")
+        let css = try await HeraldHarnessClient(baseURL: "http://127.0.0.1:\(port)").call(.GET, "/public/herald.css", token: nil)
+        #expect(css.status == 200)
+    }
+
+    @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary), "needs the built herald executable"))
     func theDataDirectoryAndDatabaseAreTheOwnersOnly() async throws {
         let binary = try #require(ExternalTools.heraldBinary)
         let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-cli-\(UUID().uuidString)")

@@ -9,12 +9,16 @@ final class ChildProcess: @unchecked Sendable {
     let process = Process()
     let log: URL
 
-    init(binary: URL, arguments: [String], environment: [String: String] = [:], logDirectory: URL = FileManager.default.temporaryDirectory) throws {
+    init(
+        binary: URL, arguments: [String], environment: [String: String] = [:], currentDirectory: URL? = nil,
+        logDirectory: URL = FileManager.default.temporaryDirectory
+    ) throws {
         try FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
         log = logDirectory.appendingPathComponent("herald-child-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         process.executableURL = binary
         process.arguments = arguments
+        if let currentDirectory { process.currentDirectoryURL = currentDirectory }
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
