@@ -15,10 +15,51 @@ public struct JSONSchema: Sendable {
         case .object, .bool: break
         default: throw SchemaViolation(path: "", message: "a schema must be an object or a boolean")
         }
-        if let pattern = document["pattern"]?.stringValue, (try? NSRegularExpression(pattern: pattern)) == nil {
-            throw SchemaViolation(path: "", message: "pattern is not a valid regular expression")
+        if let path = Self.invalidPattern(in: document, at: "") {
+            throw SchemaViolation(path: path, message: "pattern is not a valid regular expression")
         }
         self.document = document
+    }
+
+    /// Where a `pattern` that does not compile is, anywhere in the schema; nil when all compile.
+    static func invalidPattern(in value: JSONValue, at path: String) -> String? {
+        switch value {
+        case .object(let pairs):
+            for (key, child) in pairs {
+                if key == "pattern", let pattern = child.stringValue, (try? NSRegularExpression(pattern: pattern)) == nil { return path + "/pattern" }
+                if let found = invalidPattern(in: child, at: path + "/" + key) { return found }
+            }
+        case .array(let items):
+            for (index, item) in items.enumerated() {
+                if let found = invalidPattern(in: item, at: path + "/\(index)") { return found }
+            }
+        default: break
+        }
+        return nil
+    }
+
+    /// How long one `pattern` may take on one string. A pattern that backtracks catastrophically
+    /// (`^(a+)+$` on a long near-match) is stopped there, and the value refused, instead of holding
+    /// a thread for minutes.
+    public static let patternBudget: Duration = .milliseconds(50)
+
+    /// Whether `regex` finds a match in `text`; nil when matching ran past `budget` (the regex
+    /// engine reports its progress, and is stopped, during a long match).
+    public static func matches(_ regex: NSRegularExpression, _ text: String, budget: Duration = patternBudget) -> Bool? {
+        let deadline = ContinuousClock.now + budget
+        var found = false
+        var outOfTime = false
+        regex.enumerateMatches(in: text, options: [.reportProgress], range: NSRange(text.startIndex..., in: text)) { result, _, stop in
+            if result != nil {
+                found = true
+                stop.pointee = true
+            } else if ContinuousClock.now > deadline {
+                outOfTime = true
+                stop.pointee = true
+            }
+        }
+        if found { return true }
+        return outOfTime ? nil : false
     }
 
     /// The first violation found, or nil when `value` conforms.
@@ -51,10 +92,15 @@ public struct JSONSchema: Sendable {
             if let max = schema["maxLength"]?.intValue, length > max {
                 return SchemaViolation(path: path, message: "must be at most \(max) characters")
             }
-            if let pattern = schema["pattern"]?.stringValue, let regex = try? NSRegularExpression(pattern: pattern),
-                regex.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) == nil
-            {
-                return SchemaViolation(path: path, message: "must match \(pattern)")
+            if let pattern = schema["pattern"]?.stringValue, let regex = try? NSRegularExpression(pattern: pattern) {
+                switch Self.matches(regex, s) {
+                case true: break
+                case false: return SchemaViolation(path: path, message: "must match \(pattern)")
+                case nil:
+                    return SchemaViolation(
+                        path: path, message: "could not be checked against \(pattern) in \(Self.patternBudget) (the pattern backtracks too much on this value)"
+                    )
+                }
             }
             if schema["format"]?.stringValue == "email", !Self.looksLikeEmail(s) {
                 return SchemaViolation(path: path, message: "must be an email address")

@@ -71,6 +71,23 @@ import Testing
         schema.firstViolation(of: try JSONValue(parsing: text), at: "/data")
     }
 
+    @Test func aCatastrophicPatternIsStoppedAtItsBudgetAndTheValueRefused() throws {
+        let schema = try JSONSchema(JSONValue(parsing: #"{"properties":{"code":{"type":"string","pattern":"^(a+)+$"}}}"#))
+        // Linear for a match; exponential backtracking for a long near-match, cut at the budget.
+        #expect(schema.firstViolation(of: try JSONValue(parsing: #"{"code":"aaaa"}"#)) == nil)
+        let started = ContinuousClock.now
+        let violation = schema.firstViolation(of: .object([("code", .string(String(repeating: "a", count: 64) + "!"))]), at: "/data")
+        let elapsed = ContinuousClock.now - started
+        #expect(violation?.path == "/data/code")
+        #expect(violation?.message.contains("backtracks too much") == true, "\(violation?.message ?? "accepted")")
+        print("a catastrophic pattern was stopped after \(elapsed) (budget \(JSONSchema.patternBudget))")
+    }
+
+    @Test func aPatternThatDoesNotCompileIsRefusedWhereverItIs() throws {
+        #expect(throws: SchemaViolation.self) { try JSONSchema(JSONValue(parsing: #"{"properties":{"a":{"items":{"pattern":"(unclosed"}}}}"#)) }
+        _ = try JSONSchema(JSONValue(parsing: #"{"properties":{"pattern":{"type":"string","pattern":"^[a-z]+(-[a-z]+)*$"}}}"#))
+    }
+
     @Test func acceptsAConformingPayload() throws {
         #expect(try violation(#"{"lead_id":"l1","email":"a@b.org","amount":10.5,"programs":["film"],"tier":2}"#) == nil)
     }
