@@ -66,6 +66,8 @@ public final class DeliveryEngine: Service, Sendable {
     private let successCounter = Counter(label: "herald_deliveries_succeeded_total")
     private let failureCounter = Counter(label: "herald_delivery_attempts_failed_total")
     private let durationTimer = Timer(label: "herald_delivery_attempt_duration_seconds")
+    /// One store turn of the delivery loop: record the finished attempts and claim the next ones.
+    private let recordAndClaimTimer = Timer(label: "herald_record_and_claim_duration_seconds")
 
     public init(store: any HeraldStore, secretBox: SecretBox, configuration: DeliveryEngineConfiguration, logger: Logger) {
         self.store = store
@@ -371,7 +373,9 @@ public final class DeliveryEngine: Service, Sendable {
                 let batch: ClaimBatch
                 let claimedAt = Date()
                 do {
+                    let turn = ContinuousClock.now
                     batch = try await store.recordAndClaim(results(for: finished), health: configuration.hookHealth, now: claimedAt, policy: policy)
+                    recordAndClaimTimer.record(duration: ContinuousClock.now - turn)
                     retryDelay = .milliseconds(50)
                     failedTurns = 0
                 } catch {

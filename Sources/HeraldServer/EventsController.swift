@@ -1,6 +1,7 @@
 import Foundation
 import HeraldCore
 import Hummingbird
+import Metrics
 
 /// Ingest (`POST /api/events`, provider and admin) and the pull feed (`GET /api/events`).
 struct EventsController {
@@ -18,6 +19,9 @@ struct EventsController {
 
     /// Accepts one event or a batch. Answers 202 once the events are committed; their deliveries
     /// are created by the engine's fan-out from the committed log, so none can be lost.
+    /// How long accepted events wait for their commit (the group commit included).
+    static let ingestTimer = Timer(label: "herald_ingest_commit_duration_seconds")
+
     @Sendable func emit(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
         let principal = try context.require(.provider, .admin)
         // Idempotency keys belong to the token that sends them.
@@ -87,7 +91,9 @@ struct EventsController {
             try Self.checkRepeats(events, against: try await store.events(idempotencyKeys: keys, scope: scope), isBatch: isBatch)
         }
         try await services.admitEvents()
+        let committing = ContinuousClock.now
         let appended = try await services.ingest.submit(events)
+        Self.ingestTimer.record(duration: ContinuousClock.now - committing)
         // Another request with the same key may have been stored in between.
         try Self.checkRepeats(events, against: Dictionary(zip(events, appended).compactMap { new, result in
             result.duplicate ? new.idempotencyKey.map { ($0, result.event) } : nil

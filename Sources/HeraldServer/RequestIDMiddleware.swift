@@ -9,6 +9,7 @@ import Logging
 struct RequestIDMiddleware: RouterMiddleware {
     typealias Context = HeraldRequestContext
     static let header = HTTPField.Name("X-Request-Id")!
+    static let knownMethods: Set<HTTPRequest.Method> = [.get, .head, .post, .put, .patch, .delete, .options]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let id = request.headers[Self.header].flatMap(Self.acceptable) ?? UUID().uuidString.lowercased()
@@ -16,6 +17,13 @@ struct RequestIDMiddleware: RouterMiddleware {
         context.logger[metadataKey: "request_id"] = .string(id)
         let started = ContinuousClock.now
         do {
+            // Methods no route answers (TRACE, CONNECT, made-up ones) are 405, not 404.
+            guard Self.knownMethods.contains(request.method) else {
+                throw Problem(
+                    status: .methodNotAllowed, type: "/problems/method-not-allowed", title: "Method not allowed",
+                    detail: "\(request.method) is not a method this API answers."
+                )
+            }
             var response = try await next(request, context)
             response.headers[Self.header] = id
             log(request, context, status: response.status.code, started: started)

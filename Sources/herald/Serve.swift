@@ -21,7 +21,7 @@ struct Serve: AsyncParsableCommand {
     var port: Int?
 
     @Option(help: "The URL clients reach this server at (https://herald.example.org), for links in API answers and Secure cookies behind TLS (env HERALD_PUBLIC_URL).")
-    var publicURL: String? = ProcessInfo.processInfo.environment["HERALD_PUBLIC_URL"]
+    var publicURL: String = ProcessInfo.processInfo.environment["HERALD_PUBLIC_URL"] ?? ""
 
     @Flag(help: "Allow hooks to target loopback and private addresses (local development and tests only).")
     var allowPrivateTargets = false
@@ -96,7 +96,7 @@ struct Serve: AsyncParsableCommand {
         configuration.host = host
         configuration.port = try port ?? Self.environmentPort()
         guard (0...65_535).contains(configuration.port) else { throw ValidationError("--port must be between 0 and 65535") }
-        if let publicURL {
+        if !publicURL.isEmpty {
             guard let components = URLComponents(string: publicURL), ["http", "https"].contains(components.scheme ?? ""), components.host?.isEmpty == false else {
                 throw ValidationError("--public-url must be an absolute http or https URL, such as https://herald.example.org")
             }

@@ -277,6 +277,8 @@ import Testing
             #expect(given.header("X-Request-Id") == "lb-7f3a:42")
             let refused = try await herald.call(.GET, "/api/hooks", token: nil, headers: ["X-Request-Id": "bad id with spaces"])
             #expect(refused.status == 401 && refused.header("X-Request-Id")?.count == 36)
+            let trace = try await herald.call(.TRACE, "/api/hooks", token: nil)
+            #expect(trace.status == 405 && trace.header("Content-Type") == "application/problem+json")
         }
     }
 }

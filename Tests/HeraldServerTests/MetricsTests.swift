@@ -35,6 +35,9 @@ import Testing
             let text = try await api.call(.GET, "/metrics", token: nil).text
             #expect(Self.value(of: "herald_delivery_attempts_total", in: text) >= 2)
             #expect(text.contains("herald_delivery_attempt_duration_seconds"))
+            // Latencies of the ingest commit and of the engine's store turns.
+            #expect(text.contains("herald_ingest_commit_duration_seconds"))
+            #expect(text.contains("herald_record_and_claim_duration_seconds"))
             // The lead waits an hour for its retry: it is the backlog, and its wait is the oldest.
             #expect(Self.value(of: "herald_backlog", in: text) == 1)
             #expect(Self.value(of: "herald_oldest_pending_age_seconds", in: text) > 0)
