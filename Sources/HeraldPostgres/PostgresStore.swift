@@ -84,7 +84,7 @@ public final class PostgresStore: Sendable {
     /// Checks that this node seals secrets with the key the first node used: the first node stores
     /// a sealed sample, every later one must open it. Throws ``StoreError/invalid(_:)`` otherwise.
     public func checkMasterKey(seal: @Sendable (String) throws -> Data, open: @Sendable (Data) throws -> String) async throws {
-        let sample = "herald master key check"
+        let sample = Self.masterKeySample
         let stored = try await write { db in
             try await db.run("INSERT INTO settings (key, value) VALUES ('master_key_check', \(try seal(sample))) ON CONFLICT (key) DO NOTHING")
             return try await db.value("SELECT value FROM settings WHERE key = 'master_key_check'", as: Data.self)
@@ -95,6 +95,14 @@ public final class PostgresStore: Sendable {
             )
         }
     }
+
+    /// Seals the master-key sample anew (a key rotation).
+    public func resealMasterKeyCheck(seal: @Sendable (String) throws -> Data) async throws {
+        let sealed = try seal(Self.masterKeySample)
+        try await write { db in try await db.run("UPDATE settings SET value = \(sealed) WHERE key = 'master_key_check'") }
+    }
+
+    static let masterKeySample = "herald master key check"
 
     /// The names of the migrations applied, oldest first.
     public func appliedMigrations() async throws -> [String] {

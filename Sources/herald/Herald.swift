@@ -22,7 +22,7 @@ struct Herald: AsyncParsableCommand {
         commandName: "herald",
         abstract: "Herald: signed, logged, retried webhooks for your domain events.",
         version: HeraldVersion.current,
-        subcommands: [Serve.self, Migrate.self, AdminCommand.self, TeamCommand.self, TokenCommand.self, DatabaseCommand.self, Emit.self, Replay.self, Verify.self, Listen.self, Bench.self],
+        subcommands: [Serve.self, Migrate.self, RotateMasterKey.self, AdminCommand.self, TeamCommand.self, TokenCommand.self, DatabaseCommand.self, Emit.self, Replay.self, Verify.self, Listen.self, Bench.self],
         defaultSubcommand: Serve.self
     )
 }

@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import HeraldSQLite
 import Testing
 
 /// What the `herald` program checks and sets up before it serves.
@@ -47,6 +48,45 @@ import Testing
         #expect(page.status == 200 && page.html.contains("Sign in"), "\(page.html.prefix(300))")
         let css = try await HeraldHarnessClient(baseURL: "http://127.0.0.1:\(port)").call(.GET, "/public/herald.css", token: nil)
         #expect(css.status == 200)
+    }
+
+    @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary), "needs the built herald executable"))
+    func rotatingTheMasterKeySealsEverySecretAnewAndResumesWhenInterrupted() async throws {
+        let binary = try #require(ExternalTools.heraldBinary)
+        let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-rotate-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dataDirectory) }
+        #expect(try await ExternalTools.runOffPool(binary.path, ["migrate", "--data-dir", dataDirectory.path]).status == 0)
+        let keyFile = dataDirectory.appendingPathComponent("master.key")
+        let original = try SecretBox.load(dataDirectory: dataDirectory, environment: [:])
+        let hookID: Int64
+        do {
+            let store = try SQLiteStore(directory: dataDirectory)
+            let team = try await store.createTeam(name: "BDE", slug: "bde", now: Date())
+            var settings = HookSettings(url: "https://example.org/hook")
+            settings.events = ["*"]
+            hookID = try await store.createHook(teamID: team.id, settings: settings, encryptedSecret: try original.seal("whsec_first"), now: Date()).hook.id
+        }
+        func sealedSecret() async throws -> Data { try #require(try await SQLiteStore(directory: dataDirectory).hook(id: hookID)).encryptedSecret }
+
+        let rotated = try await ExternalTools.runOffPool(binary.path, ["rotate-master-key", "--data-dir", dataDirectory.path])
+        #expect(rotated.status == 0, "\(rotated.output)")
+        #expect(rotated.output.contains("Sealed the secrets of 1 hooks"))
+        #expect(!FileManager.default.fileExists(atPath: SecretBox.previousKeyFile(keyFile).path))
+        let second = try SecretBox.load(dataDirectory: dataDirectory, environment: [:])
+        #expect(try second.open(try await sealedSecret()) == "whsec_first")
+        #expect((try? original.open(try await sealedSecret())) == nil, "the old key no longer opens it")
+
+        // Interrupted after the new key was written and before anything was sealed anew: run again,
+        // it finishes with that key instead of making a third.
+        let interrupted = try SecretBox.beginRotation(keyFile: keyFile)
+        let keyDuringRotation = try #require(FileManager.default.contents(atPath: keyFile.path))
+        #expect(try interrupted.open(try await sealedSecret()) == "whsec_first", "both keys open secrets meanwhile")
+        let resumed = try await ExternalTools.runOffPool(binary.path, ["rotate-master-key", "--data-dir", dataDirectory.path])
+        #expect(resumed.status == 0, "\(resumed.output)")
+        #expect(FileManager.default.contents(atPath: keyFile.path) == keyDuringRotation)
+        #expect(!FileManager.default.fileExists(atPath: SecretBox.previousKeyFile(keyFile).path))
+        #expect((try? second.open(try await sealedSecret())) == nil)
+        #expect(try SecretBox.load(dataDirectory: dataDirectory, environment: [:]).open(try await sealedSecret()) == "whsec_first")
     }
 
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary), "needs the built herald executable"))
