@@ -15,27 +15,51 @@ extension PostgresStore: EventStore {
         var seq = try await db.value("SELECT value FROM meta WHERE key = 'event_seq' FOR UPDATE", as: Int64.self) ?? 0
         var results: [AppendedEvent] = []
         results.reserveCapacity(events.count)
+        var rows: [JSONValue] = []
+        var keysInBatch: [String: Event] = [:]
         for new in events {
-            if let key = new.idempotencyKey, let existing = try await event(idempotencyKey: key, scope: new.idempotencyScope, in: db) {
-                results.append(AppendedEvent(event: existing, duplicate: true))
-                continue
+            if let key = new.idempotencyKey {
+                let scoped = new.idempotencyScope + "\u{1}" + key
+                if let earlier = keysInBatch[scoped] {
+                    results.append(AppendedEvent(event: earlier, duplicate: true))
+                    continue
+                }
+                if let existing = try await event(idempotencyKey: key, scope: new.idempotencyScope, in: db) {
+                    results.append(AppendedEvent(event: existing, duplicate: true))
+                    continue
+                }
             }
             seq += 1
-            try await db.run(
-                """
-                INSERT INTO events (seq, id, type, data, channels, idempotency_scope, idempotency_key, target_hook_id, created_at)
-                VALUES (\(seq), \(new.id), \(new.type), \(new.data), \(encodeStringArray(new.channels)),
-                    \(new.idempotencyKey.map { _ in new.idempotencyScope }), \(new.idempotencyKey), \(targetHookID), \(new.timestamp.unixSeconds))
-                """
-            )
             let event = Event(
                 seq: seq, id: new.id, type: new.type, data: new.data, channels: new.channels, idempotencyKey: new.idempotencyKey,
                 timestamp: new.timestamp
             )
+            if let key = new.idempotencyKey { keysInBatch[new.idempotencyScope + "\u{1}" + key] = event }
+            rows.append(
+                .object([
+                    ("seq", .int(seq)), ("id", .string(new.id)), ("type", .string(new.type)), ("data", .string(new.data)),
+                    ("channels", .string(encodeStringArray(new.channels))),
+                    ("idempotency_scope", new.idempotencyKey.map { _ in .string(new.idempotencyScope) } ?? .null),
+                    ("idempotency_key", new.idempotencyKey.map(JSONValue.string) ?? .null), ("target_hook_id", targetHookID.map(JSONValue.int) ?? .null),
+                    ("created_at", .double(new.timestamp.unixSeconds)),
+                ])
+            )
             results.append(AppendedEvent(event: event, duplicate: false))
         }
+        // A thousand rows a statement, as one JSON parameter: a batch costs a round trip, not one per event.
+        for start in stride(from: 0, to: rows.count, by: 1000) {
+            let chunk = JSONValue.array(Array(rows[start..<min(rows.count, start + 1000)])).jsonString
+            try await db.run(
+                """
+                INSERT INTO events (seq, id, type, data, channels, idempotency_scope, idempotency_key, target_hook_id, created_at)
+                SELECT seq, id, type, data, channels, idempotency_scope, idempotency_key, target_hook_id, created_at
+                FROM jsonb_to_recordset(\(chunk)::jsonb) AS t(seq bigint, id text, type text, data text, channels text, idempotency_scope text,
+                    idempotency_key text, target_hook_id bigint, created_at double precision)
+                """
+            )
+        }
         try await db.run("UPDATE meta SET value = \(seq) WHERE key = 'event_seq'")
-        if targetHookID == nil, results.contains(where: { !$0.duplicate }) { try await db.notify(.events) }
+        if targetHookID == nil, !rows.isEmpty { try await db.notify(.events) }
         return results
     }
 

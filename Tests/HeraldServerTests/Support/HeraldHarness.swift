@@ -75,8 +75,10 @@ struct HeraldHarness: Sendable {
     var client: HeraldHarnessClient { HeraldHarnessClient(baseURL: baseURL) }
 
     @discardableResult
-    func call(_ method: HTTPMethod, _ path: String, token: String?, body: String? = nil, headers: [String: String] = [:]) async throws -> APIResponse {
-        try await client.call(method, path, token: token, body: body, headers: headers)
+    func call(
+        _ method: HTTPMethod, _ path: String, token: String?, body: String? = nil, headers: [String: String] = [:], deadline: Duration = .seconds(30)
+    ) async throws -> APIResponse {
+        try await client.call(method, path, token: token, body: body, headers: headers, deadline: deadline)
     }
 
     typealias APIResponse = HeraldHarnessClient.APIResponse
@@ -137,7 +139,9 @@ struct HeraldHarnessClient: Sendable {
     }
 
     @discardableResult
-    func call(_ method: HTTPMethod, _ path: String, token: String?, body: String? = nil, headers: [String: String] = [:]) async throws -> APIResponse {
+    func call(
+        _ method: HTTPMethod, _ path: String, token: String?, body: String? = nil, headers: [String: String] = [:], deadline: Duration = .seconds(30)
+    ) async throws -> APIResponse {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
@@ -146,7 +150,7 @@ struct HeraldHarnessClient: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(string: body))
         }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let response = try await HTTPClient.shared.execute(request, timeout: .nanoseconds(Int64(deadline.components.seconds) * 1_000_000_000))
         let text = String(buffer: try await response.body.collect(upTo: 16 << 20))
         return APIResponse(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, text: text)
     }
