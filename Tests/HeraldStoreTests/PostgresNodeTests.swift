@@ -16,7 +16,8 @@ import Testing
         return (first, second)
     }
 
-    @Test(.enabled(if: available, "needs a PostgreSQL server (HERALD_TEST_POSTGRES_URL)"))
+    // Waits for signals: bounded, so a lost one fails the test instead of stalling the run.
+    @Test(.enabled(if: available, "needs a PostgreSQL server (HERALD_TEST_POSTGRES_URL)"), .timeLimit(.minutes(1)))
     func aNodeHearsOfAnotherNodesAppendsAndDeliveries() async throws {
         let (listener, writer) = try await Self.twoNodes()
         defer { listener.close(); writer.close() }
