@@ -212,25 +212,6 @@ extension Date {
     var unixSeconds: Double { timeIntervalSince1970 }
 }
 
-func encodeStringArray(_ values: [String]) -> String {
-    JSONValue.array(values.map(JSONValue.string)).jsonString
-}
-
-func decodeStringArray(_ text: String) -> [String] {
-    ((try? JSONValue(parsing: text))?.arrayValue ?? []).compactMap(\.stringValue)
-}
-
-func encodeHeaders(_ headers: [HTTPHeaderField]) -> String {
-    JSONValue.array(headers.map { .array([.string($0.name), .string($0.value)]) }).jsonString
-}
-
-func decodeHeaders(_ text: String) -> [HTTPHeaderField] {
-    ((try? JSONValue(parsing: text))?.arrayValue ?? []).compactMap { pair in
-        guard let items = pair.arrayValue, items.count == 2, let name = items[0].stringValue, let value = items[1].stringValue else { return nil }
-        return HTTPHeaderField(name, value)
-    }
-}
-
 /// A statement PostgreSQL refused (or a lost connection), with the server's SQLSTATE and message:
 /// PostgresNIO's own error hides both from its description, so logs would say nothing useful.
 /// The statement's parameters are left out (they may hold secrets).
