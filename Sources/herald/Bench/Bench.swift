@@ -59,13 +59,7 @@ struct Bench: AsyncParsableCommand {
             return
         }
         let receiver = BenchReceiver()
-        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let receiverApp = receiver.application(logger: logger) { portContinuation.yield($0) }
-        let receiverGroup = ServiceGroup(configuration: .init(services: [receiverApp], gracefulShutdownSignals: [], logger: logger))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await receiverGroup.run() }
-            var iterator = ports.makeAsyncIterator()
-            let receiverPort = await iterator.next() ?? 0
+        try await runBenchReceiver(logger: logger, receiver.application) { receiverPort in
             var report = BenchReport()
             report.add(
                 "mode",
@@ -106,8 +100,6 @@ struct Bench: AsyncParsableCommand {
             }
             report.add("peak RSS (whole process)", BenchReport.peakRSS())
             report.print()
-            await receiverGroup.triggerGracefulShutdown()
-            try await tasks.waitForAll()
         }
     }
 

@@ -43,3 +43,20 @@ final class BenchReceiver: Sendable {
         )
     }
 }
+
+/// Runs a benchmark receiver (`makeApplication` gets the callback for its port) on 127.0.0.1 for
+/// as long as `body` runs; `body` gets the port.
+func runBenchReceiver<App: ApplicationProtocol>(
+    logger: Logger, _ makeApplication: (Logger, @escaping @Sendable (Int) -> Void) -> App, _ body: (Int) async throws -> Void
+) async throws {
+    let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+    let application = makeApplication(logger) { portContinuation.yield($0) }
+    let group = ServiceGroup(configuration: .init(services: [application], gracefulShutdownSignals: [], logger: logger))
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        var iterator = ports.makeAsyncIterator()
+        try await body(await iterator.next() ?? 0)
+        await group.triggerGracefulShutdown()
+        try await tasks.waitForAll()
+    }
+}

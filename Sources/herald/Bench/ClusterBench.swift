@@ -34,13 +34,7 @@ struct ClusterBench {
 
     func run() async throws {
         let receiver = ClusterReceiver()
-        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let receiverApp = receiver.application(logger: logger) { portContinuation.yield($0) }
-        let receiverGroup = ServiceGroup(configuration: .init(services: [receiverApp], gracefulShutdownSignals: [], logger: logger))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await receiverGroup.run() }
-            var iterator = ports.makeAsyncIterator()
-            let port = await iterator.next() ?? 0
+        try await runBenchReceiver(logger: logger, receiver.application) { port in
             var report = BenchReport()
             report.add("mode", "nodes: \(bench.events) events × \(bench.hooks) hooks, batches of \(bench.batchSize), \(bench.nodeMaxInFlight) in flight per node")
             for delay in delays {
@@ -58,8 +52,6 @@ struct ClusterBench {
                 }
             }
             report.print()
-            await receiverGroup.triggerGracefulShutdown()
-            try await tasks.waitForAll()
         }
     }
 
