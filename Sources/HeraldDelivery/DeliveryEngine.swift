@@ -31,7 +31,7 @@ public final class DeliveryEngine: Service, Sendable {
     public let scripts: ScriptRunner
     private let signingMaterial: SigningMaterialCache
     private let oauth2: OAuth2Tokens
-    private let clients: [HTTPClient]
+    let clients: GuardedClients
 
     private let fanOutBell = Doorbell()
     private let deliveryBell = Doorbell()
@@ -89,18 +89,9 @@ public final class DeliveryEngine: Service, Sendable {
         // A refused connection is one failed attempt, retried on the hook's schedule, not in a loop
         // inside the client until the attempt's deadline.
         clientConfiguration.connectionPool.retryConnectionEstablishment = false
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
-        var insecureConfiguration = clientConfiguration
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.certificateVerification = .none
-        insecureConfiguration.tlsConfiguration = tls
-        let insecureClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: insecureConfiguration)
-        clients = [client, insecureClient]
-        sender = DeliverySender(
-            client: client, insecureClient: insecureClient, targetGuard: configuration.targetGuard,
-            responseBodyLimit: configuration.responseBodyLimit
-        )
-        oauth2 = OAuth2Tokens(client: client, targetGuard: configuration.targetGuard)
+        clients = GuardedClients(targetGuard: configuration.targetGuard, configuration: clientConfiguration)
+        sender = DeliverySender(clients: clients, responseBodyLimit: configuration.responseBodyLimit)
+        oauth2 = OAuth2Tokens(clients: clients)
     }
 
     /// Attempts claimed and not yet recorded: a slot is free again once its attempt is durable.
@@ -200,7 +191,7 @@ public final class DeliveryEngine: Service, Sendable {
             self.pruneBell.ring()
             self.syncBell.ring()
         }
-        for client in clients { try? await client.shutdown() }
+        await clients.shutdown()
         scripts.shutdown()
     }
 

@@ -9,9 +9,7 @@ import NIOPosix
 /// Makes one HTTP attempt for a claimed delivery and reports what happened. Never throws: every
 /// failure becomes an ``AttemptOutcome`` with an ``ErrorClass``.
 struct DeliverySender: Sendable {
-    let client: HTTPClient
-    let insecureClient: HTTPClient
-    let targetGuard: TargetGuard
+    let clients: GuardedClients
     let responseBodyLimit: Int
 
     struct Sent: Sendable {
@@ -38,9 +36,6 @@ struct DeliverySender: Sendable {
             return Sent(attempt: attempt, outcome: outcome)
         }
 
-        if let refusal = await targetGuard.refusal(for: request.url) {
-            return finish(.error(.refused, message: refusal))
-        }
         var httpRequest = HTTPClientRequest(url: request.url)
         httpRequest.method = .POST
         for header in request.headers { httpRequest.headers.add(name: header.name, value: header.value) }
@@ -49,27 +44,28 @@ struct DeliverySender: Sendable {
         let timeout = TimeAmount.seconds(Int64(max(1, delivery.hook.timeoutSeconds)))
         let deadline = NIODeadline.now() + timeout
         do {
-            let chosen = delivery.hook.insecureSSL ? insecureClient : client
-            let response = try await chosen.execute(httpRequest, deadline: deadline)
-            attempt.responseStatus = Int(response.status.code)
-            attempt.responseHeaders = response.headers.map { HTTPHeaderField($0.name, $0.value) }
-            var captured = ByteBuffer()
-            var truncated = false
-            for try await var chunk in response.body {
-                if NIODeadline.now() > deadline { throw HTTPClientError.deadlineExceeded }
-                let room = responseBodyLimit - captured.readableBytes
-                if chunk.readableBytes > room {
-                    truncated = true
-                    if room > 0, let slice = chunk.readSlice(length: room) { captured.writeImmutableBuffer(slice) }
-                } else {
-                    captured.writeBuffer(&chunk)
+            return try await clients.withClient(for: request.url, insecure: delivery.hook.insecureSSL) { client in
+                let response = try await client.execute(httpRequest, deadline: deadline)
+                attempt.responseStatus = Int(response.status.code)
+                attempt.responseHeaders = response.headers.map { HTTPHeaderField($0.name, $0.value) }
+                var captured = ByteBuffer()
+                var truncated = false
+                for try await var chunk in response.body {
+                    if NIODeadline.now() > deadline { throw HTTPClientError.deadlineExceeded }
+                    let room = responseBodyLimit - captured.readableBytes
+                    if chunk.readableBytes > room {
+                        truncated = true
+                        if room > 0, let slice = chunk.readSlice(length: room) { captured.writeImmutableBuffer(slice) }
+                    } else {
+                        captured.writeBuffer(&chunk)
+                    }
                 }
+                var body = String(decoding: captured.readableBytesView, as: UTF8.self)
+                if truncated { body += "\n… (truncated at \(responseBodyLimit) bytes)" }
+                attempt.responseBody = body
+                let retryAfter = response.headers.first(name: "Retry-After").flatMap { RetryAfter.parse($0, now: Date()) }
+                return finish(.response(status: Int(response.status.code), retryAfter: retryAfter))
             }
-            var body = String(decoding: captured.readableBytesView, as: UTF8.self)
-            if truncated { body += "\n… (truncated at \(responseBodyLimit) bytes)" }
-            attempt.responseBody = body
-            let retryAfter = response.headers.first(name: "Retry-After").flatMap { RetryAfter.parse($0, now: Date()) }
-            return finish(.response(status: Int(response.status.code), retryAfter: retryAfter))
         } catch {
             let (errorClass, message) = Self.classify(error)
             return finish(.error(errorClass, message: message))
@@ -77,6 +73,7 @@ struct DeliverySender: Sendable {
     }
 
     static func classify(_ error: any Error) -> (ErrorClass, String) {
+        if let refused = error as? TargetRefused { return (.refused, refused.reason) }
         if let error = error as? HTTPClientError {
             switch error {
             case .deadlineExceeded, .readTimeout, .writeTimeout: return (.timeout, "timed out waiting for the receiver")
@@ -87,7 +84,7 @@ struct DeliverySender: Sendable {
             default: return (.other, String(describing: error))
             }
         }
-        if error is NIOSSLError || error is BoringSSLError { return (.tls, String(describing: error)) }
+        if error is NIOSSLError || error is NIOSSLExtraError || error is BoringSSLError { return (.tls, String(describing: error)) }
         if let error = error as? NIOConnectionError {
             if error.dnsAError != nil || error.dnsAAAAError != nil, error.connectionErrors.isEmpty {
                 return (.dns, "the host name does not resolve")

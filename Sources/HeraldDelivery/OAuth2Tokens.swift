@@ -7,15 +7,13 @@ import Synchronization
 /// Access tokens of OAuth2 client-credentials hooks, each kept until shortly before it expires, or
 /// until a receiver answers 401 to it. Fetched through the SSRF guard like any target.
 final class OAuth2Tokens: Sendable {
-    private let client: HTTPClient
-    private let targetGuard: TargetGuard
+    private let clients: GuardedClients
     private let tokens = Mutex<[OAuth2ClientCredentials: (token: String, expiresAt: Date)]>([:])
     /// A token is renewed this long before its expiry.
     static let skew: TimeInterval = 30
 
-    init(client: HTTPClient, targetGuard: TargetGuard) {
-        self.client = client
-        self.targetGuard = targetGuard
+    init(clients: GuardedClients) {
+        self.clients = clients
     }
 
     /// A valid token for `credentials`, fetched when none is cached.
@@ -35,7 +33,6 @@ final class OAuth2Tokens: Sendable {
     }
 
     private func fetch(_ credentials: OAuth2ClientCredentials) async throws(TransformError) -> (String, Double) {
-        if let refusal = await targetGuard.refusal(for: credentials.tokenURL) { throw TransformError(message: "OAuth2 token URL refused: \(refusal)") }
         var request = HTTPClientRequest(url: credentials.tokenURL)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
@@ -45,9 +42,12 @@ final class OAuth2Tokens: Sendable {
         let body: String
         let status: UInt
         do {
-            let response = try await client.execute(request, timeout: .seconds(10))
-            status = response.status.code
-            body = String(buffer: try await response.body.collect(upTo: 64 * 1024))
+            (status, body) = try await clients.withClient(for: credentials.tokenURL, insecure: false) { client in
+                let response = try await client.execute(request, timeout: .seconds(10))
+                return (response.status.code, String(buffer: try await response.body.collect(upTo: 64 * 1024)))
+            }
+        } catch let refused as TargetRefused {
+            throw TransformError(message: "OAuth2 token URL refused: \(refused.reason)")
         } catch {
             throw TransformError(message: "OAuth2 token request failed: \(DeliverySender.classify(error).1)")
         }

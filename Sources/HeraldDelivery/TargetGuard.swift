@@ -10,29 +10,58 @@ public struct TargetGuard: Sendable {
     public var allowPrivateTargets: Bool
     /// Networks accepted even though they are not public (a partner's VPN range, a test network).
     public var allowedNetworks: [IPNetwork]
+    /// Resolves a host name to numeric addresses (`getaddrinfo` on the thread pool by default).
+    public var resolver: @Sendable (String) async -> [String]
 
-    public init(allowPrivateTargets: Bool, allowedNetworks: [IPNetwork] = []) {
+    public init(
+        allowPrivateTargets: Bool, allowedNetworks: [IPNetwork] = [],
+        resolver: @escaping @Sendable (String) async -> [String] = TargetGuard.systemResolver
+    ) {
         self.allowPrivateTargets = allowPrivateTargets
         self.allowedNetworks = allowedNetworks
+        self.resolver = resolver
+    }
+
+    /// `getaddrinfo`, on the thread pool.
+    public static let systemResolver: @Sendable (String) async -> [String] = { host in
+        (try? await NIOThreadPool.singleton.runIfActive { resolve(host) }) ?? []
+    }
+
+    /// A host name and the checked address a request to it must connect to.
+    public struct Pin: Sendable, Hashable {
+        public var host: String
+        public var address: String
+    }
+
+    /// What the guard says of a URL.
+    public enum Verdict: Sendable, Hashable {
+        /// Refused, with the reason.
+        case refused(String)
+        /// Allowed. For a host name, the address that was checked: the connection must go there
+        /// and nowhere else (a second resolution could answer otherwise — DNS rebinding). Nil for
+        /// a numeric host, or when private targets are allowed (nothing is checked then).
+        case allowed(Pin?)
     }
 
     /// Why the URL may not be used as a target, or nil when it may.
     public func refusal(for url: String) async -> String? {
-        if let refusal = Self.malformed(url) { return refusal }
-        guard let components = URLComponents(string: url), let host = components.host else { return Self.notAnURL }
-        if allowPrivateTargets { return nil }
-        let bareHost = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        let addresses: [String]
-        if Self.isLiteralAddress(bareHost) {
-            addresses = [bareHost]
-        } else {
-            addresses = (try? await NIOThreadPool.singleton.runIfActive { Self.resolve(bareHost) }) ?? []
-            if addresses.isEmpty { return "the host \(host) does not resolve" }
-        }
-        for address in addresses where !allowedNetworks.contains(where: { $0.contains(address) }) && Self.isNonPublic(address) {
-            return "the host \(host) resolves to \(address), a non-public address"
-        }
+        if case .refused(let reason) = await verdict(for: url) { return reason }
         return nil
+    }
+
+    /// Checks the URL: its form, then every address its host resolves to (once).
+    public func verdict(for url: String) async -> Verdict {
+        if let refusal = Self.malformed(url) { return .refused(refusal) }
+        guard let components = URLComponents(string: url), let host = components.host else { return .refused(Self.notAnURL) }
+        if allowPrivateTargets { return .allowed(nil) }
+        let bareHost = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        let literal = Self.isLiteralAddress(bareHost)
+        let addresses = literal ? [bareHost] : await resolver(bareHost)
+        guard let first = addresses.first else { return .refused("the host \(host) does not resolve") }
+        for address in addresses where !allowedNetworks.contains(where: { $0.contains(address) }) && Self.isNonPublic(address) {
+            return .refused("the host \(host) resolves to \(address), a non-public address")
+        }
+        return .allowed(literal ? nil : Pin(host: host, address: first))
     }
 
     static let notAnURL = "the URL must be an absolute http or https URL"

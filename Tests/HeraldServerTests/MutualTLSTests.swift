@@ -11,12 +11,13 @@ import Testing
 @Suite struct MutualTLSTests {
     static var openssl: String? { ["/usr/bin/openssl", "/usr/local/bin/openssl"].first(where: FileManager.default.isExecutableFile(atPath:)) }
 
-    /// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
-    static func makeCertificates(in directory: URL) throws -> (ca: String, serverCert: String, serverKey: String, clientCert: String, clientKey: String) {
+    /// A CA, a server certificate (for 127.0.0.1 unless `subjectAltName` names another) and a
+    /// client certificate, made with openssl.
+    static func makeCertificates(in directory: URL, subjectAltName: String = "IP:127.0.0.1") throws -> (ca: String, serverCert: String, serverKey: String, clientCert: String, clientKey: String) {
         let openssl = try #require(Self.openssl)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = { (name: String) in directory.appendingPathComponent(name).path }
-        try "subjectAltName=IP:127.0.0.1\n".write(toFile: path("san.ext"), atomically: true, encoding: .utf8)
+        try "subjectAltName=\(subjectAltName)\n".write(toFile: path("san.ext"), atomically: true, encoding: .utf8)
         let steps: [[String]] = [
             ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", path("ca.key"), "-out", path("ca.pem"), "-days", "2", "-subj", "/CN=Test CA"],
             ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", path("server.key"), "-out", path("server.csr"), "-subj", "/CN=127.0.0.1"],

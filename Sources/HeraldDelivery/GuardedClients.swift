@@ -1,0 +1,121 @@
+import AsyncHTTPClient
+import NIOCore
+import NIOSSL
+import Synchronization
+
+/// A target the ``TargetGuard`` refused when the request was about to go out.
+struct TargetRefused: Error, Sendable {
+    var reason: String
+}
+
+/// The HTTP clients requests to receivers (and OAuth2 token endpoints) go out through, each
+/// request connected to the address the target guard checked.
+///
+/// The guard resolves a host name once and checks every address. The request is then sent
+/// through a client whose DNS override maps that name to the first checked address, so the
+/// connection goes there and never to what a second resolution might answer (DNS rebinding: a
+/// name that resolves to a public address for the check, then to `127.0.0.1` or the metadata
+/// address for the connection). TLS still sends the name (SNI) and verifies the certificate
+/// against it. There is one client per name, address and verification setting, kept while in use
+/// and for a while after, so that connections to a receiver are reused.
+final class GuardedClients: Sendable {
+    let targetGuard: TargetGuard
+    private let configuration: HTTPClient.Configuration
+    private let insecureConfiguration: HTTPClient.Configuration
+    /// For numeric hosts, and for every host when private targets are allowed (nothing to pin).
+    private let direct: HTTPClient
+    private let insecureDirect: HTTPClient
+    private let pinned = Mutex<[PinKey: PinnedClient]>([:])
+    /// A pinned client unused this long is shut down (its address is resolved afresh next time).
+    static let idleLifetime: Duration = .seconds(300)
+    /// Beyond this many pinned clients, idle ones are shut down, least recently used first.
+    static let idleClientLimit = 256
+
+    private struct PinKey: Hashable {
+        var pin: TargetGuard.Pin
+        var insecure: Bool
+    }
+
+    private struct PinnedClient {
+        var client: HTTPClient
+        var users: Int
+        var lastUsed: ContinuousClock.Instant
+    }
+
+    init(targetGuard: TargetGuard, configuration: HTTPClient.Configuration) {
+        self.targetGuard = targetGuard
+        self.configuration = configuration
+        var insecureConfiguration = configuration
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.certificateVerification = .none
+        insecureConfiguration.tlsConfiguration = tls
+        self.insecureConfiguration = insecureConfiguration
+        direct = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        insecureDirect = HTTPClient(eventLoopGroupProvider: .singleton, configuration: insecureConfiguration)
+    }
+
+    /// How many pinned clients exist now (for tests).
+    var pinnedCount: Int { pinned.withLock { $0.count } }
+
+    /// Checks `url` with the target guard and runs `body` with a client that connects where the
+    /// guard looked. Read the response's body inside `body`: the client is kept until it returns.
+    /// Throws ``TargetRefused`` when the guard refuses the URL.
+    func withClient<Result>(
+        for url: String, insecure: Bool, isolation: isolated (any Actor)? = #isolation, _ body: (HTTPClient) async throws -> Result
+    ) async throws -> Result {
+        switch await targetGuard.verdict(for: url) {
+        case .refused(let reason):
+            throw TargetRefused(reason: reason)
+        case .allowed(nil):
+            return try await body(insecure ? insecureDirect : direct)
+        case .allowed(let pin?):
+            let key = PinKey(pin: pin, insecure: insecure)
+            let client = acquire(key)
+            defer { release(key) }
+            return try await body(client)
+        }
+    }
+
+    private func acquire(_ key: PinKey) -> HTTPClient {
+        let now = ContinuousClock.now
+        let (client, retired) = pinned.withLock { clients -> (HTTPClient, [HTTPClient]) in
+            if var entry = clients[key] {
+                entry.users += 1
+                entry.lastUsed = now
+                clients[key] = entry
+                return (entry.client, [])
+            }
+            var retired: [HTTPClient] = []
+            let idle = clients.filter { $0.value.users == 0 }.sorted { $0.value.lastUsed < $1.value.lastUsed }
+            var excess = clients.count + 1 - Self.idleClientLimit
+            for (idleKey, entry) in idle where excess > 0 || now - entry.lastUsed > Self.idleLifetime {
+                clients[idleKey] = nil
+                retired.append(entry.client)
+                excess -= 1
+            }
+            var configuration = key.insecure ? insecureConfiguration : self.configuration
+            configuration.dnsOverride = [key.pin.host: key.pin.address]
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            clients[key] = PinnedClient(client: client, users: 1, lastUsed: now)
+            return (client, retired)
+        }
+        for old in retired { Task { try? await old.shutdown() } }
+        return client
+    }
+
+    private func release(_ key: PinKey) {
+        pinned.withLock { clients in
+            clients[key]?.users -= 1
+            clients[key]?.lastUsed = .now
+        }
+    }
+
+    /// Shuts every client down; call once, after the last request.
+    func shutdown() async {
+        let all = pinned.withLock { clients in
+            defer { clients.removeAll() }
+            return clients.values.map(\.client)
+        }
+        for client in all + [direct, insecureDirect] { try? await client.shutdown() }
+    }
+}
