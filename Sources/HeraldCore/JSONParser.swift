@@ -238,7 +238,9 @@ struct JSONParser {
         }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         if isInteger, let int = Int64(text) { return .int(int) }
+        // Kept as written; refused only beyond what a Double reaches (a receiver in JavaScript
+        // could not read it).
         guard let double = Double(text), double.isFinite else { throw fail("number out of range") }
-        return .double(double)
+        return .number(text)
     }
 }

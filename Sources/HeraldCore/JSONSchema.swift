@@ -105,7 +105,7 @@ public struct JSONSchema: Sendable {
             if schema["format"]?.stringValue == "email", !Self.looksLikeEmail(s) {
                 return SchemaViolation(path: path, message: "must be an email address")
             }
-        case .int, .double:
+        case .int, .double, .number:
             let number = value.numberValue!
             if let min = schema["minimum"]?.numberValue, number < min {
                 return SchemaViolation(path: path, message: "must be ≥ \(min)")
@@ -156,7 +156,7 @@ public struct JSONSchema: Sendable {
     static func matches(_ value: JSONValue, type: String) -> Bool {
         switch (type, value) {
         case ("null", .null), ("boolean", .bool), ("string", .string), ("array", .array), ("object", .object): true
-        case ("number", .int), ("number", .double): true
+        case ("number", .int), ("number", .double), ("number", .number): true
         case ("integer", _): value.intValue != nil && value.numberValue != nil
         default: false
         }

@@ -1,11 +1,18 @@
 import Foundation
 
-/// A JSON document, kept exact: integers stay integers, object key order is preserved.
+/// A JSON document, kept exact: integers stay integers, numbers keep the text they were sent as,
+/// object key order and key bytes are preserved.
 public enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)
     case int(Int64)
+    /// A number made by Herald itself (a timestamp, a count), written in the shortest form that
+    /// reads back as the same `Double`.
     case double(Double)
+    /// A number as it was written in the JSON text received, when it is not an integer that fits
+    /// 64 bits: `1.0`, `2.50`, `1e3`, `12345678901234567890123`. It is written back byte for byte,
+    /// so a receiver gets the provider's number, not its nearest `Double`.
+    case number(String)
     case string(String)
     case array([JSONValue])
     case object([(key: String, value: JSONValue)])
@@ -17,6 +24,8 @@ public enum JSONValue: Sendable, Hashable {
         case (.int(let a), .int(let b)): a == b
         case (.double(let a), .double(let b)): a == b
         case (.int(let a), .double(let b)), (.double(let b), .int(let a)): Double(a) == b
+        case (.number, .int), (.int, .number), (.number, .number), (.number, .double), (.double, .number):
+            Self.sameNumber(lhs, rhs)
         case (.string(let a), .string(let b)): a == b
         case (.array(let a), .array(let b)): a == b
         case (.object(let a), .object(let b)):
@@ -31,6 +40,7 @@ public enum JSONValue: Sendable, Hashable {
         case .bool(let b): hasher.combine(b)
         case .int(let i): hasher.combine(Double(i))
         case .double(let d): hasher.combine(d)
+        case .number: hasher.combine(numberValue ?? 0)
         case .string(let s): hasher.combine(s)
         case .array(let a): hasher.combine(a)
         case .object(let o): hasher.combine(o.count)
@@ -52,6 +62,7 @@ public enum JSONValue: Sendable, Hashable {
         switch self {
         case .int(let i): Double(i)
         case .double(let d): d
+        case .number(let text): Double(text)
         default: nil
         }
     }
@@ -59,8 +70,34 @@ public enum JSONValue: Sendable, Hashable {
         switch self {
         case .int(let i): i
         case .double(let d) where d.rounded() == d && abs(d) < 9e15: Int64(d)
+        case .number(let text): Decimal(string: text).flatMap { Self.exactInt64($0) }
         default: nil
         }
+    }
+    /// The number's exact decimal value, when it has one within `Decimal`'s 38 digits.
+    public var decimalValue: Decimal? {
+        switch self {
+        case .int(let i): Decimal(i)
+        case .double(let d) where d.isFinite: Decimal(string: "\(d)")
+        case .number(let text): Decimal(string: text)
+        default: nil
+        }
+    }
+
+    private static func exactInt64(_ decimal: Decimal) -> Int64? {
+        var value = decimal
+        var rounded = Decimal()
+        NSDecimalRound(&rounded, &value, 0, .plain)
+        guard rounded == decimal, abs(decimal) < Decimal(9e15) else { return nil }
+        return Int64(truncating: NSDecimalNumber(decimal: decimal))
+    }
+
+    /// Numeric equality of two numbers, at least one of them a literal: exact when both have a
+    /// decimal value (`1.0` == `1`, `0.10` == `0.1`), by `Double` otherwise.
+    private static func sameNumber(_ lhs: JSONValue, _ rhs: JSONValue) -> Bool {
+        if case .number(let a) = lhs, case .number(let b) = rhs, a == b { return true }
+        if let a = lhs.decimalValue, let b = rhs.decimalValue, lhs.numberValue?.isFinite == true, rhs.numberValue?.isFinite == true { return a == b }
+        return lhs.numberValue == rhs.numberValue
     }
 
     /// The JSON type name used in messages and by JSON Schema.
@@ -69,7 +106,7 @@ public enum JSONValue: Sendable, Hashable {
         case .null: "null"
         case .bool: "boolean"
         case .int: "integer"
-        case .double: "number"
+        case .double, .number: "number"
         case .string: "string"
         case .array: "array"
         case .object: "object"
@@ -135,6 +172,7 @@ extension JSONValue {
         case .int(let i): out += String(i)
         case .double(let d):
             if d.isFinite, d.rounded() == d, abs(d) < 1e15 { out += String(Int64(d)) } else { out += "\(d)" }
+        case .number(let text): out += text
         case .string(let s): Self.writeString(s, to: &out)
         case .array(let items):
             out += "["
@@ -215,6 +253,9 @@ extension JSONValue: Codable {
         case .double(let d):
             var c = encoder.singleValueContainer()
             try c.encode(d)
+        case .number(let text):
+            var c = encoder.singleValueContainer()
+            if let decimal = Decimal(string: text) { try c.encode(decimal) } else { try c.encode(Double(text) ?? 0) }
         case .string(let s):
             var c = encoder.singleValueContainer()
             try c.encode(s)

@@ -35,6 +35,26 @@ import Testing
         #expect(throws: JSONParseError.self) { try JSONValue(parsing: "{" + keys.joined(separator: ",") + #","k19999":0}"#) }
     }
 
+    @Test(arguments: ["1.0", "-0.0", "2.50", "1e3", "1E+03", "-1.5e-7", "12345678901234567890123", "-9223372036854775809", "0.1000000000000000000000001"])
+    func numbersAreKeptAsTheyWereWritten(_ number: String) throws {
+        let text = #"{"n":\#(number),"list":[\#(number)]}"#
+        let value = try JSONValue(parsing: text)
+        #expect(value.jsonString == text)
+        #expect(value.prettyString.contains(": \(number)"))
+        #expect(value["n"]?.typeName == "number")
+    }
+
+    @Test func numbersCompareByValue() throws {
+        #expect(try JSONValue(parsing: "1.0") == .int(1))
+        #expect(try JSONValue(parsing: "1e2") == JSONValue(parsing: "100.00"))
+        #expect(try JSONValue(parsing: "0.1") == .double(0.1))
+        #expect(try JSONValue(parsing: "12345678901234567890123") != JSONValue(parsing: "12345678901234567890124"))
+        #expect(try JSONValue(parsing: "1.0").intValue == 1)
+        #expect(try JSONValue(parsing: "1.5").intValue == nil)
+        #expect(try Set([JSONValue(parsing: "1.0"), .int(1), JSONValue(parsing: "1e0")]).count == 1)
+        #expect(throws: JSONParseError.self) { try JSONValue(parsing: "1e400") }
+    }
+
     @Test func keysAreKeptByteForByte() throws {
         // "é" composed (U+00E9) and decomposed (e + U+0301) are two keys, and each is sent as it came.
         let text = "{\"caf\u{00E9}\":1,\"cafe\u{0301}\":2}"

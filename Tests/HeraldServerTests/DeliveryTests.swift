@@ -7,6 +7,23 @@ import Testing
 @Suite struct DeliveryTests {
     let lead = #"{"type":"lead.created","data":{"lead_id":"l1","name":"Ana","email":"ana@example.org"}}"#
 
+    @Test func theReceiverGetsTheProvidersNumbersAsTheyWereWritten() async throws {
+        try await TestReceiver.run { receiver in
+            try await HeraldHarness.run { herald in
+                let bde = try await herald.makeTeam("bde")
+                _ = try await herald.makeHook(bde, #"{"url":"\#(receiver.url())","events":["lead.created"]}"#)
+                let data = #"{"lead_id":"n1","amount":1.0,"rate":2.50,"id":12345678901234567890123,"tiny":1e-7}"#
+                let accepted = try await herald.emit(try await herald.providerToken(), #"{"type":"lead.created","data":\#(data)}"#)
+                #expect(accepted.status == 202, "\(accepted.text)")
+                try await eventually("the lead arrives") { receiver.received.contains { $0.header("X-Herald-Event") == "lead.created" } }
+                let request = try #require(receiver.received.first { $0.header("X-Herald-Event") == "lead.created" })
+                #expect(request.bodyString.contains(#""data":\#(data)"#), "\(request.bodyString)")
+                let feed = try await herald.call(.GET, "/api/events?since=0", token: try await herald.providerToken())
+                #expect(feed.text.contains(#""data":\#(data)"#), "\(feed.text)")
+            }
+        }
+    }
+
     @Test func aMatchingHookReceivesASignedDeliveryBothRecipesVerify() async throws {
         try await TestReceiver.run { receiver in
             try await HeraldHarness.run { herald in
