@@ -451,6 +451,21 @@ extension StoreError: CustomStringConvertible {
     }
 }
 
+/// What a store failure means for the request that met it, when it is a state of the database
+/// rather than a bug: the request may be tried again later, and nothing of it was stored.
+public enum StoreCondition: Sendable, Hashable {
+    /// The database's disk (or quota) is full.
+    case full
+    /// The database is locked by another writer past the wait, or unreachable for now.
+    case busy
+}
+
+/// An error of a store that can say which ``StoreCondition`` caused it.
+public protocol StoreConditionReporting: Error {
+    /// The condition, or nil when the error is of another kind.
+    var storeCondition: StoreCondition? { get }
+}
+
 /// A change other Herald nodes on the same store act on. A store shared by several processes
 /// announces them (PostgreSQL: `NOTIFY`), so an idle node wakes at once instead of polling.
 public enum StoreSignal: String, Sendable, CaseIterable {

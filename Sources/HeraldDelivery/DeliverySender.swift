@@ -54,8 +54,11 @@ struct DeliverySender: Sendable {
                     if NIODeadline.now() > deadline { throw HTTPClientError.deadlineExceeded }
                     let room = responseBodyLimit - captured.readableBytes
                     if chunk.readableBytes > room {
+                        // Past the cap the rest is not read: the connection is dropped rather than
+                        // drained (a receiver that sends gigabytes costs nothing more).
                         truncated = true
                         if room > 0, let slice = chunk.readSlice(length: room) { captured.writeImmutableBuffer(slice) }
+                        break
                     } else {
                         captured.writeBuffer(&chunk)
                     }

@@ -229,6 +229,17 @@ struct DatabaseFailure: Error, CustomStringConvertible {
     }
 }
 
+extension DatabaseFailure: StoreConditionReporting {
+    var storeCondition: StoreCondition? {
+        guard let sqlState else { return .busy }  // the server could not be reached
+        switch sqlState {
+        case "53100": return .full  // disk_full
+        case "53000", "53200", "53300", "57P03", "40001", "40P01", "55P03": return .busy  // resources, starting up, conflicts
+        default: return nil
+        }
+    }
+}
+
 extension Error {
     /// PostgreSQL's SQLSTATE for the error, when the server sent one.
     var sqlState: String? { (self as? DatabaseFailure)?.sqlState ?? (self as? PSQLError)?.serverInfo?[.sqlState] }

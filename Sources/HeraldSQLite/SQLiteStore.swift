@@ -10,10 +10,12 @@ public final class SQLiteStore: Sendable {
     let routerCache = Mutex<(version: Int64, router: HookRouter)?>(nil)
 
     /// Opens (creating if needed) the database at `path` and runs pending migrations.
-    public init(path: String) throws {
+    /// - Parameter busyTimeout: how long a write waits for a lock another process holds on the
+    ///   file before it fails (and the request is answered 503).
+    public init(path: String, busyTimeout: Duration = .seconds(10)) throws {
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
-        configuration.busyMode = .timeout(10)
+        configuration.busyMode = .timeout(Double(busyTimeout.components.seconds) + Double(busyTimeout.components.attoseconds) / 1e18)
         configuration.prepareDatabase { db in
             // WAL with synchronous=FULL: a commit is on disk before the API answers.
             try db.execute(sql: "PRAGMA synchronous = FULL")
@@ -26,9 +28,9 @@ public final class SQLiteStore: Sendable {
     }
 
     /// Opens `<directory>/herald.sqlite`, creating the directory if needed.
-    public convenience init(directory: URL) throws {
+    public convenience init(directory: URL, busyTimeout: Duration = .seconds(10)) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try self.init(path: directory.appendingPathComponent("herald.sqlite").path)
+        try self.init(path: directory.appendingPathComponent("herald.sqlite").path, busyTimeout: busyTimeout)
     }
 
     /// The names of the migrations applied, oldest first.
@@ -55,6 +57,16 @@ extension DatabaseError {
     /// Whether trying the same statement again cannot succeed (a broken constraint, a value too
     /// large), as opposed to a busy or full database that may recover.
     var isPermanent: Bool { [.SQLITE_CONSTRAINT, .SQLITE_MISMATCH, .SQLITE_TOOBIG, .SQLITE_RANGE].contains(resultCode) }
+}
+
+extension DatabaseError: StoreConditionReporting {
+    public var storeCondition: StoreCondition? {
+        switch resultCode {
+        case .SQLITE_FULL: .full
+        case .SQLITE_BUSY, .SQLITE_LOCKED: .busy
+        default: nil
+        }
+    }
 }
 
 extension SQLiteStore: HeraldStore {}

@@ -21,7 +21,7 @@ public func openStore(configuration: HeraldConfiguration, logger: Logger = Logge
         try await postgres.checkMasterKey(seal: { try secretBox.seal($0) }, open: { try secretBox.open($0) })
         store = postgres
     } else {
-        store = try SQLiteStore(directory: configuration.dataDirectory)
+        store = try SQLiteStore(directory: configuration.dataDirectory, busyTimeout: configuration.databaseBusyTimeout)
     }
     try await store.seedEventTypes(EventType.seedCatalog)
     return (store, secretBox)

@@ -36,6 +36,9 @@ public struct HeraldConfiguration: Sendable {
     public var databaseURL: String?
     /// Most connections one node opens to PostgreSQL.
     public var databasePoolSize: Int = 20
+    /// How long an SQLite write waits for a lock another process holds on the database file
+    /// before the request is answered 503.
+    public var databaseBusyTimeout: Duration = .seconds(10)
     /// With PostgreSQL: how long past a hook's timeout a claimed delivery stays with the node that
     /// claimed it; after that another node takes it as the work of a node that died.
     public var claimLeaseMargin: Double = 60

@@ -68,6 +68,26 @@ public struct Problem: HTTPResponseError, Sendable {
         Problem(status: .conflict, type: "/problems/conflict", title: "Conflict", detail: detail)
     }
 
+    /// The database cannot take the request now: nothing of it was stored, and it may be sent again.
+    static func storeCondition(_ condition: StoreCondition) -> Problem {
+        var problem =
+            switch condition {
+            case .full:
+                Problem(
+                    status: .init(code: 507, reasonPhrase: "Insufficient Storage"), type: "/problems/storage-full", title: "Storage full",
+                    detail: "The database's disk is full: nothing of this request was stored. Send it again once space is freed."
+                )
+            case .busy:
+                Problem(
+                    status: .serviceUnavailable, type: "/problems/database-busy", title: "Database busy",
+                    detail: "The database could not take this request now: nothing of it was stored. Send it again shortly."
+                )
+            }
+        let retryAfter = condition == .full ? "30" : "1"
+        problem.headers[.retryAfter] = retryAfter
+        return problem
+    }
+
     static func tooLarge(_ limit: Int) -> Problem {
         Problem(status: .contentTooLarge, type: "/problems/too-large", title: "Request body too large", detail: "The body must be at most \(limit) bytes.")
     }

@@ -1,3 +1,4 @@
+import HeraldCore
 import Hummingbird
 import Logging
 
@@ -17,6 +18,9 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
                 status: status, type: "/problems/http", title: status.reasonPhrase,
                 detail: error.body ?? (status == .notFound ? "No route for \(request.method) \(request.uri.path)." : status.reasonPhrase)
             )
+        } catch let error as any StoreConditionReporting where error.storeCondition != nil {
+            context.logger.error("request failed: the database cannot take it now", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            throw Problem.storeCondition(error.storeCondition!)
         } catch let error as any HTTPResponseError {
             throw Problem(status: error.status, type: "/problems/http", title: error.status.reasonPhrase, detail: error.status.reasonPhrase)
         } catch {

@@ -1,5 +1,9 @@
 import Foundation
 import HeraldCore
+import Hummingbird
+import Logging
+import NIOCore
+import Synchronization
 import Testing
 
 /// The engine keeps delivering for everyone whatever one hook does: deleted mid-attempt, hanging,
@@ -61,6 +65,87 @@ import Testing
                     receiver.received.contains { $0.path == "/ok" && $0.header("X-Herald-Event") == "lead.updated" }
                 }
                 #expect(receiver.received.filter { $0.path == "/hang" }.count < 100)
+            }
+        }
+    }
+}
+
+/// Receivers that misbehave on purpose: one trickles its answer a byte a second, one answers
+/// 50 MB. Neither holds back another hook, and what is kept of an answer stays capped.
+@Suite struct MisbehavingReceiverTests {
+    static let hugeSize = 50 * 1024 * 1024
+
+    /// What the misbehaving receiver was asked.
+    final class Written: Sendable {
+        let trickleStarted = Atomic<Int>(0)
+    }
+
+    static func router(_ written: Written) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.post("/trickle") { _, _ -> Response in
+            written.trickleStarted.add(1, ordering: .relaxed)
+            return Response(status: .ok, body: ResponseBody { writer in
+                for _ in 0..<60 {
+                    try await writer.write(ByteBuffer(string: "."))
+                    try await Task.sleep(for: .seconds(1))
+                }
+                try await writer.finish(nil)
+            })
+        }
+        router.post("/huge") { _, _ -> Response in
+            Response(status: .ok, body: ResponseBody { writer in
+                let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: 64 * 1024)
+                for _ in 0..<(hugeSize / chunk.readableBytes) {
+                    try await writer.write(chunk)
+                }
+                try await writer.finish(nil)
+            })
+        }
+        return router
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aTricklingAndAHugeAnswerAreCutAndHoldNobodyBack() async throws {
+        let written = Written()
+        var logger = Logger(label: "misbehaving-receiver")
+        logger.logLevel = .critical
+        try await withRunningApplication(logger: logger) { onPort in
+            Application(
+                router: Self.router(written), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                onServerRunning: { onPort($0.localAddress?.port ?? 0) }, logger: logger
+            )
+        } _: { port in
+            try await TestReceiver.run { receiver in
+                try await HeraldHarness.run { herald in
+                    let bde = try await herald.makeTeam("bde")
+                    let events = #""events":["lead.created"]"#
+                    let trickle = try await herald.makeHook(bde, #"{"url":"http://127.0.0.1:\#(port)/trickle",\#(events),"timeout_seconds":5}"#)
+                    let huge = try await herald.makeHook(bde, #"{"url":"http://127.0.0.1:\#(port)/huge",\#(events),"timeout_seconds":20}"#)
+                    _ = try await herald.makeHook(bde, #"{"url":"\#(receiver.url())",\#(events)}"#)
+                    try await eventually("the trickling receiver was pinged") { written.trickleStarted.load(ordering: .relaxed) >= 1 }
+                    _ = try await herald.emit(try await herald.providerToken(), #"{"type":"lead.created","data":{"lead_id":"m"}}"#)
+                    try await eventually("the well-behaved hook gets its delivery") {
+                        receiver.received.contains { $0.header("X-Herald-Event") == "lead.created" }
+                    }
+                    @Sendable func lastAttempt(_ hook: (id: Int64, secret: String)) async throws -> JSONValue? {
+                        let list = try await herald.call(.GET, "/api/hooks/\(hook.id)/deliveries", token: bde.token)
+                        guard let id = list.json["deliveries"]?.arrayValue?.first(where: { $0["event"]?.stringValue == "lead.created" })?["id"]?.stringValue
+                        else { return nil }
+                        let detail = try await herald.call(.GET, "/api/hooks/\(hook.id)/deliveries/\(id)", token: bde.token)
+                        return detail.json["attempt_log"]?.arrayValue?.isEmpty == false ? detail.json : nil
+                    }
+                    // It came while the trickling answer was still being waited for.
+                    #expect(try await lastAttempt(trickle) == nil)
+                    let hugeDetail = try await eventuallyValue("the huge answer is recorded") { try await lastAttempt(huge) }
+                    let kept = try #require(hugeDetail?["response"]?["payload"]?.stringValue)
+                    #expect(hugeDetail?["response"]?["status_code"] == .int(200))
+                    #expect(kept.utf8.count < 64 * 1024 + 100 && kept.hasSuffix("(truncated at 65536 bytes)"))
+                    let trickleDetail = try await eventuallyValue("the trickling answer is cut at its hook's timeout") { try await lastAttempt(trickle) }
+                    let attempt = try #require(trickleDetail?["attempt_log"]?.arrayValue?.last)
+                    #expect(attempt["error"]?.stringValue == "timeout", "\(attempt.jsonString)")
+                    let duration = try #require(attempt["duration_ms"]?.intValue)
+                    #expect(duration >= 5000 && duration < 15_000, "\(duration) ms")
+                }
             }
         }
     }

@@ -117,13 +117,23 @@ func eventually(
     _ what: String, timeout: Duration = .seconds(15), sourceLocation: SourceLocation = #_sourceLocation,
     _ condition: @Sendable () async throws -> Bool
 ) async throws -> Bool {
+    try await eventuallyValue(what, timeout: timeout, sourceLocation: sourceLocation) { try await condition() ? true : nil } ?? false
+}
+
+/// The first non-nil value `produce` gives within `timeout`; records an issue and returns nil
+/// when none came.
+@discardableResult
+func eventuallyValue<Value: Sendable>(
+    _ what: String, timeout: Duration = .seconds(15), sourceLocation: SourceLocation = #_sourceLocation,
+    _ produce: @Sendable () async throws -> Value?
+) async throws -> Value? {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
-        if try await condition() { return true }
+        if let value = try await produce() { return value }
         try await Task.sleep(for: .milliseconds(25))
     }
     Issue.record("timed out waiting for: \(what)", sourceLocation: sourceLocation)
-    return false
+    return nil
 }
 
 /// Calls a Herald API over HTTP.
