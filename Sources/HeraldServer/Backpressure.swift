@@ -31,11 +31,20 @@ final class Backpressure: Sendable {
 
     var diskIsLow: Bool { freeBytes().map { $0 < minimumFreeBytes } ?? false }
 
-    /// Returns when the write may go ahead; nil when it must be refused after waiting `wait`.
-    func admit(wait: Duration) async throws -> Bool {
-        if try await count(fresh: false) < bound && !diskLowCached() { return true }
+    /// Why a write was refused.
+    enum Refusal: Sendable, Hashable {
+        /// The backlog stayed at its bound through the wait.
+        case backlog
+        /// The data directory's disk has less free space than ``minimumFreeBytes``.
+        case lowDisk(freeBytes: Int64)
+    }
+
+    /// Returns nil when the write may go ahead, or why it is refused after waiting `wait`.
+    func admit(wait: Duration) async throws -> Refusal? {
+        if try await count(fresh: false) < bound && !diskLowCached() { return nil }
         if wait > .zero { try await Task.sleep(for: wait) }
-        return try await count(fresh: true) < bound && !diskIsLow
+        if let free = freeBytes(), free < minimumFreeBytes { return .lowDisk(freeBytes: free) }
+        return try await count(fresh: true) < bound ? nil : .backlog
     }
 
     private let diskChecked = Mutex<(low: Bool, at: ContinuousClock.Instant)?>(nil)
@@ -76,33 +85,48 @@ final class Backpressure: Sendable {
 }
 
 extension HeraldServices {
-    /// Admits a document write to `database`, or refuses it with 503 once its wait is over.
+    /// Admits a document write to `database`, or refuses it (503, or 507 on a nearly full disk)
+    /// once its wait is over.
     func admitDocumentWrite(database: String) async throws {
         let wait = configuration.syncGateway?.databases.first { $0.name == database }.map { Duration.milliseconds($0.waitForProcess) }
             ?? configuration.defaultWaitForBacklog
-        guard try await backpressure.admit(wait: wait) else {
-            Self.refusedDocumentWrites.increment()
-            var error = CouchError(status: .serviceUnavailable, error: "service_unavailable", reason: Self.backlogMessage(backpressure.bound))
-            error.retryAfter = Self.retryAfterSeconds
-            throw error
-        }
+        guard let refusal = try await backpressure.admit(wait: wait) else { return }
+        Self.refusedDocumentWrites.increment()
+        var error =
+            switch refusal {
+            case .backlog: CouchError(status: .serviceUnavailable, error: "service_unavailable", reason: Self.backlogMessage(backpressure.bound))
+            case .lowDisk(let free):
+                CouchError(status: .init(code: 507, reasonPhrase: "Insufficient Storage"), error: "insufficient_storage", reason: lowDiskMessage(free))
+            }
+        error.retryAfter = refusal == .backlog ? Self.retryAfterSeconds : Self.lowDiskRetryAfterSeconds
+        throw error
     }
 
-    /// Admits a `POST /api/events`, or refuses it with 503 (problem+json) once its wait is over.
+    /// Admits a `POST /api/events`, or refuses it (problem+json: 503, or 507 on a nearly full
+    /// disk) once its wait is over.
     func admitEvents() async throws {
-        guard try await backpressure.admit(wait: configuration.defaultWaitForBacklog) else {
-            Self.refusedEvents.increment()
-            var problem = Problem(
-                status: .serviceUnavailable, type: "/problems/backlog", title: "Too much work waiting", detail: Self.backlogMessage(backpressure.bound)
-            )
-            problem.headers[.retryAfter] = String(Self.retryAfterSeconds)
-            throw problem
-        }
+        guard let refusal = try await backpressure.admit(wait: configuration.defaultWaitForBacklog) else { return }
+        Self.refusedEvents.increment()
+        var problem =
+            switch refusal {
+            case .backlog:
+                Problem(status: .serviceUnavailable, type: "/problems/backlog", title: "Too much work waiting", detail: Self.backlogMessage(backpressure.bound))
+            case .lowDisk(let free):
+                Problem(status: .init(code: 507, reasonPhrase: "Insufficient Storage"), type: "/problems/storage-full", title: "Storage full", detail: lowDiskMessage(free))
+            }
+        let retryAfter = refusal == .backlog ? Self.retryAfterSeconds : Self.lowDiskRetryAfterSeconds
+        problem.headers[.retryAfter] = String(retryAfter)
+        throw problem
+    }
+
+    func lowDiskMessage(_ free: Int64) -> String {
+        "The data directory's disk has \(free) bytes free, under the \(backpressure.minimumFreeBytes) Herald keeps free; nothing was stored. Retry once space is freed."
     }
 
     static let retryAfterSeconds = 1
+    static let lowDiskRetryAfterSeconds = 30
     static func backlogMessage(_ bound: Int) -> String {
-        "Herald has \(bound) or more deliveries waiting, or its disk is nearly full; nothing was stored. Retry shortly."
+        "Herald has \(bound) or more deliveries waiting; nothing was stored. Retry shortly."
     }
 
     static let refusedEvents = Counter(label: "herald_writes_refused_total", dimensions: [("kind", "events")])

@@ -83,7 +83,7 @@ public struct Problem: HTTPResponseError, Sendable {
                     detail: "The database could not take this request now: nothing of it was stored. Send it again shortly."
                 )
             }
-        let retryAfter = condition == .full ? "30" : "1"
+        let retryAfter = String(condition == .full ? HeraldServices.lowDiskRetryAfterSeconds : HeraldServices.retryAfterSeconds)
         problem.headers[.retryAfter] = retryAfter
         return problem
     }

@@ -56,15 +56,17 @@ import Testing
 }
 
 extension BackpressureTests {
-    @Test func aNearlyFullDiskRefusesWritesLikeAFullBacklog() async throws {
+    @Test func aNearlyFullDiskRefusesWritesWith507() async throws {
         try await HeraldHarness.run { configuration in
             // More free space than any disk has: this disk counts as nearly full.
             configuration.minimumFreeDiskBytes = .max
         } _: { herald in
             let provider = try await herald.providerToken()
             let refused = try await herald.emit(provider, #"{"type":"lead.created","data":{"lead_id":"x"}}"#)
-            #expect(refused.status == 503)
-            #expect(refused.header("Retry-After") == "1")
+            #expect(refused.status == 507)
+            #expect(refused.json["type"]?.stringValue == "/problems/storage-full")
+            #expect(refused.json["detail"]?.stringValue?.contains("bytes free") == true, "\(refused.text)")
+            #expect(refused.header("Retry-After") == "30")
             #expect(try await herald.store.lastSeq() == 0, "nothing stored")
             let health = try await herald.call(.GET, "/healthz", token: nil)
             #expect(health.json["status"]?.stringValue == "degraded")
