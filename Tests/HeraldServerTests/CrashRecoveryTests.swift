@@ -123,6 +123,52 @@ import Testing
             }
         }
     }
+
+    @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary), "needs the built herald executable"), .timeLimit(.minutes(2)))
+    func sigtermDuringABurstFinishesTheAttemptsInFlightAndTheRestIsDeliveredOnceAfterRestart() async throws {
+        let binary = try #require(ExternalTools.heraldBinary)
+        let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-sigterm-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dataDirectory) }
+        let (teamToken, providerToken): (String, String)
+        do {
+            let store = try SQLiteStore(directory: dataDirectory)
+            let team = try await store.createTeam(name: "BDE", slug: "bde", now: Date())
+            teamToken = try await HeraldHarness.issueToken(store: store, scope: .team, team: team).1
+            providerToken = try await HeraldHarness.issueToken(store: store, scope: .provider, team: nil).1
+        }
+        let leadCount = 300
+        try await TestReceiver.run { receiver in
+            // Each lead takes the receiver half a second: the burst is far from done at the signal.
+            receiver.respond { _, request in request.header("X-Herald-Event") == "lead.created" ? .init(delay: .milliseconds(500)) : .init() }
+            let first = try serve(binary, dataDirectory)
+            defer { first.stop() }
+            let api = HeraldHarnessClient(baseURL: "http://127.0.0.1:\(try await first.waitForPort())")
+            let hook = try await api.call(.POST, "/api/hooks", token: teamToken, body: #"{"url":"\#(receiver.url())","events":["lead.created"]}"#)
+            #expect(hook.status == 201, "\(hook.text)")
+            let batch = (0..<leadCount).map { #"{"type":"lead.created","data":{"lead_id":"l\#($0)"}}"# }.joined(separator: ",")
+            #expect(try await api.call(.POST, "/api/events", token: providerToken, body: "[\(batch)]").status == 202)
+            @Sendable func leads() -> [String] {
+                receiver.received.filter { $0.header("X-Herald-Event") == "lead.created" }.compactMap {
+                    try? JSONValue(parsing: $0.body)["data"]?["lead_id"]?.stringValue
+                }
+            }
+            try await eventually("attempts are in flight") { receiver.received.filter { $0.header("X-Herald-Event") == "lead.created" }.count >= 40 }
+            kill(first.process.processIdentifier, SIGTERM)
+            #expect(try await first.exited(timeout: .seconds(30)) == 0, "\(first.output.suffix(2000))")
+            let beforeRestart = leads().count
+            #expect(beforeRestart < leadCount, "the burst was over before the signal: nothing was tested")
+
+            // Every attempt begun before the signal was finished and recorded: none is sent again.
+            receiver.respond { _, _ in .init() }
+            let second = try serve(binary, dataDirectory)
+            defer { second.stop() }
+            _ = try await second.waitForPort()
+            try await eventually("every lead delivered", timeout: .seconds(60)) { Set(leads()).count == leadCount }
+            let received = leads()
+            let twice = Dictionary(grouping: received, by: { $0 }).filter { $0.value.count > 1 }.keys.sorted()
+            #expect(twice.isEmpty, "sent twice: \(twice)")
+        }
+    }
 }
 
 /// Documents whose write got its 201, with their revision.
