@@ -30,14 +30,17 @@ import Testing
         let manager = FileManager.default
         let prefix = manager.temporaryDirectory.appendingPathComponent("herald-install-\(UUID().uuidString)")
         defer { try? manager.removeItem(at: prefix) }
-        // bin/herald and share/herald/{Templates,Public}, run from a directory that has neither.
-        try manager.createDirectory(at: prefix.appendingPathComponent("bin"), withIntermediateDirectories: true)
-        try manager.createDirectory(at: prefix.appendingPathComponent("share/herald"), withIntermediateDirectories: true)
-        try manager.createDirectory(at: prefix.appendingPathComponent("work"), withIntermediateDirectories: true)
-        try manager.copyItem(at: binary, to: prefix.appendingPathComponent("bin/herald"))
-        for folder in ["Templates", "Public"] {
-            try manager.copyItem(at: ExternalTools.packageRoot.appendingPathComponent(folder), to: prefix.appendingPathComponent("share/herald/\(folder)"))
+        // deploy/install.sh (what the container image runs) puts bin/herald, bin/herald-js and
+        // share/herald/{Templates,Public} in the prefix; Herald runs from a directory that has neither.
+        let install = try await ExternalTools.runOffPool(
+            "/bin/bash",
+            [ExternalTools.packageRoot.appendingPathComponent("deploy/install.sh").path, "--prefix", prefix.path, "--bin-path", binary.deletingLastPathComponent().path]
+        )
+        try #require(install.status == 0, "\(install.output)")
+        for installed in ["bin/herald", "bin/herald-js", "share/herald/Templates/login.mustache", "share/herald/Public/herald.css"] {
+            #expect(manager.fileExists(atPath: prefix.appendingPathComponent(installed).path), "\(installed) not installed")
         }
+        try manager.createDirectory(at: prefix.appendingPathComponent("work"), withIntermediateDirectories: true)
         let herald = try ChildProcess(
             binary: prefix.appendingPathComponent("bin/herald"), arguments: ["serve", "--data-dir", "data", "--port", "0"],
             currentDirectory: prefix.appendingPathComponent("work")
@@ -48,6 +51,21 @@ import Testing
         #expect(page.status == 200 && page.html.contains("Sign in"), "\(page.html.prefix(300))")
         let css = try await HeraldHarnessClient(baseURL: "http://127.0.0.1:\(port)").call(.GET, "/public/herald.css", token: nil)
         #expect(css.status == 200)
+    }
+
+    @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary), "needs the built herald executable"))
+    func theDeploymentFilesUseOnlyFlagsHeraldHas() async throws {
+        let binary = try #require(ExternalTools.heraldBinary)
+        let help = try await ExternalTools.runOffPool(binary.path, ["serve", "--help"])
+        let root = ExternalTools.packageRoot
+        let unit = try String(contentsOf: root.appendingPathComponent("deploy/herald.service"), encoding: .utf8)
+        let dockerfile = try String(contentsOf: root.appendingPathComponent("Dockerfile"), encoding: .utf8)
+        let execStart = try #require(unit.split(separator: "\n").first { $0.hasPrefix("ExecStart=") })
+        let command = try #require(dockerfile.split(separator: "\n").first { $0.hasPrefix("CMD [\"serve\"") })
+        let flags = (execStart + " " + command).split(whereSeparator: { " \",[]".contains($0) }).filter { $0.hasPrefix("--") }
+        #expect(flags.count >= 4)
+        for flag in flags { #expect(help.output.contains(String(flag)), "herald serve has no \(flag)") }
+        #expect(execStart.hasPrefix("ExecStart=/usr/local/bin/herald serve"))
     }
 
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary), "needs the built herald executable"))
