@@ -52,7 +52,7 @@ extension EventTypeCatalog {
         let description = reader.string("description", maxLength: 2000) ?? ""
         var schema: JSONSchema?
         if let document = reader.value("schema"), !document.isNull {
-            do { schema = try JSONSchema(document) } catch { reader.fail("schema", error.message) }
+            do { schema = try JSONSchema(document) } catch { reader.fail("schema" + error.path, error.message) }
         }
         let example = reader.value("example").flatMap { $0.isNull ? nil : $0 }
         if let schema, let example, let violation = schema.firstViolation(of: example) {
