@@ -194,9 +194,82 @@ struct SchemaTypes: OptionSet, Sendable {
 
 /// A compiled regular expression and its source, for `pattern`, `patternProperties` and formats.
 /// `NSRegularExpression` is immutable and may be used from several threads at once.
+///
+/// Schemas are written in ECMA-262's regular expression syntax and run on ICU's, so where the two
+/// differ the pattern is rewritten first: `$` is the end of the string (ICU also matches before a
+/// final newline), `\d` and `\w` are ASCII (`[0-9]`, `[A-Za-z0-9_]`), `\s` is ECMA-262's set of
+/// white space, a `[` inside a class is a literal, and `[]`/`[^]` match nothing/anything.
 struct SchemaPattern: @unchecked Sendable {
     let source: String
     let regex: NSRegularExpression
+
+    /// nil when `source` does not compile.
+    init?(_ source: String) {
+        guard let regex = try? NSRegularExpression(pattern: Self.icuPattern(for: source)) else { return nil }
+        self.source = source
+        self.regex = regex
+    }
+
+    static let ecmaSpace = "\\t\\n\\x{0B}\\f\\r \\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}\\x{FEFF}"
+
+    /// `source`, an ECMA-262 pattern, as an ICU pattern that matches the same strings.
+    static func icuPattern(for source: String) -> String {
+        let chars = Array(source.unicodeScalars)
+        var out = ""
+        var inClass = false
+        var i = 0
+        while i < chars.count {
+            let c = chars[i]
+            if c == "\\", i + 1 < chars.count {
+                let next = chars[i + 1]
+                switch (next, inClass) {
+                case ("d", false): out += "[0-9]"
+                case ("d", true): out += "0-9"
+                case ("D", false): out += "[^0-9]"
+                case ("w", false): out += "[A-Za-z0-9_]"
+                case ("w", true): out += "A-Za-z0-9_"
+                case ("W", false): out += "[^A-Za-z0-9_]"
+                case ("s", false): out += "[" + ecmaSpace + "]"
+                case ("s", true): out += ecmaSpace
+                case ("S", false): out += "[^" + ecmaSpace + "]"
+                default:
+                    out.unicodeScalars.append(c)
+                    out.unicodeScalars.append(next)
+                }
+                i += 2
+                continue
+            }
+            if inClass {
+                if c == "]" { inClass = false }
+                out += c == "[" ? "\\[" : String(c)
+            } else if c == "[" {
+                if i + 1 < chars.count, chars[i + 1] == "]" {
+                    out += "(?!)"
+                    i += 2
+                    continue
+                }
+                if i + 2 < chars.count, chars[i + 1] == "^", chars[i + 2] == "]" {
+                    out += "[\\s\\S]"
+                    i += 3
+                    continue
+                }
+                inClass = true
+                out += "["
+                // A "]" right after "[" or "[^" closes the class in ECMA-262 (it is empty), but is a
+                // literal in ICU; the cases above took the empty classes, so a "^" passes through.
+                if i + 1 < chars.count, chars[i + 1] == "^" {
+                    out += "^"
+                    i += 1
+                }
+            } else if c == "$" {
+                out += "\\z"
+            } else {
+                out.unicodeScalars.append(c)
+            }
+            i += 1
+        }
+        return out
+    }
 
     /// Whether the pattern matches somewhere in `text`; nil when it ran out of time.
     func matches(_ text: String) -> Bool? { JSONSchema.matches(regex, text) }
@@ -211,7 +284,7 @@ struct PropertyRules: Sendable {
         case forbidden
         case schema(Int)
     }
-    var named: [String: Int] = [:]
+    var named: [ExactString: Int] = [:]
     var patterns: [(pattern: SchemaPattern, node: Int)] = []
     var additional: Additional = .allowed
 }
@@ -243,7 +316,7 @@ enum SchemaCheck: Sendable {
     case contains(Int, min: Int, max: Int?)
     case minProperties(Int)
     case maxProperties(Int)
-    case required([String])
+    case required([ExactString])
     case properties(PropertyRules)
     case propertyNames(Int)
     case dependentRequired([(name: String, required: [String])])
@@ -332,9 +405,9 @@ struct SchemaEvaluator {
         case .types(let types):
             return types.admits(value) ? nil : fail("expected \(types.description), got \(value.typeName)")
         case .enumeration(let options):
-            return options.contains(value) ? nil : fail("must be one of \(JSONValue.array(options).jsonString)")
+            return options.contains(where: { SchemaEquality.equal($0, value) }) ? nil : fail("must be one of \(JSONValue.array(options).jsonString)")
         case .constant(let constant):
-            return constant == value ? nil : fail("must equal \(constant.jsonString)")
+            return SchemaEquality.equal(constant, value) ? nil : fail("must equal \(constant.jsonString)")
         case .minLength(let min):
             guard case .string(let s) = value, s.unicodeScalars.count < min else { return nil }
             return fail("must be at least \(min) characters")
@@ -372,9 +445,9 @@ struct SchemaEvaluator {
             return fail("must have at most \(max) items")
         case .uniqueItems:
             guard case .array(let items) = value, items.count > 1 else { return nil }
-            var seen: [JSONValue: Int] = [:]
+            var seen: [SchemaEquality: Int] = [:]
             for (index, item) in items.enumerated() {
-                if let first = seen.updateValue(index, forKey: item) {
+                if let first = seen.updateValue(index, forKey: SchemaEquality(item)) {
                     return fail("items must be unique: \(first) and \(index) are equal")
                 }
             }
@@ -407,8 +480,8 @@ struct SchemaEvaluator {
             return fail("must have at most \(max) properties")
         case .required(let names):
             guard case .object(let pairs) = value else { return nil }
-            for name in names where !pairs.contains(where: { $0.key == name }) {
-                return fail(at: .key(name), "is required")
+            for name in names where !pairs.contains(where: { name == $0.key }) {
+                return fail(at: .key(name.text), "is required")
             }
             return nil
         case .properties(let rules):
@@ -426,15 +499,15 @@ struct SchemaEvaluator {
             return nil
         case .dependentRequired(let dependencies):
             guard case .object(let pairs) = value else { return nil }
-            for dependency in dependencies where pairs.contains(where: { $0.key == dependency.name }) {
-                for name in dependency.required where !pairs.contains(where: { $0.key == name }) {
+            for dependency in dependencies where pairs.contains(where: { $0.key.utf8.elementsEqual(dependency.name.utf8) }) {
+                for name in dependency.required where !pairs.contains(where: { $0.key.utf8.elementsEqual(name.utf8) }) {
                     return fail(at: .key(name), "is required when \(dependency.name) is present")
                 }
             }
             return nil
         case .dependentSchemas(let dependencies):
             guard case .object(let pairs) = value else { return nil }
-            for dependency in dependencies where pairs.contains(where: { $0.key == dependency.name }) {
+            for dependency in dependencies where pairs.contains(where: { $0.key.utf8.elementsEqual(dependency.name.utf8) }) {
                 if let violation = evaluate(value, dependency.node) { return violation }
             }
             return nil
@@ -470,7 +543,7 @@ struct SchemaEvaluator {
     /// One member of an object against `properties`, `patternProperties` and `additionalProperties`.
     mutating func checkMember(_ key: String, _ member: JSONValue, _ rules: PropertyRules) -> SchemaViolation? {
         var matched = false
-        if let node = rules.named[key] {
+        if let node = rules.named[ExactString(key)] {
             matched = true
             if let violation = evaluate(member, node, at: .key(key)) { return violation }
         }
@@ -493,6 +566,45 @@ struct SchemaEvaluator {
         case .allowed: return nil
         case .forbidden: return fail(at: .key(key), "is not an allowed property")
         case .schema(let node): return evaluate(member, node, at: .key(key))
+        }
+    }
+}
+
+// MARK: - Equality
+
+/// A string compared by its Unicode scalars, as JSON Schema compares property names and strings.
+/// (Swift's `==` on `String` holds "é" and "e\u{301}" equal; an object may have both as keys.)
+struct ExactString: Hashable, Sendable {
+    let text: String
+    init(_ text: String) { self.text = text }
+    static func == (lhs: ExactString, rhs: ExactString) -> Bool { lhs.text.utf8.elementsEqual(rhs.text.utf8) }
+    static func == (lhs: ExactString, rhs: String) -> Bool { lhs.text.utf8.elementsEqual(rhs.utf8) }
+    func hash(into hasher: inout Hasher) {
+        for byte in text.utf8 { hasher.combine(byte) }
+    }
+}
+
+/// JSON Schema's equality, for `enum`, `const` and `uniqueItems`: numbers by value (1 and 1.0 are
+/// equal, and integers are compared exactly), strings and keys by Unicode scalars, objects without
+/// regard to key order. Hashing is `JSONValue`'s, which equal values share.
+struct SchemaEquality: Hashable {
+    let value: JSONValue
+    init(_ value: JSONValue) { self.value = value }
+    static func == (lhs: SchemaEquality, rhs: SchemaEquality) -> Bool { equal(lhs.value, rhs.value) }
+    func hash(into hasher: inout Hasher) { value.hash(into: &hasher) }
+
+    static func equal(_ a: JSONValue, _ b: JSONValue) -> Bool {
+        switch (a, b) {
+        case (.string(let x), .string(let y)):
+            return x.utf8.elementsEqual(y.utf8)
+        case (.array(let x), .array(let y)):
+            return x.count == y.count && zip(x, y).allSatisfy { equal($0, $1) }
+        case (.object(let x), .object(let y)):
+            return x.count == y.count
+                && x.allSatisfy { pair in y.contains { $0.key.utf8.elementsEqual(pair.key.utf8) && equal($0.value, pair.value) } }
+        default:
+            if let x = SchemaNumber(a), let y = SchemaNumber(b) { return x.compare(to: y) == 0 }
+            return a == b
         }
     }
 }

@@ -243,11 +243,11 @@ struct SchemaCompiler {
             case "maxProperties":
                 checks.append((4, .maxProperties(try Self.count(value, at: here))))
             case "required":
-                checks.append((3, .required(try Self.names(value, at: here))))
+                checks.append((3, .required(try Self.names(value, at: here).map(ExactString.init))))
             case "properties":
                 guard case .object(let schemas) = value else { throw SchemaViolation(path: here, message: "must be an object of schemas") }
-                for property in schemas where properties.named[property.key] == nil {
-                    properties.named[property.key] = try schema(property.value, at: here + "/" + JSONSchema.escape(property.key), base: base)
+                for property in schemas where properties.named[ExactString(property.key)] == nil {
+                    properties.named[ExactString(property.key)] = try schema(property.value, at: here + "/" + JSONSchema.escape(property.key), base: base)
                 }
                 hasPropertyRules = true
             case "patternProperties":
@@ -522,10 +522,10 @@ struct SchemaCompiler {
 
     static func pattern(_ value: JSONValue, at path: String) throws(SchemaViolation) -> SchemaPattern {
         guard let source = value.stringValue else { throw SchemaViolation(path: path, message: "must be a string") }
-        guard let regex = try? NSRegularExpression(pattern: source) else {
+        guard let pattern = SchemaPattern(source) else {
             throw SchemaViolation(path: path, message: "pattern is not a valid regular expression")
         }
-        return SchemaPattern(source: source, regex: regex)
+        return pattern
     }
 
     static func isAnchorName(_ name: String) -> Bool {

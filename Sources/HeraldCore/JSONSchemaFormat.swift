@@ -52,7 +52,7 @@ enum SchemaFormat: String, Sendable, CaseIterable {
         case .date: FormatCheck.date(Array(s.utf8)[...])
         case .time: FormatCheck.time(Array(s.utf8)[...])
         case .duration: FormatCheck.duration(Array(s.utf8))
-        case .email, .idnEmail: JSONSchema.looksLikeEmail(s)
+        case .email, .idnEmail: FormatCheck.email(s)
         case .hostname: FormatCheck.hostname(s)
         case .ipv4: FormatCheck.ipv4(Array(s.utf8)[...])
         case .ipv6: FormatCheck.ipv6(Array(s.utf8)[...])
@@ -181,8 +181,24 @@ enum FormatCheck {
             guard (1...63).contains(label.count), label.first != UInt8(ascii: "-"), label.last != UInt8(ascii: "-"),
                 label.allSatisfy({ isAlpha($0) || isDigit($0) || $0 == UInt8(ascii: "-") })
             else { return false }
+            // "--" in the third and fourth places is reserved for A-labels (xn--…), RFC 5891 4.2.3.1.
+            let start = label.startIndex
+            if label.count >= 4, label[start + 2] == UInt8(ascii: "-"), label[start + 3] == UInt8(ascii: "-"),
+                !(label[start] | 0x20 == UInt8(ascii: "x") && label[start + 1] | 0x20 == UInt8(ascii: "n"))
+            {
+                return false
+            }
         }
         return true
+    }
+
+    /// An email address: `JSONSchema.looksLikeEmail`, and a local part that is quoted or has no
+    /// leading, trailing or doubled dot.
+    static func email(_ s: String) -> Bool {
+        guard JSONSchema.looksLikeEmail(s), let at = s.lastIndex(of: "@") else { return false }
+        let local = s[..<at]
+        if local.count >= 2, local.first == "\"", local.last == "\"" { return true }
+        return local.first != "." && local.last != "." && !local.contains("..")
     }
 
     /// Dotted-quad IPv4: four decimal numbers 0–255, no leading zeros.
@@ -357,7 +373,7 @@ enum FormatCheck {
                 i += 3
                 continue
             }
-            if c.value <= 0x20 || "\"'<>\\^`{|}".unicodeScalars.contains(c) || c.value == 0x7F { return false }
+            if c.value <= 0x20 || "\"<>\\^`{|}".unicodeScalars.contains(c) || c.value == 0x7F { return false }
             i += 1
         }
         return true
@@ -424,7 +440,7 @@ enum FormatCheck {
     /// A regular expression in ECMA-262's syntax: it compiles, and uses no escape or group that
     /// only other engines know (`\Z`, `\A`, `\z`, `\Q…\E`, atomic groups, inline flags…).
     static func regex(_ s: String) -> Bool {
-        (try? NSRegularExpression(pattern: s)) != nil && isECMAScriptSyntax(s)
+        isECMAScriptSyntax(s) && SchemaPattern(s) != nil
     }
 
     static func isECMAScriptSyntax(_ pattern: String) -> Bool {

@@ -233,6 +233,36 @@ import Testing
         #expect(unique.firstViolation(of: try JSONValue(parsing: "[0, 1, 0]"))?.message.contains("0 and 2") == true)
     }
 
+    @Test func stringsAndPropertyNamesCompareByCodePoint() throws {
+        // "é" composed (U+00E9) and decomposed (e + U+0301) look alike but are different strings.
+        let composed = "caf\u{00E9}", decomposed = "cafe\u{0301}"
+        let constant = try JSONSchema(.object([("const", .string(composed))]))
+        #expect(constant.isValid(.string(composed)))
+        #expect(!constant.isValid(.string(decomposed)))
+        let required = try JSONSchema(.object([("required", .array([.string(composed)])), ("properties", .object([(composed, .object([("type", .string("integer"))]))]))]))
+        #expect(required.isValid(.object([(composed, .int(1))])))
+        #expect(!required.isValid(.object([(decomposed, .int(1))])))
+        #expect(required.isValid(.object([(composed, .int(1)), (decomposed, .string("not checked by properties"))])))
+        #expect(JSONSchema.matches(try NSRegularExpression(pattern: "x"), "x") == true)
+    }
+
+    @Test func patternsHaveECMAScriptMeaning() throws {
+        let anchored = try schema(#"{"pattern":"^[a-z]+$"}"#)
+        #expect(anchored.isValid(.string("abc")))
+        #expect(!anchored.isValid(.string("abc\n")), "$ is the end of the string, not before a final newline")
+        let digits = try schema(#"{"pattern":"^\\d+$"}"#)
+        #expect(digits.isValid(.string("042")))
+        #expect(!digits.isValid(.string("\u{0967}\u{0968}")), "\\d is ASCII digits only")
+        let word = try schema(#"{"patternProperties":{"^\\w+$":{"type":"integer"}}}"#)
+        #expect(word.isValid(.object([("\u{00E9}", .string("é is not a \\w character"))])))
+        #expect(!word.isValid(.object([("e", .string("checked"))])))
+        let space = try schema(#"{"pattern":"^\\s$"}"#)
+        #expect(space.isValid(.string("\u{FEFF}")))
+        let classes = try schema(#"{"pattern":"^[[]x[^]$"}"#)
+        #expect(classes.isValid(.string("[x]")))
+        #expect(try !valid(try self.schema(#"{"pattern":"[]"}"#), #""anything""#), "[] matches nothing")
+    }
+
     @Test func integersIncludeWholeFloatsAndBounds() throws {
         let schema = try schema(#"{"type":"integer","minimum":9007199254740993}"#)
         #expect(try valid(schema, "9007199254740993"))
