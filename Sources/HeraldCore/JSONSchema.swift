@@ -580,7 +580,10 @@ struct ExactString: Hashable, Sendable {
     static func == (lhs: ExactString, rhs: ExactString) -> Bool { lhs.text.utf8.elementsEqual(rhs.text.utf8) }
     static func == (lhs: ExactString, rhs: String) -> Bool { lhs.text.utf8.elementsEqual(rhs.utf8) }
     func hash(into hasher: inout Hasher) {
-        for byte in text.utf8 { hasher.combine(byte) }
+        let hashed: Void? = text.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        if hashed == nil {
+            for byte in text.utf8 { hasher.combine(byte) }
+        }
     }
 }
 
