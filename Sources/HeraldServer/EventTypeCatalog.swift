@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import Logging
 import Synchronization
 
 /// The event-type catalog with compiled schemas, cached for the ingest path. Changes made through
@@ -13,10 +14,14 @@ final class EventTypeCatalog: Sendable {
     private let store: any EventTypeStore
     private let maxAge: Duration
     private let cache = Mutex<(entries: [String: Entry], loadedAt: ContinuousClock.Instant)?>(nil)
+    private let logger: Logger
+    /// Stored schemas this version cannot enforce, already reported (by type and schema text).
+    private let reported = Mutex<Set<String>>([])
 
-    init(store: any EventTypeStore, maxAge: Duration = .seconds(5)) {
+    init(store: any EventTypeStore, maxAge: Duration = .seconds(5), logger: Logger) {
         self.store = store
         self.maxAge = maxAge
+        self.logger = logger
     }
 
     func entry(named name: String) async throws -> Entry? {
@@ -27,7 +32,21 @@ final class EventTypeCatalog: Sendable {
         if let cached = cache.withLock({ $0 }), ContinuousClock.now - cached.loadedAt < maxAge { return cached.entries }
         var entries: [String: Entry] = [:]
         for type in try await store.eventTypes() {
-            entries[type.name] = Entry(type: type, schema: type.schema.flatMap { try? JSONSchema($0) })
+            var schema: JSONSchema?
+            if let document = type.schema {
+                do {
+                    schema = try JSONSchema(document)
+                } catch {
+                    // Stored before this version refused what it cannot enforce: said loudly, once.
+                    if reported.withLock({ $0.insert(type.name + "\u{0}" + document.jsonString).inserted }) {
+                        logger.error(
+                            "the schema of this event type cannot be enforced: its events are accepted unchecked until an admin replaces it",
+                            metadata: ["event_type": "\(type.name)", "path": "\(error.path)", "problem": "\(error.message)"]
+                        )
+                    }
+                }
+            }
+            entries[type.name] = Entry(type: type, schema: schema)
         }
         let loaded = entries
         cache.withLock { $0 = (loaded, ContinuousClock.now) }
@@ -52,7 +71,7 @@ extension EventTypeCatalog {
         let description = reader.string("description", maxLength: 2000) ?? ""
         var schema: JSONSchema?
         if let document = reader.value("schema"), !document.isNull {
-            do { schema = try JSONSchema(document) } catch { reader.fail("schema", error.message) }
+            do { schema = try JSONSchema(document) } catch { reader.fail("schema" + error.path, error.message) }
         }
         let example = reader.value("example").flatMap { $0.isNull ? nil : $0 }
         if let schema, let example, let violation = schema.firstViolation(of: example) {

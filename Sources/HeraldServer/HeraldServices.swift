@@ -46,7 +46,7 @@ public struct HeraldServices: Sendable {
         self.secretBox = secretBox
         self.configuration = configuration
         self.engine = DeliveryEngine(store: store, secretBox: secretBox, configuration: configuration.engine, logger: logger)
-        self.catalog = EventTypeCatalog(store: store)
+        self.catalog = EventTypeCatalog(store: store, logger: logger)
         self.ingest = GroupCommitter { [store] events in try await store.append(events) }
         self.tokens = TokenCache(store: store)
         self.documentWrites = GroupCommitter(maxBatch: 1000) { [store] writes in try await store.writeDocuments(writes) }

@@ -9,7 +9,7 @@ struct StoreSignalRelay: Service {
     let commits: CommitSignal
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             for await signal in await store.signals() where signal == .events {
                 if let seq = try? await store.lastSeq() { commits.committed(seq) }
             }
