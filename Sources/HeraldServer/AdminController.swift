@@ -41,9 +41,8 @@ struct AdminController {
         let team = try await namedTeam(context)
         var reader = try FieldReader(try await request.jsonBody(limit: 64 * 1024))
         reader.rejectUnknown(["channels"])
-        let channels = reader.stringArray("channels", maxCount: 500) ?? []
-        if !reader.has("channels") { reader.fail("channels", "is required") }
-        for channel in channels where channel.isEmpty || channel.utf8.count > 128 { reader.fail("channels", "a channel is 1 to 128 bytes") }
+        let channels = reader.stringArray("channels", required: true, maxCount: 500) ?? []
+        for channel in channels where channel.isEmpty || channel.unicodeScalars.count > 128 { reader.fail("channels", "a channel is 1 to 128 characters") }
         for channel in channels where channel.hasPrefix("_") { reader.fail("channels", "channels starting with _ are reserved") }
         try reader.check()
         let extra = Array(Set(channels).subtracting([team.slug])).sorted()
@@ -85,17 +84,19 @@ struct AdminController {
         var reader = try FieldReader(try await request.jsonBody(limit: 16 * 1024))
         reader.rejectUnknown(["scope", "team", "name"])
         let scope = reader.choice("scope", as: TokenScope.self)
-        if !reader.has("scope") { reader.fail("scope", "is required") }
+        if reader.value("scope")?.isNull ?? true { reader.fail("scope", "is required") }
         let name = reader.string("name", maxLength: 200) ?? "token"
         var team: Team?
         if let slug = reader.string("team", maxLength: 63) {
             team = try await store.team(slug: slug)
             if team == nil { reader.fail("team", "no such team") }
         }
-        if scope == .team && team == nil && !reader.has("team") { reader.fail("team", "a team token must name its team") }
+        // Absent and null alike: a team token without a team would be nobody's.
+        if scope == .team && team == nil && reader.value("team")?.isNull ?? true { reader.fail("team", "a team token must name its team") }
         if scope != nil && scope != .team && team != nil { reader.fail("team", "only team tokens belong to a team") }
         try reader.check()
-        let (token, secret) = try await store.issueToken(name: name, scope: scope!, teamID: team?.id)
+        guard let scope else { throw Problem.validation([.init(field: "/scope", message: "is required")]) }
+        let (token, secret) = try await store.issueToken(name: name, scope: scope, teamID: team?.id)
         var body = json(token, teams: team.map { [$0.id: $0] } ?? [:])
         if case .object(var pairs) = body {
             pairs.insert(("token", .string(secret)), at: 1)

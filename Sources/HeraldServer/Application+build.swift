@@ -44,10 +44,11 @@ public func prepareDataDirectory(_ directory: URL, sqlite: Bool = true) throws {
 /// The router with every API route, for the given services.
 public func buildRouter(_ services: HeraldServices, renderer: PageRenderer) -> Router<HeraldRequestContext> {
     let router = Router(context: HeraldRequestContext.self)
-    router.add(middleware: RequestIDMiddleware())
+    router.add(middleware: RequestIDMiddleware(allowed: services.allowedMethods))
     router.add(middleware: WebErrorMiddleware(renderer: renderer))
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: TokenAuthMiddleware(tokens: services.tokens, limiter: services.rateLimiter))
+    router.add(middleware: AllowedMethodsMiddleware(allowed: services.allowedMethods))
     OperationsController(services: services).addRoutes(to: router)
     AdminController(services: services).addRoutes(to: router)
     EventTypesController(services: services).addRoutes(to: router)
@@ -57,6 +58,7 @@ public func buildRouter(_ services: HeraldServices, renderer: PageRenderer) -> R
     ReplayController(services: services).addRoutes(to: router)
     DocumentsController(services: services).addRoutes(to: router)
     WebController(services: services, renderer: renderer).addRoutes(to: router)
+    services.allowedMethods.learn(from: router)
     // CSS and JavaScript of the web UI, served where no route matched.
     router.add(
         middleware: FileMiddleware(

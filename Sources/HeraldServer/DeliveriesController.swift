@@ -48,7 +48,7 @@ struct DeliveriesController {
             guard let limit = Int(String(perPage)), (1...100).contains(limit) else { throw Problem.badRequest("per_page must be from 1 to 100") }
             query.limit = limit
         }
-        if let cursor = parameters["cursor"] {
+        if let cursor = parameters["cursor"], !cursor.isEmpty {
             guard let parsed = DeliveryCursor(encoded: String(cursor)) else { throw Problem.badRequest("cursor is not valid") }
             query.cursor = parsed
         }
@@ -56,7 +56,7 @@ struct DeliveriesController {
             guard let filter = DeliveryStatus.APIStatus(rawValue: String(status)) else { throw Problem.badRequest("status must be success, failure, pending or skipped") }
             query.statuses = filter.statuses
         }
-        if let event = parameters["event"] { query.eventType = String(event) }
+        if let event = parameters["event"], !event.isEmpty { query.eventType = String(event) }
         for (name, keyPath) in [("since", \DeliveryQuery.since), ("until", \DeliveryQuery.until)] {
             if let value = parameters[name[...]] {
                 guard let date = Timestamp.parse(String(value)) else { throw Problem.badRequest("\(name) must be an RFC 3339 timestamp") }
@@ -141,8 +141,9 @@ struct DeliveriesController {
             guard let id = Int64(String(hook)) else { throw Problem.badRequest("hook must be a hook id") }
             query.hookID = id
         }
-        if let team = parameters["team"] {
-            guard let found = try await store.team(slug: String(team)) else { throw Problem.badRequest("no team with slug \(team)") }
+        // An empty text filter is no filter (as a form leaves it).
+        if let team = parameters["team"], !team.isEmpty {
+            guard let found = try await store.team(slug: String(team)) else { throw Problem.notFound("No team with the slug \(team).") }
             query.teamID = found.id
         }
         return page(try await store.deliveries(query), query: query, request: request)

@@ -64,7 +64,10 @@ extension EventTypeCatalog {
     static func parse(_ body: JSONValue, name pathName: String?) throws -> EventType {
         var reader = try FieldReader(body)
         reader.rejectUnknown(["name", "description", "schema", "example"])
-        let name = pathName ?? reader.string("name", required: true, maxLength: 128)
+        if pathName != nil, reader.value("name")?.isNull == true { reader.fail("name", "must be a string (or left out)") }
+        let bodyName = reader.string("name", required: pathName == nil, maxLength: 128)
+        if let pathName, let bodyName, bodyName != pathName { reader.fail("name", "must be the name in the path, \(pathName), when given") }
+        let name = pathName ?? bodyName
         if let name, !EventType.isValidName(name) {
             reader.fail("name", "must be dot-separated lower-case words, like lead.created")
         }

@@ -5,6 +5,13 @@ import Metrics
 
 /// Ingest (`POST /api/events`, provider and admin) and the pull feed (`GET /api/events`).
 struct EventsController {
+    /// A query parameter's digits as a number, past `Int64.max` read as `Int64.max` (a `since`
+    /// beyond the log, a wait beyond the cap); nil when it is not a non-negative integer.
+    static func nonNegativeInteger(_ text: Substring) -> Int64? {
+        guard !text.isEmpty, text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
+        return Int64(text) ?? .max
+    }
+
     let services: HeraldServices
     var store: any HeraldStore { services.store }
 
@@ -147,13 +154,13 @@ struct EventsController {
         let query = request.uri.queryParameters
         func milliseconds(_ name: String) throws -> Duration? {
             try query[name[...]].map { value in
-                guard let number = Int64(String(value)), number >= 0 else { throw Problem.badRequest("\(name) must be milliseconds") }
+                guard let number = Self.nonNegativeInteger(value) else { throw Problem.badRequest("\(name) must be milliseconds") }
                 // A heartbeat more often than every 100 ms would only burn the server.
                 return .milliseconds(min(max(number, name == "heartbeat" ? 100 : 0), 900_000))
             }
         }
         let since = try query["since"].map { value -> Int64 in
-            guard let seq = Int64(String(value)), seq >= 0 else { throw Problem.badRequest("since must be a non-negative sequence number") }
+            guard let seq = Self.nonNegativeInteger(value) else { throw Problem.badRequest("since must be a non-negative sequence number") }
             return seq
         } ?? 0
         let limit = try query["limit"].map { value -> Int in

@@ -10,6 +10,8 @@ public struct HeraldServices: Sendable {
     public let secretBox: SecretBox
     public let configuration: HeraldConfiguration
     let catalog: EventTypeCatalog
+    /// The methods each route answers (`405` with `Allow`), learnt when the router is built.
+    let allowedMethods = AllowedMethods()
     /// Ingest's group commit: concurrent requests share one transaction.
     let ingest: GroupCommitter<NewEvent, AppendedEvent>
     /// Document writes' group commit: concurrent writes share one transaction, each MVCC-checked on its own.

@@ -77,7 +77,8 @@ struct FieldReader {
         }
         guard let string = value.stringValue else { fail(key, "must be a string"); return nil }
         if required && string.isEmpty { fail(key, "must not be empty"); return nil }
-        if string.count > maxLength { fail(key, "must be at most \(maxLength) characters"); return nil }
+        // Counted as JSON Schema's maxLength counts: Unicode code points.
+        if string.unicodeScalars.count > maxLength { fail(key, "must be at most \(maxLength) characters"); return nil }
         return string
     }
 
@@ -99,8 +100,11 @@ struct FieldReader {
         return Int(int)
     }
 
-    mutating func stringArray(_ key: String, maxCount: Int = 100) -> [String]? {
-        guard let value = value(key), !value.isNull else { return nil }
+    mutating func stringArray(_ key: String, required: Bool = false, maxCount: Int = 100) -> [String]? {
+        guard let value = value(key), !value.isNull else {
+            if required { fail(key, "is required") }
+            return nil
+        }
         guard let items = value.arrayValue, items.count <= maxCount, let strings = Optional(items.compactMap(\.stringValue)), strings.count == items.count else {
             fail(key, "must be an array of at most \(maxCount) strings")
             return nil

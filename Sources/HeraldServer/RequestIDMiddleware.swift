@@ -10,6 +10,7 @@ struct RequestIDMiddleware: RouterMiddleware {
     typealias Context = HeraldRequestContext
     static let header = HTTPField.Name("X-Request-Id")!
     static let knownMethods: Set<HTTPRequest.Method> = [.get, .head, .post, .put, .patch, .delete, .options]
+    let allowed: AllowedMethods
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let id = request.headers[Self.header].flatMap(Self.acceptable) ?? UUID().uuidString.lowercased()
@@ -19,10 +20,8 @@ struct RequestIDMiddleware: RouterMiddleware {
         do {
             // Methods no route answers (TRACE, CONNECT, made-up ones) are 405, not 404.
             guard Self.knownMethods.contains(request.method) else {
-                throw Problem(
-                    status: .methodNotAllowed, type: "/problems/method-not-allowed", title: "Method not allowed",
-                    detail: "\(request.method) is not a method this API answers."
-                )
+                let allow = await allowed.allow(path: request.uri.path, context: context)
+                throw AllowedMethods.notAllowed(request.method, allow: allow ?? "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
             }
             var response = try await next(request, context)
             response.headers[Self.header] = id

@@ -90,6 +90,38 @@ import Testing
         }
     }
 
+    /// Found by the contract run: `null` where a field is required crashed the server (scope) or
+    /// made a team token of no team.
+    @Test(arguments: [
+        (#"{"scope":null}"#, "/scope"), (#"{"scope":"team","team":null}"#, "/team"), (#"{"scope":"team"}"#, "/team"),
+        (#"{"scope":"provider","team":"bde"}"#, "/team"), (#"{}"#, "/scope"),
+    ])
+    func aTokenRequestMissingWhatItNeedsIsA422(_ body: String, _ field: String) async throws {
+        try await HeraldHarness.run { herald in
+            _ = try await herald.makeTeam("bde")
+            let refused = try await herald.call(.POST, "/api/tokens", token: herald.adminToken, body: body)
+            #expect(refused.status == 422, "\(body): \(refused.text)")
+            #expect(refused.json["errors"]?.arrayValue?.contains { $0["field"]?.stringValue == field } == true, "\(refused.text)")
+            // The server is still there.
+            #expect(try await herald.call(.GET, "/api/tokens", token: herald.adminToken).status == 200)
+        }
+    }
+
+    @Test func aMethodAPathDoesNotHaveIs405WithAllowAndOptionsListsThem() async throws {
+        try await HeraldHarness.run { herald in
+            let delete = try await herald.call(.DELETE, "/api/teams", token: herald.adminToken)
+            #expect(delete.status == 405, "\(delete.text)")
+            #expect(delete.header("Allow") == "GET, HEAD, OPTIONS, POST")
+            let trace = try await herald.call(.TRACE, "/api/hooks/7", token: herald.adminToken)
+            #expect(trace.status == 405)
+            #expect(trace.header("Allow") == "DELETE, GET, HEAD, OPTIONS, PATCH")
+            let options = try await herald.call(.OPTIONS, "/api/event-types/lead.created", token: nil)
+            #expect(options.status == 204)
+            #expect(options.header("Allow") == "DELETE, OPTIONS, PUT")
+            #expect(try await herald.call(.DELETE, "/api/nothing-here", token: herald.adminToken).status == 404)
+        }
+    }
+
     @Test func anAdminManagesAnyTeamsHookByNamingTheTeam() async throws {
         try await HeraldHarness.run { herald in
             let bde = try await herald.makeTeam("bde")

@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 
 /// Renders errors as readable HTML pages for browsers (anything outside `/api`, `/healthz`,
-/// `/metrics` that accepts HTML); API clients keep `application/problem+json`.
+/// `/readyz`, `/metrics` that accepts HTML); API clients keep `application/problem+json`.
 struct WebErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let renderer: PageRenderer
 
@@ -11,7 +11,7 @@ struct WebErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let problem as Problem {
             let path = request.uri.path
-            guard !path.hasPrefix("/api/"), path != "/metrics", path != "/healthz",
+            guard !path.hasPrefix("/api/"), path != "/metrics", path != "/healthz", path != "/readyz",
                 request.headers[.accept]?.contains("text/html") == true || request.method == .post
             else { throw problem }
             let title: String =
@@ -21,9 +21,12 @@ struct WebErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 case .internalServerError: "Something went wrong"
                 default: problem.title
                 }
-            return try renderer.render(
+            var response = try renderer.render(
                 "error", ["title": title, "status": problem.status.code, "detail": problem.detail], status: problem.status
             ).response(from: request, context: context)
+            // What the problem says in headers (Allow, Retry-After) holds for the page too.
+            for field in problem.headers where field.name != .contentType { response.headers[field.name] = field.value }
+            return response
         }
     }
 }
