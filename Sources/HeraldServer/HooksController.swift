@@ -160,9 +160,7 @@ struct HooksController {
     /// deliveries. Body (optional): `{secret?, grace_seconds?}`.
     @Sendable func rotateSecret(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
         let hook = try await services.editableHook(context.parameters.get("id"), for: try context.require(.team, .admin))
-        var body = try await request.jsonBody(limit: 16 * 1024, allowEmpty: true)
-        if body.isNull { body = .object([]) }
-        var reader = try FieldReader(body)
+        var reader = try FieldReader(try await request.jsonBody(limit: 16 * 1024, ifEmpty: .object([])))
         reader.rejectUnknown(["secret", "grace_seconds"])
         let supplied = reader.string("secret", maxLength: 512)
         if let supplied, supplied.count < 8 { reader.fail("secret", "must be at least 8 characters") }

@@ -23,8 +23,8 @@ struct JSONResponse: ResponseGenerator {
 
 extension Request {
     /// Reads the body (at most `limit` bytes, else 413) and parses it as JSON (else 400). With
-    /// `allowEmpty`, an empty body is `null`.
-    func jsonBody(limit: Int, allowEmpty: Bool = false) async throws -> JSONValue {
+    /// `ifEmpty`, an empty body is that value (a body that is the text `null` stays `null`).
+    func jsonBody(limit: Int, ifEmpty: JSONValue? = nil) async throws -> JSONValue {
         var request = self
         let buffer: ByteBuffer
         do {
@@ -32,7 +32,7 @@ extension Request {
         } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
             throw Problem.tooLarge(limit)
         }
-        if allowEmpty && buffer.readableBytes == 0 { return .null }
+        if let ifEmpty, buffer.readableBytes == 0 { return ifEmpty }
         do {
             return try JSONValue(parsing: buffer.readableBytesView)
         } catch {

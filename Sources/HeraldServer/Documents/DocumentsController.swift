@@ -192,7 +192,7 @@ struct DocumentsController {
             }
         }
         var keys = try jsonParameter("keys")?.arrayValue?.compactMap(\.stringValue)
-        if request.method == .post, let body = try? await request.jsonBody(limit: Self.bodyLimit, allowEmpty: true), let posted = body["keys"]?.arrayValue {
+        if request.method == .post, let body = try? await request.jsonBody(limit: Self.bodyLimit, ifEmpty: .null), let posted = body["keys"]?.arrayValue {
             keys = posted.compactMap(\.stringValue)
         }
         let limit = try query["limit"].map { value -> Int in
@@ -399,7 +399,7 @@ struct DocumentsController {
     @Sendable func changes(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal()
         let database = try await databaseName(context)
-        let body = request.method == .post ? try await request.jsonBody(limit: Self.bodyLimit, allowEmpty: true) : .null
+        let body = request.method == .post ? try await request.jsonBody(limit: Self.bodyLimit, ifEmpty: .null) : .null
         let query = try ChangesQuery(request, body: body)
         if query.descending && query.feed != .normal { throw CouchError.badRequest("descending works with feed=normal only") }
         let team = try await principal.teamID.asyncFlatMap { try await store.team(id: $0) }
