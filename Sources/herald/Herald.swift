@@ -13,7 +13,31 @@ enum Entry {
             var argv: [UnsafeMutablePointer<CChar>?] = ([arguments[0]] + arguments.dropFirst(2)).map { strdup($0) } + [nil]
             exit(herald_js_main(Int32(argv.count - 1), &argv))
         }
-        await Herald.main()
+        var commandLine = Array(arguments.dropFirst())
+        var sources: [String] = []
+        if let serveAt = ServeSettings.serveArgumentsStart(commandLine) {
+            do {
+                let expanded = try ServeSettings.expand(Array(commandLine[serveAt...]))
+                commandLine = Array(commandLine[..<serveAt]) + expanded.arguments
+                sources = expanded.sources
+            } catch {
+                Herald.exit(withError: ValidationError(String(describing: error)))
+            }
+        }
+        do {
+            var command = try Herald.parseAsRoot(commandLine)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            // A value from the environment or a settings file is named, not only its option.
+            if Herald.exitCode(for: error) != .success, !sources.isEmpty {
+                FileHandle.standardError.write(Data(("settings given by " + sources.joined(separator: "; ") + "\n").utf8))
+            }
+            Herald.exit(withError: error)
+        }
     }
 }
 

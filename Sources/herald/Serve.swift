@@ -14,6 +14,14 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var dataDirectory: DataDirectoryOption
 
+    @Option(
+        help: ArgumentHelp(
+            "A JSON file of serve's settings (env HERALD_SETTINGS): keys are the options' names (\"max_in_flight\": 64). Every option may also come from HERALD_<NAME> (HERALD_MAX_IN_FLIGHT=64); the command line wins over the environment, the environment over the file.",
+            valueName: "file"
+        )
+    )
+    var settings: String?
+
     @Option(help: "Address to listen on (env HERALD_HOST).")
     var host: String = ProcessInfo.processInfo.environment["HERALD_HOST"] ?? "127.0.0.1"
 

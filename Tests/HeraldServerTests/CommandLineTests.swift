@@ -24,6 +24,53 @@ import Testing
         #expect(child.output.contains("HERALD_PORT=80x is not a port"), "\(child.output)")
     }
 
+    /// `/healthz` shows two settings (`max_backlog`, `min_free_disk_bytes`) of a running server.
+    func servedSettings(_ arguments: [String], environment: [String: String]) async throws -> JSONValue {
+        let binary = try #require(ExternalTools.heraldBinary)
+        let child = try ChildProcess(binary: binary, arguments: arguments, environment: environment)
+        defer { child.stop() }
+        let port = try await child.waitForPort()
+        return try await HeraldHarnessClient(baseURL: "http://127.0.0.1:\(port)").call(.GET, "/healthz", token: nil).json
+    }
+
+    @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary), "needs the built herald executable"))
+    func settingsComeFromTheCommandLineTheEnvironmentAndAFileInThatOrder() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-settings-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("herald.json")
+        try #"{"max_backlog": 1111, "min-free-disk-mb": 3, "allow_private_targets": true, "port": 0}"#.write(to: file, atomically: true, encoding: .utf8)
+        let data = directory.appendingPathComponent("data").path
+        // The file alone.
+        let fromFile = try await servedSettings(["serve", "--data-dir", data, "--settings", file.path], environment: [:])
+        #expect(fromFile["max_backlog"] == .int(1111))
+        #expect(fromFile["min_free_disk_bytes"] == .int(3 * 1_048_576))
+        // The environment over the file (HERALD_SETTINGS names the file), the command line over both.
+        let environment = ["HERALD_SETTINGS": file.path, "HERALD_MAX_BACKLOG": "2222"]
+        let fromEnvironment = try await servedSettings(["serve", "--data-dir", data], environment: environment)
+        #expect(fromEnvironment["max_backlog"] == .int(2222))
+        #expect(fromEnvironment["min_free_disk_bytes"] == .int(3 * 1_048_576))
+        let fromCommandLine = try await servedSettings(["--data-dir", data, "--max-backlog", "3333"], environment: environment)
+        #expect(fromCommandLine["max_backlog"] == .int(3333))
+
+        // Mistakes stop the start, naming where they are.
+        let binary = try #require(ExternalTools.heraldBinary)
+        for (text, expected) in [
+            (#"{"max_backlogg": 5}"#, #""max_backlogg" is not a setting of herald serve"#), (#"{"max_backlog": "lots"}"#, "settings file"),
+            (#"{"allow_private_targets": "yes"}"#, "is a flag: true or false"), ("{", "invalid JSON"),
+        ] {
+            try text.write(to: file, atomically: true, encoding: .utf8)
+            let child = try ChildProcess(binary: binary, arguments: ["serve", "--data-dir", data, "--settings", file.path])
+            defer { child.stop() }
+            #expect(try await child.exited() != 0)
+            #expect(child.output.contains(expected), "\(text): \(child.output)")
+        }
+        let badFlag = try ChildProcess(binary: binary, arguments: ["serve", "--data-dir", data], environment: ["HERALD_ALLOW_PRIVATE_TARGETS": "maybe"])
+        defer { badFlag.stop() }
+        #expect(try await badFlag.exited() != 0)
+        #expect(badFlag.output.contains("HERALD_ALLOW_PRIVATE_TARGETS=maybe"), "\(badFlag.output)")
+    }
+
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary), "needs the built herald executable"))
     func anInstalledHeraldFindsItsPagesBesideItself() async throws {
         let binary = try #require(ExternalTools.heraldBinary)
