@@ -96,8 +96,11 @@ public enum JSONValue: Sendable, Hashable {
     /// decimal value (`1.0` == `1`, `0.10` == `0.1`), by `Double` otherwise.
     private static func sameNumber(_ lhs: JSONValue, _ rhs: JSONValue) -> Bool {
         if case .number(let a) = lhs, case .number(let b) = rhs, a == b { return true }
-        if let a = lhs.decimalValue, let b = rhs.decimalValue, lhs.numberValue?.isFinite == true, rhs.numberValue?.isFinite == true { return a == b }
-        return lhs.numberValue == rhs.numberValue
+        // Equal as Doubles too, so that equal values always hash alike (the hash is the Double's);
+        // Decimal alone keeps 38 digits and would call some longer literals equal.
+        guard let a = lhs.numberValue, let b = rhs.numberValue, a == b else { return false }
+        if let exactA = lhs.decimalValue, let exactB = rhs.decimalValue, a.isFinite { return exactA == exactB }
+        return true
     }
 
     /// The JSON type name used in messages and by JSON Schema.

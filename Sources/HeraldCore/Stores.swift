@@ -452,12 +452,16 @@ extension StoreError: CustomStringConvertible {
 }
 
 /// What a store failure means for the request that met it, when it is a state of the database
-/// rather than a bug: the request may be tried again later, and nothing of it was stored.
+/// rather than a bug: the request may be tried again later.
 public enum StoreCondition: Sendable, Hashable {
     /// The database's disk (or quota) is full.
     case full
-    /// The database is locked by another writer past the wait, or unreachable for now.
+    /// The database is locked by another writer past the wait, or refused the transaction for a
+    /// conflict or a lack of resources: nothing of the request was stored.
     case busy
+    /// The connection to the database was lost during the request: it may or may not have been
+    /// stored (a commit whose answer never came).
+    case unreachable
 }
 
 /// An error of a store that can say which ``StoreCondition`` caused it.

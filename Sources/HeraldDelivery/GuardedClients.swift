@@ -25,7 +25,7 @@ final class GuardedClients: Sendable {
     /// For numeric hosts, and for every host when private targets are allowed (nothing to pin).
     private let direct: HTTPClient
     private let insecureDirect: HTTPClient
-    private let pinned = Mutex<[PinKey: PinnedClient]>([:])
+    private let pinned = Mutex<(clients: [PinKey: PinnedClient], shutDown: Bool)>(([:], false))
     /// A pinned client unused this long is shut down (its address is resolved afresh next time).
     static let idleLifetime: Duration = .seconds(300)
     /// Beyond this many pinned clients, idle ones are shut down, least recently used first.
@@ -55,7 +55,7 @@ final class GuardedClients: Sendable {
     }
 
     /// How many pinned clients exist now (for tests).
-    var pinnedCount: Int { pinned.withLock { $0.count } }
+    var pinnedCount: Int { pinned.withLock { $0.clients.count } }
 
     /// Checks `url` with the target guard and runs `body` with a client that connects where the
     /// guard looked. Read the response's body inside `body`: the client is kept until it returns.
@@ -70,33 +70,35 @@ final class GuardedClients: Sendable {
             return try await body(insecure ? insecureDirect : direct)
         case .allowed(let pin?):
             let key = PinKey(pin: pin, insecure: insecure)
-            let client = acquire(key)
+            guard let client = acquire(key) else { throw HTTPClientError.alreadyShutdown }
             defer { release(key) }
             return try await body(client)
         }
     }
 
-    private func acquire(_ key: PinKey) -> HTTPClient {
+    /// The client for `key`, made when there is none; nil once the clients are shut down.
+    private func acquire(_ key: PinKey) -> HTTPClient? {
         let now = ContinuousClock.now
-        let (client, retired) = pinned.withLock { clients -> (HTTPClient, [HTTPClient]) in
-            if var entry = clients[key] {
+        let (client, retired) = pinned.withLock { state -> (HTTPClient?, [HTTPClient]) in
+            guard !state.shutDown else { return (nil, []) }
+            if var entry = state.clients[key] {
                 entry.users += 1
                 entry.lastUsed = now
-                clients[key] = entry
+                state.clients[key] = entry
                 return (entry.client, [])
             }
             var retired: [HTTPClient] = []
-            let idle = clients.filter { $0.value.users == 0 }.sorted { $0.value.lastUsed < $1.value.lastUsed }
-            var excess = clients.count + 1 - Self.idleClientLimit
+            let idle = state.clients.filter { $0.value.users == 0 }.sorted { $0.value.lastUsed < $1.value.lastUsed }
+            var excess = state.clients.count + 1 - Self.idleClientLimit
             for (idleKey, entry) in idle where excess > 0 || now - entry.lastUsed > Self.idleLifetime {
-                clients[idleKey] = nil
+                state.clients[idleKey] = nil
                 retired.append(entry.client)
                 excess -= 1
             }
             var configuration = key.insecure ? insecureConfiguration : self.configuration
             configuration.dnsOverride = [key.pin.host: key.pin.address]
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-            clients[key] = PinnedClient(client: client, users: 1, lastUsed: now)
+            state.clients[key] = PinnedClient(client: client, users: 1, lastUsed: now)
             return (client, retired)
         }
         for old in retired { Task { try? await old.shutdown() } }
@@ -104,17 +106,17 @@ final class GuardedClients: Sendable {
     }
 
     private func release(_ key: PinKey) {
-        pinned.withLock { clients in
-            clients[key]?.users -= 1
-            clients[key]?.lastUsed = .now
+        pinned.withLock { state in
+            state.clients[key]?.users -= 1
+            state.clients[key]?.lastUsed = .now
         }
     }
 
     /// Shuts every client down; call once, after the last request.
     func shutdown() async {
-        let all = pinned.withLock { clients in
-            defer { clients.removeAll() }
-            return clients.values.map(\.client)
+        let all = pinned.withLock { state in
+            defer { state = ([:], true) }
+            return state.clients.values.map(\.client)
         }
         for client in all + [direct, insecureDirect] { try? await client.shutdown() }
     }

@@ -58,6 +58,9 @@ public struct TargetGuard: Sendable {
         let literal = Self.isLiteralAddress(bareHost)
         let addresses = literal ? [bareHost] : await resolver(bareHost)
         guard let first = addresses.first else { return .refused("the host \(host) does not resolve") }
+        // The pin is looked up by the host as the HTTP client reads the URL: if that reading
+        // differed, the client would resolve the name itself, unchecked.
+        if !literal, URL(string: url)?.host != host { return .refused("the host of the URL cannot be read one way only") }
         for address in addresses where !allowedNetworks.contains(where: { $0.contains(address) }) && Self.isNonPublic(address) {
             return .refused("the host \(host) resolves to \(address), a non-public address")
         }
@@ -78,6 +81,7 @@ public struct TargetGuard: Sendable {
             let host = components.host, !host.isEmpty
         else { return notAnURL }
         if let port = components.port, !(1...65_535).contains(port) { return "the port must be between 1 and 65535" }
+        if (components.percentEncodedHost ?? host).contains("%") { return "the host must not be percent-encoded (write an internationalized name in its xn-- form)" }
         if !host.hasPrefix("["), host.allSatisfy({ $0.isHexDigit || $0 == "." || $0 == "x" || $0 == "X" }), !isLiteralAddress(host) {
             var parsed = in_addr()
             if inet_aton(host, &parsed) != 0 { return "write an IPv4 address as four decimal numbers (a.b.c.d), not \(host)" }

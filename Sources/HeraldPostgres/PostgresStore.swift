@@ -218,9 +218,12 @@ extension Date {
 struct DatabaseFailure: Error, CustomStringConvertible {
     let sqlState: String?
     let description: String
+    /// The connection broke (or the pool closed) rather than the server refusing the statement.
+    let connectionLost: Bool
 
     init(_ error: PSQLError) {
         sqlState = error.serverInfo?[.sqlState]
+        connectionLost = [.serverClosedConnection, .clientClosedConnection, .connectionError, .poolClosed].contains(error.code)
         if let info = error.serverInfo {
             description = "PostgreSQL \(info[.sqlState] ?? "?"): \(info[.message] ?? "")" + (info[.detail].map { " (\($0))" } ?? "")
         } else {
@@ -231,7 +234,7 @@ struct DatabaseFailure: Error, CustomStringConvertible {
 
 extension DatabaseFailure: StoreConditionReporting {
     var storeCondition: StoreCondition? {
-        guard let sqlState else { return .busy }  // the server could not be reached
+        guard let sqlState else { return connectionLost ? .unreachable : nil }  // else a client-side bug: a 500
         switch sqlState {
         case "53100": return .full  // disk_full
         case "53000", "53200", "53300", "57P03", "40001", "40P01", "55P03": return .busy  // resources, starting up, conflicts

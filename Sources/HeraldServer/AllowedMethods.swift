@@ -63,6 +63,12 @@ struct AllowedMethodsMiddleware: RouterMiddleware {
                 headers[.allow] = allow
                 return Response(status: .noContent, headers: headers)
             }
+            if request.uri.path == "/db" || request.uri.path.hasPrefix("/db/") {
+                // CouchDB's shape under /db/, as its clients expect.
+                var couch = CouchError(status: .methodNotAllowed, error: "method_not_allowed", reason: "Only \(allow) allowed")
+                couch.headers[.allow] = allow
+                throw couch
+            }
             throw AllowedMethods.notAllowed(request.method, allow: allow)
         }
     }

@@ -43,7 +43,8 @@ public func prepareDataDirectory(_ directory: URL, sqlite: Bool = true) throws {
 
 /// The router with every API route, for the given services.
 public func buildRouter(_ services: HeraldServices, renderer: PageRenderer) -> Router<HeraldRequestContext> {
-    let router = Router(context: HeraldRequestContext.self)
+    // HEAD answers wherever GET does (RFC 9110), as `Allow` says.
+    let router = Router(context: HeraldRequestContext.self, options: .autoGenerateHeadEndpoints)
     router.add(middleware: RequestIDMiddleware(allowed: services.allowedMethods))
     router.add(middleware: WebErrorMiddleware(renderer: renderer))
     router.add(middleware: ProblemMiddleware())

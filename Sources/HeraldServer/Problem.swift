@@ -82,6 +82,11 @@ public struct Problem: HTTPResponseError, Sendable {
                     status: .serviceUnavailable, type: "/problems/database-busy", title: "Database busy",
                     detail: "The database could not take this request now: nothing of it was stored. Send it again shortly."
                 )
+            case .unreachable:
+                Problem(
+                    status: .serviceUnavailable, type: "/problems/database-unreachable", title: "Database unreachable",
+                    detail: "The connection to the database broke during this request, so it may or may not have been stored. Send it again (with the same Idempotency-Key, events are stored once)."
+                )
             }
         let retryAfter = String(condition == .full ? HeraldServices.lowDiskRetryAfterSeconds : HeraldServices.retryAfterSeconds)
         problem.headers[.retryAfter] = retryAfter

@@ -12,6 +12,8 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             throw problem
         } catch let redirect as WebRedirect {
             throw redirect
+        } catch let couch as CouchError {
+            throw couch  // the /db/ API's own shape
         } catch let error as HTTPError {
             let status = error.status
             throw Problem(

@@ -11,9 +11,12 @@ import HeraldCore
 ///    options' names (`"max_in_flight": 64` or `"max-in-flight": 64`; a flag is `true`; a
 ///    repeatable option takes an array).
 ///
-/// The environment and the file become command-line arguments placed before the real ones, so
-/// the one parser checks every value whatever its source, and an error names where the value came
-/// from. A key of the file that is no option of `serve` is an error, not ignored.
+/// For each option, the first source that sets it gives its value, a repeatable option's whole list
+/// included. The environment and the file become command-line arguments placed before the real
+/// ones, so the one parser checks every value whatever its source, and an error names where the
+/// value came from. A key of the file that is no option of `serve` is an error, not ignored.
+/// Other commands take `--data-dir` and `--database` (or `HERALD_DATA_DIR`,
+/// `HERALD_DATABASE_URL`), not the file.
 enum ServeSettings {
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -45,8 +48,9 @@ enum ServeSettings {
         return nil
     }
 
-    /// The arguments `serve` is parsed from: those from the settings file, then those from the
-    /// environment, then `arguments` (later ones win); and a line per source for error messages.
+    /// The arguments `serve` is parsed from: for each option not on the command line, those of the
+    /// environment or else of the settings file, then `arguments`; and a line per source for error
+    /// messages.
     static func expand(
         _ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment, options: [String: Bool] = options()
     ) throws -> (arguments: [String], sources: [String]) {
@@ -62,46 +66,65 @@ enum ServeSettings {
                 remaining.remove(at: index)
             }
         }
-        var expanded: [String] = []
-        var sources: [String] = []
-        if let settingsFile {
-            let fromFile = try fileArguments(settingsFile, options: options)
-            if !fromFile.isEmpty { sources.append("settings file \(settingsFile): \(fromFile.joined(separator: " "))") }
-            expanded += fromFile
-        }
+        // Per option, the arguments of the first source that sets it: the command line (left as
+        // it is), then the environment, then the file. A repeatable option's list comes whole from
+        // one source; a flag set to 0 in the environment takes back the file's true.
+        let onCommandLine = Set(remaining.compactMap { argument -> String? in
+            guard argument.hasPrefix("--") else { return nil }
+            return String(argument.dropFirst(2).prefix { $0 != "=" })
+        })
         let fromEnvironment = try environmentArguments(environment, options: options)
-        if !fromEnvironment.arguments.isEmpty { sources.append("environment: \(fromEnvironment.names.joined(separator: ", "))") }
-        expanded += fromEnvironment.arguments
+        let fromFile = try settingsFile.map { try fileArguments($0, options: options) } ?? [:]
+        var expanded: [String] = []
+        var fileUsed: [String] = []
+        var environmentUsed: [String] = []
+        for option in Set(fromFile.keys).union(fromEnvironment.keys).sorted() where !onCommandLine.contains(option) {
+            if let (name, arguments) = fromEnvironment[option] {
+                expanded += arguments
+                if !arguments.isEmpty { environmentUsed.append(name) }
+            } else if let arguments = fromFile[option] {
+                expanded += arguments
+                fileUsed += arguments
+            }
+        }
+        var sources: [String] = []
+        if let settingsFile, !fileUsed.isEmpty { sources.append("settings file \(settingsFile): \(fileUsed.joined(separator: " "))") }
+        if !environmentUsed.isEmpty { sources.append("environment: \(environmentUsed.joined(separator: ", "))") }
         return (expanded + remaining, sources)
     }
 
+    /// The environment variable of an option: `HERALD_` and its name in capitals, but
+    /// `HERALD_DATABASE_URL` for `--database` (its name since before this rule).
     static func environmentName(_ option: String) -> String {
-        "HERALD_" + option.uppercased().replacingOccurrences(of: "-", with: "_")
+        option == "database" ? "HERALD_DATABASE_URL" : "HERALD_" + option.uppercased().replacingOccurrences(of: "-", with: "_")
     }
 
-    static func environmentArguments(_ environment: [String: String], options: [String: Bool]) throws -> (arguments: [String], names: [String]) {
-        var arguments: [String] = []
-        var names: [String] = []
-        for (option, takesValue) in options.sorted(by: { $0.key < $1.key }) where !readElsewhere.contains(option) {
+    /// Per option set in the environment, the variable and the arguments it stands for (none for
+    /// a flag set to 0, or for `port`, whose variable `serve` reads itself).
+    static func environmentArguments(_ environment: [String: String], options: [String: Bool]) throws -> [String: (String, [String])] {
+        var found: [String: (String, [String])] = [:]
+        for (option, takesValue) in options {
             let name = environmentName(option)
             guard let value = environment[name], !value.isEmpty else { continue }
-            names.append(name)
-            if !takesValue {
+            if readElsewhere.contains(option) {
+                found[option] = (name, [])
+            } else if !takesValue {
                 switch value.lowercased() {
-                case "1", "true", "yes": arguments.append("--" + option)
-                case "0", "false", "no": break
+                case "1", "true", "yes": found[option] = (name, ["--" + option])
+                case "0", "false", "no": found[option] = (name, [])
                 default: throw Failure(description: "\(name)=\(value): a flag is 1 or 0 (true or false)")
                 }
             } else if repeatable.contains(option) {
-                for item in value.split(separator: ",") { arguments += ["--" + option, item.trimmingCharacters(in: .whitespaces)] }
+                found[option] = (name, value.split(separator: ",").flatMap { ["--" + option, $0.trimmingCharacters(in: .whitespaces)] })
             } else {
-                arguments += ["--" + option, value]
+                found[option] = (name, ["--" + option, value])
             }
         }
-        return (arguments, names)
+        return found
     }
 
-    static func fileArguments(_ path: String, options: [String: Bool]) throws -> [String] {
+    /// Per option in the file, the arguments it stands for.
+    static func fileArguments(_ path: String, options: [String: Bool]) throws -> [String: [String]] {
         guard let data = FileManager.default.contents(atPath: path) else { throw Failure(description: "settings file \(path) cannot be read") }
         let document: JSONValue
         do {
@@ -110,7 +133,7 @@ enum ServeSettings {
             throw Failure(description: "settings file \(path): \(error)")
         }
         guard let pairs = document.objectValue else { throw Failure(description: "settings file \(path) must hold a JSON object of serve's options") }
-        var arguments: [String] = []
+        var arguments: [String: [String]] = [:]
         for (key, value) in pairs {
             let option = key.replacingOccurrences(of: "_", with: "-")
             guard let takesValue = options[option] else {
@@ -125,12 +148,12 @@ enum ServeSettings {
             }
             if !takesValue {
                 guard let flag = value.boolValue else { throw Failure(description: "settings file \(path): \"\(key)\" is a flag: true or false") }
-                if flag { arguments.append("--" + option) }
+                arguments[option] = flag ? ["--" + option] : []
             } else if let items = value.arrayValue {
                 guard repeatable.contains(option) else { throw Failure(description: "settings file \(path): \"\(key)\" takes one value, not a list") }
-                for item in items { arguments += ["--" + option, try text(item)] }
+                arguments[option] = try items.flatMap { ["--" + option, try text($0)] }
             } else if !value.isNull {
-                arguments += ["--" + option, try text(value)]
+                arguments[option] = ["--" + option, try text(value)]
             }
         }
         return arguments

@@ -36,7 +36,7 @@ import Testing
         ("http://127.0.0.1:19000\u{0000}@192.0.2.1/", "control characters"), ("http://example.org/a\r\nX-Injected: 1", "control characters"),
         ("http://example.org/a b", "spaces"), ("http://example.org:0/", "port"), ("http://example.org:65536/", "port"),
         ("http://2130706433/", "four decimal numbers"), ("http://0x7f000001/", "four decimal numbers"), ("http://127.1/", "four decimal numbers"),
-        ("http://0177.0.0.1/", "four decimal numbers"),
+        ("http://0177.0.0.1/", "four decimal numbers"), ("http://ex%61mple.org/", "percent-encoded"), ("http://127%2E0.0.1/", "percent-encoded"),
     ])
     func malformedURLsAreRefusedEvenWhenPrivateTargetsAreAllowed(_ url: String, _ reason: String) async {
         let refusal = await TargetGuard(allowPrivateTargets: true).refusal(for: url)

@@ -119,6 +119,14 @@ import Testing
             #expect(options.status == 204)
             #expect(options.header("Allow") == "DELETE, OPTIONS, PUT")
             #expect(try await herald.call(.DELETE, "/api/nothing-here", token: herald.adminToken).status == 404)
+            // HEAD answers wherever GET does, as Allow says.
+            let head = try await herald.call(.HEAD, "/api/teams", token: herald.adminToken)
+            #expect(head.status == 200 && head.text.isEmpty)
+            // Under /db/, in CouchDB's shape.
+            let couch = try await herald.call(.GET, "/db/leads/_bulk_docs", token: herald.adminToken)
+            #expect(couch.status == 405)
+            #expect(couch.json["error"]?.stringValue == "method_not_allowed", "\(couch.text)")
+            #expect(couch.header("Allow") == "OPTIONS, POST")
         }
     }
 

@@ -26,12 +26,17 @@ import Testing
             #expect(refused.header("Retry-After") == "1")
             #expect(refused.header("Content-Type") == "application/problem+json")
             #expect(refused.json["type"]?.stringValue == "/problems/database-busy")
-            // Released soon after a write began waiting: that write goes through.
-            let waiting = Task { try await herald.emit(provider, #"{"type":"lead.created","data":{"lead_id":"waited"}}"#) }
-            try await Task.sleep(for: .milliseconds(200))
+            // Released while a write waits: that write goes through, answered after the release.
+            let waiting = Task {
+                let sent = ContinuousClock.now
+                return (sent, try await herald.emit(provider, #"{"type":"lead.created","data":{"lead_id":"waited"}}"#), ContinuousClock.now)
+            }
+            try await Task.sleep(for: .milliseconds(300))
             try await outside.writeWithoutTransaction { try $0.execute(sql: "ROLLBACK") }
-            let waited = try await waiting.value
+            let released = ContinuousClock.now
+            let (sent, waited, answered) = try await waiting.value
             #expect(waited.status == 202, "\(waited.text)")
+            #expect(sent < released && answered > released, "the write was sent before the lock was released and answered after it")
             // An outside reader in a long read transaction does not stop writes (WAL).
             try await outside.writeWithoutTransaction { db in
                 try db.execute(sql: "BEGIN")

@@ -9,6 +9,8 @@ struct CouchError: Error, HTTPResponseError {
     var reason: String
     /// Seconds, for a 503.
     var retryAfter: Int?
+    /// More headers for the answer (`Allow` on a 405).
+    var headers: HTTPFields = [:]
 
     static func notFound(_ reason: String = "missing") -> CouchError { CouchError(status: .notFound, error: "not_found", reason: reason) }
     static func badRequest(_ reason: String) -> CouchError { CouchError(status: .badRequest, error: "bad_request", reason: reason) }
@@ -31,7 +33,8 @@ struct CouchError: Error, HTTPResponseError {
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        var headers: HTTPFields = [.contentType: "application/json"]
+        var headers = self.headers
+        headers[.contentType] = "application/json"
         if status == .unauthorized { headers[.wwwAuthenticate] = #"Basic realm="Herald""# }
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
         let body = JSONValue.object([("error", .string(error)), ("reason", .string(reason))]).jsonString
@@ -54,17 +57,32 @@ struct CouchErrorMiddleware: RouterMiddleware {
             return try CouchError.notFound("no_db_file").response(from: request, context: context)
         } catch StoreError.conflict(let reason) {
             return try CouchError(status: .conflict, error: "conflict", reason: reason).response(from: request, context: context)
+        } catch let error as any StoreConditionReporting where error.storeCondition != nil {
+            context.logger.error("request failed: the database cannot take it now", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            return try Self.couch(Problem.storeCondition(error.storeCondition!)).response(from: request, context: context)
         } catch let problem as Problem {
-            let name: String =
-                switch problem.status.code {
-                case 401: "unauthorized"
-                case 403: "forbidden"
-                case 404: "not_found"
-                case 409: "conflict"
-                case 413: "request_entity_too_large"
-                default: "bad_request"
-                }
-            return try CouchError(status: problem.status, error: name, reason: problem.detail).response(from: request, context: context)
+            return try Self.couch(problem).response(from: request, context: context)
         }
+    }
+
+    /// A problem in CouchDB's shape, its headers (`Retry-After`, `Allow`) kept.
+    static func couch(_ problem: Problem) -> CouchError {
+        let name: String =
+            switch problem.status.code {
+            case 401: "unauthorized"
+            case 403: "forbidden"
+            case 404: "not_found"
+            case 405: "method_not_allowed"
+            case 409: "conflict"
+            case 413: "request_entity_too_large"
+            case 429: "too_many_requests"
+            case 503: "service_unavailable"
+            case 507: "insufficient_storage"
+            default: problem.status.code >= 500 ? "internal_server_error" : "bad_request"
+            }
+        var couch = CouchError(status: problem.status, error: name, reason: problem.detail)
+        couch.headers = problem.headers
+        couch.headers[.contentType] = nil
+        return couch
     }
 }
