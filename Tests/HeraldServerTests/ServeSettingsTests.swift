@@ -55,6 +55,26 @@ import Testing
         ])
     }
 
+    @Test(arguments: [
+        (#"{"max_backlogg": 5}"#, #""max_backlogg" is not a setting of herald serve"#),
+        (#"{"allow_private_targets": "yes"}"#, "is a flag: true or false"), ("{", "invalid JSON"), ("[1]", "must hold a JSON object"),
+        (#"{"max_backlog": [1, 2]}"#, "takes one value, not a list"), (#"{"max_backlog": {"a": 1}}"#, "must be a string or a number"),
+    ])
+    func aMistakeInTheFileIsAnErrorNamingTheFileAndKey(_ json: String, _ message: String) throws {
+        let path = try file(json)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            _ = try ServeSettings.expand(["--settings", path], environment: [:], options: Self.options)
+            Issue.record("\(json) was accepted")
+        } catch {
+            #expect("\(error)".contains(message) && "\(error)".contains(path), "\(error)")
+        }
+    }
+
+    @Test func aFlagInTheEnvironmentIsOneOrZero() {
+        #expect(throws: ServeSettings.Failure.self) { try ServeSettings.expand([], environment: ["HERALD_ALLOW_PRIVATE_TARGETS": "maybe"], options: Self.options) }
+    }
+
     @Test func serveIsTheCommandWhenNoneIsNamed() {
         #expect(ServeSettings.serveArgumentsStart([]) == 0)
         #expect(ServeSettings.serveArgumentsStart(["--port", "1"]) == 0)

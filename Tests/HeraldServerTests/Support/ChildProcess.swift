@@ -23,7 +23,7 @@ final class ChildProcess: @unchecked Sendable {
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle
-        try process.run()
+        try ExternalTools.launching { try process.run() }
     }
 
     var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }

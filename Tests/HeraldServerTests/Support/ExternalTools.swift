@@ -44,13 +44,22 @@ enum ExternalTools {
         process.standardError = output
         let input = Pipe()
         process.standardInput = input
-        try process.run()
+        try launching { try process.run() }
         if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
         try input.fileHandleForWriting.close()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
+
+    /// Starts one program at a time: Foundation's `Process.run` was seen crashing (inside its own
+    /// copying, in a test that started several programs while other suites started theirs).
+    static func launching<T>(_ body: () throws -> T) rethrows -> T {
+        launchLock.lock()
+        defer { launchLock.unlock() }
+        return try body()
+    }
+    private static let launchLock = NSLock()
 
     /// For `@Test(.enabled(if:))`: a test that needs a tool runs under CI always (a missing tool then
     /// fails it) and elsewhere only when the tool is here, so a skip shows as a skip, never as a pass.
