@@ -46,8 +46,9 @@ final class AllowedMethods: Sendable {
     }
 }
 
-/// Answers a method a route's path does not have with `405` and `Allow`, and `OPTIONS` with
-/// `204` and `Allow`, where the router alone would answer `404`.
+/// Answers a method a route's path does not have (GET's siblings, TRACE, CONNECT or a made-up
+/// one) with `405` and `Allow`, and `OPTIONS` with `204` and `Allow`, where the router alone
+/// would answer `404`.
 struct AllowedMethodsMiddleware: RouterMiddleware {
     typealias Context = HeraldRequestContext
     let allowed: AllowedMethods

@@ -45,7 +45,7 @@ public func prepareDataDirectory(_ directory: URL, sqlite: Bool = true) throws {
 public func buildRouter(_ services: HeraldServices, renderer: PageRenderer) -> Router<HeraldRequestContext> {
     // HEAD answers wherever GET does (RFC 9110), as `Allow` says.
     let router = Router(context: HeraldRequestContext.self, options: .autoGenerateHeadEndpoints)
-    router.add(middleware: RequestIDMiddleware(allowed: services.allowedMethods))
+    router.add(middleware: RequestIDMiddleware())
     router.add(middleware: WebErrorMiddleware(renderer: renderer))
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: TokenAuthMiddleware(tokens: services.tokens, limiter: services.rateLimiter))

@@ -86,20 +86,13 @@ final class Backpressure: Sendable {
 
 extension HeraldServices {
     /// Admits a document write to `database`, or refuses it (503, or 507 on a nearly full disk)
-    /// once its wait is over.
+    /// once its wait is over, in CouchDB's shape.
     func admitDocumentWrite(database: String) async throws {
         let wait = configuration.syncGateway?.databases.first { $0.name == database }.map { Duration.milliseconds($0.waitForProcess) }
             ?? configuration.defaultWaitForBacklog
         guard let refusal = try await backpressure.admit(wait: wait) else { return }
         Self.refusedDocumentWrites.increment()
-        var error =
-            switch refusal {
-            case .backlog: CouchError(status: .serviceUnavailable, error: "service_unavailable", reason: Self.backlogMessage(backpressure.bound))
-            case .lowDisk(let free):
-                CouchError(status: .init(code: 507, reasonPhrase: "Insufficient Storage"), error: "insufficient_storage", reason: lowDiskMessage(free))
-            }
-        error.retryAfter = refusal == .backlog ? Self.retryAfterSeconds : Self.lowDiskRetryAfterSeconds
-        throw error
+        throw CouchErrorMiddleware.couch(problem(refusing: refusal))
     }
 
     /// Admits a `POST /api/events`, or refuses it (problem+json: 503, or 507 on a nearly full
@@ -107,20 +100,22 @@ extension HeraldServices {
     func admitEvents() async throws {
         guard let refusal = try await backpressure.admit(wait: configuration.defaultWaitForBacklog) else { return }
         Self.refusedEvents.increment()
-        var problem =
-            switch refusal {
-            case .backlog:
-                Problem(status: .serviceUnavailable, type: "/problems/backlog", title: "Too much work waiting", detail: Self.backlogMessage(backpressure.bound))
-            case .lowDisk(let free):
-                Problem(status: .init(code: 507, reasonPhrase: "Insufficient Storage"), type: "/problems/storage-full", title: "Storage full", detail: lowDiskMessage(free))
-            }
-        let retryAfter = refusal == .backlog ? Self.retryAfterSeconds : Self.lowDiskRetryAfterSeconds
-        problem.headers[.retryAfter] = String(retryAfter)
-        throw problem
+        throw problem(refusing: refusal)
     }
 
-    func lowDiskMessage(_ free: Int64) -> String {
-        "The data directory's disk has \(free) bytes free, under the \(backpressure.minimumFreeBytes) Herald keeps free; nothing was stored. Retry once space is freed."
+    private func problem(refusing refusal: Backpressure.Refusal) -> Problem {
+        switch refusal {
+        case .backlog:
+            var problem = Problem(
+                status: .serviceUnavailable, type: "/problems/backlog", title: "Too much work waiting", detail: Self.backlogMessage(backpressure.bound)
+            )
+            problem.headers[.retryAfter] = String(Self.retryAfterSeconds)
+            return problem
+        case .lowDisk(let free):
+            return .storageFull(
+                "The data directory's disk has \(free) bytes free, under the \(backpressure.minimumFreeBytes) Herald keeps free; nothing was stored. Retry once space is freed."
+            )
+        }
     }
 
     static let retryAfterSeconds = 1

@@ -70,14 +70,10 @@ public struct Problem: HTTPResponseError, Sendable {
 
     /// The database cannot take the request now: nothing of it was stored, and it may be sent again.
     static func storeCondition(_ condition: StoreCondition) -> Problem {
+        if condition == .full { return storageFull("The database's disk is full: nothing of this request was stored. Send it again once space is freed.") }
         var problem =
             switch condition {
-            case .full:
-                Problem(
-                    status: .init(code: 507, reasonPhrase: "Insufficient Storage"), type: "/problems/storage-full", title: "Storage full",
-                    detail: "The database's disk is full: nothing of this request was stored. Send it again once space is freed."
-                )
-            case .busy:
+            case .full, .busy:
                 Problem(
                     status: .serviceUnavailable, type: "/problems/database-busy", title: "Database busy",
                     detail: "The database could not take this request now: nothing of it was stored. Send it again shortly."
@@ -88,8 +84,14 @@ public struct Problem: HTTPResponseError, Sendable {
                     detail: "The connection to the database broke during this request, so it may or may not have been stored. Send it again (with the same Idempotency-Key, events are stored once)."
                 )
             }
-        let retryAfter = String(condition == .full ? HeraldServices.lowDiskRetryAfterSeconds : HeraldServices.retryAfterSeconds)
-        problem.headers[.retryAfter] = retryAfter
+        problem.headers[.retryAfter] = String(HeraldServices.retryAfterSeconds)
+        return problem
+    }
+
+    /// 507: the disk is full, or under the free space Herald keeps; nothing was stored.
+    static func storageFull(_ detail: String) -> Problem {
+        var problem = Problem(status: .init(code: 507, reasonPhrase: "Insufficient Storage"), type: "/problems/storage-full", title: "Storage full", detail: detail)
+        problem.headers[.retryAfter] = String(HeraldServices.lowDiskRetryAfterSeconds)
         return problem
     }
 

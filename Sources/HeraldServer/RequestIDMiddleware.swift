@@ -9,8 +9,6 @@ import Logging
 struct RequestIDMiddleware: RouterMiddleware {
     typealias Context = HeraldRequestContext
     static let header = HTTPField.Name("X-Request-Id")!
-    static let knownMethods: Set<HTTPRequest.Method> = [.get, .head, .post, .put, .patch, .delete, .options]
-    let allowed: AllowedMethods
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let id = request.headers[Self.header].flatMap(Self.acceptable) ?? UUID().uuidString.lowercased()
@@ -18,11 +16,6 @@ struct RequestIDMiddleware: RouterMiddleware {
         context.logger[metadataKey: "request_id"] = .string(id)
         let started = ContinuousClock.now
         do {
-            // Methods no route answers (TRACE, CONNECT, made-up ones) are 405, not 404.
-            guard Self.knownMethods.contains(request.method) else {
-                let allow = await allowed.allow(path: request.uri.path, context: context)
-                throw AllowedMethods.notAllowed(request.method, allow: allow ?? "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
-            }
             var response = try await next(request, context)
             response.headers[Self.header] = id
             log(request, context, status: response.status.code, started: started)

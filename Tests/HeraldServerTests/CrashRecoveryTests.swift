@@ -1,6 +1,5 @@
 import Foundation
 import HeraldCore
-import HeraldSQLite
 import Synchronization
 import Testing
 
@@ -23,14 +22,7 @@ import Testing
         }
         let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-crash-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dataDirectory) }
-        // Prepare tokens in the data directory before the server starts.
-        let (teamToken, providerToken): (String, String)
-        do {
-            let store = try SQLiteStore(directory: dataDirectory)
-            let team = try await store.createTeam(name: "BDE", slug: "bde", now: Date())
-            teamToken = try await HeraldHarness.issueToken(store: store, scope: .team, team: team).1
-            providerToken = try await HeraldHarness.issueToken(store: store, scope: .provider, team: nil).1
-        }
+        let (teamToken, providerToken) = try await HeraldHarness.prepareDataDirectory(dataDirectory)
         let leadCount = 20
 
         try await TestReceiver.run { receiver in
@@ -77,14 +69,7 @@ import Testing
         let binary = try #require(ExternalTools.heraldBinary)
         let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-crash-docs-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dataDirectory) }
-        let (teamToken, providerToken): (String, String)
-        do {
-            let store = try SQLiteStore(directory: dataDirectory)
-            let team = try await store.createTeam(name: "BDE", slug: "bde", now: Date())
-            _ = try await store.createDocumentDatabase("leads")
-            teamToken = try await HeraldHarness.issueToken(store: store, scope: .team, team: team).1
-            providerToken = try await HeraldHarness.issueToken(store: store, scope: .provider, team: nil).1
-        }
+        let (teamToken, providerToken) = try await HeraldHarness.prepareDataDirectory(dataDirectory, databases: ["leads"])
         try await TestReceiver.run { receiver in
             let first = try serve(binary, dataDirectory)
             defer { first.stop() }
@@ -129,13 +114,7 @@ import Testing
         let binary = try #require(ExternalTools.heraldBinary)
         let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-sigterm-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dataDirectory) }
-        let (teamToken, providerToken): (String, String)
-        do {
-            let store = try SQLiteStore(directory: dataDirectory)
-            let team = try await store.createTeam(name: "BDE", slug: "bde", now: Date())
-            teamToken = try await HeraldHarness.issueToken(store: store, scope: .team, team: team).1
-            providerToken = try await HeraldHarness.issueToken(store: store, scope: .provider, team: nil).1
-        }
+        let (teamToken, providerToken) = try await HeraldHarness.prepareDataDirectory(dataDirectory)
         let leadCount = 300
         try await TestReceiver.run { receiver in
             // Each lead takes the receiver half a second: the burst is far from done at the signal.

@@ -1,6 +1,5 @@
 import Foundation
 import HeraldCore
-import HeraldSQLite
 import Testing
 
 /// `/metrics` of a real `herald serve` process: a fresh process, so nothing bootstrapped the
@@ -11,13 +10,7 @@ import Testing
         let binary = try #require(ExternalTools.heraldBinary)
         let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-metrics-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dataDirectory) }
-        let (teamToken, providerToken): (String, String)
-        do {
-            let store = try SQLiteStore(directory: dataDirectory)
-            let team = try await store.createTeam(name: "BDE", slug: "bde", now: Date())
-            teamToken = try await HeraldHarness.issueToken(store: store, scope: .team, team: team).1
-            providerToken = try await HeraldHarness.issueToken(store: store, scope: .provider, team: nil).1
-        }
+        let (teamToken, providerToken) = try await HeraldHarness.prepareDataDirectory(dataDirectory)
         try await TestReceiver.run { receiver in
             receiver.respond { _, _ in .init(status: 500, body: "boom") }
             let herald = try ChildProcess(

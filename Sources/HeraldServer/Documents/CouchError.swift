@@ -7,9 +7,7 @@ struct CouchError: Error, HTTPResponseError {
     var status: HTTPResponse.Status
     var error: String
     var reason: String
-    /// Seconds, for a 503.
-    var retryAfter: Int?
-    /// More headers for the answer (`Allow` on a 405).
+    /// More headers for the answer (`Retry-After` on a 503 or 507, `Allow` on a 405).
     var headers: HTTPFields = [:]
 
     static func notFound(_ reason: String = "missing") -> CouchError { CouchError(status: .notFound, error: "not_found", reason: reason) }
@@ -36,7 +34,6 @@ struct CouchError: Error, HTTPResponseError {
         var headers = self.headers
         headers[.contentType] = "application/json"
         if status == .unauthorized { headers[.wwwAuthenticate] = #"Basic realm="Herald""# }
-        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
         let body = JSONValue.object([("error", .string(error)), ("reason", .string(reason))]).jsonString
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
     }

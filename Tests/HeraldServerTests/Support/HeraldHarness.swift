@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import HeraldCore
 import HeraldPostgres
+import HeraldSQLite
 import HeraldServer
 import Hummingbird
 import Logging
@@ -70,6 +71,15 @@ struct HeraldHarness: Sendable {
 
     static func issueToken(store: any HeraldStore, scope: TokenScope, team: Team?) async throws -> (APIToken, String) {
         try await store.issueToken(name: "test", scope: scope, teamID: team?.id)
+    }
+
+    /// Prepares an SQLite data directory before a `herald serve` process starts on it: team `bde`
+    /// with a team token, a provider token, and the document databases named.
+    static func prepareDataDirectory(_ directory: URL, databases: [String] = []) async throws -> (teamToken: String, providerToken: String) {
+        let store = try SQLiteStore(directory: directory)
+        let team = try await store.createTeam(name: "BDE", slug: "bde", now: Date())
+        for database in databases { _ = try await store.createDocumentDatabase(database) }
+        return (try await issueToken(store: store, scope: .team, team: team).1, try await issueToken(store: store, scope: .provider, team: nil).1)
     }
 
     var client: HeraldHarnessClient { HeraldHarnessClient(baseURL: baseURL) }
