@@ -48,6 +48,24 @@ import Testing
         }
     }
 
+    /// The event reaches the teams of the new channels: the previous revision goes with it only
+    /// when each of those teams could read it.
+    @Test(arguments: [
+        (#"["bde"]"#, #"["bde"]"#, true),
+        (#"["bde","cce"]"#, #"["bde"]"#, true),  // taken from cce: bde read the old one
+        (#"["bde"]"#, #"["bde","cce"]"#, false),  // shared with cce: cce never read the old one
+        (#"[]"#, #"["cce"]"#, false),  // a provider-only document given to cce
+        (#"["bde"]"#, #"["cce"]"#, false),  // moved
+        (#"["bde"]"#, #"[]"#, true),  // withdrawn: only providers and admins read it now
+    ])
+    func theOldRevisionTravelsOnlyToTeamsThatCouldReadIt(old: String, new: String, carried: Bool) throws {
+        let first = try write(#"{"ssn":"SECRET","channels":\#(old)}"#, over: nil)
+        let second = try write(#"{"_rev":"\#(first.revision)","channels":\#(new)}"#, over: first, seq: 2)
+        let data = try JSONValue(parsing: DocumentMVCC.eventData(second, previous: first))
+        #expect((data["old_doc"]?["ssn"]?.stringValue == "SECRET") == carried, "\(old) → \(new)")
+        if !carried { #expect(data["old_doc"] == .null) }
+    }
+
     @Test func theRevisionDependsOnParentBodyAndDeletion() {
         let a = Revision.next(after: nil, deleted: false, body: #"{"x":1}"#)
         #expect(a == Revision.next(after: nil, deleted: false, body: #"{"x":1}"#))

@@ -178,15 +178,27 @@ public enum DocumentMVCC {
     }
 
     /// The `data` of the `document_changed` event a write appends: the database, the document as
-    /// clients read it, its channels, and the previous revision's body for filters — only when it
-    /// was in no channel the new one left, since the event reaches the new channels' teams.
+    /// clients read it, its channels, and the previous revision's body for filters.
+    ///
+    /// The event reaches every team granted one of the *new* channels, so `old_doc` is carried only
+    /// when each of those teams could read the previous revision: when every new channel was one
+    /// of the previous revision's. A document moved into a team's channel (or given channels for the
+    /// first time) carries `old_doc: null` — the revision before it was shared is exactly what the
+    /// provider kept from that team.
     public static func eventData(_ document: Document, previous: Document?) -> String {
-        let oldDoc = previous.flatMap { Set($0.channels).isSubset(of: document.channels) ? $0.json : nil } ?? .null
+        let oldDoc = previous.flatMap { oldRevisionIsReadable($0, byReadersOf: document) ? $0.json : nil } ?? .null
         return JSONValue.object([
             ("database", .string(document.database)), ("id", .string(document.id)), ("rev", .string(document.revision.description)),
             ("deleted", .bool(document.deleted)), ("channels", .array(document.channels.map(JSONValue.string))), ("doc", document.json),
             ("old_doc", oldDoc),
         ]).jsonString
+    }
+
+    /// Whether everyone who may read `document` (a team granted one of its channels) could read
+    /// `previous`: each of `document`'s channels was one of `previous`'s. A document in no channel
+    /// is read by providers and admins only, who read every revision.
+    public static func oldRevisionIsReadable(_ previous: Document, byReadersOf document: Document) -> Bool {
+        Set(document.channels).isSubset(of: previous.channels)
     }
 
     /// Reserved for the events of documents in no channel. A document in no channel is for
