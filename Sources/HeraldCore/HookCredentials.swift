@@ -62,7 +62,11 @@ public struct HookCredentials: Sendable, Hashable, Codable {
     /// Headers a hook may not set: Herald writes them for every delivery.
     public static func isReservedHeader(_ name: String) -> Bool {
         let lower = name.lowercased()
-        return ["content-type", "content-length", "host", "user-agent", "transfer-encoding", "connection", "authorization"].contains(lower)
+        return [
+            "content-type", "content-length", "host", "user-agent", "transfer-encoding", "connection", "authorization",
+            // Hop-by-hop and framing fields: they change how the request is carried, not what it says.
+            "expect", "te", "upgrade", "trailer", "content-encoding", "proxy-authorization", "proxy-connection", "keep-alive",
+        ].contains(lower)
             || lower.hasPrefix("x-herald-") || lower.hasPrefix("x-hub-signature") || lower.hasPrefix("webhook-")
     }
 

@@ -93,9 +93,12 @@ public protocol DeliveryStore: Sendable {
     /// read) is dropped. Returns the number stored, or nil (and stores
     /// nothing) when the cursor is no longer at `plan.after`.
     func commitFanOut(_ plan: FanOutPlan, now: Date) async throws -> Int?
-    /// Work accepted and not yet done: deliveries pending or in flight for active hooks, plus events
-    /// not yet fanned out. (A disabled hook's deliveries wait for it without holding anyone back.)
-    func backlog() async throws -> Int
+    /// Work the machine has to do now: events not yet fanned out, plus each team's deliveries of
+    /// active hooks that are in flight or due at `now` — at most `perTeam` of them per team, so one
+    /// team's backlog (a hanging receiver, a large replay) cannot fill the bound for everybody.
+    /// Deliveries waiting for a later retry are scheduled, not waiting, and a disabled hook's
+    /// deliveries wait for it; neither holds anyone back.
+    func backlog(now: Date, perTeam: Int) async throws -> Int
     /// One small step of retention, each part its own short transaction of at most `limit` rows:
     /// strips the request and response bodies of attempts started before `cutoff`, deletes
     /// succeeded and skipped deliveries created before it (with their attempts), and deletes events

@@ -49,6 +49,8 @@ public final class DeliveryEngine: Service, Sendable {
         /// Appends the events to deliver before stopping (``beforeStopping(_:)``).
         var stopEvents: (@Sendable () async throws -> [Int64])?
         var stop = StopPhase.running
+        /// Per hook: fan-out batches in a row in which its filter failed.
+        var filterStrikes: [Int64: Int] = [:]
     }
 
     /// A graceful stop with events to deliver first: those events are appended and fanned out, and
@@ -209,9 +211,13 @@ public final class DeliveryEngine: Service, Sendable {
                 deliveryBell.ring()
             }
             do {
+                let decided = Mutex<HookFilters.Decision?>(nil)
                 let result = try await store.fanOut(limit: configuration.fanOutBatch, now: Date()) { planned in
-                    try await HookFilters(runner: self.scripts, logger: self.eventLogger).decide(planned)
+                    let decision = try await HookFilters(runner: self.scripts, logger: self.eventLogger).decideBatch(planned)
+                    decided.withLock { $0 = decision }
+                    return decision.planned
                 }
+                if let decision = decided.withLock({ $0 }) { await pauseFailingFilters(decision) }
                 if result.events > 0 {
                     eventLogger.info("events fanned out", metadata: ["events": "\(result.events)", "deliveries": "\(result.deliveries)"])
                 }
@@ -223,6 +229,40 @@ public final class DeliveryEngine: Service, Sendable {
             await fanOutBell.wait(timeout: configuration.idleInterval)
         }
     }
+
+    /// Fan-out batches in a row in which a hook's filter timed out (or ran out of memory) before the
+    /// hook is paused: its filter would otherwise cost its team's time in every batch, for ever.
+    static let pauseFilterAfterBatches = 3
+
+    /// Counts the batches in a row in which each hook's filter failed, and pauses (disables, with
+    /// the reason on the hook page) the hooks that reach ``pauseFilterAfterBatches``.
+    private func pauseFailingFilters(_ decision: HookFilters.Decision) async {
+        let pausing: [Int64] = state.withLock { state in
+            for hook in decision.healthy { state.filterStrikes[hook] = nil }
+            var reached: [Int64] = []
+            for hook in decision.failing {
+                let strikes = state.filterStrikes[hook, default: 0] + 1
+                state.filterStrikes[hook] = strikes >= Self.pauseFilterAfterBatches ? nil : strikes
+                if strikes >= Self.pauseFilterAfterBatches { reached.append(hook) }
+            }
+            return reached
+        }
+        for id in pausing {
+            do {
+                guard var hook = try await store.hook(id: id), hook.active else { continue }
+                hook.active = false
+                hook.disabledReason = Self.filterPausedReason
+                _ = try await store.updateHook(hook, now: Date())
+                eventLogger.warning("hook paused: its filter keeps timing out", metadata: ["hook": "\(id)"])
+            } catch {
+                logger.error("could not pause a hook whose filter keeps timing out", metadata: ["hook": "\(id)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Why a hook was paused for its filter (shown on the hook page).
+    public static let filterPausedReason =
+        "Paused: its filter timed out or ran out of memory in \(pauseFilterAfterBatches) fan-out batches in a row. Fix the filter, then enable the hook; events meanwhile can be replayed."
 
     // MARK: retention
 
@@ -305,7 +345,7 @@ public final class DeliveryEngine: Service, Sendable {
 
     // MARK: replay
 
-    /// Works through running replay jobs, a step of ``replayStep`` events each in turn.
+    /// Works through running replay jobs, a step of ``DeliveryEngineConfiguration/replayStep`` events each in turn.
     private func replayLoop() async {
         while isDispatching {
             var busy = false
@@ -320,14 +360,18 @@ public final class DeliveryEngine: Service, Sendable {
         }
     }
 
-    static let replayStep = 500
 
     /// One step of a job: the next events of its range, those the hook matches (and its filter
     /// keeps) queued again. Returns whether the job has more to do.
     private func replayStep(_ job: ReplayJob) async throws -> Bool {
         guard let hook = try await store.hook(id: job.hookID) else { return false }
+        // A replay queues no more while its hook already holds its most unfinished deliveries: a
+        // replay onto a hanging or failing receiver waits for it instead of piling up a backlog.
+        var unfinished = DeliveryQuery(statuses: [.pending, .inFlight], limit: configuration.replayHoldPerHook)
+        unfinished.hookID = hook.id
+        if try await store.deliveries(unfinished).count >= configuration.replayHoldPerHook { return false }
         let granted = try await store.team(id: hook.teamID)?.channels ?? []
-        let events = try await store.replayEvents(for: job, limit: Self.replayStep)
+        let events = try await store.replayEvents(for: job, limit: configuration.replayStep)
         let through = events.last?.seq ?? job.toSeq
         var chosen = events.filter { ReplayJob.matches($0, hook: hook, grantedChannels: granted) }.map { PlannedDelivery(hook: hook, event: $0) }
         if hook.filter != nil { chosen = try await HookFilters(runner: scripts, logger: eventLogger).decide(chosen).filter { $0.note == nil } }
@@ -501,7 +545,9 @@ public final class DeliveryEngine: Service, Sendable {
     private func transformedPayload(_ delivery: ClaimedDelivery) async throws(TransformError) -> String? {
         guard let transform = delivery.hook.transform else { return nil }
         let body = HookScripts.body(for: delivery.event, format: delivery.hook.payloadFormat)
-        return try await scripts.transform(key: Hook.scriptKey(hookID: delivery.hook.id, kind: "transform", source: transform), source: transform, body: body)
+        return try await scripts.transform(
+            key: Hook.scriptKey(hookID: delivery.hook.id, kind: "transform", source: transform), source: transform, body: body, team: delivery.hook.teamID
+        )
     }
 
     /// Feeds each outcome to its delivery's state machine; the store carries out the actions.

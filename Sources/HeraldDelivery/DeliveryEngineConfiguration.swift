@@ -16,6 +16,11 @@ public struct DeliveryEngineConfiguration: Sendable {
     public var responseBodyLimit: Int = 64 * 1024
     /// Events fanned out per transaction.
     public var fanOutBatch: Int = 500
+    /// Events a replay job scans per step (its jobs take turns step by step).
+    public var replayStep: Int = 500
+    /// Unfinished deliveries (pending, retrying or in flight) a hook may hold before its replays
+    /// pause until some finish.
+    public var replayHoldPerHook: Int = 1_000
     /// The longest the engine sleeps before looking for due work again.
     public var idleInterval: Duration = .seconds(1)
     /// Allow targets on loopback and private networks (tests, local demos).

@@ -62,7 +62,8 @@ public struct TargetGuard: Sendable {
         // differed, the client would resolve the name itself, unchecked.
         if !literal, URL(string: url)?.host != host { return .refused("the host of the URL cannot be read one way only") }
         for address in addresses where !allowedNetworks.contains(where: { $0.contains(address) }) && Self.isNonPublic(address) {
-            return .refused("the host \(host) resolves to \(address), a non-public address")
+            // Which address is not said: the answer would let anyone map the internal network by name.
+            return .refused(literal ? "the address \(host) is a non-public address" : "the host \(host) resolves to a non-public address")
         }
         return .allowed(literal ? nil : Pin(host: host, address: first))
     }
@@ -81,6 +82,10 @@ public struct TargetGuard: Sendable {
             let host = components.host, !host.isEmpty
         else { return notAnURL }
         if let port = components.port, !(1...65_535).contains(port) { return "the port must be between 1 and 65535" }
+        if host.hasPrefix("[") {
+            var v4 = in_addr()
+            if inet_pton(AF_INET, String(host.dropFirst().dropLast()), &v4) == 1 { return "write an IPv4 address without brackets (a.b.c.d)" }
+        }
         if (components.percentEncodedHost ?? host).contains("%") { return "the host must not be percent-encoded (write an internationalized name in its xn-- form)" }
         if !host.hasPrefix("["), host.allSatisfy({ $0.isHexDigit || $0 == "." || $0 == "x" || $0 == "X" }), !isLiteralAddress(host) {
             var parsed = in_addr()
@@ -124,6 +129,8 @@ public struct TargetGuard: Sendable {
     static let nonPublicV6: [IPNetwork] = [
         "::/96", "100::/64", "2001::/32", "2001:2::/48", "2001:10::/28", "2001:20::/28", "2001:db8::/32", "64:ff9b:1::/48",
         "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
+        // Documentation (RFC 9637) and segment-routing identifiers (RFC 9602).
+        "3fff::/20", "5f00::/16",
     ].map { IPNetwork($0)! }
 
     /// Whether a numeric address is not a public one: the ranges above (`::/96` holds `::`, `::1`
@@ -139,6 +146,9 @@ public struct TargetGuard: Sendable {
 
     static func embeddedIPv4(_ bytes: [UInt8]) -> [UInt8]? {
         if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xff && bytes[11] == 0xff { return Array(bytes[12..<16]) }  // ::ffff:0:0/96
+        if bytes[0..<8].allSatisfy({ $0 == 0 }) && bytes[8] == 0xff && bytes[9] == 0xff && bytes[10] == 0 && bytes[11] == 0 {
+            return Array(bytes[12..<16])  // ::ffff:0:0:0/96, IPv4-translated (RFC 2765)
+        }
         if bytes[0..<12] == [0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0][...] { return Array(bytes[12..<16]) }  // 64:ff9b::/96
         if bytes[0] == 0x20 && bytes[1] == 0x02 { return Array(bytes[2..<6]) }  // 2002::/16, 6to4
         return nil

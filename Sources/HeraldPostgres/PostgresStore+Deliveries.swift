@@ -34,12 +34,18 @@ extension PostgresStore: DeliveryStore {
         }
     }
 
-    public func backlog() async throws -> Int {
+    public func backlog(now: Date, perTeam: Int) async throws -> Int {
         try await read { db in
             try await db.value(
                 """
-                SELECT (SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'in_flight'))
-                    - (SELECT COUNT(*) FROM deliveries WHERE hook_id IN (SELECT id FROM hooks WHERE NOT active) AND status IN ('pending', 'in_flight'))
+                SELECT COALESCE((
+                    SELECT SUM(LEAST(waiting, \(perTeam))) FROM (
+                        SELECT COUNT(*) AS waiting FROM deliveries
+                        WHERE (status = 'in_flight' OR (status = 'pending' AND next_attempt_at <= \(now.unixSeconds)))
+                            AND hook_id IN (SELECT id FROM hooks WHERE active)
+                        GROUP BY team_id
+                    ) AS teams
+                ), 0)::bigint
                     + (SELECT COUNT(*) FROM events WHERE seq > (SELECT value FROM meta WHERE key = 'fanout_seq') AND target_hook_id IS NULL)
                 """,
                 as: Int.self

@@ -34,15 +34,22 @@ extension SQLiteStore: DeliveryStore {
         }
     }
 
-    public func backlog() async throws -> Int {
+    public func backlog(now: Date, perTeam: Int) async throws -> Int {
         try await pool.read { db in
             try Int.fetchOne(
                 db,
                 sql: """
-                    SELECT (SELECT COUNT(*) FROM deliveries WHERE status = 'pending') + (SELECT COUNT(*) FROM deliveries WHERE status = 'in_flight')
-                        - (SELECT COUNT(*) FROM deliveries WHERE hook_id IN (SELECT id FROM hooks WHERE active = 0) AND status IN ('pending', 'in_flight'))
-                        + (SELECT COUNT(*) FROM events WHERE seq > (SELECT value FROM meta WHERE key = 'fanout_seq') AND target_hook_id IS NULL)
-                    """
+                    SELECT COALESCE((
+                        SELECT SUM(MIN(waiting, ?)) FROM (
+                            SELECT COUNT(*) AS waiting FROM deliveries
+                            WHERE (status = 'in_flight' OR (status = 'pending' AND next_attempt_at <= ?))
+                                AND hook_id IN (SELECT id FROM hooks WHERE active = 1)
+                            GROUP BY team_id
+                        )
+                    ), 0)
+                    + (SELECT COUNT(*) FROM events WHERE seq > (SELECT value FROM meta WHERE key = 'fanout_seq') AND target_hook_id IS NULL)
+                    """,
+                arguments: [perTeam, now.unixSeconds]
             ) ?? 0
         }
     }

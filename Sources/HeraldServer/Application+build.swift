@@ -101,7 +101,7 @@ public func buildApplication(
         router: buildRouter(services, renderer: renderer),
         server: .http1(
             configuration: .init(
-                additionalChannelHandlers: [services.connections.handler()],
+                additionalChannelHandlers: [services.pacing.handler()],
                 idleTimeout: .nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000 + configuration.idleTimeout.components.attoseconds / 1_000_000_000)
             )
         ),

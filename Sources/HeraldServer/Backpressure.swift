@@ -9,6 +9,8 @@ import Synchronization
 /// queue full, Herald refuses the write: nothing it accepted is ever dropped.
 final class Backpressure: Sendable {
     let bound: Int
+    /// The most one team's deliveries count toward ``bound``.
+    let perTeam: Int
     /// Writes are refused while the data directory's file system has less free space than this.
     let minimumFreeBytes: Int64
     private let dataDirectory: URL
@@ -17,9 +19,10 @@ final class Backpressure: Sendable {
     /// How long a count is trusted while under the bound.
     static let freshness: Duration = .milliseconds(250)
 
-    init(store: any HeraldStore, bound: Int, dataDirectory: URL, minimumFreeBytes: Int64) {
+    init(store: any HeraldStore, bound: Int, perTeam: Int, dataDirectory: URL, minimumFreeBytes: Int64) {
         self.store = store
         self.bound = bound
+        self.perTeam = perTeam
         self.dataDirectory = dataDirectory
         self.minimumFreeBytes = minimumFreeBytes
     }
@@ -78,7 +81,7 @@ final class Backpressure: Sendable {
     }
 
     private func recount() async throws -> Int {
-        let count = try await store.backlog()
+        let count = try await store.backlog(now: Date(), perTeam: perTeam)
         cached.withLock { $0 = (count, .now) }
         return count
     }

@@ -1,9 +1,9 @@
-import NIOCore
 import Synchronization
 
 /// At most ``limit`` client connections open at once: one past it is closed as soon as it is
-/// accepted, so a flood of idle sockets costs a moment each instead of a descriptor for ever.
-/// (Hummingbird's idle timeout, set beside it, closes connections that send nothing.)
+/// accepted (by ``RequestPacing``'s handler, which counts every connection), so a flood of idle
+/// sockets costs a moment each instead of a descriptor for ever. (Hummingbird's idle timeout, set
+/// beside it, closes connections that send nothing.)
 final class ConnectionCap: Sendable {
     let limit: Int
     private let open = Atomic<Int>(0)
@@ -12,43 +12,9 @@ final class ConnectionCap: Sendable {
 
     var count: Int { open.load(ordering: .relaxed) }
 
-    func handler() -> Handler { Handler(cap: self) }
+    /// Counts a connection; false when it is one past the limit (it is counted all the same, and
+    /// released when it closes).
+    func admit() -> Bool { open.wrappingAdd(1, ordering: .relaxed).newValue <= limit }
 
-    final class Handler: ChannelInboundHandler, RemovableChannelHandler {
-        typealias InboundIn = NIOAny
-        private let cap: ConnectionCap
-        private var counted = false
-
-        init(cap: ConnectionCap) { self.cap = cap }
-
-        func handlerAdded(context: ChannelHandlerContext) {
-            if context.channel.isActive { admit(context) }
-        }
-
-        func channelActive(context: ChannelHandlerContext) {
-            admit(context)
-            context.fireChannelActive()
-        }
-
-        private func admit(_ context: ChannelHandlerContext) {
-            guard !counted else { return }
-            counted = true
-            if cap.open.wrappingAdd(1, ordering: .relaxed).newValue > cap.limit { context.close(promise: nil) }
-        }
-
-        func channelInactive(context: ChannelHandlerContext) {
-            if counted {
-                counted = false
-                cap.open.wrappingSubtract(1, ordering: .relaxed)
-            }
-            context.fireChannelInactive()
-        }
-
-        func handlerRemoved(context: ChannelHandlerContext) {
-            if counted {
-                counted = false
-                cap.open.wrappingSubtract(1, ordering: .relaxed)
-            }
-        }
-    }
+    func release() { open.wrappingSubtract(1, ordering: .relaxed) }
 }

@@ -24,6 +24,13 @@ public struct HeraldConfiguration: Sendable {
     /// Accepted work not yet done (pending deliveries and events not yet fanned out) past which
     /// document writes wait, then are refused with 503: Herald refuses loudly rather than drop.
     public var maxBacklog: Int = 100_000
+    /// The most of ``maxBacklog`` one team's deliveries may take (in flight or due; a retry waiting
+    /// for its time does not count). A team past it — a hanging receiver, a large replay — holds its
+    /// own work back (its replays pause) but cannot make everybody's writes 503. Nil: a quarter of
+    /// ``maxBacklog``.
+    public var maxBacklogPerTeam: Int?
+    /// The share of ``maxBacklog`` one team may take.
+    public var teamBacklogShare: Int { max(1, maxBacklogPerTeam ?? maxBacklog / 4) }
     /// Writes are refused the same way while the data directory's disk has less free space than this.
     public var minimumFreeDiskBytes: Int64 = 256 * 1_048_576
     /// How long a document write waits for the backlog to fall below ``maxBacklog`` when its
@@ -47,6 +54,20 @@ public struct HeraldConfiguration: Sendable {
     public var idleTimeout: Duration = .seconds(60)
     /// Most client connections open at once; one more is closed as soon as it is accepted.
     public var maxConnections: Int = 2048
+    /// Connections kept for authenticated traffic: once fewer than this are free, a request that
+    /// carries neither a bearer token nor a session cookie is answered 503 and its connection closed.
+    /// Nil: an eighth of ``maxConnections``.
+    public var connectionsReservedForAuthenticated: Int?
+    /// Most connections one client address may hold open at once; 0: no limit. Behind a reverse
+    /// proxy every client shares the proxy's address: raise it or set 0 there.
+    public var maxConnectionsPerClient: Int = 256
+    /// The longest a request's head and body may take to arrive, whatever their pace.
+    public var requestDeadline: Duration = .seconds(60)
+    /// After the first ``requestGrace`` of a request, its body must have arrived at this many bytes
+    /// a second on average, or the connection is closed (a body trickled a byte at a time).
+    public var minimumRequestBytesPerSecond: Int = 1024
+    /// How long a request may take before ``minimumRequestBytesPerSecond`` applies.
+    public var requestGrace: Duration = .seconds(10)
     /// Requests a second one API token may make on average; 0: unlimited.
     public var requestsPerToken: Double = 0
     /// The most requests a token may make at once before its rate applies; nil: twice the rate.
@@ -56,6 +77,8 @@ public struct HeraldConfiguration: Sendable {
     public var signInFreeFailures = 5
     public var signInFirstWait: TimeInterval = 1
     public var signInLockout: TimeInterval = 900
+    /// Replay jobs one team may run at once; one more is refused with 429.
+    public var maxReplaysPerTeam: Int = 3
     /// Hooks one team may have (the config file's managed hooks aside).
     public var maxHooksPerTeam: Int = 100
     /// What this node does: serve the API, run the delivery engine, or both.

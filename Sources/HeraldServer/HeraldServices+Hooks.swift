@@ -8,6 +8,14 @@ extension HeraldServices {
     /// How long a rotated-out secret keeps signing, unless the caller says otherwise.
     static let defaultRotationGrace: Duration = .seconds(86_400)
 
+    /// `scheme://host:port` of a URL, lower-cased, with the scheme's default port; nil when it has none.
+    static func origin(of url: String) -> String? {
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(), let host = components.host?.lowercased() else {
+            return nil
+        }
+        return "\(scheme)://\(host):\(components.port ?? (scheme == "https" ? 443 : 80))"
+    }
+
     /// Reads the settings fields present in the body into `settings`, validating each.
     func readSettings(_ reader: inout FieldReader, into settings: inout HookSettings) async throws {
         if reader.has("url"), var url = reader.string("url", required: true, maxLength: 2048) {
@@ -19,6 +27,12 @@ extension HeraldServices {
                 (credentials.basicUser, credentials.basicPassword) = (split.user, split.password)
             } else if url != settings.url {
                 (credentials.basicUser, credentials.basicPassword) = (nil, nil)
+            }
+            // Custom headers and the OAuth2 bearer are shown masked: sent to another origin they
+            // would be readable there. A move to another origin drops them unless this body sets them.
+            if Self.origin(of: url) != Self.origin(of: settings.url) {
+                credentials.headers = []
+                credentials.oauth2 = nil
             }
             settings.credentials = credentials
             if let refusal = await configuration.engine.targetGuard.refusal(for: url) {

@@ -30,6 +30,8 @@ public struct HeraldServices: Sendable {
     let rateLimiter: RateLimiter?
     /// The client connections open, and their cap.
     let connections: ConnectionCap
+    /// What one client address may hold of the connections, and how fast a request must arrive.
+    let pacing: RequestPacing
     /// Runs the checks and trials of scripts people submit (forms, API), apart from the engine's
     /// workers so a burst of them cannot slow fan-out.
     let trialScripts: ScriptRunner
@@ -40,6 +42,7 @@ public struct HeraldServices: Sendable {
         _ = MetricsRegistry.shared
         self.store = store
         self.connections = ConnectionCap(limit: configuration.maxConnections)
+        self.pacing = RequestPacing(configuration: configuration, connections: connections, logger: logger)
         self.rateLimiter = configuration.requestsPerToken > 0
             ? RateLimiter(rate: configuration.requestsPerToken, burst: configuration.requestBurstPerToken ?? configuration.requestsPerToken * 2) : nil
         self.signIns = SignInThrottle(
@@ -54,7 +57,7 @@ public struct HeraldServices: Sendable {
         self.documentWrites = GroupCommitter(maxBatch: 1000) { [store] writes in try await store.writeDocuments(writes) }
         self.feeds = FeedLimiter(perToken: configuration.maxFeedsPerToken)
         self.backpressure = Backpressure(
-            store: store, bound: configuration.maxBacklog, dataDirectory: configuration.dataDirectory, minimumFreeBytes: configuration.minimumFreeDiskBytes
+            store: store, bound: configuration.maxBacklog, perTeam: configuration.teamBacklogShare, dataDirectory: configuration.dataDirectory, minimumFreeBytes: configuration.minimumFreeDiskBytes
         )
         var trialLimits = configuration.engine.scriptLimits
         trialLimits.workers = 1

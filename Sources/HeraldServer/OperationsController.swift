@@ -66,7 +66,7 @@ struct OperationsController {
             text += "herald_deliveries{status=\"\(status.rawValue)\"} \(counts[status] ?? 0)\n"
         }
         text += "# TYPE herald_event_seq gauge\nherald_event_seq \(try await services.store.lastSeq())\n"
-        text += "# TYPE herald_backlog gauge\nherald_backlog \(try await services.store.backlog())\n"
+        text += "# TYPE herald_backlog gauge\nherald_backlog \(try await services.store.backlog(now: Date(), perTeam: services.configuration.teamBacklogShare))\n"
         let oldest = try await services.store.oldestPendingDate().map { max(0, Date().timeIntervalSince($0)) } ?? 0
         text += "# TYPE herald_oldest_pending_age_seconds gauge\nherald_oldest_pending_age_seconds \(String(format: "%.3f", oldest))\n"
         let hooks = try await services.store.hooks(teamID: nil)

@@ -73,7 +73,21 @@ struct ReplayController {
 
 extension HeraldServices {
     /// Creates a replay job for the hook and starts it.
+    /// Refuses (429) while the hook's team already runs ``HeraldConfiguration/maxReplaysPerTeam``
+    /// replays: replays take turns, so one team's many replays would slow every other team's.
     func startReplay(hookID: Int64, since: Date, until: Date?, onlyFailed: Bool) async throws -> ReplayJob {
+        if let hook = try await store.hook(id: hookID) {
+            let teamHooks = Set(try await store.hooks(teamID: hook.teamID).map(\.id))
+            let running = try await store.replayJobs(state: .running).filter { teamHooks.contains($0.hookID) }.count
+            if running >= configuration.maxReplaysPerTeam {
+                var problem = Problem(
+                    status: .tooManyRequests, type: "/problems/replays-running", title: "Too many replays running",
+                    detail: "The team already runs \(running) replays, the most it may run at once; start this one when one of them has finished."
+                )
+                problem.headers[.retryAfter] = "10"
+                throw problem
+            }
+        }
         let job = try await store.createReplayJob(hookID: hookID, since: since, until: until, onlyFailed: onlyFailed, now: Date())
         engine.replaysQueued()
         return job

@@ -55,6 +55,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Accepted work not yet done (pending deliveries and events not yet fanned out) past which document writes wait their database's wait_for_process, then get 503 with Retry-After.")
     var maxBacklog: Int = 100_000
 
+    @Option(help: "The most of --max-backlog one team's due and in-flight deliveries may take (default: a quarter of it); past it the team's replays pause, and nobody else's writes are refused for it.")
+    var maxBacklogPerTeam: Int?
+
+    @Option(help: "Replays one team may run at once; one more is refused with 429.")
+    var maxReplaysPerTeam: Int = 3
+
     @Option(help: "Free disk space (MiB) under which writes are refused with 503, like a full backlog.")
     var minFreeDiskMb: Int64 = 256
 
@@ -90,6 +96,12 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Most client connections open at once; more are closed as soon as they are accepted.")
     var maxConnections: Int = 2048
+
+    @Option(help: "Most connections one client address may hold open at once (0: no limit). Behind a reverse proxy every client has the proxy's address: raise it there.")
+    var maxConnectionsPerClient: Int = 256
+
+    @Option(help: "Seconds a request's head and body may take to arrive; after the first 10 s its body must also arrive at 1 KiB/s or more.")
+    var requestDeadlineSeconds: Int = 60
 
     @Option(help: "Requests a second one API token may make on average, in bursts of twice that; more get 429 with Retry-After. 0: unlimited.")
     var requestsPerToken: Double = 1000
@@ -142,6 +154,14 @@ struct Serve: AsyncParsableCommand {
         configuration.maxHooksPerTeam = maxHooksPerTeam
         configuration.maxConnections = maxConnections
         configuration.maxBacklog = maxBacklog
+        guard (maxBacklogPerTeam ?? 1) >= 1, maxReplaysPerTeam >= 1 else { throw ValidationError("--max-backlog-per-team and --max-replays-per-team must be at least 1") }
+        configuration.maxBacklogPerTeam = maxBacklogPerTeam
+        configuration.maxReplaysPerTeam = maxReplaysPerTeam
+        guard maxConnectionsPerClient >= 0, requestDeadlineSeconds >= 1 else {
+            throw ValidationError("--max-connections-per-client must be 0 or more and --request-deadline-seconds at least 1")
+        }
+        configuration.maxConnectionsPerClient = maxConnectionsPerClient
+        configuration.requestDeadline = .seconds(requestDeadlineSeconds)
         configuration.minimumFreeDiskBytes = minFreeDiskMb * 1_048_576
         guard retentionDays > 0 else { throw ValidationError("--retention-days must be more than 0") }
         configuration.engine.retention = .seconds(retentionDays * 86_400)

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import HeraldCore
+import Synchronization
 import Testing
 
 @testable import HeraldDelivery
@@ -11,10 +12,11 @@ import Testing
     /// Under CI a missing worker is a failure, never a skip.
     static var workerBuilt: Bool { ProcessInfo.processInfo.environment["CI"] == "true" || ScriptRunner.locateWorker() != nil }
 
-    func runner(memoryMegabytes: Int = 16, timeout: Duration = .milliseconds(100)) -> ScriptRunner {
+    func runner(memoryMegabytes: Int = 16, timeout: Duration = .milliseconds(100), workers: Int = 2) -> ScriptRunner {
         var limits = ScriptLimits()
         limits.memoryMegabytes = memoryMegabytes
         limits.timeout = timeout
+        limits.workers = workers
         return ScriptRunner(limits: limits)
     }
 
@@ -170,4 +172,89 @@ import Testing
         let filters = HookFilters(runner: scripts, logger: Logger(label: "test"))
         await #expect(throws: HookFilters.Unavailable.self) { try await filters.decide([PlannedDelivery(hook: hook, event: event)]) }
     }
+
+    /// Sleeps `milliseconds` of the script's own time.
+    static let busy = "function (ms) { var end = Date.now() + ms; while (Date.now() < end) {} return true; }"
+
+    func hook(id: Int64, team: Int64, filter: String) -> Hook {
+        Hook(
+            id: id, teamID: team, url: "http://127.0.0.1:9/", contentType: .json, encryptedSecret: Data(), events: ["*"], channels: [], active: true,
+            insecureSSL: false, timeoutSeconds: 10, ordering: .none, signature: .hmac, createdAt: Date(), updatedAt: Date(),
+            lastResponse: LastResponse(code: nil, status: "unused", message: nil), disabledReason: nil, createdAfterSeq: 0, failingSince: nil,
+            filter: filter
+        )
+    }
+
+    /// One worker, a team with a queue of calls, then another team's call: the freed worker goes to
+    /// the other team next, not to the end of the first team's queue.
+    @Test(.enabled(if: workerBuilt, "needs the herald-js worker beside the test binary (swift build)"))
+    func aFreedWorkerGoesToTheNextTeamInTurn() async throws {
+        let scripts = runner(timeout: .seconds(2), workers: 1)
+        defer { scripts.shutdown() }
+        // Each call returns when the worker started it (the worker's clock): the order served.
+        let started = "function (ms) { var start = Date.now(); while (Date.now() < start + ms) {} return start; }"
+        let served = Order()
+        await withTaskGroup(of: Void.self) { group in
+            for index in 0..<5 {
+                group.addTask {
+                    let run = await scripts.run(key: "a\(index)", source: started, arguments: index == 0 ? "[1500]" : "[100]", team: 1)
+                    served.append("a\(index)", at: (try? run.result.get().json).flatMap(Double.init) ?? -1)
+                }
+            }
+            // The first call runs, four wait; then the other team's call comes.
+            #expect(await waitUntil { scripts.waitingCalls == 4 })
+            group.addTask {
+                let run = await scripts.run(key: "b", source: started, arguments: "[1]", team: 2)
+                served.append("b", at: (try? run.result.get().json).flatMap(Double.init) ?? -1)
+            }
+        }
+        let order = served.all
+        #expect(order.count == 6)
+        // First come, first served would start b last; in turns it is served by the second freed worker at the latest.
+        #expect((order.firstIndex(of: "b") ?? 99) <= 2, "\(order)")
+    }
+
+    /// The time a filter waits for a worker is not its own: with the only worker busy with another
+    /// team's long calls, a quick filter's deliveries are decided, none skipped as timed out.
+    @Test(.enabled(if: workerBuilt, "needs the herald-js worker beside the test binary (swift build)"))
+    func waitingForAWorkerNeverCountsAgainstAFilter() async throws {
+        let scripts = runner(timeout: .seconds(2), workers: 1)
+        defer { scripts.shutdown() }
+        // Another team's calls hold the worker for about 1.5 s, more than a hook's budget per batch.
+        let holding = Task {
+            for index in 0..<3 { _ = await scripts.run(key: "slow\(index)", source: Self.busy, arguments: "[500]", team: 7) }
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        let quick = hook(id: 1, team: 1, filter: "function (data) { return data.n % 2 == 0; }")
+        let planned = (1...6).map {
+            PlannedDelivery(hook: quick, event: Event(seq: Int64($0), id: "evt_\($0)", type: "lead.created", data: #"{"n":\#($0)}"#, channels: [], idempotencyKey: nil, timestamp: Date()))
+        }
+        async let decided = HookFilters(runner: scripts, logger: Logger(label: "test")).decide(planned)
+        // More waiting: another round of the other team's calls queued behind the filter's.
+        let more = Task { for index in 0..<3 { _ = await scripts.run(key: "more\(index)", source: Self.busy, arguments: "[500]", team: 7) } }
+        let notes = try await decided.map(\.note)
+        await holding.value
+        await more.value
+        #expect(notes == [FilterVerdict.filteredOut, nil, FilterVerdict.filteredOut, nil, FilterVerdict.filteredOut, nil])
+    }
+
+    @Test func teamsTakeTurnsInABatch() {
+        let teams: [Int64] = [1, 1, 1, 2, 3, 3]
+        #expect(HookFilters.inTurns(Array(0..<6), team: { teams[$0] }) == [0, 3, 4, 1, 5, 2])
+        #expect(HookFilters.inTurns([4, 5], team: { teams[$0] }) == [4, 5])
+    }
+}
+
+/// Names ordered by the time given with each, from any task.
+final class Order: Sendable {
+    private let names = Mutex<[(String, Double)]>([])
+    func append(_ name: String, at time: Double) { names.withLock { $0.append((name, time)) } }
+    var all: [String] { names.withLock { $0 }.sorted { $0.1 < $1.1 }.map(\.0) }
+}
+
+/// Waits (polling) until `condition` holds, at most 10 s; whether it did.
+func waitUntil(_ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + .seconds(10)
+    while !condition() && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(5)) }
+    return condition()
 }

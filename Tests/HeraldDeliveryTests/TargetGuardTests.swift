@@ -11,6 +11,8 @@ import Testing
         // IPv6 forms that carry a non-public IPv4 address, and IPv6's own special ranges.
         "::7f00:1", "::127.0.0.1", "64:ff9b::a9fe:a9fe", "64:ff9b::7f00:1", "64:ff9b:1::808:808", "2002:7f00:1::", "2002:a9fe:a9fe::1",
         "2001::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "fec0::1", "2001:db8::1", "2001:2::1", "100::1",
+        // IPv4-translated (::ffff:0:a.b.c.d), IPv6 documentation (3fff::/20) and SRv6 identifiers (5f00::/16).
+        "::ffff:0:7f00:1", "::ffff:0:10.0.0.1", "3fff::1", "3fff:fff:ffff::1", "5f00::1",
     ])
     func nonPublicAddresses(_ address: String) {
         #expect(TargetGuard.isNonPublic(address))
@@ -18,7 +20,7 @@ import Testing
 
     @Test(arguments: [
         "93.184.216.34", "172.32.0.1", "100.128.0.1", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1",
-        "198.20.0.1", "192.0.3.1",
+        "198.20.0.1", "192.0.3.1", "::ffff:0:808:808", "4000::1",
     ])
     func publicAddresses(_ address: String) {
         #expect(!TargetGuard.isNonPublic(address))
@@ -37,10 +39,19 @@ import Testing
         ("http://example.org/a b", "spaces"), ("http://example.org:0/", "port"), ("http://example.org:65536/", "port"),
         ("http://2130706433/", "four decimal numbers"), ("http://0x7f000001/", "four decimal numbers"), ("http://127.1/", "four decimal numbers"),
         ("http://0177.0.0.1/", "four decimal numbers"), ("http://ex%61mple.org/", "percent-encoded"), ("http://127%2E0.0.1/", "percent-encoded"),
+        ("http://[8.8.8.8]/", "without brackets"), ("http://[127.0.0.1]:80/", "without brackets"),
     ])
     func malformedURLsAreRefusedEvenWhenPrivateTargetsAreAllowed(_ url: String, _ reason: String) async {
         let refusal = await TargetGuard(allowPrivateTargets: true).refusal(for: url)
         #expect(refusal?.contains(reason) == true, "\(url): \(refusal ?? "accepted")")
+    }
+
+    /// The refusal says that a name resolves to a non-public address, never which one: the answer
+    /// would be a way to read the internal DNS.
+    @Test func aRefusalDoesNotNameTheInternalAddress() async {
+        let guarded = TargetGuard(allowPrivateTargets: false, resolver: { _ in ["10.20.30.40"] })
+        let refusal = await guarded.refusal(for: "http://intranet.example/hook")
+        #expect(refusal == "the host intranet.example resolves to a non-public address")
     }
 
     @Test func anAllowedNetworkIsAcceptedAndOnlyIt() async throws {

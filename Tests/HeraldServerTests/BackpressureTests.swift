@@ -10,6 +10,7 @@ import Testing
             receiver.respond { _, request in request.header("X-Herald-Event") == "lead.created" ? .init(status: 503) : .init() }
             try await HeraldHarness.run { configuration in
                 configuration.maxBacklog = 1000
+                configuration.maxBacklogPerTeam = 1000  // one team's deliveries may take the whole bound
                 // Retried every 300 ms while the receiver is down, so nothing fails for good during the test.
                 configuration.engine.retrySchedule = RetrySchedule(delays: Array(repeating: .milliseconds(300), count: 1000), jitter: 0)
             } _: { herald in

@@ -44,8 +44,21 @@ import Glibc
 final class RawSocket: Sendable {
     let descriptor: Int32
 
-    init(port: Int) throws {
+    /// Connects to 127.0.0.1:`port`, from `source` (another loopback address) when given.
+    init(port: Int, from source: String? = nil) throws {
         descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = inet_addr(source)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else {
+                close(descriptor)
+                throw ChildProcessError(description: "cannot bind to \(source): \(String(cString: strerror(errno)))")
+            }
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -69,6 +82,34 @@ final class RawSocket: Sendable {
                 guard poll(&poller, 1, milliseconds) == 1 else { return continuation.resume(returning: false) }
                 var byte: UInt8 = 0
                 continuation.resume(returning: read(descriptor, &byte, 1) <= 0)
+            }
+        }
+    }
+
+    /// Writes `text` (a request or part of one).
+    func send(_ text: String) {
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress!, $0.count) }
+    }
+
+    /// Everything the server sends until it closes the connection or `timeout` passes (read on a
+    /// dispatch thread, not on the concurrency pool the server in this process needs).
+    func readAll(within timeout: Duration) async -> String {
+        let descriptor = self.descriptor
+        return await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                let deadline = ContinuousClock.now + timeout
+                var received: [UInt8] = []
+                var chunk = [UInt8](repeating: 0, count: 4096)
+                while ContinuousClock.now < deadline {
+                    var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+                    guard poll(&poller, 1, 100) >= 0 else { break }
+                    if poller.revents == 0 { continue }
+                    let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress!, $0.count) }
+                    if count <= 0 { break }
+                    received += chunk[..<count]
+                }
+                continuation.resume(returning: String(decoding: received, as: UTF8.self))
             }
         }
     }

@@ -31,8 +31,10 @@ import Testing
             // Latencies of the ingest commit and of the engine's store turns.
             #expect(text.contains("herald_ingest_commit_duration_seconds"))
             #expect(text.contains("herald_record_and_claim_duration_seconds"))
-            // The lead waits an hour for its retry: it is the backlog, and its wait is the oldest.
-            #expect(Self.value(of: "herald_backlog", in: text) == 1)
+            // The lead waits an hour for its retry: pending, its wait the oldest, but scheduled work,
+            // not the backlog that bounds ingest.
+            #expect(Self.value(of: "herald_backlog", in: text) == 0)
+            #expect(text.contains("herald_deliveries{status=\"pending\"} 1"))
             #expect(Self.value(of: "herald_oldest_pending_age_seconds", in: text) > 0)
             #expect(text.contains("herald_hooks{state=\"active\"} 1"))
         }

@@ -2,6 +2,9 @@ import Foundation
 import HeraldCore
 import Testing
 
+@testable import HeraldDelivery
+@testable import HeraldServer
+
 /// What one tenant can do to another: read nothing the other was not given, and neither stall, skip
 /// nor refuse the other's work. Scaled-down versions of the loads that once did.
 @Suite struct TenantIsolationTests {
@@ -35,6 +38,275 @@ import Testing
                 let feed = try await herald.call(.GET, "/api/events?since=0", token: cce.token)
                 #expect(feed.status == 200 && feed.json["results"]?.arrayValue?.count == 1)
                 #expect(!feed.text.contains("MOVE-SECRET"), "\(feed.text)")
+            }
+        }
+    }
+
+    // MARK: one team's scripts
+
+    /// A hook's fields: `lead.created` on `channel`, with a filter or a transform.
+    static func scripted(_ url: String, channel: String, filter: String? = nil, transform: String? = nil) -> String {
+        var fields: [(key: String, value: JSONValue)] = [("url", .string(url)), ("events", .array([.string("lead.created")])), ("channels", .array([.string(channel)]))]
+        if let filter { fields.append(("filter", .string(filter))) }
+        if let transform { fields.append(("transform", .string(transform))) }
+        return JSONValue.object(fields).jsonString
+    }
+
+    /// One team's slow transforms hold the sandbox's workers; another team's quick filter waits for
+    /// a worker, and every one of its deliveries is still decided and delivered — none skipped as
+    /// "timed out" for time it spent waiting.
+    @Test(.enabled(if: ExternalTools.jsWorkerBuilt, "needs the herald-js worker (swift build)"), .timeLimit(.minutes(2)))
+    func anotherTeamsSlowTransformsSkipNothingOfOurs() async throws {
+        try await TestReceiver.run { receiver in
+            try await HeraldHarness.run { configuration in
+                configuration.engine.scriptLimits.workers = 2
+                configuration.engine.scriptLimits.timeout = .seconds(2)
+            } _: { herald in
+                let slow = try await herald.makeTeam("slow")
+                let quick = try await herald.makeTeam("quick")
+                let transform = "function (event) { var end = Date.now() + 60; while (Date.now() < end) {} return event; }"
+                for n in 0..<2 { _ = try await herald.makeHook(slow, Self.scripted(receiver.url("/slow\(n)"), channel: "slow", transform: transform)) }
+                let filter = "function (data) { return data.n % 2 == 0; }"
+                let hook = try await herald.makeHook(quick, Self.scripted(receiver.url("/quick"), channel: "quick", filter: filter))
+                let provider = try await herald.providerToken()
+                let load = (0..<60).map { #"{"type":"lead.created","data":{"lead_id":"x","n":\#($0)},"channels":["slow"]}"# }.joined(separator: ",")
+                #expect(try await herald.emit(provider, "[\(load)]").status == 202)
+                try await eventually("the slow team's transforms are running") { receiver.received.contains { $0.path.hasPrefix("/slow") && $0.header("X-Herald-Event") == "lead.created" } }
+                let ours = (0..<20).map { #"{"type":"lead.created","data":{"lead_id":"x","n":\#($0)},"channels":["quick"]}"# }.joined(separator: ",")
+                #expect(try await herald.emit(provider, "[\(ours)]").status == 202)
+                try await eventually("every even event reaches the quick team", timeout: .seconds(60)) {
+                    receiver.received.filter { $0.path == "/quick" && $0.header("X-Herald-Event") == "lead.created" }.count == 10
+                }
+                let skipped = try await herald.call(.GET, "/api/hooks/\(hook.id)/deliveries?status=skipped&limit=100", token: quick.token)
+                let notes = skipped.json["deliveries"]?.arrayValue?.compactMap { $0["note"]?.stringValue } ?? []
+                #expect(notes == Array(repeating: FilterVerdict.filteredOut, count: 10), "\(notes)")
+            }
+        }
+    }
+
+    /// A team whose filters are slow pays for them itself: past its time in a fan-out batch, its
+    /// remaining filtered deliveries are noted as such, while another team's event in the same
+    /// batch is routed and delivered; a filter that keeps timing out has its hook paused.
+    @Test(.enabled(if: ExternalTools.jsWorkerBuilt, "needs the herald-js worker (swift build)"), .timeLimit(.minutes(2)))
+    func aTeamsSlowFiltersCostThatTeamAndARunawayFilterIsPaused() async throws {
+        try await TestReceiver.run { receiver in
+            try await HeraldHarness.run { configuration in
+                configuration.engine.scriptLimits.workers = 2
+                configuration.engine.scriptLimits.timeout = .milliseconds(250)
+            } _: { herald in
+                let slow = try await herald.makeTeam("slow")
+                let other = try await herald.makeTeam("other")
+                let filter = "function () { var end = Date.now() + 80; while (Date.now() < end) {} return true; }"
+                for n in 0..<10 { _ = try await herald.makeHook(slow, Self.scripted(receiver.url("/slow\(n)"), channel: "slow", filter: filter)) }
+                _ = try await herald.makeHook(other, #"{"url":"\#(receiver.url("/other"))","events":["lead.created"],"channels":["other"]}"#)
+                let provider = try await herald.providerToken()
+                // One request: the slow team's events and the other team's share a fan-out batch.
+                let events = (0..<20).map { #"{"type":"lead.created","data":{"lead_id":"x","n":\#($0)},"channels":["slow"]}"# } + [#"{"type":"lead.created","data":{"lead_id":"x","n":"other"},"channels":["other"]}"#]
+                #expect(try await herald.emit(provider, "[\(events.joined(separator: ","))]").status == 202)
+                try await eventually("the other team's event arrives", timeout: .seconds(60)) {
+                    receiver.received.contains { $0.path == "/other" && $0.header("X-Herald-Event") == "lead.created" }
+                }
+                // 200 filter calls of 80 ms would be 16 s of the slow team's time; most were not run.
+                var query = DeliveryQuery(statuses: [.skipped], limit: 500)
+                query.teamID = slow.team.id
+                let skipped = try await herald.store.deliveries(query)
+                #expect(skipped.count > 100)
+                #expect(skipped.allSatisfy { $0.note == HookFilters.overTeamBudget || $0.note == FilterVerdict.timedOut }, "\(Set(skipped.compactMap(\.note)))")
+
+                // A filter that never returns: after three batches in a row its hook is paused, and says why.
+                let runaway = JSONValue.object([
+                    ("url", .string(receiver.url("/runaway"))), ("events", .array([.string("lead.updated")])), ("filter", .string("function () { while (true) {} }")),
+                ])
+                let stuck = try await herald.makeHook(other, runaway.jsonString)
+                for round in 1...3 {
+                    #expect(try await herald.emit(provider, #"{"type":"lead.updated","data":{"lead_id":"x","round":\#(round)}}"#).status == 202)
+                    var query = DeliveryQuery(statuses: [.skipped], limit: 10)
+                    query.hookID = stuck.id
+                    let mine = query
+                    try await eventually("round \(round) is fanned out") { try await herald.store.deliveries(mine).count == round }
+                }
+                let paused = try await eventuallyValue("the hook is paused") { () -> Hook? in
+                    guard let hook = try await herald.store.hook(id: stuck.id), !hook.active else { return nil }
+                    return hook
+                }
+                #expect(paused?.disabledReason == DeliveryEngine.filterPausedReason)
+                let page = try await herald.call(.GET, "/api/hooks/\(stuck.id)", token: other.token)
+                #expect(page.json["active"] == .bool(false))
+            }
+        }
+    }
+
+    // MARK: one team's backlog
+
+    /// One team's receiver fails and its deliveries wait hours for their retries, and its replay
+    /// piles onto a hanging receiver: neither makes another team's provider writes 503.
+    @Test(.timeLimit(.minutes(2)))
+    func oneTeamsBacklogDoesNotRefuseEverybodysIngest() async throws {
+        try await TestReceiver.run { receiver in
+            receiver.respond { _, request in
+                if request.path == "/failing" { return .init(status: 500) }
+                if request.path == "/hanging" { return .init(delay: .seconds(5)) }
+                return .init()
+            }
+            try await HeraldHarness.run { configuration in
+                configuration.maxBacklog = 40
+                configuration.maxBacklogPerTeam = 10
+                configuration.maxReplaysPerTeam = 2
+                configuration.engine.retrySchedule = RetrySchedule(delays: [.seconds(3600)], jitter: 0)
+                configuration.engine.maxInFlightPerHook = 4
+                configuration.engine.replayStep = 10
+                configuration.engine.replayHoldPerHook = 10
+            } _: { herald in
+                let busy = try await herald.makeTeam("busy")
+                let other = try await herald.makeTeam("other")
+                let failing = try await herald.makeHook(busy, #"{"url":"\#(receiver.url("/failing"))","events":["lead.created"],"channels":["busy"]}"#)
+                _ = try await herald.makeHook(other, #"{"url":"\#(receiver.url("/other"))","events":["lead.created"],"channels":["other"]}"#)
+                let provider = try await herald.providerToken()
+                let load = (0..<60).map { #"{"type":"lead.created","data":{"lead_id":"x","n":\#($0)},"channels":["busy"]}"# }.joined(separator: ",")
+                #expect(try await herald.emit(provider, "[\(load)]").status == 202)
+                try await eventually("every busy delivery was tried once and waits an hour", timeout: .seconds(60)) {
+                    receiver.received.filter { $0.path == "/failing" && $0.header("X-Herald-Event") == "lead.created" }.count == 60
+                }
+                // Sixty deliveries wait for a retry: scheduled work, not a queue; the other team's writes go in.
+                let accepted = try await herald.emit(provider, #"{"type":"lead.created","data":{"lead_id":"x","n":"first"},"channels":["other"]}"#)
+                #expect(accepted.status == 202, "\(accepted.text)")
+                try await eventually("the other team's first event arrives") { receiver.received.contains { $0.path == "/other" && $0.bodyString.contains("first") } }
+
+                // The busy team replays everything onto a receiver that hangs: it holds its own backlog only.
+                let hanging = try await herald.makeHook(
+                    busy, #"{"url":"\#(receiver.url("/hanging"))","events":["lead.created"],"channels":["busy"],"timeout_seconds":2}"#
+                )
+                let since = Timestamp.string(Date().addingTimeInterval(-3600))
+                let replay = try await herald.call(.POST, "/api/hooks/\(hanging.id)/replay", token: busy.token, body: #"{"since":"\#(since)"}"#)
+                #expect(replay.status == 202, "\(replay.text)")
+                try await eventually("the replay has queued deliveries onto the hanging receiver") {
+                    var query = DeliveryQuery(statuses: [.pending, .inFlight], limit: 100)
+                    query.hookID = hanging.id
+                    return try await herald.store.deliveries(query).count >= 10
+                }
+                for n in 0..<5 {
+                    let response = try await herald.emit(provider, #"{"type":"lead.created","data":{"lead_id":"x","n":"later-\#(n)"},"channels":["other"]}"#)
+                    #expect(response.status == 202, "\(response.text)")
+                }
+                try await eventually("the other team's later events arrive") { receiver.received.filter { $0.path == "/other" && $0.bodyString.contains("later-") }.count == 5 }
+                // The replay holds at most its hook's share and waits (still running); a team runs a
+                // bounded number of replays at once.
+                let job = try #require(replay.json["url"]?.stringValue)
+                #expect(try await herald.call(.GET, job, token: busy.token).json["state"]?.stringValue == "running")
+                #expect(try await herald.call(.POST, "/api/hooks/\(failing.id)/replay", token: busy.token, body: #"{"since":"\#(since)"}"#).status == 202)
+                let third = try await herald.call(.POST, "/api/hooks/\(failing.id)/replay", token: busy.token, body: #"{"since":"\#(since)"}"#)
+                #expect(third.status == 429 && third.json["type"]?.stringValue == "/problems/replays-running", "\(third.text)")
+            }
+        }
+    }
+
+    // MARK: one anonymous client
+
+    /// Once few connections are free, the rest are kept for requests with credentials: anonymous
+    /// requests past the share are answered 503 and closed, and a team's request still gets through.
+    @Test(.timeLimit(.minutes(2)))
+    func anonymousClientsCannotTakeTheConnectionsKeptForTeams() async throws {
+        try await HeraldHarness.run { configuration in
+            configuration.maxConnections = 12
+            configuration.connectionsReservedForAuthenticated = 8
+            configuration.maxConnectionsPerClient = 0
+            configuration.idleTimeout = .seconds(120)
+            configuration.requestGrace = .seconds(120)
+        } _: { herald in
+            let port = try #require(Int(herald.baseURL.split(separator: ":").last ?? ""))
+            let team = try await herald.makeTeam("bde")
+            // Sign-in bodies announced as 1 KiB, sent a byte at a time, on the four anonymous slots.
+            let trickle = "POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1024\r\n\r\ne"
+            var trickling: [RawSocket] = []
+            for _ in 0..<4 {
+                let socket = try RawSocket(port: port)
+                socket.send(trickle)
+                trickling.append(socket)
+            }
+            try await eventually("the server holds the four") { herald.services.connections.count == 4 }
+            // Each further anonymous request is answered 503 and its connection closed at once.
+            for _ in 0..<8 {
+                let late = try RawSocket(port: port)
+                try await eventually("the server accepted it") { herald.services.connections.count == 5 }
+                late.send(trickle)
+                let answer = await late.readAll(within: .seconds(10))
+                #expect(answer.hasPrefix("HTTP/1.1 503"), "\(answer)")
+                try await eventually("its slot is free again") { herald.services.connections.count == 4 }
+            }
+            // A team's request gets a connection and its answer.
+            let hooks = try await herald.call(.GET, "/api/hooks", token: team.token)
+            #expect(hooks.status == 200)
+            #expect(trickling.count == 4)
+        }
+    }
+
+    /// A request body trickled under the minimum rate is cut once its grace is over.
+    @Test(.timeLimit(.minutes(1)))
+    func aBodyTrickledUnderTheMinimumRateIsCut() async throws {
+        try await HeraldHarness.run { configuration in
+            configuration.idleTimeout = .seconds(120)
+            configuration.requestGrace = .seconds(1)
+        } _: { herald in
+            let port = try #require(Int(herald.baseURL.split(separator: ":").last ?? ""))
+            let socket = try RawSocket(port: port)
+            socket.send("POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1024\r\n\r\ne")
+            // The idle timeout (120 s) would not close it; one byte a second is under the rate.
+            let keepSending = Task {
+                for _ in 0..<30 where !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(1))
+                    socket.send("x")
+                }
+            }
+            defer { keepSending.cancel() }
+            #expect(await socket.closedByServer(within: .seconds(20)))
+            #expect(try await herald.call(.GET, "/healthz", token: nil).status == 200)
+        }
+    }
+
+    /// One address holds at most its share of the connections; another client is still served.
+    @Test func oneAddressHoldsAtMostItsShareOfConnections() async throws {
+        try await HeraldHarness.run { configuration in
+            configuration.maxConnectionsPerClient = 4
+            configuration.idleTimeout = .seconds(120)
+        } _: { herald in
+            let port = try #require(Int(herald.baseURL.split(separator: ":").last ?? ""))
+            var held: [RawSocket] = []
+            for _ in 0..<4 { held.append(try RawSocket(port: port)) }
+            try await eventually("four connections are held") { herald.services.pacing.open(from: "127.0.0.1") == 4 }
+            let fifth = try RawSocket(port: port)
+            #expect(await fifth.closedByServer(within: .seconds(10)))
+            // Another address (still loopback) is served meanwhile.
+            let other = try RawSocket(port: port, from: "127.0.0.2")
+            other.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            #expect(await other.readAll(within: .seconds(10)).hasPrefix("HTTP/1.1 200"))
+            held.removeAll()
+            try await eventually("the connections are released") { herald.services.pacing.open(from: "127.0.0.1") == 0 }
+        }
+    }
+
+    // MARK: credentials
+
+    /// Custom headers are shown masked, so they must not follow a hook to another origin: a URL-only
+    /// change of host drops them (a path change keeps them); hop-by-hop fields cannot be set at all.
+    @Test func credentialsShownMaskedDoNotFollowAHookToAnotherHost() async throws {
+        try await TestReceiver.run { receiver in
+            try await HeraldHarness.run { herald in
+                let bde = try await herald.makeTeam("bde")
+                let hook = try await herald.makeHook(bde, #"{"url":"\#(receiver.url("/a"))","headers":{"X-Api-Key":"KEY-FOR-A"}}"#)
+                // Same origin, another path: the header stays.
+                let moved = try await herald.call(.PATCH, "/api/hooks/\(hook.id)", token: bde.token, body: #"{"url":"\#(receiver.url("/a2"))"}"#)
+                #expect(moved.status == 200 && moved.json["headers"]?["X-Api-Key"]?.stringValue == HookCredentials.mask, "\(moved.text)")
+                // Another host (the same receiver, reached by name): the header is gone.
+                let elsewhere = "http://localhost:\(receiver.port)/b"
+                let rehomed = try await herald.call(.PATCH, "/api/hooks/\(hook.id)", token: bde.token, body: #"{"url":"\#(elsewhere)"}"#)
+                #expect(rehomed.status == 200 && rehomed.json["headers"] == .object([]), "\(rehomed.text)")
+                #expect(try await herald.call(.POST, "/api/hooks/\(hook.id)/pings", token: bde.token).status == 204)
+                try await eventually("the ping reaches the new host") { receiver.received.contains { $0.path == "/b" } }
+                #expect(receiver.received.filter { $0.path == "/b" }.allSatisfy { $0.header("X-Api-Key") == nil })
+                for name in ["Expect", "TE", "Upgrade", "Trailer", "Content-Encoding", "Proxy-Authorization"] {
+                    let refused = try await herald.call(.PATCH, "/api/hooks/\(hook.id)", token: bde.token, body: #"{"headers":{"\#(name)":"x"}}"#)
+                    #expect(refused.status == 422, "\(name): \(refused.status)")
+                }
             }
         }
     }

@@ -42,17 +42,17 @@ import Testing
         let team = try await store.makeTeam()
         let hook = try await store.makeHook(team: team, events: ["lead.created"])
         let pings = try await store.claimAll()
-        #expect(try await store.backlog() == 1)  // the ping, in flight
+        #expect(try await store.backlog(now: Date(), perTeam: 1000) == 1)  // the ping, in flight
         _ = try await store.record([try result(for: pings[0], status: 200)], health: HookHealth())
-        #expect(try await store.backlog() == 0)
+        #expect(try await store.backlog(now: Date(), perTeam: 1000) == 0)
         _ = try await store.emit()
         _ = try await store.emit()
-        #expect(try await store.backlog() == 2)  // two events to fan out
+        #expect(try await store.backlog(now: Date(), perTeam: 1000) == 2)  // two events to fan out
         _ = try await store.fanOut(limit: 10, now: Date())
-        #expect(try await store.backlog() == 2)  // two pending deliveries
+        #expect(try await store.backlog(now: Date(), perTeam: 1000) == 2)  // two pending deliveries
         let claimed = try await store.claimAll()
         _ = try await store.record(claimed.map { try result(for: $0, status: 200) }, health: HookHealth())
-        #expect(try await store.backlog() == 0)
+        #expect(try await store.backlog(now: Date(), perTeam: 1000) == 0)
         #expect(hook.managedKey == nil)
     }
 }
@@ -88,11 +88,11 @@ extension FanOutStoreTests {
         _ = try await store.record(try await store.claimAll().map { try result(for: $0, status: 200) }, health: HookHealth())
         for _ in 0..<3 { _ = try await store.emit() }
         _ = try await store.fanOut(limit: 10, now: Date())
-        #expect(try await store.backlog() == 3)
+        #expect(try await store.backlog(now: Date(), perTeam: 1000) == 3)
         var off = hook
         off.active = false
         _ = try await store.updateHook(off, now: Date())
-        #expect(try await store.backlog() == 0)
+        #expect(try await store.backlog(now: Date(), perTeam: 1000) == 0)
     }
 }
 

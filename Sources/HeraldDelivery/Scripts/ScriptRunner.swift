@@ -15,8 +15,11 @@ public struct ScriptLimits: Sendable, Hashable {
     public var timeout: Duration = .milliseconds(100)
     /// The most a worker's JavaScript heap may grow to.
     public var memoryMegabytes: Int = 64
-    /// Worker processes, each running one call at a time.
-    public var workers: Int = 2
+    /// Worker processes, each running one call at a time: by default one per core, at least two.
+    public var workers: Int = ScriptLimits.defaultWorkers
+
+    /// One worker per core, at least two.
+    public static var defaultWorkers: Int { max(2, ProcessInfo.processInfo.activeProcessorCount) }
 
     public init() {}
 }
@@ -28,6 +31,11 @@ public struct ScriptLimits: Sendable, Hashable {
 ///
 /// Functions are compiled once per `key` and each key runs in its own JavaScript realm, so one
 /// hook's script cannot reach another's globals: callers key by hook and version.
+///
+/// Workers are shared fairly between tenants: calls waiting for a worker queue per team and a freed
+/// worker goes to the next team in turn, so a team with many slow scripts holds at most its share
+/// of the workers while another team waits. A call's time limit (and the run time it reports) starts
+/// when its worker starts it: waiting for a worker never counts against a script.
 public final class ScriptRunner: Sendable {
     public let limits: ScriptLimits
     private let executable: String?
@@ -36,8 +44,30 @@ public final class ScriptRunner: Sendable {
     private struct Pool {
         var idle: [ScriptWorker] = []
         var spawned = 0
-        var waiters: [CheckedContinuation<ScriptWorker?, Never>] = []
+        /// Calls waiting for a worker, per team, and the teams in the order they are served.
+        var waiters: [Int64: [CheckedContinuation<ScriptWorker?, Never>]] = [:]
+        var turns: [Int64] = []
         var closed = false
+
+        /// The next waiting call, from the team whose turn it is; that team goes to the back.
+        mutating func nextWaiter() -> CheckedContinuation<ScriptWorker?, Never>? {
+            guard !turns.isEmpty else { return nil }
+            let team = turns.removeFirst()
+            var queue = waiters[team] ?? []
+            let waiter = queue.removeFirst()
+            if queue.isEmpty {
+                waiters[team] = nil
+            } else {
+                waiters[team] = queue
+                turns.append(team)
+            }
+            return waiter
+        }
+
+        mutating func wait(_ continuation: CheckedContinuation<ScriptWorker?, Never>, team: Int64) {
+            if waiters[team] == nil { turns.append(team) }
+            waiters[team, default: []].append(continuation)
+        }
     }
 
     /// - Parameter executable: the `herald-js` program; by default ``locateWorker()``.
@@ -68,19 +98,36 @@ public final class ScriptRunner: Sendable {
     /// Calls the function `source` with `arguments` (a JSON array). `key` (letters, digits, `_`,
     /// `-`) names the compiled function and its realm; keys starting with `once-` keep neither.
     public func call(key: String, source: String, arguments: String) async -> ScriptResult {
+        await run(key: key, source: source, arguments: arguments, team: 0).result
+    }
+
+    /// One call's result and the time its worker spent on it (zero when it never ran).
+    public struct Run: Sendable {
+        public var result: ScriptResult
+        public var ran: Duration
+    }
+
+    /// Calls the function as ``call(key:source:arguments:)`` does, waiting for a worker in `team`'s
+    /// queue (teams are served in turn), and says how long the script itself ran.
+    public func run(key: String, source: String, arguments: String, team: Int64) async -> Run {
         guard let executable else {
-            return .failure(.unavailable("the JavaScript worker (herald-js) was not found beside the herald executable; set HERALD_JS_WORKER"))
+            return Run(
+                result: .failure(.unavailable("the JavaScript worker (herald-js) was not found beside the herald executable; set HERALD_JS_WORKER")),
+                ran: .zero
+            )
         }
-        guard Self.isValidKey(key) else { return .failure(.unavailable("invalid script key \(key)")) }
-        guard let worker = await checkOut() else { return .failure(.unavailable("the server is stopping")) }
+        guard Self.isValidKey(key) else { return Run(result: .failure(.unavailable("invalid script key \(key)")), ran: .zero) }
+        guard let worker = await checkOut(team: team) else { return Run(result: .failure(.unavailable("the server is stopping")), ran: .zero) }
         let limits = self.limits
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<ScriptResult, Never>) in
+        let run = await withCheckedContinuation { (continuation: CheckedContinuation<Run, Never>) in
             DispatchQueue.global().async {
-                continuation.resume(returning: worker.exchange(key: key, source: source, arguments: arguments, executable: executable, limits: limits))
+                let started = ContinuousClock.now
+                let result = worker.exchange(key: key, source: source, arguments: arguments, executable: executable, limits: limits)
+                continuation.resume(returning: Run(result: result, ran: ContinuousClock.now - started))
             }
         }
         checkIn(worker)
-        return result
+        return run
     }
 
     static func isValidKey(_ key: String) -> Bool {
@@ -107,17 +154,21 @@ public final class ScriptRunner: Sendable {
             defer {
                 pool.idle.removeAll()
                 pool.waiters.removeAll()
+                pool.turns.removeAll()
             }
-            return (pool.idle, pool.waiters)
+            return (pool.idle, pool.turns.flatMap { pool.waiters[$0] ?? [] })
         }
         for worker in idle { worker.stop() }
         for waiter in waiters { waiter.resume(returning: nil) }
     }
 
+    /// Calls waiting for a worker (for tests of the turns).
+    var waitingCalls: Int { pool.withLock { $0.waiters.values.reduce(0) { $0 + $1.count } } }
+
     /// The processes of the idle workers (for tests that kill one).
     func idleWorkerPIDs() -> [pid_t] { pool.withLock { $0.idle.map(\.processID) } }
 
-    private func checkOut() async -> ScriptWorker? {
+    private func checkOut(team: Int64) async -> ScriptWorker? {
         await withCheckedContinuation { (continuation: CheckedContinuation<ScriptWorker?, Never>) in
             // Deciding and queueing under one lock: a worker checked in meanwhile cannot be missed.
             let ready: ScriptWorker?? = pool.withLock { pool in
@@ -127,7 +178,7 @@ public final class ScriptRunner: Sendable {
                     pool.spawned += 1
                     return .some(ScriptWorker())
                 }
-                pool.waiters.append(continuation)
+                pool.wait(continuation, team: team)
                 return .none
             }
             if case .some(let worker) = ready { continuation.resume(returning: worker) }
@@ -138,7 +189,7 @@ public final class ScriptRunner: Sendable {
         enum Next { case handOff(CheckedContinuation<ScriptWorker?, Never>), keep, stop }
         let next: Next = pool.withLock { pool in
             if pool.closed { return .stop }
-            if !pool.waiters.isEmpty { return .handOff(pool.waiters.removeFirst()) }
+            if let waiter = pool.nextWaiter() { return .handOff(waiter) }
             pool.idle.append(worker)
             return .keep
         }
@@ -156,9 +207,10 @@ extension ScriptRunner {
         FilterVerdict(await call(key: key, source: source, arguments: HookScripts.filterArguments(for: event)))
     }
 
-    /// A transform applied to `body`: the object or array to send instead.
-    public func transform(key: String, source: String, body: String) async throws(TransformError) -> String {
-        switch await call(key: key, source: source, arguments: "[" + body + "]") {
+    /// A transform applied to `body`: the object or array to send instead. It waits for a worker in
+    /// `team`'s queue.
+    public func transform(key: String, source: String, body: String, team: Int64 = 0) async throws(TransformError) -> String {
+        switch await run(key: key, source: source, arguments: "[" + body + "]", team: team).result {
         case .success(let value): return try HookScripts.transformedBody(type: value.type, json: value.json).get()
         case .failure(let failure): throw TransformError(message: failure.description)
         }

@@ -1,0 +1,180 @@
+import HTTPTypes
+import Logging
+import NIOCore
+import NIOHTTPTypes
+import Synchronization
+
+/// What one client may hold of the server's connections, so a single anonymous client cannot take
+/// them all (a request body sent a byte every 30 s held every slot once):
+/// - at most ``ConnectionCap/limit`` connections in all and ``maxPerClient`` from one address (more
+///   are closed when accepted);
+/// - a request's head and body arrive within ``deadline``, and after ``grace`` at
+///   ``minimumBytesPerSecond`` or more, or its connection is closed;
+/// - once fewer than ``reserved`` connections are free, a request without credentials (no
+///   `Authorization` header, no cookie) is answered 503 and its connection closed, so teams and
+///   providers still get through while anonymous traffic fills the rest.
+final class RequestPacing: Sendable {
+    let maxPerClient: Int
+    let deadline: Duration
+    let grace: Duration
+    let minimumBytesPerSecond: Int
+    let reserved: Int
+    let connections: ConnectionCap
+    let logger: Logger
+    private let perClient = Mutex<[String: Int]>([:])
+
+    init(configuration: HeraldConfiguration, connections: ConnectionCap, logger: Logger) {
+        maxPerClient = configuration.maxConnectionsPerClient
+        deadline = configuration.requestDeadline
+        grace = configuration.requestGrace
+        minimumBytesPerSecond = configuration.minimumRequestBytesPerSecond
+        reserved = configuration.connectionsReservedForAuthenticated ?? configuration.maxConnections / 8
+        self.connections = connections
+        self.logger = logger
+    }
+
+    /// Connections open from `address` now.
+    func open(from address: String) -> Int { perClient.withLock { $0[address] ?? 0 } }
+
+    func handler() -> Handler { Handler(pacing: self) }
+
+    /// Counts a connection from `address`; false when the address already holds its most.
+    fileprivate func admit(_ address: String) -> Bool {
+        perClient.withLock { counts in
+            let open = counts[address, default: 0] + 1
+            counts[address] = open
+            return maxPerClient == 0 || open <= maxPerClient
+        }
+    }
+
+    fileprivate func release(_ address: String) {
+        perClient.withLock { counts in
+            let open = (counts[address] ?? 1) - 1
+            counts[address] = open > 0 ? open : nil
+        }
+    }
+
+    /// Whether a request without credentials may take a connection now.
+    fileprivate var anonymousMayEnter: Bool { connections.count <= connections.limit - reserved }
+
+    final class Handler: ChannelDuplexHandler, RemovableChannelHandler {
+        typealias InboundIn = HTTPRequestPart
+        typealias InboundOut = HTTPRequestPart
+        typealias OutboundIn = HTTPResponsePart
+        typealias OutboundOut = HTTPResponsePart
+
+        private let pacing: RequestPacing
+        private var address: String?
+        /// The request being received: when its head came and the body bytes since.
+        private var receiving: (started: NIODeadline, bytes: Int)?
+        private var check: Scheduled<Void>?
+        /// A refused request: its parts are dropped until the connection closes.
+        private var refusing = false
+
+        init(pacing: RequestPacing) { self.pacing = pacing }
+
+        func handlerAdded(context: ChannelHandlerContext) {
+            if context.channel.isActive { admit(context) }
+        }
+
+        func channelActive(context: ChannelHandlerContext) {
+            admit(context)
+            context.fireChannelActive()
+        }
+
+        private func admit(_ context: ChannelHandlerContext) {
+            guard address == nil else { return }
+            let key = context.channel.remoteAddress?.ipAddress ?? "unknown"
+            address = key
+            let withinCap = pacing.connections.admit()
+            let withinClientShare = pacing.admit(key)
+            if !withinCap {
+                context.close(promise: nil)
+            } else if !withinClientShare {
+                pacing.logger.notice("connection refused: too many from one client address", metadata: ["client": "\(key)"])
+                context.close(promise: nil)
+            }
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            stop()
+            context.fireChannelInactive()
+        }
+
+        func handlerRemoved(context: ChannelHandlerContext) { stop() }
+
+        private func stop() {
+            check?.cancel()
+            check = nil
+            if let address {
+                pacing.release(address)
+                pacing.connections.release()
+                self.address = nil
+            }
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            if refusing { return }
+            let part = unwrapInboundIn(data)
+            switch part {
+            case .head(let head):
+                if !pacing.anonymousMayEnter && head.headerFields[.authorization] == nil && head.headerFields[.cookie] == nil {
+                    refuse(context)
+                    return
+                }
+                receiving = (.now(), 0)
+                if check == nil { scheduleCheck(context) }
+            case .body(let buffer):
+                receiving?.bytes += buffer.readableBytes
+            case .end:
+                receiving = nil
+            }
+            context.fireChannelRead(data)
+        }
+
+        /// Looks at the request's pace every second while one is arriving.
+        private func scheduleCheck(_ context: ChannelHandlerContext) {
+            check = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) {
+                self.check = nil
+                guard self.receiving != nil, !self.refusing else { return }
+                self.checkPace(context)
+                if self.receiving != nil { self.scheduleCheck(context) }
+            }
+        }
+
+        /// Closes the connection of a request that is too slow to arrive.
+        private func checkPace(_ context: ChannelHandlerContext) {
+            guard let receiving else { return }
+            let elapsed = NIODeadline.now() - receiving.started
+            let seconds = Double(elapsed.nanoseconds) / 1e9
+            let late = elapsed > .nanoseconds(pacing.deadline.nanoseconds)
+            let slow = elapsed > .nanoseconds(pacing.grace.nanoseconds) && Double(receiving.bytes) < seconds * Double(pacing.minimumBytesPerSecond)
+            guard late || slow else { return }
+            pacing.logger.notice(
+                "connection closed: request too slow to arrive",
+                metadata: ["client": "\(address ?? "unknown")", "seconds": "\(Int(seconds))", "bytes": "\(receiving.bytes)"]
+            )
+            self.receiving = nil
+            refusing = true
+            context.close(promise: nil)
+        }
+
+        /// Answers 503 without reading the request and closes the connection.
+        private func refuse(_ context: ChannelHandlerContext) {
+            refusing = true
+            let body = ByteBuffer(string: "Too many connections: only requests with credentials are served now. Retry later.\n")
+            var fields = HTTPFields()
+            fields[.retryAfter] = "5"
+            fields[.connection] = "close"
+            fields[.contentType] = "text/plain; charset=utf-8"
+            fields[.contentLength] = String(body.readableBytes)
+            context.write(wrapOutboundOut(.head(HTTPResponse(status: .serviceUnavailable, headerFields: fields))), promise: nil)
+            context.write(wrapOutboundOut(.body(body)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+}
+
+extension Duration {
+    fileprivate var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
+}
