@@ -28,6 +28,16 @@ public struct Team: Sendable, Hashable, Codable {
         return requested.filter { !granted.contains($0) }
     }
 
+    /// A team's name as people read it: 1–200 characters, not only spaces, without control
+    /// characters (NUL, line breaks, …) or the bidirectional controls that can make a name read as
+    /// another on screen.
+    public static func isValidName(_ name: String) -> Bool {
+        guard (1...200).contains(name.unicodeScalars.count), !name.allSatisfy(\.isWhitespace) else { return false }
+        return !name.unicodeScalars.contains { scalar in
+            scalar.properties.generalCategory == .control || scalar.properties.isBidiControl
+        }
+    }
+
     /// Slugs are lower-case letters, digits and dashes, 1–63 characters, starting with a letter or digit.
     public static func isValidSlug(_ slug: String) -> Bool {
         guard (1...63).contains(slug.utf8.count), let first = slug.utf8.first, first != UInt8(ascii: "-") else { return false }

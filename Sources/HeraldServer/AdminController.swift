@@ -56,6 +56,7 @@ struct AdminController {
         reader.rejectUnknown(["name", "slug"])
         let name = reader.string("name", required: true, maxLength: 200)
         let slug = reader.string("slug", required: true, maxLength: 63)
+        if let name, !Team.isValidName(name) { reader.fail("name", "must be readable text, without control characters or bidirectional controls") }
         if let slug, !Team.isValidSlug(slug) { reader.fail("slug", "must be lower-case letters, digits and dashes") }
         try reader.check()
         do {

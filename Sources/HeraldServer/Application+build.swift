@@ -60,7 +60,9 @@ public func buildRouter(_ services: HeraldServices, renderer: PageRenderer) -> R
     DocumentsController(services: services).addRoutes(to: router)
     WebController(services: services, renderer: renderer).addRoutes(to: router)
     services.allowedMethods.learn(from: router)
-    // CSS and JavaScript of the web UI, served where no route matched.
+    // CSS and JavaScript of the web UI, served where no route matched; a name with a control
+    // character (`herald.css%00.js`) names no file, whatever the file system would make of it.
+    router.add(middleware: ControlCharacterPathMiddleware())
     router.add(
         middleware: FileMiddleware(
             services.configuration.publicDirectory.path, urlBasePath: "/public", cacheControl: .init([(MediaType(type: .any), [.public, .maxAge(300)])])
@@ -110,4 +112,18 @@ public func buildApplication(
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger
     )
+}
+
+/// Answers 404 to a path whose decoded form holds a control character (NUL, CR, LF, …): no file or
+/// route has one, and a NUL would cut the name short where the file system reads it.
+struct ControlCharacterPathMiddleware: RouterMiddleware {
+    typealias Context = HeraldRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let decoded = request.uri.path.removingPercentEncoding ?? request.uri.path
+        if decoded.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+            throw HTTPError(.notFound, message: "No route for \(request.method) \(request.uri.path).")
+        }
+        return try await next(request, context)
+    }
 }

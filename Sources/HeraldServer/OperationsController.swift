@@ -46,7 +46,7 @@ struct OperationsController {
         }
         if services.configuration.role.runsEngine && !services.engine.isRunning { reasons.append("the delivery engine is not running") }
         let free = services.backpressure.freeBytes()
-        if let free, free < services.backpressure.minimumFreeBytes {
+        if let free, free < services.backpressure.minimumFreeBytes || free == 0 {
             reasons.append("the data directory's disk has \(free) bytes free, under the \(services.backpressure.minimumFreeBytes) required")
         }
         return JSONResponse(

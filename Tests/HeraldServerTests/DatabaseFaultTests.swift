@@ -99,6 +99,10 @@ import Testing
                 let padding = String(repeating: "p", count: 8 * 1024)
                 @Sendable func lead(_ id: String) -> String { #"{"type":"lead.created","data":{"lead_id":"\#(id)","note":"\#(padding)"}}"# }
                 #expect(try await herald.emit(provider, lead("before")).status == 202)
+                @Sendable func refusals() async throws -> Double {
+                    MetricsTests.value(of: #"herald_writes_refused_total{kind="events"}"#, in: try await herald.call(.GET, "/metrics", token: nil).text)
+                }
+                let refusedBefore = try await refusals()
                 let filler = try Self.fill(mountPoint)
                 var accepted = ["before"]
                 var refusal: HeraldHarnessClient.APIResponse?
@@ -113,6 +117,8 @@ import Testing
                 #expect(refused.status == 507, "\(refused.text)")
                 #expect(refused.json["type"]?.stringValue == "/problems/storage-full")
                 #expect(refused.header("Retry-After") != nil)
+                // Counted with the other refused writes.
+                #expect(try await refusals() > refusedBefore)
                 let ready = try await herald.call(.GET, "/readyz", token: nil)
                 #expect(ready.status == 503, "\(ready.text)")
                 #expect(ready.json["reasons"]?.arrayValue?.contains { $0.stringValue?.contains("full") == true } == true, "\(ready.text)")

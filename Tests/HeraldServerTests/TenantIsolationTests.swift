@@ -1,5 +1,7 @@
 import Foundation
 import HeraldCore
+import NIOCore
+import NIOHTTP1
 import Testing
 
 @testable import HeraldDelivery
@@ -309,5 +311,40 @@ import Testing
                 }
             }
         }
+    }
+
+    // MARK: names, paths and aborted requests
+
+    /// A team's name is what other people read on pages and in logs: no NUL (which cut it short),
+    /// no line breaks, no bidirectional controls that make it read as another.
+    @Test(arguments: ["Evil\u{0000}Team", "Line\nBreak", "Tab\there", "Admin\u{202E}nimdA", "\u{2066}Isolated\u{2069}", "   "])
+    func aTeamNameMustBeReadableText(_ name: String) async throws {
+        try await HeraldHarness.run { herald in
+            let body = JSONValue.object([("name", .string(name)), ("slug", .string("odd"))]).jsonString
+            let refused = try await herald.call(.POST, "/api/teams", token: herald.adminToken, body: body)
+            #expect(refused.status == 422, "\(refused.text)")
+            #expect(refused.json["errors"]?.arrayValue?.first?["field"]?.stringValue == "/name")
+            #expect(try await herald.store.team(slug: "odd") == nil)
+            let fine = JSONValue.object([("name", .string("Développement économique")), ("slug", .string("dev"))]).jsonString
+            #expect(try await herald.call(.POST, "/api/teams", token: herald.adminToken, body: fine).status == 201)
+        }
+    }
+
+    /// A NUL in a public file's name names no file: `herald.css%00.js` is not the stylesheet served as script.
+    @Test func aPublicPathWithAControlCharacterIsNotFound() async throws {
+        try await HeraldHarness.run { herald in
+            #expect(try await herald.call(.GET, "/public/herald.css", token: nil).status == 200)
+            for path in ["/public/herald.css%00.js", "/public/herald.css%0a", "/public/%00"] {
+                let answer = try await herald.call(.GET, path, token: nil)
+                #expect(answer.status == 404, "\(path): \(answer.status) \(answer.header("Content-Type") ?? "")")
+            }
+        }
+    }
+
+    /// A client that leaves mid-body is its own doing: a 4xx in the log, not a server error.
+    @Test func aRequestCutShortIsTheClientsDoingNotAServerError() {
+        #expect(ProblemMiddleware<HeraldRequestContext>.isClientAbort(HTTPParserError.invalidEOFState))
+        #expect(ProblemMiddleware<HeraldRequestContext>.isClientAbort(ChannelError.ioOnClosedChannel))
+        #expect(!ProblemMiddleware<HeraldRequestContext>.isClientAbort(StoreError.notFound("x")))
     }
 }

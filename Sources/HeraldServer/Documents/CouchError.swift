@@ -56,6 +56,7 @@ struct CouchErrorMiddleware: RouterMiddleware {
             return try CouchError(status: .conflict, error: "conflict", reason: reason).response(from: request, context: context)
         } catch let error as any StoreConditionReporting where error.storeCondition != nil {
             context.logger.error("request failed: the database cannot take it now", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            if error.storeCondition == .full { HeraldServices.refusedDocumentWrites.increment() }
             return try Self.couch(Problem.storeCondition(error.storeCondition!)).response(from: request, context: context)
         } catch let problem as Problem {
             return try Self.couch(problem).response(from: request, context: context)

@@ -110,7 +110,7 @@ extension WebController {
         let name = form.trimmed("name")
         let slug = form.trimmed("slug")
         var errors: [String: String] = [:]
-        if name.isEmpty || name.count > 200 { errors["team_name"] = "Enter the team's name." }
+        if !Team.isValidName(name) { errors["team_name"] = "Enter the team's name: readable text, without control characters." }
         if !Team.isValidSlug(slug) { errors["team_slug"] = "Use lower-case letters, digits and dashes, like bde." }
         if errors.isEmpty {
             do {
