@@ -1,12 +1,15 @@
 import Foundation
 import HeraldCore
 import Hummingbird
+import ServiceLifecycle
 
 /// How a changes feed answers, for `/db/{db}/_changes` and `GET /api/events` alike: `normal`
 /// answers at once; `longpoll` waits (up to `timeout`) for the first change; `continuous` streams
 /// one JSON object per line and `eventsource` Server-Sent Events, both with heartbeats, until
 /// `timeout` or `limit`, then a closing `{"last_seq"}`. Long feeds wake on commit
 /// (``CommitSignal``), never by polling, and a token holds only so many open (``FeedLimiter``).
+/// A long feed ends early (``FeedEnd``) when its client's connection closes — its slot is free at
+/// once — and when the server begins a graceful stop, answering what it has so far.
 struct ChangesFeed: Sendable {
     enum Mode: String, Sendable { case normal, longpoll, continuous, eventsource }
 
@@ -47,15 +50,22 @@ struct ChangesFeed: Sendable {
         }
         guard let slot = FeedSlot(services.feeds, token: tokenID) else { throw tooManyFeeds() }
         let deadline = ContinuousClock.now + timeout
+        let end = FeedEnd()
+        (services.pacing.clientGone(context.connection) ?? context.connectionClosed).whenComplete { _ in end.end() }
         if mode == .longpoll {
             defer { slot.release() }
             var since = since
-            while true {
-                let (results, lastSeq) = try await Self.read(page, since: since, limit: limit, commits: commits)
-                since = lastSeq
-                if !results.isEmpty || ContinuousClock.now >= deadline { return try answer(results, lastSeq) }
-                await commits.wait(after: since, timeout: deadline - ContinuousClock.now)
-                if Task.isCancelled { return try answer([], since) }
+            let pageLimit = self.limit
+            return try await withGracefulShutdownHandler {
+                while true {
+                    let (results, lastSeq) = try await Self.read(page, since: since, limit: pageLimit, commits: commits)
+                    since = lastSeq
+                    if !results.isEmpty || ContinuousClock.now >= deadline || end.hasEnded { return try answer(results, lastSeq) }
+                    await commits.wait(after: since, timeout: deadline - ContinuousClock.now, end: end)
+                    if Task.isCancelled { return try answer([], since) }
+                }
+            } onGracefulShutdown: {
+                end.end()
             }
         }
         let eventSource = mode == .eventsource
@@ -70,25 +80,29 @@ struct ChangesFeed: Sendable {
                 try await writer.write(ByteBuffer(string: text))
                 lastWrite = ContinuousClock.now
             }
-            while sent < limit {
-                let (results, lastSeq) = try await Self.read(page, since: since, limit: min(limit - sent, Self.pageSize), commits: commits)
-                since = lastSeq
-                for result in results {
-                    let line = result.jsonString
-                    try await send(eventSource ? "id: \(result["seq"]?.intValue ?? since)\ndata: \(line)\n\n" : line + "\n")
+            try await withGracefulShutdownHandler {
+                while sent < limit {
+                    let (results, lastSeq) = try await Self.read(page, since: since, limit: min(limit - sent, Self.pageSize), commits: commits)
+                    since = lastSeq
+                    for result in results {
+                        let line = result.jsonString
+                        try await send(eventSource ? "id: \(result["seq"]?.intValue ?? since)\ndata: \(line)\n\n" : line + "\n")
+                    }
+                    sent += results.count
+                    if sent >= limit || ContinuousClock.now >= deadline { break }
+                    var wait = deadline - ContinuousClock.now
+                    if let heartbeat { wait = min(wait, max(.milliseconds(1), lastWrite + heartbeat - ContinuousClock.now)) }
+                    await commits.wait(after: since, timeout: wait, end: end)
+                    if Task.isCancelled || end.hasEnded { break }
+                    if let heartbeat, ContinuousClock.now - lastWrite >= heartbeat {
+                        try await send(eventSource ? ":\n\n" : "\n")
+                    }
                 }
-                sent += results.count
-                if sent >= limit || ContinuousClock.now >= deadline { break }
-                var wait = deadline - ContinuousClock.now
-                if let heartbeat { wait = min(wait, max(.milliseconds(1), lastWrite + heartbeat - ContinuousClock.now)) }
-                await commits.wait(after: since, timeout: wait)
-                if Task.isCancelled { break }
-                if let heartbeat, ContinuousClock.now - lastWrite >= heartbeat {
-                    try await send(eventSource ? ":\n\n" : "\n")
-                }
+            } onGracefulShutdown: {
+                end.end()
             }
-            let end = JSONValue.object([("last_seq", .string(String(since)))]).jsonString
-            try await send(eventSource ? "event: end\ndata: \(end)\n\n" : end + "\n")
+            let closing = JSONValue.object([("last_seq", .string(String(since)))]).jsonString
+            try await send(eventSource ? "event: end\ndata: \(closing)\n\n" : closing + "\n")
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: eventSource ? "text/event-stream" : "application/json", .cacheControl: "no-cache"], body: stream)

@@ -12,10 +12,16 @@ public struct HeraldRequestContext: RequestContext {
     public var webSession: WebSignIn?
     /// The client's address, for limits per address.
     public let remoteAddress: SocketAddress?
+    /// The client's connection: a long feed ends when its client leaves (``RequestPacing/clientGone(_:)``).
+    let connection: ObjectIdentifier
+    /// Completes when the client's connection closes.
+    let connectionClosed: EventLoopFuture<Void>
 
     public init(source: Source) {
         self.coreContext = .init(source: source)
         self.remoteAddress = source.channel.remoteAddress
+        self.connection = ObjectIdentifier(source.channel)
+        self.connectionClosed = source.channel.closeFuture
         self.principal = nil
         self.webSession = nil
     }

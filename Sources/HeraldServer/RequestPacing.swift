@@ -22,6 +22,14 @@ final class RequestPacing: Sendable {
     let connections: ConnectionCap
     let logger: Logger
     private let perClient = Mutex<[String: Int]>([:])
+    /// Per open connection: completes when the client has stopped sending (its side closed, or
+    /// the whole connection), so a long feed can end as soon as nobody reads it.
+    private let gone = Mutex<[ObjectIdentifier: EventLoopFuture<Void>]>([:])
+
+    /// Completes when the client of `channel` has left: closed its side of the connection (the
+    /// server keeps half-closed connections open) or the whole connection. Nil when the connection
+    /// is not known (closed already).
+    func clientGone(_ channel: ObjectIdentifier) -> EventLoopFuture<Void>? { gone.withLock { $0[channel] } }
 
     init(configuration: HeraldConfiguration, connections: ConnectionCap, logger: Logger) {
         maxPerClient = configuration.maxConnectionsPerClient
@@ -65,6 +73,9 @@ final class RequestPacing: Sendable {
 
         private let pacing: RequestPacing
         private var address: String?
+        /// Completed when the client leaves (``RequestPacing/clientGone(_:)``).
+        private var left: EventLoopPromise<Void>?
+        private var channelID: ObjectIdentifier?
         /// The request being received: when its head came and the body bytes since.
         private var receiving: (started: NIODeadline, bytes: Int)?
         private var check: Scheduled<Void>?
@@ -86,6 +97,11 @@ final class RequestPacing: Sendable {
             guard address == nil else { return }
             let key = context.channel.remoteAddress?.ipAddress ?? "unknown"
             address = key
+            let left = context.eventLoop.makePromise(of: Void.self)
+            let id = ObjectIdentifier(context.channel)
+            self.left = left
+            channelID = id
+            pacing.gone.withLock { $0[id] = left.futureResult }
             let withinCap = pacing.connections.admit()
             let withinClientShare = pacing.admit(key)
             if !withinCap {
@@ -103,9 +119,20 @@ final class RequestPacing: Sendable {
 
         func handlerRemoved(context: ChannelHandlerContext) { stop() }
 
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if case ChannelEvent.inputClosed = event { left?.succeed() }
+            context.fireUserInboundEventTriggered(event)
+        }
+
         private func stop() {
             check?.cancel()
             check = nil
+            left?.succeed()
+            left = nil
+            if let channelID {
+                _ = pacing.gone.withLock { $0.removeValue(forKey: channelID) }
+                self.channelID = nil
+            }
             if let address {
                 pacing.release(address)
                 pacing.connections.release()

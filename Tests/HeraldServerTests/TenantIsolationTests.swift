@@ -4,6 +4,10 @@ import NIOCore
 import NIOHTTP1
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @testable import HeraldDelivery
 @testable import HeraldServer
 
@@ -346,5 +350,52 @@ import Testing
         #expect(ProblemMiddleware<HeraldRequestContext>.isClientAbort(HTTPParserError.invalidEOFState))
         #expect(ProblemMiddleware<HeraldRequestContext>.isClientAbort(ChannelError.ioOnClosedChannel))
         #expect(!ProblemMiddleware<HeraldRequestContext>.isClientAbort(StoreError.notFound("x")))
+    }
+
+    // MARK: feeds
+
+    /// A follower whose process restarts leaves its feed without a word: its slot is free as soon
+    /// as its connection closes, not when the feed would have timed out.
+    @Test(.timeLimit(.minutes(1)))
+    func aFeedWhoseClientLeftFreesItsSlotAtOnce() async throws {
+        try await HeraldHarness.run { configuration in
+            configuration.maxFeedsPerToken = 1
+        } _: { herald in
+            let port = try #require(Int(herald.baseURL.split(separator: ":").last ?? ""))
+            let provider = try await herald.providerToken()
+            var follower: RawSocket? = try RawSocket(port: port)
+            follower?.send("GET /api/events?feed=continuous&timeout=120000 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(provider)\r\n\r\n")
+            let head = await follower?.readAll(within: .seconds(2)) ?? ""
+            #expect(head.hasPrefix("HTTP/1.1 200"), "\(head)")
+            #expect(try await herald.call(.GET, "/api/events?feed=longpoll&timeout=100", token: provider).status == 429)
+            follower = nil  // the process restarts: its socket closes, no heartbeat was asked for
+            try await eventually("the token's slot is free again", timeout: .seconds(20)) {
+                try await herald.call(.GET, "/api/events?feed=longpoll&timeout=100", token: provider).status == 200
+            }
+        }
+    }
+
+    /// A stop does not wait for open feeds: a long poll gets its answer and the process exits.
+    @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary), "needs the built herald executable"), .timeLimit(.minutes(2)))
+    func aStopEndsOpenFeedsInsteadOfWaitingForThem() async throws {
+        let binary = try #require(ExternalTools.heraldBinary)
+        let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-feedstop-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dataDirectory) }
+        let (teamToken, _) = try await HeraldHarness.prepareDataDirectory(dataDirectory)
+        let herald = try ChildProcess(binary: binary, arguments: ["serve", "--data-dir", dataDirectory.path, "--port", "0"])
+        defer { herald.stop() }
+        let port = try await herald.waitForPort()
+        let longpoll = try RawSocket(port: port)
+        longpoll.send("GET /api/events?feed=longpoll&timeout=120000 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(teamToken)\r\n\r\n")
+        let continuous = try RawSocket(port: port)
+        continuous.send("GET /api/events?feed=continuous&timeout=120000 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(teamToken)\r\n\r\n")
+        _ = await continuous.readAll(within: .seconds(1))
+        kill(herald.process.processIdentifier, SIGTERM)
+        // Both feeds answer (the long poll its JSON, the stream its closing last_seq) and the stop ends
+        // long before the feeds' two minutes.
+        let answer = await longpoll.readAll(within: .seconds(60))
+        #expect(answer.hasPrefix("HTTP/1.1 200") && answer.contains("last_seq"), "\(answer)")
+        #expect(await continuous.readAll(within: .seconds(60)).contains("last_seq"))
+        #expect(try await herald.exited(timeout: .seconds(60)) == 0, "\(herald.output.suffix(2000))")
     }
 }

@@ -26,8 +26,9 @@ final class CommitSignal: Sendable {
         for continuation in woken { continuation.resume() }
     }
 
-    /// Returns once a `seq` after `seq` has committed, after `timeout`, or when the task is cancelled.
-    func wait(after seq: Int64, timeout: Duration) async {
+    /// Returns once a `seq` after `seq` has committed, after `timeout`, when `end` is set, or when
+    /// the task is cancelled.
+    func wait(after seq: Int64, timeout: Duration, end: FeedEnd? = nil) async {
         let id = state.withLock { state -> Int in
             state.nextID += 1
             return state.nextID
@@ -36,6 +37,12 @@ final class CommitSignal: Sendable {
             group.addTask {
                 try? await Task.sleep(for: timeout)
                 self.resume(id)
+            }
+            if let end {
+                group.addTask {
+                    await end.wait()
+                    self.resume(id)
+                }
             }
             await withTaskCancellationHandler {
                 await withCheckedContinuation { continuation in
@@ -61,6 +68,57 @@ final class CommitSignal: Sendable {
             return waiter
         }
         waiter?.continuation.resume()
+    }
+}
+
+/// Why a long feed stops before its timeout: its client's connection closed, or the server began
+/// a graceful stop. A feed's waits end at once when it is set, so a gone client frees its slot and
+/// a stop is not held by a feed.
+final class FeedEnd: Sendable {
+    private struct State {
+        var ended = false
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        /// Waits cancelled before they were registered.
+        var cancelled: Set<Int> = []
+        var nextID = 0
+    }
+    private let state = Mutex(State())
+
+    var hasEnded: Bool { state.withLock { $0.ended } }
+
+    func end() {
+        let waiters = state.withLock { state in
+            state.ended = true
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once the feed has ended, or when the task is cancelled.
+    func wait() async {
+        let id = state.withLock { state -> Int in
+            state.nextID += 1
+            return state.nextID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let ready = state.withLock { state -> Bool in
+                    if state.ended || state.cancelled.remove(id) != nil { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if ready { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state in
+                let waiter = state.waiters.removeValue(forKey: id)
+                if waiter == nil { state.cancelled.insert(id) }
+                return waiter
+            }
+            waiter?.resume()
+        }
+        state.withLock { _ = $0.cancelled.remove(id) }
     }
 }
 
