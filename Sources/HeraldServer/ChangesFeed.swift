@@ -18,6 +18,9 @@ struct ChangesFeed: Sendable {
     var limit: Int
     var timeout: Duration
     var heartbeat: Duration?
+    /// The media type of a continuous feed: CouchDB's and Sync Gateway's `application/json` for
+    /// `/db/`, NDJSON for Herald's own `/api/events`.
+    var continuousMediaType = "application/json"
 
     /// The most a streaming feed reads per page.
     static let pageSize = 1000
@@ -105,6 +108,6 @@ struct ChangesFeed: Sendable {
             try await send(eventSource ? "event: end\ndata: \(closing)\n\n" : closing + "\n")
             try await writer.finish(nil)
         }
-        return Response(status: .ok, headers: [.contentType: eventSource ? "text/event-stream" : "application/json", .cacheControl: "no-cache"], body: stream)
+        return Response(status: .ok, headers: [.contentType: eventSource ? "text/event-stream" : continuousMediaType, .cacheControl: "no-cache"], body: stream)
     }
 }

@@ -209,7 +209,8 @@ struct EventsController {
         }
         // A streaming feed without a limit runs until its timeout.
         let streaming = mode == .continuous || mode == .eventsource
-        let feed = ChangesFeed(mode: mode, since: since, limit: streaming && query["limit"] == nil ? Int.max : limit, timeout: try milliseconds("timeout") ?? .seconds(300), heartbeat: try milliseconds("heartbeat"))
+        var feed = ChangesFeed(mode: mode, since: since, limit: streaming && query["limit"] == nil ? Int.max : limit, timeout: try milliseconds("timeout") ?? .seconds(300), heartbeat: try milliseconds("heartbeat"))
+        feed.continuousMediaType = "application/x-ndjson"
         return try await feed.response(services: services, tokenID: principal.tokenID, request: request, context: context, page: page) {
             Problem(status: .tooManyRequests, type: "/problems/too-many-feeds", title: "Too many feeds", detail: "This token has \(services.feeds.perToken) changes feeds open.")
         }

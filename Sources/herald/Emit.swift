@@ -1,7 +1,5 @@
 import ArgumentParser
-import AsyncHTTPClient
 import Foundation
-import NIOCore
 
 struct Emit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Emit an event through a running server's API.")
@@ -21,15 +19,9 @@ struct Emit: AsyncParsableCommand {
         }
         if let idempotencyKey { body += ",\"idempotency_key\":\(jsonString(idempotencyKey))" }
         body += "}"
-        var request = HTTPClientRequest(url: url + "/api/events")
-        request.method = .POST
-        request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(string: body))
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
+        let (status, text) = try await ServerAPI(url: url, token: token).call(.POST, "/api/events", body: body)
         print(text)
-        if response.status.code >= 300 { throw ExitCode(1) }
+        if status >= 300 { throw ExitCode(1) }
     }
 
     func jsonString(_ value: String) -> String {

@@ -67,15 +67,7 @@ struct Replay: AsyncParsableCommand {
     }
 
     func call(_ method: HTTPMethod, _ path: String, token: String, body: String?) async throws -> (Int, JSONValue) {
-        var request = HTTPClientRequest(url: url + path)
-        request.method = method
-        request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(string: body))
-        }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
-        return (Int(response.status.code), (try? JSONValue(parsing: text)) ?? .string(text))
+        let (status, text) = try await ServerAPI(url: url, token: token).call(method, path, body: body)
+        return (status, (try? JSONValue(parsing: text)) ?? .string(text))
     }
 }

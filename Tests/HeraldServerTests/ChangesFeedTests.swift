@@ -105,6 +105,7 @@ import Testing
             let provider = try await database(herald)
             let response = try await herald.call(.GET, "/db/leads/_changes?feed=continuous&heartbeat=100&timeout=1000", token: provider)
             #expect(response.text.hasPrefix("\n"), "a heartbeat is a bare newline")
+            #expect(response.header("Content-Type") == "application/json")
             #expect(response.text.filter { $0 == "\n" }.count >= 2, "heartbeats, then the closing line")
             #expect(response.text.hasSuffix(#"{"last_seq":"0"}"# + "\n"))
         }
@@ -157,7 +158,10 @@ import Testing
             #expect(try await answer.json["results"]?.arrayValue?.compactMap { $0["type"]?.stringValue } == ["lead.created"])
             async let stream = herald.call(.GET, "/api/events?feed=continuous&since=0&limit=3&timeout=20000", token: provider)
             for _ in 0..<2 { _ = try await herald.emit(provider, lead) }
-            let lines = try await stream.text.split(separator: "\n").map { try JSONValue(parsing: String($0)) }
+            let streamed = try await stream
+            // One JSON value per line: NDJSON, said so (the /db/ feed keeps CouchDB's application/json).
+            #expect(streamed.header("Content-Type") == "application/x-ndjson")
+            let lines = try streamed.text.split(separator: "\n").map { try JSONValue(parsing: String($0)) }
             #expect(lines.compactMap { $0["seq"]?.intValue } == [1, 2, 3])
             #expect(lines.last?["last_seq"]?.stringValue == "3")
             #expect(try await herald.call(.GET, "/api/events?feed=sideways", token: provider).status == 400)

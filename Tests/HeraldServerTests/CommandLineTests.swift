@@ -166,4 +166,19 @@ import Testing
         #expect(try mode(dataDirectory.path) == 0o700)
         #expect(try mode(dataDirectory.appendingPathComponent("herald.sqlite").path) == 0o600)
     }
+
+    /// `emit` and `replay` against a server that is not there: one clear line and a failure status,
+    /// not a wait of half a minute.
+    @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary), "needs the built herald executable"))
+    func theCommandsThatCallAServerSayClearlyWhenItIsNotThere() async throws {
+        let binary = try #require(ExternalTools.heraldBinary)
+        // A port nothing listens on: bound, then closed.
+        let closed = try RawSocketPort.unused()
+        for arguments in [["emit", "lead.created", "--url", "http://127.0.0.1:\(closed)", "--token", "hrld_x"],
+                          ["replay", "--hook", "1", "--since", "1h", "--url", "http://127.0.0.1:\(closed)", "--token", "hrld_x"]] {
+            let result = try await ExternalTools.runOffPool(binary.path, arguments)
+            #expect(result.status != 0)
+            #expect(result.output.contains("cannot reach the Herald server at http://127.0.0.1:\(closed) (connection refused)"), "\(result.output)")
+        }
+    }
 }
