@@ -27,14 +27,16 @@ RUN apt-get update \
     && useradd --system --uid 10001 --home-dir /var/lib/herald --shell /usr/sbin/nologin herald \
     && install -d -o herald -g herald -m 0700 /var/lib/herald
 COPY --from=build /opt/herald/ /usr/local/
-USER herald
-ENV HERALD_DATA_DIR=/var/lib/herald
+# Numeric, so a runtime that refuses root (runAsNonRoot) can tell without reading /etc/passwd.
+USER 10001:10001
+# Defaults as environment, not as CMD flags: `docker run -e HERALD_PORT=9000` wins over them.
+ENV HERALD_DATA_DIR=/var/lib/herald HERALD_HOST=0.0.0.0 HERALD_PORT=8080
 VOLUME /var/lib/herald
 EXPOSE 8080
 # Ready: the database takes a write, the engine runs, the disk has room.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD curl --fail --silent --max-time 4 http://127.0.0.1:8080/readyz > /dev/null || exit 1
+    CMD curl --fail --silent --max-time 4 "http://127.0.0.1:${HERALD_PORT}/readyz" > /dev/null || exit 1
 # SIGTERM finishes the attempts in flight, then exits (give it the hooks' timeout: --stop-timeout 40).
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["herald"]
-CMD ["serve", "--host", "0.0.0.0", "--port", "8080"]
+CMD ["serve"]

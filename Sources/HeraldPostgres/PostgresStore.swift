@@ -30,10 +30,11 @@ public final class PostgresStore: Sendable {
 
     /// Connects to `url` (`postgres://user:password@host:port/database`, optional query items
     /// `schema=` and `sslmode=disable|prefer|require`) and runs pending migrations, unless
-    /// `migrate` is false (then a database whose schema is not current is refused).
+    /// `migrate` is false (then a database whose schema is not current is refused). A database
+    /// that cannot be reached within `connectTimeout` is an error, not a wait without end.
     public init(
         url: String, schema: String? = nil, maxConnections: Int = 20, leaseMargin: TimeInterval = 60, migrate: Bool = true,
-        logger: Logger = Logger(label: "herald.postgres")
+        connectTimeout: Duration = .seconds(30), logger: Logger = Logger(label: "herald.postgres")
     ) async throws {
         let location = try PostgresLocation(url: url)
         let schema = schema ?? location.schema ?? "public"
@@ -62,10 +63,28 @@ public final class PostgresStore: Sendable {
         await Task.yield()
         listener = PostgresListener(configuration: configuration, channel: "herald_\(schema)", logger: logger)
         do {
-            if migrate {
-                try await PostgresMigrations.migrate(self)
-            } else {
-                try await PostgresMigrations.check(self)
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    if migrate {
+                        try await PostgresMigrations.migrate(self)
+                    } else {
+                        try await PostgresMigrations.check(self)
+                    }
+                    return true
+                }
+                group.addTask {
+                    try await Task.sleep(for: connectTimeout)
+                    return false
+                }
+                let reached = try await group.next() ?? false
+                group.cancelAll()
+                if !reached {
+                    // Ends the pool, so the query waiting for a connection ends too.
+                    self.close()
+                    throw StoreError.invalid(
+                        "cannot reach PostgreSQL at \(location.host):\(location.port) within \(connectTimeout.components.seconds) s; check the database URL and that the server accepts connections"
+                    )
+                }
             }
         } catch {
             close()

@@ -15,7 +15,8 @@ public func openStore(configuration: HeraldConfiguration, logger: Logger = Logge
     let store: any HeraldStore
     if let url = configuration.databaseURL {
         let postgres = try await PostgresStore(
-            url: url, maxConnections: configuration.databasePoolSize, leaseMargin: configuration.claimLeaseMargin, logger: logger
+            url: url, maxConnections: configuration.databasePoolSize, leaseMargin: configuration.claimLeaseMargin,
+            connectTimeout: configuration.databaseConnectTimeout, logger: logger
         )
         // Every node must seal and open secrets with one key: a node started with another is refused.
         try await postgres.checkMasterKey(seal: { try secretBox.seal($0) }, open: { try secretBox.open($0) })

@@ -15,7 +15,9 @@ final class Backpressure: Sendable {
     let minimumFreeBytes: Int64
     private let dataDirectory: URL
     private let store: any HeraldStore
-    private let cached = Mutex<(count: Int, at: ContinuousClock.Instant)?>(nil)
+    /// The last count, when it was made, and the writes let through on it since: a burst between
+    /// two counts cannot pass the bound (a write counts as one unit of the backlog).
+    private let cached = Mutex<(count: Int, at: ContinuousClock.Instant, admitted: Int)?>(nil)
     /// How long a count is trusted while under the bound.
     static let freshness: Duration = .milliseconds(250)
 
@@ -44,10 +46,21 @@ final class Backpressure: Sendable {
 
     /// Returns nil when the write may go ahead, or why it is refused after waiting `wait`.
     func admit(wait: Duration) async throws -> Refusal? {
-        if try await count(fresh: false) < bound && !diskLowCached() { return nil }
+        if !diskLowCached(), try await takeSlot(fresh: false) { return nil }
         if wait > .zero { try await Task.sleep(for: wait) }
         if let free = freeBytes(), free < minimumFreeBytes { return .lowDisk(freeBytes: free) }
-        return try await count(fresh: true) < bound ? nil : .backlog
+        return try await takeSlot(fresh: true) ? nil : .backlog
+    }
+
+    /// Lets one write through if the backlog (the last count plus the writes let through on it)
+    /// is under the bound.
+    private func takeSlot(fresh: Bool) async throws -> Bool {
+        _ = try await count(fresh: fresh)
+        return cached.withLock { cached in
+            guard let counted = cached, counted.count + counted.admitted < bound else { return false }
+            cached?.admitted += 1
+            return true
+        }
     }
 
     private let diskChecked = Mutex<(low: Bool, at: ContinuousClock.Instant)?>(nil)
@@ -82,7 +95,7 @@ final class Backpressure: Sendable {
 
     private func recount() async throws -> Int {
         let count = try await store.backlog(now: Date(), perTeam: perTeam)
-        cached.withLock { $0 = (count, .now) }
+        cached.withLock { $0 = (count, .now, 0) }
         return count
     }
 }

@@ -41,6 +41,8 @@ public struct HeraldConfiguration: Sendable {
     /// `postgres://user:password@host:5432/database`: the shared store for many nodes. Nil: the
     /// embedded SQLite file in ``dataDirectory``.
     public var databaseURL: String?
+    /// How long a start waits to reach PostgreSQL before it fails.
+    public var databaseConnectTimeout: Duration = .seconds(30)
     /// Most connections one node opens to PostgreSQL.
     public var databasePoolSize: Int = 20
     /// How long an SQLite write waits for a lock another process holds on the database file

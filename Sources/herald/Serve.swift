@@ -85,6 +85,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most connections this node opens to PostgreSQL (with --database).")
     var databasePoolSize: Int = 20
 
+    @Option(help: "Seconds a start waits to reach PostgreSQL (with --database) before it fails.")
+    var databaseConnectTimeoutSeconds: Int = 30
+
     @Option(help: "SQLite: seconds a write waits for a lock another program holds on the database file before the request is answered 503.")
     var databaseBusyTimeoutSeconds: Double = 10
 
@@ -147,6 +150,8 @@ struct Serve: AsyncParsableCommand {
         configuration.maxFeedsPerToken = maxFeedsPerToken
         guard idleTimeoutSeconds >= 1, maxConnections >= 1 else { throw ValidationError("--idle-timeout-seconds and --max-connections must be at least 1") }
         configuration.idleTimeout = .seconds(idleTimeoutSeconds)
+        guard databaseConnectTimeoutSeconds >= 1 else { throw ValidationError("--database-connect-timeout-seconds must be at least 1") }
+        configuration.databaseConnectTimeout = .seconds(databaseConnectTimeoutSeconds)
         guard databaseBusyTimeoutSeconds > 0 else { throw ValidationError("--database-busy-timeout-seconds must be more than 0") }
         configuration.databaseBusyTimeout = .milliseconds(Int64(databaseBusyTimeoutSeconds * 1000))
         guard requestsPerToken >= 0, maxHooksPerTeam >= 1 else { throw ValidationError("--requests-per-token must be 0 or more and --max-hooks-per-team at least 1") }

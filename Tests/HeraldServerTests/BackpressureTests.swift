@@ -78,4 +78,19 @@ extension BackpressureTests {
             #expect(ready.json["reasons"]?.arrayValue?.first?.stringValue?.contains("bytes free") == true, "\(ready.text)")
         }
     }
+
+    /// The bound is a bound: writes let through between two counts of the backlog count too, so a
+    /// quick burst cannot slip past it.
+    @Test func aBurstOfWritesDoesNotSlipPastTheBound() async throws {
+        try await HeraldHarness.run { configuration in
+            configuration.role = .api  // nothing fans out: every accepted event stays in the backlog
+            configuration.maxBacklog = 3
+        } _: { herald in
+            let provider = try await herald.providerToken()
+            var statuses: [Int] = []
+            for n in 0..<10 { statuses.append(try await herald.emit(provider, #"{"type":"lead.created","data":{"lead_id":"burst-\#(n)"}}"#).status) }
+            #expect(statuses == Array(repeating: 202, count: 3) + Array(repeating: 503, count: 7), "\(statuses)")
+            #expect(try await herald.store.lastSeq() == 3)
+        }
+    }
 }

@@ -181,4 +181,24 @@ import Testing
             #expect(result.output.contains("cannot reach the Herald server at http://127.0.0.1:\(closed) (connection refused)"), "\(result.output)")
         }
     }
+
+    /// A start whose PostgreSQL cannot be reached fails after its bound, saying so, instead of
+    /// retrying for ever without listening.
+    @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary), "needs the built herald executable"), .timeLimit(.minutes(1)))
+    func aStartWhoseDatabaseCannotBeReachedFailsLoudly() async throws {
+        let binary = try #require(ExternalTools.heraldBinary)
+        let closed = try RawSocketPort.unused()
+        let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-nodb-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dataDirectory) }
+        let herald = try ChildProcess(
+            binary: binary,
+            arguments: [
+                "serve", "--data-dir", dataDirectory.path, "--port", "0", "--database", "postgres://herald:herald@127.0.0.1:\(closed)/herald",
+                "--database-connect-timeout-seconds", "2",
+            ]
+        )
+        defer { herald.stop() }
+        #expect(try await herald.exited(timeout: .seconds(40)) != 0)
+        #expect(herald.output.contains("cannot reach PostgreSQL at 127.0.0.1:\(closed) within 2 s"), "\(herald.output.suffix(2000))")
+    }
 }
