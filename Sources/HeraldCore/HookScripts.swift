@@ -43,8 +43,15 @@ public enum HookScripts {
         guard type == "object" || type == "array" else {
             return .failure(TransformError(message: "returned \(article(type)) \(type), not an object or an array"))
         }
+        guard json.utf8.count <= maxTransformedBytes else {
+            return .failure(TransformError(message: "returned \(json.utf8.count) bytes, more than the \(maxTransformedBytes / 1024) KiB a delivery may carry"))
+        }
         return .success(json)
     }
+
+    /// The most a transform may make of a body: what one event may carry, so a script cannot turn
+    /// every attempt (each one stored) into megabytes.
+    public static let maxTransformedBytes = 256 * 1024
 
     private static func article(_ type: String) -> String { type.first.map { "aeiou".contains($0) } == true ? "an" : "a" }
 }

@@ -19,6 +19,7 @@ public struct SyncPage: Sendable, Hashable {
     /// Builds a page from `events` (after the cursor, in order) for `hook`: up to its page size rows.
     public static func build(events: [Event], hook: Hook, grantedChannels: Set<String>, after cursor: Int64) -> SyncPage {
         var rows: [JSONValue] = []
+        var bytes = 0
         var documentRow: [String: Int] = [:]
         var through = cursor
         var newest: Date?
@@ -27,10 +28,15 @@ public struct SyncPage: Sendable, Hashable {
             let document = matches && HookScripts.isDocumentChange(event) ? try? JSONValue(parsing: event.data) : nil
             let key = document.map { ($0["database"]?.stringValue ?? "") + "/" + ($0["id"]?.stringValue ?? "") }
             // A full page still takes a later revision of a document it holds (it adds no row).
-            if rows.count == hook.sync.pageSize && (key == nil || documentRow[key!] == nil) { break }
+            let addsRow = key == nil || documentRow[key!] == nil
+            if rows.count == hook.sync.pageSize && addsRow { break }
+            // A page is at most ``maxBytes`` (about): it ends before a row that would pass that,
+            // except its first, so every row is sent once however large.
+            if matches && addsRow && !rows.isEmpty && bytes + event.data.utf8.count > maxBytes { break }
             through = event.seq
             guard matches else { continue }
             newest = event.timestamp
+            if addsRow { bytes += event.data.utf8.count }
             if let data = document, let key, let doc = data["doc"] {
                 if let index = documentRow[key] {
                     rows[index] = doc  // the latest revision, in the place of the first
@@ -49,6 +55,9 @@ public struct SyncPage: Sendable, Hashable {
         }
         return SyncPage(rows: rows, through: through, newest: newest)
     }
+
+    /// About the most bytes of rows a page carries (one row larger than this goes alone).
+    public static let maxBytes = 1 << 20
 
     /// The type of the events that carry pages (addressed to their hook, never fanned out).
     public static let eventType = "sync.page"

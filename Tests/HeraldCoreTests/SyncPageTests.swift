@@ -46,4 +46,25 @@ import Testing
         #expect(page.rows.map { $0["seq"] } == [.int(6)])
         #expect(page.through == 6)
     }
+
+    /// A page is bounded in bytes as well as rows: large documents go a few a page, a document
+    /// larger than the bound alone, and none is skipped.
+    @Test func aPageEndsBeforeItPassesItsSizeInBytes() {
+        func large(_ seq: Int64, kilobytes: Int) -> Event {
+            let doc = #"{"_id":"d\#(seq)","_rev":"1-x","blob":"\#(String(repeating: "x", count: kilobytes * 1024))"}"#
+            return Event(
+                seq: seq, id: "evt_\(seq)", type: "leads.document_changed",
+                data: #"{"database":"leads","id":"d\#(seq)","rev":"1-x","deleted":false,"channels":[],"doc":\#(doc),"old_doc":null}"#,
+                channels: ["bde"], idempotencyKey: nil, timestamp: Date()
+            )
+        }
+        let sync = hook(events: ["leads.document_changed"], pageSize: 100)
+        let events = (1...5).map { large($0, kilobytes: 400) }
+        let first = SyncPage.build(events: events, hook: sync, grantedChannels: ["bde"], after: 0)
+        #expect(first.rows.count == 2 && first.through == 2)
+        let next = SyncPage.build(events: Array(events.dropFirst(2)), hook: sync, grantedChannels: ["bde"], after: 2)
+        #expect(next.rows.count == 2 && next.through == 4)
+        let huge = SyncPage.build(events: [large(6, kilobytes: 1500), large(7, kilobytes: 1)], hook: sync, grantedChannels: ["bde"], after: 5)
+        #expect(huge.rows.count == 1 && huge.through == 6)
+    }
 }
