@@ -97,7 +97,7 @@ struct AdminController {
         if scope != nil && scope != .team && team != nil { reader.fail("team", "only team tokens belong to a team") }
         try reader.check()
         guard let scope else { throw Problem.validation([.init(field: "/scope", message: "is required")]) }
-        let (token, secret) = try await store.issueToken(name: name, scope: scope, teamID: team?.id)
+        let (token, secret) = try await services.issueToken(name: name, scope: scope, team: team)
         var body = json(token, teams: team.map { [$0.id: $0] } ?? [:])
         if case .object(var pairs) = body {
             pairs.insert(("token", .string(secret)), at: 1)
@@ -118,5 +118,19 @@ struct AdminController {
             throw Problem.notFound("No such token.")
         }
         return Response(status: .noContent)
+    }
+}
+
+extension HeraldServices {
+    /// Issues a token, unless it is a team token and the team has ``HeraldConfiguration/maxTokensPerTeam``
+    /// already (then a 422 problem naming the field `team`): per-token limits bound a team only if
+    /// its members cannot mint tokens without end.
+    func issueToken(name: String, scope: TokenScope, team: Team?) async throws -> (APIToken, String) {
+        if scope == .team, let team, try await store.tokens(teamID: team.id).filter({ $0.scope == .team }).count >= configuration.maxTokensPerTeam {
+            throw Problem.validation([
+                .init(field: "/team", message: "team \(team.slug) has \(configuration.maxTokensPerTeam) tokens, the most a team may have: revoke one first")
+            ])
+        }
+        return try await store.issueToken(name: name, scope: scope, teamID: team?.id)
     }
 }

@@ -49,7 +49,7 @@ public func buildRouter(_ services: HeraldServices, renderer: PageRenderer) -> R
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: WebErrorMiddleware(renderer: renderer))
     router.add(middleware: ProblemMiddleware())
-    router.add(middleware: TokenAuthMiddleware(tokens: services.tokens, limiter: services.rateLimiter))
+    router.add(middleware: TokenAuthMiddleware(tokens: services.tokens, limiter: services.rateLimiter, teamLimiter: services.teamRateLimiter))
     router.add(middleware: AllowedMethodsMiddleware(allowed: services.allowedMethods))
     OperationsController(services: services).addRoutes(to: router)
     AdminController(services: services).addRoutes(to: router)

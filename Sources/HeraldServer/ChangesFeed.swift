@@ -38,9 +38,11 @@ struct ChangesFeed: Sendable {
         return (results, complete ? max(lastSeq, committedBefore) : lastSeq)
     }
 
+    /// Answers the feed for `principal`; `tooManyFeeds` makes the refusal when its token (or its
+    /// team, across the team's tokens) holds its most long feeds, from the message given.
     func response(
-        services: HeraldServices, tokenID: Int64, request: Request, context: HeraldRequestContext, page: @escaping Page,
-        tooManyFeeds: () -> any Error
+        services: HeraldServices, principal: Principal, request: Request, context: HeraldRequestContext, page: @escaping Page,
+        tooManyFeeds: (String) -> any Error
     ) async throws -> Response {
         func answer(_ results: [JSONValue], _ lastSeq: Int64) throws -> Response {
             try JSONResponse(status: .ok, body: .object([("results", .array(results)), ("last_seq", .string(String(lastSeq)))]))
@@ -51,7 +53,13 @@ struct ChangesFeed: Sendable {
             let (results, lastSeq, _) = try await page(since, limit)
             return try answer(results, lastSeq)
         }
-        guard let slot = FeedSlot(services.feeds, token: tokenID) else { throw tooManyFeeds() }
+        let feeds = services.feeds
+        let slot = try FeedSlot(feeds, token: principal.tokenID, team: principal.teamID) { refusal in
+            switch refusal {
+            case .token: tooManyFeeds("This token has \(feeds.perToken) changes feeds open.")
+            case .team: tooManyFeeds("This team's tokens have \(feeds.perTeam) changes feeds open.")
+            }
+        }
         let deadline = ContinuousClock.now + timeout
         let end = FeedEnd()
         (services.pacing.clientGone(context.connection) ?? context.connectionClosed).whenComplete { _ in end.end() }

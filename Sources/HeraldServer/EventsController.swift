@@ -211,8 +211,8 @@ struct EventsController {
         let streaming = mode == .continuous || mode == .eventsource
         var feed = ChangesFeed(mode: mode, since: since, limit: streaming && query["limit"] == nil ? Int.max : limit, timeout: try milliseconds("timeout") ?? .seconds(300), heartbeat: try milliseconds("heartbeat"))
         feed.continuousMediaType = "application/x-ndjson"
-        return try await feed.response(services: services, tokenID: principal.tokenID, request: request, context: context, page: page) {
-            Problem(status: .tooManyRequests, type: "/problems/too-many-feeds", title: "Too many feeds", detail: "This token has \(services.feeds.perToken) changes feeds open.")
+        return try await feed.response(services: services, principal: principal, request: request, context: context, page: page) { message in
+            Problem(status: .tooManyRequests, type: "/problems/too-many-feeds", title: "Too many feeds", detail: message)
         }
     }
 }

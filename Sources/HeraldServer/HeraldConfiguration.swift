@@ -14,6 +14,10 @@ public struct HeraldConfiguration: Sendable {
     public var maxBatchSize: Int = 1000
     /// Long-lived changes feeds (longpoll, continuous, eventsource) one token may hold open at once.
     public var maxFeedsPerToken: Int = 20
+    /// Long-lived changes feeds one team may hold open at once across its tokens.
+    public var maxFeedsPerTeam: Int = 50
+    /// API tokens one team may have: a member cannot escape the per-token limits by minting more.
+    public var maxTokensPerTeam: Int = 50
     /// The public base URL used in `deliveries_url` and `ping_url`; defaults to `http://host:port`.
     public var publicBaseURL: String?
     public var engine = DeliveryEngineConfiguration()
@@ -74,6 +78,9 @@ public struct HeraldConfiguration: Sendable {
     public var requestsPerToken: Double = 0
     /// The most requests a token may make at once before its rate applies; nil: twice the rate.
     public var requestBurstPerToken: Double?
+    /// Requests a second one team's tokens may make together on average (bursts of twice that);
+    /// nil: twice ``requestsPerToken``; 0: unlimited.
+    public var requestsPerTeam: Double?
     /// Sign-in: failures per account or address that cost nothing, the wait after the next one
     /// (doubling with each further failure) and the longest wait.
     public var signInFreeFailures = 5

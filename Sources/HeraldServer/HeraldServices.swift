@@ -28,6 +28,8 @@ public struct HeraldServices: Sendable {
     let signIns: SignInThrottle
     /// Requests per API token (nil: unlimited).
     let rateLimiter: RateLimiter?
+    /// Requests per team, across its tokens (nil: unlimited).
+    let teamRateLimiter: RateLimiter?
     /// The client connections open, and their cap.
     let connections: ConnectionCap
     /// What one client address may hold of the connections, and how fast a request must arrive.
@@ -45,6 +47,8 @@ public struct HeraldServices: Sendable {
         self.pacing = RequestPacing(configuration: configuration, connections: connections, logger: logger)
         self.rateLimiter = configuration.requestsPerToken > 0
             ? RateLimiter(rate: configuration.requestsPerToken, burst: configuration.requestBurstPerToken ?? configuration.requestsPerToken * 2) : nil
+        let perTeam = configuration.requestsPerTeam ?? configuration.requestsPerToken * 2
+        self.teamRateLimiter = perTeam > 0 ? RateLimiter(rate: perTeam, burst: perTeam * 2) : nil
         self.signIns = SignInThrottle(
             freeFailures: configuration.signInFreeFailures, firstWait: configuration.signInFirstWait, lockout: configuration.signInLockout
         )
@@ -55,7 +59,7 @@ public struct HeraldServices: Sendable {
         self.ingest = GroupCommitter { [store] events in try await store.append(events) }
         self.tokens = TokenCache(store: store)
         self.documentWrites = GroupCommitter(maxBatch: 1000) { [store] writes in try await store.writeDocuments(writes) }
-        self.feeds = FeedLimiter(perToken: configuration.maxFeedsPerToken)
+        self.feeds = FeedLimiter(perToken: configuration.maxFeedsPerToken, perTeam: configuration.maxFeedsPerTeam)
         self.backpressure = Backpressure(
             store: store, bound: configuration.maxBacklog, perTeam: configuration.teamBacklogShare, dataDirectory: configuration.dataDirectory, minimumFreeBytes: configuration.minimumFreeDiskBytes
         )

@@ -9,6 +9,8 @@ struct TokenAuthMiddleware: RouterMiddleware {
     let tokens: TokenCache
     /// Requests per token; nil: unlimited.
     let limiter: RateLimiter?
+    /// Requests per team, across its tokens; nil: unlimited.
+    var teamLimiter: RateLimiter? = nil
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let authorization = request.headers[.authorization] else { return try await next(request, context) }
@@ -28,6 +30,14 @@ struct TokenAuthMiddleware: RouterMiddleware {
             var problem = Problem(
                 status: .tooManyRequests, type: "/problems/rate-limited", title: "Too many requests",
                 detail: "This token may make \(Int(limiter?.rate ?? 0)) requests a second (bursts of \(Int(limiter?.burst ?? 0))): try again in \(wait) s."
+            )
+            problem.headers[.retryAfter] = String(wait)
+            throw problem
+        }
+        if let team = stored.teamID, let teamLimiter, let wait = teamLimiter.take(team) {
+            var problem = Problem(
+                status: .tooManyRequests, type: "/problems/rate-limited", title: "Too many requests",
+                detail: "This team's tokens may make \(Int(teamLimiter.rate)) requests a second together (bursts of \(Int(teamLimiter.burst))): try again in \(wait) s."
             )
             problem.headers[.retryAfter] = String(wait)
             throw problem

@@ -52,6 +52,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Long-lived changes feeds (longpoll, continuous, eventsource) one API token may hold open at once.")
     var maxFeedsPerToken: Int = 20
 
+    @Option(help: "Long-lived changes feeds one team's tokens may hold open at once, together.")
+    var maxFeedsPerTeam: Int = 50
+
+    @Option(help: "API tokens one team may have; one more is refused (422).")
+    var maxTokensPerTeam: Int = 50
+
+    @Option(help: "Requests a second one team's tokens may make together on average, in bursts of twice that (default: twice --requests-per-token; 0: unlimited).")
+    var requestsPerTeam: Double?
+
     @Option(help: "Accepted work not yet done (pending deliveries and events not yet fanned out) past which document writes wait their database's wait_for_process, then get 503 with Retry-After.")
     var maxBacklog: Int = 100_000
 
@@ -148,6 +157,12 @@ struct Serve: AsyncParsableCommand {
         configuration.engine.maxInFlightPerHook = maxInFlightPerHook
         configuration.engine.maxInFlightPerTeam = maxInFlightPerTeam
         configuration.maxFeedsPerToken = maxFeedsPerToken
+        guard maxFeedsPerTeam >= 1, maxTokensPerTeam >= 1, (requestsPerTeam ?? 0) >= 0 else {
+            throw ValidationError("--max-feeds-per-team and --max-tokens-per-team must be at least 1, --requests-per-team 0 or more")
+        }
+        configuration.maxFeedsPerTeam = maxFeedsPerTeam
+        configuration.maxTokensPerTeam = maxTokensPerTeam
+        configuration.requestsPerTeam = requestsPerTeam
         guard idleTimeoutSeconds >= 1, maxConnections >= 1 else { throw ValidationError("--idle-timeout-seconds and --max-connections must be at least 1") }
         configuration.idleTimeout = .seconds(idleTimeoutSeconds)
         guard databaseConnectTimeoutSeconds >= 1 else { throw ValidationError("--database-connect-timeout-seconds must be at least 1") }

@@ -171,21 +171,42 @@ import Testing
 
 /// A long feed's slot goes back exactly once, whether the feed ends or its response is dropped.
 @Suite struct FeedSlotTests {
+    struct Refused: Error { var refusal: FeedLimiter.Refusal }
+    func slot(_ limiter: FeedLimiter, token: Int64, team: Int64? = nil) -> FeedSlot? {
+        try? FeedSlot(limiter, token: token, team: team) { Refused(refusal: $0) }
+    }
+
     @Test func aDroppedSlotIsReleasedAndAReleaseIsNotCountedTwice() {
         let limiter = FeedLimiter(perToken: 1)
         do {
-            let held = FeedSlot(limiter, token: 7)
+            let held = slot(limiter, token: 7)
             #expect(held != nil)
             withExtendedLifetime(held) {
-                #expect(FeedSlot(limiter, token: 7) == nil, "the token's one slot is taken")
-                #expect(FeedSlot(limiter, token: 8) != nil, "another token is not held back")
+                #expect(slot(limiter, token: 7) == nil, "the token's one slot is taken")
+                #expect(slot(limiter, token: 8) != nil, "another token is not held back")
             }
         }
         // Dropped without an explicit release: its deinit gave the slot back.
-        let again = FeedSlot(limiter, token: 7)
+        let again = slot(limiter, token: 7)
         #expect(again != nil)
         again?.release()
         again?.release()
         #expect(limiter.openFeeds == 0)
+    }
+
+    /// A team's tokens share the team's feeds: minting more tokens does not open more.
+    @Test func aTeamsTokensShareItsFeeds() throws {
+        let limiter = FeedLimiter(perToken: 2, perTeam: 3)
+        let held = [slot(limiter, token: 1, team: 9), slot(limiter, token: 1, team: 9), slot(limiter, token: 2, team: 9)]
+        #expect(held.allSatisfy { $0 != nil })
+        #expect(throws: Refused.self) { try FeedSlot(limiter, token: 3, team: 9) { Refused(refusal: $0) } }
+        do {
+            _ = try FeedSlot(limiter, token: 3, team: 9) { Refused(refusal: $0) }
+        } catch let refused as Refused {
+            #expect(refused.refusal == .team)
+        }
+        #expect(slot(limiter, token: 4, team: 10) != nil, "another team is not held back")
+        held[0]?.release()
+        #expect(slot(limiter, token: 3, team: 9) != nil)
     }
 }

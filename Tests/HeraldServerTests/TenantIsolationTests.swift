@@ -398,4 +398,36 @@ import Glibc
         #expect(await continuous.readAll(within: .seconds(60)).contains("last_seq"))
         #expect(try await herald.exited(timeout: .seconds(60)) == 0, "\(herald.output.suffix(2000))")
     }
+
+    // MARK: a team's tokens
+
+    /// Per-token limits bound a team: a team has at most so many tokens, and its tokens share one
+    /// request rate, so minting more buys nothing.
+    @Test func aTeamCannotMintItsWayPastItsLimits() async throws {
+        try await HeraldHarness.run { configuration in
+            configuration.maxTokensPerTeam = 3
+            configuration.requestsPerToken = 5
+            configuration.requestsPerTeam = 5
+        } _: { herald in
+            let bde = try await herald.makeTeam("bde")  // its first token
+            for _ in 0..<2 {
+                #expect(try await herald.call(.POST, "/api/tokens", token: herald.adminToken, body: #"{"scope":"team","team":"bde"}"#).status == 201)
+            }
+            let fourth = try await herald.call(.POST, "/api/tokens", token: herald.adminToken, body: #"{"scope":"team","team":"bde"}"#)
+            #expect(fourth.status == 422 && fourth.text.contains("the most a team may have"), "\(fourth.text)")
+            #expect(try await herald.store.tokens(teamID: bde.team.id).count == 3)
+            // Two tokens of one team share its rate: the team's bucket (ten at once) runs out first.
+            let second = try await HeraldHarness.issueToken(store: herald.store, scope: .team, team: bde.team).1
+            var limited: HeraldHarness.APIResponse?
+            for n in 0..<30 where limited == nil {
+                let answer = try await herald.call(.GET, "/api/hooks", token: n.isMultiple(of: 2) ? bde.token : second)
+                if answer.status == 429 { limited = answer }
+            }
+            let refusal = try #require(limited)
+            #expect(refusal.text.contains("This team's tokens may make 5 requests a second together"), "\(refusal.text)")
+            // Another team is not held back.
+            let cce = try await herald.makeTeam("cce")
+            #expect(try await herald.call(.GET, "/api/hooks", token: cce.token).status == 200)
+        }
+    }
 }

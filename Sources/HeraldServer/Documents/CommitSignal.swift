@@ -122,30 +122,45 @@ final class FeedEnd: Sendable {
     }
 }
 
-/// How many long-lived feeds each token holds open at once, so a flood of followers cannot exhaust
-/// the server.
+/// How many long-lived feeds each token, and each team across its tokens, holds open at once, so
+/// a flood of followers cannot exhaust the server (a team's members can mint many tokens).
 final class FeedLimiter: Sendable {
     let perToken: Int
-    private let open = Mutex<[Int64: Int]>([:])
+    let perTeam: Int
+    private let open = Mutex<(tokens: [Int64: Int], teams: [Int64: Int])>(([:], [:]))
 
-    init(perToken: Int) { self.perToken = perToken }
+    init(perToken: Int, perTeam: Int = .max) {
+        self.perToken = perToken
+        self.perTeam = perTeam
+    }
 
-    /// Takes a slot for `token`; false when it has `perToken` feeds open already.
-    func acquire(_ token: Int64) -> Bool {
+    /// Why a slot was refused.
+    enum Refusal { case token, team }
+
+    /// Takes a slot for `token` (of `team`); nil when taken, else which limit is reached.
+    func acquire(_ token: Int64, team: Int64? = nil) -> Refusal? {
         open.withLock { open in
-            guard open[token, default: 0] < perToken else { return false }
-            open[token, default: 0] += 1
-            return true
+            guard open.tokens[token, default: 0] < perToken else { return .token }
+            if let team {
+                guard open.teams[team, default: 0] < perTeam else { return .team }
+                open.teams[team, default: 0] += 1
+            }
+            open.tokens[token, default: 0] += 1
+            return nil
         }
     }
 
     /// Feeds open across all tokens.
-    var openFeeds: Int { open.withLock { $0.values.reduce(0, +) } }
+    var openFeeds: Int { open.withLock { $0.tokens.values.reduce(0, +) } }
 
-    func release(_ token: Int64) {
+    func release(_ token: Int64, team: Int64? = nil) {
         open.withLock { open in
-            let left = (open[token] ?? 1) - 1
-            open[token] = left > 0 ? left : nil
+            let left = (open.tokens[token] ?? 1) - 1
+            open.tokens[token] = left > 0 ? left : nil
+            if let team {
+                let teamLeft = (open.teams[team] ?? 1) - 1
+                open.teams[team] = teamLeft > 0 ? teamLeft : nil
+            }
         }
     }
 }
@@ -155,16 +170,19 @@ final class FeedLimiter: Sendable {
 final class FeedSlot: Sendable {
     private let limiter: FeedLimiter
     private let token: Int64
+    private let team: Int64?
     private let released = Atomic<Bool>(false)
 
-    init?(_ limiter: FeedLimiter, token: Int64) {
-        guard limiter.acquire(token) else { return nil }
+    /// Takes a slot, or throws what `refused` makes of the limit reached.
+    init(_ limiter: FeedLimiter, token: Int64, team: Int64? = nil, refused: (FeedLimiter.Refusal) -> any Error) throws {
+        if let refusal = limiter.acquire(token, team: team) { throw refused(refusal) }
         self.limiter = limiter
         self.token = token
+        self.team = team
     }
 
     func release() {
-        if !released.exchange(true, ordering: .acquiringAndReleasing) { limiter.release(token) }
+        if !released.exchange(true, ordering: .acquiringAndReleasing) { limiter.release(token, team: team) }
     }
 
     deinit { release() }

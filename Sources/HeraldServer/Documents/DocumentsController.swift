@@ -407,8 +407,8 @@ struct DocumentsController {
             try await changesPage(database: database, since: since, limit: limit, query: query, principal: principal, team: team)
         }
         let feed = ChangesFeed(mode: query.feed, since: query.since, limit: query.limit, timeout: query.timeout, heartbeat: query.heartbeat)
-        return try await feed.response(services: services, tokenID: principal.tokenID, request: request, context: context, page: page) {
-            CouchError(status: .tooManyRequests, error: "too_many_requests", reason: "This token has \(services.feeds.perToken) changes feeds open")
+        return try await feed.response(services: services, principal: principal, request: request, context: context, page: page) { message in
+            CouchError(status: .tooManyRequests, error: "too_many_requests", reason: message)
         }
     }
 }

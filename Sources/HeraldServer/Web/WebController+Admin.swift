@@ -55,7 +55,13 @@ extension WebController {
             guard let teamID = signIn.user.teamID else { throw Problem.forbidden("Your account does not belong to a team.") }
             team = try await store.team(id: teamID)
         }
-        let (_, secret) = try await store.issueToken(name: name, scope: scope, teamID: team?.id)
+        let secret: String
+        do {
+            secret = try await services.issueToken(name: name, scope: scope, team: team).1
+        } catch let problem as Problem where problem.status == .unprocessableContent {
+            return try await tokensView(signIn, shownToken: nil, error: problem.errors.first?.message ?? problem.detail, status: .unprocessableContent)
+                .response(from: request, context: context)
+        }
         // Post/Redirect/Get; the token is shown once, on the page redirected to.
         try await setFlash(["token": secret], signIn, for: "/tokens")
         return Response.redirect(to: "/tokens")

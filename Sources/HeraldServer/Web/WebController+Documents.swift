@@ -97,7 +97,7 @@ extension WebController {
         }
         let limit = request.uri.queryParameters["limit"].flatMap { Int(String($0)) }.map { max(1, $0) } ?? .max
         let feed = ChangesFeed(mode: .eventsource, since: since, limit: limit, timeout: .seconds(300), heartbeat: .seconds(20))
-        return try await feed.response(services: services, tokenID: principal.tokenID, request: request, context: context, page: page) {
+        return try await feed.response(services: services, principal: principal, request: request, context: context, page: page) { _ in
             Problem(status: .tooManyRequests, type: "/problems/too-many-feeds", title: "Too many feeds", detail: "Close another tab showing live changes.")
         }
     }
