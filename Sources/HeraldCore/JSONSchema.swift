@@ -99,9 +99,11 @@ public struct JSONSchema: Sendable {
     }
 
     /// The first violation found, or nil when `value` conforms. Paths in the violation are JSON
-    /// Pointers into `value`, after `path`.
-    public func firstViolation(of value: JSONValue, at path: String = "") -> SchemaViolation? {
+    /// Pointers into `value`, after `path`. Patterns stop at `deadline` as at their own budget: a
+    /// request's values share one bound, however many there are.
+    public func firstViolation(of value: JSONValue, at path: String = "", deadline: ContinuousClock.Instant? = nil) -> SchemaViolation? {
         var evaluator = SchemaEvaluator(program: program, prefix: path, quiet: false)
+        evaluator.deadline = deadline
         return evaluator.evaluate(value, program.root)
     }
 
@@ -271,8 +273,14 @@ struct SchemaPattern: @unchecked Sendable {
         return out
     }
 
-    /// Whether the pattern matches somewhere in `text`; nil when it ran out of time.
-    func matches(_ text: String) -> Bool? { JSONSchema.matches(regex, text) }
+    /// Whether the pattern matches somewhere in `text`; nil when it ran out of time (its own
+    /// budget, or `deadline`).
+    func matches(_ text: String, deadline: ContinuousClock.Instant? = nil) -> Bool? {
+        guard let deadline else { return JSONSchema.matches(regex, text) }
+        let left = deadline - ContinuousClock.now
+        guard left > .zero else { return nil }
+        return JSONSchema.matches(regex, text, budget: min(JSONSchema.patternBudget, left))
+    }
 }
 
 /// How `properties`, `patternProperties` and `additionalProperties` of one schema treat members.
@@ -346,6 +354,8 @@ struct SchemaEvaluator {
     let prefix: String
     var quiet: Bool
     var trail: [PathStep] = []
+    /// When the whole evaluation must end (patterns stop there).
+    var deadline: ContinuousClock.Instant?
 
     init(program: SchemaProgram, prefix: String, quiet: Bool) {
         self.program = program
@@ -416,11 +426,13 @@ struct SchemaEvaluator {
             return fail("must be at most \(max) characters")
         case .pattern(let pattern):
             guard case .string(let s) = value else { return nil }
-            switch pattern.matches(s) {
+            switch pattern.matches(s, deadline: deadline) {
             case true: return nil
             case false: return fail("must match \(pattern.source)")
             case nil:
-                return fail("could not be checked against \(pattern.source) in \(JSONSchema.patternBudget) (the pattern backtracks too much on this value)")
+                return fail(
+                    "could not be checked against \(pattern.source) in time (the pattern backtracks too much on this value, or the request holds too many such values)"
+                )
             }
         case .format(let format):
             guard case .string(let s) = value, !format.accepts(s) else { return nil }
@@ -548,7 +560,7 @@ struct SchemaEvaluator {
             if let violation = evaluate(member, node, at: .key(key)) { return violation }
         }
         for rule in rules.patterns {
-            switch rule.pattern.matches(key) {
+            switch rule.pattern.matches(key, deadline: deadline) {
             case true:
                 matched = true
                 if let violation = evaluate(member, rule.node, at: .key(key)) { return violation }

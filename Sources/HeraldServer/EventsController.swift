@@ -1,6 +1,7 @@
 import Foundation
 import HeraldCore
 import Hummingbird
+import NIOPosix
 import Metrics
 
 /// Ingest (`POST /api/events`, provider and admin) and the pull feed (`GET /api/events`).
@@ -29,6 +30,19 @@ struct EventsController {
     /// How long accepted events wait for their commit (the group commit included).
     static let ingestTimer = Timer(label: "herald_ingest_commit_duration_seconds")
 
+    /// The schema violations of a request's events, checked on the thread pool (not the tasks that
+    /// serve other requests) within one `budget` for the whole request: a pattern that backtracks
+    /// on each of a thousand values costs this request its budget, not the server a minute.
+    static func violations(_ checks: [(schema: JSONSchema, data: JSONValue, path: String)], budget: Duration) async throws -> [Problem.FieldError] {
+        guard !checks.isEmpty else { return [] }
+        return try await NIOThreadPool.singleton.runIfActive {
+            let deadline = ContinuousClock.now + budget
+            return checks.compactMap { check in
+                check.schema.firstViolation(of: check.data, at: check.path, deadline: deadline).map { .init(field: $0.path, message: $0.message) }
+            }
+        }
+    }
+
     @Sendable func emit(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
         let principal = try context.require(.provider, .admin)
         // Idempotency keys belong to the token that sends them.
@@ -56,6 +70,7 @@ struct EventsController {
         let catalog = try await services.catalog.entries()
         var events: [NewEvent] = []
         var errors: [Problem.FieldError] = []
+        var schemaChecks: [(schema: JSONSchema, data: JSONValue, path: String)] = []
         for (index, item) in items.enumerated() {
             let prefix = isBatch ? "/\(index)" : ""
             do {
@@ -74,9 +89,7 @@ struct EventsController {
                     if type == "ping" {
                         reader.fail("type", "ping events are sent by Herald itself (POST /api/hooks/{id}/pings)")
                     } else if let entry = catalog[type] {
-                        if let violation = entry.schema?.firstViolation(of: data, at: prefix + "/data") {
-                            errors.append(.init(field: violation.path, message: violation.message))
-                        }
+                        if let schema = entry.schema { schemaChecks.append((schema, data, prefix + "/data")) }
                     } else {
                         reader.fail("type", "unknown event type \(type); see GET /api/event-types")
                     }
@@ -89,6 +102,7 @@ struct EventsController {
                 errors += problem.errors
             }
         }
+        errors += try await Self.violations(schemaChecks, budget: services.configuration.validationBudget)
         // All or nothing: one bad item rejects the batch and stores nothing.
         guard errors.isEmpty else { throw Problem.validation(errors) }
         // A key reused with another payload is refused before anything is stored, so a batch stays all or nothing.

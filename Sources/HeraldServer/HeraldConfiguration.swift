@@ -12,6 +12,8 @@ public struct HeraldConfiguration: Sendable {
     public var maxEventBodyBytes: Int = 256 * 1024
     /// The most events in one batch.
     public var maxBatchSize: Int = 1000
+    /// How long the schema checks of one request's events may take together.
+    public var validationBudget: Duration = .seconds(1)
     /// Long-lived changes feeds (longpoll, continuous, eventsource) one token may hold open at once.
     public var maxFeedsPerToken: Int = 20
     /// Long-lived changes feeds one team may hold open at once across its tokens.

@@ -430,4 +430,39 @@ import Glibc
             #expect(try await herald.call(.GET, "/api/hooks", token: cce.token).status == 200)
         }
     }
+
+    // MARK: one request's validation
+
+    /// A schema pattern that backtracks on each of a thousand events costs its request a bounded
+    /// time, off the tasks that serve everybody else: `/healthz` answers while two such requests are
+    /// being checked, and both are refused with the reason.
+    @Test(.timeLimit(.minutes(2)))
+    func aRequestsValidationHasABoundAndHoldsNobodyElse() async throws {
+        try await HeraldHarness.run { herald in
+            let schema = #"{"type":"object","properties":{"codes":{"type":"array","items":{"type":"string","pattern":"^(a+)+$"}}}}"#
+            let created = try await herald.call(.POST, "/api/event-types", token: herald.adminToken, body: #"{"name":"codes.checked","schema":\#(schema)}"#)
+            #expect(created.status == 201, "\(created.text)")
+            let provider = try await herald.providerToken()
+            let nearMatch = String(repeating: "a", count: 28) + "!"
+            // A batch of a thousand events, each with one value the pattern backtracks on.
+            let body = "[" + Array(repeating: #"{"type":"codes.checked","data":{"codes":["\#(nearMatch)"]}}"#, count: 1000).joined(separator: ",") + "]"
+            async let first = herald.emit(provider, body)
+            async let second = herald.emit(provider, body)
+            async let health: (status: Int, at: ContinuousClock.Instant) = {
+                try? await Task.sleep(for: .milliseconds(100))
+                let answer = try? await herald.call(.GET, "/healthz", token: nil)
+                return (answer?.status ?? 0, ContinuousClock.now)
+            }()
+            let (a, b) = try await (first, second)
+            let checked = ContinuousClock.now
+            let healthz = await health
+            for answer in [a, b] {
+                #expect(answer.status == 422, "\(answer.text.prefix(300))")
+                #expect(answer.text.contains("could not be checked"), "\(answer.text.prefix(300))")
+            }
+            // /healthz was answered while both requests were still being checked.
+            #expect(healthz.status == 200 && healthz.at < checked)
+            #expect(try await herald.store.lastSeq() == 0)
+        }
+    }
 }
