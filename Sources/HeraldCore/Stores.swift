@@ -186,6 +186,8 @@ public protocol DocumentStore: Sendable {
     /// (inclusive), at most `limit`.
     func documents(database: String, keys: [String]?, startKey: String?, endKey: String?, limit: Int) async throws -> [Document]
     func localDocument(database: String, id: String) async throws -> LocalDocument?
+    /// How many `_local` documents of `database` have ids starting with `prefix` (a team's namespace).
+    func localDocumentCount(database: String, idPrefix: String) async throws -> Int
     /// In one transaction: reads the `_local` document, asks `write` for its next state (nil deletes
     /// it) and stores that. Local documents are not in the changes feed and raise no event.
     func writeLocalDocument(database: String, id: String, _ write: @Sendable (LocalDocument?) throws -> LocalDocument?) async throws -> LocalDocument?

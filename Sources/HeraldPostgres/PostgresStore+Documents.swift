@@ -138,6 +138,14 @@ extension PostgresStore: DocumentStore {
         try await read { db in try await Self.localDocument(database: database, id: id, in: db) }
     }
 
+    public func localDocumentCount(database: String, idPrefix: String) async throws -> Int {
+        try await read { db in
+            try await db.value(
+                "SELECT COUNT(*) FROM local_documents WHERE database = \(database) AND substr(id, 1, \(idPrefix.count)) = \(idPrefix)", as: Int.self
+            ) ?? 0
+        }
+    }
+
     public func writeLocalDocument(
         database: String, id: String, _ write: @Sendable (LocalDocument?) throws -> LocalDocument?
     ) async throws -> LocalDocument? {

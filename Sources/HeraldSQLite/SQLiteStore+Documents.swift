@@ -118,6 +118,15 @@ extension SQLiteStore: DocumentStore {
         try await pool.read { db in try Self.localDocument(database: database, id: id, in: db) }
     }
 
+    public func localDocumentCount(database: String, idPrefix: String) async throws -> Int {
+        try await pool.read { db in
+            try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM local_documents WHERE database = ? AND substr(id, 1, ?) = ?",
+                arguments: [database, idPrefix.count, idPrefix]
+            ) ?? 0
+        }
+    }
+
     public func writeLocalDocument(
         database: String, id: String, _ write: @Sendable (LocalDocument?) throws -> LocalDocument?
     ) async throws -> LocalDocument? {

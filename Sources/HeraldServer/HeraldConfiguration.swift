@@ -18,6 +18,8 @@ public struct HeraldConfiguration: Sendable {
     public var maxFeedsPerToken: Int = 20
     /// Long-lived changes feeds one team may hold open at once across its tokens.
     public var maxFeedsPerTeam: Int = 50
+    /// `_local` documents (client checkpoints) one team may keep in one database.
+    public var maxLocalDocumentsPerTeam: Int = 1000
     /// API tokens one team may have: a member cannot escape the per-token limits by minting more.
     public var maxTokensPerTeam: Int = 50
     /// The public base URL used in `deliveries_url` and `ping_url`; defaults to `http://host:port`.

@@ -465,4 +465,34 @@ import Glibc
             #expect(try await herald.store.lastSeq() == 0)
         }
     }
+
+    // MARK: _local documents
+
+    /// A team's checkpoints are its own: a provider token can neither read nor overwrite them, and
+    /// a team keeps a bounded number of small ones.
+    @Test func aTeamsCheckpointsAreItsOwnAndBounded() async throws {
+        try await HeraldHarness.run { configuration in
+            configuration.maxLocalDocumentsPerTeam = 2
+        } _: { herald in
+            let bde = try await herald.makeTeam("bde")
+            _ = try await herald.call(.PUT, "/db/leads", token: herald.adminToken)
+            let provider = try await herald.providerToken()
+            #expect(try await herald.call(.PUT, "/db/leads/_local/follower", token: bde.token, body: #"{"since":"42"}"#).status == 201)
+            // The provider's own _local/follower is another document; the team's namespace is closed to it.
+            #expect(try await herald.call(.GET, "/db/leads/_local/follower", token: provider).status == 404)
+            let namespace = "team-\(bde.team.id):follower"
+            let read = try await herald.call(.GET, "/db/leads/_local/\(namespace)", token: provider)
+            #expect(read.status == 403 && !read.text.contains("42"), "\(read.text)")
+            #expect(try await herald.call(.PUT, "/db/leads/_local/\(namespace)", token: provider, body: #"{"since":"0"}"#).status == 403)
+            #expect(try await herald.call(.GET, "/db/leads/_local/follower", token: bde.token).json["since"]?.stringValue == "42")
+            // Bounded in number (updating one is always allowed) and in size.
+            #expect(try await herald.call(.PUT, "/db/leads/_local/second", token: bde.token, body: #"{"since":"1"}"#).status == 201)
+            let third = try await herald.call(.PUT, "/db/leads/_local/third", token: bde.token, body: #"{"since":"1"}"#)
+            #expect(third.status == 403 && third.text.contains("the most it may"), "\(third.text)")
+            let rev = try #require(try await herald.call(.GET, "/db/leads/_local/second", token: bde.token).json["_rev"]?.stringValue)
+            #expect(try await herald.call(.PUT, "/db/leads/_local/second", token: bde.token, body: #"{"_rev":"\#(rev)","since":"2"}"#).status == 201)
+            let large = #"{"_rev":"\#(rev)","blob":"\#(String(repeating: "x", count: 100 * 1024))"}"#
+            #expect(try await herald.call(.PUT, "/db/leads/_local/second", token: bde.token, body: large).status == 413)
+        }
+    }
 }

@@ -248,13 +248,22 @@ struct DocumentsController {
 
     // MARK: local documents
 
-    /// Where a `_local` document lives: team tokens each have their own namespace, so a team's
-    /// checkpoints are its own.
+    /// Where a `_local` document lives: each team has its own namespace, so a team's checkpoints
+    /// are its own; providers and admins have the rest, and cannot name an id in a team's.
     func localID(_ context: HeraldRequestContext) throws -> String {
         let principal = try context.requirePrincipal()
         let id = try context.parameters.require("localid")
-        return principal.scope == .team ? "team-\(principal.teamID ?? 0):\(id)" : id
+        if principal.scope == .team { return Self.teamLocalPrefix(principal.teamID ?? 0) + id }
+        if id.range(of: #"^team-[0-9]+:"#, options: .regularExpression) != nil {
+            throw CouchError.forbidden("_local/\(id) is in a team's namespace: only that team's tokens read and write it")
+        }
+        return id
     }
+
+    static func teamLocalPrefix(_ team: Int64) -> String { "team-\(team):" }
+
+    /// The largest `_local` document.
+    static let localBodyLimit = 64 * 1024
 
     func localJSON(_ document: LocalDocument, shownID: String) -> JSONValue {
         guard case .object(var pairs) = document.json else { return document.json }
@@ -264,7 +273,25 @@ struct DocumentsController {
 
     @Sendable func putLocal(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
         let (database, id, shown) = (try context.parameters.require("db"), try localID(context), try context.parameters.require("localid"))
-        var input = try await input(request)
+        // A checkpoint is small; a team's are bounded in number; like any write, it waits for a
+        // full backlog or disk.
+        var input: DocumentInput
+        do {
+            input = try DocumentInput(try await request.jsonBody(limit: Self.localBodyLimit))
+        } catch let problem as Problem where problem.status == .badRequest {
+            throw CouchError.badRequest("Invalid JSON")
+        } catch let problem as Problem where problem.status == .contentTooLarge {
+            throw CouchError(status: .contentTooLarge, error: "too_large", reason: "A _local document is at most \(Self.localBodyLimit / 1024) KiB.")
+        }
+        if let team = try context.requirePrincipal().teamID, try context.requirePrincipal().scope == .team,
+            try await store.localDocument(database: database, id: id) == nil,
+            try await store.localDocumentCount(database: database, idPrefix: Self.teamLocalPrefix(team)) >= services.configuration.maxLocalDocumentsPerTeam
+        {
+            throw CouchError.forbidden(
+                "This team keeps \(services.configuration.maxLocalDocumentsPerTeam) _local documents in \(database), the most it may: delete one first."
+            )
+        }
+        try await services.admitDocumentWrite(database: database)
         if let rev = request.uri.queryParameters["rev"].map(String.init) { input.revision = rev }
         let written = input
         let saved = try await store.writeLocalDocument(database: database, id: id) { current in try LocalDocument.apply(written, to: current, id: id) }
