@@ -38,6 +38,12 @@ public struct Team: Sendable, Hashable, Codable {
         }
     }
 
+    /// The team that owns a Sync Gateway config file's hooks.
+    public static let configFileSlug = "config-file"
+
+    /// Slugs only Herald itself gives: a team by such a slug would own hooks it was not given.
+    public static func isReservedSlug(_ slug: String) -> Bool { slug == configFileSlug }
+
     /// Slugs are lower-case letters, digits and dashes, 1–63 characters, starting with a letter or digit.
     public static func isValidSlug(_ slug: String) -> Bool {
         guard (1...63).contains(slug.utf8.count), let first = slug.utf8.first, first != UInt8(ascii: "-") else { return false }

@@ -58,6 +58,7 @@ struct AdminController {
         let slug = reader.string("slug", required: true, maxLength: 63)
         if let name, !Team.isValidName(name) { reader.fail("name", "must be readable text, without control characters or bidirectional controls") }
         if let slug, !Team.isValidSlug(slug) { reader.fail("slug", "must be lower-case letters, digits and dashes") }
+        if let slug, Team.isReservedSlug(slug) { reader.fail("slug", "\(slug) is reserved for the config file's hooks") }
         try reader.check()
         do {
             let team = try await store.createTeam(name: name!, slug: slug!, now: Date())

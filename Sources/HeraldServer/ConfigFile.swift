@@ -7,8 +7,9 @@ import Logging
 /// hook managed by the file, keyed by its path in the file, so an edited file updates the same hook
 /// (and keeps its delivery log) at the next start.
 extension HeraldServices {
-    /// The team that owns the config file's hooks.
-    static let configTeamSlug = "config-file"
+    /// The team that owns the config file's hooks. Its slug is reserved: no admin can create a
+    /// team by that name (``Team/isReservedSlug(_:)``), so nobody can own the managed hooks.
+    static let configTeamSlug = Team.configFileSlug
 
     /// What applying the file changed.
     public struct ConfigFileChanges: Sendable, Hashable {
@@ -45,6 +46,9 @@ extension HeraldServices {
                 if let hook = managed.removeValue(forKey: handler.path) {
                     var wanted = hook
                     wanted.url = settings.url
+                    // Credentials from the handler's URL, sealed (the same ones sealed anew compare unequal, so only a change is written).
+                    let current = try hook.encryptedCredentials.map { try HookCredentials.open($0, with: secretBox) }
+                    if current != settings.credentials { wanted.encryptedCredentials = try settings.credentials?.sealed(with: secretBox) }
                     wanted.events = settings.events
                     wanted.filter = settings.filter
                     wanted.timeoutSeconds = settings.timeoutSeconds
@@ -80,8 +84,16 @@ extension HeraldServices {
         return changes
     }
 
+    /// A handler's hook settings. A password in the handler's URL (`http://user:password@host/`)
+    /// is sent as Basic credentials, as Sync Gateway does, and kept sealed, never shown in the URL.
     static func settings(for handler: SyncGatewayConfig.Handler, of database: SyncGatewayConfig.Database) -> HookSettings {
         var settings = HookSettings(url: handler.url)
+        if let split = HookCredentials.splitURL(handler.url) {
+            settings.url = split.url
+            var credentials = HookCredentials()
+            (credentials.basicUser, credentials.basicPassword) = (split.user, split.password)
+            settings.credentials = credentials
+        }
         settings.events = [
             handler.kind == .documentChanged ? DatabaseInfo.changeEventType(database.name) : DatabaseInfo.stateEventType(database.name)
         ]

@@ -15,6 +15,8 @@ struct TeamCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard Team.isValidSlug(slug) else { throw ValidationError("--slug must be lower-case letters, digits and dashes") }
+            guard !Team.isReservedSlug(slug) else { throw ValidationError("--slug \(slug) is reserved for the config file's hooks") }
+            guard Team.isValidName(name) else { throw ValidationError("--name must be readable text, without control characters") }
             let store = try await openCommandStore(dataDirectory)
             do {
                 let team = try await store.createTeam(name: name, slug: slug, now: Date())

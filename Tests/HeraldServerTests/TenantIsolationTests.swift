@@ -495,4 +495,32 @@ import Glibc
             #expect(try await herald.call(.PUT, "/db/leads/_local/second", token: bde.token, body: large).status == 413)
         }
     }
+
+    // MARK: the config file's hooks
+
+    /// A password in a handler's URL is sent as Basic credentials, as Sync Gateway sends it, and
+    /// shown to nobody; the team that owns the file's hooks cannot be created by anyone else.
+    @Test(.enabled(if: ExternalTools.jsWorkerBuilt, "needs the herald-js worker (swift build)"))
+    func theConfigFilesCredentialsAndHooksBelongToNobodyElse() async throws {
+        try await TestReceiver.run { receiver in
+            let url = "http://relay:S3CRET-PASS@127.0.0.1:\(receiver.port)/changes"
+            let text = SyncGatewayHandlerTests.config(handlers: #"{"document_changed": [{"handler": "webhook", "url": "\#(url)"}]}"#)
+            let config = try SyncGatewayConfig(text: text)
+            try await HeraldHarness.run { configuration in
+                configuration.syncGateway = config
+            } _: { herald in
+                let provider = try await herald.providerToken()
+                #expect(try await herald.call(.PUT, "/db/leads/lead-1", token: provider, body: #"{"name":"Ana"}"#).status == 201)
+                try await eventually("the change arrives") { receiver.received.contains { $0.path == "/changes" } }
+                let request = try #require(receiver.received.first { $0.path == "/changes" })
+                #expect(request.header("Authorization") == "Basic " + Data("relay:S3CRET-PASS".utf8).base64EncodedString())
+                for token in [provider, herald.adminToken] {
+                    let listed = try await herald.call(.GET, "/api/hooks", token: token)
+                    #expect(!listed.text.contains("S3CRET-PASS"), "\(listed.text)")
+                }
+                let squatter = try await herald.call(.POST, "/api/teams", token: herald.adminToken, body: #"{"name":"Config","slug":"config-file"}"#)
+                #expect(squatter.status == 422 && squatter.text.contains("reserved"), "\(squatter.text)")
+            }
+        }
+    }
 }

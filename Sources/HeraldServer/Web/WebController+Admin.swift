@@ -118,6 +118,7 @@ extension WebController {
         var errors: [String: String] = [:]
         if !Team.isValidName(name) { errors["team_name"] = "Enter the team's name: readable text, without control characters." }
         if !Team.isValidSlug(slug) { errors["team_slug"] = "Use lower-case letters, digits and dashes, like bde." }
+        if Team.isReservedSlug(slug) { errors["team_slug"] = "This slug is reserved for the config file's hooks." }
         if errors.isEmpty {
             do {
                 _ = try await store.createTeam(name: name, slug: slug, now: Date())
