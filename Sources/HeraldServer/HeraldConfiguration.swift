@@ -85,6 +85,10 @@ public struct HeraldConfiguration: Sendable {
     /// Requests a second one team's tokens may make together on average (bursts of twice that);
     /// nil: twice ``requestsPerToken``; 0: unlimited.
     public var requestsPerTeam: Double?
+    /// Reverse proxies in front of Herald: a request from one of these networks is taken to come
+    /// from the address its `X-Forwarded-For` names (the nearest one not itself a proxy), for the
+    /// limits per client address. Empty: every request comes from its connection's address.
+    public var trustedProxies: [IPNetwork] = []
     /// Sign-in: failures per account or address that cost nothing, the wait after the next one
     /// (doubling with each further failure) and the longest wait.
     public var signInFreeFailures = 5

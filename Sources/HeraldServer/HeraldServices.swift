@@ -1,6 +1,8 @@
 import Foundation
 import HeraldCore
 import HeraldDelivery
+import HTTPTypes
+import Hummingbird
 import Logging
 
 /// What the routes work with: the store, the engine, the secret box and the configuration.
@@ -113,4 +115,22 @@ public struct HeraldServices: Sendable {
     static func managedMessage(_ key: String) -> String {
         "This hook is managed by the config file (\(key)): edit the file and restart Herald to change it."
     }
+}
+
+extension HeraldServices {
+    /// The client's address for limits per address: the connection's, or — when the connection
+    /// comes from a trusted proxy — the nearest address in `X-Forwarded-For` that is not a proxy.
+    func clientAddress(_ request: Request, _ context: HeraldRequestContext) -> String {
+        let peer = context.remoteAddress?.ipAddress ?? "unknown"
+        let proxies = configuration.trustedProxies
+        guard !proxies.isEmpty, proxies.contains(where: { $0.contains(peer) }) else { return peer }
+        let hops = request.headers[values: Self.forwardedFor].flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
+        for hop in hops.reversed() {
+            guard IPNetwork(hop) != nil else { return peer }  // a hop that is not an address: trust nothing before it
+            if !proxies.contains(where: { $0.contains(hop) }) { return hop }
+        }
+        return hops.first ?? peer
+    }
+
+    static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
 }

@@ -37,6 +37,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A network (CIDR, e.g. 10.8.0.0/16 or fd00::/8) whose non-public addresses hooks may target; repeatable. Narrower than --allow-private-targets.")
     var allowTarget: [String] = []
 
+    @Option(help: "A reverse proxy's network (CIDR); requests from it are taken from the client X-Forwarded-For names, for the limits per address; repeatable.")
+    var trustedProxy: [String] = []
+
+    @Option(help: "The email of the administrator created on the first start (env HERALD_ADMIN_EMAIL; default admin@herald.local).")
+    var adminEmail: String = ProcessInfo.processInfo.environment["HERALD_ADMIN_EMAIL"] ?? "admin@herald.local"
+
     @Option(help: "Retry delays after a failed attempt, comma-separated with units ms/s/m/h (default 5s,5m,30m,2h,5h,10h,10h).")
     var retrySchedule: String?
 
@@ -153,6 +159,11 @@ struct Serve: AsyncParsableCommand {
             guard let network = IPNetwork(cidr) else { throw ValidationError("--allow-target \(cidr) is not a network like 10.8.0.0/16 or fd00::/8") }
             return network
         }
+        configuration.trustedProxies = try trustedProxy.map { cidr in
+            guard let network = IPNetwork(cidr) else { throw ValidationError("--trusted-proxy \(cidr) is not a network like 10.0.0.0/8 or 127.0.0.1") }
+            return network
+        }
+        guard adminEmail.contains("@"), !adminEmail.contains(where: \.isWhitespace) else { throw ValidationError("--admin-email \(adminEmail) is not an email address") }
         configuration.engine.maxInFlight = maxInFlight
         configuration.engine.maxInFlightPerHook = maxInFlightPerHook
         configuration.engine.maxInFlightPerTeam = maxInFlightPerTeam
@@ -204,7 +215,7 @@ struct Serve: AsyncParsableCommand {
             configuration.engine.retrySchedule = schedule
         }
         let (store, secretBox) = try await openStore(configuration: configuration, logger: logger)
-        try await Self.welcomeOnFirstStart(store)
+        try await Self.welcomeOnFirstStart(store, adminEmail: adminEmail.lowercased())
         let services = HeraldServices(store: store, secretBox: secretBox, configuration: configuration, logger: logger)
         let (readyLogger, host) = (logger, configuration.host)
         let storeDescription = configuration.databaseURL.map(Self.redacted) ?? configuration.dataDirectory.path
@@ -232,13 +243,13 @@ extension Serve {
 
     /// On a fresh data directory: an administrator for the web UI and an admin API token, each
     /// shown once.
-    static func welcomeOnFirstStart(_ store: some HeraldStore) async throws {
+    static func welcomeOnFirstStart(_ store: some HeraldStore, adminEmail: String) async throws {
         var notice = ""
         if try await store.users(teamID: nil).isEmpty {
             let password = String(Session.randomToken().prefix(20))
             do {
-                _ = try await store.createUser(email: "admin@herald.local", passwordHash: Bcrypt.hash(password), role: .admin, teamID: nil, now: Date())
-                notice += "First start: sign in to the web UI (/login) as admin@herald.local with password\n\n    \(password)\n\n"
+                _ = try await store.createUser(email: adminEmail, passwordHash: Bcrypt.hash(password), role: .admin, teamID: nil, now: Date())
+                notice += "First start: sign in to the web UI (/login) as \(adminEmail) with password\n\n    \(password)\n\n"
             } catch StoreError.conflict {
                 // Another node on the same database, starting at the same moment, made it.
             }

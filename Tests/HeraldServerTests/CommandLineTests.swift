@@ -102,12 +102,16 @@ import Testing
         let execStart = try #require(unit.split(separator: "\n").first { $0.hasPrefix("ExecStart=") })
         let command = try #require(dockerfile.split(separator: "\n").first { $0.hasPrefix("CMD [\"serve\"") })
         let flags = (execStart + " " + command).split(whereSeparator: { " \",[]".contains($0) }).filter { $0.hasPrefix("--") }
-        #expect(flags.count >= 2)
         for flag in flags { #expect(help.output.contains(String(flag)), "herald serve has no \(flag)") }
         #expect(execStart.hasPrefix("ExecStart=/usr/local/bin/herald serve"))
         // The unit's HERALD_… settings are options of serve (or the key file).
-        let names = unit.split(separator: "\n").filter { $0.hasPrefix("Environment=") }.flatMap { $0.dropFirst("Environment=".count).split(separator: " ") }
-            .map { String($0.prefix { $0 != "=" }) }
+        // The unit's and the image's HERALD_… settings are options of serve (or the key file): the
+        // image sets its port and host as environment, so `docker run -e HERALD_PORT=…` wins.
+        let unitNames = unit.split(separator: "\n").filter { $0.hasPrefix("Environment=") }.flatMap { $0.dropFirst("Environment=".count).split(separator: " ") }
+        let imageNames = dockerfile.split(separator: "\n").filter { $0.hasPrefix("ENV ") }.flatMap { $0.dropFirst("ENV ".count).split(separator: " ") }
+        let names = (unitNames + imageNames).map { String($0.prefix { $0 != "=" }) }
+        #expect(names.contains("HERALD_PORT") && names.contains("HERALD_HOST"))
+        #expect(dockerfile.contains("USER 10001:10001") && dockerfile.contains("${HERALD_PORT}/readyz"))
         for name in names where name != "HERALD_MASTER_KEY_FILE" {
             let option = "--" + name.dropFirst("HERALD_".count).lowercased().replacingOccurrences(of: "_", with: "-")
             #expect(help.output.contains(option), "\(name) is no option of herald serve")

@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import HeraldDelivery
 import HummingbirdBcrypt
 import Synchronization
 import Testing
@@ -59,6 +60,41 @@ import Testing
             #expect(throttled.status == 429)
             #expect(Int(throttled.header("Retry-After") ?? "") ?? 0 > 500)
             #expect(throttled.html.contains("Too many failed sign-ins"))
+        }
+    }
+
+    /// Whoever fails on an account slows its owner's sign-in by at most the account's cap, never
+    /// walls it off; an address that keeps guessing waits up to the full lockout.
+    @Test func anAccountWaitsAtMostItsCapWhileAGuessingAddressWaitsLonger() {
+        let throttle = SignInThrottle(freeFailures: 3, lockout: 900, accountLockout: 30)
+        let start = Date(timeIntervalSince1970: 1_000_000)
+        let guessing = [SignInThrottle.accountKey("admin@bde.example"), SignInThrottle.addressKey("203.0.113.9")]
+        for _ in 0..<40 { throttle.failed(guessing, now: start) }
+        #expect(throttle.retryAfter([SignInThrottle.addressKey("203.0.113.9")], now: start) == 900)
+        #expect(throttle.retryAfter([SignInThrottle.accountKey("admin@bde.example"), SignInThrottle.addressKey("198.51.100.4")], now: start) == 30)
+    }
+
+    /// Behind a reverse proxy every request comes from the proxy's address: with the proxy trusted,
+    /// the client's address is read from `X-Forwarded-For`, so one guesser does not lock out the
+    /// administrator, and a forged header from elsewhere is not believed.
+    @Test func behindATrustedProxyEachClientIsThrottledByItsOwnAddress() async throws {
+        try await HeraldHarness.run { configuration in
+            configuration.trustedProxies = [IPNetwork("127.0.0.1")!]
+            configuration.signInFirstWait = 600
+        } _: { herald in
+            _ = try await herald.store.createUser(
+                email: "admin@bde.example", passwordHash: Bcrypt.hash(WebTests.password, cost: 4), role: .admin, teamID: nil, now: Date()
+            )
+            let guesser = WebClient(baseURL: herald.baseURL, headers: [("X-Forwarded-For", "203.0.113.9")])
+            for n in 0...herald.services.signIns.freeFailures {
+                #expect(try await guesser.signIn(email: "nobody\(n)@bde.example", password: "guess").status == 401)
+            }
+            #expect(try await guesser.signIn(email: "nobody@bde.example", password: "guess").status == 429)
+            let admin = WebClient(baseURL: herald.baseURL, headers: [("X-Forwarded-For", "198.51.100.4")])
+            #expect(try await admin.signIn(email: "admin@bde.example", password: WebTests.password).status == 303)
+            // The proxy's own hop list: the nearest address that is not a proxy counts.
+            let chained = WebClient(baseURL: herald.baseURL, headers: [("X-Forwarded-For", "198.51.100.77, 203.0.113.9")])
+            #expect(try await chained.signIn(email: "nobody@bde.example", password: "guess").status == 429)
         }
     }
 }

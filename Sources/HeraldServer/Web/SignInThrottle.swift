@@ -16,13 +16,17 @@ final class SignInThrottle: Sendable {
     let freeFailures: Int
     let firstWait: TimeInterval
     let lockout: TimeInterval
+    /// The longest an *account* waits, whoever failed on it: a guesser can slow its owner's
+    /// sign-in, never wall it off (addresses wait up to ``lockout``).
+    let accountLockout: TimeInterval
     let maxKeys: Int
     private let entries = Mutex<[String: Entry]>([:])
 
-    init(freeFailures: Int = 5, firstWait: TimeInterval = 1, lockout: TimeInterval = 900, maxKeys: Int = 100_000) {
+    init(freeFailures: Int = 5, firstWait: TimeInterval = 1, lockout: TimeInterval = 900, accountLockout: TimeInterval = 30, maxKeys: Int = 100_000) {
         self.freeFailures = freeFailures
         self.firstWait = firstWait
         self.lockout = lockout
+        self.accountLockout = accountLockout
         self.maxKeys = maxKeys
     }
 
@@ -43,7 +47,8 @@ final class SignInThrottle: Sendable {
                 entry.failures += 1
                 entry.lastSeen = now
                 let over = entry.failures - freeFailures
-                if over > 0 { entry.blockedUntil = now.addingTimeInterval(min(lockout, firstWait * pow(2, Double(min(over - 1, 30))))) }
+                let longest = key.hasPrefix("account:") ? min(lockout, accountLockout) : lockout
+                if over > 0 { entry.blockedUntil = now.addingTimeInterval(min(longest, firstWait * pow(2, Double(min(over - 1, 30))))) }
                 entries[key] = entry
             }
             if entries.count > maxKeys {

@@ -131,7 +131,7 @@ struct WebController {
         }
         let email = form.trimmed("email")
         let password = form["password"] ?? ""
-        let keys = [SignInThrottle.accountKey(email), SignInThrottle.addressKey(context.remoteAddress?.ipAddress ?? "unknown")]
+        let keys = [SignInThrottle.accountKey(email), SignInThrottle.addressKey(services.clientAddress(request, context))]
         if let wait = services.signIns.retryAfter(keys) {
             let seconds = Int(wait.rounded(.up))
             var response = try loginForm(

@@ -9,8 +9,13 @@ import Synchronization
 final class WebClient: Sendable {
     let baseURL: String
     private let cookies = Mutex<[String: String]>([:])
+    /// Sent with every request (a proxy's `X-Forwarded-For`, say).
+    let headers: [(String, String)]
 
-    init(baseURL: String) { self.baseURL = baseURL }
+    init(baseURL: String, headers: [(String, String)] = []) {
+        self.baseURL = baseURL
+        self.headers = headers
+    }
 
     /// One client for all tests, for the whole test process: it does not follow redirects.
     static let http: HTTPClient = {
@@ -62,6 +67,7 @@ final class WebClient: Sendable {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         request.headers.add(name: "Accept", value: "text/html")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         let cookieHeader = cookies.withLock { $0.map { "\($0.key)=\($0.value)" }.joined(separator: "; ") }
         if !cookieHeader.isEmpty { request.headers.add(name: "Cookie", value: cookieHeader) }
         if let form {
