@@ -180,8 +180,10 @@ public protocol DocumentStore: Sendable {
     /// and each on its own: one refused write neither stops nor undoes the others.
     func writeDocuments(_ writes: [PendingDocumentWrite]) async throws -> [Result<Document, any Error>]
     /// Documents changed after `since`, each once at its latest revision, in `seq` order (newest
-    /// first when `descending`), at most `limit`.
-    func changes(database: String, since: Int64, limit: Int, descending: Bool) async throws -> [Document]
+    /// first when `descending`), at most `limit`. Without `bodies`, each document's body is read as
+    /// `{}` (and its history empty): a changes page decides what to send from the rest, and reads
+    /// the bodies of the rows it sends only.
+    func changes(database: String, since: Int64, limit: Int, descending: Bool, bodies: Bool) async throws -> [Document]
     /// Live documents by id: those in `keys` (in that order), or those from `startKey` to `endKey`
     /// (inclusive), at most `limit`.
     func documents(database: String, keys: [String]?, startKey: String?, endKey: String?, limit: Int) async throws -> [Document]

@@ -106,11 +106,12 @@ extension PostgresStore: DocumentStore {
         return document
     }
 
-    public func changes(database: String, since: Int64, limit: Int, descending: Bool) async throws -> [Document] {
+    public func changes(database: String, since: Int64, limit: Int, descending: Bool, bodies: Bool) async throws -> [Document] {
         try await read { db in
             let order = descending ? "DESC" : "ASC"
+            let columns = bodies ? "*" : "database, id, rev, '{}' AS body, deleted, seq, channels, '[]' AS history"
             return try await db.all(
-                "SELECT * FROM documents WHERE database = \(database) AND seq > \(since) ORDER BY seq \(unescaped: order) LIMIT \(limit)"
+                "SELECT \(unescaped: columns) FROM documents WHERE database = \(database) AND seq > \(since) ORDER BY seq \(unescaped: order) LIMIT \(limit)"
             ).map(Self.document)
         }
     }
@@ -141,7 +142,7 @@ extension PostgresStore: DocumentStore {
     public func localDocumentCount(database: String, idPrefix: String) async throws -> Int {
         try await read { db in
             try await db.value(
-                "SELECT COUNT(*) FROM local_documents WHERE database = \(database) AND substr(id, 1, \(idPrefix.count)) = \(idPrefix)", as: Int.self
+                "SELECT COUNT(*) FROM local_documents WHERE database = \(database) AND substr(id, 1, \(Int32(idPrefix.count))) = \(idPrefix)", as: Int.self
             ) ?? 0
         }
     }

@@ -92,10 +92,11 @@ extension SQLiteStore: DocumentStore {
         return document
     }
 
-    public func changes(database: String, since: Int64, limit: Int, descending: Bool) async throws -> [Document] {
-        try await pool.read { db in
+    public func changes(database: String, since: Int64, limit: Int, descending: Bool, bodies: Bool) async throws -> [Document] {
+        let columns = bodies ? "*" : "database, id, rev, '{}' AS body, deleted, seq, channels, '[]' AS history"
+        return try await pool.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT * FROM documents WHERE database = ? AND seq > ? ORDER BY seq \(descending ? "DESC" : "ASC") LIMIT ?",
+                db, sql: "SELECT \(columns) FROM documents WHERE database = ? AND seq > ? ORDER BY seq \(descending ? "DESC" : "ASC") LIMIT ?",
                 arguments: [database, since, limit]
             ).map(Self.document)
         }

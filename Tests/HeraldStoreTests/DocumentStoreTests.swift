@@ -67,12 +67,17 @@ import Testing
         _ = try await put(store, "b", #"{"n":1}"#)
         _ = try await put(store, "x", #"{"n":1}"#, database: "other")
         _ = try await put(store, "a", #"{"_rev":"\#(a.revision)","n":2}"#)
-        let changes = try await store.changes(database: "leads", since: 0, limit: 10, descending: false)
+        let changes = try await store.changes(database: "leads", since: 0, limit: 10, descending: false, bodies: true)
         #expect(changes.map(\.id) == ["b", "a"])
         #expect(changes.map(\.seq) == [2, 4])
-        #expect(try await store.changes(database: "leads", since: 2, limit: 10, descending: false).map(\.id) == ["a"])
-        #expect(try await store.changes(database: "leads", since: 0, limit: 1, descending: false).map(\.id) == ["b"])
-        #expect(try await store.changes(database: "leads", since: 0, limit: 10, descending: true).map(\.id) == ["a", "b"])
+        #expect(try await store.changes(database: "leads", since: 2, limit: 10, descending: false, bodies: true).map(\.id) == ["a"])
+        #expect(try await store.changes(database: "leads", since: 0, limit: 1, descending: false, bodies: true).map(\.id) == ["b"])
+        #expect(try await store.changes(database: "leads", since: 0, limit: 10, descending: true, bodies: true).map(\.id) == ["a", "b"])
+        #expect(changes.last?.body == #"{"n":2}"#)
+        // Without bodies: everything a page decides on, and no body read.
+        let summaries = try await store.changes(database: "leads", since: 0, limit: 10, descending: false, bodies: false)
+        #expect(summaries.map(\.id) == ["b", "a"] && summaries.map(\.seq) == [2, 4])
+        #expect(summaries.map(\.revision) == changes.map(\.revision) && summaries.allSatisfy { $0.body == "{}" })
     }
 
     @Test(arguments: StoreBackend.all)
@@ -102,6 +107,12 @@ import Testing
         _ = try await store.writeLocalDocument(database: "leads", id: "cp") { try LocalDocument.apply(.deletion(revision: "0-1"), to: $0, id: "cp") }
         #expect(try await store.localDocument(database: "leads", id: "cp") == nil)
         #expect(try await store.lastSeq() == 0)
+        // Counted by namespace (a team's ids share a prefix).
+        for id in ["team-1:a", "team-1:b", "team-12:a", "other"] {
+            _ = try await store.writeLocalDocument(database: "leads", id: id) { try LocalDocument.apply(input, to: $0, id: id) }
+        }
+        #expect(try await store.localDocumentCount(database: "leads", idPrefix: "team-1:") == 2)
+        #expect(try await store.localDocumentCount(database: "leads", idPrefix: "team-12:") == 1)
     }
 
     @Test(arguments: StoreBackend.all)
@@ -120,6 +131,6 @@ import Testing
         #expect(results.map { (try? $0.get())?.seq } == [2, nil, nil, 3])
         #expect(throws: DocumentWriteError.exists) { try results[1].get() }
         #expect(try await store.lastSeq() == 3, "the refused writes appended no event")
-        #expect(try await store.changes(database: "leads", since: 0, limit: 10, descending: false).map(\.id) == ["taken", "a", "b"])
+        #expect(try await store.changes(database: "leads", since: 0, limit: 10, descending: false, bodies: true).map(\.id) == ["taken", "a", "b"])
     }
 }
