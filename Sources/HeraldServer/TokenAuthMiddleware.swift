@@ -37,7 +37,7 @@ struct TokenAuthMiddleware: RouterMiddleware {
         if let team = stored.teamID, let teamLimiter, let wait = teamLimiter.take(team) {
             var problem = Problem(
                 status: .tooManyRequests, type: "/problems/rate-limited", title: "Too many requests",
-                detail: "This team's tokens may make \(Int(teamLimiter.rate)) requests a second together (bursts of \(Int(teamLimiter.burst))): try again in \(wait) s."
+                detail: "This team's tokens may make \(String(format: "%g", teamLimiter.rate)) requests a second together (bursts of \(Int(teamLimiter.burst))): try again in \(wait) s."
             )
             problem.headers[.retryAfter] = String(wait)
             throw problem
