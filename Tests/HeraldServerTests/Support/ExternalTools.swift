@@ -64,6 +64,8 @@ enum ExternalTools {
     /// For `@Test(.enabled(if:))`: a test that needs a tool runs under CI always (a missing tool then
     /// fails it) and elsewhere only when the tool is here, so a skip shows as a skip, never as a pass.
     static func runs(needing available: Bool) -> Bool { isCI || available }
+    /// The tenant-isolation loads: under CI, in their own step (`HERALD_TEST_ISOLATION=1`); elsewhere always.
+    static var isolationStep: Bool { ProcessInfo.processInfo.environment["HERALD_TEST_ISOLATION"] == "1" || !isCI }
 
     static var hasHeraldBinary: Bool { heraldBinary != nil }
     /// The `herald-js` worker for hook filters and transforms, built beside the test binary.
