@@ -52,13 +52,14 @@ struct DeliveriesController {
             guard let parsed = DeliveryCursor(encoded: String(cursor)) else { throw Problem.badRequest("cursor is not valid") }
             query.cursor = parsed
         }
-        if let status = parameters["status"] {
+        // An empty value is no filter: an HTML form sends every field, "Any status" and blank dates too.
+        if let status = parameters["status"], !status.isEmpty {
             guard let filter = DeliveryStatus.APIStatus(rawValue: String(status)) else { throw Problem.badRequest("status must be success, failure, pending or skipped") }
             query.statuses = filter.statuses
         }
         if let event = parameters["event"], !event.isEmpty { query.eventType = String(event) }
         for (name, keyPath) in [("since", \DeliveryQuery.since), ("until", \DeliveryQuery.until)] {
-            if let value = parameters[name[...]] {
+            if let value = parameters[name[...]], !value.isEmpty {
                 guard let date = Timestamp.parse(String(value)) else { throw Problem.badRequest("\(name) must be an RFC 3339 timestamp") }
                 query[keyPath: keyPath] = date
             }

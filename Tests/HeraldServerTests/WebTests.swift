@@ -290,6 +290,9 @@ import Testing
             #expect(filtered.html.contains("127.0.0.1:9/cce") && !filtered.html.contains("127.0.0.1:9/bde"))
             #expect(try await admin.get("/admin/deliveries?status=success").html.contains("No deliveries match."))
             #expect(try await admin.get("/admin/deliveries?since=yesterday").status == 400)
+            // The filter form as a browser sends it, every field present and "Any status" empty.
+            let blank = try await admin.get("/admin/deliveries?status=&event=&team=&hook=&since=&until=")
+            #expect(blank.status == 200 && !blank.html.contains("No deliveries match."), "\(blank.status)")
             let delivery = try #require(try await herald.store.deliveries(DeliveryQuery(hookID: bdeHook.id, limit: 1)).first)
             let lookup = try await admin.get("/admin/deliveries?id=\(delivery.id)")
             #expect(lookup.location == "/hooks/\(bdeHook.id)/deliveries/\(delivery.id)")
