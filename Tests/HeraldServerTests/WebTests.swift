@@ -60,6 +60,8 @@ import Testing
                     #expect(form.html.contains(label), "\(label)")
                 }
                 #expect(form.html.contains("lead.assigned"), "catalog events are offered")
+                // Defaults that deliver: a new hook listens on its team's own channel.
+                #expect(form.html.contains(#"name="channels" type="text" value="bde""#), "the team's channel is filled in")
                 // Invalid input comes back with the user's values and a message next to the field.
                 let invalid = try await client.submit(from: "/hooks/new", to: "/hooks", [
                     ("url", "ftp://nope"), ("content_type", "form"), ("events_mode", "custom"), ("channels", "bde"), ("active", "1"),

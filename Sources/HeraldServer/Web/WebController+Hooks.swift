@@ -159,7 +159,11 @@ extension WebController {
 
     @Sendable func newHookPage(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
         let signIn = try signedIn(context)
-        return renderer.render("hook-form", try await formContext(signIn, title: "Add webhook", action: "/hooks", values: FormValues(), errors: [:], hookID: nil))
+        // The form's defaults deliver: a new hook listens on its team's own channel (events routed
+        // to the team reach it), as well as on events sent without channels.
+        var values = FormValues()
+        if let teamID = signIn.user.teamID, let team = try await store.team(id: teamID) { values.channels = team.slug }
+        return renderer.render("hook-form", try await formContext(signIn, title: "Add webhook", action: "/hooks", values: values, errors: [:], hookID: nil))
     }
 
     @Sendable func createHook(_ request: Request, context: HeraldRequestContext) async throws -> Response {
