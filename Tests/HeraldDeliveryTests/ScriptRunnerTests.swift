@@ -89,7 +89,8 @@ import Testing
 
     @Test(.enabled(if: workerBuilt, "needs the herald-js worker beside the test binary (swift build)"))
     func callsRunInParallelOnTheWorkers() async throws {
-        let scripts = runner()
+        // A loose limit: this is about parallel calls, not time limits, and a busy machine is slow.
+        let scripts = runner(timeout: .seconds(5))
         defer { scripts.shutdown() }
         let results = await withTaskGroup(of: String.self) { group in
             for n in 0..<50 {
