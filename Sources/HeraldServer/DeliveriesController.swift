@@ -41,8 +41,14 @@ struct DeliveriesController {
     }
 
     /// Parses `per_page`, `cursor` and the filters shared by both listings.
-    func query(_ request: Request) throws -> DeliveryQuery {
+    /// The filters of a deliveries list. With `blankIsAbsent` (the web UI's filter form, which sends
+    /// every field, "Any status" and blank dates too) an empty value is no filter; the API refuses it.
+    func query(_ request: Request, blankIsAbsent: Bool = false) throws -> DeliveryQuery {
         let parameters = request.uri.queryParameters
+        func given(_ name: String) -> Substring? {
+            guard let value = parameters[name[...]] else { return nil }
+            return blankIsAbsent && value.isEmpty ? nil : value
+        }
         var query = DeliveryQuery()
         if let perPage = parameters["per_page"] {
             guard let limit = Int(String(perPage)), (1...100).contains(limit) else { throw Problem.badRequest("per_page must be from 1 to 100") }
@@ -52,14 +58,13 @@ struct DeliveriesController {
             guard let parsed = DeliveryCursor(encoded: String(cursor)) else { throw Problem.badRequest("cursor is not valid") }
             query.cursor = parsed
         }
-        // An empty value is no filter: an HTML form sends every field, "Any status" and blank dates too.
-        if let status = parameters["status"], !status.isEmpty {
+        if let status = given("status") {
             guard let filter = DeliveryStatus.APIStatus(rawValue: String(status)) else { throw Problem.badRequest("status must be success, failure, pending or skipped") }
             query.statuses = filter.statuses
         }
         if let event = parameters["event"], !event.isEmpty { query.eventType = String(event) }
         for (name, keyPath) in [("since", \DeliveryQuery.since), ("until", \DeliveryQuery.until)] {
-            if let value = parameters[name[...]], !value.isEmpty {
+            if let value = given(name) {
                 guard let date = Timestamp.parse(String(value)) else { throw Problem.badRequest("\(name) must be an RFC 3339 timestamp") }
                 query[keyPath: keyPath] = date
             }

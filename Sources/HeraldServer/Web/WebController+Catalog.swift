@@ -78,7 +78,7 @@ extension WebController {
             }
             return Response(status: .seeOther, headers: [.location: "/hooks/\(delivery.hookID)/deliveries/\(delivery.id)"])
         }
-        var query = try DeliveriesController(services: services).query(request)
+        var query = try DeliveriesController(services: services).query(request, blankIsAbsent: true)
         query.limit = 50
         if let hook = parameters["hook"], !hook.isEmpty {
             guard let id = Int64(String(hook)) else { throw Problem.badRequest("The hook filter must be a hook id.") }
