@@ -1,4 +1,5 @@
 import HTTPTypes
+import HeraldDelivery
 import Logging
 import NIOCore
 import NIOHTTPTypes
@@ -19,6 +20,9 @@ final class RequestPacing: Sendable {
     let grace: Duration
     let minimumBytesPerSecond: Int
     let reserved: Int
+    /// Reverse proxies (``HeraldConfiguration/trustedProxies``): every client behind one shares its
+    /// address, so a proxy's connections are not held to one client's share.
+    let trustedProxies: [IPNetwork]
     let connections: ConnectionCap
     let logger: Logger
     private let perClient = Mutex<[String: Int]>([:])
@@ -37,6 +41,7 @@ final class RequestPacing: Sendable {
         grace = configuration.requestGrace
         minimumBytesPerSecond = configuration.minimumRequestBytesPerSecond
         reserved = configuration.connectionsReservedForAuthenticated ?? configuration.maxConnections / 8
+        trustedProxies = configuration.trustedProxies
         self.connections = connections
         self.logger = logger
     }
@@ -51,7 +56,7 @@ final class RequestPacing: Sendable {
         perClient.withLock { counts in
             let open = counts[address, default: 0] + 1
             counts[address] = open
-            return maxPerClient == 0 || open <= maxPerClient
+            return maxPerClient == 0 || open <= maxPerClient || trustedProxies.contains { $0.contains(address) }
         }
     }
 

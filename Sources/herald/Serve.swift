@@ -115,7 +115,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most client connections open at once; more are closed as soon as they are accepted.")
     var maxConnections: Int = 2048
 
-    @Option(help: "Most connections one client address may hold open at once (0: no limit). Behind a reverse proxy every client has the proxy's address: raise it there.")
+    @Option(help: "Most connections one client address may hold open at once (0: no limit); a --trusted-proxy is not held to it.")
     var maxConnectionsPerClient: Int = 256
 
     @Option(help: "Seconds a request's head and body may take to arrive; after the first 10 s its body must also arrive at 1 KiB/s or more.")

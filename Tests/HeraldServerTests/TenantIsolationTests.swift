@@ -293,6 +293,19 @@ struct TenantIsolationTests {
             held.removeAll()
             try await eventually("the connections are released") { herald.services.pacing.open(from: "127.0.0.1") == 0 }
         }
+        // A trusted reverse proxy carries every client's connections: it is not held to one client's share.
+        try await HeraldHarness.run { configuration in
+            configuration.maxConnectionsPerClient = 2
+            configuration.trustedProxies = [IPNetwork("127.0.0.1")!]
+            configuration.idleTimeout = .seconds(120)
+        } _: { herald in
+            let port = try #require(Int(herald.baseURL.split(separator: ":").last ?? ""))
+            var held: [RawSocket] = []
+            for _ in 0..<4 { held.append(try RawSocket(port: port)) }
+            try await eventually("the proxy's four connections are held") { herald.services.pacing.open(from: "127.0.0.1") == 4 }
+            held[3].send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            #expect(await held[3].readAll(within: .seconds(10)).hasPrefix("HTTP/1.1 200"))
+        }
     }
 
     // MARK: credentials
