@@ -68,8 +68,8 @@ public struct HeraldConfiguration: Sendable {
     /// carries neither a bearer token nor a session cookie is answered 503 and its connection closed.
     /// Nil: an eighth of ``maxConnections``.
     public var connectionsReservedForAuthenticated: Int?
-    /// Most connections one client address may hold open at once; 0: no limit. Behind a reverse
-    /// proxy every client shares the proxy's address: raise it or set 0 there.
+    /// Most connections one client address may hold open at once; 0: no limit. A trusted proxy
+    /// (``trustedProxies``), whose address every client behind it shares, is not held to it.
     public var maxConnectionsPerClient: Int = 256
     /// The longest a request's head and body may take to arrive, whatever their pace.
     public var requestDeadline: Duration = .seconds(60)
