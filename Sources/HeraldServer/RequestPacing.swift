@@ -125,7 +125,10 @@ final class RequestPacing: Sendable {
         func handlerRemoved(context: ChannelHandlerContext) { stop() }
 
         func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-            if case ChannelEvent.inputClosed = event { left?.succeed() }
+            if case ChannelEvent.inputClosed = event {
+                left?.succeed()
+                left = nil
+            }
             context.fireUserInboundEventTriggered(event)
         }
 

@@ -26,26 +26,26 @@ struct TokenAuthMiddleware: RouterMiddleware {
         guard token.hasPrefix(APIToken.tokenPrefix), let stored = try await tokens.token(hash: APIToken.hash(token)) else {
             throw Problem.unauthorized("The token is not valid.")
         }
-        if let wait = limiter?.take(stored.id) {
-            var problem = Problem(
-                status: .tooManyRequests, type: "/problems/rate-limited", title: "Too many requests",
-                detail: "This token may make \(Int(limiter?.rate ?? 0)) requests a second (bursts of \(Int(limiter?.burst ?? 0))): try again in \(wait) s."
-            )
-            problem.headers[.retryAfter] = String(wait)
-            throw problem
+        if let limiter, let wait = limiter.take(stored.id) {
+            throw Self.rateLimited("This token may make \(Self.rate(limiter)) requests a second (bursts of \(Int(limiter.burst)))", wait: wait)
         }
         if let team = stored.teamID, let teamLimiter, let wait = teamLimiter.take(team) {
-            var problem = Problem(
-                status: .tooManyRequests, type: "/problems/rate-limited", title: "Too many requests",
-                detail: "This team's tokens may make \(String(format: "%g", teamLimiter.rate)) requests a second together (bursts of \(Int(teamLimiter.burst))): try again in \(wait) s."
-            )
-            problem.headers[.retryAfter] = String(wait)
-            throw problem
+            throw Self.rateLimited("This team's tokens may make \(Self.rate(teamLimiter)) requests a second together (bursts of \(Int(teamLimiter.burst)))", wait: wait)
         }
         var context = context
         context.principal = Principal(tokenID: stored.id, scope: stored.scope, teamID: stored.teamID)
         return try await next(request, context)
     }
+
+    /// A 429 saying which limit was reached and when to try again.
+    static func rateLimited(_ limit: String, wait: Int) -> Problem {
+        var problem = Problem(status: .tooManyRequests, type: "/problems/rate-limited", title: "Too many requests", detail: "\(limit): try again in \(wait) s.")
+        problem.headers[.retryAfter] = String(wait)
+        return problem
+    }
+
+    /// A rate as people read it: whole numbers without decimals, slower rates with them.
+    static func rate(_ limiter: RateLimiter) -> String { String(format: "%g", limiter.rate) }
 
     /// The password of `Basic base64(user:password)`.
     static func basicPassword(_ authorization: String) -> String? {

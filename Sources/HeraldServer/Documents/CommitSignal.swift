@@ -38,12 +38,7 @@ final class CommitSignal: Sendable {
                 try? await Task.sleep(for: timeout)
                 self.resume(id)
             }
-            if let end {
-                group.addTask {
-                    await end.wait()
-                    self.resume(id)
-                }
-            }
+            end?.onEnd { self.resume(id) }
             await withTaskCancellationHandler {
                 await withCheckedContinuation { continuation in
                     let ready = state.withLock { state -> Bool in
@@ -58,6 +53,7 @@ final class CommitSignal: Sendable {
             }
             group.cancelAll()
         }
+        end?.onEnd(nil)
         state.withLock { _ = $0.expired.remove(id) }
     }
 
@@ -72,53 +68,29 @@ final class CommitSignal: Sendable {
 }
 
 /// Why a long feed stops before its timeout: its client's connection closed, or the server began
-/// a graceful stop. A feed's waits end at once when it is set, so a gone client frees its slot and
-/// a stop is not held by a feed.
+/// a graceful stop. A feed's wait (there is one at a time) ends at once when it is set, so a gone
+/// client frees its slot and a stop is not held by a feed.
 final class FeedEnd: Sendable {
-    private struct State {
-        var ended = false
-        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
-        /// Waits cancelled before they were registered.
-        var cancelled: Set<Int> = []
-        var nextID = 0
-    }
-    private let state = Mutex(State())
+    private let state = Mutex<(ended: Bool, wake: (@Sendable () -> Void)?)>((false, nil))
 
     var hasEnded: Bool { state.withLock { $0.ended } }
 
     func end() {
-        let waiters = state.withLock { state in
+        let wake = state.withLock { state in
             state.ended = true
-            defer { state.waiters.removeAll() }
-            return Array(state.waiters.values)
+            defer { state.wake = nil }
+            return state.wake
         }
-        for waiter in waiters { waiter.resume() }
+        wake?()
     }
 
-    /// Returns once the feed has ended, or when the task is cancelled.
-    func wait() async {
-        let id = state.withLock { state -> Int in
-            state.nextID += 1
-            return state.nextID
+    /// Calls `wake` when the feed ends (at once if it has); nil forgets the last one.
+    func onEnd(_ wake: (@Sendable () -> Void)?) {
+        let ended = state.withLock { state in
+            if !state.ended { state.wake = wake }
+            return state.ended
         }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                let ready = state.withLock { state -> Bool in
-                    if state.ended || state.cancelled.remove(id) != nil { return true }
-                    state.waiters[id] = continuation
-                    return false
-                }
-                if ready { continuation.resume() }
-            }
-        } onCancel: {
-            let waiter = state.withLock { state in
-                let waiter = state.waiters.removeValue(forKey: id)
-                if waiter == nil { state.cancelled.insert(id) }
-                return waiter
-            }
-            waiter?.resume()
-        }
-        state.withLock { _ = $0.cancelled.remove(id) }
+        if ended { wake?() }
     }
 }
 

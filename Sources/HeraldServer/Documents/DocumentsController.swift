@@ -283,8 +283,8 @@ struct DocumentsController {
         } catch let problem as Problem where problem.status == .contentTooLarge {
             throw CouchError(status: .contentTooLarge, error: "too_large", reason: "A _local document is at most \(Self.localBodyLimit / 1024) KiB.")
         }
-        if let team = try context.requirePrincipal().teamID, try context.requirePrincipal().scope == .team,
-            try await store.localDocument(database: database, id: id) == nil,
+        let principal = try context.requirePrincipal()
+        if principal.scope == .team, let team = principal.teamID, try await store.localDocument(database: database, id: id) == nil,
             try await store.localDocumentCount(database: database, idPrefix: Self.teamLocalPrefix(team)) >= services.configuration.maxLocalDocumentsPerTeam
         {
             throw CouchError.forbidden(
