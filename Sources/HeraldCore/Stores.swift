@@ -142,6 +142,8 @@ public protocol DeliveryStore: Sendable {
     func nextDueDate(after date: Date) async throws -> Date?
     /// Counts by status (metrics, backpressure).
     func deliveryCounts() async throws -> [DeliveryStatus: Int]
+    /// The hook's deliveries pending or in flight, counted up to `limit` (a replay's hold).
+    func unfinishedDeliveryCount(hookID: Int64, limit: Int) async throws -> Int
     /// When the oldest delivery still waiting to be sent was made; nil when none waits.
     func oldestPendingDate() async throws -> Date?
 }

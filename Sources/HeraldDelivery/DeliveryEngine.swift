@@ -367,9 +367,8 @@ public final class DeliveryEngine: Service, Sendable {
         guard let hook = try await store.hook(id: job.hookID) else { return false }
         // A replay queues no more while its hook already holds its most unfinished deliveries: a
         // replay onto a hanging or failing receiver waits for it instead of piling up a backlog.
-        var unfinished = DeliveryQuery(statuses: [.pending, .inFlight], limit: configuration.replayHoldPerHook)
-        unfinished.hookID = hook.id
-        if try await store.deliveries(unfinished).count >= configuration.replayHoldPerHook { return false }
+        let hold = configuration.replayHoldPerHook
+        if try await store.unfinishedDeliveryCount(hookID: hook.id, limit: hold) >= hold { return false }
         let granted = try await store.team(id: hook.teamID)?.channels ?? []
         let events = try await store.replayEvents(for: job, limit: configuration.replayStep)
         let through = events.last?.seq ?? job.toSeq

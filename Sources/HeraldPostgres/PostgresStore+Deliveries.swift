@@ -519,6 +519,15 @@ extension PostgresStore: DeliveryStore {
         }
     }
 
+    public func unfinishedDeliveryCount(hookID: Int64, limit: Int) async throws -> Int {
+        try await read { db in
+            try await db.value(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM deliveries WHERE hook_id = \(hookID) AND status IN ('pending', 'in_flight') LIMIT \(limit)) AS held",
+                as: Int.self
+            ) ?? 0
+        }
+    }
+
     public func deliveryCounts() async throws -> [DeliveryStatus: Int] {
         try await read { db in
             var counts: [DeliveryStatus: Int] = [:]

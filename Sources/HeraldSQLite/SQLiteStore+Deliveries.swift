@@ -396,6 +396,15 @@ extension SQLiteStore: DeliveryStore {
         }
     }
 
+    public func unfinishedDeliveryCount(hookID: Int64, limit: Int) async throws -> Int {
+        try await pool.read { db in
+            try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM (SELECT 1 FROM deliveries WHERE hook_id = ? AND status IN ('pending', 'in_flight') LIMIT ?)",
+                arguments: [hookID, limit]
+            ) ?? 0
+        }
+    }
+
     public func deliveryCounts() async throws -> [DeliveryStatus: Int] {
         try await pool.read { db in
             var counts: [DeliveryStatus: Int] = [:]

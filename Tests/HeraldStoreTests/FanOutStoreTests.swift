@@ -50,6 +50,8 @@ import Testing
         #expect(try await store.backlog(now: Date(), perTeam: 1000) == 2)  // two events to fan out
         _ = try await store.fanOut(limit: 10, now: Date())
         #expect(try await store.backlog(now: Date(), perTeam: 1000) == 2)  // two pending deliveries
+        #expect(try await store.unfinishedDeliveryCount(hookID: hook.id, limit: 10) == 2)
+        #expect(try await store.unfinishedDeliveryCount(hookID: hook.id, limit: 1) == 1)
         let claimed = try await store.claimAll()
         _ = try await store.record(claimed.map { try result(for: $0, status: 200) }, health: HookHealth())
         #expect(try await store.backlog(now: Date(), perTeam: 1000) == 0)
