@@ -11,7 +11,7 @@ import Testing
         return try await herald.providerToken()
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(2)))
     func longpollReturnsOnTheFirstChange() async throws {
         try await HeraldHarness.run { herald in
             let provider = try await database(herald)
@@ -123,7 +123,7 @@ import Testing
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(2)))
     func aTokenHoldsOnlySoManyLongFeeds() async throws {
         let perToken = 3
         try await HeraldHarness.run { $0.maxFeedsPerToken = perToken } _: { herald in
@@ -147,7 +147,7 @@ import Testing
 
 /// The event log's feed, `GET /api/events`, has the same long modes.
 @Suite struct EventFeedModeTests {
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(2)))
     func theEventFeedLongpollsAndStreams() async throws {
         try await HeraldHarness.run { herald in
             let provider = try await herald.providerToken()

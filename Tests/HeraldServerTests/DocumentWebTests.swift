@@ -48,7 +48,7 @@ import Testing
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(2)))
     func theDatabasePageStreamsLiveChanges() async throws {
         try await HeraldHarness.run { herald in
             _ = try await herald.store.createDocumentDatabase("leads")

@@ -9,7 +9,7 @@ import Testing
 /// The engine keeps delivering for everyone whatever one hook does: deleted mid-attempt, hanging,
 /// or holding a backlog.
 @Suite struct EngineFaultTests {
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(2)))
     func deletingAHookWithADeliveryInFlightStopsNobodysDelivery() async throws {
         try await TestReceiver.run { receiver in
             // The slow receiver holds each request longer than its hook waits.
@@ -42,7 +42,7 @@ import Testing
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(2)))
     func aHangingHooksBacklogDoesNotDelayAHealthyHook() async throws {
         try await TestReceiver.run { receiver in
             receiver.respond { _, request in request.path == "/hang" ? .init(delay: .seconds(3)) : .init() }
@@ -104,7 +104,7 @@ import Testing
         return router
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(2)))
     func aTricklingAndAHugeAnswerAreCutAndHoldNobodyBack() async throws {
         let written = Written()
         var logger = Logger(label: "misbehaving-receiver")

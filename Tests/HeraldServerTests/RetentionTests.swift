@@ -4,7 +4,7 @@ import Testing
 
 /// Retention: what is finished and older than the window goes, in small steps; the rest stays.
 @Suite struct RetentionTests {
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(2)))
     func oldFinishedWorkIsPrunedRecentWorkAndDocumentsStay() async throws {
         try await TestReceiver.run { receiver in
             receiver.respond { _, request in request.path == "/down" ? .init(status: 500, body: "down") : .init() }
