@@ -22,8 +22,14 @@ public struct APIToken: Sendable, Hashable, Codable {
     public var prefix: String
     public var createdAt: Date
     public var lastUsedAt: Date?
+    /// Who made it: an email, `token N` or `command line`; nil for tokens older than the field.
+    public var createdBy: String?
+    public var createdByUserID: Int64?
 
-    public init(id: Int64, name: String, scope: TokenScope, teamID: Int64?, prefix: String, createdAt: Date, lastUsedAt: Date? = nil) {
+    public init(
+        id: Int64, name: String, scope: TokenScope, teamID: Int64?, prefix: String, createdAt: Date, lastUsedAt: Date? = nil, createdBy: String? = nil,
+        createdByUserID: Int64? = nil
+    ) {
         self.id = id
         self.name = name
         self.scope = scope
@@ -31,6 +37,8 @@ public struct APIToken: Sendable, Hashable, Codable {
         self.prefix = prefix
         self.createdAt = createdAt
         self.lastUsedAt = lastUsedAt
+        self.createdBy = createdBy
+        self.createdByUserID = createdByUserID
     }
 
     public static let tokenPrefix = "hrld_"
@@ -75,9 +83,14 @@ public struct Principal: Sendable, Hashable {
 extension TokenStore {
     /// Creates a token and returns it with its secret, which is shown once and never stored (only
     /// its hash and a recognisable prefix are). Every way of issuing a token goes through here.
-    public func issueToken(name: String, scope: TokenScope, teamID: Int64?, now: Date = Date()) async throws -> (token: APIToken, secret: String) {
+    public func issueToken(
+        name: String, scope: TokenScope, teamID: Int64?, createdBy: String? = nil, createdByUserID: Int64? = nil, now: Date = Date()
+    ) async throws -> (token: APIToken, secret: String) {
         let secret = APIToken.generateSecret()
-        let token = try await createToken(name: name, scope: scope, teamID: teamID, hash: APIToken.hash(secret), prefix: String(secret.prefix(12)), now: now)
+        let token = try await createToken(
+            name: name, scope: scope, teamID: teamID, hash: APIToken.hash(secret), prefix: String(secret.prefix(12)), createdBy: createdBy,
+            createdByUserID: createdByUserID, now: now
+        )
         return (token, secret)
     }
 }

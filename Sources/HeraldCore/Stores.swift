@@ -9,11 +9,28 @@ public protocol TeamStore: Sendable {
     func team(slug: String) async throws -> Team?
     /// Replaces the channels granted to the team besides its slug; nil when there is no such team.
     func setExtraChannels(_ channels: [String], teamID: Int64) async throws -> Team?
+    /// Renames the team (its slug, and so its channel, stays); nil when there is no such team.
+    func renameTeam(id: Int64, name: String) async throws -> Team?
+    /// Deletes the team unless hooks, members or tokens still belong to it: decided in the
+    /// transaction that deletes, so nothing made meanwhile is deleted with it.
+    func deleteTeam(id: Int64) async throws -> TeamDeletion
+}
+
+/// What ``TeamStore/deleteTeam(id:)`` did.
+public enum TeamDeletion: Sendable, Hashable {
+    case deleted
+    case notFound
+    /// Nothing was deleted: these still belong to the team.
+    case inUse(hooks: Int, members: Int, tokens: Int)
 }
 
 /// API tokens, stored hashed.
 public protocol TokenStore: Sendable {
-    func createToken(name: String, scope: TokenScope, teamID: Int64?, hash: String, prefix: String, now: Date) async throws -> APIToken
+    /// `createdBy` names who made it (an email, a token, the command line); `createdByUserID` is
+    /// the user, so that deleting them can revoke what they made.
+    func createToken(
+        name: String, scope: TokenScope, teamID: Int64?, hash: String, prefix: String, createdBy: String?, createdByUserID: Int64?, now: Date
+    ) async throws -> APIToken
     func token(hash: String) async throws -> APIToken?
     /// All tokens, or one team's.
     func tokens(teamID: Int64?) async throws -> [APIToken]
@@ -28,14 +45,22 @@ public protocol UserStore: Sendable {
     func user(email: String) async throws -> User?
     /// All users, or one team's.
     func users(teamID: Int64?) async throws -> [User]
+    /// Saves a user's role, team, password hash, `disabled` and `mustChangePassword` (not the
+    /// email); nil when there is no such user. A disabled user's sessions are deleted with it.
+    func saveUser(_ user: User) async throws -> User?
+    /// Deletes the user and their sessions.
+    func deleteUser(id: Int64) async throws -> Bool
 }
 
 /// Browser sessions.
 public protocol SessionStore: Sendable {
+    /// Creates the session and records `now` as its user's last sign-in.
     func createSession(_ session: Session, now: Date) async throws
-    /// The session and its user, if the session exists and has not expired.
+    /// The session and its user, if the session exists, has not expired and its user is not disabled.
     func session(tokenHash: String, now: Date) async throws -> (Session, User)?
     func deleteSession(tokenHash: String) async throws
+    /// Ends every session of the user but `keeping` (a password change keeps the session that made it).
+    func deleteSessions(userID: Int64, keeping: String?) async throws
     /// Keeps a one-time value for the session's next page (sealed by the caller).
     func setFlash(_ flash: Data, tokenHash: String) async throws
     /// The session's one-time value, removed as it is read.

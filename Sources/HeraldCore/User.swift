@@ -17,14 +17,34 @@ public struct User: Sendable, Hashable {
     public var role: Role
     public var teamID: Int64?
     public var createdAt: Date
+    /// A disabled user cannot sign in, and their sessions end.
+    public var disabled: Bool
+    /// Set by an administrator's reset: every page but the account page asks for a new password.
+    public var mustChangePassword: Bool
+    public var lastSignInAt: Date?
 
-    public init(id: Int64, email: String, passwordHash: String, role: Role, teamID: Int64?, createdAt: Date) {
+    public init(
+        id: Int64, email: String, passwordHash: String, role: Role, teamID: Int64?, createdAt: Date, disabled: Bool = false,
+        mustChangePassword: Bool = false, lastSignInAt: Date? = nil
+    ) {
         self.id = id
         self.email = email
         self.passwordHash = passwordHash
         self.role = role
         self.teamID = teamID
         self.createdAt = createdAt
+        self.disabled = disabled
+        self.mustChangePassword = mustChangePassword
+        self.lastSignInAt = lastSignInAt
+    }
+
+    public static let minimumPasswordLength = 10
+
+    /// What is wrong with `password` as a new password, or nil when it will do.
+    public static func passwordProblem(_ password: String) -> String? {
+        if password.count < minimumPasswordLength { return "must have at least \(minimumPasswordLength) characters" }
+        if password.utf8.count > 72 { return "must be at most 72 bytes (bcrypt reads no further)" }
+        return nil
     }
 
     /// A loose but useful check: one @, a dot in the domain, no spaces.

@@ -208,7 +208,18 @@ enum PostgresMigrations {
             );
             CREATE INDEX replay_jobs_running ON replay_jobs(state) WHERE state = 'running';
             """
-        )
+        ),
+        (
+            "002_people",
+            """
+            ALTER TABLE users ADD COLUMN disabled boolean NOT NULL DEFAULT false;
+            ALTER TABLE users ADD COLUMN must_change_password boolean NOT NULL DEFAULT false;
+            ALTER TABLE users ADD COLUMN last_sign_in_at double precision;
+            ALTER TABLE tokens ADD COLUMN created_by text;
+            ALTER TABLE tokens ADD COLUMN created_by_user_id bigint;
+            CREATE INDEX sessions_user ON sessions(user_id);
+            """
+        ),
     ]
 
     /// Applies what is pending, one node at a time (a lock held for the transaction), and refuses

@@ -39,22 +39,44 @@ extension PostgresStore: TeamStore {
         }
     }
 
+    public func renameTeam(id: Int64, name: String) async throws -> Team? {
+        try await write { db in try await db.one("UPDATE teams SET name = \(name) WHERE id = \(id) RETURNING *").map(Self.team) }
+    }
+
+    public func deleteTeam(id: Int64) async throws -> TeamDeletion {
+        try await write { db in
+            // The team's row locked first: a hook, member or token made for it meanwhile waits (their
+            // foreign key takes a share lock on it) and then fails, rather than being deleted with it.
+            guard try await db.one("SELECT id FROM teams WHERE id = \(id) FOR UPDATE") != nil else { return .notFound }
+            let hooks = try await db.value("SELECT count(*) FROM hooks WHERE team_id = \(id)", as: Int64.self) ?? 0
+            let members = try await db.value("SELECT count(*) FROM users WHERE team_id = \(id)", as: Int64.self) ?? 0
+            let tokens = try await db.value("SELECT count(*) FROM tokens WHERE team_id = \(id)", as: Int64.self) ?? 0
+            guard hooks + members + tokens == 0 else { return .inUse(hooks: Int(hooks), members: Int(members), tokens: Int(tokens)) }
+            try await db.run("DELETE FROM teams WHERE id = \(id)")
+            return .deleted
+        }
+    }
+
     static func team(_ row: PGRow) throws -> Team {
         Team(id: try row("id"), name: try row("name"), slug: try row("slug"), createdAt: try row.date("created_at"), extraChannels: try row.stringArray("extra_channels"))
     }
 }
 
 extension PostgresStore: TokenStore {
-    public func createToken(name: String, scope: TokenScope, teamID: Int64?, hash: String, prefix: String, now: Date) async throws -> APIToken {
+    public func createToken(
+        name: String, scope: TokenScope, teamID: Int64?, hash: String, prefix: String, createdBy: String?, createdByUserID: Int64?, now: Date
+    ) async throws -> APIToken {
         try await write { db in
             let id = try await db.value(
                 """
-                INSERT INTO tokens (name, scope, team_id, hash, prefix, created_at)
-                VALUES (\(name), \(scope.rawValue), \(teamID), \(hash), \(prefix), \(now.unixSeconds)) RETURNING id
+                INSERT INTO tokens (name, scope, team_id, hash, prefix, created_at, created_by, created_by_user_id)
+                VALUES (\(name), \(scope.rawValue), \(teamID), \(hash), \(prefix), \(now.unixSeconds), \(createdBy), \(createdByUserID)) RETURNING id
                 """,
                 as: Int64.self
             )!
-            return APIToken(id: id, name: name, scope: scope, teamID: teamID, prefix: prefix, createdAt: now)
+            return APIToken(
+                id: id, name: name, scope: scope, teamID: teamID, prefix: prefix, createdAt: now, createdBy: createdBy, createdByUserID: createdByUserID
+            )
         }
     }
 
@@ -76,7 +98,8 @@ extension PostgresStore: TokenStore {
     static func token(_ row: PGRow) throws -> APIToken {
         APIToken(
             id: try row("id"), name: try row("name"), scope: TokenScope(rawValue: try row("scope")) ?? .team, teamID: try row("team_id"),
-            prefix: try row("prefix"), createdAt: try row.date("created_at"), lastUsedAt: try row.optionalDate("last_used_at")
+            prefix: try row("prefix"), createdAt: try row.date("created_at"), lastUsedAt: try row.optionalDate("last_used_at"),
+            createdBy: try row("created_by"), createdByUserID: try row("created_by_user_id")
         )
     }
 }
@@ -166,10 +189,30 @@ extension PostgresStore: UserStore {
         }
     }
 
+    public func saveUser(_ user: User) async throws -> User? {
+        try await write { db in
+            guard
+                let row = try await db.one(
+                    """
+                    UPDATE users SET role = \(user.role.rawValue), team_id = \(user.teamID), password_hash = \(user.passwordHash),
+                    disabled = \(user.disabled), must_change_password = \(user.mustChangePassword) WHERE id = \(user.id) RETURNING *
+                    """
+                )
+            else { return nil }
+            if user.disabled { try await db.run("DELETE FROM sessions WHERE user_id = \(user.id)") }
+            return try Self.user(row)
+        }
+    }
+
+    public func deleteUser(id: Int64) async throws -> Bool {
+        try await write { db in try await db.run("DELETE FROM users WHERE id = \(id) RETURNING id") > 0 }
+    }
+
     static func user(_ row: PGRow) throws -> User {
         User(
             id: try row("id"), email: try row("email"), passwordHash: try row("password_hash"), role: User.Role(rawValue: try row("role")) ?? .member,
-            teamID: try row("team_id"), createdAt: try row.date("created_at")
+            teamID: try row("team_id"), createdAt: try row.date("created_at"), disabled: try row("disabled"),
+            mustChangePassword: try row("must_change_password"), lastSignInAt: try row.optionalDate("last_sign_in_at")
         )
     }
 }
@@ -184,6 +227,7 @@ extension PostgresStore: SessionStore {
                 VALUES (\(session.tokenHash), \(session.userID), \(session.csrfToken), \(now.unixSeconds), \(session.expiresAt.unixSeconds))
                 """
             )
+            try await db.run("UPDATE users SET last_sign_in_at = \(now.unixSeconds) WHERE id = \(session.userID)")
         }
     }
 
@@ -193,7 +237,7 @@ extension PostgresStore: SessionStore {
                 let row = try await db.one(
                     """
                     SELECT s.token_hash, s.csrf_token, s.expires_at, u.* FROM sessions s JOIN users u ON u.id = s.user_id
-                    WHERE s.token_hash = \(tokenHash) AND s.expires_at > \(now.unixSeconds)
+                    WHERE s.token_hash = \(tokenHash) AND s.expires_at > \(now.unixSeconds) AND NOT u.disabled
                     """
                 )
             else { return nil }
@@ -205,6 +249,10 @@ extension PostgresStore: SessionStore {
 
     public func deleteSession(tokenHash: String) async throws {
         try await write { db in try await db.run("DELETE FROM sessions WHERE token_hash = \(tokenHash)") }
+    }
+
+    public func deleteSessions(userID: Int64, keeping: String?) async throws {
+        try await write { db in try await db.run("DELETE FROM sessions WHERE user_id = \(userID) AND token_hash IS DISTINCT FROM \(keeping)") }
     }
 
     public func setFlash(_ flash: Data, tokenHash: String) async throws {

@@ -276,6 +276,18 @@ enum SQLiteMigrations {
                     """
             )
         }
+        migrator.registerMigration("013_people") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE users ADD COLUMN last_sign_in_at REAL;
+                    ALTER TABLE tokens ADD COLUMN created_by TEXT;
+                    ALTER TABLE tokens ADD COLUMN created_by_user_id INTEGER;
+                    CREATE INDEX sessions_user ON sessions(user_id);
+                    """
+            )
+        }
         return migrator
     }
 }

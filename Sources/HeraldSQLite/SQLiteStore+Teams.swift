@@ -34,19 +34,43 @@ extension SQLiteStore: TeamStore {
         }
     }
 
+    public func renameTeam(id: Int64, name: String) async throws -> Team? {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE teams SET name = ? WHERE id = ?", arguments: [name, id])
+            return try Row.fetchOne(db, sql: "SELECT * FROM teams WHERE id = ?", arguments: [id]).map(Self.team)
+        }
+    }
+
+    public func deleteTeam(id: Int64) async throws -> TeamDeletion {
+        try await pool.write { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM teams WHERE id = ?", arguments: [id]) != nil else { return .notFound }
+            let hooks = try Int.fetchOne(db, sql: "SELECT count(*) FROM hooks WHERE team_id = ?", arguments: [id]) ?? 0
+            let members = try Int.fetchOne(db, sql: "SELECT count(*) FROM users WHERE team_id = ?", arguments: [id]) ?? 0
+            let tokens = try Int.fetchOne(db, sql: "SELECT count(*) FROM tokens WHERE team_id = ?", arguments: [id]) ?? 0
+            guard hooks + members + tokens == 0 else { return .inUse(hooks: hooks, members: members, tokens: tokens) }
+            try db.execute(sql: "DELETE FROM teams WHERE id = ?", arguments: [id])
+            return .deleted
+        }
+    }
+
     static func team(_ row: Row) -> Team {
         Team(id: row["id"], name: row["name"], slug: row["slug"], createdAt: row.date("created_at"), extraChannels: row.stringArray("extra_channels"))
     }
 }
 
 extension SQLiteStore: TokenStore {
-    public func createToken(name: String, scope: TokenScope, teamID: Int64?, hash: String, prefix: String, now: Date) async throws -> APIToken {
+    public func createToken(
+        name: String, scope: TokenScope, teamID: Int64?, hash: String, prefix: String, createdBy: String?, createdByUserID: Int64?, now: Date
+    ) async throws -> APIToken {
         try await pool.write { db in
             try db.execute(
-                sql: "INSERT INTO tokens (name, scope, team_id, hash, prefix, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                arguments: [name, scope.rawValue, teamID, hash, prefix, now.unixSeconds]
+                sql: "INSERT INTO tokens (name, scope, team_id, hash, prefix, created_at, created_by, created_by_user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                arguments: [name, scope.rawValue, teamID, hash, prefix, now.unixSeconds, createdBy, createdByUserID]
             )
-            return APIToken(id: db.lastInsertedRowID, name: name, scope: scope, teamID: teamID, prefix: prefix, createdAt: now)
+            return APIToken(
+                id: db.lastInsertedRowID, name: name, scope: scope, teamID: teamID, prefix: prefix, createdAt: now, createdBy: createdBy,
+                createdByUserID: createdByUserID
+            )
         }
     }
 
@@ -73,7 +97,8 @@ extension SQLiteStore: TokenStore {
     static func token(_ row: Row) -> APIToken {
         APIToken(
             id: row["id"], name: row["name"], scope: TokenScope(rawValue: row["scope"]) ?? .team, teamID: row["team_id"], prefix: row["prefix"],
-            createdAt: row.date("created_at"), lastUsedAt: row.optionalDate("last_used_at")
+            createdAt: row.date("created_at"), lastUsedAt: row.optionalDate("last_used_at"), createdBy: row["created_by"],
+            createdByUserID: row["created_by_user_id"]
         )
     }
 }

@@ -34,10 +34,31 @@ extension SQLiteStore: UserStore {
         }
     }
 
+    public func saveUser(_ user: User) async throws -> User? {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE users SET role = ?, team_id = ?, password_hash = ?, disabled = ?, must_change_password = ? WHERE id = ?",
+                arguments: [user.role.rawValue, user.teamID, user.passwordHash, user.disabled, user.mustChangePassword, user.id]
+            )
+            guard db.changesCount > 0 else { return nil }
+            if user.disabled { try db.execute(sql: "DELETE FROM sessions WHERE user_id = ?", arguments: [user.id]) }
+            return try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [user.id]).map(Self.user)
+        }
+    }
+
+    public func deleteUser(id: Int64) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM sessions WHERE user_id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM users WHERE id = ?", arguments: [id])
+            return db.changesCount > 0
+        }
+    }
+
     static func user(_ row: Row) -> User {
         User(
             id: row["id"], email: row["email"], passwordHash: row["password_hash"], role: User.Role(rawValue: row["role"]) ?? .member,
-            teamID: row["team_id"], createdAt: row.date("created_at")
+            teamID: row["team_id"], createdAt: row.date("created_at"), disabled: row["disabled"], mustChangePassword: row["must_change_password"],
+            lastSignInAt: row.optionalDate("last_sign_in_at")
         )
     }
 }
@@ -50,6 +71,7 @@ extension SQLiteStore: SessionStore {
                 sql: "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
                 arguments: [session.tokenHash, session.userID, session.csrfToken, now.unixSeconds, session.expiresAt.unixSeconds]
             )
+            try db.execute(sql: "UPDATE users SET last_sign_in_at = ? WHERE id = ?", arguments: [now.unixSeconds, session.userID])
         }
     }
 
@@ -60,7 +82,7 @@ extension SQLiteStore: SessionStore {
                     db,
                     sql: """
                         SELECT s.token_hash, s.csrf_token, s.expires_at, u.* FROM sessions s JOIN users u ON u.id = s.user_id
-                        WHERE s.token_hash = ? AND s.expires_at > ?
+                        WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled = 0
                         """,
                     arguments: [tokenHash, now.unixSeconds]
                 )
@@ -72,6 +94,12 @@ extension SQLiteStore: SessionStore {
 
     public func deleteSession(tokenHash: String) async throws {
         try await pool.write { db in try db.execute(sql: "DELETE FROM sessions WHERE token_hash = ?", arguments: [tokenHash]) }
+    }
+
+    public func deleteSessions(userID: Int64, keeping: String?) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM sessions WHERE user_id = ? AND token_hash IS NOT ?", arguments: [userID, keeping])
+        }
     }
 
     public func setFlash(_ flash: Data, tokenHash: String) async throws {

@@ -58,7 +58,7 @@ struct TokenCommand: AsyncParsableCommand {
             } else if team != nil {
                 throw ValidationError("only team tokens take --team")
             }
-            print(try await store.issueToken(name: name, scope: scope, teamID: teamID).secret)
+            print(try await store.issueToken(name: name, scope: scope, teamID: teamID, createdBy: "command line").secret)
         }
     }
 }

@@ -19,13 +19,68 @@ import Testing
     func tokensAreFoundByHashOnlyAndCanBeRevoked(_ backend: StoreBackend) async throws {
         let store = try await backend.make()
         let team = try await store.makeTeam()
-        let token = try await store.createToken(name: "t", scope: .team, teamID: team.id, hash: "h1", prefix: "hrld_x", now: Date())
+        let token = try await store.createToken(name: "t", scope: .team, teamID: team.id, hash: "h1", prefix: "hrld_x", createdBy: "ana@bde.example", createdByUserID: 7, now: Date())
         #expect(try await store.token(hash: "h1")?.teamID == team.id)
+        #expect(try await store.token(hash: "h1")?.createdBy == "ana@bde.example")
+        #expect(try await store.token(hash: "h1")?.createdByUserID == 7)
         #expect(try await store.token(hash: "h2") == nil)
         #expect(try await store.tokens(teamID: team.id).map(\.id) == [token.id])
         #expect(try await store.deleteToken(id: token.id))
         #expect(try await store.token(hash: "h1") == nil)
         #expect(try await !store.deleteToken(id: token.id))
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func aDisabledOrDeletedUsersSessionsEndAndSignInsAreRecorded(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let team = try await store.makeTeam()
+        var ana = try await store.createUser(email: "ana@bde.example", passwordHash: "x", role: .member, teamID: team.id, now: Date())
+        #expect(ana.lastSignInAt == nil && !ana.disabled && !ana.mustChangePassword)
+        let signedIn = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded())
+        for hash in ["s1", "s2", "s3"] {
+            try await store.createSession(Session(tokenHash: hash, userID: ana.id, csrfToken: "c", expiresAt: Date().addingTimeInterval(60)), now: signedIn)
+        }
+        #expect(try await store.user(id: ana.id)?.lastSignInAt == signedIn)
+        // A password change keeps the session that made it.
+        try await store.deleteSessions(userID: ana.id, keeping: "s2")
+        #expect(try await store.session(tokenHash: "s1", now: Date()) == nil)
+        #expect(try await store.session(tokenHash: "s2", now: Date())?.1.id == ana.id)
+        ana.mustChangePassword = true
+        ana.role = .admin
+        ana.teamID = nil
+        ana.passwordHash = "y"
+        let saved = try await store.saveUser(ana)
+        #expect(saved?.mustChangePassword == true && saved?.role == .admin && saved?.teamID == nil && saved?.passwordHash == "y")
+        #expect(try await store.session(tokenHash: "s2", now: Date()) != nil)
+        ana.disabled = true
+        #expect(try await store.saveUser(ana)?.disabled == true)
+        #expect(try await store.session(tokenHash: "s2", now: Date()) == nil)
+        var gone = ana
+        gone.id = 9_999
+        #expect(try await store.saveUser(gone) == nil)
+        #expect(try await store.deleteUser(id: ana.id))
+        #expect(try await store.user(id: ana.id) == nil)
+        #expect(try await !store.deleteUser(id: ana.id))
+    }
+
+    @Test(arguments: StoreBackend.all)
+    func aTeamIsDeletedOnlyOnceNothingBelongsToIt(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let team = try await store.makeTeam("bde")
+        #expect(try await store.renameTeam(id: team.id, name: "Banco")?.name == "Banco")
+        #expect(try await store.team(slug: "bde")?.name == "Banco")
+        #expect(try await store.renameTeam(id: 9_999, name: "x") == nil)
+        let member = try await store.createUser(email: "ana@bde.example", passwordHash: "x", role: .member, teamID: team.id, now: Date())
+        let token = try await store.createToken(name: "t", scope: .team, teamID: team.id, hash: "h1", prefix: "p", createdBy: nil, createdByUserID: nil, now: Date())
+        let hook = try await store.makeHook(team: team)
+        #expect(try await store.deleteTeam(id: team.id) == .inUse(hooks: 1, members: 1, tokens: 1))
+        #expect(try await store.team(id: team.id) != nil)
+        _ = try await store.deleteHook(id: hook.id)
+        _ = try await store.deleteUser(id: member.id)
+        _ = try await store.deleteToken(id: token.id)
+        #expect(try await store.deleteTeam(id: team.id) == .deleted)
+        #expect(try await store.team(id: team.id) == nil)
+        #expect(try await store.deleteTeam(id: team.id) == .notFound)
     }
 
     @Test(arguments: StoreBackend.all)

@@ -57,7 +57,7 @@ extension WebController {
         }
         let secret: String
         do {
-            secret = try await services.issueToken(name: name, scope: scope, team: team).1
+            secret = try await services.issueToken(name: name, scope: scope, team: team, createdBy: signIn.user.email, createdByUserID: signIn.user.id).1
         } catch let problem as Problem where problem.status == .unprocessableContent {
             return try await tokensView(signIn, shownToken: nil, error: problem.errors.first?.message ?? problem.detail, status: .unprocessableContent)
                 .response(from: request, context: context)
