@@ -35,6 +35,8 @@ public protocol TokenStore: Sendable {
     /// All tokens, or one team's.
     func tokens(teamID: Int64?) async throws -> [APIToken]
     func deleteToken(id: Int64) async throws -> Bool
+    /// Records that the token was used at `date`.
+    func markTokenUsed(id: Int64, at date: Date) async throws
 }
 
 /// People who sign in to the web UI.

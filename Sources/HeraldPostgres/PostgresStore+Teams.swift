@@ -95,6 +95,10 @@ extension PostgresStore: TokenStore {
         try await write { db in try await db.run("DELETE FROM tokens WHERE id = \(id) RETURNING id") > 0 }
     }
 
+    public func markTokenUsed(id: Int64, at date: Date) async throws {
+        try await write { db in try await db.run("UPDATE tokens SET last_used_at = \(date.unixSeconds) WHERE id = \(id)") }
+    }
+
     static func token(_ row: PGRow) throws -> APIToken {
         APIToken(
             id: try row("id"), name: try row("name"), scope: TokenScope(rawValue: try row("scope")) ?? .team, teamID: try row("team_id"),

@@ -94,6 +94,10 @@ extension SQLiteStore: TokenStore {
         }
     }
 
+    public func markTokenUsed(id: Int64, at date: Date) async throws {
+        try await pool.write { db in try db.execute(sql: "UPDATE tokens SET last_used_at = ? WHERE id = ?", arguments: [date.unixSeconds, id]) }
+    }
+
     static func token(_ row: Row) -> APIToken {
         APIToken(
             id: row["id"], name: row["name"], scope: TokenScope(rawValue: row["scope"]) ?? .team, teamID: row["team_id"], prefix: row["prefix"],

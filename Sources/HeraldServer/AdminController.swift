@@ -46,16 +46,12 @@ struct AdminController {
     /// and read besides its own slug, which it always has. Hooks lose a revoked channel at once.
     @Sendable func grantChannels(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
         _ = try context.require(.admin)
-        let team = try await namedTeam(context)
+        guard let slug = context.parameters.get("slug") else { throw Problem.notFound("No such team.") }
         var reader = try FieldReader(try await request.jsonBody(limit: 64 * 1024))
         reader.rejectUnknown(["channels"])
         let channels = reader.stringArray("channels", required: true, maxCount: 500) ?? []
-        for channel in channels where channel.isEmpty || channel.unicodeScalars.count > 128 { reader.fail("channels", "a channel is 1 to 128 characters") }
-        for channel in channels where channel.hasPrefix("_") { reader.fail("channels", "channels starting with _ are reserved") }
         try reader.check()
-        let extra = Array(Set(channels).subtracting([team.slug])).sorted()
-        guard let saved = try await store.setExtraChannels(extra, teamID: team.id) else { throw Problem.notFound("No such team.") }
-        return Self.json(saved)
+        return Self.json(try await services.people.grantChannels(slug: slug, channels: channels))
     }
 
     @Sendable func createTeam(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {

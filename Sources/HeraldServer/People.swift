@@ -145,6 +145,22 @@ public struct People: Sendable {
         return renamed
     }
 
+    /// The channels the team may subscribe to and read besides its own slug, which it always has.
+    /// Hooks lose a revoked channel at once.
+    public func grantChannels(slug: String, channels: [String]) async throws -> Team {
+        let team = try await existingTeam(slug: slug)
+        var errors: [Problem.FieldError] = []
+        if channels.count > 500 { errors.append(.init(field: "/channels", message: "at most 500 channels")) }
+        for channel in channels where channel.isEmpty || channel.unicodeScalars.count > 128 {
+            errors.append(.init(field: "/channels", message: "a channel is 1 to 128 characters"))
+        }
+        for channel in channels where channel.hasPrefix("_") { errors.append(.init(field: "/channels", message: "channels starting with _ are reserved")) }
+        guard errors.isEmpty else { throw Problem.validation(errors) }
+        let extra = Array(Set(channels).subtracting([team.slug])).sorted()
+        guard let saved = try await store.setExtraChannels(extra, teamID: team.id) else { throw Problem.notFound("No such team.") }
+        return saved
+    }
+
     /// Deletes a team that owns nothing any more; otherwise a `409` naming what is left.
     public func deleteTeam(slug: String) async throws {
         let team = try await existingTeam(slug: slug)

@@ -4,7 +4,8 @@ import Synchronization
 
 /// Recently checked API tokens, so a provider emitting thousands of events a second does not read
 /// the token table on every request. An entry lives `maxAge`; revoking a token through Herald
-/// empties the cache at once, so a revoked token stops working on the next request.
+/// empties the cache at once, so a revoked token stops working on the next request. Loading a token
+/// records when it was last used, to the minute.
 final class TokenCache: Sendable {
     private let store: any TokenStore
     private let maxAge: Duration
@@ -17,6 +18,9 @@ final class TokenCache: Sendable {
         var generation = 0
     }
 
+    /// How stale a token's recorded last use may be.
+    static let usePrecision: TimeInterval = 60
+
     init(store: any TokenStore, maxAge: Duration = .seconds(2), maxEntries: Int = 10_000) {
         self.store = store
         self.maxAge = maxAge
@@ -28,7 +32,14 @@ final class TokenCache: Sendable {
         let now = ContinuousClock.now
         let (cached, generation) = state.withLock { ($0.entries[hash], $0.generation) }
         if let cached, now - cached.loadedAt < maxAge { return cached.token }
-        guard let token = try await store.token(hash: hash) else { return nil }
+        guard var token = try await store.token(hash: hash) else { return nil }
+        // Last use to the minute, for the token lists: one write a minute per busy token, at most.
+        let wallClock = Date()
+        if token.lastUsedAt.map({ wallClock.timeIntervalSince($0) >= Self.usePrecision }) ?? true {
+            // A store that cannot take the write (a full disk) must not refuse the request.
+            try? await store.markTokenUsed(id: token.id, at: wallClock)
+            token.lastUsedAt = wallClock
+        }
         state.withLock { state in
             guard state.generation == generation else { return }
             if state.entries.count >= maxEntries { state.entries.removeAll(keepingCapacity: true) }

@@ -5,7 +5,10 @@ import Mustache
 /// Renders the Mustache pages in `Templates/`, loaded once at start (a missing page fails fast).
 public struct PageRenderer: Sendable {
     let library: MustacheLibrary
-    static let pages = ["login", "hooks", "hook-form", "hook", "delivery", "tokens", "admin", "admin-event-types", "admin-deliveries", "error"]
+    static let pages = [
+        "login", "hooks", "hook-form", "hook", "delivery", "tokens", "admin", "admin-event-types", "admin-deliveries", "error", "users", "user", "team", "account",
+        "member-form", "flash",
+    ]
 
     public init(directory: URL) async throws {
         library = try await MustacheLibrary(directory: directory.path)

@@ -21,7 +21,8 @@ extension WebController {
                 "tokens": tokens.map { token in
                     [
                         "id": token.id, "name": token.name, "scope": token.scope.rawValue, "prefix": token.prefix,
-                        "team": token.teamID.flatMap { teams[$0]?.name } ?? "—", "created": Timestamp.string(token.createdAt),
+                        "team": token.teamID.flatMap { teams[$0]?.name } ?? "—", "created": Self.readableTime(token.createdAt),
+                        "createdBy": token.createdBy ?? "—", "lastUsed": token.lastUsedAt.map(Self.readableTime) ?? "never",
                     ] as [String: Any]
                 },
                 "noTokens": tokens.isEmpty, "shownToken": shownToken ?? "", "hasShownToken": shownToken != nil,
@@ -88,24 +89,23 @@ extension WebController {
 
     @Sendable func adminPage(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
         let signIn = try requireAdmin(context)
-        return try await adminView(signIn, notice: try await takeFlash(signIn, for: "/admin")["notice"], errors: [:], status: .ok)
+        return try await adminView(signIn, flash: try await takeFlash(signIn, for: "/admin"), errors: [:], status: .ok)
     }
 
-    func adminView(_ signIn: WebSignIn, notice: String?, errors: [String: String], status: HTTPResponse.Status) async throws -> HTML {
+    func adminView(_ signIn: WebSignIn, flash: [String: String], errors: [String: String], status: HTTPResponse.Status) async throws -> HTML {
         let teams = try await store.teams()
         let users = try await store.users(teamID: nil)
         let hooks = try await store.hooks(teamID: nil)
-        var values: [String: Any] = [
-            "teams": teams.map { team in
-                [
-                    "id": team.id, "name": team.name, "slug": team.slug,
-                    "members": users.filter { $0.teamID == team.id }.map(\.email).joined(separator: ", "),
-                    "hookCount": hooks.filter { $0.teamID == team.id }.count,
-                ] as [String: Any]
-            },
-            "admins": users.filter { $0.role == .admin }.map(\.email).joined(separator: ", "),
-            "notice": notice ?? "", "hasNotice": notice != nil, "noTeams": teams.isEmpty,
-        ]
+        var values = flashValues(flash)
+        values["teams"] = teams.map { team in
+            [
+                "id": team.id, "name": team.name, "slug": team.slug,
+                "members": users.filter { $0.teamID == team.id }.map(\.email).joined(separator: ", "),
+                "hookCount": hooks.filter { $0.teamID == team.id }.count,
+            ] as [String: Any]
+        }
+        values["admins"] = users.filter { $0.role == .admin && !$0.disabled }.map(\.email).joined(separator: ", ")
+        values["noTeams"] = teams.isEmpty
         for (field, message) in errors { values["error_\(field)"] = message }
         return renderer.render("admin", page(signIn, title: "Administration", values), status: status)
     }
@@ -128,30 +128,42 @@ extension WebController {
                 errors["team_slug"] = "A team with this slug exists."
             }
         }
-        return try await adminView(signIn, notice: nil, errors: errors, status: .unprocessableContent).response(from: request, context: context)
+        return try await adminView(signIn, flash: [:], errors: errors, status: .unprocessableContent).response(from: request, context: context)
     }
 
+    /// Adds a person from the form on the administration or the people page, and goes back there.
+    /// Without a password, one is generated, shown once, and must be changed at the first sign-in.
     @Sendable func createMember(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try requireAdmin(context)
         let form = try await checkedForm(request, signIn)
+        let back = form["from"] == "/admin/users" ? "/admin/users" : "/admin"
         let email = form.trimmed("email")
         let password = form["password"] ?? ""
         let role = User.Role(rawValue: form["role"] ?? "") ?? .member
         let team = try await Int64(form["team"] ?? "").asyncFlatMap { try await store.team(id: $0) }
-        var errors: [String: String] = [:]
-        if !User.isValidEmail(email) { errors["member_email"] = "Enter an email address." }
-        if password.count < 10 { errors["member_password"] = "Use a password of at least 10 characters." }
-        if role == .member && team == nil { errors["member_team"] = "Choose the member's team." }
-        if errors.isEmpty {
-            do {
-                _ = try await store.createUser(email: email, passwordHash: Bcrypt.hash(password), role: role, teamID: role == .admin ? nil : team?.id, now: Date())
-                try await setFlash(["notice": "\(email) can now sign in."], signIn, for: "/admin")
-                return Response.redirect(to: "/admin")
-            } catch StoreError.conflict {
-                errors["member_email"] = "Someone already signs in with this email."
+        do {
+            let (_, generated) = try await services.people.addUser(
+                email: email, password: password.isEmpty ? nil : password, role: role, team: role == .admin ? nil : team
+            )
+            var flash = ["notice": "\(email) can now sign in."]
+            if let generated {
+                flash["notice"] = "\(email) can now sign in with this one-time password, and must choose their own at once."
+                flash["password"] = generated
             }
+            try await setFlash(flash, signIn, for: back)
+            return Response.redirect(to: back)
+        } catch let problem as Problem where problem.status == .unprocessableContent || problem.status == .conflict {
+            var errors: [String: String] = [:]
+            for error in problem.errors {
+                let field = "member_" + (error.field.split(separator: "/").last.map(String.init) ?? "email")
+                errors[field] = errors[field] ?? Self.sentence(error)
+            }
+            if back == "/admin/users" {
+                try await setFlash(["error": errors.values.sorted().joined(separator: " ")], signIn, for: back)
+                return Response.redirect(to: back)
+            }
+            return try await adminView(signIn, flash: [:], errors: errors, status: .unprocessableContent).response(from: request, context: context)
         }
-        return try await adminView(signIn, notice: nil, errors: errors, status: .unprocessableContent).response(from: request, context: context)
     }
 }
 

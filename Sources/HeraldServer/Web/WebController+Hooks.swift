@@ -307,7 +307,7 @@ extension WebController {
             "statusClass": status == "success" ? "ok" : status == "failure" ? "bad" : "idle",
             "note": delivery.note ?? "", "hasNote": delivery.note != nil,
             "code": delivery.lastStatusCode.map(String.init) ?? "—", "duration": delivery.lastDurationMs.map { "\($0) ms" } ?? "—",
-            "time": Timestamp.string(delivery.deliveredAt ?? delivery.createdAt).replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: " UTC"),
+            "time": Self.readableTime(delivery.deliveredAt ?? delivery.createdAt),
             "redelivery": delivery.lifecycle.redelivery, "attempts": delivery.totalAttempts,
         ]
     }

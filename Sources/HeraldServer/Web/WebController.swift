@@ -50,6 +50,7 @@ struct WebController {
         web.get("/documents/{db}", use: databasePage)
         web.get("/documents/{db}/changes", use: databaseChanges)
         web.get("/documents/{db}/{docid}", use: documentPage)
+        addPeopleRoutes(to: web)
     }
 
     // MARK: sign-in
@@ -147,12 +148,18 @@ struct WebController {
             return try loginForm(request: request, context: context, email: email, error: "That email and password do not match.", status: .unauthorized)
         }
         services.signIns.succeeded(keys)
+        guard !user.disabled else {
+            return try loginForm(
+                request: request, context: context, email: email, error: "This account is disabled: ask an administrator to enable it.", status: .forbidden
+            )
+        }
         let token = Session.randomToken()
         let session = Session(
             tokenHash: APIToken.hash(token), userID: user.id, csrfToken: Session.randomToken(), expiresAt: Date().addingTimeInterval(TimeInterval(Self.sessionLifetime))
         )
         try await store.createSession(session, now: Date())
-        var response = Response.redirect(to: user.role == .admin ? "/admin" : "/hooks", type: .normal)
+        let landing = user.mustChangePassword ? "/account" : user.role == .admin ? "/admin" : "/hooks"
+        var response = Response.redirect(to: landing, type: .normal)
         response.setCookie(.herald(WebSessionMiddleware.cookieName, token, maxAge: Self.sessionLifetime, secure: secureCookies))
         response.setCookie(.herald(WebSessionMiddleware.csrfCookieName, "", maxAge: 0, secure: secureCookies))
         return response

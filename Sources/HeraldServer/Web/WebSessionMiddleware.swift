@@ -15,6 +15,10 @@ struct WebSessionMiddleware: RouterMiddleware {
         else { return try await next(request, context) }
         var context = context
         context.webSession = WebSignIn(user: user, session: session)
+        // After an administrator's reset, the one-time password opens only the account page.
+        if user.mustChangePassword, !["/account", "/account/password", "/logout"].contains(request.uri.path) {
+            return Response(status: .seeOther, headers: [.location: "/account"])
+        }
         return try await next(request, context)
     }
 }
