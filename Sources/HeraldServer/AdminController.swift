@@ -191,6 +191,7 @@ extension AdminController {
         _ = try context.require(.admin)
         var reader = try FieldReader(try await request.jsonBody(limit: 16 * 1024))
         reader.rejectUnknown(["email", "password", "team", "role"])
+        reader.rejectNull(["password", "role"])
         let email = reader.string("email", required: true, maxLength: 254)
         let password = reader.string("password", maxLength: 200)
         let role = reader.choice("role", as: User.Role.self) ?? .member
@@ -211,6 +212,7 @@ extension AdminController {
         let id = try userID(context)
         var reader = try FieldReader(try await request.jsonBody(limit: 16 * 1024))
         reader.rejectUnknown(["role", "team", "disabled"])
+        reader.rejectNull(["role", "disabled"])
         let role = reader.choice("role", as: User.Role.self)
         let team = try await readTeam(&reader)
         let disabled = reader.bool("disabled")

@@ -121,6 +121,11 @@ struct FieldReader {
         return choice
     }
 
+    /// Fails on `keys` sent as null where only a value is meaningful, rather than read as absent.
+    mutating func rejectNull(_ keys: [String]) {
+        for key in keys where value(key)?.isNull == true { fail(key, "must not be null") }
+    }
+
     /// Fails on keys not in `allowed`, so typos do not pass silently.
     mutating func rejectUnknown(_ allowed: Set<String>) {
         for pair in pairs where !allowed.contains(pair.key) { fail(pair.key, "is not a known field") }
