@@ -14,17 +14,6 @@ public enum EventMatcher {
         return false
     }
 
-    /// Whether a hook subscribed to `patterns` and `hookChannels` receives the event.
-    ///
-    /// An event without channels goes to every hook whose patterns match. An event with channels
-    /// goes only to hooks that share at least one of them: that is how a provider routes a lead to
-    /// some departments only.
-    public static func matches(patterns: [String], hookChannels: [String], eventType: String, eventChannels: [String]) -> Bool {
-        guard patterns.contains(where: { matches(pattern: $0, eventType: eventType) }) else { return false }
-        if eventChannels.isEmpty { return true }
-        return hookChannels.contains(where: eventChannels.contains)
-    }
-
     /// Whether `pattern` is well-formed: `*`, an event name, or an event-name prefix followed by `.*`.
     public static func isValidPattern(_ pattern: String) -> Bool {
         if pattern == "*" { return true }
@@ -39,18 +28,26 @@ extension EventMatcher {
     public static func routes(_ event: Event, to hook: Hook, grantedChannels: Set<String>) -> Bool {
         // A sync hook pulls its pages; fan-out makes no deliveries for it.
         guard event.seq > hook.createdAfterSeq, hook.mode == .push else { return false }
-        // A hook from the config file is the operator's, like a Sync Gateway handler: every
-        // document of its database, whatever the channels.
-        if hook.managedKey != nil { return hook.events.contains { matches(pattern: $0, eventType: event.type) } }
-        let channels = hook.channels.filter(grantedChannels.contains)
-        return matches(patterns: hook.events, hookChannels: channels, eventType: event.type, eventChannels: event.channels)
+        return listens(hook, to: event, grantedChannels: grantedChannels)
     }
 
-    /// Whether a team may read `event` in the pull feed: when one of its hooks could receive it,
-    /// by event pattern and by the hook's channels that the team is granted.
+    /// Whether `hook` subscribes to `event`, by its event patterns and the channels it listens on,
+    /// whatever its state: the one rule of fan-out, the pull feed, replay and HTTP Sync pages.
+    ///
+    /// A hook that names channels listens on those its team is granted. A hook that names none
+    /// listens on every channel its team may read (its slug and its grants), as a GitHub hook
+    /// receives all its repository's events. An event without channels reaches every hook whose
+    /// patterns match; a hook of the config file is the operator's, like a Sync Gateway handler,
+    /// and gets every event its patterns match, whatever the channels.
+    public static func listens(_ hook: Hook, to event: Event, grantedChannels: Set<String>) -> Bool {
+        guard hook.events.contains(where: { matches(pattern: $0, eventType: event.type) }) else { return false }
+        if event.channels.isEmpty || hook.managedKey != nil { return true }
+        if hook.channels.isEmpty { return event.channels.contains(where: grantedChannels.contains) }
+        return hook.channels.contains { grantedChannels.contains($0) && event.channels.contains($0) }
+    }
+
+    /// Whether a team may read `event` in the pull feed: when one of its hooks could receive it.
     public static func isVisible(_ event: Event, toTeamWith hooks: [Hook], grantedChannels: Set<String>) -> Bool {
-        hooks.contains { hook in
-            matches(patterns: hook.events, hookChannels: hook.channels.filter(grantedChannels.contains), eventType: event.type, eventChannels: event.channels)
-        }
+        hooks.contains { listens($0, to: event, grantedChannels: grantedChannels) }
     }
 }

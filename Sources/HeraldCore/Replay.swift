@@ -48,11 +48,7 @@ public struct ReplayJob: Sendable, Hashable {
     /// Whether the replay re-queues `event` for `hook`: the hook's event patterns and its granted
     /// channels (all of them for a hook of the config file), whatever the hook's state or creation.
     public static func matches(_ event: Event, hook: Hook, grantedChannels: Set<String>) -> Bool {
-        guard event.type != "ping" else { return false }
-        if hook.managedKey != nil { return hook.events.contains { EventMatcher.matches(pattern: $0, eventType: event.type) } }
-        return EventMatcher.matches(
-            patterns: hook.events, hookChannels: hook.channels.filter(grantedChannels.contains), eventType: event.type, eventChannels: event.channels
-        )
+        event.type != "ping" && EventMatcher.listens(hook, to: event, grantedChannels: grantedChannels)
     }
 }
 

@@ -13,18 +13,38 @@ import Testing
     }
 
     @Test func anEventWithoutChannelsReachesEveryMatchingHook() {
-        #expect(EventMatcher.matches(patterns: ["*"], hookChannels: [], eventType: "lead.created", eventChannels: []))
-        #expect(EventMatcher.matches(patterns: ["*"], hookChannels: ["bde"], eventType: "lead.created", eventChannels: []))
+        #expect(EventMatcher.listens(hook(channels: []), to: event(channels: []), grantedChannels: ["bde"]))
+        #expect(EventMatcher.listens(hook(channels: ["bde"]), to: event(channels: []), grantedChannels: ["bde"]))
+        #expect(EventMatcher.listens(hook(channels: ["bde"]), to: event(channels: []), grantedChannels: []))
     }
 
     @Test func anEventWithChannelsReachesOnlyHooksSharingOne() {
-        #expect(EventMatcher.matches(patterns: ["*"], hookChannels: ["bde"], eventType: "lead.created", eventChannels: ["bde", "cce"]))
-        #expect(!EventMatcher.matches(patterns: ["*"], hookChannels: ["tourism"], eventType: "lead.created", eventChannels: ["bde", "cce"]))
-        #expect(!EventMatcher.matches(patterns: ["*"], hookChannels: [], eventType: "lead.created", eventChannels: ["bde"]))
+        #expect(EventMatcher.listens(hook(channels: ["bde"]), to: event(channels: ["bde", "cce"]), grantedChannels: ["bde"]))
+        #expect(!EventMatcher.listens(hook(channels: ["tourism"]), to: event(channels: ["bde", "cce"]), grantedChannels: ["tourism"]))
+    }
+
+    @Test func aHookWithoutChannelsListensOnEveryChannelItsTeamMayRead() {
+        let defaults = hook(channels: [])
+        #expect(EventMatcher.listens(defaults, to: event(channels: ["bde"]), grantedChannels: ["bde", "regional"]))
+        #expect(EventMatcher.listens(defaults, to: event(channels: ["regional"]), grantedChannels: ["bde", "regional"]))
+        #expect(!EventMatcher.listens(defaults, to: event(channels: ["cce"]), grantedChannels: ["bde", "regional"]))
+        // A revoked grant stops it at once, as for a hook that names the channel.
+        #expect(!EventMatcher.listens(defaults, to: event(channels: ["regional"]), grantedChannels: ["bde"]))
+        // The same rule in the feed and in replay.
+        #expect(EventMatcher.isVisible(event(channels: ["regional"]), toTeamWith: [defaults], grantedChannels: ["bde", "regional"]))
+        #expect(!EventMatcher.isVisible(event(channels: ["cce"]), toTeamWith: [defaults], grantedChannels: ["bde", "regional"]))
+        #expect(ReplayJob.matches(event(channels: ["bde"]), hook: defaults, grantedChannels: ["bde"]))
+        #expect(!ReplayJob.matches(event(channels: ["cce"]), hook: defaults, grantedChannels: ["bde"]))
+    }
+
+    @Test func aHookOfTheConfigFileGetsEveryEventItsPatternsMatch() {
+        var managed = hook(channels: [])
+        managed.managedKey = "leads/document_changed/0"
+        #expect(EventMatcher.listens(managed, to: event(channels: ["anything"]), grantedChannels: []))
     }
 
     @Test func aChannelDoesNotOverrideTheEventPattern() {
-        #expect(!EventMatcher.matches(patterns: ["lead.updated"], hookChannels: ["bde"], eventType: "lead.created", eventChannels: ["bde"]))
+        #expect(!EventMatcher.listens(hook(channels: ["bde"], events: ["lead.updated"]), to: event(channels: ["bde"]), grantedChannels: ["bde"]))
     }
 
     @Test(arguments: [("*", true), ("lead.*", true), ("lead.created", true), ("lead.", false), ("Lead.Created", false), ("", false), ("a..b", false), ("**", false)])

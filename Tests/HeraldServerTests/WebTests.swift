@@ -60,8 +60,9 @@ import Testing
                     #expect(form.html.contains(label), "\(label)")
                 }
                 #expect(form.html.contains("lead.assigned"), "catalog events are offered")
-                // Defaults that deliver: a new hook listens on its team's own channel.
-                #expect(form.html.contains(#"name="channels" type="text" value="bde""#), "the team's channel is filled in")
+                // Defaults that deliver: left empty, a hook listens on every channel its team reads.
+                #expect(form.html.contains(#"name="channels" type="text" value="""#))
+                #expect(form.html.contains("Empty: every channel the team reads (<code>bde</code>)"))
                 // Invalid input comes back with the user's values and a message next to the field.
                 let invalid = try await client.submit(from: "/hooks/new", to: "/hooks", [
                     ("url", "ftp://nope"), ("content_type", "form"), ("events_mode", "custom"), ("channels", "bde"), ("active", "1"),

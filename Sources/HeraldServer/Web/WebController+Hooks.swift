@@ -49,13 +49,15 @@ extension WebController {
     ) async throws -> [String: Any] {
         let catalog = try await store.eventTypes().filter { $0.name != "ping" }
         let teams = signIn.user.role == .admin ? try await store.teams() : []
+        let ownTeam = try await signIn.user.teamID.asyncFlatMap { try await store.team(id: $0) }
         var context = page(signIn, title: title, [
             "action": action, "hookID": hookID ?? 0, "isEdit": hookID != nil,
             "url": values.url, "secretHint": hookID == nil ? "Leave empty and Herald generates one, shown once." : "Leave empty to keep the current secret.",
             "json": values.contentType == .json, "form": values.contentType == .form,
             "sslOn": !values.insecureSSL, "sslOff": values.insecureSSL, "active": values.active,
             "modeDefault": values.mode == "default", "modeAll": values.mode == "all", "modeCustom": values.mode == "custom",
-            "channels": values.channels, "ordered": values.ordering == .ordered, "ed25519": values.signature == .ed25519,
+            "channels": values.channels, "teamChannels": ownTeam.map { $0.channels.sorted().joined(separator: ", ") } ?? "", "hasTeamChannels": ownTeam != nil,
+            "ordered": values.ordering == .ordered, "ed25519": values.signature == .ed25519,
             "timeout": values.timeout, "filter": values.filter, "transform": values.transform,
             "scriptsOpen": !values.filter.isEmpty || !values.transform.isEmpty || errors["filter"] != nil || errors["transform"] != nil,
             "eventTypes": catalog.map { ["name": $0.name, "description": $0.description, "checked": values.events.contains($0.name)] },
@@ -159,11 +161,8 @@ extension WebController {
 
     @Sendable func newHookPage(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
         let signIn = try signedIn(context)
-        // The form's defaults deliver: a new hook listens on its team's own channel (events routed
-        // to the team reach it), as well as on events sent without channels.
-        var values = FormValues()
-        if let teamID = signIn.user.teamID, let team = try await store.team(id: teamID) { values.channels = team.slug }
-        return renderer.render("hook-form", try await formContext(signIn, title: "Add webhook", action: "/hooks", values: values, errors: [:], hookID: nil))
+        // The form's defaults deliver: a hook without channels listens on every channel its team reads.
+        return renderer.render("hook-form", try await formContext(signIn, title: "Add webhook", action: "/hooks", values: FormValues(), errors: [:], hookID: nil))
     }
 
     @Sendable func createHook(_ request: Request, context: HeraldRequestContext) async throws -> Response {
