@@ -385,10 +385,14 @@ public final class DeliveryEngine: Service, Sendable {
     private func deliveryLoop() async {
         var retryDelay: Duration = .milliseconds(50)
         var failedTurns = 0
+        /// When dispatching ended: the attempts still in flight have ``DeliveryEngineConfiguration/stopGrace`` from then.
+        var stoppedAt: ContinuousClock.Instant?
         await withDiscardingTaskGroup { group in
             while true {
                 await checkDrained()
                 let dispatching = isDispatching
+                if !dispatching && stoppedAt == nil { stoppedAt = .now }
+                let graceLeft = stoppedAt.map { configuration.stopGrace - (ContinuousClock.now - $0) }
                 let (finished, inFlight, byHook, byTeam) = state.withLock { state in
                     let finished = state.finished
                     state.finished.removeAll(keepingCapacity: true)
@@ -449,10 +453,22 @@ public final class DeliveryEngine: Service, Sendable {
                     }
                 }
                 for delivery in batch.claimed { group.addTask { await self.attempt(delivery) } }
+                if let graceLeft, graceLeft <= .zero {
+                    // The stop's grace is over: what is still in flight is cut, not recorded, and sent
+                    // again at the next start; a receiver that never answers does not hold the stop.
+                    let cut = state.withLock { $0.inFlight }
+                    logger.warning(
+                        "attempts still in flight when the stop's grace ended were cut; their deliveries are sent again at the next start",
+                        metadata: ["count": "\(cut)", "grace_seconds": "\(configuration.stopGrace.components.seconds)"]
+                    )
+                    group.cancelAll()
+                    break
+                }
                 // Every slot taken: the next finished attempt wakes us. Otherwise sleep until the next
                 // scheduled attempt; work held back by a cap is woken by a finishing attempt, never polled.
                 let full = policy.limit > 0 && batch.claimed.count == policy.limit
-                await deliveryBell.wait(timeout: full || !dispatching ? configuration.idleInterval : await idleWait(after: claimedAt))
+                let wait = full || !dispatching ? min(configuration.idleInterval, graceLeft ?? configuration.idleInterval) : await idleWait(after: claimedAt)
+                await deliveryBell.wait(timeout: wait)
             }
         }
     }

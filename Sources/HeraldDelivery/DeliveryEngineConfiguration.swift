@@ -21,6 +21,10 @@ public struct DeliveryEngineConfiguration: Sendable {
     /// Unfinished deliveries (pending, retrying or in flight) a hook may hold before its replays
     /// pause until some finish.
     public var replayHoldPerHook: Int = 1_000
+    /// How long a graceful stop lets the attempts in flight finish. Past it they are cut and not
+    /// recorded: their deliveries stay in flight in the store and are sent again at the next start
+    /// (at least once), so a receiver that never answers cannot hold a stop for its hook's timeout.
+    public var stopGrace: Duration = .seconds(5)
     /// The longest the engine sleeps before looking for due work again.
     public var idleInterval: Duration = .seconds(1)
     /// Allow targets on loopback and private networks (tests, local demos).

@@ -121,6 +121,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a request's head and body may take to arrive; after the first 10 s its body must also arrive at 1 KiB/s or more.")
     var requestDeadlineSeconds: Int = 60
 
+    @Option(
+        help: "Seconds a graceful stop (SIGTERM, SIGINT) gives the delivery attempts in flight; past that they are cut and sent again at the next start."
+    )
+    var stopGraceSeconds: Int = 5
+
     @Option(help: "Requests a second one API token may make on average, in bursts of twice that; more get 429 with Retry-After. 0: unlimited.")
     var requestsPerToken: Double = 1000
 
@@ -193,6 +198,8 @@ struct Serve: AsyncParsableCommand {
         }
         configuration.maxConnectionsPerClient = maxConnectionsPerClient
         configuration.requestDeadline = .seconds(requestDeadlineSeconds)
+        guard (0...300).contains(stopGraceSeconds) else { throw ValidationError("--stop-grace-seconds must be between 0 and 300") }
+        configuration.engine.stopGrace = .seconds(stopGraceSeconds)
         configuration.minimumFreeDiskBytes = minFreeDiskMb * 1_048_576
         guard retentionDays > 0 else { throw ValidationError("--retention-days must be more than 0") }
         configuration.engine.retention = .seconds(retentionDays * 86_400)

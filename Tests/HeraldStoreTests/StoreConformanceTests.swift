@@ -161,11 +161,12 @@ import Testing
         _ = try await store.emit("lead.created", channels: ["cce"])
         _ = try await store.emit("lead.created")
         let result = try await store.fanOut(limit: 100, now: Date())
-        #expect(result == FanOutResult(events: 3, deliveries: 3))
+        #expect(result == FanOutResult(events: 3, deliveries: 4))
         let claimed = try await store.claimAll()
-        // The channelled event reaches only the hook on its channel; the broadcast one reaches both.
-        #expect(claimed.map(\.event.seq).sorted() == [5, 7, 7])
-        #expect(claimed.filter { $0.event.seq == 5 }.map(\.hook.id) == [leads.id])
+        // The event on the team's channel reaches the hook on it and the hook that names no channel
+        // (it listens on all its team's); another team's channel reaches neither; the broadcast both.
+        #expect(claimed.map(\.event.seq).sorted() == [5, 5, 7, 7])
+        #expect(claimed.filter { $0.event.seq == 5 }.map(\.hook.id).sorted() == [all.id, leads.id])
         #expect(Set(claimed.map(\.hook.id)) == [all.id, leads.id])
         #expect(!claimed.contains { $0.hook.id == updates.id })
         #expect(try await store.fanOut(limit: 100, now: Date()) == FanOutResult(events: 0, deliveries: 0))
