@@ -27,6 +27,12 @@ document.addEventListener("DOMContentLoaded", () => {
     };
     source.addEventListener("end", () => source.close());
   });
+  // The admin overview, rendered again by the server every few seconds.
+  document.querySelectorAll("[data-live-overview]").forEach((box) => {
+    const source = new EventSource(box.dataset.liveOverview);
+    source.onmessage = (message) => { box.innerHTML = message.data; };
+    source.addEventListener("end", () => source.close());
+  });
   // A replay's live progress bar.
   document.querySelectorAll("[data-replay-progress]").forEach((box) => {
     const bar = box.querySelector("progress"), text = box.querySelector(".replay-text");

@@ -173,6 +173,9 @@ public protocol DeliveryStore: Sendable {
     func unfinishedDeliveryCount(hookID: Int64, limit: Int) async throws -> Int
     /// When the oldest delivery still waiting to be sent was made; nil when none waits.
     func oldestPendingDate() async throws -> Date?
+    /// Unfinished (pending or in flight) deliveries per hook, read from the index of unfinished
+    /// work: its cost grows with the backlog, not with the delivery log.
+    func unfinishedByHook() async throws -> [Int64: Int]
 }
 
 extension HookStore {

@@ -64,6 +64,8 @@ public final class DeliveryEngine: Service, Sendable {
     /// The longest a graceful stop waits for the deliveries of its stop events.
     public static let drainLimit: Duration = .seconds(5)
 
+    /// Attempts finished per second over the last hour (this node), for the overview.
+    public let throughput = ThroughputWindow()
     private let attemptsCounter = Counter(label: "herald_delivery_attempts_total")
     private let successCounter = Counter(label: "herald_deliveries_succeeded_total")
     private let failureCounter = Counter(label: "herald_delivery_attempts_failed_total")
@@ -551,6 +553,7 @@ public final class DeliveryEngine: Service, Sendable {
         attemptsCounter.increment()
         durationTimer.recordMilliseconds(sent.attempt.durationMs)
         if sent.outcome.isSuccess { successCounter.increment() } else { failureCounter.increment() }
+        throughput.record(failed: !sent.outcome.isSuccess)
         state.withLock { $0.finished.append((delivery, sent)) }
         deliveryBell.ring()
         if delivery.syncThrough != nil { syncBell.ring() }

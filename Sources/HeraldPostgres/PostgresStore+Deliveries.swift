@@ -538,6 +538,13 @@ extension PostgresStore: DeliveryStore {
         }
     }
 
+    public func unfinishedByHook() async throws -> [Int64: Int] {
+        try await read { db in
+            let rows = try await db.all("SELECT hook_id, count(*) AS n FROM deliveries WHERE status IN ('pending', 'in_flight') GROUP BY hook_id")
+            return Dictionary(uniqueKeysWithValues: try rows.map { (try $0("hook_id", as: Int64.self), Int(try $0("n", as: Int64.self))) })
+        }
+    }
+
     public func oldestPendingDate() async throws -> Date? {
         try await read { db in
             try await db.value("SELECT MIN(created_at) FROM deliveries WHERE status = 'pending'", as: Double.self).map(Date.init(timeIntervalSince1970:))

@@ -415,6 +415,15 @@ extension SQLiteStore: DeliveryStore {
         }
     }
 
+    public func unfinishedByHook() async throws -> [Int64: Int] {
+        try await pool.read { db in
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT hook_id, COUNT(*) AS n FROM deliveries INDEXED BY deliveries_unfinished WHERE status IN ('pending', 'in_flight') GROUP BY hook_id"
+            )
+            return Dictionary(uniqueKeysWithValues: rows.map { (row: Row) -> (Int64, Int) in (row["hook_id"], row["n"]) })
+        }
+    }
+
     public func oldestPendingDate() async throws -> Date? {
         try await pool.read { db in
             try Double.fetchOne(db, sql: "SELECT MIN(created_at) FROM deliveries WHERE status = 'pending'").map(Date.init(unixSeconds:))

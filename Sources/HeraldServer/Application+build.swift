@@ -58,6 +58,7 @@ public func buildRouter(_ services: HeraldServices, renderer: PageRenderer) -> R
     HooksController(services: services).addRoutes(to: router)
     DeliveriesController(services: services).addRoutes(to: router)
     ReplayController(services: services).addRoutes(to: router)
+    OverviewController(services: services).addRoutes(to: router)
     DocumentsController(services: services).addRoutes(to: router)
     WebController(services: services, renderer: renderer).addRoutes(to: router)
     services.allowedMethods.learn(from: router)

@@ -51,6 +51,7 @@ struct WebController {
         web.get("/documents/{db}/changes", use: databaseChanges)
         web.get("/documents/{db}/{docid}", use: documentPage)
         addPeopleRoutes(to: web)
+        addOverviewRoutes(to: web)
     }
 
     // MARK: sign-in

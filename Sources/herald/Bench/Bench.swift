@@ -72,6 +72,7 @@ struct Bench: AsyncParsableCommand {
             if let filter { report.add("hook filter", filter) }
             if let transform { report.add("hook transform", transform) }
             let herald = try await HeraldUnderTest.start(bench: self, receiverPort: receiverPort, logger: logger)
+            if prefill > 0 { report.add("admin overview, 20 reads", try await herald.timeOverview()) }
             do {
                 if soak {
                     try await herald.runSoak(rate ?? 200, receiver: receiver, report: &report)

@@ -98,6 +98,19 @@ final class HeraldUnderTest: @unchecked Sendable {
         try? FileManager.default.removeItem(at: dataDirectory)
     }
 
+    /// How long the admin overview takes on this store (the prefilled log included): p50 and max of 20.
+    func timeOverview() async throws -> String {
+        var times: [Duration] = []
+        for _ in 0..<20 {
+            let start = ContinuousClock.now
+            _ = try await services.overview()
+            times.append(ContinuousClock.now - start)
+        }
+        times.sort()
+        func ms(_ duration: Duration) -> String { String(format: "%.1f ms", Double(duration.components.attoseconds) / 1e15 + Double(duration.components.seconds) * 1000) }
+        return "p50 \(ms(times[times.count / 2])), max \(ms(times.last!))"
+    }
+
     /// Every hook registered, each of which got a creation ping.
     var registeredHooks: Int { max(bench.hooks, bench.hooksTotal ?? 0) }
 

@@ -38,6 +38,9 @@ final class WebClient: Sendable {
         }
     }
 
+    /// The cookies, as a `Cookie` header (for a raw socket that streams).
+    var cookieHeader: String { cookies.withLock { $0.map { "\($0.key)=\($0.value)" }.joined(separator: "; ") } }
+
     func get(_ path: String) async throws -> Page {
         try await send(.GET, path, form: nil)
     }
