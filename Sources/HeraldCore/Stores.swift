@@ -264,7 +264,8 @@ public struct DocumentWrite: Sendable, Hashable {
 }
 
 /// Everything Herald stores. Each backend conforms to all of it.
-public protocol HeraldStore: TeamStore, TokenStore, UserStore, SessionStore, EventTypeStore, EventStore, HookStore, DeliveryStore, DocumentStore, ReplayStore {}
+public protocol HeraldStore: TeamStore, TokenStore, UserStore, SessionStore, EventTypeStore, EventStore, HookStore, DeliveryStore, DocumentStore, ReplayStore,
+    AuditStore {}
 
 /// An appended event, or the earlier one its idempotency key points to.
 public struct AppendedEvent: Sendable, Hashable {

@@ -273,8 +273,11 @@ public final class DeliveryEngine: Service, Sendable {
         while isDispatching {
             var pruned = 0
             do {
-                let result = try await store.prune(before: Date().addingTimeInterval(-configuration.retention.seconds), limit: Self.pruneStep)
-                pruned = result.total
+                let cutoff = Date().addingTimeInterval(-configuration.retention.seconds)
+                let result = try await store.prune(before: cutoff, limit: Self.pruneStep)
+                // The audit log is kept as long as the delivery log.
+                let audit = try await store.pruneAudit(before: cutoff, limit: Self.pruneStep)
+                pruned = result.total + audit
                 if pruned > 0 {
                     prunedCounter.increment(by: pruned)
                     logger.debug("pruned", metadata: ["attempt_bodies": "\(result.attemptBodies)", "deliveries": "\(result.deliveries)", "events": "\(result.events)"])

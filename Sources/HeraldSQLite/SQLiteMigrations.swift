@@ -288,6 +288,23 @@ enum SQLiteMigrations {
                     """
             )
         }
+        migrator.registerMigration("014_audit_log") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE audit_log (
+                        id INTEGER PRIMARY KEY,
+                        at REAL NOT NULL,
+                        actor TEXT NOT NULL,
+                        address TEXT,
+                        action TEXT NOT NULL,
+                        target TEXT NOT NULL,
+                        team_id INTEGER,
+                        changes TEXT NOT NULL
+                    );
+                    CREATE INDEX audit_log_at ON audit_log(at);
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -60,16 +60,8 @@ struct AdminController {
         reader.rejectUnknown(["name", "slug"])
         let name = reader.string("name", required: true, maxLength: 200)
         let slug = reader.string("slug", required: true, maxLength: 63)
-        if let name, !Team.isValidName(name) { reader.fail("name", "must be readable text, without control characters or bidirectional controls") }
-        if let slug, !Team.isValidSlug(slug) { reader.fail("slug", "must be lower-case letters, digits and dashes") }
-        if let slug, Team.isReservedSlug(slug) { reader.fail("slug", "\(slug) is reserved for the config file's hooks") }
         try reader.check()
-        do {
-            let team = try await store.createTeam(name: name!, slug: slug!, now: Date())
-            return JSONResponse(status: .created, body: Self.json(team))
-        } catch StoreError.conflict(let message) {
-            throw Problem.conflict(message)
-        }
+        return JSONResponse(status: .created, body: Self.json(try await services.people.createTeam(name: name ?? "", slug: slug ?? "")))
     }
 
     @Sendable func listTeams(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
@@ -137,7 +129,12 @@ extension HeraldServices {
                 .init(field: "/team", message: "team \(team.slug) has \(configuration.maxTokensPerTeam) tokens, the most a team may have: revoke one first")
             ])
         }
-        return try await store.issueToken(name: name, scope: scope, teamID: team?.id, createdBy: createdBy, createdByUserID: createdByUserID)
+        let issued = try await store.issueToken(name: name, scope: scope, teamID: team?.id, createdBy: createdBy, createdByUserID: createdByUserID)
+        try await store.audit(
+            "token.created", target: "token \(issued.token.id) (\(name))", teamID: team?.id,
+            changes: .object([("scope", .string(scope.rawValue)), ("prefix", .string(issued.token.prefix))])
+        )
+        return issued
     }
 }
 

@@ -49,7 +49,12 @@ public func buildRouter(_ services: HeraldServices, renderer: PageRenderer) -> R
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: WebErrorMiddleware(renderer: renderer))
     router.add(middleware: ProblemMiddleware())
-    router.add(middleware: TokenAuthMiddleware(tokens: services.tokens, limiter: services.rateLimiter, teamLimiter: services.teamRateLimiter))
+    router.add(
+        middleware: TokenAuthMiddleware(
+            tokens: services.tokens, limiter: services.rateLimiter, teamLimiter: services.teamRateLimiter,
+            clientAddress: { [services] in services.clientAddress($0, $1) }
+        )
+    )
     router.add(middleware: AllowedMethodsMiddleware(allowed: services.allowedMethods))
     OperationsController(services: services).addRoutes(to: router)
     AdminController(services: services).addRoutes(to: router)
@@ -59,6 +64,7 @@ public func buildRouter(_ services: HeraldServices, renderer: PageRenderer) -> R
     DeliveriesController(services: services).addRoutes(to: router)
     ReplayController(services: services).addRoutes(to: router)
     OverviewController(services: services).addRoutes(to: router)
+    AuditLogController(services: services).addRoutes(to: router)
     DocumentsController(services: services).addRoutes(to: router)
     WebController(services: services, renderer: renderer).addRoutes(to: router)
     services.allowedMethods.learn(from: router)

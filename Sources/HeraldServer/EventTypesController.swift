@@ -30,8 +30,7 @@ struct EventTypesController {
         _ = try context.require(.admin)
         let type = try EventTypeCatalog.parse(try await request.jsonBody(limit: 256 * 1024), name: nil)
         guard try await store.eventType(name: type.name) == nil else { throw Problem.conflict("The event type \(type.name) exists; PUT replaces it.") }
-        try await store.saveEventType(type)
-        services.catalog.invalidate()
+        try await services.saveEventType(type)
         return JSONResponse(status: .created, body: Self.json(type))
     }
 
@@ -39,17 +38,38 @@ struct EventTypesController {
         _ = try context.require(.admin)
         let name = context.parameters.get("name") ?? ""
         let type = try EventTypeCatalog.parse(try await request.jsonBody(limit: 256 * 1024), name: name)
-        let created = try await store.saveEventType(type)
-        services.catalog.invalidate()
+        let created = try await services.saveEventType(type)
         return JSONResponse(status: created ? .created : .ok, body: Self.json(type))
     }
 
     @Sendable func delete(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         _ = try context.require(.admin)
-        guard let name = context.parameters.get("name"), try await store.deleteEventType(name: name) else {
+        guard let name = context.parameters.get("name"), try await services.deleteEventType(name: name) else {
             throw Problem.notFound("No such event type.")
         }
-        services.catalog.invalidate()
         return Response(status: .noContent)
+    }
+}
+
+extension HeraldServices {
+    /// Adds or replaces an event type (true when it is new); ingest sees it at once.
+    @discardableResult
+    func saveEventType(_ type: EventType) async throws -> Bool {
+        let before = try await store.eventType(name: type.name)
+        let created = try await store.saveEventType(type)
+        catalog.invalidate()
+        try await store.audit(
+            created ? "event-type.created" : "event-type.updated", target: "event type \(type.name)",
+            changes: AuditEntry.changes(before: before.map(EventTypesController.json), after: EventTypesController.json(type))
+        )
+        return created
+    }
+
+    /// Removes an event type from the catalog; false when there was none.
+    func deleteEventType(name: String) async throws -> Bool {
+        guard try await store.deleteEventType(name: name) else { return false }
+        catalog.invalidate()
+        try await store.audit("event-type.deleted", target: "event type \(name)")
+        return true
     }
 }

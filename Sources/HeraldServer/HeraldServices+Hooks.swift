@@ -210,12 +210,42 @@ extension HeraldServices {
         let keys = try newKeys(secret: secret, signature: settings.signature, credentials: settings.credentials)
         let (hook, _) = try await store.createHook(teamID: teamID, settings: settings, keys: keys, now: Date())
         engine.deliveriesQueued()
+        try await auditHook("hook.created", before: nil, after: hook)
         return hook
+    }
+
+    /// Deletes the hook and its delivery log.
+    func deleteHook(_ hook: Hook) async throws {
+        guard try await store.deleteHook(id: hook.id) else { return }
+        try await auditHook("hook.deleted", before: hook, after: nil)
+    }
+
+    /// Records a change to a hook: its settings before and after, secrets never (a new secret or
+    /// credentials show as changed, masked).
+    func auditHook(_ action: String, before: Hook?, after: Hook?) async throws {
+        guard let hook = after ?? before else { return }
+        try await store.audit(
+            action, target: "hook \(hook.id)", teamID: hook.teamID, changes: AuditEntry.changes(before: before.map(Self.auditView), after: after.map(Self.auditView))
+        )
+    }
+
+    /// What the audit log shows of a hook.
+    static func auditView(_ hook: Hook) -> JSONValue {
+        .object([
+            ("url", .string(hook.url)), ("events", .array(hook.events.map(JSONValue.string))), ("channels", .array(hook.channels.map(JSONValue.string))),
+            ("active", .bool(hook.active)), ("content_type", .string(hook.contentType.rawValue)), ("insecure_ssl", .bool(hook.insecureSSL)),
+            ("timeout_seconds", .int(Int64(hook.timeoutSeconds))), ("ordering", .string(hook.ordering.rawValue)),
+            ("signature", .string(hook.signature.rawValue)), ("mode", .string(hook.mode.rawValue)),
+            ("filter", hook.filter.map(JSONValue.string) ?? .null), ("transform", hook.transform.map(JSONValue.string) ?? .null),
+            ("secret", .string(hook.encryptedSecret.base64EncodedString())),
+            ("credentials", hook.encryptedCredentials.map { .string($0.base64EncodedString()) } ?? .null),
+        ])
     }
 
     /// Saves new settings (and a new secret, if given). Turning a disabled hook back on clears
     /// why it was disabled and lets its waiting deliveries go.
     func updateHook(_ hook: Hook, settings: HookSettings, secret: String?) async throws -> Hook {
+        let before = hook
         var hook = hook
         let reactivated = settings.active && !hook.active
         hook.url = settings.url
@@ -245,17 +275,21 @@ extension HeraldServices {
         }
         let saved = try await store.updateHook(hook, now: Date())
         if reactivated { engine.deliveriesQueued() }
+        try await auditHook("hook.updated", before: before, after: saved)
         return saved
     }
 
     /// Issues `secret`; the current one keeps signing for `grace`.
     func rotateSecret(of hook: Hook, to secret: WebhookSecret, grace: Duration) async throws -> Hook {
+        let before = hook
         var hook = hook
         let now = Date()
         hook.encryptedPreviousSecret = hook.encryptedSecret
         hook.previousSecretExpiresAt = now.addingTimeInterval(grace.seconds)
         hook.encryptedSecret = try secretBox.seal(secret.string)
-        return try await store.updateHook(hook, now: now)
+        let saved = try await store.updateHook(hook, now: now)
+        try await auditHook("hook.secret-rotated", before: before, after: saved)
+        return saved
     }
 }
 

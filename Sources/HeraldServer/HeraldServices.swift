@@ -75,8 +75,10 @@ public struct HeraldServices: Sendable {
 
     /// Revokes a token: it stops working on the next request.
     func revokeToken(id: Int64) async throws -> Bool {
+        let token = try await store.tokens(teamID: nil).first { $0.id == id }
         let deleted = try await store.deleteToken(id: id)
         tokens.removeAll()
+        if deleted, let token { try await store.audit("token.revoked", target: "token \(id) (\(token.name))", teamID: token.teamID) }
         return deleted
     }
 

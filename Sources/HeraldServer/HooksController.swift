@@ -151,7 +151,7 @@ struct HooksController {
 
     @Sendable func delete(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let hook = try await services.editableHook(context.parameters.get("id"), for: try context.require(.team, .admin))
-        _ = try await store.deleteHook(id: hook.id)
+        try await services.deleteHook(hook)
         return Response(status: .noContent)
     }
 

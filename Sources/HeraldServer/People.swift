@@ -42,6 +42,7 @@ public struct People: Sendable {
                 user.mustChangePassword = true
                 user = try await store.saveUser(user) ?? user
             }
+            try await store.audit("user.created", target: "user \(user.email)", teamID: user.teamID, changes: AuditEntry.changes(before: nil, after: Self.view(user)))
             return (user, password == nil ? chosen : nil)
         } catch StoreError.conflict {
             throw Problem.validation([.init(field: "/email", message: "someone already signs in with \(email)")], status: .conflict)
@@ -67,7 +68,24 @@ public struct People: Sendable {
         if user.role == .admin && user.teamID != nil { throw Problem.validation([.init(field: "/team", message: "an administrator belongs to no team")]) }
         if before.role == .admin && !before.disabled && (user.role != .admin || user.disabled) { try await refuseLastAdmin(before) }
         guard let saved = try await store.saveUser(user) else { throw Problem.notFound("No such user.") }
+        try await store.audit(
+            "user.updated", target: "user \(saved.email)", teamID: saved.teamID ?? before.teamID,
+            changes: AuditEntry.changes(before: Self.view(before), after: Self.view(saved))
+        )
         return saved
+    }
+
+    /// What the audit log shows of a user (never their password).
+    static func view(_ user: User) -> JSONValue {
+        .object([
+            ("email", .string(user.email)), ("role", .string(user.role.rawValue)), ("team_id", user.teamID.map { .int($0) } ?? .null),
+            ("disabled", .bool(user.disabled)), ("must_change_password", .bool(user.mustChangePassword)),
+        ])
+    }
+
+    /// What the audit log shows of a team.
+    static func view(_ team: Team) -> JSONValue {
+        .object([("name", .string(team.name)), ("slug", .string(team.slug)), ("channels", .array(team.extraChannels.sorted().map(JSONValue.string)))])
     }
 
     /// Deletes a user and ends their sessions; with `revokeTokens`, also the API tokens they made.
@@ -81,6 +99,10 @@ public struct People: Sendable {
         var revoked = 0
         for token in made where try await store.deleteToken(id: token.id) { revoked += 1 }
         if revoked > 0 { tokensRevoked() }
+        try await store.audit(
+            "user.deleted", target: "user \(user.email)", teamID: user.teamID,
+            changes: .object([("tokens_revoked", .int(Int64(revoked)))])
+        )
         return revoked
     }
 
@@ -98,6 +120,7 @@ public struct People: Sendable {
         user.mustChangePassword = true
         guard let saved = try await store.saveUser(user) else { throw Problem.notFound("No such user.") }
         try await store.deleteSessions(userID: id, keeping: nil)
+        try await store.audit("user.password-reset", target: "user \(saved.email)", teamID: saved.teamID)
         return (saved, password)
     }
 
@@ -114,6 +137,7 @@ public struct People: Sendable {
         user.mustChangePassword = false
         guard let saved = try await store.saveUser(user) else { throw Problem.notFound("No such user.") }
         try await store.deleteSessions(userID: userID, keeping: session)
+        try await store.audit("user.password-changed", target: "user \(saved.email)", teamID: saved.teamID)
         return saved
     }
 
@@ -135,6 +159,24 @@ public struct People: Sendable {
         return team
     }
 
+    /// Creates a team; `409` when its slug is taken.
+    public func createTeam(name: String, slug: String) async throws -> Team {
+        var errors: [Problem.FieldError] = []
+        if !Team.isValidName(name) || !(1...200).contains(name.count) {
+            errors.append(.init(field: "/name", message: "must be 1 to 200 characters of readable text, without control characters or bidirectional controls"))
+        }
+        if !Team.isValidSlug(slug) { errors.append(.init(field: "/slug", message: "must be lower-case letters, digits and dashes")) }
+        if Team.isReservedSlug(slug) { errors.append(.init(field: "/slug", message: "\(slug) is reserved for the config file's hooks")) }
+        guard errors.isEmpty else { throw Problem.validation(errors) }
+        do {
+            let team = try await store.createTeam(name: name, slug: slug, now: Date())
+            try await store.audit("team.created", target: "team \(team.slug)", teamID: team.id, changes: AuditEntry.changes(before: nil, after: Self.view(team)))
+            return team
+        } catch StoreError.conflict(let message) {
+            throw Problem.conflict(message)
+        }
+    }
+
     /// Renames a team; its slug, and so its channel and URLs, stay.
     public func renameTeam(slug: String, name: String) async throws -> Team {
         let team = try await existingTeam(slug: slug)
@@ -142,6 +184,9 @@ public struct People: Sendable {
             throw Problem.validation([.init(field: "/name", message: "must be 1 to 200 characters of readable text, without control characters")])
         }
         guard let renamed = try await store.renameTeam(id: team.id, name: name) else { throw Problem.notFound("No such team.") }
+        try await store.audit(
+            "team.renamed", target: "team \(team.slug)", teamID: team.id, changes: AuditEntry.changes(before: Self.view(team), after: Self.view(renamed))
+        )
         return renamed
     }
 
@@ -158,6 +203,10 @@ public struct People: Sendable {
         guard errors.isEmpty else { throw Problem.validation(errors) }
         let extra = Array(Set(channels).subtracting([team.slug])).sorted()
         guard let saved = try await store.setExtraChannels(extra, teamID: team.id) else { throw Problem.notFound("No such team.") }
+        try await store.audit(
+            "team.channels-granted", target: "team \(team.slug)", teamID: team.id,
+            changes: AuditEntry.changes(before: Self.view(team), after: Self.view(saved))
+        )
         return saved
     }
 
@@ -165,7 +214,8 @@ public struct People: Sendable {
     public func deleteTeam(slug: String) async throws {
         let team = try await existingTeam(slug: slug)
         switch try await store.deleteTeam(id: team.id) {
-        case .deleted: return
+        case .deleted:
+            try await store.audit("team.deleted", target: "team \(team.slug)", teamID: team.id, changes: AuditEntry.changes(before: Self.view(team), after: nil))
         case .notFound: throw Problem.notFound("No such team.")
         case .inUse(let hooks, let members, let tokens):
             let left = [(hooks, "webhook"), (members, "member"), (tokens, "API token")].filter { $0.0 > 0 }

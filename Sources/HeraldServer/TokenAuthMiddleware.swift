@@ -11,6 +11,8 @@ struct TokenAuthMiddleware: RouterMiddleware {
     let limiter: RateLimiter?
     /// Requests per team, across its tokens; nil: unlimited.
     var teamLimiter: RateLimiter? = nil
+    /// The client's address (behind a trusted proxy, the one it forwards), for the audit log.
+    var clientAddress: @Sendable (Request, Context) -> String = { _, context in context.remoteAddress?.ipAddress ?? "unknown" }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let authorization = request.headers[.authorization] else { return try await next(request, context) }
@@ -34,7 +36,8 @@ struct TokenAuthMiddleware: RouterMiddleware {
         }
         var context = context
         context.principal = Principal(tokenID: stored.id, scope: stored.scope, teamID: stored.teamID)
-        return try await next(request, context)
+        let actor = AuditActor(name: "token \(stored.id) (\(stored.name))", address: clientAddress(request, context))
+        return try await AuditActor.$current.withValue(actor) { try await next(request, context) }
     }
 
     /// A 429 saying which limit was reached and when to try again.

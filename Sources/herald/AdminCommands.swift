@@ -20,12 +20,8 @@ struct TeamCommand: AsyncParsableCommand {
             guard !Team.isReservedSlug(slug) else { throw ValidationError("--slug \(slug) is reserved for the config file's hooks") }
             guard Team.isValidName(name) else { throw ValidationError("--name must be readable text, without control characters") }
             let store = try await openCommandStore(dataDirectory)
-            do {
-                let team = try await store.createTeam(name: name, slug: slug, now: Date())
-                print("Created team \(team.slug) (id \(team.id)).")
-            } catch StoreError.conflict(let message) {
-                throw ValidationError(message)
-            }
+            let team = try await refusalsAsMessages { try await People(store: store).createTeam(name: name, slug: slug) }
+            print("Created team \(team.slug) (id \(team.id)).")
         }
     }
 
@@ -95,7 +91,9 @@ struct TokenCommand: AsyncParsableCommand {
             } else if team != nil {
                 throw ValidationError("only team tokens take --team")
             }
-            print(try await store.issueToken(name: name, scope: scope, teamID: teamID, createdBy: "command line").secret)
+            let (token, secret) = try await store.issueToken(name: name, scope: scope, teamID: teamID, createdBy: "command line")
+            try await store.audit("token.created", target: "token \(token.id) (\(name))", teamID: teamID, changes: .object([("scope", .string(scope.rawValue))]))
+            print(secret)
         }
     }
 }

@@ -27,7 +27,17 @@ enum Entry {
         do {
             var command = try Herald.parseAsRoot(commandLine)
             if var asyncCommand = command as? any AsyncParsableCommand {
-                try await asyncCommand.run()
+                // What a command changes is the command line's in the audit log; a server's requests
+                // name their own actor.
+                if command is Serve {
+                    try await asyncCommand.run()
+                } else {
+                    try await AuditActor.$current.withValue(.commandLine) {
+                        // The command is run once, here, and touched by nothing else.
+                        nonisolated(unsafe) var running = asyncCommand
+                        try await running.run()
+                    }
+                }
             } else {
                 try command.run()
             }

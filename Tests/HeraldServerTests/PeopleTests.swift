@@ -262,5 +262,9 @@ import Testing
         let store = try SQLiteStore(path: directory.appendingPathComponent("herald.sqlite").path)
         #expect(try await store.users(teamID: nil).map(\.email) == ["boss@example.org"])
         #expect(try await store.teams().isEmpty)
+        // What the command line did is in the audit log, as its.
+        let audit = try await store.auditLog(AuditQuery(limit: 100))
+        #expect(audit.first?.action == "team.deleted" && audit.allSatisfy { $0.actor == "command line" }, "\(audit.map(\.action))")
+        #expect(Set(audit.map(\.action)).isSuperset(of: ["team.created", "user.created", "user.updated", "user.password-reset", "team.renamed", "user.deleted"]))
     }
 }

@@ -84,6 +84,32 @@ import Testing
     }
 
     @Test(arguments: StoreBackend.all)
+    func theAuditLogFiltersPagesAndPrunes(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let old = Date(timeIntervalSince1970: 1_700_000_000)
+        let recent = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded())
+        try await store.recordAudit(AuditEntry(at: old, actor: "ana@bde.example", address: "10.0.0.1", action: "user.created", target: "user x", teamID: 1))
+        try await store.recordAudit(AuditEntry(at: recent, actor: "token 2 (ci)", address: nil, action: "hook.updated", target: "hook 3", teamID: 1,
+            changes: .object([("url", .object([("before", .string("a")), ("after", .string("b"))]))])))
+        try await store.recordAudit(AuditEntry(at: recent, actor: "command line", address: nil, action: "user.deleted", target: "user x", teamID: nil))
+        try await store.recordAudit(AuditEntry(at: recent, actor: "command line", address: nil, action: "users.odd", target: "x", teamID: nil))
+        let all = try await store.auditLog(AuditQuery())
+        #expect(all.map(\.action) == ["users.odd", "user.deleted", "hook.updated", "user.created"])
+        #expect(all[2].changes["url"]?["after"] == .string("b") && all[3].address == "10.0.0.1" && all[3].at == old)
+        // `user` is a family of actions, not a prefix of any text.
+        #expect(try await store.auditLog(AuditQuery(action: "user")).map(\.action) == ["user.deleted", "user.created"])
+        #expect(try await store.auditLog(AuditQuery(action: "user.deleted")).count == 1)
+        #expect(try await store.auditLog(AuditQuery(actor: "command line")).count == 2)
+        #expect(try await store.auditLog(AuditQuery(teamID: 1)).map(\.action) == ["hook.updated", "user.created"])
+        #expect(try await store.auditLog(AuditQuery(since: recent)).count == 3)
+        #expect(try await store.auditLog(AuditQuery(until: recent)).map(\.action) == ["user.created"])
+        let page = try await store.auditLog(AuditQuery(limit: 2))
+        #expect(try await store.auditLog(AuditQuery(beforeID: page.last?.id, limit: 2)).map(\.action) == ["hook.updated", "user.created"])
+        #expect(try await store.pruneAudit(before: recent.addingTimeInterval(-60), limit: 100) == 1)
+        #expect(try await store.auditLog(AuditQuery()).count == 3)
+    }
+
+    @Test(arguments: StoreBackend.all)
     func seedingTheCatalogKeepsEditedTypes(_ backend: StoreBackend) async throws {
         let store = try await backend.make()
         try await store.seedEventTypes(EventType.seedCatalog)

@@ -7,7 +7,7 @@ public struct PageRenderer: Sendable {
     let library: MustacheLibrary
     static let pages = [
         "login", "hooks", "hook-form", "hook", "delivery", "tokens", "admin", "admin-event-types", "admin-deliveries", "error", "users", "user", "team", "account",
-        "member-form", "flash", "overview", "overview-body",
+        "member-form", "flash", "overview", "overview-body", "audit-log",
     ]
 
     public init(directory: URL) async throws {

@@ -121,10 +121,10 @@ extension WebController {
         if Team.isReservedSlug(slug) { errors["team_slug"] = "This slug is reserved for the config file's hooks." }
         if errors.isEmpty {
             do {
-                _ = try await store.createTeam(name: name, slug: slug, now: Date())
+                _ = try await services.people.createTeam(name: name, slug: slug)
                 try await setFlash(["notice": "Team \(name) created."], signIn, for: "/admin")
                 return Response.redirect(to: "/admin")
-            } catch StoreError.conflict {
+            } catch let problem as Problem where problem.status == .conflict {
                 errors["team_slug"] = "A team with this slug exists."
             }
         }

@@ -45,8 +45,7 @@ extension WebController {
         if errors.isEmpty {
             do {
                 let type = try EventTypeCatalog.parse(.object(body), name: nil)
-                let created = try await store.saveEventType(type)
-                services.catalog.invalidate()
+                let created = try await services.saveEventType(type)
                 try await setFlash(["notice": "\(type.name) \(created ? "added" : "updated")."], signIn, for: "/admin/event-types")
                 return Response.redirect(to: "/admin/event-types")
             } catch let problem as Problem {
@@ -60,10 +59,9 @@ extension WebController {
     @Sendable func deleteEventType(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try requireAdmin(context)
         _ = try await checkedForm(request, signIn)
-        guard let name = context.parameters.get("name"), name != "ping", try await store.deleteEventType(name: name) else {
+        guard let name = context.parameters.get("name"), name != "ping", try await services.deleteEventType(name: name) else {
             throw Problem.notFound("There is no such event type, or it cannot be removed.")
         }
-        services.catalog.invalidate()
         return Response.redirect(to: "/admin/event-types")
     }
 

@@ -359,11 +359,13 @@ extension WebController {
         let signIn = try signedIn(context)
         var hook = try await visibleHook(context.parameters.get("id"), signIn)
         _ = try await checkedForm(request, signIn)
+        let before = hook
         hook.active = true
         hook.disabledReason = nil
         hook.failingSince = nil
-        _ = try await store.updateHook(hook, now: Date())
+        let saved = try await store.updateHook(hook, now: Date())
         services.engine.deliveriesQueued()
+        try await services.auditHook("hook.enabled", before: before, after: saved)
         return Response.redirect(to: "/hooks/\(hook.id)?notice=enabled")
     }
 
@@ -381,7 +383,7 @@ extension WebController {
         let signIn = try signedIn(context)
         let hook = try await editableHook(context.parameters.get("id"), signIn)
         _ = try await checkedForm(request, signIn)
-        _ = try await store.deleteHook(id: hook.id)
+        try await services.deleteHook(hook)
         return Response.redirect(to: "/hooks")
     }
 

@@ -14,6 +14,7 @@ extension WebController {
     func addOverviewRoutes(to web: RouterGroup<HeraldRequestContext>) {
         web.get("/admin/overview", use: overviewPage)
         web.get("/admin/overview/events", use: overviewEvents)
+        web.get("/admin/audit-log", use: auditLogPage)
     }
 
     func overviewValues(_ overview: Overview) -> [String: Any] {

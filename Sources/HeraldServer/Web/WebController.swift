@@ -15,7 +15,7 @@ struct WebController {
     static let sessionLifetime = 7 * 86_400
 
     func addRoutes(to router: Router<HeraldRequestContext>) {
-        let web = router.group().add(middleware: WebSessionMiddleware(store: services.store))
+        let web = router.group().add(middleware: WebSessionMiddleware(store: services.store, clientAddress: { [services] in services.clientAddress($0, $1) }))
         web.get("/", use: home)
         web.get("/login", use: loginPage)
         web.post("/login", use: login)

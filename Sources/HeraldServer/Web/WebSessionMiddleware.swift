@@ -6,6 +6,8 @@ import Hummingbird
 struct WebSessionMiddleware: RouterMiddleware {
     typealias Context = HeraldRequestContext
     let store: any SessionStore
+    /// The client's address (behind a trusted proxy, the one it forwards), for the audit log.
+    var clientAddress: @Sendable (Request, Context) -> String = { _, context in context.remoteAddress?.ipAddress ?? "unknown" }
     static let cookieName = "herald_session"
     static let csrfCookieName = "herald_csrf"
 
@@ -19,7 +21,9 @@ struct WebSessionMiddleware: RouterMiddleware {
         if user.mustChangePassword, !["/account", "/account/password", "/logout"].contains(request.uri.path) {
             return Response(status: .seeOther, headers: [.location: "/account"])
         }
-        return try await next(request, context)
+        return try await AuditActor.$current.withValue(AuditActor(name: user.email, address: clientAddress(request, context))) {
+            try await next(request, context)
+        }
     }
 }
 
