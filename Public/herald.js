@@ -44,25 +44,46 @@ document.addEventListener("DOMContentLoaded", () => {
     };
     poll();
   });
-  // Request / Response tabs on a delivery.
-  document.querySelectorAll("[data-tabs]").forEach((container) => {
-    const tabs = [...container.querySelectorAll(".tab")];
-    if (tabs.length < 2) return;
+  // Request / Response tabs on a delivery: a WAI-ARIA tablist, arrow keys move between tabs.
+  document.querySelectorAll("[data-tabs]").forEach((container, group) => {
+    const panels = [...container.querySelectorAll(".tab")];
+    if (panels.length < 2) return;
     container.classList.add("js");
     const bar = document.createElement("div");
     bar.className = "tabbar";
-    const show = (index) => tabs.forEach((tab, i) => {
-      tab.classList.toggle("active", i === index);
-      bar.children[i].classList.toggle("active", i === index);
-    });
-    tabs.forEach((tab, i) => {
+    bar.setAttribute("role", "tablist");
+    const buttons = panels.map((panel, i) => {
       const button = document.createElement("button");
       button.type = "button";
-      button.textContent = tab.querySelector("h2").firstChild.textContent.trim();
-      button.addEventListener("click", () => show(i));
+      button.id = `tab-${group}-${i}`;
+      button.setAttribute("role", "tab");
+      button.setAttribute("aria-controls", panel.id ||= `tabpanel-${group}-${i}`);
+      button.textContent = panel.querySelector("h2").firstChild.textContent.trim();
+      panel.setAttribute("role", "tabpanel");
+      panel.setAttribute("aria-labelledby", button.id);
       bar.appendChild(button);
+      return button;
+    });
+    const show = (index, focus) => {
+      panels.forEach((panel, i) => panel.classList.toggle("active", i === index));
+      buttons.forEach((button, i) => {
+        const selected = i === index;
+        button.classList.toggle("active", selected);
+        button.setAttribute("aria-selected", String(selected));
+        button.tabIndex = selected ? 0 : -1;
+      });
+      if (focus) buttons[index].focus();
+    };
+    buttons.forEach((button, i) => {
+      button.addEventListener("click", () => show(i, false));
+      button.addEventListener("keydown", (event) => {
+        const next = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: buttons.length - 1 }[event.key];
+        if (next === undefined) return;
+        event.preventDefault();
+        show((next + buttons.length) % buttons.length, true);
+      });
     });
     container.prepend(bar);
-    show(0);
+    show(0, false);
   });
 });

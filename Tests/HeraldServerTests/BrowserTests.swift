@@ -56,4 +56,47 @@ import Testing
             #expect(FileManager.default.fileExists(atPath: screenshot.path), "the hook page screenshot")
         }
     }
+
+    /// Every page at 390 px: no horizontal scrolling, no serious or critical axe-core violation, and
+    /// the delivery's tabs and the skip link work from the keyboard.
+    @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary && BrowserTests.chromiumAvailable && ExternalTools.hasPython("axe_core_python")), "needs the built herald, Chromium, chromedriver, selenium and axe-core-python"))
+    func everyPageFitsAPhoneAndPassesAxe() async throws {
+        let binary = try #require(ExternalTools.heraldBinary)
+        let python = try #require(ExternalTools.python(importing: "selenium, axe_core_python"))
+        let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-a11y-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dataDirectory) }
+        let password = "correct horse battery"
+        let (teamToken, providerToken, memberID): (String, String, Int64)
+        do {
+            let store = try SQLiteStore(directory: dataDirectory)
+            let team = try await store.createTeam(name: "Banco de Desarrollo Económico", slug: "bde", now: Date())
+            _ = try await store.createUser(email: "admin@example.org", passwordHash: Bcrypt.hash(password, cost: 4), role: .admin, teamID: nil, now: Date())
+            memberID = try await store.createUser(email: "ana@bde.example", passwordHash: Bcrypt.hash(password, cost: 4), role: .member, teamID: team.id, now: Date()).id
+            teamToken = try await HeraldHarness.issueToken(store: store, scope: .team, team: team).1
+            providerToken = try await HeraldHarness.issueToken(store: store, scope: .provider, team: nil).1
+        }
+        try await TestReceiver.run { receiver in
+            let root = ExternalTools.packageRoot
+            let server = try ChildProcess(binary: binary, arguments: [
+                "serve", "--data-dir", dataDirectory.path, "--port", "0", "--allow-private-targets",
+                "--templates-dir", root.appendingPathComponent("Templates").path, "--public-dir", root.appendingPathComponent("Public").path,
+            ])
+            defer { server.stop() }
+            let port = try await server.waitForPort()
+            let api = HeraldHarnessClient(baseURL: "http://127.0.0.1:\(port)")
+            let hook = try #require(try await api.call(.POST, "/api/hooks", token: teamToken, body: #"{"url":"\#(receiver.url())","events":["lead.*"]}"#).json["id"]?.intValue)
+            _ = try await api.call(.POST, "/api/events", token: providerToken, body: #"{"type":"lead.created","data":{"lead_id":"a11y"}}"#)
+            let delivery = try #require(try await eventuallyValue("the lead's delivery is logged") {
+                try await api.call(.GET, "/api/hooks/\(hook)/deliveries", token: teamToken).json["deliveries"]?.arrayValue?
+                    .first { $0["event"] == .string("lead.created") }?["id"]?.stringValue
+            })
+            let shots = root.appendingPathComponent(".build/screenshots")
+            try FileManager.default.createDirectory(at: shots, withIntermediateDirectories: true)
+            let result = try await ExternalTools.runOffPool(python, [
+                root.appendingPathComponent("Tests/Browser/accessibility.py").path, "http://127.0.0.1:\(port)", "admin@example.org", "ana@bde.example",
+                password, String(hook), delivery, "bde", String(memberID), shots.path,
+            ])
+            #expect(result.status == 0 && result.output.contains("ACCESSIBILITY OK"), "\(result.output)")
+        }
+    }
 }
