@@ -33,6 +33,19 @@ document.addEventListener("DOMContentLoaded", () => {
     source.onmessage = (message) => { box.innerHTML = message.data; };
     source.addEventListener("end", () => source.close());
   });
+  // A hook's newest deliveries, live: new rows on top, changed rows in place.
+  document.querySelectorAll("[data-live-tail]").forEach((body) => {
+    const source = new EventSource(body.dataset.liveTail);
+    source.onmessage = (message) => {
+      const template = document.createElement("template");
+      template.innerHTML = message.data.trim();
+      const row = template.content.firstElementChild;
+      if (!row) return;
+      const existing = body.querySelector(`tr[data-delivery="${CSS.escape(row.dataset.delivery)}"]`);
+      if (existing) existing.replaceWith(row); else body.prepend(row);
+    };
+    source.addEventListener("end", () => source.close());
+  });
   // A replay's live progress bar.
   document.querySelectorAll("[data-replay-progress]").forEach((box) => {
     const bar = box.querySelector("progress"), text = box.querySelector(".replay-text");

@@ -369,6 +369,8 @@ public struct DeliveryQuery: Sendable, Hashable {
     public var eventType: String?
     /// Only deliveries of these events.
     public var eventSeqs: [Int64]?
+    /// Only deliveries of the event with this id (`evt_…`).
+    public var eventID: String?
     public var since: Date?
     public var until: Date?
     /// The `(createdAt, id)` position after which to continue (newest first).

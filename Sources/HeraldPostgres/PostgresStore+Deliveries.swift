@@ -472,6 +472,7 @@ extension PostgresStore: DeliveryStore {
         if let teamID = query.teamID { try clause("d.team_id = ?", teamID) }
         if let statuses = query.statuses { try clause("d.status = ANY(?)", array: statuses.map(\.rawValue)) }
         if let type = query.eventType { try clause("e.type = ?", type) }
+        if let eventID = query.eventID { try clause("e.id = ?", eventID) }
         if let seqs = query.eventSeqs { try clause("d.event_seq = ANY(?)", array: seqs) }
         if let since = query.since { try clause("d.created_at >= ?", since.unixSeconds) }
         if let until = query.until { try clause("d.created_at < ?", until.unixSeconds) }

@@ -347,6 +347,7 @@ extension SQLiteStore: DeliveryStore {
             arguments += StatementArguments(statuses.map(\.rawValue))
         }
         if let type = query.eventType { clauses.append("e.type = ?"); arguments += [type] }
+        if let eventID = query.eventID { clauses.append("e.id = ?"); arguments += [eventID] }
         if let seqs = query.eventSeqs {
             clauses.append("d.event_seq IN (\(seqs.map { _ in "?" }.joined(separator: ",")))")
             arguments += StatementArguments(seqs)

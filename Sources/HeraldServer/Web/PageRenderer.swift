@@ -7,7 +7,7 @@ public struct PageRenderer: Sendable {
     let library: MustacheLibrary
     static let pages = [
         "login", "hooks", "hook-form", "hook", "delivery", "tokens", "admin", "admin-event-types", "admin-deliveries", "error", "users", "user", "team", "account",
-        "member-form", "flash", "overview", "overview-body", "audit-log",
+        "member-form", "flash", "overview", "overview-body", "audit-log", "delivery-row",
     ]
 
     public init(directory: URL) async throws {

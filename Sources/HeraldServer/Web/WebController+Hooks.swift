@@ -2,6 +2,7 @@ import Foundation
 import HeraldCore
 import HeraldVerify
 import Hummingbird
+import ServiceLifecycle
 
 extension WebController {
     /// The hook if the signed-in user may see it; another team's hook is a 404.
@@ -260,22 +261,68 @@ extension WebController {
         "redelivered": "Redelivery queued; it appears below in a moment.", "syncing": "Sync requested; the next page appears below in a moment.",
     ]
 
-    @Sendable func hookPage(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
+    @Sendable func hookPage(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try signedIn(context)
         let hook = try await visibleHook(context.parameters.get("id"), signIn)
+        var listing = try DeliveryListing.read(request, services: services)
+        if let id = listing.redirect {
+            guard let delivery = try await store.delivery(id: id), delivery.hookID == hook.id else {
+                throw Problem.notFound("This webhook has no delivery with the id \(id).")
+            }
+            return Response(status: .seeOther, headers: [.location: "/hooks/\(hook.id)/deliveries/\(delivery.id)"])
+        }
+        listing.query.hookID = hook.id
         let notice = request.uri.queryParameters["notice"].flatMap { Self.notices[String($0)] }
-        let cursor = request.uri.queryParameters["cursor"].flatMap { DeliveryCursor(encoded: String($0)) }
         let flash = try await takeFlash(signIn, for: "/hooks/\(hook.id)")
-        return try await hookView(
-            hook, signIn, notice: flash["notice"] ?? notice, shownSecret: flash["secret"], cursor: cursor, extra: try await replayContext(request, hook: hook)
-        )
+        let deliveries = try await store.deliveries(listing.query)
+        var extra = try await replayContext(request, hook: hook)
+        extra.merge(listing.values(deliveries, request: request, path: "/hooks/\(hook.id)", row: deliveryRow)) { $1 }
+        return try await hookView(hook, signIn, notice: flash["notice"] ?? notice, shownSecret: flash["secret"], extra: extra)
+            .response(from: request, context: context)
     }
 
-    func hookView(
-        _ hook: Hook, _ signIn: WebSignIn, notice: String?, shownSecret: String?, cursor: DeliveryCursor?, extra: [String: Any] = [:]
-    ) async throws -> HTML {
-        let pageSize = 20
-        let deliveries = try await store.deliveries(DeliveryQuery(hookID: hook.id, cursor: cursor, limit: pageSize))
+    /// `text/event-stream` of a hook's delivery rows as they are recorded or change (rendered as the
+    /// page renders them), for the live tail of its newest page; ends when the browser leaves, after
+    /// an hour, or when the server stops.
+    @Sendable func liveDeliveries(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let signIn = try signedIn(context)
+        let hook = try await visibleHook(context.parameters.get("id"), signIn)
+        let end = FeedEnd()
+        (services.pacing.clientGone(context.connection) ?? context.connectionClosed).whenComplete { _ in end.end() }
+        let (services, renderer, store) = (self.services, self.renderer, self.store)
+        // What the page showed: rows already there are sent again only when they change.
+        let onPage = Dictionary(try await store.deliveries(DeliveryQuery(hookID: hook.id, limit: DeliveryListing.pageSize)).map { ($0.id, Self.rowState($0)) }) { $1 }
+        let body = ResponseBody { writer in
+            var shown = onPage
+            let deadline = ContinuousClock.now + .seconds(3600)
+            try await withGracefulShutdownHandler {
+                while !end.hasEnded, ContinuousClock.now < deadline {
+                    let newest = try await store.deliveries(DeliveryQuery(hookID: hook.id, limit: DeliveryListing.pageSize))
+                    for delivery in newest.reversed() where shown[delivery.id] != Self.rowState(delivery) {
+                        shown[delivery.id] = Self.rowState(delivery)
+                        let row = renderer.render("delivery-row", self.deliveryRow(delivery)).body
+                        let lines = row.split(separator: "\n").map { "data: \($0)" }.joined(separator: "\n")
+                        try await writer.write(ByteBuffer(string: "id: \(delivery.id)\n\(lines)\n\n"))
+                    }
+                    // No commit comes after Int64.max: this waits a second, or less when the stream ends.
+                    await services.commits.wait(after: .max, timeout: .seconds(1), end: end)
+                }
+            } onGracefulShutdown: {
+                end.end()
+            }
+            try await writer.write(ByteBuffer(string: "event: end\ndata: {}\n\n"))
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+
+    /// What of a delivery its row shows.
+    static func rowState(_ delivery: Delivery) -> String {
+        "\(delivery.lifecycle.status.rawValue) \(delivery.totalAttempts) \(delivery.lastStatusCode ?? 0) \(delivery.lifecycle.nextAttemptAt?.timeIntervalSince1970 ?? 0)"
+    }
+
+    /// A hook's page; `extra` holds its delivery listing (``DeliveryListing``) and replay state.
+    func hookView(_ hook: Hook, _ signIn: WebSignIn, notice: String?, shownSecret: String?, extra: [String: Any]) async throws -> HTML {
         let day = try await store.deliveries(DeliveryQuery(hookID: hook.id, since: Date().addingTimeInterval(-86_400), limit: 10_000))
         let team = try await store.team(id: hook.teamID)
         return renderer.render(
@@ -287,8 +334,6 @@ extension WebController {
                 "insecureSSL": hook.insecureSSL, "ordering": hook.ordering.rawValue, "signature": hook.signature.rawValue,
                 "publicKey": hook.signature == .ed25519 ? hook.publicKey ?? "" : "", "timeout": hook.timeoutSeconds,
                 "notice": notice ?? "", "hasNotice": notice != nil, "shownSecret": shownSecret ?? "", "hasShownSecret": shownSecret != nil,
-                "deliveries": deliveries.map(deliveryRow), "noDeliveries": deliveries.isEmpty,
-                "nextCursor": deliveries.count == pageSize ? deliveries.last?.cursor.encoded ?? "" : "", "hasMore": deliveries.count == pageSize,
                 "chart": ActivityChart.svg(deliveries: day, now: Date()),
                 "managedBy": hook.managedKey ?? "", "isManaged": hook.managedKey != nil, "editable": hook.managedKey == nil,
                 "isSync": hook.mode == .sync, "syncCursor": String(hook.sync.cursor), "syncPageSize": hook.sync.pageSize,
@@ -308,6 +353,8 @@ extension WebController {
             "code": delivery.lastStatusCode.map(String.init) ?? "—", "duration": delivery.lastDurationMs.map { "\($0) ms" } ?? "—",
             "time": Self.readableTime(delivery.deliveredAt ?? delivery.createdAt),
             "redelivery": delivery.lifecycle.redelivery, "attempts": delivery.totalAttempts,
+            "nextAttempt": status == "pending" ? delivery.lifecycle.nextAttemptAt.map(Self.readableTime) ?? "" : "",
+            "retrying": status == "pending" && delivery.lifecycle.nextAttemptAt != nil && delivery.totalAttempts > 0,
         ]
     }
 

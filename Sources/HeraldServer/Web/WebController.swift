@@ -31,6 +31,7 @@ struct WebController {
         web.post("/hooks/{id}/rotate", use: rotateSecret)
         web.post("/hooks/{id}/delete", use: deleteHook)
         web.get("/hooks/{id}/deliveries/{delivery}", use: deliveryPage)
+        web.get("/hooks/{id}/live-deliveries", use: liveDeliveries)
         web.post("/hooks/{id}/deliveries/{delivery}/redeliver", use: redeliver)
         web.post("/hooks/{id}/replay", use: replayHook)
         web.post("/hooks/{id}/sync", use: syncHookNow)
