@@ -2,11 +2,14 @@
 public enum EventMatcher {
     /// Whether `pattern` (`lead.created`, `lead.*`, `*`) matches `eventType`.
     ///
-    /// `*` matches every event except `ping`, which only goes to the hook it was made for.
+    /// `*` matches every event except `ping`, which only goes to the hook it was made for, and
+    /// Herald's own `herald.…` events, which go to hooks that name them.
     /// `prefix.*` matches any event whose name starts with `prefix.` (at any depth).
     public static func matches(pattern: String, eventType: String) -> Bool {
         if pattern == eventType { return true }
         if eventType == "ping" { return false }
+        // Herald's own events reach only hooks that name them (`herald.*`, or one by name).
+        if OperationalEvents.isOperational(eventType) && !pattern.hasPrefix(OperationalEvents.prefix) { return false }
         if pattern == "*" { return true }
         if pattern.hasSuffix(".*") {
             return eventType.hasPrefix(pattern.dropLast())

@@ -54,6 +54,6 @@ public struct EventType: Sendable, Hashable {
                 example: example
             ),
             EventType(name: "ping", description: "Sent when a hook is created and when its Ping button is pressed."),
-        ]
+        ] + OperationalEvents.catalog
     }()
 }

@@ -415,9 +415,14 @@ public final class DeliveryEngine: Service, Sendable {
                 }
                 let batch: ClaimBatch
                 let claimedAt = Date()
+                // The health of the hooks that failed, as stored before this turn records: what changes
+                // is an operational event (a claimed delivery's hook may be older than that).
+                let before = await healthBeforeRecording(finished)
+                let recorded = results(for: finished)
                 do {
                     let turn = ContinuousClock.now
-                    batch = try await store.recordAndClaim(results(for: finished), health: configuration.hookHealth, now: claimedAt, policy: policy)
+                    batch = try await store.recordAndClaim(recorded.map(\.result), health: configuration.hookHealth, now: claimedAt, policy: policy)
+                    await emitOperationalEvents(recorded, before: before)
                     recordAndClaimTimer.record(duration: ContinuousClock.now - turn)
                     retryDelay = .milliseconds(50)
                     failedTurns = 0
@@ -571,8 +576,37 @@ public final class DeliveryEngine: Service, Sendable {
         )
     }
 
+    /// The stored state of each hook whose attempt failed in `finished` (operational events' own
+    /// deliveries aside: they never cause more).
+    private func healthBeforeRecording(_ finished: [(ClaimedDelivery, DeliverySender.Sent)]) async -> [Int64: Hook] {
+        var hooks: [Int64: Hook] = [:]
+        for (delivery, sent) in finished where !sent.outcome.isSuccess && !OperationalEvents.isOperational(delivery.event.type) {
+            guard hooks[delivery.hook.id] == nil else { continue }
+            hooks[delivery.hook.id] = (try? await store.hook(id: delivery.hook.id)) ?? delivery.hook
+        }
+        return hooks
+    }
+
+    /// Appends the operational events a recorded turn caused: a hook that started failing, one
+    /// disabled, a delivery whose retries are spent (``OperationalEvents``).
+    private func emitOperationalEvents(_ recorded: [(delivery: ClaimedDelivery, result: AttemptResult)], before: [Int64: Hook]) async {
+        guard !before.isEmpty else { return }
+        let items = recorded.compactMap { item in
+            before[item.delivery.hook.id].map { (hook: $0, result: item.result, deliveryID: item.delivery.deliveryID, event: item.delivery.event) }
+        }
+        do {
+            let slugs = Dictionary(uniqueKeysWithValues: try await store.teams().map { ($0.id, $0.slug) })
+            let events = OperationalEvents.caused(by: items, health: configuration.hookHealth, teamSlugs: slugs)
+            guard !events.isEmpty else { return }
+            _ = try await store.append(events)
+            fanOutBell.ring()
+        } catch {
+            logger.error("could not append operational events", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// Feeds each outcome to its delivery's state machine; the store carries out the actions.
-    private func results(for finished: [(ClaimedDelivery, DeliverySender.Sent)]) -> [AttemptResult] {
+    private func results(for finished: [(ClaimedDelivery, DeliverySender.Sent)]) -> [(delivery: ClaimedDelivery, result: AttemptResult)] {
         let now = Date()
         return finished.compactMap { delivery, sent in
             var lifecycle = delivery.lifecycle
@@ -581,9 +615,12 @@ public final class DeliveryEngine: Service, Sendable {
                 logger.error("delivery state machine refused an outcome", metadata: ["delivery": "\(delivery.deliveryID)", "error": "\(error)"])
                 return nil
             }
-            return AttemptResult(
-                attempt: sent.attempt, hookID: delivery.hook.id, lifecycle: lifecycle, action: action, succeeded: sent.outcome.isSuccess,
-                syncThrough: delivery.syncThrough
+            return (
+                delivery,
+                AttemptResult(
+                    attempt: sent.attempt, hookID: delivery.hook.id, lifecycle: lifecycle, action: action, succeeded: sent.outcome.isSuccess,
+                    syncThrough: delivery.syncThrough
+                )
             )
         }
     }

@@ -55,6 +55,9 @@ extension HeraldServices {
     /// Adds or replaces an event type (true when it is new); ingest sees it at once.
     @discardableResult
     func saveEventType(_ type: EventType) async throws -> Bool {
+        if OperationalEvents.isOperational(type.name) {
+            throw Problem.validation([.init(field: "/name", message: "herald.* event types are Herald's own")])
+        }
         let before = try await store.eventType(name: type.name)
         let created = try await store.saveEventType(type)
         catalog.invalidate()
@@ -67,7 +70,7 @@ extension HeraldServices {
 
     /// Removes an event type from the catalog; false when there was none.
     func deleteEventType(name: String) async throws -> Bool {
-        guard try await store.deleteEventType(name: name) else { return false }
+        guard !OperationalEvents.isOperational(name), try await store.deleteEventType(name: name) else { return false }
         catalog.invalidate()
         try await store.audit("event-type.deleted", target: "event type \(name)")
         return true

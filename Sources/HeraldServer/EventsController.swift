@@ -88,6 +88,8 @@ struct EventsController {
                 if let type {
                     if type == "ping" {
                         reader.fail("type", "ping events are sent by Herald itself (POST /api/hooks/{id}/pings)")
+                    } else if OperationalEvents.isOperational(type) {
+                        reader.fail("type", "herald.* events are Herald's own, about its hooks")
                     } else if let entry = catalog[type] {
                         if let schema = entry.schema { schemaChecks.append((schema, data, prefix + "/data")) }
                     } else {
