@@ -7,7 +7,9 @@ import Testing
     @Test(.timeLimit(.minutes(2)))
     func pastTheBoundIngestIsRefusedAndEverythingAcceptedIsDeliveredOnceTheReceiverReturns() async throws {
         try await TestReceiver.run { receiver in
-            receiver.respond { _, request in request.header("X-Herald-Event") == "lead.created" ? .init(status: 503) : .init() }
+            // Down, and slow to say so: the attempts in flight hold the backlog at its bound while the
+            // test reads /healthz (an instant 503 would let retries wait off the due count meanwhile).
+            receiver.respond { _, request in request.header("X-Herald-Event") == "lead.created" ? .init(status: 503, delay: .seconds(5)) : .init() }
             try await HeraldHarness.run { configuration in
                 configuration.maxBacklog = 1000
                 configuration.maxBacklogPerTeam = 1000  // one team's deliveries may take the whole bound

@@ -59,6 +59,12 @@ extension WebController {
             "modeDefault": values.mode == "default", "modeAll": values.mode == "all", "modeCustom": values.mode == "custom",
             "channels": values.channels, "teamChannels": ownTeam.map { $0.channels.sorted().joined(separator: ", ") } ?? "", "hasTeamChannels": ownTeam != nil,
             "ordered": values.ordering == .ordered, "ed25519": values.signature == .ed25519,
+            "modePush": values.deliveryMode == .push, "modeSync": values.deliveryMode == .sync, "syncPageSize": values.syncPageSize,
+            "headers": values.headers, "basicUser": values.basicUser, "hasBasic": values.hasBasic,
+            "oauthTokenURL": values.oauthTokenURL, "oauthClientID": values.oauthClientID, "oauthScope": values.oauthScope, "hasOAuth2": values.hasOAuth2,
+            "hasCertificate": values.hasCertificate,
+            "authOpen": values.deliveryMode == .sync || !values.headers.isEmpty || !values.basicUser.isEmpty || !values.oauthTokenURL.isEmpty
+                || values.hasCertificate || ["headers", "oauth2", "tls_client_certificate", "basic_password", "sync", "mode"].contains { errors[$0] != nil },
             "timeout": values.timeout, "filter": values.filter, "transform": values.transform,
             "scriptsOpen": !values.filter.isEmpty || !values.transform.isEmpty || errors["filter"] != nil || errors["transform"] != nil,
             "eventTypes": catalog.map { ["name": $0.name, "description": $0.description, "checked": values.events.contains($0.name)] },
@@ -85,6 +91,28 @@ extension WebController {
         var teamID: Int64?
         var filter = ""
         var transform = ""
+        /// `push` (deliver each event) or `sync` (HTTP Sync pages).
+        var deliveryMode = HookMode.push
+        var syncPageSize = 200
+        /// `Name: value` lines; a value shown masked (``masked``) keeps the stored one.
+        var headers = ""
+        var basicUser = ""
+        var basicPassword = ""
+        var basicRemove = false
+        var oauthTokenURL = ""
+        var oauthClientID = ""
+        var oauthClientSecret = ""
+        var oauthScope = ""
+        var oauthRemove = false
+        var tlsCertificate = ""
+        var tlsKey = ""
+        var tlsRemove = false
+        /// What is set now, for the form's hints (nothing secret).
+        var hasBasic = false
+        var hasOAuth2 = false
+        var hasCertificate = false
+
+        static let masked = "••••"
 
         init() {}
 
@@ -102,6 +130,20 @@ extension WebController {
             teamID = hook.teamID
             filter = hook.filter ?? ""
             transform = hook.transform ?? ""
+            deliveryMode = hook.mode
+            syncPageSize = hook.sync.pageSize
+        }
+
+        /// The hook's credentials as the form shows them: names, users and ids; secrets masked.
+        mutating func show(_ credentials: HookCredentials?) {
+            guard let credentials else { return }
+            headers = credentials.headers.map { "\($0.name): \(Self.masked)" }.joined(separator: "\n")
+            basicUser = credentials.basicUser ?? ""
+            hasBasic = credentials.basicUser != nil
+            if let oauth2 = credentials.oauth2 {
+                (oauthTokenURL, oauthClientID, oauthScope, hasOAuth2) = (oauth2.tokenURL, oauth2.clientID, oauth2.scope ?? "", true)
+            }
+            hasCertificate = credentials.clientCertificate != nil
         }
 
         init(form: FormData) {
@@ -118,6 +160,63 @@ extension WebController {
             teamID = Int64(form["team"] ?? "")
             filter = form.trimmed("filter")
             transform = form.trimmed("transform")
+            deliveryMode = HookMode(rawValue: form["delivery_mode"] ?? "") ?? .push
+            syncPageSize = Int(form.trimmed("sync_page_size")) ?? 200
+            headers = form["headers"] ?? ""
+            basicUser = form.trimmed("basic_user")
+            basicPassword = form["basic_password"] ?? ""
+            basicRemove = form["basic_remove"] == "1"
+            oauthTokenURL = form.trimmed("oauth2_token_url")
+            oauthClientID = form.trimmed("oauth2_client_id")
+            oauthClientSecret = form["oauth2_client_secret"] ?? ""
+            oauthScope = form.trimmed("oauth2_scope")
+            oauthRemove = form["oauth2_remove"] == "1"
+            tlsCertificate = form.trimmed("tls_certificate")
+            tlsKey = form.trimmed("tls_key")
+            tlsRemove = form["tls_remove"] == "1"
+        }
+
+        /// The API's fields for the mode and the credentials, given what the hook has now (`current`):
+        /// a secret left empty, or a header value left masked, keeps the stored one.
+        func credentialFields(current: HookCredentials?, into fields: inout [(String, JSONValue)], errors: inout [String: String]) {
+            fields.append(("mode", .string(deliveryMode.rawValue)))
+            if deliveryMode == .sync { fields.append(("sync", .object([("page_size", .int(Int64(syncPageSize)))]))) }
+            var headerFields: [(String, JSONValue)] = []
+            for line in headers.split(whereSeparator: \.isNewline) where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+                guard let colon = line.firstIndex(of: ":") else {
+                    errors["headers"] = "Write one header a line, as Name: value."
+                    continue
+                }
+                let name = line[..<colon].trimmingCharacters(in: .whitespaces)
+                var value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                if value == Self.masked, let stored = current?.headers.first(where: { $0.name.lowercased() == name.lowercased() }) { value = stored.value }
+                headerFields.append((name, .string(value)))
+            }
+            fields.append(("headers", .object(headerFields)))
+            if oauthRemove {
+                fields.append(("oauth2", .null))
+            } else if !oauthTokenURL.isEmpty || !oauthClientID.isEmpty {
+                let secret = oauthClientSecret.isEmpty ? current?.oauth2?.clientSecret ?? "" : oauthClientSecret
+                var oauth: [(String, JSONValue)] = [("token_url", .string(oauthTokenURL)), ("client_id", .string(oauthClientID)), ("client_secret", .string(secret))]
+                if !oauthScope.isEmpty { oauth.append(("scope", .string(oauthScope))) }
+                fields.append(("oauth2", .object(oauth)))
+            }
+            if tlsRemove {
+                fields.append(("tls_client_certificate", .null))
+            } else if !tlsCertificate.isEmpty || !tlsKey.isEmpty {
+                fields.append(("tls_client_certificate", .object([("certificate", .string(tlsCertificate)), ("private_key", .string(tlsKey))])))
+            }
+        }
+
+        /// The URL to send: with the Basic credentials in it when new ones are given.
+        func urlWithCredentials(current: HookCredentials?, errors: inout [String: String]) -> String {
+            guard !basicRemove, !basicUser.isEmpty, var components = URLComponents(string: url) else { return url }
+            let password = basicPassword.isEmpty && current?.basicUser == basicUser ? current?.basicPassword ?? "" : basicPassword
+            guard current?.basicUser != basicUser || !basicPassword.isEmpty else { return url }  // unchanged: kept as stored
+            if password.isEmpty { errors["basic_password"] = "Enter the password for \(basicUser)." }
+            components.user = basicUser
+            components.password = password
+            return components.string ?? url
         }
 
         /// The events the hook would subscribe to.
@@ -138,17 +237,44 @@ extension WebController {
 
     /// Validates a submitted form with the API's rules; errors are keyed by field name.
     func validate(_ values: FormValues, into settings: inout HookSettings) async throws -> [String: String] {
-        var reader = try FieldReader(values.json)
-        try await services.readSettings(&reader, into: &settings)
         var errors: [String: String] = [:]
-        for error in reader.errors where errors[String(error.field.dropFirst())] == nil {
+        var fields = values.json.objectValue?.map { ($0.key, $0.value) } ?? []
+        let current = settings.credentials
+        if let index = fields.firstIndex(where: { $0.0 == "url" }) {
+            fields[index].1 = .string(values.urlWithCredentials(current: current, errors: &errors))
+        }
+        values.credentialFields(current: current, into: &fields, errors: &errors)
+        // Removed before the API's rules run, so that OAuth2 may take Basic's place in one save.
+        if values.basicRemove, var credentials = settings.credentials {
+            (credentials.basicUser, credentials.basicPassword) = (nil, nil)
+            settings.credentials = credentials
+        }
+        var reader = try FieldReader(.object(fields))
+        try await services.readSettings(&reader, into: &settings)
+        for error in reader.errors where errors[Self.formField(error.field)] == nil {
             // The API's messages read as sentence fragments; the form shows them as sentences.
-            errors[String(error.field.dropFirst())] = error.message.prefix(1).uppercased() + error.message.dropFirst() + "."
+            errors[Self.formField(error.field)] = error.message.prefix(1).uppercased() + error.message.dropFirst() + "."
         }
         // Plainer words where the form knows better than the API's rule.
         if values.url.isEmpty { errors["url"] = "Enter the URL Herald should POST to." }
         if values.mode == "custom" && values.events.isEmpty { errors["events"] = "Choose at least one event." }
         return errors
+    }
+
+    /// What a hook authenticates with, as its page lists it: names and users, never a secret.
+    static func authenticationSummary(_ credentials: HookCredentials?) -> [String] {
+        guard let credentials else { return [] }
+        var lines: [String] = []
+        if let user = credentials.basicUser { lines.append("Basic: \(user) / ••••") }
+        if let oauth2 = credentials.oauth2 { lines.append("OAuth2: client \(oauth2.clientID) at \(oauth2.tokenURL), secret ••••") }
+        if credentials.clientCertificate != nil { lines.append("client certificate") }
+        for header in credentials.headers { lines.append("\(header.name): ••••") }
+        return lines
+    }
+
+    /// The form field an API error's pointer names (`/oauth2` → `oauth2`, `/sync/page_size` → `sync`).
+    static func formField(_ pointer: String) -> String {
+        String(pointer.dropFirst().split(separator: "/").first ?? "")
     }
 
     /// The API's channel rule, worded for the form.
@@ -185,6 +311,11 @@ extension WebController {
             return try renderer.render("hook-form", page, status: .unprocessableContent).response(from: request, context: context)
         }
         let secret = supplied.isEmpty ? WebhookSecret.generate() : WebhookSecret(supplied)
+        // An HTTP Sync receiver answers a test page before the hook exists, as through the API.
+        if settings.mode == .sync, let refusal = await services.engine.sendTestPage(settings: settings, secret: secret) {
+            let page = try await formContext(signIn, title: "Add webhook", action: "/hooks", values: values, errors: ["url": refusal], hookID: nil)
+            return try renderer.render("hook-form", page, status: .unprocessableContent).response(from: request, context: context)
+        }
         let hook = try await services.createHook(teamID: teamID, settings: settings, secret: secret)
         // Post/Redirect/Get; a generated secret is shown once, on the page redirected to.
         if supplied.isEmpty { try await setFlash(["secret": secret.string], signIn, for: "/hooks/\(hook.id)") }
@@ -201,8 +332,10 @@ extension WebController {
     @Sendable func editHookPage(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
         let signIn = try signedIn(context)
         let hook = try await editableHook(context.parameters.get("id"), signIn)
+        var values = FormValues(hook: hook)
+        values.show(try services.currentSettings(of: hook).credentials)
         return renderer.render(
-            "hook-form", try await formContext(signIn, title: "Edit webhook", action: "/hooks/\(hook.id)", values: FormValues(hook: hook), errors: [:], hookID: hook.id)
+            "hook-form", try await formContext(signIn, title: "Edit webhook", action: "/hooks/\(hook.id)", values: values, errors: [:], hookID: hook.id)
         )
     }
 
@@ -213,7 +346,10 @@ extension WebController {
         var values = FormValues(form: form)
         values.teamID = hook.teamID
         var settings = try services.currentSettings(of: hook)
+        (values.hasBasic, values.hasOAuth2) = (settings.credentials?.basicUser != nil, settings.credentials?.oauth2 != nil)
+        values.hasCertificate = settings.credentials?.clientCertificate != nil
         var errors = try await validate(values, into: &settings)
+        if settings.mode != hook.mode { errors["mode"] = "A hook's mode is chosen when it is created; make a new hook for the other mode." }
         try await checkChannels(settings.channels, teamID: hook.teamID, into: &errors)
         if form["intent"] == "test" {
             return try await trialPage(
@@ -330,6 +466,7 @@ extension WebController {
             page(signIn, title: "Webhook \(hook.id)", extra.merging([
                 "hook": hookSummary(hook, teams: team.map { [$0.id: $0] } ?? [:]),
                 "contentType": hook.contentType.mimeType, "channels": hook.channels.joined(separator: ", "), "hasChannels": !hook.channels.isEmpty,
+                "authentication": Self.authenticationSummary(try? services.currentSettings(of: hook).credentials),
                 "hasPublicKey": hook.signature == .ed25519 && hook.publicKey != nil,
                 "insecureSSL": hook.insecureSSL, "ordering": hook.ordering.rawValue, "signature": hook.signature.rawValue,
                 "publicKey": hook.signature == .ed25519 ? hook.publicKey ?? "" : "", "timeout": hook.timeoutSeconds,
