@@ -117,3 +117,33 @@ import Testing
         #expect(router.hooks(for: fixtures.event(channels: [])).map(\.id) == [1])
     }
 }
+
+/// What the hook page says of a hook that matched none of its team's recent events.
+@Suite struct MatchReportTests {
+    let fixtures = EventMatcherTests()
+
+    func event(_ seq: Int64, _ type: String, _ channels: [String]) -> Event {
+        Event(seq: seq, id: "evt_\(seq)", type: type, data: "{}", channels: channels, idempotencyKey: nil, timestamp: Date())
+    }
+
+    @Test func itSaysWhichTypesAndChannelsKeptEveryEventAway() {
+        let hook = fixtures.hook(channels: ["regional"], events: ["lead.updated"], createdAfterSeq: 1)
+        let events = [
+            event(1, "lead.created", []),  // before the hook
+            event(2, "lead.created", ["bde"]), event(3, "lead.created", []), event(4, "lead.updated", ["bde"]),
+            event(5, "lead.created", ["cce"]),  // another team's: not counted
+            event(6, "ping", []),
+        ]
+        let report = MatchReport(hook: hook, events: events, grantedChannels: ["bde", "regional"])
+        #expect(report.readable == 3 && report.matched == 0)
+        #expect(
+            report.explanation
+                == "This webhook received none of the last 3 events its team could read: 2 were event types it does not subscribe to (lead.created ×2); 1 was on channels it does not listen on (bde ×1)."
+        )
+        // One event it does match: nothing to explain.
+        let matching = MatchReport(hook: hook, events: events + [event(7, "lead.updated", ["regional"])], grantedChannels: ["bde", "regional"])
+        #expect(matching.matched == 1 && matching.explanation == nil)
+        // Nothing readable yet: nothing to explain either.
+        #expect(MatchReport(hook: hook, events: [event(5, "lead.created", ["cce"])], grantedChannels: ["bde"]).explanation == nil)
+    }
+}

@@ -49,3 +49,18 @@ import Testing
         }
     }
 }
+
+extension DefaultsThatDeliverTests {
+    /// A hook that matched none of its team's recent events says why on its page.
+    @Test func aHookThatMatchedNothingSaysWhy() async throws {
+        try await HeraldHarness.run { herald in
+            let bde = try await herald.makeTeam("bde")
+            let hook = try await herald.makeHook(bde, #"{"url":"http://127.0.0.1:9/x","events":["lead.updated"]}"#)
+            let provider = try await herald.providerToken()
+            for _ in 0..<3 { _ = try await herald.emit(provider, #"{"type":"lead.created","channels":["bde"],"data":{"lead_id":"x"}}"#) }
+            let ana = try await WebTests().member(herald, bde.team, "ana@bde.example")
+            let page = try await ana.get("/hooks/\(hook.id)")
+            #expect(page.html.contains("This webhook received none of the last 3 events its team could read: 3 were event types it does not subscribe to (lead.created ×3)."), "\(page.html)")
+        }
+    }
+}

@@ -133,6 +133,7 @@ import Testing
                 #expect(!page.html.contains("<dt>Public key</dt>"), "empty settings are not listed")
                 #expect(page.html.contains("<dt>Channels</dt><dd>every channel the team reads</dd>"), "a hook without channels says what it listens on")
                 #expect(page.html.contains("<dt>Authentication</dt><dd>none</dd>"))
+                #expect(!page.html.contains("received none of"), "a hook that gets its team's events needs no explanation")
                 let delivery = try #require(try await herald.store.deliveries(DeliveryQuery(hookID: hook.id, eventType: "lead.created", limit: 1)).first)
                 let detail = try await client.get("/hooks/\(hook.id)/deliveries/\(delivery.id)")
                 #expect(detail.html.contains("X-Hub-Signature-256"))

@@ -261,6 +261,9 @@ extension WebController {
         return errors
     }
 
+    /// How many of the log's newest events the hook page looks at to say whether the hook matched any.
+    static let matchWindow = 200
+
     /// What a hook authenticates with, as its page lists it: names and users, never a secret.
     static func authenticationSummary(_ credentials: HookCredentials?) -> [String] {
         guard let credentials else { return [] }
@@ -461,11 +464,21 @@ extension WebController {
     func hookView(_ hook: Hook, _ signIn: WebSignIn, notice: String?, shownSecret: String?, extra: [String: Any]) async throws -> HTML {
         let day = try await store.deliveries(DeliveryQuery(hookID: hook.id, since: Date().addingTimeInterval(-86_400), limit: 10_000))
         let team = try await store.team(id: hook.teamID)
+        // The newest events of the log: did this hook match any its team could read, and if not, why.
+        let lastSeq = try await store.lastSeq()
+        let recent = try await store.events(since: max(hook.createdAfterSeq, lastSeq - Int64(Self.matchWindow)), limit: Self.matchWindow)
+        var unmatched = hook.mode == .push && hook.managedKey == nil
+            ? MatchReport(hook: hook, events: recent, grantedChannels: team?.channels ?? []).explanation : nil
+        let events = day.filter { $0.eventType != "ping" }
+        if unmatched == nil, hook.filter != nil, !events.isEmpty, events.allSatisfy({ $0.lifecycle.status == .skipped }) {
+            unmatched = "Its filter skipped all \(events.count) of its deliveries of the last 24 hours (the notes in the log say why)."
+        }
         return renderer.render(
             "hook",
             page(signIn, title: "Webhook \(hook.id)", extra.merging([
                 "hook": hookSummary(hook, teams: team.map { [$0.id: $0] } ?? [:]),
                 "contentType": hook.contentType.mimeType, "channels": hook.channels.joined(separator: ", "), "hasChannels": !hook.channels.isEmpty,
+                "unmatched": unmatched ?? "", "hasUnmatched": unmatched != nil,
                 "authentication": Self.authenticationSummary(try? services.currentSettings(of: hook).credentials),
                 "hasPublicKey": hook.signature == .ed25519 && hook.publicKey != nil,
                 "insecureSSL": hook.insecureSSL, "ordering": hook.ordering.rawValue, "signature": hook.signature.rawValue,
