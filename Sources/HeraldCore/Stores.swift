@@ -531,3 +531,28 @@ public protocol StoreSignals: Sendable {
     /// the stream is dropped.
     func signals() async -> AsyncStream<StoreSignal>
 }
+
+/// A node of a cluster, as it last reported itself.
+public struct NodeInfo: Sendable, Hashable {
+    public var id: String
+    /// `all`, `api` or `worker`.
+    public var role: String
+    public var host: String
+    public var startedAt: Date
+    public var heartbeatAt: Date
+
+    public init(id: String, role: String, host: String, startedAt: Date, heartbeatAt: Date) {
+        self.id = id
+        self.role = role
+        self.host = host
+        self.startedAt = startedAt
+        self.heartbeatAt = heartbeatAt
+    }
+}
+
+/// A store many nodes share (PostgreSQL) keeps who is running: each node beats every few seconds.
+public protocol NodeRegistry: Sendable {
+    func heartbeat(_ node: NodeInfo) async throws
+    /// The nodes that beat since `since`, newest first.
+    func nodes(since: Date) async throws -> [NodeInfo]
+}

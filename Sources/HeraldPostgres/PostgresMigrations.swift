@@ -236,6 +236,18 @@ enum PostgresMigrations {
             CREATE INDEX audit_log_at ON audit_log(at);
             """
         ),
+        (
+            "004_nodes",
+            """
+            CREATE TABLE nodes (
+                id text PRIMARY KEY,
+                role text NOT NULL,
+                host text NOT NULL,
+                started_at double precision NOT NULL,
+                heartbeat_at double precision NOT NULL
+            );
+            """
+        ),
     ]
 
     /// Applies what is pending, one node at a time (a lock held for the transaction), and refuses

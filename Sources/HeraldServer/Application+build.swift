@@ -107,6 +107,7 @@ public func buildApplication(
     }
     var relays: [any Service] = []
     if let shared = services.store as? any HeraldStore & StoreSignals { relays.append(StoreSignalRelay(store: shared, commits: services.commits)) }
+    if let registry = services.store as? any NodeRegistry { relays.append(NodeHeartbeat(registry: registry, node: services.node, logger: logger)) }
     return Application(
         router: buildRouter(services, renderer: renderer),
         server: .http1(

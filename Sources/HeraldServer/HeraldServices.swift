@@ -36,6 +36,8 @@ public struct HeraldServices: Sendable {
     let connections: ConnectionCap
     /// What one client address may hold of the connections, and how fast a request must arrive.
     let pacing: RequestPacing
+    /// This node, as the overview of a cluster lists it.
+    let node: NodeInfo
     /// Runs the checks and trials of scripts people submit (forms, API), apart from the engine's
     /// workers so a burst of them cannot slow fan-out.
     let trialScripts: ScriptRunner
@@ -45,6 +47,11 @@ public struct HeraldServices: Sendable {
         // made before the bootstrap they would count into nothing.
         _ = MetricsRegistry.shared
         self.store = store
+        let host = ProcessInfo.processInfo.hostName
+        self.node = NodeInfo(
+            id: "\(host)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))", role: configuration.role.rawValue, host: host,
+            startedAt: Date(), heartbeatAt: Date()
+        )
         self.connections = ConnectionCap(limit: configuration.maxConnections)
         self.pacing = RequestPacing(configuration: configuration, connections: connections, logger: logger)
         self.rateLimiter = configuration.requestsPerToken > 0

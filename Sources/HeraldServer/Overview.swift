@@ -28,6 +28,9 @@ public struct Overview: Sendable {
     var diskFreeBytes: Int64?
     var retention: Duration
     var role: NodeRole
+    /// On a store nodes share: the nodes heard from in the last minute, and this one's id.
+    var nodes: [NodeInfo]?
+    var thisNode: String
 
     /// At most this many lines per list.
     static let listLimit = 20
@@ -65,6 +68,17 @@ public struct Overview: Sendable {
         fields.append(("replays_running", .int(Int64(replaysRunning))))
         fields.append(("disk_free_bytes", diskFreeBytes.map { .int($0) } ?? .null))
         fields.append(("retention", retentionPart))
+        fields.append((
+            "nodes",
+            nodes.map { nodes in
+                .array(nodes.map { node in
+                    .object([
+                        ("id", .string(node.id)), ("role", .string(node.role)), ("host", .string(node.host)), ("started_at", node.startedAt.json),
+                        ("heartbeat_at", node.heartbeatAt.json), ("this_node", .bool(node.id == thisNode)),
+                    ])
+                })
+            } ?? .null
+        ))
         return .object(fields)
     }
 }
@@ -89,7 +103,8 @@ extension HeraldServices {
             generatedAt: now, backlog: unfinished.values.reduce(0, +), oldestPending: try await store.oldestPendingDate(),
             lastMinute: engine.throughput.rates(over: 60), lastHour: engine.throughput.rates(over: 3599), failing: failing, disabled: disabled,
             teamsByBacklog: Array(waiting.prefix(5)), openFeeds: feeds.openFeeds, replaysRunning: try await store.replayJobs(state: .running).count,
-            diskFreeBytes: backpressure.freeBytes(), retention: configuration.engine.retention, role: configuration.role
+            diskFreeBytes: backpressure.freeBytes(), retention: configuration.engine.retention, role: configuration.role,
+            nodes: try await (store as? any NodeRegistry)?.nodes(since: now.addingTimeInterval(-60)), thisNode: node.id
         )
     }
 }

@@ -109,4 +109,29 @@ import Testing
             }
         }
     }
+
+    static var onPostgres: Bool { ProcessInfo.processInfo.environment["HERALD_TEST_STORE"] == "postgres" }
+
+    /// On PostgreSQL the overview lists the nodes and when each last beat; SQLite has one node.
+    @Test(.enabled(if: onPostgres, "lists the nodes of a PostgreSQL cluster; this run's Herald uses SQLite"))
+    func onPostgreSQLTheOverviewListsEachNodeWithItsRoleAndHeartbeat() async throws {
+        try await HeraldHarness.run { herald in
+            let nodes = try #require(try await eventuallyValue("this node has beaten") { () -> [JSONValue]? in
+                let nodes = try await herald.call(.GET, "/api/overview", token: herald.adminToken).json["nodes"]?.arrayValue ?? []
+                return nodes.contains { $0["this_node"] == .bool(true) } ? nodes : nil
+            })
+            let this = try #require(nodes.first { $0["this_node"] == .bool(true) })
+            #expect(this["role"] == .string("all"))
+            let beat = try #require(this["heartbeat_at"]?.stringValue.flatMap(Timestamp.parse))
+            #expect(abs(beat.timeIntervalSinceNow) < 60)
+        }
+    }
+
+    @Test(.enabled(if: !onPostgres, "SQLite's overview; this run's Herald uses PostgreSQL"))
+    func onSQLiteTheOverviewHasNoNodeList() async throws {
+        try await HeraldHarness.run { herald in
+            let overview = try await herald.call(.GET, "/api/overview", token: herald.adminToken).json
+            #expect(overview["nodes"] == .null && overview["backlog"] != nil)
+        }
+    }
 }

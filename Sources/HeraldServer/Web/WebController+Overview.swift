@@ -39,7 +39,13 @@ extension WebController {
             "noTeams": overview.teamsByBacklog.isEmpty, "openFeeds": overview.openFeeds, "replays": overview.replaysRunning,
             "disk": overview.diskFreeBytes.map { ByteCountFormatter.string(fromByteCount: $0, countStyle: .binary) } ?? "—",
             "retentionDays": overview.retention.components.seconds / 86_400, "horizon": Self.readableTime(overview.retentionHorizon),
-            "role": overview.role.rawValue,
+            "role": overview.role.rawValue, "hasNodes": overview.nodes != nil,
+            "nodes": (overview.nodes ?? []).map { node in
+                [
+                    "host": node.host, "role": node.role, "thisNode": node.id == overview.thisNode,
+                    "heartbeat": "\(max(0, Int(overview.generatedAt.timeIntervalSince(node.heartbeatAt)))) s ago", "started": Self.readableTime(node.startedAt),
+                ] as [String: Any]
+            },
         ]
     }
 
