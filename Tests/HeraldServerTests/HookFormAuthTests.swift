@@ -52,7 +52,7 @@ import Testing
                 #expect(modeChange.status == 422 && modeChange.html.contains("chosen when it is created"))
                 let switched = try await ana.submit(from: "/hooks/\(hook.id)/edit", to: "/hooks/\(hook.id)", [
                     ("url", receiver.url("/crm")), ("events", "lead.created"), ("events_mode", "custom"), ("active", "1"),
-                    ("delivery_mode", "push"), ("basic_remove", "1"),
+                    ("delivery_mode", "push"), ("basic_remove", "1"), ("headers", ""),
                     ("oauth2_token_url", receiver.url("/token")), ("oauth2_client_id", "herald"), ("oauth2_client_secret", "oauth-secret-789"),
                 ])
                 #expect(switched.status == 303, "\(switched.html.prefix(3000))")

@@ -107,6 +107,9 @@ extension WebController {
         var tlsCertificate = ""
         var tlsKey = ""
         var tlsRemove = false
+        /// Whether the submitted form had these fields at all: a form without them keeps what is stored.
+        var headersGiven = false
+        var modeGiven = false
         /// What is set now, for the form's hints (nothing secret).
         var hasBasic = false
         var hasOAuth2 = false
@@ -161,6 +164,8 @@ extension WebController {
             filter = form.trimmed("filter")
             transform = form.trimmed("transform")
             deliveryMode = HookMode(rawValue: form["delivery_mode"] ?? "") ?? .push
+            modeGiven = form["delivery_mode"] != nil
+            headersGiven = form["headers"] != nil
             syncPageSize = Int(form.trimmed("sync_page_size")) ?? 200
             headers = form["headers"] ?? ""
             basicUser = form.trimmed("basic_user")
@@ -179,8 +184,11 @@ extension WebController {
         /// The API's fields for the mode and the credentials, given what the hook has now (`current`):
         /// a secret left empty, or a header value left masked, keeps the stored one.
         func credentialFields(current: HookCredentials?, into fields: inout [(String, JSONValue)], errors: inout [String: String]) {
-            fields.append(("mode", .string(deliveryMode.rawValue)))
-            if deliveryMode == .sync { fields.append(("sync", .object([("page_size", .int(Int64(syncPageSize)))]))) }
+            if modeGiven {
+                fields.append(("mode", .string(deliveryMode.rawValue)))
+                if deliveryMode == .sync { fields.append(("sync", .object([("page_size", .int(Int64(syncPageSize)))]))) }
+            }
+            guard headersGiven else { return appendOthers(current: current, into: &fields) }
             var headerFields: [(String, JSONValue)] = []
             for line in headers.split(whereSeparator: \.isNewline) where !line.trimmingCharacters(in: .whitespaces).isEmpty {
                 guard let colon = line.firstIndex(of: ":") else {
@@ -193,6 +201,11 @@ extension WebController {
                 headerFields.append((name, .string(value)))
             }
             fields.append(("headers", .object(headerFields)))
+            appendOthers(current: current, into: &fields)
+        }
+
+        /// OAuth2 and the client certificate, when the form says something of them.
+        func appendOthers(current: HookCredentials?, into fields: inout [(String, JSONValue)]) {
             if oauthRemove {
                 fields.append(("oauth2", .null))
             } else if !oauthTokenURL.isEmpty || !oauthClientID.isEmpty {
