@@ -29,7 +29,7 @@ def step(message):
     print("·", message, flush=True)
 
 
-def until(what, condition, timeout=20):
+def until(what, condition, timeout=60):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if condition():
