@@ -2,7 +2,7 @@ import Foundation
 
 /// Why a hook received none of the recent events its team could read: the hook page says so
 /// plainly instead of leaving an empty log to be puzzled over.
-public struct MatchReport: Sendable, Hashable {
+public struct MatchReport: Sendable {
     /// Events the team could read, since the hook was made, among those looked at.
     public var readable: Int
     /// Of those, how many the hook subscribes to.
@@ -11,17 +11,6 @@ public struct MatchReport: Sendable, Hashable {
     public var otherTypes: [(type: String, count: Int)]
     /// Events on channels the hook does not listen on, by channel.
     public var otherChannels: [(channel: String, count: Int)]
-
-    public static func == (lhs: MatchReport, rhs: MatchReport) -> Bool {
-        lhs.readable == rhs.readable && lhs.matched == rhs.matched && lhs.otherTypes.map(\.type) == rhs.otherTypes.map(\.type)
-            && lhs.otherTypes.map(\.count) == rhs.otherTypes.map(\.count) && lhs.otherChannels.map(\.channel) == rhs.otherChannels.map(\.channel)
-            && lhs.otherChannels.map(\.count) == rhs.otherChannels.map(\.count)
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(readable)
-        hasher.combine(matched)
-    }
 
     /// Sorts `events` (the newest of the log) for `hook`, whose team reads `grantedChannels`.
     public init(hook: Hook, events: [Event], grantedChannels: Set<String>) {

@@ -595,7 +595,8 @@ public final class DeliveryEngine: Service, Sendable {
             before[item.delivery.hook.id].map { (hook: $0, result: item.result, deliveryID: item.delivery.deliveryID, event: item.delivery.event) }
         }
         do {
-            let slugs = Dictionary(uniqueKeysWithValues: try await store.teams().map { ($0.id, $0.slug) })
+            var slugs: [Int64: String] = [:]
+            for teamID in Set(before.values.map(\.teamID)) { slugs[teamID] = try await store.team(id: teamID)?.slug }
             let events = OperationalEvents.caused(by: items, health: configuration.hookHealth, teamSlugs: slugs)
             guard !events.isEmpty else { return }
             _ = try await store.append(events)

@@ -96,3 +96,22 @@ import Testing
             .map { String($0.1).replacingOccurrences(of: "&amp;", with: "&") }
     }
 }
+
+extension DeliveryLogWebTests {
+    /// A live page holds a feed slot like a changes feed: a person or a team cannot open them without end.
+    @Test func livePagesAreBoundedLikeFeeds() async throws {
+        try await HeraldHarness.run { configuration in
+            configuration.maxFeedsPerToken = 1
+        } _: { herald in
+            let bde = try await herald.makeTeam("bde")
+            let ana = try await WebTests().member(herald, bde.team, "ana@bde.example")
+            let hook = try await herald.makeHook(bde, #"{"url":"http://127.0.0.1:9/x","events":["lead.*"]}"#)
+            let port = try #require(Int(herald.baseURL.split(separator: ":").last ?? ""))
+            let first = try RawSocket(port: port)
+            first.send("GET /hooks/\(hook.id)/live-deliveries HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: \(ana.cookieHeader)\r\n\r\n")
+            #expect(await first.readAll(within: .seconds(1)).hasPrefix("HTTP/1.1 200"))
+            let second = try await ana.get("/hooks/\(hook.id)/live-deliveries")
+            #expect(second.status == 429 && second.header("Retry-After") == "10")
+        }
+    }
+}

@@ -439,12 +439,15 @@ extension WebController {
     @Sendable func liveDeliveries(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try signedIn(context)
         let hook = try await visibleHook(context.parameters.get("id"), signIn)
+        // A live page holds a feed slot of its person and of the hook's team, as a changes feed does.
+        let slot = try liveSlot(signIn, team: hook.teamID)
         let end = FeedEnd()
         (services.pacing.clientGone(context.connection) ?? context.connectionClosed).whenComplete { _ in end.end() }
         let (services, renderer, store) = (self.services, self.renderer, self.store)
         // What the page showed: rows already there are sent again only when they change.
         let onPage = Dictionary(try await store.deliveries(DeliveryQuery(hookID: hook.id, limit: DeliveryListing.pageSize)).map { ($0.id, Self.rowState($0)) }) { $1 }
         let body = ResponseBody { writer in
+            defer { slot.release() }
             var shown = onPage
             let deadline = ContinuousClock.now + .seconds(3600)
             try await withGracefulShutdownHandler {
@@ -466,6 +469,19 @@ extension WebController {
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+
+    /// A live page's hold on the feed limits: its person counts as one token (a negative id, which
+    /// no token has), and `team`'s feeds are bounded across its tokens and people.
+    func liveSlot(_ signIn: WebSignIn, team: Int64?) throws -> FeedSlot {
+        try FeedSlot(services.feeds, token: -signIn.user.id, team: team) { _ in
+            var problem = Problem(
+                status: .tooManyRequests, type: "/problems/too-many-feeds", title: "Too many live pages",
+                detail: "Too many live pages and changes feeds are open for you or your team; close some and reload."
+            )
+            problem.headers[.retryAfter] = "10"
+            return problem
+        }
     }
 
     /// What of a delivery its row shows.

@@ -58,10 +58,12 @@ extension WebController {
     /// browser leaves, the stream's lifetime is up or the server stops.
     @Sendable func overviewEvents(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try requireAdmin(context)
+        let slot = try liveSlot(signIn, team: nil)
         let end = FeedEnd()
         (services.pacing.clientGone(context.connection) ?? context.connectionClosed).whenComplete { _ in end.end() }
         let (services, renderer) = (self.services, self.renderer)
         let body = ResponseBody { writer in
+            defer { slot.release() }
             let deadline = ContinuousClock.now + Self.overviewStreamLifetime
             try await withGracefulShutdownHandler {
                 while !end.hasEnded, ContinuousClock.now < deadline {
