@@ -448,6 +448,8 @@ extension WebController {
         let onPage = Dictionary(try await store.deliveries(DeliveryQuery(hookID: hook.id, limit: DeliveryListing.pageSize)).map { ($0.id, Self.rowState($0)) }) { $1 }
         let body = ResponseBody { writer in
             defer { slot.release() }
+            // A comment at once: the browser (and a proxy) sees the stream open before any row changes.
+            try await writer.write(ByteBuffer(string: ": live\n\n"))
             var shown = onPage
             let deadline = ContinuousClock.now + .seconds(3600)
             try await withGracefulShutdownHandler {
