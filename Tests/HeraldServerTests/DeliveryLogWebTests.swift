@@ -64,8 +64,15 @@ import Testing
                 let port = try #require(Int(herald.baseURL.split(separator: ":").last ?? ""))
                 let stream = try RawSocket(port: port)
                 stream.send("GET /hooks/\(hook.id)/live-deliveries HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nCookie: \(ana.cookieHeader)\r\n\r\n")
-                let head = await stream.readAll(within: .seconds(2))
-                #expect(head.hasPrefix("HTTP/1.1 200"), "\(head)")
+                let head = Mutex("")
+                try await eventually("the live tail opens", timeout: .seconds(30)) {
+                    let read = await stream.readAll(within: .milliseconds(300))
+                    return head.withLock { text in
+                        text += read
+                        return text.contains("\r\n\r\n")
+                    }
+                }
+                #expect(head.withLock { $0 }.hasPrefix("HTTP/1.1 200"), "\(head.withLock { $0 })")
                 _ = try await herald.emit(provider, #"{"type":"lead.created","data":{"lead_id":"live"}}"#)
                 let newest = try #require(try await eventuallyValue("the new delivery is logged") {
                     try await herald.store.deliveries(DeliveryQuery(hookID: hook.id, limit: 1)).first.flatMap { $0.eventType == "lead.created" && $0.totalAttempts > 0 ? $0 : nil }
@@ -110,7 +117,16 @@ extension DeliveryLogWebTests {
             let port = try #require(Int(herald.baseURL.split(separator: ":").last ?? ""))
             let first = try RawSocket(port: port)
             first.send("GET /hooks/\(hook.id)/live-deliveries HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: \(ana.cookieHeader)\r\n\r\n")
-            #expect(await first.readAll(within: .seconds(3)).hasPrefix("HTTP/1.1 200"))
+            // However slow a loaded machine is to answer: wait for the head.
+            let head = Mutex("")
+            try await eventually("the first live page opens", timeout: .seconds(30)) {
+                let read = await first.readAll(within: .milliseconds(300))
+                return head.withLock { text in
+                    text += read
+                    return text.contains("\r\n\r\n")
+                }
+            }
+            #expect(head.withLock { $0 }.hasPrefix("HTTP/1.1 200"))
             let second = try await ana.get("/hooks/\(hook.id)/live-deliveries")
             #expect(second.status == 429 && second.header("Retry-After") == "10")
         }
