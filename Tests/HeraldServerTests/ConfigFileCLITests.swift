@@ -49,7 +49,7 @@ import Testing
             try await eventually("online") { receiver.received.contains { $0.path == "/state" } }
             #expect(child.output.contains("setting not used by Herald, ignored"))
             #expect(child.output.contains("adminInterface") && child.output.contains("databases.leads.bucket"))
-            child.process.interrupt()
+            child.process.send(SIGINT)
             _ = try await child.exited()
             let states = receiver.received.filter { $0.path == "/state" }.compactMap { try? JSONValue(parsing: $0.body)["state"]?.stringValue }
             #expect(states == ["online", "offline"])

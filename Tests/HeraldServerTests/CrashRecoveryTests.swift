@@ -133,7 +133,7 @@ import Testing
                 }
             }
             try await eventually("attempts are in flight") { receiver.received.filter { $0.header("X-Herald-Event") == "lead.created" }.count >= 40 }
-            kill(first.process.processIdentifier, SIGTERM)
+            first.process.send(SIGTERM)
             #expect(try await first.exited(timeout: .seconds(30)) == 0, "\(first.output.suffix(2000))")
             let beforeRestart = leads().count
             #expect(beforeRestart < leadCount, "the burst was over before the signal: nothing was tested")

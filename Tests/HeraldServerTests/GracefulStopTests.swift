@@ -52,7 +52,7 @@ import Glibc
             }
 
             let stopping = ContinuousClock.now
-            kill(herald.process.processIdentifier, SIGTERM)
+            herald.process.send(SIGTERM)
             let status = try await herald.exited(timeout: .seconds(60))
             let took = ContinuousClock.now - stopping
             print("the stop took \(took) with 60 feeds open and an attempt that never ends (grace 3 s, the hook's timeout 30 s)")

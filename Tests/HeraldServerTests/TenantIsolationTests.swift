@@ -408,7 +408,7 @@ struct TenantIsolationTests {
         let continuous = try RawSocket(port: port)
         continuous.send("GET /api/events?feed=continuous&timeout=120000 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(teamToken)\r\n\r\n")
         _ = await continuous.readAll(within: .seconds(1))
-        kill(herald.process.processIdentifier, SIGTERM)
+        herald.process.send(SIGTERM)
         // Both feeds answer (the long poll its JSON, the stream its closing last_seq) and the stop ends
         // long before the feeds' two minutes.
         let answer = await longpoll.readAll(within: .seconds(60))

@@ -11,5 +11,7 @@ int herald_js_main(int argc, char **argv);
 /// holds another descriptor of its parent open (a pipe whose reader waits for end of file, a socket).
 /// Returns 0 or an errno value.
 int herald_spawn_close_inherited(posix_spawn_file_actions_t *actions);
+/// Makes the child start in `directory` (glibc 2.29 and later).
+int herald_spawn_chdir(posix_spawn_file_actions_t *actions, const char *directory);
 
 #endif

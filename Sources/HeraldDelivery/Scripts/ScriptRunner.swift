@@ -268,8 +268,8 @@ extension Duration {
 /// One `herald-js` process, used by one call at a time (the pool hands it out).
 final class ScriptWorker: @unchecked Sendable {
     // Only touched by the call that has checked the worker out.
-    private var pid: pid_t = 0
-    var processID: pid_t { pid }
+    private var process: SpawnedProcess?
+    var processID: pid_t { process?.pid ?? 0 }
     private var input: Int32 = -1
     private var output: Int32 = -1
 
@@ -280,7 +280,7 @@ final class ScriptWorker: @unchecked Sendable {
         // call made again once; a fresh worker that dies is an error.
         var response = Response.closed
         for _ in 0..<2 {
-            let fresh = pid == 0
+            let fresh = process == nil
             if fresh, let error = spawn(executable: executable, memoryMegabytes: limits.memoryMegabytes) { return .failure(.unavailable(error)) }
             let deadline = ContinuousClock.now + limits.timeout
             response = writeAll(request) ? readResponse(until: deadline) : .closed
@@ -308,13 +308,12 @@ final class ScriptWorker: @unchecked Sendable {
     }
 
     func stop() {
-        guard pid != 0 else { return }
-        kill(pid, SIGKILL)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        guard let process else { return }
+        process.send(SIGKILL)
+        process.waitUntilExit()
         close(input)
         close(output)
-        pid = 0
+        self.process = nil
         input = -1
         output = -1
     }
@@ -336,40 +335,17 @@ final class ScriptWorker: @unchecked Sendable {
             return "cannot create a pipe: \(String(cString: strerror(errno)))"
         }
         for descriptor in toChild + fromChild { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
-        // Descriptors this process opened without FD_CLOEXEC (Foundation's pipes and file handles
-        // are such) must not live on in a worker: a pipe's reader would wait for its end forever.
-        let closing = herald_spawn_close_inherited(&actions)
-        guard closing == 0 else {
+        let arguments = ScriptRunner.workerArguments(executable).dropFirst() + [String(memoryMegabytes)]
+        let child: SpawnedProcess
+        do {
+            child = try SpawnedProcess(executable: executable, arguments: Array(arguments), standardInput: toChild[0], standardOutput: fromChild[1])
+        } catch {
             close(toChild[0]); close(toChild[1]); close(fromChild[0]); close(fromChild[1])
-            return "cannot prepare the worker's descriptors: \(String(cString: strerror(closing)))"
+            return "\(error)"
         }
-        let arguments = ScriptRunner.workerArguments(executable) + [String(memoryMegabytes)]
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        // Default signal dispositions in the worker (this process ignores SIGPIPE).
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        sigaddset(&defaults, SIGPIPE)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF))
-        var child: pid_t = 0
-        let rc = posix_spawn(&child, executable, &actions, &attributes, &argv, environ)
         close(toChild[0])
         close(fromChild[1])
-        guard rc == 0 else {
-            close(toChild[1])
-            close(fromChild[0])
-            return "cannot start \(executable): \(String(cString: strerror(rc)))"
-        }
-        pid = child
+        process = child
         input = toChild[1]
         output = fromChild[0]
         return nil

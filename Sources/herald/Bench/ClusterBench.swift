@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import HTTPTypes
 import HeraldCore
+import HeraldDelivery
 import HeraldPostgres
 import HeraldSQLite
 import HeraldVerify
@@ -146,21 +147,18 @@ struct ClusterBench {
 
 /// One `herald serve` process of the benchmark, its output in a temporary file.
 final class BenchNode: Sendable {
-    let process: Process
+    let process: SpawnedProcess
     let log: URL
 
     init(arguments: [String], environment: [String: String]) throws {
         log = FileManager.default.temporaryDirectory.appendingPathComponent("herald-bench-node-\(UUID().uuidString).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        self.process = process
+        defer { try? handle.close() }
+        process = try SpawnedProcess(
+            executable: URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path, arguments: arguments,
+            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
+            standardOutput: handle.fileDescriptor, standardError: handle.fileDescriptor)
     }
 
     /// The port it listens on, from its `http://127.0.0.1:PORT` line.
@@ -181,10 +179,10 @@ final class BenchNode: Sendable {
 
     func stop() {
         if process.isRunning {
-            process.interrupt()
+            process.send(SIGINT)
             let deadline = ContinuousClock.now + .seconds(30)
             while process.isRunning, ContinuousClock.now < deadline { usleep(10_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            if process.isRunning { process.send(SIGKILL) }
         }
         if ProcessInfo.processInfo.environment["HERALD_BENCH_KEEP_LOGS"] == nil { try? FileManager.default.removeItem(at: log) }
     }

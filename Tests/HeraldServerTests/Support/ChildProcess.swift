@@ -1,4 +1,5 @@
 import Foundation
+import HeraldDelivery
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -6,7 +7,7 @@ import Glibc
 
 /// A `herald` child process whose output goes to a log file the test can read.
 final class ChildProcess: @unchecked Sendable {
-    let process = Process()
+    let process: SpawnedProcess
     let log: URL
 
     init(
@@ -16,14 +17,12 @@ final class ChildProcess: @unchecked Sendable {
         try FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
         log = logDirectory.appendingPathComponent("herald-child-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        process.executableURL = binary
-        process.arguments = arguments
-        if let currentDirectory { process.currentDirectoryURL = currentDirectory }
-        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        try ExternalTools.launching { try process.run() }
+        defer { try? handle.close() }
+        process = try SpawnedProcess(
+            executable: binary.path, arguments: arguments,
+            environment: environment.isEmpty ? nil : ProcessInfo.processInfo.environment.merging(environment) { $1 },
+            directory: currentDirectory?.path, standardOutput: handle.fileDescriptor, standardError: handle.fileDescriptor)
     }
 
     var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
@@ -52,7 +51,7 @@ final class ChildProcess: @unchecked Sendable {
             guard ContinuousClock.now < deadline else { throw ChildProcessError(description: "still running after \(timeout):\n\(output)") }
             try await Task.sleep(for: .milliseconds(20))
         }
-        return process.terminationStatus
+        return process.waitUntilExit().code
     }
 
     /// Waits for the port printed in a `http://127.0.0.1:PORT` line.
@@ -61,7 +60,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     func kill() {
-        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.send(SIGKILL)
         process.waitUntilExit()
     }
 
@@ -69,7 +68,7 @@ final class ChildProcess: @unchecked Sendable {
     /// killed and the test fails, so a shutdown that hangs shows as a failure instead of a stuck run.
     func stop(sourceLocation: SourceLocation = #_sourceLocation) {
         if process.isRunning {
-            process.interrupt()
+            process.send(SIGINT)
             let deadline = ContinuousClock.now + .seconds(30)
             while process.isRunning, ContinuousClock.now < deadline { usleep(20_000) }
             if process.isRunning {

@@ -36,30 +36,17 @@ enum ExternalTools {
 
     /// Runs a program to completion and returns its exit status and combined output.
     static func run(_ path: String, _ arguments: [String], stdin: String? = nil) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        let input = Pipe()
-        process.standardInput = input
-        try launching { try process.run() }
+        let input = Pipe(), output = Pipe()
+        let process = try SpawnedProcess(
+            executable: path, arguments: arguments, standardInput: input.fileHandleForReading.fileDescriptor,
+            standardOutput: output.fileHandleForWriting.fileDescriptor, standardError: output.fileHandleForWriting.fileDescriptor)
+        try input.fileHandleForReading.close()
+        try output.fileHandleForWriting.close()
         if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
         try input.fileHandleForWriting.close()
         let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        return (process.waitUntilExit().code, String(decoding: data, as: UTF8.self))
     }
-
-    /// Starts one program at a time: Foundation's `Process.run` was seen crashing (inside its own
-    /// copying, in a test that started several programs while other suites started theirs).
-    static func launching<T>(_ body: () throws -> T) rethrows -> T {
-        launchLock.lock()
-        defer { launchLock.unlock() }
-        return try body()
-    }
-    private static let launchLock = NSLock()
 
     /// For `@Test(.enabled(if:))`: a test that needs a tool runs under CI always (a missing tool then
     /// fails it) and elsewhere only when the tool is here, so a skip shows as a skip, never as a pass.
