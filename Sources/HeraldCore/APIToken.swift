@@ -14,6 +14,14 @@ public enum TokenScope: String, Sendable, Codable, CaseIterable {
 
 /// An API token's stored form. The token itself is shown once and only its SHA-256 is kept.
 public struct APIToken: Sendable, Hashable, Codable {
+    /// The longest name a token may have, from the API and the pages alike.
+    public static let maxNameLength = 200
+    /// A token's name as given, trimmed; a blank one is "token".
+    public static func name(_ given: String?) -> String {
+        let trimmed = given?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        return trimmed.isEmpty ? "token" : trimmed
+    }
+
     public var id: Int64
     public var name: String
     public var scope: TokenScope

@@ -7,7 +7,7 @@ public enum EventMatcher {
     /// `prefix.*` matches any event whose name starts with `prefix.` (at any depth).
     public static func matches(pattern: String, eventType: String) -> Bool {
         if pattern == eventType { return true }
-        if eventType == "ping" { return false }
+        if eventType == PingPayload.eventType { return false }
         // Herald's own events reach only hooks that name them (`herald.*`, or one by name).
         if OperationalEvents.isOperational(eventType) && !pattern.hasPrefix(OperationalEvents.prefix) { return false }
         if pattern == "*" { return true }

@@ -53,7 +53,7 @@ public struct EventType: Sendable, Hashable {
                 name: "lead.assigned", description: "A lead was assigned to a department.", schema: lead,
                 example: example
             ),
-            EventType(name: "ping", description: "Sent when a hook is created and when its Ping button is pressed."),
+            EventType(name: PingPayload.eventType, description: "Sent when a hook is created and when its Ping button is pressed."),
         ] + OperationalEvents.catalog
     }()
 }

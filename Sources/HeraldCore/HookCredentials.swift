@@ -115,9 +115,9 @@ public struct OAuth2ClientCredentials: Sendable, Hashable, Codable {
     }
 
     /// The access token and its lifetime from a token response, or why there is none.
-    public static func parseTokenResponse(_ body: String) -> Result<(token: String, expiresIn: Double), TransformError> {
+    public static func parseTokenResponse(_ body: String) -> Result<(token: String, expiresIn: Double), OAuth2TokenError> {
         guard let json = try? JSONValue(parsing: body), let token = json["access_token"]?.stringValue, !token.isEmpty else {
-            return .failure(TransformError(message: "the token response has no access_token"))
+            return .failure(OAuth2TokenError(message: "the token response has no access_token"))
         }
         let expiresIn = json["expires_in"]?.intValue.map(Double.init) ?? 3600
         return .success((token, expiresIn))

@@ -38,7 +38,7 @@ public struct HookRouter: Sendable {
     /// The hooks `event` goes to, by id order.
     public func hooks(for event: Event) -> [Hook] {
         var candidates = exact[event.type] ?? []
-        if event.type != "ping" { candidates += wildcard }
+        if event.type != PingPayload.eventType { candidates += wildcard }
         var index = event.type.startIndex
         while let dot = event.type[index...].firstIndex(of: ".") {
             let next = event.type.index(after: dot)

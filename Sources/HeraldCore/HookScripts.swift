@@ -67,9 +67,35 @@ public enum FilterVerdict: Sendable, Hashable {
     public static func error(_ message: String) -> FilterVerdict { .skip(note: "filter error: " + message) }
 }
 
+/// Why an attempt failed before its request went out: its description is the attempt's error, as
+/// the delivery log shows it. Each cause says what went wrong in its own words.
+public protocol AttemptSetupFailure: Error, Sendable, CustomStringConvertible {}
+
 /// Why a transform's result could not be sent.
-public struct TransformError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct TransformError: AttemptSetupFailure, Hashable {
     public var message: String
     public init(message: String) { self.message = message }
     public var description: String { "transform error: " + message }
+}
+
+/// Why no OAuth2 access token could be had for the request.
+public struct OAuth2TokenError: AttemptSetupFailure, Hashable {
+    public var message: String
+    public init(message: String) { self.message = message }
+    public var description: String { "OAuth2 token: " + message }
+}
+
+/// Why the hook's client certificate and key cannot be used.
+public struct ClientCertificateError: AttemptSetupFailure, Hashable {
+    public var message: String
+    public init(message: String) { self.message = message }
+    public var description: String { "client certificate: " + message }
+}
+
+/// A hook's sealed key that this master key does not open.
+public struct SealedKeyError: AttemptSetupFailure, Hashable {
+    /// What it is: "secret", "previous secret", "signing key", "credentials".
+    public var what: String
+    public init(what: String) { self.what = what }
+    public var description: String { "the hook's \(what) cannot be decrypted with this master key" }
 }

@@ -55,7 +55,7 @@ public enum Identifier {
     }
 }
 
-/// This build's version, as `herald --version` prints it.
+/// This build's version: `herald --version`, the `User-Agent` of deliveries and `GET /db/` say it.
 public enum HeraldVersion {
     public static let current = "0.12.0"
 }

@@ -18,7 +18,7 @@ public struct MatchReport: Sendable {
         var matched = 0
         var types: [String: Int] = [:]
         var channels: [String: Int] = [:]
-        for event in events where event.seq > hook.createdAfterSeq && event.type != "ping" && !OperationalEvents.isOperational(event.type) {
+        for event in events where event.seq > hook.createdAfterSeq && event.type != PingPayload.eventType && !OperationalEvents.isOperational(event.type) {
             // What the team could read: an event without channels, or on one of its channels.
             guard event.channels.isEmpty || event.channels.contains(where: grantedChannels.contains) else { continue }
             readable += 1

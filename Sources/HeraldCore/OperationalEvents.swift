@@ -73,7 +73,7 @@ public enum OperationalEvents {
                     ("last_error", lastError),
                 ]))
             }
-            for item in items where item.result.action == .failed && item.event.type != "ping" && item.result.syncThrough == nil {
+            for item in items where item.result.action == .failed && item.event.type != PingPayload.eventType && item.result.syncThrough == nil {
                 let attempt = item.result.attempt
                 events.append(new(deliveryExhausted, hook: hook, [
                     ("delivery_id", .string(item.deliveryID)), ("event_id", .string(item.event.id)), ("event_type", .string(item.event.type)),

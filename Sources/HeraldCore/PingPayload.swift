@@ -2,6 +2,10 @@ import Foundation
 
 /// The `data` of a `ping` event: a zen line, the hook's id, and the hook's public settings.
 public enum PingPayload {
+    /// The built-in event type of pings: never matched by a hook's events or channels, never
+    /// transformed, replayed or counted as a hook's failure.
+    public static let eventType = "ping"
+
     static let zen = [
         "Design for failure.",
         "Deliver at least once; dedupe by delivery id.",
@@ -37,7 +41,7 @@ public enum PingPayload {
 extension PingPayload {
     /// The `ping` event for `hook`, addressed to it alone.
     public static func event(for hook: Hook, now: Date) -> NewEvent {
-        NewEvent(type: "ping", data: data(hook: hook), timestamp: now)
+        NewEvent(type: eventType, data: data(hook: hook), timestamp: now)
     }
 
     /// A ping's delivery: one attempt, due now, never retried on the schedule.

@@ -48,7 +48,7 @@ public struct ReplayJob: Sendable, Hashable {
     /// Whether the replay re-queues `event` for `hook`: the hook's event patterns and its granted
     /// channels (all of them for a hook of the config file), whatever the hook's state or creation.
     public static func matches(_ event: Event, hook: Hook, grantedChannels: Set<String>) -> Bool {
-        event.type != "ping" && EventMatcher.listens(hook, to: event, grantedChannels: grantedChannels)
+        event.type != PingPayload.eventType && EventMatcher.listens(hook, to: event, grantedChannels: grantedChannels)
     }
 }
 

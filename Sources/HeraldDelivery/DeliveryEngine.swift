@@ -543,20 +543,16 @@ public final class DeliveryEngine: Service, Sendable {
             } else {
                 sent = await sender.send(delivery, request: request(bearerToken: nil), tls: keys.tls, startedAt: now)
             }
-        } catch let error as TransformError {
+        } catch {
+            // Nothing went out: the transform, the OAuth2 token, the client certificate or a sealed
+            // key failed, each in its own words.
+            let message = (error as? any AttemptSetupFailure)?.description ?? "the attempt could not be prepared: \(error)"
             let attempt = Attempt(
                 deliveryID: delivery.deliveryID, number: delivery.previousAttempts + 1, trigger: delivery.trigger, startedAt: now,
                 durationMs: Int(Date().timeIntervalSince(now) * 1000), url: delivery.hook.url, requestHeaders: [], requestBody: "",
-                responseStatus: nil, responseHeaders: [], responseBody: nil, errorClass: .other, errorMessage: error.description
+                responseStatus: nil, responseHeaders: [], responseBody: nil, errorClass: .other, errorMessage: message
             )
-            sent = DeliverySender.Sent(attempt: attempt, outcome: .error(.other, message: error.description))
-        } catch {
-            let attempt = Attempt(
-                deliveryID: delivery.deliveryID, number: delivery.previousAttempts + 1, trigger: delivery.trigger, startedAt: now, durationMs: 0,
-                url: delivery.hook.url, requestHeaders: [], requestBody: "", responseStatus: nil, responseHeaders: [], responseBody: nil,
-                errorClass: .other, errorMessage: "the hook's secret cannot be decrypted with this master key"
-            )
-            sent = DeliverySender.Sent(attempt: attempt, outcome: .error(.other, message: attempt.errorMessage!))
+            sent = DeliverySender.Sent(attempt: attempt, outcome: .error(.other, message: message))
         }
         attemptsCounter.increment()
         durationTimer.recordMilliseconds(sent.attempt.durationMs)
@@ -567,9 +563,10 @@ public final class DeliveryEngine: Service, Sendable {
         if delivery.syncThrough != nil { syncBell.ring() }
     }
 
-    /// The hook's transform applied to the delivery's body, or nil for hooks without one.
+    /// The hook's transform applied to the delivery's body, or nil for hooks without one. A ping is
+    /// Herald's own message about the hook, sent as it is: a transform is written for the hook's events.
     private func transformedPayload(_ delivery: ClaimedDelivery) async throws(TransformError) -> String? {
-        guard let transform = delivery.hook.transform else { return nil }
+        guard let transform = delivery.hook.transform, delivery.event.type != PingPayload.eventType else { return nil }
         let body = HookScripts.body(for: delivery.event, format: delivery.hook.payloadFormat)
         return try await scripts.transform(
             key: Hook.scriptKey(hookID: delivery.hook.id, kind: "transform", source: transform), source: transform, body: body, team: delivery.hook.teamID

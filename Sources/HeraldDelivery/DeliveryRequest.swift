@@ -13,7 +13,7 @@ public struct DeliveryRequest: Sendable, Hashable {
     public var loggedHeaders: [HTTPHeaderField]
     public var body: String
 
-    public static let userAgent = "Herald-Hookshot/\(HeraldVersion.string)"
+    public static let userAgent = "Herald-Hookshot/\(HeraldVersion.current)"
 
     /// Builds and signs the request. Signatures cover the exact body bytes sent.
     /// - Parameter secrets: the current secret first, then any still-valid previous one.
@@ -81,11 +81,6 @@ public enum FormEncoding {
     }
 }
 
-/// The version receivers see in `User-Agent`.
-public enum HeraldVersion {
-    public static let string = "0.1.0"
-}
-
 /// A hook's keys, opened for signing one delivery: the current secret, the previous one while its
 /// rotation grace period lasts, and the Ed25519 key of `ed25519` hooks.
 struct SigningMaterial {
@@ -113,11 +108,18 @@ struct SigningMaterial {
         var tls: TLSConfiguration?
 
         init(hook: Hook, secretBox: SecretBox) throws {
-            credentials = try hook.encryptedCredentials.map { try HookCredentials.open($0, with: secretBox) }
-            tls = try credentials.flatMap { try ClientCertificates.configuration($0, verify: !hook.insecureSSL) }
-            secret = WebhookSecret(try secretBox.open(hook.encryptedSecret))
-            previousSecret = try hook.encryptedPreviousSecret.map { WebhookSecret(try secretBox.open($0)) }
-            signingKey = try hook.encryptedSigningKey.flatMap { WebhookSigningKey(try secretBox.open($0)) }
+            func open<T>(_ what: String, _ body: () throws -> T) throws(SealedKeyError) -> T {
+                do { return try body() } catch { throw SealedKeyError(what: what) }
+            }
+            credentials = try open("credentials") { try hook.encryptedCredentials.map { try HookCredentials.open($0, with: secretBox) } }
+            do {
+                tls = try credentials.flatMap { try ClientCertificates.configuration($0, verify: !hook.insecureSSL) }
+            } catch {
+                throw ClientCertificateError(message: "\(error)")
+            }
+            secret = try open("secret") { WebhookSecret(try secretBox.open(hook.encryptedSecret)) }
+            previousSecret = try open("previous secret") { try hook.encryptedPreviousSecret.map { WebhookSecret(try secretBox.open($0)) } }
+            signingKey = try open("signing key") { try hook.encryptedSigningKey.flatMap { WebhookSigningKey(try secretBox.open($0)) } }
         }
     }
 }

@@ -17,7 +17,7 @@ final class OAuth2Tokens: Sendable {
     }
 
     /// A valid token for `credentials`, fetched when none is cached.
-    func token(for credentials: OAuth2ClientCredentials, now: Date) async throws(TransformError) -> String {
+    func token(for credentials: OAuth2ClientCredentials, now: Date) async throws(OAuth2TokenError) -> String {
         if let cached = tokens.withLock({ $0[credentials] }), cached.expiresAt.timeIntervalSince(now) > Self.skew { return cached.token }
         let (token, expiresIn) = try await fetch(credentials)
         tokens.withLock { tokens in
@@ -32,7 +32,7 @@ final class OAuth2Tokens: Sendable {
         _ = tokens.withLock { $0.removeValue(forKey: credentials) }
     }
 
-    private func fetch(_ credentials: OAuth2ClientCredentials) async throws(TransformError) -> (String, Double) {
+    private func fetch(_ credentials: OAuth2ClientCredentials) async throws(OAuth2TokenError) -> (String, Double) {
         var request = HTTPClientRequest(url: credentials.tokenURL)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
@@ -47,11 +47,11 @@ final class OAuth2Tokens: Sendable {
                 return (response.status.code, String(buffer: try await response.body.collect(upTo: 64 * 1024)))
             }
         } catch let refused as TargetRefused {
-            throw TransformError(message: "OAuth2 token URL refused: \(refused.reason)")
+            throw OAuth2TokenError(message: "the token URL is refused: \(refused.reason)")
         } catch {
-            throw TransformError(message: "OAuth2 token request failed: \(DeliverySender.classify(error).1)")
+            throw OAuth2TokenError(message: "the token request failed: \(DeliverySender.classify(error).1)")
         }
-        guard (200..<300).contains(status) else { throw TransformError(message: "OAuth2 token request answered \(status)") }
+        guard (200..<300).contains(status) else { throw OAuth2TokenError(message: "the token endpoint answered \(status)") }
         return try OAuth2ClientCredentials.parseTokenResponse(body).map { ($0.token, $0.expiresIn) }.get()
     }
 }

@@ -84,7 +84,7 @@ struct AdminController {
         reader.rejectUnknown(["scope", "team", "name"])
         let scope = reader.choice("scope", as: TokenScope.self)
         if reader.value("scope")?.isNull ?? true { reader.fail("scope", "is required") }
-        let name = reader.string("name", maxLength: 200) ?? "token"
+        let name = reader.string("name", maxLength: .max)
         var team: Team?
         if let slug = reader.string("team", maxLength: 63) {
             team = try await store.team(slug: slug)
@@ -123,7 +123,11 @@ extension HeraldServices {
     /// Issues a token, unless it is a team token and the team has ``HeraldConfiguration/maxTokensPerTeam``
     /// already (then a 422 problem naming the field `team`): per-token limits bound a team only if
     /// its members cannot mint tokens without end.
-    func issueToken(name: String, scope: TokenScope, team: Team?, createdBy: String, createdByUserID: Int64?) async throws -> (APIToken, String) {
+    func issueToken(name given: String?, scope: TokenScope, team: Team?, createdBy: String, createdByUserID: Int64?) async throws -> (APIToken, String) {
+        let name = APIToken.name(given)
+        guard name.count <= APIToken.maxNameLength else {
+            throw Problem.validation([.init(field: "/name", message: "must be at most \(APIToken.maxNameLength) characters")])
+        }
         if scope == .team, let team, try await store.tokens(teamID: team.id).filter({ $0.scope == .team }).count >= configuration.maxTokensPerTeam {
             throw Problem.validation([
                 .init(field: "/team", message: "team \(team.slug) has \(configuration.maxTokensPerTeam) tokens, the most a team may have: revoke one first")

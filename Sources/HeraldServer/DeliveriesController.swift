@@ -43,35 +43,6 @@ struct DeliveriesController {
     /// Parses `per_page`, `cursor` and the filters shared by both listings.
     /// The filters of a deliveries list. With `blankIsAbsent` (the web UI's filter form, which sends
     /// every field, "Any status" and blank dates too) an empty value is no filter; the API refuses it.
-    func query(_ request: Request, blankIsAbsent: Bool = false) throws -> DeliveryQuery {
-        let parameters = request.uri.queryParameters
-        func given(_ name: String) -> Substring? {
-            guard let value = parameters[name[...]] else { return nil }
-            return blankIsAbsent && value.isEmpty ? nil : value
-        }
-        var query = DeliveryQuery()
-        if let perPage = parameters["per_page"] {
-            guard let limit = Int(String(perPage)), (1...100).contains(limit) else { throw Problem.badRequest("per_page must be from 1 to 100") }
-            query.limit = limit
-        }
-        if let cursor = parameters["cursor"], !cursor.isEmpty {
-            guard let parsed = DeliveryCursor(encoded: String(cursor)) else { throw Problem.badRequest("cursor is not valid") }
-            query.cursor = parsed
-        }
-        if let status = given("status") {
-            guard let filter = DeliveryStatus.APIStatus(rawValue: String(status)) else { throw Problem.badRequest("status must be success, failure, pending or skipped") }
-            query.statuses = filter.statuses
-        }
-        if let event = parameters["event"], !event.isEmpty { query.eventType = String(event) }
-        for (name, keyPath) in [("since", \DeliveryQuery.since), ("until", \DeliveryQuery.until)] {
-            if let value = given(name) {
-                guard let date = Timestamp.parse(String(value)) else { throw Problem.badRequest("\(name) must be an RFC 3339 timestamp") }
-                query[keyPath: keyPath] = date
-            }
-        }
-        return query
-    }
-
     func page(_ deliveries: [Delivery], query: DeliveryQuery, request: Request) -> JSONResponse {
         let next = deliveries.count == query.limit ? deliveries.last?.cursor.encoded : nil
         var headers: HTTPFields = [:]
@@ -91,7 +62,7 @@ struct DeliveriesController {
 
     @Sendable func list(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
         let hook = try await services.visibleHook(context.parameters.get("id"), for: try context.requirePrincipal())
-        var query = try query(request)
+        var query = try DeliveryQuery(request)
         query.hookID = hook.id
         return page(try await store.deliveries(query), query: query, request: request)
     }
@@ -129,19 +100,13 @@ struct DeliveriesController {
 
     @Sendable func redeliver(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
         let hook = try await services.visibleHook(context.parameters.get("id"), for: try context.require(.team, .admin))
-        guard let id = context.parameters.get("delivery"), let delivery = try await store.delivery(id: id), delivery.hookID == hook.id else {
-            throw Problem.notFound("No such delivery.")
-        }
-        guard try await store.redeliver(deliveryID: delivery.id, now: Date()) else {
-            throw Problem.conflict("The delivery is in flight; redeliver it once this attempt finishes.")
-        }
-        services.engine.deliveriesQueued()
+        let delivery = try await services.redeliver(context.parameters.get("delivery"), of: hook)
         return JSONResponse(status: .accepted, body: .object([("id", .string(delivery.id)), ("redelivery", .bool(true))]))
     }
 
     @Sendable func browse(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
         _ = try context.require(.admin, .provider)
-        var query = try query(request)
+        var query = try DeliveryQuery(request)
         let parameters = request.uri.queryParameters
         if let hook = parameters["hook"] {
             guard let id = Int64(String(hook)) else { throw Problem.badRequest("hook must be a hook id") }

@@ -86,7 +86,7 @@ struct EventsController {
                 }
                 let data = reader.value("data") ?? .object([])
                 if let type {
-                    if type == "ping" {
+                    if type == PingPayload.eventType {
                         reader.fail("type", "ping events are sent by Herald itself (POST /api/hooks/{id}/pings)")
                     } else if OperationalEvents.isOperational(type) {
                         reader.fail("type", "herald.* events are Herald's own, about its hooks")

@@ -57,9 +57,16 @@ extension HeraldServices {
     /// Whether `principal` may read `document`: providers and admins read all; a team reads the
     /// documents in a channel granted to it.
     func canRead(_ document: Document, _ principal: Principal, team: Team?) -> Bool {
-        switch principal.scope {
+        principal.readsEveryDocument || (team.map { team in document.channels.contains(where: team.channels.contains) } ?? false)
+    }
+}
+
+extension Principal {
+    /// Admin and provider tokens read every document; a team's reads only those in its channels.
+    var readsEveryDocument: Bool {
+        switch scope {
         case .admin, .provider: true
-        case .team: team.map { team in document.channels.contains(where: team.channels.contains) } ?? false
+        case .team: false
         }
     }
 }

@@ -269,14 +269,56 @@ extension HeraldServices {
             hook.encryptedSigningKey = sealed
             hook.publicKey = publicKey
         }
-        if reactivated {
-            hook.disabledReason = nil
-            hook.failingSince = nil
-        }
+        if reactivated { Self.reactivate(&hook) }
         let saved = try await store.updateHook(hook, now: Date())
         if reactivated { engine.deliveriesQueued() }
         try await auditHook("hook.updated", before: before, after: saved)
         return saved
+    }
+
+    /// Turns a disabled hook back on: why it was disabled is cleared and its waiting deliveries go.
+    /// The caller has checked the hook may be changed (``editableHook(_:for:)``): a hook its config
+    /// file retired comes back only with the file.
+    func enableHook(_ hook: Hook) async throws -> Hook {
+        guard !hook.active else { return hook }
+        var enabled = hook
+        Self.reactivate(&enabled)
+        let saved = try await store.updateHook(enabled, now: Date())
+        engine.deliveriesQueued()
+        try await auditHook("hook.enabled", before: hook, after: saved)
+        return saved
+    }
+
+    private static func reactivate(_ hook: inout Hook) {
+        hook.active = true
+        hook.disabledReason = nil
+        hook.failingSince = nil
+    }
+
+    /// Queues a `ping` delivery for the hook; returns its id.
+    @discardableResult func ping(_ hook: Hook) async throws -> String {
+        let id = try await store.ping(hookID: hook.id, now: Date())
+        engine.deliveriesQueued()
+        return id
+    }
+
+    /// Queues one of the hook's finished deliveries again, as a redelivery.
+    func redeliver(_ deliveryID: String?, of hook: Hook) async throws -> Delivery {
+        guard let deliveryID, let delivery = try await store.delivery(id: deliveryID), delivery.hookID == hook.id else {
+            throw Problem.notFound("No such delivery.")
+        }
+        guard try await store.redeliver(deliveryID: delivery.id, now: Date()) else {
+            throw Problem.conflict("The delivery is being sent right now; redeliver it once this attempt finishes.")
+        }
+        engine.deliveriesQueued()
+        return delivery
+    }
+
+    /// "Sync now": the next page of an HTTP Sync hook is made at once, full or not.
+    func syncNow(_ hook: Hook) async throws {
+        guard hook.mode == .sync else { throw Problem.conflict("This hook is not an HTTP Sync hook.") }
+        try await store.requestSync(hookID: hook.id, at: Date())
+        engine.syncRequested()
     }
 
     /// Issues `secret`; the current one keeps signing for `grace`.

@@ -175,17 +175,12 @@ struct HooksController {
 
     /// "Sync now": the next page of an HTTP Sync hook is made at once, full or not.
     @Sendable func syncNow(_ request: Request, context: HeraldRequestContext) async throws -> Response {
-        let hook = try await services.visibleHook(context.parameters.get("id"), for: try context.require(.team, .admin))
-        guard hook.mode == .sync else { throw Problem.conflict("This hook is not an HTTP Sync hook.") }
-        try await store.requestSync(hookID: hook.id, at: Date())
-        services.engine.syncRequested()
+        try await services.syncNow(try await services.visibleHook(context.parameters.get("id"), for: try context.require(.team, .admin)))
         return Response(status: .accepted)
     }
 
     @Sendable func ping(_ request: Request, context: HeraldRequestContext) async throws -> Response {
-        let hook = try await services.visibleHook(context.parameters.get("id"), for: try context.require(.team, .admin))
-        _ = try await store.ping(hookID: hook.id, now: Date())
-        services.engine.deliveriesQueued()
+        try await services.ping(try await services.visibleHook(context.parameters.get("id"), for: try context.require(.team, .admin)))
         return Response(status: .noContent)
     }
 }

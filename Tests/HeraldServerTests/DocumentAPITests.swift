@@ -10,6 +10,7 @@ import Testing
             let provider = try await herald.providerToken()
             let welcome = try await herald.call(.GET, "/db/", token: nil)
             #expect(welcome.status == 200 && welcome.json["couchdb"]?.stringValue == "Welcome")
+            #expect(welcome.json["vendor"]?["version"]?.stringValue == HeraldVersion.current, "the version herald --version prints")
             #expect(try await herald.call(.PUT, "/db/leads", token: provider).status == 403)
             #expect(try await herald.call(.PUT, "/db/leads", token: herald.adminToken).status == 201)
             let again = try await herald.call(.PUT, "/db/leads", token: herald.adminToken)
@@ -188,6 +189,12 @@ import Testing
             #expect(try await herald.call(.PUT, "/db/leads/mine", token: bde.token, body: "{}").status == 403)
             let listed = try await herald.call(.GET, "/db/leads/_all_docs?include_docs=true", token: bde.token).json
             #expect(listed["rows"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["ours"])
+            // Neither the database's info nor _all_docs tells a team how many documents it cannot see.
+            #expect(listed["total_rows"] == .int(1))
+            let info = try await herald.call(.GET, "/db/leads", token: bde.token).json
+            #expect(info["db_name"]?.stringValue == "leads" && info["doc_count"] == nil)
+            #expect(try await herald.call(.GET, "/db/leads", token: provider).json["doc_count"] == .int(3))
+            #expect(try await herald.call(.GET, "/db/leads/_all_docs", token: provider).json["total_rows"] == .int(3))
             let feed = try await herald.call(.GET, "/db/leads/_changes?include_docs=true", token: bde.token).json
             #expect(feed["results"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["ours"])
             #expect(feed["last_seq"]?.stringValue == String(try await herald.store.lastSeq()), "last_seq moves past what the team may not see")

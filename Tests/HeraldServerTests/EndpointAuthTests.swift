@@ -144,3 +144,47 @@ extension EndpointAuthTests {
         }
     }
 }
+
+extension EndpointAuthTests {
+    /// The errors of every delivery's attempts on the hook, newest delivery first.
+    private func attemptErrors(_ herald: HeraldHarness, _ team: HeraldHarness.TeamAccess, hookID: Int64) async throws -> [String] {
+        let log = try await herald.call(.GET, "/api/hooks/\(hookID)/deliveries", token: team.token)
+        var errors: [String] = []
+        for id in log.json["deliveries"]?.arrayValue?.compactMap({ $0["id"]?.stringValue }) ?? [] {
+            let detail = try await herald.call(.GET, "/api/hooks/\(hookID)/deliveries/\(id)", token: team.token)
+            errors += detail.json["attempt_log"]?.arrayValue?.compactMap { $0["error_message"]?.stringValue ?? $0["status_code"]?.intValue.map { "status \($0)" } } ?? []
+        }
+        return errors
+    }
+
+    /// A failing token endpoint and an unusable client certificate each fail the attempt in their
+    /// own words (neither is a transform error nor an undecryptable secret), and nothing is sent.
+    @Test func eachSetupFailureIsNamedInTheAttemptLog() async throws {
+        try await TestReceiver.run { receiver in
+            receiver.respond { _, request in request.path == "/token" ? .init(status: 500, body: "down") : .init() }
+            try await HeraldHarness.run { herald in
+                let bde = try await herald.makeTeam("bde")
+                let oauth = try await herald.makeHook(bde, #"""
+                    {"url":"\#(receiver.url("/oauth"))","oauth2":{"token_url":"\#(receiver.url("/token"))","client_id":"a","client_secret":"b"}}
+                    """#)
+                try await eventually("the ping's attempt is recorded") { try await !attemptErrors(herald, bde, hookID: oauth.id).isEmpty }
+                #expect(try await attemptErrors(herald, bde, hookID: oauth.id) == ["OAuth2 token: the token endpoint answered 500"])
+
+                // A certificate that cannot be loaded (stored around the form's check, as an older
+                // version or a restored backup could leave it).
+                let certified = try await herald.makeHook(bde, #"{"url":"\#(receiver.url("/certified"))"}"#)
+                var hook = try #require(try await herald.store.hook(id: certified.id))
+                var credentials = HookCredentials()
+                credentials.clientCertificate = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"
+                credentials.clientKey = "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n"
+                hook.encryptedCredentials = try credentials.sealed(with: herald.services.secretBox)
+                _ = try await herald.store.updateHook(hook, now: Date())
+                #expect(try await herald.call(.POST, "/api/hooks/\(certified.id)/pings", token: bde.token).status == 204)
+                try await eventually("the second ping's attempt is recorded") { try await attemptErrors(herald, bde, hookID: certified.id).count == 2 }
+                let errors = try await attemptErrors(herald, bde, hookID: certified.id)
+                #expect(errors.first?.hasPrefix("client certificate: ") == true, "\(errors)")
+                #expect(!receiver.received.contains { $0.path == "/oauth" }, "nothing went out without its token")
+            }
+        }
+    }
+}

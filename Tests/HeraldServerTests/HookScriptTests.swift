@@ -26,6 +26,9 @@ import Testing
                 try await eventually("the large lead arrives") { receiver.received.contains { $0.header("X-Herald-Event") == "lead.created" } }
                 let request = try #require(receiver.received.first { $0.header("X-Herald-Event") == "lead.created" })
                 #expect(try JSONValue(parsing: request.body) == JSONValue(parsing: #"{"lead":"large","kind":"lead.created","big":true}"#))
+                // The hook's ping (sent at its creation) is Herald's own message, never transformed.
+                let ping = try #require(receiver.received.first { $0.header("X-Herald-Event") == "ping" })
+                #expect(ping.bodyString.contains("\"zen\"") && !ping.bodyString.contains("\"big\""))
                 // The signatures cover the transformed bytes.
                 try HubSignature.verify(signature: request.header("X-Hub-Signature-256"), body: request.body, secret: hook.secret)
                 try StandardWebhooks.verify(headers: request.lookup, body: request.body, secret: WebhookSecret(hook.secret))

@@ -193,6 +193,13 @@ import Testing
                 let retired = try #require(hooks.first { $0.managedKey == "databases.leads.event_handlers.document_changed[1]" })
                 #expect(!retired.active)
                 #expect(retired.disabledReason?.contains("no longer in the config file") == true)
+                // Neither the API nor the hook's page revives it: it comes back only with the file.
+                let patched = try await herald.call(.PATCH, "/api/hooks/\(retired.id)", token: herald.adminToken, body: #"{"active":true}"#)
+                #expect(patched.status == 409)
+                let admin = try await PeopleTests().signedInAdmin(herald)
+                let enabled = try await admin.submit(from: "/hooks/\(retired.id)", to: "/hooks/\(retired.id)/enable", [])
+                #expect(enabled.status == 409 && enabled.html.contains("managed by the config file"))
+                #expect(try await herald.store.hook(id: retired.id)?.active == false)
                 // The first run's delivery is still in the hook's log.
                 let log = try await herald.call(.GET, "/api/hooks/\(main.id)/deliveries", token: herald.adminToken)
                 #expect(log.json["deliveries"]?.arrayValue?.filter { $0["status"]?.stringValue == "success" }.count == 1)

@@ -222,6 +222,18 @@ import Testing
             #expect(stored.scope == .team)
             _ = try await client.submit(from: "/tokens", to: "/tokens/\(stored.id)/revoke", [])
             #expect(try await herald.call(.GET, "/api/hooks", token: token).status == 401)
+            // The page and the API name tokens by one rule: trimmed, "token" when blank, at most 200 characters.
+            let long = String(repeating: "n", count: APIToken.maxNameLength)
+            #expect(try await client.submit(from: "/tokens", to: "/tokens", [("name", "  " + long + " ")]).status == 303)
+            #expect(try await client.submit(from: "/tokens", to: "/tokens", [("name", " ")]).status == 303)
+            let tooLong = try await client.submit(from: "/tokens", to: "/tokens", [("name", long + "n")])
+            #expect(tooLong.status == 422 && tooLong.html.contains("at most \(APIToken.maxNameLength) characters"))
+            let api = try await herald.call(.POST, "/api/tokens", token: herald.adminToken, body: #"{"scope":"team","team":"bde","name":"\#(long)n"}"#)
+            #expect(api.status == 422 && api.json["errors"]?.arrayValue?.first?["field"]?.stringValue == "/name")
+            let blank = try await herald.call(.POST, "/api/tokens", token: herald.adminToken, body: #"{"scope":"team","team":"bde","name":" "}"#)
+            #expect(blank.json["name"]?.stringValue == "token")
+            let names = try await herald.store.tokens(teamID: bde.team.id).map(\.name)
+            #expect(names.contains(long) && names.filter { $0 == "token" }.count == 2)
         }
     }
 

@@ -39,8 +39,8 @@ struct DocumentsController {
 
     @Sendable func welcome(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
         JSONResponse(status: .ok, body: .object([
-            ("couchdb", .string("Welcome")), ("vendor", .object([("name", .string("Herald")), ("version", .string(HeraldVersion.string))])),
-            ("version", .string("Herald/\(HeraldVersion.string)")),
+            ("couchdb", .string("Welcome")), ("vendor", .object([("name", .string("Herald")), ("version", .string(HeraldVersion.current))])),
+            ("version", .string("Herald/\(HeraldVersion.current)")),
         ]))
     }
 
@@ -76,14 +76,17 @@ struct DocumentsController {
         return info
     }
 
+    /// A team token is not told how many documents there are (most are outside its channels), as Sync
+    /// Gateway's public API tells a user none: `doc_count` is for tokens that read every document.
     @Sendable func databaseInfo(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
-        _ = try context.requirePrincipal()
+        let principal = try context.requirePrincipal()
         let info = try await database(context)
-        return JSONResponse(status: .ok, body: .object([
+        var pairs: [(key: String, value: JSONValue)] = [
             ("db_name", .string(info.name)), ("update_seq", .int(info.updateSeq)), ("committed_update_seq", .int(info.updateSeq)),
-            ("doc_count", .int(Int64(info.documentCount))), ("instance_start_time", .string(String(Int64(info.createdAt.timeIntervalSince1970 * 1_000_000)))),
-            ("state", .string("Online")),
-        ]))
+        ]
+        if principal.readsEveryDocument { pairs.append(("doc_count", .int(Int64(info.documentCount)))) }
+        pairs += [("instance_start_time", .string(String(Int64(info.createdAt.timeIntervalSince1970 * 1_000_000)))), ("state", .string("Online"))]
+        return JSONResponse(status: .ok, body: .object(pairs))
     }
 
     @Sendable func deleteDatabase(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
@@ -213,7 +216,8 @@ struct DocumentsController {
             return .object(pairs)
         }
         return JSONResponse(status: .ok, body: .object([
-            ("total_rows", .int(Int64(database.documentCount))), ("offset", .int(0)), ("rows", .array(rows)),
+            // A team counts the rows it may read (Sync Gateway's rule for a user), never the database's.
+            ("total_rows", .int(Int64(principal.readsEveryDocument ? database.documentCount : rows.count))), ("offset", .int(0)), ("rows", .array(rows)),
         ]))
     }
 

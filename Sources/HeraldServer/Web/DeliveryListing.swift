@@ -20,7 +20,7 @@ struct DeliveryListing {
     /// Reads the filters of `request`. `q` is a delivery id (the page redirects to it, when it is
     /// one of `visible`) or an event id (`evt_…`: its deliveries).
     static func read(_ request: Request, services: HeraldServices, pageSize: Int = pageSize) throws -> DeliveryListing {
-        var query = try DeliveriesController(services: services).query(request, blankIsAbsent: true)
+        var query = try DeliveryQuery(request, blankIsAbsent: true)
         query.limit = pageSize
         let parameters = request.uri.queryParameters
         let back = (parameters["back"].map(String.init) ?? "").split(separator: ".").map(String.init).filter { DeliveryCursor(encoded: $0) != nil || $0 == "first" }

@@ -35,11 +35,7 @@ extension WebController {
     @Sendable func createToken(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try signedIn(context)
         let form = try await checkedForm(request, signIn)
-        let name = form.trimmed("name")
-        guard (1...100).contains(name.count) else {
-            return try await tokensView(signIn, shownToken: nil, error: "Give the token a name of at most 100 characters.", status: .unprocessableContent)
-                .response(from: request, context: context)
-        }
+        let name = form["name"]
         // Members create tokens for their own team; admins may also create provider and admin tokens.
         var scope = TokenScope.team
         var team: Team?

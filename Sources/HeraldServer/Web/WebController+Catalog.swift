@@ -19,7 +19,7 @@ extension WebController {
                 [
                     "name": type.name, "description": type.description, "schema": type.schema?.prettyString ?? "",
                     "hasSchema": type.schema != nil, "example": type.example?.prettyString ?? "", "hasExample": type.example != nil,
-                    "builtIn": type.name == "ping",
+                    "builtIn": type.name == PingPayload.eventType,
                 ] as [String: Any]
             },
             "notice": notice ?? "", "hasNotice": notice != nil, "hasErrors": !errors.isEmpty,
@@ -59,7 +59,7 @@ extension WebController {
     @Sendable func deleteEventType(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try requireAdmin(context)
         _ = try await checkedForm(request, signIn)
-        guard let name = context.parameters.get("name"), name != "ping", try await services.deleteEventType(name: name) else {
+        guard let name = context.parameters.get("name"), name != PingPayload.eventType, try await services.deleteEventType(name: name) else {
             throw Problem.notFound("There is no such event type, or it cannot be removed.")
         }
         return Response.redirect(to: "/admin/event-types")
@@ -76,7 +76,7 @@ extension WebController {
             }
             return Response(status: .seeOther, headers: [.location: "/hooks/\(delivery.hookID)/deliveries/\(delivery.id)"])
         }
-        var query = try DeliveriesController(services: services).query(request, blankIsAbsent: true)
+        var query = try DeliveryQuery(request, blankIsAbsent: true)
         query.limit = 50
         if let hook = parameters["hook"], !hook.isEmpty {
             guard let id = Int64(String(hook)) else { throw Problem.badRequest("The hook filter must be a hook id.") }

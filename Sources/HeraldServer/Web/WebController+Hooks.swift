@@ -48,7 +48,7 @@ extension WebController {
     func formContext(
         _ signIn: WebSignIn, title: String, action: String, values: FormValues, errors: [String: String], hookID: Int64?
     ) async throws -> [String: Any] {
-        let catalog = try await store.eventTypes().filter { $0.name != "ping" }
+        let catalog = try await store.eventTypes().filter { $0.name != PingPayload.eventType }
         let teams = signIn.user.role == .admin ? try await store.teams() : []
         let ownTeam = try await signIn.user.teamID.asyncFlatMap { try await store.team(id: $0) }
         var context = page(signIn, title: title, [
@@ -500,7 +500,7 @@ extension WebController {
         let recent = try await store.events(since: max(hook.createdAfterSeq, lastSeq - Int64(Self.matchWindow)), limit: Self.matchWindow)
         var unmatched = hook.mode == .push && hook.managedKey == nil
             ? MatchReport(hook: hook, events: recent, grantedChannels: team?.channels ?? []).explanation : nil
-        let events = day.filter { $0.eventType != "ping" }
+        let events = day.filter { $0.eventType != PingPayload.eventType }
         if unmatched == nil, hook.filter != nil, !events.isEmpty, events.allSatisfy({ $0.lifecycle.status == .skipped }) {
             unmatched = "Its filter skipped all \(events.count) of its deliveries of the last 24 hours (the notes in the log say why)."
         }
@@ -578,22 +578,15 @@ extension WebController {
         let signIn = try signedIn(context)
         let hook = try await visibleHook(context.parameters.get("id"), signIn)
         _ = try await checkedForm(request, signIn)
-        _ = try await store.ping(hookID: hook.id, now: Date())
-        services.engine.deliveriesQueued()
+        try await services.ping(hook)
         return Response.redirect(to: "/hooks/\(hook.id)?notice=pinged")
     }
 
     @Sendable func enableHook(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try signedIn(context)
-        var hook = try await visibleHook(context.parameters.get("id"), signIn)
+        let hook = try await editableHook(context.parameters.get("id"), signIn)
         _ = try await checkedForm(request, signIn)
-        let before = hook
-        hook.active = true
-        hook.disabledReason = nil
-        hook.failingSince = nil
-        let saved = try await store.updateHook(hook, now: Date())
-        services.engine.deliveriesQueued()
-        try await services.auditHook("hook.enabled", before: before, after: saved)
+        _ = try await services.enableHook(hook)
         return Response.redirect(to: "/hooks/\(hook.id)?notice=enabled")
     }
 
@@ -634,9 +627,7 @@ extension WebController {
         let signIn = try signedIn(context)
         let hook = try await visibleHook(context.parameters.get("id"), signIn)
         _ = try await checkedForm(request, signIn)
-        guard hook.mode == .sync else { throw Problem.conflict("This hook is not an HTTP Sync hook.") }
-        try await store.requestSync(hookID: hook.id, at: Date())
-        services.engine.syncRequested()
+        try await services.syncNow(hook)
         return Response.redirect(to: "/hooks/\(hook.id)?notice=syncing")
     }
 
@@ -669,13 +660,7 @@ extension WebController {
         let signIn = try signedIn(context)
         let hook = try await visibleHook(context.parameters.get("id"), signIn)
         _ = try await checkedForm(request, signIn)
-        guard let id = context.parameters.get("delivery"), let delivery = try await store.delivery(id: id), delivery.hookID == hook.id else {
-            throw Problem.notFound("There is no such delivery for this hook.")
-        }
-        guard try await store.redeliver(deliveryID: delivery.id, now: Date()) else {
-            throw Problem.conflict("This delivery is being sent right now; try again when it finishes.")
-        }
-        services.engine.deliveriesQueued()
+        _ = try await services.redeliver(context.parameters.get("delivery"), of: hook)
         return Response.redirect(to: "/hooks/\(hook.id)?notice=redelivered")
     }
 }
