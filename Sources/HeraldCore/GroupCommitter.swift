@@ -32,6 +32,9 @@ public final class GroupCommitter<Item: Sendable, Output: Sendable>: Sendable {
         self.write = write
     }
 
+    /// Callers whose items wait for a write (the one in progress holds none).
+    public var waiting: Int { state.withLock { $0.queue.count } }
+
     /// Writes `items` (in a batch with whatever else is queued) and returns their outputs.
     public func submit(_ items: [Item]) async throws -> [Output] {
         let ticket = Ticket()

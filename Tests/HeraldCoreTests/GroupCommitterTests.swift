@@ -26,14 +26,45 @@ import Testing
         #expect(batches.count < 50, "callers shared writes")
     }
 
+    /// Waits until `condition` holds (a positive signal), failing after 30 s.
+    private func until(_ what: Comment, _ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !condition() {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("timed out waiting for \(what)")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
     @Test func aFailedWriteFailsEveryCallerInItsBatchOnly() async throws {
         struct Boom: Error {}
+        let log = WriteLog()
+        let gate = Mutex(false)
         let committer = GroupCommitter<Int, Int> { items in
+            log.batches.withLock { $0.append(items) }
+            // The first write waits at the gate, so the next two callers queue up behind it.
+            while items == [0], !gate.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(1)) }
             if items.contains(-1) { throw Boom() }
             return items
         }
-        await #expect(throws: Boom.self) { try await committer.submit([-1]) }
-        #expect(try await committer.submit([7]) == [7])
+        func outcome(_ items: [Int]) async -> Result<[Int], any Error> {
+            do { return .success(try await committer.submit(items)) } catch { return .failure(error) }
+        }
+        async let first = outcome([0])
+        try await until("the first write to start") { log.batches.withLock { $0.count } == 1 }
+        async let failing = outcome([-1])
+        async let sharing = outcome([2])
+        try await until("two callers to wait for the next write") { committer.waiting == 2 }
+        gate.withLock { $0 = true }
+        let (written, failed, shared) = await (first, failing, sharing)
+        #expect(try written.get() == [0], "the batch before is written")
+        #expect(throws: Boom.self) { try failed.get() }
+        #expect(throws: Boom.self, "a caller that shared the failed batch fails with it") { try shared.get() }
+        let batches = log.batches.withLock { $0 }
+        #expect(batches.count == 2 && Set(batches[1]) == [-1, 2], "\(batches)")
+        #expect(try await committer.submit([7]) == [7], "the batch after is written")
     }
 
     @Test func batchesStayWithinTheLimitWithoutSplittingACaller() async throws {

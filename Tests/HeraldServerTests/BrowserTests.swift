@@ -14,14 +14,8 @@ import Testing
 
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary && BrowserTests.chromiumAvailable && ExternalTools.hasPython("selenium")), "needs the built herald, Chromium, chromedriver and selenium"))
     func aMemberRegistersAHookWatchesDeliveriesRedeliversAndPings() async throws {
-        guard let binary = ExternalTools.heraldBinary else {
-            _ = ExternalTools.unavailable("the built herald executable")
-            return
-        }
-        guard Self.chromiumAvailable, let python = ExternalTools.python(importing: "selenium") else {
-            _ = ExternalTools.unavailable("Chromium, chromedriver and Python's selenium")
-            return
-        }
+        let binary = try ExternalTools.require(ExternalTools.heraldBinary, "the built herald executable")
+        let python = try ExternalTools.require(Self.chromiumAvailable ? ExternalTools.python(importing: "selenium") : nil, "Chromium, chromedriver and Python's selenium")
         let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-browser-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dataDirectory) }
         let providerToken: String

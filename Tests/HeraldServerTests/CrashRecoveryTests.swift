@@ -16,10 +16,7 @@ import Testing
 
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary), "needs the built herald executable"))
     func deliveriesInFlightWhenKilledAreDeliveredAfterRestart() async throws {
-        guard let binary = ExternalTools.heraldBinary else {
-            _ = ExternalTools.unavailable("the built herald executable")
-            return
-        }
+        let binary = try ExternalTools.require(ExternalTools.heraldBinary, "the built herald executable")
         let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-crash-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dataDirectory) }
         let (teamToken, providerToken) = try await HeraldHarness.prepareDataDirectory(dataDirectory)

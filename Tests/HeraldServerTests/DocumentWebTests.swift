@@ -3,6 +3,8 @@ import HeraldCore
 import HummingbirdBcrypt
 import Testing
 
+@testable import HeraldServer
+
 /// The Documents section of the web UI: databases, a document list with search, a document page
 /// with its history and the deliveries it caused, and live changes; members see their channels only.
 @Suite struct DocumentWebTests {
@@ -60,7 +62,8 @@ import Testing
             #expect(stream.html.hasPrefix("id: 1\ndata: {\"seq\":1,\"id\":\"a\""))
             // Without `since`, it waits for the next change and pushes it.
             async let live = admin.get("/documents/leads/changes?limit=1")
-            try await Task.sleep(for: .milliseconds(300))
+            // Its feed holds a slot once it has read where it starts: a write from then on is after it.
+            try await eventually("the live feed is open") { herald.services.feeds.openFeeds == 1 }
             _ = try await herald.call(.PUT, "/db/leads/b", token: provider, body: "{}")
             #expect(try await live.html.hasPrefix("id: 2\ndata: {\"seq\":2,\"id\":\"b\""))
         }

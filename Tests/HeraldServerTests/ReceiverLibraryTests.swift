@@ -6,10 +6,7 @@ import Testing
 @Suite struct ReceiverLibraryTests {
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasPython("standardwebhooks")), "needs Python with standardwebhooks"))
     func pythonStandardWebhooksVerifiesRealDeliveries() async throws {
-        guard let python = ExternalTools.python(importing: "standardwebhooks") else {
-            _ = ExternalTools.unavailable("Python with the standardwebhooks package")
-            return
-        }
+        let python = try ExternalTools.require(ExternalTools.python(importing: "standardwebhooks"), "Python with the standardwebhooks package")
         try await TestReceiver.run { receiver in
             try await HeraldHarness.run { herald in
                 let bde = try await herald.makeTeam("bde")
@@ -57,10 +54,7 @@ import Testing
 
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasPython("hmac")), "needs Python 3"))
     func pythonHmacVerifiesTheHubSignature() async throws {
-        guard let python = ExternalTools.python(importing: "hmac") else {
-            _ = ExternalTools.unavailable("Python 3")
-            return
-        }
+        let python = try ExternalTools.require(ExternalTools.python(importing: "hmac"), "Python 3")
         try await TestReceiver.run { receiver in
             try await HeraldHarness.run { herald in
                 let bde = try await herald.makeTeam("bde")

@@ -9,10 +9,7 @@ import Testing
 
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary), "needs the built herald executable"))
     func listenVerifiesRealDeliveriesAndRejectsTamperedOnes() async throws {
-        guard let binary = ExternalTools.heraldBinary else {
-            _ = ExternalTools.unavailable("the built herald executable")
-            return
-        }
+        let binary = try ExternalTools.require(ExternalTools.heraldBinary, "the built herald executable")
         let listener = try ChildProcess(binary: binary, arguments: ["listen", "--port", "0", "--secret", secret])
         defer { listener.stop() }
         let port = try await listener.waitForPort()
@@ -45,10 +42,7 @@ import Testing
 
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary), "needs the built herald executable"))
     func listenCanFailOnPurposeAndForward() async throws {
-        guard let binary = ExternalTools.heraldBinary else {
-            _ = ExternalTools.unavailable("the built herald executable")
-            return
-        }
+        let binary = try ExternalTools.require(ExternalTools.heraldBinary, "the built herald executable")
         try await TestReceiver.run { receiver in
             receiver.respond { _, _ in .init(status: 202, body: "taken") }
             let failing = try ChildProcess(binary: binary, arguments: ["listen", "--port", "0", "--secret", secret, "--fail-with", "503"])
@@ -79,10 +73,7 @@ import Testing
 
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary), "needs the built herald executable"))
     func verifyChecksASavedRequest() async throws {
-        guard let binary = ExternalTools.heraldBinary else {
-            _ = ExternalTools.unavailable("the built herald executable")
-            return
-        }
+        let binary = try ExternalTools.require(ExternalTools.heraldBinary, "the built herald executable")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-verify-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -69,10 +69,7 @@ import Testing
                 let id = try #require(created.json["id"]?.intValue)
                 #expect(try await herald.call(.GET, "/api/hooks/\(id)", token: bde.token).json["public_key"]?.stringValue == publicKeyString)
 
-                guard let python = ExternalTools.python(importing: "cryptography") else {
-                    _ = ExternalTools.unavailable("Python with the cryptography package")
-                    return
-                }
+                let python = try ExternalTools.require(ExternalTools.python(importing: "cryptography"), "Python with the cryptography package")
                 let script = """
                     import base64, sys
                     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -111,10 +108,7 @@ import Testing
 
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasPython("svix")), "needs Python with svix"))
     func svixAndStandardWebhooksVerifyBothSignaturesDuringRotation() async throws {
-        guard let python = ExternalTools.python(importing: "svix") else {
-            _ = ExternalTools.unavailable("Python with the svix package")
-            return
-        }
+        let python = try ExternalTools.require(ExternalTools.python(importing: "svix"), "Python with the svix package")
         try await TestReceiver.run { receiver in
             try await HeraldHarness.run { herald in
                 let bde = try await herald.makeTeam("bde")

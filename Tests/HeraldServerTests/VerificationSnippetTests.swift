@@ -42,10 +42,7 @@ import Testing
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasPython("standardwebhooks")), "needs Python with standardwebhooks"), arguments: ["verify_standardwebhooks.py", "verify_hmac.py"])
     func pythonSnippets(_ file: String) async throws {
         let module = file == "verify_hmac.py" ? "hmac" : "standardwebhooks"
-        guard let python = ExternalTools.python(importing: module) else {
-            _ = ExternalTools.unavailable("Python with \(module)")
-            return
-        }
+        let python = try ExternalTools.require(ExternalTools.python(importing: module), "Python with \(module)")
         let (secret, cases) = try await deliveries()
         let harness = """
             import base64, json, sys
@@ -65,10 +62,7 @@ import Testing
 
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.node != nil), "needs Node.js"))
     func nodeSnippet() async throws {
-        guard let node = ExternalTools.node else {
-            _ = ExternalTools.unavailable("Node.js")
-            return
-        }
+        let node = try ExternalTools.require(ExternalTools.node, "Node.js")
         let (secret, cases) = try await deliveries()
         let harness = """
             const { verify } = require(process.argv[1]);
@@ -84,10 +78,7 @@ import Testing
 
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.go != nil), "needs Go"))
     func goSnippet() async throws {
-        guard let go = ExternalTools.go else {
-            _ = ExternalTools.unavailable("Go")
-            return
-        }
+        let go = try ExternalTools.require(ExternalTools.go, "Go")
         let (secret, cases) = try await deliveries()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-go-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -69,13 +69,14 @@ enum ExternalTools {
         }
     }
 
-    /// Records why a test cannot run: an issue under CI, a printed skip otherwise. Returns false.
-    static func unavailable(_ what: String, sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
-        if isCI {
-            Issue.record("\(what) is required under CI (.ci/run installs it)", sourceLocation: sourceLocation)
-        } else {
-            print("SKIPPED: \(what) is not available on this machine; .ci/run installs it.")
-        }
-        return false
+    /// The tool a test's `.enabled(if:)` trait found: under CI that trait runs the test whether or
+    /// not the tool is here, and a missing one fails it through this error.
+    static func require<T>(_ tool: T?, _ what: String) throws -> T {
+        guard let tool else { throw MissingTool(description: "\(what) is required under CI (.ci/run installs it)") }
+        return tool
+    }
+
+    struct MissingTool: Error, CustomStringConvertible {
+        let description: String
     }
 }
