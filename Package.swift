@@ -33,10 +33,13 @@ let package = Package(
             name: "HeraldVerify",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")]
         ),
+        // JSON: the value, its parser and writer, and the JSON Schema validator. Depends on Foundation only.
+        .target(name: "HeraldJSON"),
         // Domain types, matching, retry strategy, delivery state machine, store protocols.
         .target(
             name: "HeraldCore",
             dependencies: [
+                "HeraldJSON",
                 "HeraldVerify",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -129,6 +132,7 @@ let package = Package(
             path: "Examples/ReceiverExample"
         ),
         .testTarget(name: "HeraldVerifyTests", dependencies: ["HeraldVerify"]),
+        .testTarget(name: "HeraldJSONTests", dependencies: ["HeraldJSON"]),
         .testTarget(name: "HeraldCoreTests", dependencies: ["HeraldCore"]),
         .testTarget(
             name: "HeraldDeliveryTests",

@@ -1,5 +1,5 @@
 import Foundation
-import HeraldCore
+import HeraldJSON
 import Testing
 
 /// What `JSONSchema` refuses when a schema is registered, how it picks a draft, and the draft
@@ -107,14 +107,6 @@ import Testing
         }
         let nested = try #require(try refusal(#"{"$schema":"https://json-schema.org/draft/2020-12/schema","properties":{"a":{"$schema":"http://json-schema.org/draft-07/schema#"}}}"#))
         #expect(nested.path == "/properties/a/$schema")
-    }
-
-    @Test func theSeedCatalogsSchemasAreAcceptedAndTheirExamplesConform() throws {
-        for type in EventType.seedCatalog {
-            guard let document = type.schema else { continue }
-            let schema = try JSONSchema(document)
-            if let example = type.example { #expect(schema.firstViolation(of: example) == nil, "\(type.name)") }
-        }
     }
 
     // MARK: Drafts

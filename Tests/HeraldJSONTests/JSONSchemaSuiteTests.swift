@@ -1,5 +1,5 @@
 import Foundation
-import HeraldCore
+import HeraldJSON
 import Testing
 
 /// The official JSON Schema Test Suite, draft 7, run through `JSONSchema`.
