@@ -143,18 +143,17 @@ public protocol DeliveryStore: Sendable {
     func requestSync(hookID: Int64, at: Date?) async throws
     /// Queues a `ping` delivery for the hook.
     func ping(hookID: Int64, now: Date) async throws -> String
-    /// Claims due deliveries as `policy` decides: for every active hook with pending deliveries,
-    /// reads what ``ClaimPolicy/read(for:)`` asks, marks what ``ClaimPolicy/choose(from:now:)``
-    /// picks in flight (``DeliveryLifecycle/claim(now:)``), and returns them with what sending needs.
-    func claimDue(now: Date, policy: ClaimPolicy) async throws -> [ClaimedDelivery]
-    /// Records finished attempts and their deliveries' new states, and folds the outcomes into
-    /// their hooks (``HookHealth/update(after:failingSince:)``), in one transaction. A result that
-    /// cannot be recorded for good (its delivery was deleted with its hook, or a row breaks a
-    /// constraint) is skipped and reported, never allowed to block the others.
-    @discardableResult func record(_ results: [AttemptResult], health: HookHealth) async throws -> [DiscardedResult]
-    /// Records finished attempts, then claims due deliveries, as the two methods above.
-    /// A backend that can should do both in one transaction: the engine's hot path.
-    func recordAndClaim(_ results: [AttemptResult], health: HookHealth, now: Date, policy: ClaimPolicy) async throws -> ClaimBatch
+    /// Claims as `turn` decides, in one transaction (see ``ClaimTurn``): reads the hooks with
+    /// pending deliveries and the rows the turn asks for each, marks in flight those it takes, and
+    /// returns them with what sending needs.
+    func claim(_ turn: ClaimTurn) async throws -> [ClaimedDelivery]
+    /// Records `turn`'s results in one transaction (see ``RecordTurn``): each delivery's new state,
+    /// its attempt (with `attempts`), its HTTP Sync cursor move, and each hook's change; then claims
+    /// as ``claim(_:)`` when `thenClaim` is given — in the same transaction where the backend can
+    /// (the engine's hot path). A delivery deleted with its hook is not recorded. When a row breaks
+    /// a rule nothing is written and ``StoreError/refused(_:)`` is thrown: ``DeliveryQueue`` then
+    /// records the results one by one.
+    func record(_ turn: RecordTurn, attempts: Bool, thenClaim: ClaimTurn?) async throws -> RecordedTurn
     /// Puts every in-flight delivery back in the queue through ``DeliveryLifecycle/recover(now:)``
     /// (start-up after a crash). Returns how many.
     func recoverInFlight(now: Date) async throws -> Int
@@ -186,10 +185,19 @@ extension HookStore {
 }
 
 extension DeliveryStore {
-    /// Two transactions, for backends without a combined one.
+    /// ``DeliveryQueue/claim(now:policy:)`` on this store.
+    public func claimDue(now: Date, policy: ClaimPolicy) async throws -> [ClaimedDelivery] {
+        try await DeliveryQueue(store: self, health: HookHealth()).claim(now: now, policy: policy)
+    }
+
+    /// ``DeliveryQueue/record(_:)`` on this store.
+    @discardableResult public func record(_ results: [AttemptResult], health: HookHealth) async throws -> [DiscardedResult] {
+        try await DeliveryQueue(store: self, health: health).record(results)
+    }
+
+    /// ``DeliveryQueue/recordAndClaim(_:now:policy:)`` on this store.
     public func recordAndClaim(_ results: [AttemptResult], health: HookHealth, now: Date, policy: ClaimPolicy) async throws -> ClaimBatch {
-        let discarded = try await record(results, health: health)
-        return ClaimBatch(claimed: try await claimDue(now: now, policy: policy), discarded: discarded)
+        try await DeliveryQueue(store: self, health: health).recordAndClaim(results, now: now, policy: policy)
     }
 }
 
@@ -483,12 +491,15 @@ public enum StoreError: Error, Sendable, Equatable {
     case notFound(String)
     /// The store cannot be opened as given (a malformed URL, a schema newer than this build, …).
     case invalid(String)
+    /// A row breaks a rule of the database (a constraint, a value too large): trying the same
+    /// write again cannot succeed. Nothing of the transaction was written.
+    case refused(String)
 }
 
 extension StoreError: CustomStringConvertible {
     public var description: String {
         switch self {
-        case .conflict(let message), .notFound(let message), .invalid(let message): message
+        case .conflict(let message), .notFound(let message), .invalid(let message), .refused(let message): message
         }
     }
 }

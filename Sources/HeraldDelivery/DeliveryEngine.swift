@@ -21,6 +21,8 @@ import Synchronization
 /// On start, deliveries left in flight by a previous process are put back in the queue.
 public final class DeliveryEngine: Service, Sendable {
     let store: any HeraldStore
+    /// The claim and record turns over the store.
+    private var queue: DeliveryQueue { DeliveryQueue(store: store, health: configuration.hookHealth) }
     let secretBox: SecretBox
     let configuration: DeliveryEngineConfiguration
     let logger: Logger
@@ -421,7 +423,7 @@ public final class DeliveryEngine: Service, Sendable {
                 let recorded = results(for: finished)
                 do {
                     let turn = ContinuousClock.now
-                    batch = try await store.recordAndClaim(recorded.map(\.result), health: configuration.hookHealth, now: claimedAt, policy: policy)
+                    batch = try await queue.recordAndClaim(recorded.map(\.result), now: claimedAt, policy: policy)
                     await emitOperationalEvents(recorded, before: before)
                     recordAndClaimTimer.record(duration: ContinuousClock.now - turn)
                     retryDelay = .milliseconds(50)

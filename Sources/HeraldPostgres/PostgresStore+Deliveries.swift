@@ -156,17 +156,29 @@ extension PostgresStore: DeliveryStore {
         }
     }
 
-    public func claimDue(now: Date, policy: ClaimPolicy) async throws -> [ClaimedDelivery] {
-        guard policy.limit > 0 else { return [] }
-        return try await write { db in try await self.claimDue(now: now, policy: policy, in: db) }
+    public func claim(_ turn: ClaimTurn) async throws -> [ClaimedDelivery] {
+        try await write { db in try await self.claim(turn, in: db) }
     }
 
-    public func recordAndClaim(_ results: [AttemptResult], health: HookHealth, now: Date, policy: ClaimPolicy) async throws -> ClaimBatch {
-        guard !results.isEmpty || policy.limit > 0 else { return ClaimBatch(claimed: []) }
+    public func record(_ turn: RecordTurn, attempts: Bool, thenClaim claim: ClaimTurn?) async throws -> RecordedTurn {
+        let recorded: Set<String>
+        do {
+            recorded = try await write { db in try await Self.record(turn, attempts: attempts, in: db) }
+        } catch where error.isPermanent {
+            throw StoreError.refused(String(reflecting: error))
+        }
         // Recorded and committed first: claims lock teams, and a record should never wait on them.
-        let discarded = try await record(results, health: health)
-        guard policy.limit > 0 else { return ClaimBatch(claimed: [], discarded: discarded) }
-        return ClaimBatch(claimed: try await claimDue(now: now, policy: policy), discarded: discarded)
+        guard let claim else { return RecordedTurn(recorded: recorded, claimed: []) }
+        return RecordedTurn(recorded: recorded, claimed: try await self.claim(claim))
+    }
+
+    static func dueDelivery(_ row: PGRow) throws -> DueDelivery {
+        DueDelivery(
+            key: try row("pk"), deliveryID: try row("id"), hookID: try row("hook_id"), eventSeq: try row("event_seq"),
+            status: DeliveryStatus(rawValue: try row("status", as: String.self)) ?? .pending, attemptsInRun: try row("attempts_in_run"),
+            redelivery: try row("redelivery"), retries: try row("retries"), nextAttemptAt: try row.optionalDate("next_attempt_at"),
+            totalAttempts: try row("total_attempts"), syncThrough: try row("sync_through", as: Int64?.self)
+        )
     }
 
     /// Claims across nodes. Deliveries in flight past their lease (their node died) are made due
@@ -174,20 +186,15 @@ extension PostgresStore: DeliveryStore {
     /// team, held to the end of the transaction), so in-flight counts per hook and team, read from
     /// the table, hold across nodes, and an ordered hook's head is taken once; due rows are read
     /// `FOR UPDATE SKIP LOCKED`, passing over any another transaction is changing.
-    func claimDue(now exactNow: Date, policy: ClaimPolicy, in db: SQL) async throws -> [ClaimedDelivery] {
-        let now = Date(timeIntervalSince1970: exactNow.unixSeconds)
-        var recovered = 0
-        for row in try await db.all(
+    func claim(_ turn: ClaimTurn, in db: SQL) async throws -> [ClaimedDelivery] {
+        var turn = turn
+        let now = turn.now
+        let expired = try await db.all(
             "SELECT * FROM deliveries WHERE status = 'in_flight' AND lease_until < \(now.unixSeconds) FOR UPDATE SKIP LOCKED LIMIT 100"
-        ) {
-            var lifecycle = try Self.lifecycle(row)
-            guard case .requeue = lifecycle.recover(now: now) else { continue }
-            try await db.run(
-                "UPDATE deliveries SET status = \(lifecycle.status.rawValue), next_attempt_at = \(lifecycle.nextAttemptAt?.unixSeconds), lease_until = NULL WHERE pk = \(try row("pk", as: Int64.self))"
-            )
-            recovered += 1
+        )
+        if try await requeue(expired, now: now, in: db) > 0 {
+            logger.warning("deliveries whose node stopped answering are due again", metadata: ["count": "\(expired.count)"])
         }
-        if recovered > 0 { logger.warning("deliveries whose node stopped answering are due again", metadata: ["count": "\(recovered)"]) }
         // The hooks with pending deliveries, one index seek each (a loose scan of deliveries_pending).
         let hookIDs = try await db.all(
             """
@@ -201,150 +208,111 @@ extension PostgresStore: DeliveryStore {
             """
         ).map { try $0("hook_id", as: Int64.self) }
         guard !hookIDs.isEmpty else { return [] }
-        let router = try await hookRouter(db)
-        let hooks = router.hooks
-        var policy = policy
-        // One claimer per team at a time, on every node; taken in ascending order, so two claimers
-        // never wait for each other's locks. A claim transaction is short: the wait is too.
-        let locked = Set(hookIDs.compactMap { hooks[$0]?.teamID }).sorted()
-        for teamID in locked { try await db.lock("claim-team:\(teamID)") }
-        guard !locked.isEmpty else { return [] }
-        // What is in flight on every node, for the caps.
-        var teamTotals: [Int64: Int] = [:]
-        for row in try await db.all(
-            "SELECT hook_id, team_id, COUNT(*) AS n FROM deliveries WHERE status = 'in_flight' AND team_id = ANY(\(locked)) GROUP BY hook_id, team_id"
-        ) {
-            let (hookID, teamID, count) = (try row("hook_id", as: Int64.self), try row("team_id", as: Int64.self), try row("n", as: Int.self))
-            policy.inFlightByHook[hookID] = max(policy.inFlightByHook[hookID] ?? 0, count)
-            teamTotals[teamID, default: 0] += count
-        }
-        for (teamID, total) in teamTotals { policy.inFlightByTeam[teamID] = max(policy.inFlightByTeam[teamID] ?? 0, total) }
-        let lockedTeams = Set(locked)
-        var candidates: [ClaimCandidate] = []
-        var syncThrough: [Int64: Int64] = [:]
+        let hooks = try await hookRouter(db).hooks
+        // One claimer per team at a time, on every node, and what is in flight on every node for the caps.
+        let teams = turn.teams(of: hookIDs, hooks: hooks)
+        guard !teams.isEmpty else { return [] }
+        for teamID in teams { try await db.lock("claim-team:\(teamID)") }
+        turn.countInFlight(
+            try await db.all(
+                "SELECT hook_id, team_id, COUNT(*) AS n FROM deliveries WHERE status = 'in_flight' AND team_id = ANY(\(teams)) GROUP BY hook_id, team_id"
+            ).map { (try $0("hook_id", as: Int64.self), try $0("team_id", as: Int64.self), try $0("n", as: Int.self)) }
+        )
+        var rows: [DueDelivery] = []
         for hookID in hookIDs {
-            guard let hook = hooks[hookID], lockedTeams.contains(hook.teamID), let read = policy.read(for: hook) else { continue }
-            let rows: [PGRow] =
-                switch read {
-                case .due(let limit):
-                    try await db.all(
-                        """
-                        SELECT * FROM deliveries WHERE status = 'pending' AND hook_id = \(hookID) AND next_attempt_at <= \(now.unixSeconds)
-                        ORDER BY next_attempt_at, event_seq LIMIT \(limit) FOR UPDATE SKIP LOCKED
-                        """
-                    )
-                case .oldestUnfinished:
-                    try await db.all(
-                        "SELECT * FROM deliveries WHERE hook_id = \(hookID) AND status IN ('pending', 'in_flight') ORDER BY event_seq LIMIT 1 FOR UPDATE"
-                    )
-                }
-            for row in rows {
-                let key: Int64 = try row("pk")
-                if let through = try row("sync_through", as: Int64?.self) { syncThrough[key] = through }
-                candidates.append(
-                    ClaimCandidate(
-                        key: key, deliveryID: try row("id"), hookID: hookID, teamID: hook.teamID, eventSeq: try row("event_seq"),
-                        lifecycle: try Self.lifecycle(row), previousAttempts: try row("total_attempts"), ordered: hook.ordering == .ordered,
-                        maxInFlight: hook.maxInFlight
-                    )
-                )
+            switch turn.read(for: hooks[hookID]) {
+            case .due(let limit)?:
+                rows += try await db.all(
+                    """
+                    SELECT * FROM deliveries WHERE status = 'pending' AND hook_id = \(hookID) AND next_attempt_at <= \(now.unixSeconds)
+                    ORDER BY next_attempt_at, event_seq LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                    """
+                ).map(Self.dueDelivery)
+            case .oldestUnfinished?:
+                rows += try await db.all(
+                    "SELECT * FROM deliveries WHERE hook_id = \(hookID) AND status IN ('pending', 'in_flight') ORDER BY event_seq LIMIT 1 FOR UPDATE"
+                ).map(Self.dueDelivery)
+            case nil: continue
             }
         }
-        let chosen = policy.choose(from: candidates, now: now)
+        let chosen = turn.choose(rows, hooks: hooks)
         guard !chosen.isEmpty else { return [] }
         var events: [Int64: Event] = [:]
         for row in try await db.all("SELECT * FROM events WHERE seq = ANY(\(chosen.map(\.eventSeq)))") {
             let event = try Self.event(row)
             events[event.seq] = event
         }
-        var claimed: [ClaimedDelivery] = []
-        var updates: [JSONValue] = []
-        for candidate in chosen {
-            guard let hook = hooks[candidate.hookID], let event = events[candidate.eventSeq] else { continue }
-            var lifecycle = candidate.lifecycle
-            guard case .send(let trigger) = lifecycle.claim(now: now) else { continue }
-            updates.append(
-                .object([
-                    ("pk", .int(candidate.key)), ("status", .string(lifecycle.status.rawValue)),
-                    ("next_attempt_at", lifecycle.nextAttemptAt.map { .double($0.unixSeconds) } ?? .null),
-                    ("lease_until", .double(now.unixSeconds + Double(hook.timeoutSeconds) + leaseMargin)),
-                ])
-            )
-            claimed.append(
-                ClaimedDelivery(
-                    deliveryID: candidate.deliveryID, hook: hook, event: event, lifecycle: lifecycle, trigger: trigger,
-                    previousAttempts: candidate.previousAttempts, syncThrough: syncThrough[candidate.key]
-                )
-            )
+        let claims = turn.claim(chosen, hooks: hooks, events: events)
+        let marks = claims.map { mark, _ in
+            JSONValue.object([
+                ("pk", .int(mark.key)), ("status", .string(mark.status.rawValue)),
+                ("next_attempt_at", mark.nextAttemptAt.map { .double($0.unixSeconds) } ?? .null),
+                ("lease_until", .double(mark.attemptEndsBy.unixSeconds + leaseMargin)),
+            ])
         }
         try await db.run(
             """
             UPDATE deliveries d SET status = t.status, next_attempt_at = t.next_attempt_at, lease_until = t.lease_until
-            FROM jsonb_to_recordset(\(JSONValue.array(updates).jsonString)::jsonb) AS t(pk bigint, status text, next_attempt_at double precision,
+            FROM jsonb_to_recordset(\(JSONValue.array(marks).jsonString)::jsonb) AS t(pk bigint, status text, next_attempt_at double precision,
                 lease_until double precision)
             WHERE d.pk = t.pk
             """
         )
-        return claimed
+        return claims.map(\.delivery)
     }
 
-    @discardableResult
-    public func record(_ results: [AttemptResult], health: HookHealth) async throws -> [DiscardedResult] {
-        guard !results.isEmpty else { return [] }
-        return try await write { db in try await Self.record(results, health: health, in: db) }
-    }
-
-    static func record(_ results: [AttemptResult], health: HookHealth, in db: SQL) async throws -> [DiscardedResult] {
-        /// Saves the deliveries' new states and, with `attempts`, their attempts, in three
-        /// statements whatever their number; returns the ids recorded (a delivery deleted with its
-        /// hook while in flight is gone).
-        func write(_ results: [AttemptResult], attempts: Bool = true) async throws -> Set<String> {
-            let states = results.map { result -> JSONValue in
-                let (attempt, lifecycle) = (result.attempt, result.lifecycle)
-                return .object([
-                    ("id", .string(attempt.deliveryID)), ("status", .string(lifecycle.status.rawValue)),
-                    ("attempts_in_run", .int(Int64(lifecycle.attemptsInRun))), ("redelivery", .bool(lifecycle.redelivery)),
-                    ("next_attempt_at", lifecycle.nextAttemptAt.map { .double($0.unixSeconds) } ?? .null), ("number", .int(Int64(attempt.number))),
-                    ("code", attempt.responseStatus.map { .int(Int64($0)) } ?? .null), ("duration", .int(Int64(attempt.durationMs))),
-                    ("finished", .double(attempt.finishedAt.unixSeconds)),
-                ])
-            }
-            let recorded = Set(
-                try await db.all(
-                    """
-                    UPDATE deliveries d SET status = t.status, attempts_in_run = t.attempts_in_run, redelivery = t.redelivery,
-                        next_attempt_at = t.next_attempt_at, total_attempts = t.number, last_status_code = t.code, last_duration_ms = t.duration,
-                        delivered_at = t.finished, lease_until = NULL
-                    FROM jsonb_to_recordset(\(JSONValue.array(states).jsonString)::jsonb) AS t(id text, status text, attempts_in_run integer,
-                        redelivery boolean, next_attempt_at double precision, number integer, code integer, duration integer, finished double precision)
-                    WHERE d.id = t.id RETURNING d.id
-                    """
-                ).map { try $0("id", as: String.self) }
-            )
-            guard attempts else { return recorded }
-            var rows: [JSONValue] = []
-            for result in results where recorded.contains(result.attempt.deliveryID) {
-                let attempt = result.attempt
-                // An HTTP Sync page acknowledged: its hook's cursor moves past it, in the same transaction.
-                if result.succeeded, let through = result.syncThrough {
-                    try await db.run(
-                        "UPDATE hooks SET sync_cursor = GREATEST(sync_cursor, \(through)), last_synced_at = \(attempt.finishedAt.unixSeconds) WHERE id = \(result.hookID)"
-                    )
-                }
-                rows.append(
-                    .object([
-                        ("delivery_id", .string(attempt.deliveryID)), ("number", .int(Int64(attempt.number))), ("trigger", .string(attempt.trigger.rawValue)),
-                        ("started_at", .double(attempt.startedAt.unixSeconds)), ("duration_ms", .int(Int64(attempt.durationMs))), ("url", .string(attempt.url)),
-                        ("request_headers", .string(encodeHeaders(attempt.requestHeaders))), ("request_body", .string(attempt.requestBody)),
-                        ("response_status", attempt.responseStatus.map { .int(Int64($0)) } ?? .null),
-                        ("response_headers", .string(encodeHeaders(attempt.responseHeaders))),
-                        ("response_body", attempt.responseBody.map(JSONValue.string) ?? .null),
-                        ("error_class", attempt.errorClass.map { .string($0.rawValue) } ?? .null),
-                        ("error_message", attempt.errorMessage.map(JSONValue.string) ?? .null),
-                    ])
+    /// Writes the turn's results: the deliveries' new states and, with `attempts`, their attempts,
+    /// in three statements whatever their number; then each hook's change. Returns the deliveries
+    /// recorded (one deleted with its hook while in flight is gone).
+    static func record(_ turn: RecordTurn, attempts: Bool, in db: SQL) async throws -> Set<String> {
+        // The hooks' rows first, in ascending order: records on several nodes touch the same hooks
+        // (health, sync cursors) and so always lock them in one order, never in a cycle.
+        try await db.run("SELECT id FROM hooks WHERE id = ANY(\(turn.hookIDs)) ORDER BY id FOR UPDATE")
+        let states = turn.results.map { result -> JSONValue in
+            let (attempt, lifecycle) = (result.attempt, result.lifecycle)
+            return .object([
+                ("id", .string(attempt.deliveryID)), ("status", .string(lifecycle.status.rawValue)),
+                ("attempts_in_run", .int(Int64(lifecycle.attemptsInRun))), ("redelivery", .bool(lifecycle.redelivery)),
+                ("next_attempt_at", lifecycle.nextAttemptAt.map { .double($0.unixSeconds) } ?? .null), ("number", .int(Int64(attempt.number))),
+                ("code", attempt.responseStatus.map { .int(Int64($0)) } ?? .null), ("duration", .int(Int64(attempt.durationMs))),
+                ("finished", .double(attempt.finishedAt.unixSeconds)),
+            ])
+        }
+        let recorded = Set(
+            try await db.all(
+                """
+                UPDATE deliveries d SET status = t.status, attempts_in_run = t.attempts_in_run, redelivery = t.redelivery,
+                    next_attempt_at = t.next_attempt_at, total_attempts = t.number, last_status_code = t.code, last_duration_ms = t.duration,
+                    delivered_at = t.finished, lease_until = NULL
+                FROM jsonb_to_recordset(\(JSONValue.array(states).jsonString)::jsonb) AS t(id text, status text, attempts_in_run integer,
+                    redelivery boolean, next_attempt_at double precision, number integer, code integer, duration integer, finished double precision)
+                WHERE d.id = t.id RETURNING d.id
+                """
+            ).map { try $0("id", as: String.self) }
+        )
+        var rows: [JSONValue] = []
+        for result in turn.results where recorded.contains(result.attempt.deliveryID) {
+            if let move = turn.syncCursorMove(for: result) {
+                try await db.run(
+                    "UPDATE hooks SET sync_cursor = GREATEST(sync_cursor, \(move.through)), last_synced_at = \(move.at.unixSeconds) WHERE id = \(result.hookID)"
                 )
             }
-            guard !rows.isEmpty else { return recorded }
+            guard attempts else { continue }
+            let attempt = result.attempt
+            rows.append(
+                .object([
+                    ("delivery_id", .string(attempt.deliveryID)), ("number", .int(Int64(attempt.number))), ("trigger", .string(attempt.trigger.rawValue)),
+                    ("started_at", .double(attempt.startedAt.unixSeconds)), ("duration_ms", .int(Int64(attempt.durationMs))), ("url", .string(attempt.url)),
+                    ("request_headers", .string(encodeHeaders(attempt.requestHeaders))), ("request_body", .string(attempt.requestBody)),
+                    ("response_status", attempt.responseStatus.map { .int(Int64($0)) } ?? .null),
+                    ("response_headers", .string(encodeHeaders(attempt.responseHeaders))),
+                    ("response_body", attempt.responseBody.map(JSONValue.string) ?? .null),
+                    ("error_class", attempt.errorClass.map { .string($0.rawValue) } ?? .null),
+                    ("error_message", attempt.errorMessage.map(JSONValue.string) ?? .null),
+                ])
+            )
+        }
+        if !rows.isEmpty {
             try await db.run(
                 """
                 INSERT INTO attempts (delivery_id, number, trigger, started_at, duration_ms, url, request_headers, request_body,
@@ -356,53 +324,10 @@ extension PostgresStore: DeliveryStore {
                     response_headers text, response_body text, error_class text, error_message text)
                 """
             )
-            return recorded
         }
-        // The hooks' rows first, in ascending order: records on several nodes touch the same hooks
-        // (health, sync cursors) and so always lock them in one order, never in a cycle.
-        try await db.run("SELECT id FROM hooks WHERE id = ANY(\(Set(results.map(\.hookID)).sorted())) ORDER BY id FOR UPDATE")
-        let gone = "the delivery no longer exists (its hook was deleted)"
-        var byHook: [Int64: [AttemptResult]] = [:]
-        var discarded: [DiscardedResult] = []
-        do {
-            // Fast path: the whole batch in one savepoint.
-            try await db.savepoint {
-                let recorded = try await write(results)
-                for result in results {
-                    if recorded.contains(result.attempt.deliveryID) {
-                        byHook[result.hookID, default: []].append(result)
-                    } else {
-                        discarded.append(DiscardedResult(deliveryID: result.attempt.deliveryID, reason: gone))
-                    }
-                }
-            }
-        } catch where error.isPermanent {
-            // A row broke a rule: the batch was rolled back; write each result in its own savepoint
-            // so that row is skipped alone and the others are kept.
-            byHook = [:]
-            discarded = []
-            for result in results {
-                do {
-                    var recorded = false
-                    try await db.savepoint { recorded = !(try await write([result])).isEmpty }
-                    if recorded {
-                        byHook[result.hookID, default: []].append(result)
-                    } else {
-                        discarded.append(DiscardedResult(deliveryID: result.attempt.deliveryID, reason: gone))
-                    }
-                } catch where error.isPermanent {
-                    // The attempt row is refused: the delivery still moves on without it.
-                    let moved = (try? await db.savepoint { _ = try await write([result], attempts: false) }) != nil
-                    let reason = String(reflecting: error) + (moved ? "; the delivery moved on without this attempt in its log" : "")
-                    discarded.append(DiscardedResult(deliveryID: result.attempt.deliveryID, reason: reason))
-                }
-            }
-        }
-        var due = false
-        for (hookID, results) in byHook.sorted(by: { $0.key < $1.key }) {
-            due = due || results.contains { $0.lifecycle.status == .pending }
+        for hookID in turn.hookIDs {
             guard let failingSince = try await db.one("SELECT failing_since FROM hooks WHERE id = \(hookID)"),
-                let change = health.update(after: results, failingSince: try failingSince.optionalDate("failing_since"))
+                let change = turn.change(forHook: hookID, recorded: recorded, failingSince: try failingSince.optionalDate("failing_since"))
             else { continue }
             if change.disableReason != nil { try await hooksChanged(db) }
             try await db.run(
@@ -416,8 +341,8 @@ extension PostgresStore: DeliveryStore {
             )
         }
         // An ordered hook's next delivery, or a retry, may be due for another node.
-        if due || results.contains(where: { $0.lifecycle.status != .inFlight }) { try await db.notify(.deliveries) }
-        return discarded
+        if turn.freesWork && !recorded.isEmpty { try await db.notify(.deliveries) }
+        return recorded
     }
 
     /// Deliveries in flight whose lease has run out (their node stopped before recording them) are
@@ -429,16 +354,24 @@ extension PostgresStore: DeliveryStore {
             let rows = try await db.all(
                 "SELECT * FROM deliveries WHERE status = 'in_flight' AND (lease_until IS NULL OR lease_until < \(now.unixSeconds)) FOR UPDATE SKIP LOCKED"
             )
-            for row in rows {
-                var lifecycle = try Self.lifecycle(row)
-                guard case .requeue = lifecycle.recover(now: now) else { continue }
-                try await db.run(
-                    "UPDATE deliveries SET status = \(lifecycle.status.rawValue), next_attempt_at = \(lifecycle.nextAttemptAt?.unixSeconds), lease_until = NULL WHERE pk = \(try row("pk", as: Int64.self))"
-                )
-            }
+            _ = try await requeue(rows, now: now, in: db)
             if !rows.isEmpty { try await db.notify(.deliveries) }
             return rows.count
         }
+    }
+
+    /// Puts in-flight rows back in the queue (``DeliveryLifecycle/recover(now:)``); returns how many.
+    func requeue(_ rows: [PGRow], now: Date, in db: SQL) async throws -> Int {
+        var requeued = 0
+        for row in rows {
+            var lifecycle = try Self.lifecycle(row)
+            guard case .requeue = lifecycle.recover(now: now) else { continue }
+            try await db.run(
+                "UPDATE deliveries SET status = \(lifecycle.status.rawValue), next_attempt_at = \(lifecycle.nextAttemptAt?.unixSeconds), lease_until = NULL WHERE pk = \(try row("pk", as: Int64.self))"
+            )
+            requeued += 1
+        }
+        return requeued
     }
 
     public func redeliver(deliveryID: String, now: Date) async throws -> Bool {

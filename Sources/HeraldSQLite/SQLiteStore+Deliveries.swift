@@ -125,23 +125,33 @@ extension SQLiteStore: DeliveryStore {
         return id
     }
 
-    public func claimDue(now: Date, policy: ClaimPolicy) async throws -> [ClaimedDelivery] {
-        guard policy.limit > 0 else { return [] }
-        return try await pool.write { db in try Self.claimDue(now: now, policy: policy, router: try self.hookRouter(db), in: db) }
+    public func claim(_ turn: ClaimTurn) async throws -> [ClaimedDelivery] {
+        try await pool.write { db in try Self.claim(turn, hooks: try self.hookRouter(db).hooks, in: db) }
     }
 
-    public func recordAndClaim(_ results: [AttemptResult], health: HookHealth, now: Date, policy: ClaimPolicy) async throws -> ClaimBatch {
-        guard !results.isEmpty || policy.limit > 0 else { return ClaimBatch(claimed: []) }
-        return try await pool.write { db in
-            let discarded = try Self.record(results, health: health, in: db)
-            guard policy.limit > 0 else { return ClaimBatch(claimed: [], discarded: discarded) }
-            return ClaimBatch(claimed: try Self.claimDue(now: now, policy: policy, router: try self.hookRouter(db), in: db), discarded: discarded)
+    public func record(_ turn: RecordTurn, attempts: Bool, thenClaim claim: ClaimTurn?) async throws -> RecordedTurn {
+        do {
+            return try await pool.write { db in
+                let recorded = try Self.record(turn, attempts: attempts, in: db)
+                return RecordedTurn(recorded: recorded, claimed: try claim.map { try Self.claim($0, hooks: try self.hookRouter(db).hooks, in: db) } ?? [])
+            }
+        } catch let error as DatabaseError where error.isPermanent {
+            throw StoreError.refused(error.description)
         }
     }
 
-    static func claimDue(now exactNow: Date, policy: ClaimPolicy, router: HookRouter, in db: Database) throws -> [ClaimedDelivery] {
-        // The clock as stored, so SQL and the lifecycle agree on what is due at this very instant.
-        let now = Date(unixSeconds: exactNow.unixSeconds)
+    static let dueColumns = "pk, id, hook_id, event_seq, status, attempts_in_run, redelivery, retries, next_attempt_at, total_attempts, sync_through"
+
+    static func dueDelivery(_ row: Row) -> DueDelivery {
+        DueDelivery(
+            key: row[0], deliveryID: row[1], hookID: row[2], eventSeq: row[3], status: DeliveryStatus(rawValue: row[4]) ?? .pending,
+            attemptsInRun: row[5], redelivery: (row[6] as Int64) != 0, retries: (row[7] as Int64) != 0,
+            nextAttemptAt: (row[8] as Double?).map(Date.init(unixSeconds:)), totalAttempts: row[9], syncThrough: row[10]
+        )
+    }
+
+    /// One process claims from SQLite: its single writer is all the locking a claim needs.
+    static func claim(_ turn: ClaimTurn, hooks: [Int64: Hook], in db: Database) throws -> [ClaimedDelivery] {
         // The hooks with pending deliveries, one index seek each (a loose scan of deliveries_pending),
         // however long any one hook's backlog is.
         let nextHook = try db.cachedStatement(sql: "SELECT hook_id FROM deliveries WHERE status = 'pending' AND hook_id > ? ORDER BY hook_id LIMIT 1")
@@ -152,63 +162,35 @@ extension SQLiteStore: DeliveryStore {
             after = id
         }
         guard !hookIDs.isEmpty else { return [] }
-        let hooks = router.hooks
-        let columns = "pk, id, hook_id, team_id, event_seq, status, attempts_in_run, redelivery, retries, next_attempt_at, total_attempts, sync_through"
         let due = try db.cachedStatement(
-            sql: "SELECT \(columns) FROM deliveries WHERE status = 'pending' AND hook_id = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, event_seq LIMIT ?"
+            sql: "SELECT \(dueColumns) FROM deliveries WHERE status = 'pending' AND hook_id = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, event_seq LIMIT ?"
         )
         let head = try db.cachedStatement(
-            sql: "SELECT \(columns) FROM deliveries WHERE hook_id = ? AND status IN ('pending', 'in_flight') ORDER BY event_seq LIMIT 1"
+            sql: "SELECT \(dueColumns) FROM deliveries WHERE hook_id = ? AND status IN ('pending', 'in_flight') ORDER BY event_seq LIMIT 1"
         )
-        var candidates: [ClaimCandidate] = []
-        var syncThrough: [Int64: Int64] = [:]
+        var rows: [DueDelivery] = []
         for hookID in hookIDs {
-            guard let hook = hooks[hookID], let read = policy.read(for: hook) else { continue }
-            let rows: [Row] =
-                switch read {
-                case .due(let limit): try Row.fetchAll(due, arguments: [hookID, now.unixSeconds, limit])
-                case .oldestUnfinished: try Row.fetchAll(head, arguments: [hookID])
-                }
-            for row in rows {
-                if let through = row[11] as Int64? { syncThrough[row[0]] = through }
-                candidates.append(
-                    ClaimCandidate(
-                        key: row[0], deliveryID: row[1], hookID: row[2], teamID: row[3], eventSeq: row[4],
-                        lifecycle: DeliveryLifecycle(
-                            status: DeliveryStatus(rawValue: row[5]) ?? .pending, attemptsInRun: row[6], redelivery: (row[7] as Int64) != 0,
-                            retries: (row[8] as Int64) != 0, nextAttemptAt: (row[9] as Double?).map(Date.init(unixSeconds:))
-                        ),
-                        previousAttempts: row[10], ordered: hook.ordering == .ordered, maxInFlight: hook.maxInFlight
-                    )
-                )
+            switch turn.read(for: hooks[hookID]) {
+            case .due(let limit)?: rows += try Row.fetchAll(due, arguments: [hookID, turn.now.unixSeconds, limit]).map(dueDelivery)
+            case .oldestUnfinished?: rows += try Row.fetchAll(head, arguments: [hookID]).map(dueDelivery)
+            case nil: continue
             }
         }
-        let update = try db.cachedStatement(sql: "UPDATE deliveries SET status = ?, next_attempt_at = ? WHERE pk = ?")
+        let chosen = turn.choose(rows, hooks: hooks)
         let event = try db.cachedStatement(sql: "SELECT \(eventColumns) FROM events WHERE seq = ?")
-        var claimed: [ClaimedDelivery] = []
-        for candidate in policy.choose(from: candidates, now: now) {
-            guard let hook = hooks[candidate.hookID], let eventRow = try Row.fetchOne(event, arguments: [candidate.eventSeq]) else { continue }
-            var lifecycle = candidate.lifecycle
-            guard case .send(let trigger) = lifecycle.claim(now: now) else { continue }
-            try update.execute(arguments: [lifecycle.status.rawValue, lifecycle.nextAttemptAt?.unixSeconds, candidate.key])
-            claimed.append(
-                ClaimedDelivery(
-                    deliveryID: candidate.deliveryID, hook: hook, event: Self.indexedEvent(eventRow), lifecycle: lifecycle, trigger: trigger,
-                    previousAttempts: candidate.previousAttempts, syncThrough: syncThrough[candidate.key]
-                )
-            )
+        var events: [Int64: Event] = [:]
+        for seq in Set(chosen.map(\.eventSeq)) {
+            if let row = try Row.fetchOne(event, arguments: [seq]) { events[seq] = Self.indexedEvent(row) }
         }
-        return claimed
+        let update = try db.cachedStatement(sql: "UPDATE deliveries SET status = ?, next_attempt_at = ? WHERE pk = ?")
+        return try turn.claim(chosen, hooks: hooks, events: events).map { mark, delivery in
+            try update.execute(arguments: [mark.status.rawValue, mark.nextAttemptAt?.unixSeconds, mark.key])
+            return delivery
+        }
     }
 
-    @discardableResult
-    public func record(_ results: [AttemptResult], health: HookHealth) async throws -> [DiscardedResult] {
-        guard !results.isEmpty else { return [] }
-        return try await pool.write { db in try Self.record(results, health: health, in: db) }
-    }
-
-    static func record(_ results: [AttemptResult], health: HookHealth, in db: Database) throws -> [DiscardedResult] {
-        guard !results.isEmpty else { return [] }
+    /// Writes the turn's results; returns the deliveries recorded.
+    static func record(_ turn: RecordTurn, attempts: Bool, in db: Database) throws -> Set<String> {
         let insertAttempt = try db.cachedStatement(
             sql: """
                 INSERT INTO attempts (delivery_id, number, trigger, started_at, duration_ms, url, request_headers, request_body,
@@ -223,71 +205,26 @@ extension SQLiteStore: DeliveryStore {
                 WHERE id = ?
                 """
         )
-        /// Saves the delivery's new state; false when it is gone (deleted with its hook while in flight).
-        func update(_ result: AttemptResult) throws -> Bool {
+        let moveSyncCursor = try db.cachedStatement(sql: "UPDATE hooks SET sync_cursor = MAX(sync_cursor, ?), last_synced_at = ? WHERE id = ?")
+        var recorded: Set<String> = []
+        for result in turn.results {
             let (attempt, lifecycle) = (result.attempt, result.lifecycle)
             try updateDelivery.execute(arguments: [
                 lifecycle.status.rawValue, lifecycle.attemptsInRun, lifecycle.redelivery, lifecycle.nextAttemptAt?.unixSeconds,
                 attempt.number, attempt.responseStatus, attempt.durationMs, attempt.finishedAt.unixSeconds, attempt.deliveryID,
             ])
-            return db.changesCount > 0
-        }
-        let advanceSync = try db.cachedStatement(sql: "UPDATE hooks SET sync_cursor = MAX(sync_cursor, ?), last_synced_at = ? WHERE id = ?")
-        /// Writes one result; false when its delivery is gone.
-        func write(_ result: AttemptResult) throws -> Bool {
-            let attempt = result.attempt
-            guard try update(result) else { return false }
-            // An HTTP Sync page acknowledged: its hook's cursor moves past it, in the same transaction.
-            if result.succeeded, let through = result.syncThrough {
-                try advanceSync.execute(arguments: [through, attempt.finishedAt.unixSeconds, result.hookID])
+            // Gone: deleted with its hook while in flight.
+            guard db.changesCount > 0 else { continue }
+            recorded.insert(attempt.deliveryID)
+            if let move = turn.syncCursorMove(for: result) {
+                try moveSyncCursor.execute(arguments: [move.through, move.at.unixSeconds, result.hookID])
             }
+            guard attempts else { continue }
             try insertAttempt.execute(arguments: [
                 attempt.deliveryID, attempt.number, attempt.trigger.rawValue, attempt.startedAt.unixSeconds, attempt.durationMs, attempt.url,
                 encodeHeaders(attempt.requestHeaders), attempt.requestBody, attempt.responseStatus, encodeHeaders(attempt.responseHeaders),
                 attempt.responseBody, attempt.errorClass?.rawValue, attempt.errorMessage,
             ])
-            return true
-        }
-        let gone = "the delivery no longer exists (its hook was deleted)"
-        var byHook: [Int64: [AttemptResult]] = [:]
-        var discarded: [DiscardedResult] = []
-        do {
-            // Fast path: the whole batch in one savepoint.
-            try db.inSavepoint {
-                for result in results {
-                    if try write(result) {
-                        byHook[result.hookID, default: []].append(result)
-                    } else {
-                        discarded.append(DiscardedResult(deliveryID: result.attempt.deliveryID, reason: gone))
-                    }
-                }
-                return .commit
-            }
-        } catch let error as DatabaseError where error.isPermanent {
-            // A row broke a constraint: the batch was rolled back; write each result in its own
-            // savepoint so that row is skipped alone and the others are kept.
-            byHook = [:]
-            discarded = []
-            for result in results {
-                do {
-                    var recorded = false
-                    try db.inSavepoint {
-                        recorded = try write(result)
-                        return .commit
-                    }
-                    if recorded {
-                        byHook[result.hookID, default: []].append(result)
-                    } else {
-                        discarded.append(DiscardedResult(deliveryID: result.attempt.deliveryID, reason: gone))
-                    }
-                } catch let error as DatabaseError where error.isPermanent {
-                    // The attempt row is refused: the delivery still moves on (retry, success, failure)
-                    // without it, so it neither stays in flight nor blocks an ordered hook.
-                    let moved = (try? db.inSavepoint { try update(result) ? .commit : .rollback }) != nil
-                    let reason = error.description + (moved ? "; the delivery moved on without this attempt in its log" : "")
-                    discarded.append(DiscardedResult(deliveryID: result.attempt.deliveryID, reason: reason))
-                }
-            }
         }
         let select = try db.cachedStatement(sql: "SELECT failing_since FROM hooks WHERE id = ?")
         let update = try db.cachedStatement(
@@ -298,9 +235,9 @@ extension SQLiteStore: DeliveryStore {
                 WHERE id = ?
                 """
         )
-        for (hookID, results) in byHook {
+        for hookID in turn.hookIDs {
             guard let row = try Row.fetchOne(select, arguments: [hookID]),
-                let change = health.update(after: results, failingSince: (row[0] as Double?).map(Date.init(unixSeconds:)))
+                let change = turn.change(forHook: hookID, recorded: recorded, failingSince: (row[0] as Double?).map(Date.init(unixSeconds:)))
             else { continue }
             if change.disableReason != nil { try hooksChanged(db) }
             try update.execute(arguments: [
@@ -308,7 +245,7 @@ extension SQLiteStore: DeliveryStore {
                 change.disableReason, change.disableReason, hookID,
             ])
         }
-        return discarded
+        return recorded
     }
 
     public func recoverInFlight(now: Date) async throws -> Int {

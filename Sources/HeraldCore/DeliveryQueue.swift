@@ -1,0 +1,246 @@
+import Foundation
+
+/// The outbox's claim and record turns, written once over any store's row verbs.
+///
+/// A store opens the transaction and moves rows; every decision — which hook's rows to read, which
+/// of them to take (``ClaimPolicy``), each delivery's next state (``DeliveryLifecycle``), what a
+/// batch of attempts does to its hook (``HookHealth``), and what to do when a row is refused — is
+/// made here, the same for SQLite, PostgreSQL and any backend to come. A store's verbs
+/// (``DeliveryStore/claim(_:)`` and ``DeliveryStore/record(_:attempts:thenClaim:)``) take a
+/// ``ClaimTurn`` or a ``RecordTurn`` and ask it, as `DocumentStore.writeDocument(_:)` asks its
+/// closure for the next revision inside the store's transaction.
+public struct DeliveryQueue: Sendable {
+    public let store: any DeliveryStore
+    public let health: HookHealth
+
+    public init(store: any DeliveryStore, health: HookHealth) {
+        self.store = store
+        self.health = health
+    }
+
+    /// Claims due deliveries as `policy` decides.
+    public func claim(now: Date, policy: ClaimPolicy) async throws -> [ClaimedDelivery] {
+        guard policy.limit > 0 else { return [] }
+        return try await store.claim(ClaimTurn(policy: policy, now: now))
+    }
+
+    /// Records finished attempts, their deliveries' new states and what they do to their hooks.
+    /// A result that cannot be recorded for good (its delivery was deleted with its hook, or a
+    /// row breaks a rule) is skipped and reported, never allowed to block the others.
+    @discardableResult public func record(_ results: [AttemptResult]) async throws -> [DiscardedResult] {
+        try await recordAndClaim(results, claim: nil).discarded
+    }
+
+    /// Records finished attempts, then claims due deliveries: in one transaction where the store
+    /// can (the engine's hot path).
+    public func recordAndClaim(_ results: [AttemptResult], now: Date, policy: ClaimPolicy) async throws -> ClaimBatch {
+        try await recordAndClaim(results, claim: policy.limit > 0 ? ClaimTurn(policy: policy, now: now) : nil)
+    }
+
+    private func recordAndClaim(_ results: [AttemptResult], claim: ClaimTurn?) async throws -> ClaimBatch {
+        guard !results.isEmpty else { return ClaimBatch(claimed: try await claim.asyncMap { try await store.claim($0) } ?? []) }
+        do {
+            let turn = try await store.record(RecordTurn(results: results, health: health), attempts: true, thenClaim: claim)
+            return ClaimBatch(claimed: turn.claimed, discarded: Self.gone(results, recorded: turn.recorded))
+        } catch StoreError.refused {
+            // A row broke a rule and nothing was written: each result on its own, so that row is
+            // skipped alone and the others are kept.
+            var discarded: [DiscardedResult] = []
+            for result in results {
+                do {
+                    let turn = try await store.record(RecordTurn(results: [result], health: health), attempts: true, thenClaim: nil)
+                    discarded += Self.gone([result], recorded: turn.recorded)
+                } catch StoreError.refused(let reason) {
+                    // The attempt row is refused: the delivery still moves on (retry, success,
+                    // failure) without it, so it neither stays in flight nor blocks an ordered hook.
+                    let moved = (try? await store.record(RecordTurn(results: [result], health: health), attempts: false, thenClaim: nil)) != nil
+                    discarded.append(
+                        DiscardedResult(deliveryID: result.attempt.deliveryID, reason: reason + (moved ? "; the delivery moved on without this attempt in its log" : ""))
+                    )
+                }
+            }
+            return ClaimBatch(claimed: try await claim.asyncMap { try await store.claim($0) } ?? [], discarded: discarded)
+        }
+    }
+
+    /// The results whose delivery was not there to record.
+    private static func gone(_ results: [AttemptResult], recorded: Set<String>) -> [DiscardedResult] {
+        results.filter { !recorded.contains($0.attempt.deliveryID) }.map {
+            DiscardedResult(deliveryID: $0.attempt.deliveryID, reason: "the delivery no longer exists (its hook was deleted)")
+        }
+    }
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let value = self else { return nil }
+        return try await transform(value)
+    }
+}
+
+/// A pending delivery as a claim reads it.
+public struct DueDelivery: Sendable, Hashable {
+    /// The store's key for the row.
+    public var key: Int64
+    public var deliveryID: String
+    public var hookID: Int64
+    public var eventSeq: Int64
+    /// The stored lifecycle columns.
+    public var status: DeliveryStatus
+    public var attemptsInRun: Int
+    public var redelivery: Bool
+    public var retries: Bool
+    public var nextAttemptAt: Date?
+    /// Attempts made before, across redeliveries.
+    public var totalAttempts: Int
+    /// An HTTP Sync page's end, for a page's delivery.
+    public var syncThrough: Int64?
+
+    public init(
+        key: Int64, deliveryID: String, hookID: Int64, eventSeq: Int64, status: DeliveryStatus, attemptsInRun: Int, redelivery: Bool, retries: Bool,
+        nextAttemptAt: Date?, totalAttempts: Int, syncThrough: Int64?
+    ) {
+        self.key = key
+        self.deliveryID = deliveryID
+        self.hookID = hookID
+        self.eventSeq = eventSeq
+        self.status = status
+        self.attemptsInRun = attemptsInRun
+        self.redelivery = redelivery
+        self.retries = retries
+        self.nextAttemptAt = nextAttemptAt
+        self.totalAttempts = totalAttempts
+        self.syncThrough = syncThrough
+    }
+
+    var lifecycle: DeliveryLifecycle {
+        DeliveryLifecycle(status: status, attemptsInRun: attemptsInRun, redelivery: redelivery, retries: retries, nextAttemptAt: nextAttemptAt)
+    }
+}
+
+/// A claimed row's new state, for the store to save.
+public struct ClaimMark: Sendable, Hashable {
+    public var key: Int64
+    public var status: DeliveryStatus
+    public var nextAttemptAt: Date?
+    /// When the attempt is over at the latest (its hook's timeout): a store shared by many nodes
+    /// gives the row back past this (plus a margin), should its node stop answering.
+    public var attemptEndsBy: Date
+}
+
+/// One claim, as a store carries it out inside its transaction:
+/// 1. read the ids of the hooks with pending deliveries (and, with many nodes, lock their
+///    ``teams(of:hooks:)`` and ``countInFlight(_:)`` what every node has in flight);
+/// 2. for each hook, read what ``read(for:)`` asks (nothing when it answers nil);
+/// 3. read the events of the rows ``choose(_:)`` picks and save the marks ``claim(_:hooks:events:)`` makes.
+public struct ClaimTurn: Sendable {
+    public private(set) var policy: ClaimPolicy
+    /// The instant the claim is made at: SQL and the lifecycle compare due times with this one.
+    public let now: Date
+
+    public init(policy: ClaimPolicy, now: Date) {
+        self.policy = policy
+        self.now = now
+    }
+
+    /// The teams of `hookIDs`, ascending: a store shared by many nodes lets one claimer per team
+    /// at a time, taking their locks in this order so that two claimers never wait for each other.
+    public func teams(of hookIDs: [Int64], hooks: [Int64: Hook]) -> [Int64] {
+        Set(hookIDs.compactMap { hooks[$0]?.teamID }).sorted()
+    }
+
+    /// Deliveries in flight on every node, by hook and team (a store shared by many nodes reads
+    /// them under its team locks): the caps hold across nodes.
+    public mutating func countInFlight(_ rows: [(hookID: Int64, teamID: Int64, count: Int)]) {
+        var teamTotals: [Int64: Int] = [:]
+        for row in rows {
+            policy.inFlightByHook[row.hookID] = max(policy.inFlightByHook[row.hookID] ?? 0, row.count)
+            teamTotals[row.teamID, default: 0] += row.count
+        }
+        for (teamID, total) in teamTotals { policy.inFlightByTeam[teamID] = max(policy.inFlightByTeam[teamID] ?? 0, total) }
+    }
+
+    /// What to read for the hook (nil: nothing), as ``ClaimPolicy/read(for:)`` decides.
+    public func read(for hook: Hook?) -> ClaimPolicy.Read? {
+        hook.flatMap(policy.read(for:))
+    }
+
+    /// The rows to take, hooks taking turns (``ClaimPolicy/choose(from:now:)``).
+    public func choose(_ rows: [DueDelivery], hooks: [Int64: Hook]) -> [DueDelivery] {
+        let byKey = Dictionary(rows.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        let candidates = rows.compactMap { row -> ClaimCandidate? in
+            guard let hook = hooks[row.hookID] else { return nil }
+            return ClaimCandidate(
+                key: row.key, deliveryID: row.deliveryID, hookID: row.hookID, teamID: hook.teamID, eventSeq: row.eventSeq, lifecycle: row.lifecycle,
+                previousAttempts: row.totalAttempts, ordered: hook.ordering == .ordered, maxInFlight: hook.maxInFlight
+            )
+        }
+        return policy.choose(from: candidates, now: now).compactMap { byKey[$0.key] }
+    }
+
+    /// Each chosen row taken for an attempt (``DeliveryLifecycle/claim(now:)``): the mark to save
+    /// and the delivery to send. A row whose hook or event is gone, or that is no longer due, is left.
+    public func claim(_ chosen: [DueDelivery], hooks: [Int64: Hook], events: [Int64: Event]) -> [(mark: ClaimMark, delivery: ClaimedDelivery)] {
+        chosen.compactMap { row in
+            guard let hook = hooks[row.hookID], let event = events[row.eventSeq] else { return nil }
+            var lifecycle = row.lifecycle
+            guard case .send(let trigger) = lifecycle.claim(now: now) else { return nil }
+            return (
+                ClaimMark(
+                    key: row.key, status: lifecycle.status, nextAttemptAt: lifecycle.nextAttemptAt,
+                    attemptEndsBy: now.addingTimeInterval(Double(hook.timeoutSeconds))
+                ),
+                ClaimedDelivery(
+                    deliveryID: row.deliveryID, hook: hook, event: event, lifecycle: lifecycle, trigger: trigger, previousAttempts: row.totalAttempts,
+                    syncThrough: row.syncThrough
+                )
+            )
+        }
+    }
+}
+
+/// A batch of finished attempts, as a store records it inside its transaction: for each result,
+/// its delivery's new state (``AttemptResult/lifecycle``), its attempt, and the ``syncCursorMove(for:)``
+/// it makes; then, for each hook with recorded results (``hookIDs``, in that order), the
+/// ``change(forHook:recorded:failingSince:)`` to save from its stored `failing_since`.
+public struct RecordTurn: Sendable {
+    public let results: [AttemptResult]
+    public let health: HookHealth
+
+    public init(results: [AttemptResult], health: HookHealth) {
+        self.results = results
+        self.health = health
+    }
+
+    /// The hooks of the results, ascending: a store shared by many nodes locks their rows in this
+    /// order (health, sync cursors), so two records never wait for each other in a cycle.
+    public var hookIDs: [Int64] { Set(results.map(\.hookID)).sorted() }
+
+    /// An HTTP Sync page acknowledged: its hook's cursor moves past it (never back), in the same transaction.
+    public func syncCursorMove(for result: AttemptResult) -> (through: Int64, at: Date)? {
+        guard result.succeeded, let through = result.syncThrough else { return nil }
+        return (through, result.attempt.finishedAt)
+    }
+
+    /// What the hook's recorded results do to it (``HookHealth/update(after:failingSince:)``): its
+    /// `last_response`, its failure run, and whether it is disabled now.
+    public func change(forHook hookID: Int64, recorded: Set<String>, failingSince: Date?) -> HookHealth.Update? {
+        health.update(after: results.filter { $0.hookID == hookID && recorded.contains($0.attempt.deliveryID) }, failingSince: failingSince)
+    }
+
+    /// Whether the recorded results may have made work due for another node: a retry, an ordered
+    /// hook's next delivery (anything that left flight).
+    public var freesWork: Bool { results.contains { $0.lifecycle.status != .inFlight } }
+}
+
+/// What ``DeliveryStore/record(_:attempts:thenClaim:)`` did.
+public struct RecordedTurn: Sendable, Hashable {
+    /// The deliveries recorded (one deleted with its hook while in flight is not).
+    public var recorded: Set<String>
+    public var claimed: [ClaimedDelivery]
+
+    public init(recorded: Set<String>, claimed: [ClaimedDelivery]) {
+        self.recorded = recorded
+        self.claimed = claimed
+    }
+}
