@@ -244,3 +244,60 @@ public struct RecordedTurn: Sendable, Hashable {
         self.claimed = claimed
     }
 }
+
+/// A delivery to insert, in its stored form: the lifecycle it starts with is decided here, once,
+/// for fan-out, replays, pings and HTTP Sync pages alike.
+public struct NewDelivery: Sendable, Hashable {
+    public let id: String
+    public let hookID: Int64
+    public let teamID: Int64
+    public let eventSeq: Int64
+    public let status: DeliveryStatus
+    public let attemptsInRun: Int
+    public let redelivery: Bool
+    public let retries: Bool
+    public let nextAttemptAt: Date?
+    public let note: String?
+    public let syncThrough: Int64?
+
+    init(hookID: Int64, teamID: Int64, eventSeq: Int64, lifecycle: DeliveryLifecycle, note: String? = nil, syncThrough: Int64? = nil) {
+        id = Identifier.deliveryID()
+        self.hookID = hookID
+        self.teamID = teamID
+        self.eventSeq = eventSeq
+        status = lifecycle.status
+        attemptsInRun = lifecycle.attemptsInRun
+        redelivery = lifecycle.redelivery
+        retries = lifecycle.retries
+        nextAttemptAt = lifecycle.nextAttemptAt
+        self.note = note
+        self.syncThrough = syncThrough
+    }
+
+    /// An event's delivery (fan-out, a replay): due now and retried on the schedule — or, with a
+    /// `note` (a filter's verdict), stored as skipped.
+    public static func event(hookID: Int64, teamID: Int64, eventSeq: Int64, note: String? = nil, now: Date) -> NewDelivery {
+        NewDelivery(hookID: hookID, teamID: teamID, eventSeq: eventSeq, lifecycle: note == nil ? .new(now: now) : .skipped(), note: note)
+    }
+
+    /// A ping's delivery: one attempt, due now, never retried on the schedule.
+    public static func ping(hookID: Int64, teamID: Int64, eventSeq: Int64, now: Date) -> NewDelivery {
+        NewDelivery(hookID: hookID, teamID: teamID, eventSeq: eventSeq, lifecycle: PingPayload.lifecycle(now: now))
+    }
+
+    /// An HTTP Sync page's delivery, noted with its rows, moving its hook's cursor to `through` once it succeeds.
+    public static func syncPage(hookID: Int64, teamID: Int64, eventSeq: Int64, through: Int64, note: String, now: Date) -> NewDelivery {
+        NewDelivery(hookID: hookID, teamID: teamID, eventSeq: eventSeq, lifecycle: .new(now: now), note: note, syncThrough: through)
+    }
+}
+
+extension FanOutPlan {
+    /// The deliveries to store for the plan, as `router` — read in the committing transaction —
+    /// still routes them: a hook changed while its batch was being filtered loses what it no
+    /// longer routes.
+    public func newDeliveries(routedBy router: HookRouter, now: Date) -> [NewDelivery] {
+        deliveries.filter { router.routes($0.event, toHook: $0.hookID) }.map { planned in
+            .event(hookID: planned.hookID, teamID: planned.teamID, eventSeq: planned.eventSeq, note: planned.note, now: now)
+        }
+    }
+}

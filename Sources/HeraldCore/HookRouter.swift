@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The active hooks, indexed by the event types they subscribe to: fan-out looks up an event's
 /// hooks by its type (exact name, each `prefix.*`, and `*`) instead of testing every hook, so its
 /// cost does not grow with hooks that do not match. The final say is ``EventMatcher/routes(_:to:grantedChannels:)``.
@@ -52,5 +54,28 @@ public struct HookRouter: Sendable {
             else { return nil }
             return hook
         }
+    }
+}
+
+/// A store's routing index, rebuilt only when the store's hooks version moves: fan-out and claims
+/// do not read and decode every hook on every turn. Every transaction that changes what they read
+/// of hooks (settings, keys, `active`) or a team's channels gives the version a new random value,
+/// so a version a rolled-back transaction saw never matches a later committed one, and the index
+/// may be published from any transaction — one rule for every backend.
+public final class HookIndexCache: Sendable {
+    private let cached = Mutex<(version: Int64, router: HookRouter)?>(nil)
+
+    public init() {}
+
+    /// The index built at `version`, if it is the one held.
+    public func router(at version: Int64) -> HookRouter? {
+        cached.withLock { cached in cached.flatMap { $0.version == version ? $0.router : nil } }
+    }
+
+    /// Builds the index of `hooks` (the active ones) with their `teams`' channels, and holds it as `version`'s.
+    public func publish(_ version: Int64, hooks: [Hook], teams: [Team]) -> HookRouter {
+        let router = HookRouter(hooks: hooks, grantedChannels: Dictionary(teams.map { ($0.id, $0.channels) }, uniquingKeysWith: { first, _ in first }))
+        cached.withLock { $0 = (version, router) }
+        return router
     }
 }

@@ -328,6 +328,11 @@ public struct FanOutBatch: Sendable {
         self.router = router
     }
 
+    /// No event after the cursor at `after`.
+    public static func empty(after: Int64) -> FanOutBatch {
+        FanOutBatch(after: after, events: [], router: HookRouter(hooks: [], grantedChannels: [:]))
+    }
+
     /// Every delivery the batch's events route to, in event order; a hook with a filter is listed
     /// for the caller to decide (``PlannedDelivery/note``).
     public func route() -> [PlannedDelivery] {

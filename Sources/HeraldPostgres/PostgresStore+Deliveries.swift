@@ -9,7 +9,7 @@ extension PostgresStore: DeliveryStore {
             let events = try await db.all(
                 "SELECT * FROM events WHERE seq > \(cursor) AND target_hook_id IS NULL ORDER BY seq LIMIT \(limit)"
             ).map(Self.event)
-            return FanOutBatch(after: cursor, events: events, router: events.isEmpty ? HookRouter(hooks: [], grantedChannels: [:]) : try await hookRouter(db))
+            return events.isEmpty ? .empty(after: cursor) : FanOutBatch(after: cursor, events: events, router: try await hookRouter(db))
         }
     }
 
@@ -19,16 +19,8 @@ extension PostgresStore: DeliveryStore {
         try await write { db in
             guard try await db.run("UPDATE meta SET value = \(plan.through) WHERE key = 'fanout_seq' AND value = \(plan.after) RETURNING value") == 1
             else { return nil }
-            // Routing as it stands now: a hook changed while its batch was being filtered loses what
-            // it no longer routes.
-            let router = try await hookRouter(db)
-            let rows = plan.deliveries.filter { router.routes($0.event, toHook: $0.hookID) }.map { planned in
-                Self.newDelivery(
-                    hookID: planned.hookID, teamID: planned.teamID, eventSeq: planned.eventSeq,
-                    lifecycle: planned.note == nil ? .new(now: now) : .skipped(), note: planned.note
-                )
-            }
-            try await Self.insertDeliveries(rows, now: now, in: db)
+            let rows = plan.newDeliveries(routedBy: try await hookRouter(db), now: now)
+            try await Self.insert(rows, now: now, in: db)
             if !rows.isEmpty { try await db.notify(.deliveries) }
             return rows.count
         }
@@ -66,9 +58,8 @@ extension PostgresStore: DeliveryStore {
                 return try last("id", as: String.self)
             }
             let appended = try await Self.append([NewEvent(type: SyncPage.eventType, data: body, timestamp: now)], targetHookID: hookID, in: db)
-            let id = try await Self.insertDelivery(
-                hookID: hookID, teamID: teamID, eventSeq: appended[0].event.seq, lifecycle: .new(now: now), note: note, syncThrough: through, now: now,
-                in: db
+            let id = try await Self.insert(
+                .syncPage(hookID: hookID, teamID: teamID, eventSeq: appended[0].event.seq, through: through, note: note, now: now), now: now, in: db
             )
             try await db.run("UPDATE hooks SET sync_requested_at = NULL WHERE id = \(hookID)")
             try await db.notify(.deliveries)
@@ -109,39 +100,29 @@ extension PostgresStore: DeliveryStore {
     static func queuePing(hookID: Int64, teamID: Int64, now: Date, in db: SQL) async throws -> String {
         let hook = try hook(try await db.one("SELECT * FROM hooks WHERE id = \(hookID)")!)
         let appended = try await append([PingPayload.event(for: hook, now: now)], targetHookID: hookID, in: db)
-        let id = try await insertDelivery(
-            hookID: hookID, teamID: teamID, eventSeq: appended[0].event.seq, lifecycle: PingPayload.lifecycle(now: now), now: now, in: db
-        )
+        let id = try await insert(.ping(hookID: hookID, teamID: teamID, eventSeq: appended[0].event.seq, now: now), now: now, in: db)
         try await db.notify(.deliveries)
         return id
     }
 
     @discardableResult
-    static func insertDelivery(
-        hookID: Int64, teamID: Int64, eventSeq: Int64, lifecycle: DeliveryLifecycle, note: String? = nil, syncThrough: Int64? = nil, now: Date,
-        in db: SQL
-    ) async throws -> String {
-        let row = newDelivery(hookID: hookID, teamID: teamID, eventSeq: eventSeq, lifecycle: lifecycle, note: note, syncThrough: syncThrough)
-        try await insertDeliveries([row], now: now, in: db)
-        return row["id"]?.stringValue ?? ""
-    }
-
-    /// A new delivery as one row of ``insertDeliveries(_:now:in:)``, with a fresh id.
-    static func newDelivery(
-        hookID: Int64, teamID: Int64, eventSeq: Int64, lifecycle: DeliveryLifecycle, note: String? = nil, syncThrough: Int64? = nil
-    ) -> JSONValue {
-        .object([
-            ("id", .string(Identifier.deliveryID())), ("hook_id", .int(hookID)), ("team_id", .int(teamID)), ("event_seq", .int(eventSeq)),
-            ("status", .string(lifecycle.status.rawValue)), ("attempts_in_run", .int(Int64(lifecycle.attemptsInRun))),
-            ("redelivery", .bool(lifecycle.redelivery)), ("retries", .bool(lifecycle.retries)),
-            ("next_attempt_at", lifecycle.nextAttemptAt.map { .double($0.unixSeconds) } ?? .null), ("note", note.map(JSONValue.string) ?? .null),
-            ("sync_through", syncThrough.map(JSONValue.int) ?? .null),
-        ])
+    static func insert(_ delivery: NewDelivery, now: Date, in db: SQL) async throws -> String {
+        try await insert([delivery], now: now, in: db)
+        return delivery.id
     }
 
     /// Inserts deliveries a thousand rows a statement: the rows travel as one JSON parameter
     /// (`jsonb_to_recordset`), so a fan-out batch costs a round trip, not one per delivery.
-    static func insertDeliveries(_ rows: [JSONValue], now: Date, in db: SQL) async throws {
+    static func insert(_ deliveries: [NewDelivery], now: Date, in db: SQL) async throws {
+        let rows = deliveries.map { delivery in
+            JSONValue.object([
+                ("id", .string(delivery.id)), ("hook_id", .int(delivery.hookID)), ("team_id", .int(delivery.teamID)), ("event_seq", .int(delivery.eventSeq)),
+                ("status", .string(delivery.status.rawValue)), ("attempts_in_run", .int(Int64(delivery.attemptsInRun))),
+                ("redelivery", .bool(delivery.redelivery)), ("retries", .bool(delivery.retries)),
+                ("next_attempt_at", delivery.nextAttemptAt.map { .double($0.unixSeconds) } ?? .null), ("note", delivery.note.map(JSONValue.string) ?? .null),
+                ("sync_through", delivery.syncThrough.map(JSONValue.int) ?? .null),
+            ])
+        }
         for start in stride(from: 0, to: rows.count, by: 1000) {
             let chunk = JSONValue.array(Array(rows[start..<min(rows.count, start + 1000)])).jsonString
             try await db.run(

@@ -261,7 +261,7 @@ extension PostgresStore: ReplayStore {
                     )
                 } else {
                     if job.onlyFailed { continue }
-                    try await Self.insertDelivery(hookID: job.hookID, teamID: teamID, eventSeq: seq, lifecycle: .new(now: now), now: now, in: db)
+                    try await Self.insert(.event(hookID: job.hookID, teamID: teamID, eventSeq: seq, now: now), now: now, in: db)
                 }
                 queued += 1
             }

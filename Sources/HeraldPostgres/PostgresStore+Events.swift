@@ -115,21 +115,14 @@ extension PostgresStore: EventStore {
 }
 
 extension PostgresStore {
-    /// The active hooks, indexed, as of this statement: rebuilt only when `hooks_version` moved.
-    /// Every change gives the version a new random value, so a version a rolled-back transaction
-    /// saw can never match a later committed one and the cache can be filled from any transaction.
+    /// The active hooks, indexed, as of this statement (``HookIndexCache``).
     func hookRouter(_ db: SQL) async throws -> HookRouter {
         let version = try await db.value("SELECT value FROM meta WHERE key = 'hooks_version'", as: Int64.self) ?? 0
-        if let cached = routerCache.withLock({ $0 }), cached.version == version { return cached.router }
-        let hooks = try await db.all("SELECT * FROM hooks WHERE active").map(Self.hook)
-        var granted: [Int64: Set<String>] = [:]
-        for row in try await db.all("SELECT * FROM teams WHERE id IN (SELECT DISTINCT team_id FROM hooks WHERE active)") {
-            let team = try Self.team(row)
-            granted[team.id] = team.channels
-        }
-        let router = HookRouter(hooks: hooks, grantedChannels: granted)
-        routerCache.withLock { $0 = (version, router) }
-        return router
+        if let router = hookIndex.router(at: version) { return router }
+        return hookIndex.publish(
+            version, hooks: try await db.all("SELECT * FROM hooks WHERE active").map(Self.hook),
+            teams: try await db.all("SELECT * FROM teams WHERE id IN (SELECT DISTINCT team_id FROM hooks WHERE active)").map(Self.team)
+        )
     }
 
     /// Call in every transaction that changes what fan-out or claims read of hooks (settings, keys,

@@ -25,7 +25,7 @@ public final class PostgresStore: Sendable {
     /// How long past a hook's timeout a claim stays with the node that made it.
     public let leaseMargin: TimeInterval
     private let running: Task<Void, Never>
-    let routerCache = Mutex<(version: Int64, router: HookRouter)?>(nil)
+    let hookIndex = HookIndexCache()
     let listener: PostgresListener
 
     /// Connects to `url` (`postgres://user:password@host:port/database`, optional query items

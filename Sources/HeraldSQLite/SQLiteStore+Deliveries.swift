@@ -10,7 +10,7 @@ extension SQLiteStore: DeliveryStore {
                 db.cachedStatement(sql: "SELECT \(Self.eventColumns) FROM events WHERE seq > ? AND target_hook_id IS NULL ORDER BY seq LIMIT ?"),
                 arguments: [cursor, limit]
             ).map(Self.indexedEvent)
-            return FanOutBatch(after: cursor, events: events, router: events.isEmpty ? HookRouter(hooks: [], grantedChannels: [:]) : try self.hookRouter(db, reading: true))
+            return events.isEmpty ? .empty(after: cursor) : FanOutBatch(after: cursor, events: events, router: try self.hookRouter(db))
         }
     }
 
@@ -18,19 +18,9 @@ extension SQLiteStore: DeliveryStore {
         try await pool.write { db in
             try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'fanout_seq' AND value = ?", arguments: [plan.through, plan.after])
             guard db.changesCount == 1 else { return nil }
-            // Routing as it stands now: a hook changed while its batch was being filtered loses what
-            // it no longer routes.
-            let router = try self.hookRouter(db)
-            var created = 0
-            for planned in plan.deliveries {
-                guard router.routes(planned.event, toHook: planned.hookID) else { continue }
-                let lifecycle: DeliveryLifecycle = planned.note == nil ? .new(now: now) : .skipped()
-                try Self.insertDelivery(
-                    hookID: planned.hookID, teamID: planned.teamID, eventSeq: planned.eventSeq, lifecycle: lifecycle, note: planned.note, now: now, in: db
-                )
-                created += 1
-            }
-            return created
+            let rows = plan.newDeliveries(routedBy: try self.hookRouter(db), now: now)
+            for row in rows { try Self.insert(row, now: now, in: db) }
+            return rows.count
         }
     }
 
@@ -60,10 +50,9 @@ extension SQLiteStore: DeliveryStore {
                 throw StoreError.notFound("hook \(hookID)")
             }
             let appended = try Self.append([NewEvent(type: SyncPage.eventType, data: body, timestamp: now)], targetHookID: hookID, in: db)
-            let id = try Self.insertDelivery(
-                hookID: hookID, teamID: teamID, eventSeq: appended[0].event.seq, lifecycle: .new(now: now), note: note, now: now, in: db
+            let id = try Self.insert(
+                .syncPage(hookID: hookID, teamID: teamID, eventSeq: appended[0].event.seq, through: through, note: note, now: now), now: now, in: db
             )
-            try db.execute(sql: "UPDATE deliveries SET sync_through = ? WHERE id = ?", arguments: [through, id])
             try db.execute(sql: "UPDATE hooks SET sync_requested_at = NULL WHERE id = ?", arguments: [hookID])
             return id
         }
@@ -103,26 +92,23 @@ extension SQLiteStore: DeliveryStore {
     static func queuePing(hookID: Int64, teamID: Int64, now: Date, in db: Database) throws -> String {
         let hook = try Row.fetchOne(db, sql: "SELECT * FROM hooks WHERE id = ?", arguments: [hookID]).map(Self.hook)!
         let appended = try append([PingPayload.event(for: hook, now: now)], targetHookID: hookID, in: db)
-        return try insertDelivery(hookID: hookID, teamID: teamID, eventSeq: appended[0].event.seq, lifecycle: PingPayload.lifecycle(now: now), now: now, in: db)
+        return try insert(.ping(hookID: hookID, teamID: teamID, eventSeq: appended[0].event.seq, now: now), now: now, in: db)
     }
 
     @discardableResult
-    static func insertDelivery(
-        hookID: Int64, teamID: Int64, eventSeq: Int64, lifecycle: DeliveryLifecycle, note: String? = nil, now: Date, in db: Database
-    ) throws -> String {
-        let id = Identifier.deliveryID()
+    static func insert(_ delivery: NewDelivery, now: Date, in db: Database) throws -> String {
         let statement = try db.cachedStatement(
             sql: """
                 INSERT INTO deliveries (id, hook_id, team_id, event_seq, status, attempts_in_run, redelivery, retries, next_attempt_at,
-                    total_attempts, created_at, note)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
+                    total_attempts, created_at, note, sync_through)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)
                 """
         )
         try statement.execute(arguments: [
-            id, hookID, teamID, eventSeq, lifecycle.status.rawValue, lifecycle.attemptsInRun, lifecycle.redelivery, lifecycle.retries,
-            lifecycle.nextAttemptAt?.unixSeconds, now.unixSeconds, note,
+            delivery.id, delivery.hookID, delivery.teamID, delivery.eventSeq, delivery.status.rawValue, delivery.attemptsInRun, delivery.redelivery,
+            delivery.retries, delivery.nextAttemptAt?.unixSeconds, now.unixSeconds, delivery.note, delivery.syncThrough,
         ])
-        return id
+        return delivery.id
     }
 
     public func claim(_ turn: ClaimTurn) async throws -> [ClaimedDelivery] {

@@ -75,7 +75,7 @@ extension SQLiteStore: ReplayStore {
                     ])
                 } else {
                     if job.onlyFailed { continue }
-                    try Self.insertDelivery(hookID: job.hookID, teamID: teamID, eventSeq: seq, lifecycle: .new(now: now), now: now, in: db)
+                    try Self.insert(.event(hookID: job.hookID, teamID: teamID, eventSeq: seq, now: now), now: now, in: db)
                 }
                 queued += 1
             }

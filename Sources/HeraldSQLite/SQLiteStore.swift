@@ -7,7 +7,7 @@ import Synchronization
 public final class SQLiteStore: Sendable {
     let pool: DatabasePool
     /// The active hooks indexed for fan-out and claims, with the `hooks_version` it was built at.
-    let routerCache = Mutex<(version: Int64, router: HookRouter)?>(nil)
+    let hookIndex = HookIndexCache()
 
     /// Opens (creating if needed) the database at `path` and runs pending migrations.
     /// - Parameter busyTimeout: how long a write waits for a lock another process holds on the
@@ -72,32 +72,19 @@ extension DatabaseError: StoreConditionReporting {
 extension SQLiteStore: HeraldStore {}
 
 extension SQLiteStore {
-    /// The active hooks, indexed, as of this transaction: rebuilt only when `hooks_version` moved,
-    /// so fan-out and claims do not read and decode every hook on every turn.
-    /// - Parameter reading: true in a read transaction, whose snapshot is committed state: the
-    ///   router is published at once. In a write transaction it is published once that commits.
-    func hookRouter(_ db: Database, reading: Bool = false) throws -> HookRouter {
+    /// The active hooks, indexed, as of this transaction (``HookIndexCache``).
+    func hookRouter(_ db: Database) throws -> HookRouter {
         let version = try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'hooks_version'")) ?? 0
-        if let cached = routerCache.withLock({ $0 }), cached.version == version { return cached.router }
-        let hooks = try Row.fetchAll(db, sql: "SELECT * FROM hooks WHERE active = 1").map(Self.hook)
-        var granted: [Int64: Set<String>] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT * FROM teams WHERE id IN (SELECT DISTINCT team_id FROM hooks WHERE active = 1)") {
-            let team = Self.team(row)
-            granted[team.id] = team.channels
-        }
-        let router = HookRouter(hooks: hooks, grantedChannels: granted)
-        if reading {
-            routerCache.withLock { $0 = (version, router) }
-        } else {
-            // Published once this transaction commits: a rolled-back one may have moved the version.
-            db.afterNextTransaction(onCommit: { _ in self.routerCache.withLock { $0 = (version, router) } })
-        }
-        return router
+        if let router = hookIndex.router(at: version) { return router }
+        return hookIndex.publish(
+            version, hooks: try Row.fetchAll(db, sql: "SELECT * FROM hooks WHERE active = 1").map(Self.hook),
+            teams: try Row.fetchAll(db, sql: "SELECT * FROM teams WHERE id IN (SELECT DISTINCT team_id FROM hooks WHERE active = 1)").map(Self.team)
+        )
     }
 
     /// Call in every transaction that changes what fan-out or claims read of hooks (settings,
     /// keys, `active`) or a team's channels.
     static func hooksChanged(_ db: Database) throws {
-        try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('hooks_version', 1) ON CONFLICT(key) DO UPDATE SET value = value + 1")
+        try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('hooks_version', random()) ON CONFLICT(key) DO UPDATE SET value = random()")
     }
 }
