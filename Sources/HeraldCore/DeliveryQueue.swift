@@ -135,12 +135,14 @@ public struct ClaimMark: Sendable, Hashable {
 /// 3. read the events of the rows ``choose(_:)`` picks and save the marks ``claim(_:hooks:events:)`` makes.
 public struct ClaimTurn: Sendable {
     public private(set) var policy: ClaimPolicy
-    /// The instant the claim is made at: SQL and the lifecycle compare due times with this one.
+    /// The instant the claim is made at, as stores keep it (seconds since 1970): SQL and the
+    /// lifecycle compare due times with this one, and a due time read back from a row must not be
+    /// an ulp later than the `now` it was written with.
     public let now: Date
 
     public init(policy: ClaimPolicy, now: Date) {
         self.policy = policy
-        self.now = now
+        self.now = Date(timeIntervalSince1970: now.timeIntervalSince1970)
     }
 
     /// The teams of `hookIDs`, ascending: a store shared by many nodes lets one claimer per team

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Teams (tenants).
 public protocol TeamStore: Sendable {
@@ -273,7 +274,7 @@ public struct DocumentWrite: Sendable, Hashable {
 
 /// Everything Herald stores. Each backend conforms to all of it.
 public protocol HeraldStore: TeamStore, TokenStore, UserStore, SessionStore, EventTypeStore, EventStore, HookStore, DeliveryStore, DocumentStore, ReplayStore,
-    AuditStore {}
+    AuditStore, StoreSignals {}
 
 /// An appended event, or the earlier one its idempotency key points to.
 public struct AppendedEvent: Sendable, Hashable {
@@ -541,11 +542,47 @@ public enum StoreSignal: String, Sendable, CaseIterable {
     case sync
 }
 
-/// A store whose changes can be made by other processes: it announces them.
+/// A store that announces what its committed transactions changed: the engine's loops and the
+/// changes feeds wake on these instead of being rung by whoever wrote, so a write path that
+/// forgets to ring can no longer delay a delivery. SQLite raises them after each commit; a store
+/// shared by several processes also carries them to the other nodes (PostgreSQL: `NOTIFY`).
 public protocol StoreSignals: Sendable {
     /// Every signal raised by any node (this one included) from the moment this returns, until
     /// the stream is dropped.
     func signals() async -> AsyncStream<StoreSignal>
+}
+
+/// Hands each raised signal to every subscriber (a signal a slow subscriber has not taken yet
+/// is kept once: the newest 16 are buffered, and a wake-up is all a signal means).
+public final class SignalHub: Sendable {
+    private struct State {
+        var subscribers: [Int: AsyncStream<StoreSignal>.Continuation] = [:]
+        var next = 0
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public func subscribe() -> AsyncStream<StoreSignal> {
+        let (stream, continuation) = AsyncStream.makeStream(of: StoreSignal.self, bufferingPolicy: .bufferingNewest(16))
+        state.withLock { state in
+            let id = state.next
+            state.next += 1
+            state.subscribers[id] = continuation
+            continuation.onTermination = { [weak self] _ in _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) } }
+        }
+        return stream
+    }
+
+    public func raise(_ signal: StoreSignal) {
+        for subscriber in state.withLock({ Array($0.subscribers.values) }) { subscriber.yield(signal) }
+    }
+
+    /// Ends every subscriber's stream.
+    public func finish() {
+        for subscriber in state.withLock({ state in defer { state.subscribers = [:] }; return Array(state.subscribers.values) }) { subscriber.finish() }
+    }
 }
 
 /// A node of a cluster, as it last reported itself.

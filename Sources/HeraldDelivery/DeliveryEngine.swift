@@ -160,20 +160,20 @@ public final class DeliveryEngine: Service, Sendable {
         defer { running.store(false, ordering: .relaxed) }
         let recovered = try await store.recoverInFlight(now: Date())
         if recovered > 0 { logger.notice("resumed deliveries interrupted by the previous stop", metadata: ["count": "\(recovered)"]) }
-        // A store other nodes write to tells this one of their changes (PostgreSQL's NOTIFY).
-        let listening = (store as? any StoreSignals).map { signalling in
-            Task {
-                for await signal in await signalling.signals() {
-                    switch signal {
-                    case .events: self.eventsAppended()
-                    case .deliveries: self.deliveryBell.ring()
-                    case .replays: self.replayBell.ring()
-                    case .sync: self.syncBell.ring()
-                    }
+        // The store announces what each commit changed — this node's writes and, on a shared
+        // store, every node's (PostgreSQL's NOTIFY): the loops wake on that, not on callers' rings.
+        let signals = await store.signals()
+        let listening = Task {
+            for await signal in signals {
+                switch signal {
+                case .events: self.eventsAppended()
+                case .deliveries: self.deliveryBell.ring()
+                case .replays: self.replayBell.ring()
+                case .sync: self.syncBell.ring()
                 }
             }
         }
-        defer { listening?.cancel() }
+        defer { listening.cancel() }
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.fanOutLoop() }

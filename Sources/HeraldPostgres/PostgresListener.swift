@@ -8,8 +8,6 @@ import Synchronization
 /// idle interval: every loop also wakes on its own).
 final class PostgresListener: Sendable {
     private struct State {
-        var subscribers: [Int: AsyncStream<StoreSignal>.Continuation] = [:]
-        var next = 0
         var task: Task<Void, Never>?
         var stopped = false
         /// Whether `LISTEN` is in place, and who waits for it.
@@ -18,6 +16,8 @@ final class PostgresListener: Sendable {
     }
 
     private let state = Mutex(State())
+    /// This node's subscribers: notifications from every node, and this node's own commits at once.
+    let hub = SignalHub()
     private let channel: String
     private let logger: Logger
     private let configuration: PostgresClient.Configuration
@@ -31,15 +31,12 @@ final class PostgresListener: Sendable {
     /// A stream of every signal from the moment `LISTEN` is in place (this waits for it, at most
     /// five seconds: a database that cannot be reached costs the engine its idle interval).
     func subscribe() async -> AsyncStream<StoreSignal> {
-        let (stream, continuation) = AsyncStream.makeStream(of: StoreSignal.self, bufferingPolicy: .bufferingNewest(16))
-        let (start, listening) = state.withLock { state -> (Bool, Bool) in
-            guard !state.stopped else { return (false, true) }
-            let id = state.next
-            state.next += 1
-            state.subscribers[id] = continuation
-            continuation.onTermination = { [weak self] _ in _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) } }
-            return (state.task == nil, state.listening)
+        let (start, listening, stopped) = state.withLock { state -> (Bool, Bool, Bool) in
+            guard !state.stopped else { return (false, true, true) }
+            return (state.task == nil, state.listening, false)
         }
+        guard !stopped else { return AsyncStream { $0.finish() } }
+        let stream = hub.subscribe()
         if start {
             let task = Task { await self.listen() }
             state.withLock { $0.task = task }
@@ -86,13 +83,13 @@ final class PostgresListener: Sendable {
 
     func stop() {
         releaseWaiters()
-        let (task, subscribers) = state.withLock { state in
+        let task = state.withLock { state in
             state.stopped = true
-            defer { state.subscribers = [:]; state.task = nil }
-            return (state.task, Array(state.subscribers.values))
+            defer { state.task = nil }
+            return state.task
         }
         task?.cancel()
-        for subscriber in subscribers { subscriber.finish() }
+        hub.finish()
     }
 
     private func listen() async {
@@ -110,7 +107,7 @@ final class PostgresListener: Sendable {
                             setListening(true)
                             for try await notification in notifications {
                                 guard let signal = StoreSignal(rawValue: notification.payload) else { continue }
-                                for subscriber in state.withLock({ Array($0.subscribers.values) }) { subscriber.yield(signal) }
+                                hub.raise(signal)
                             }
                         }
                     }
@@ -119,9 +116,7 @@ final class PostgresListener: Sendable {
                     guard !Task.isCancelled, state.withLock({ !$0.stopped }) else { break }
                     logger.warning("listening for changes failed; trying again in 1 s", metadata: ["error": "\(String(reflecting: error))"])
                     // Whatever was announced meanwhile: every loop looks again.
-                    for subscriber in state.withLock({ Array($0.subscribers.values) }) {
-                        for signal in StoreSignal.allCases { subscriber.yield(signal) }
-                    }
+                    for signal in StoreSignal.allCases { hub.raise(signal) }
                     try? await Task.sleep(for: .seconds(1))
                 }
             }

@@ -138,8 +138,9 @@ public final class PostgresStore: Sendable {
     /// Runs `body` in one transaction, committed when it returns and rolled back when it throws.
     @discardableResult
     func write<T: Sendable>(_ body: (SQL) async throws -> T) async throws -> T {
-        try await client.withConnection { connection in
-            let db = SQL(connection: connection, logger: logger)
+        let raised = RaisedSignals()
+        let result = try await client.withConnection { connection in
+            let db = SQL(connection: connection, logger: logger, raised: raised)
             try await db.run("BEGIN")
             do {
                 let result = try await body(db)
@@ -150,6 +151,9 @@ public final class PostgresStore: Sendable {
                 throw error
             }
         }
+        // Committed: this node's subscribers hear of it at once, the others through NOTIFY.
+        for signal in raised.taken() { listener.hub.raise(signal) }
+        return result
     }
 }
 
@@ -157,6 +161,8 @@ public final class PostgresStore: Sendable {
 struct SQL: Sendable {
     let connection: PostgresConnection
     let logger: Logger
+    /// The signals this transaction raises (``notify(_:)``), for this node once it commits.
+    var raised: RaisedSignals? = nil
 
     func all(_ query: PostgresQuery) async throws -> [PGRow] {
         var rows: [PGRow] = []
@@ -194,6 +200,7 @@ struct SQL: Sendable {
     /// Tells other nodes (and this one) about a change, when this transaction commits.
     func notify(_ signal: StoreSignal) async throws {
         try await run("SELECT pg_notify('herald_' || current_schema(), \(signal.rawValue))")
+        raised?.add(signal)
     }
 
     /// Tries a lock held until this transaction ends, named within this schema; false when another
@@ -297,4 +304,11 @@ struct PostgresLocation {
         case let other: throw StoreError.invalid("sslmode \(other) is not one of disable, prefer, require")
         }
     }
+}
+
+/// The signals one transaction raised.
+final class RaisedSignals: Sendable {
+    private let signals = Mutex<Set<StoreSignal>>([])
+    func add(_ signal: StoreSignal) { _ = signals.withLock { $0.insert(signal) } }
+    func taken() -> Set<StoreSignal> { signals.withLock { $0 } }
 }

@@ -20,6 +20,7 @@ extension SQLiteStore: DeliveryStore {
             guard db.changesCount == 1 else { return nil }
             let rows = plan.newDeliveries(routedBy: try self.hookRouter(db), now: now)
             for row in rows { try Self.insert(row, now: now, in: db) }
+            if !rows.isEmpty { raise(.deliveries, in: db) }
             return rows.count
         }
     }
@@ -54,6 +55,7 @@ extension SQLiteStore: DeliveryStore {
                 .syncPage(hookID: hookID, teamID: teamID, eventSeq: appended[0].event.seq, through: through, note: note, now: now), now: now, in: db
             )
             try db.execute(sql: "UPDATE hooks SET sync_requested_at = NULL WHERE id = ?", arguments: [hookID])
+            raise(.deliveries, in: db)
             return id
         }
     }
@@ -76,6 +78,7 @@ extension SQLiteStore: DeliveryStore {
     public func requestSync(hookID: Int64, at: Date?) async throws {
         try await pool.write { db in
             try db.execute(sql: "UPDATE hooks SET sync_requested_at = ? WHERE id = ?", arguments: [at?.unixSeconds, hookID])
+            if at != nil { raise(.sync, in: db) }
         }
     }
 
@@ -84,6 +87,7 @@ extension SQLiteStore: DeliveryStore {
             guard let teamID = try Int64.fetchOne(db, sql: "SELECT team_id FROM hooks WHERE id = ?", arguments: [hookID]) else {
                 throw StoreError.notFound("hook \(hookID)")
             }
+            raise(.deliveries, in: db)
             return try Self.queuePing(hookID: hookID, teamID: teamID, now: now, in: db)
         }
     }
@@ -119,6 +123,8 @@ extension SQLiteStore: DeliveryStore {
         do {
             return try await pool.write { db in
                 let recorded = try Self.record(turn, attempts: attempts, in: db)
+                // A retry or an ordered hook's next delivery may be due.
+                if turn.freesWork && !recorded.isEmpty { raise(.deliveries, in: db) }
                 return RecordedTurn(recorded: recorded, claimed: try claim.map { try Self.claim($0, hooks: try self.hookRouter(db).hooks, in: db) } ?? [])
             }
         } catch let error as DatabaseError where error.isPermanent {
@@ -243,6 +249,7 @@ extension SQLiteStore: DeliveryStore {
                 guard case .requeue = lifecycle.recover(now: now) else { continue }
                 try update.execute(arguments: [lifecycle.status.rawValue, lifecycle.nextAttemptAt?.unixSeconds, row["pk"] as Int64])
             }
+            if !rows.isEmpty { raise(.deliveries, in: db) }
             return rows.count
         }
     }
@@ -256,6 +263,7 @@ extension SQLiteStore: DeliveryStore {
                 sql: "UPDATE deliveries SET status = ?, attempts_in_run = ?, redelivery = ?, next_attempt_at = ? WHERE id = ?",
                 arguments: [lifecycle.status.rawValue, lifecycle.attemptsInRun, lifecycle.redelivery, lifecycle.nextAttemptAt?.unixSeconds, deliveryID]
             )
+            raise(.deliveries, in: db)
             return true
         }
     }

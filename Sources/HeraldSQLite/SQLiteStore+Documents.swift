@@ -40,12 +40,16 @@ extension SQLiteStore: DocumentStore {
     }
 
     public func writeDocument(database: String, id: String, _ write: @Sendable (Document?) throws -> DocumentWrite) async throws -> Document {
-        try await pool.write { db in try Self.writeDocument(database: database, id: id, write, in: db) }
+        try await pool.write { db in
+            raise(.events, in: db)
+            return try Self.writeDocument(database: database, id: id, write, in: db)
+        }
     }
 
     public func writeDocuments(_ writes: [PendingDocumentWrite]) async throws -> [Result<Document, any Error>] {
         guard !writes.isEmpty else { return [] }
         return try await pool.write { db in
+            raise(.events, in: db)
             var results: [Result<Document, any Error>] = []
             results.reserveCapacity(writes.count)
             for pending in writes {

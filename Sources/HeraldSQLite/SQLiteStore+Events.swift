@@ -4,7 +4,10 @@ import HeraldCore
 
 extension SQLiteStore: EventStore {
     public func append(_ events: [NewEvent]) async throws -> [AppendedEvent] {
-        try await pool.write { db in try Self.append(events, targetHookID: nil, in: db) }
+        try await pool.write { db in
+            raise(.events, in: db)
+            return try Self.append(events, targetHookID: nil, in: db)
+        }
     }
 
     /// Appends in the caller's transaction, numbering from the `event_seq` counter so `seq` stays

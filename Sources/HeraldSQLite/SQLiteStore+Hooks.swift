@@ -26,6 +26,7 @@ extension SQLiteStore: HookStore {
             try Self.hooksChanged(db)
             // A hook from the config file stands for a Sync Gateway handler: its receiver expects documents only.
             let pingID = settings.managedKey == nil && settings.mode == .push ? try Self.queuePing(hookID: id, teamID: teamID, now: now, in: db) : nil
+            if pingID != nil { raise(.deliveries, in: db) }
             let hook = try Row.fetchOne(db, sql: "SELECT * FROM hooks WHERE id = ?", arguments: [id]).map(Self.hook)!
             return (hook, pingID)
         }
@@ -62,6 +63,8 @@ extension SQLiteStore: HookStore {
                 ]
             )
             try Self.hooksChanged(db)
+            // Turned on (or changed while on): its waiting deliveries may go.
+            if hook.active { raise(.deliveries, in: db) }
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM hooks WHERE id = ?", arguments: [hook.id]) else {
                 throw StoreError.notFound("hook \(hook.id)")
             }

@@ -21,6 +21,7 @@ extension SQLiteStore: ReplayStore {
                     state == .done ? now.unixSeconds : nil,
                 ]
             )
+            if state == .running { raise(.replays, in: db) }
             return try Self.replayJob(id: db.lastInsertedRowID, in: db)!
         }
     }
@@ -79,6 +80,7 @@ extension SQLiteStore: ReplayStore {
                 }
                 queued += 1
             }
+            if queued > 0 { raise(.deliveries, in: db) }
             let finished = through >= job.toSeq
             try db.execute(
                 sql: "UPDATE replay_jobs SET queued = queued + ?, state = ?, finished_at = ? WHERE id = ?",

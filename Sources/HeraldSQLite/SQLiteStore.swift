@@ -8,6 +8,8 @@ public final class SQLiteStore: Sendable {
     let pool: DatabasePool
     /// The active hooks indexed for fan-out and claims, with the `hooks_version` it was built at.
     let hookIndex = HookIndexCache()
+    /// What committed transactions changed, for the engine and the changes feeds (``StoreSignals``).
+    let signalHub = SignalHub()
 
     /// Opens (creating if needed) the database at `path` and runs pending migrations.
     /// - Parameter busyTimeout: how long a write waits for a lock another process holds on the
@@ -70,6 +72,15 @@ extension DatabaseError: StoreConditionReporting {
 }
 
 extension SQLiteStore: HeraldStore {}
+
+extension SQLiteStore: StoreSignals {
+    public func signals() async -> AsyncStream<StoreSignal> { signalHub.subscribe() }
+
+    /// Raises `signal` once the transaction of `db` commits (never when it rolls back).
+    func raise(_ signal: StoreSignal, in db: Database) {
+        db.afterNextTransaction(onCommit: { [signalHub] _ in signalHub.raise(signal) })
+    }
+}
 
 extension SQLiteStore {
     /// The active hooks, indexed, as of this transaction (``HookIndexCache``).

@@ -106,7 +106,7 @@ public func buildApplication(
         try await services.raiseStateChange(databases: try await services.store.databaseNames(), state: .offline, reason: "server stopping")
     }
     var relays: [any Service] = []
-    if let shared = services.store as? any HeraldStore & StoreSignals { relays.append(StoreSignalRelay(store: shared, commits: services.commits)) }
+    relays.append(StoreSignalRelay(store: services.store, commits: services.commits))
     if let registry = services.store as? any NodeRegistry { relays.append(NodeHeartbeat(registry: registry, node: services.node, logger: logger)) }
     return Application(
         router: buildRouter(services, renderer: renderer),

@@ -80,7 +80,6 @@ extension HeraldServices {
             _ = try await createDatabase(database.name)
             changes.databasesCreated.append(database.name)
         }
-        engine.deliveriesQueued()
         return changes
     }
 

@@ -121,10 +121,6 @@ struct EventsController {
         try Self.checkRepeats(events, against: Dictionary(zip(events, appended).compactMap { new, result in
             result.duplicate ? new.idempotencyKey.map { ($0, result.event) } : nil
         }, uniquingKeysWith: { first, _ in first }), isBatch: isBatch)
-        if appended.contains(where: { !$0.duplicate }) {
-            services.engine.eventsAppended()
-            services.commits.committed(appended.map(\.event.seq).max() ?? 0)
-        }
         let summaries = appended.map { Self.summary($0.event) }
         return JSONResponse(status: .accepted, body: isBatch ? .object([("events", .array(summaries))]) : summaries[0])
     }

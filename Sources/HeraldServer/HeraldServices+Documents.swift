@@ -34,10 +34,7 @@ extension HeraldServices {
             )
         }
         guard !events.isEmpty else { return [] }
-        let appended = try await store.append(events)
-        engine.eventsAppended()
-        commits.committed(appended.map(\.event.seq).max() ?? 0)
-        return appended.map(\.event.seq)
+        return try await store.append(events).map(\.event.seq)
     }
 
     /// Writes a document through MVCC; its `document_changed` event is appended in the same
@@ -48,10 +45,7 @@ extension HeraldServices {
             let event = NewEvent(type: DatabaseInfo.changeEventType(database), data: DocumentMVCC.eventData(next, previous: current), channels: DocumentMVCC.eventChannels(next))
             return DocumentWrite(document: next, event: event)
         }
-        let document = try await documentWrites.submit([pending])[0].get()
-        engine.eventsAppended()
-        commits.committed(document.seq)
-        return document
+        return try await documentWrites.submit([pending])[0].get()
     }
 
     /// Whether `principal` may read `document`: providers and admins read all; a team reads the

@@ -209,7 +209,6 @@ extension HeraldServices {
         }
         let keys = try newKeys(secret: secret, signature: settings.signature, credentials: settings.credentials)
         let (hook, _) = try await store.createHook(teamID: teamID, settings: settings, keys: keys, now: Date())
-        engine.deliveriesQueued()
         try await auditHook("hook.created", before: nil, after: hook)
         return hook
     }
@@ -271,7 +270,6 @@ extension HeraldServices {
         }
         if reactivated { Self.reactivate(&hook) }
         let saved = try await store.updateHook(hook, now: Date())
-        if reactivated { engine.deliveriesQueued() }
         try await auditHook("hook.updated", before: before, after: saved)
         return saved
     }
@@ -284,7 +282,6 @@ extension HeraldServices {
         var enabled = hook
         Self.reactivate(&enabled)
         let saved = try await store.updateHook(enabled, now: Date())
-        engine.deliveriesQueued()
         try await auditHook("hook.enabled", before: hook, after: saved)
         return saved
     }
@@ -298,7 +295,6 @@ extension HeraldServices {
     /// Queues a `ping` delivery for the hook; returns its id.
     @discardableResult func ping(_ hook: Hook) async throws -> String {
         let id = try await store.ping(hookID: hook.id, now: Date())
-        engine.deliveriesQueued()
         return id
     }
 
@@ -310,7 +306,6 @@ extension HeraldServices {
         guard try await store.redeliver(deliveryID: delivery.id, now: Date()) else {
             throw Problem.conflict("The delivery is being sent right now; redeliver it once this attempt finishes.")
         }
-        engine.deliveriesQueued()
         return delivery
     }
 
@@ -318,7 +313,6 @@ extension HeraldServices {
     func syncNow(_ hook: Hook) async throws {
         guard hook.mode == .sync else { throw Problem.conflict("This hook is not an HTTP Sync hook.") }
         try await store.requestSync(hookID: hook.id, at: Date())
-        engine.syncRequested()
     }
 
     /// Issues `secret`; the current one keeps signing for `grace`.

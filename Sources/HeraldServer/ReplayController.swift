@@ -89,7 +89,6 @@ extension HeraldServices {
             }
         }
         let job = try await store.createReplayJob(hookID: hookID, since: since, until: until, onlyFailed: onlyFailed, now: Date())
-        engine.replaysQueued()
         try await store.audit(
             "hook.replay-started", target: "hook \(hookID)", teamID: try await store.hook(id: hookID)?.teamID,
             changes: .object([

@@ -1,11 +1,12 @@
 import HeraldCore
 import ServiceLifecycle
 
-/// On a store other nodes write to, wakes this node's long changes feeds when any node appends:
-/// the feeds wait on ``CommitSignal``, which this node's own writes feed directly. Every `seq` up
-/// to the counter read here has committed (the store hands `seq` out in commit order).
+/// Wakes the long changes feeds when events were appended — by this node or, on a shared store,
+/// by any node: the feeds wait on ``CommitSignal``, fed from the store's own signals after each
+/// commit, never by the code that wrote. Every `seq` up to the counter read here has committed
+/// (the store hands `seq` out in commit order).
 struct StoreSignalRelay: Service {
-    let store: any HeraldStore & StoreSignals
+    let store: any HeraldStore
     let commits: CommitSignal
 
     func run() async throws {
