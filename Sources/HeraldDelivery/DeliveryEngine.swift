@@ -109,8 +109,8 @@ public final class DeliveryEngine: Service, Sendable {
         state.withLock { $0.stopEvents = append }
     }
 
-    /// Call after events were appended: fan-out (and HTTP Sync) runs soon.
-    public func eventsAppended() {
+    /// Events were appended (the store's signal): fan-out and HTTP Sync run soon.
+    private func eventsAppended() {
         fanOutBell.ring()
         syncBell.ring()
     }
@@ -141,15 +141,6 @@ public final class DeliveryEngine: Service, Sendable {
         case .error(_, let message): return "the test page could not be delivered: \(message)"
         }
     }
-
-    /// Call after a "Sync now".
-    public func syncRequested() { syncBell.ring() }
-
-    /// Call after deliveries were queued by hand (ping, redelivery): dispatch runs soon.
-    public func deliveriesQueued() { deliveryBell.ring() }
-
-    /// Call after a replay job was created: it starts at once.
-    public func replaysQueued() { replayBell.ring() }
 
     /// Whether ``run()`` is running (readiness).
     public var isRunning: Bool { running.load(ordering: .relaxed) }
