@@ -46,7 +46,7 @@ public final class GroupCommitter<Item: Sendable, Output: Sendable>: Sendable {
         }
         if leads { await lead() }
         while true {
-            switch await ticket.outcome() {
+            switch await ticket.wait() {
             case .written(let outputs): return outputs
             case .failed(let error): throw error
             case .lead: await lead()
@@ -87,41 +87,12 @@ public final class GroupCommitter<Item: Sendable, Output: Sendable>: Sendable {
         next?.fulfil(.lead)
     }
 
-    /// A one-shot rendezvous between a waiting caller and the leader.
-    private final class Ticket: Sendable {
-        enum Outcome: Sendable {
-            case written([Output])
-            case failed(any Error)
-            case lead
-        }
-
-        private let slot = Mutex<(outcome: Outcome?, waiter: CheckedContinuation<Outcome, Never>?)>((nil, nil))
-
-        func fulfil(_ outcome: Outcome) {
-            let waiter = slot.withLock { slot -> CheckedContinuation<Outcome, Never>? in
-                if let waiter = slot.waiter {
-                    slot.waiter = nil
-                    return waiter
-                }
-                slot.outcome = outcome
-                return nil
-            }
-            waiter?.resume(returning: outcome)
-        }
-
-        /// Waits for the next outcome and consumes it.
-        func outcome() async -> Outcome {
-            await withCheckedContinuation { continuation in
-                let ready = slot.withLock { slot -> Outcome? in
-                    if let outcome = slot.outcome {
-                        slot.outcome = nil
-                        return outcome
-                    }
-                    slot.waiter = continuation
-                    return nil
-                }
-                if let ready { continuation.resume(returning: ready) }
-            }
-        }
+    /// What the leader hands a waiting caller: its outputs, the batch's failure, or the lead.
+    private enum Outcome: Sendable {
+        case written([Output])
+        case failed(any Error)
+        case lead
     }
+
+    private typealias Ticket = Rendezvous<Outcome>
 }

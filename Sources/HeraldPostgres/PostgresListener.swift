@@ -12,7 +12,7 @@ final class PostgresListener: Sendable {
         var stopped = false
         /// Whether `LISTEN` is in place, and who waits for it.
         var listening = false
-        var ready: [CheckedContinuation<Void, Never>] = []
+        var ready: [ObjectIdentifier: Rendezvous<Void>] = [:]
     }
 
     private let state = Mutex(State())
@@ -42,47 +42,30 @@ final class PostgresListener: Sendable {
             state.withLock { $0.task = task }
         }
         if !listening {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await withCheckedContinuation { waiter in self.whenListening(waiter) } }
-                group.addTask { try? await Task.sleep(for: .seconds(5)) }
-                await group.next()
-                group.cancelAll()
-                self.releaseWaiters()
+            let ready = Rendezvous<Void>()
+            let waits = state.withLock { state -> Bool in
+                if state.listening || state.stopped { return false }
+                state.ready[ObjectIdentifier(ready)] = ready
+                return true
             }
+            if waits { await ready.wait(timeout: .seconds(5), fallback: ()) }
+            _ = state.withLock { $0.ready.removeValue(forKey: ObjectIdentifier(ready)) }
         }
         return stream
     }
 
-    private func whenListening(_ waiter: CheckedContinuation<Void, Never>) {
-        let now = state.withLock { state -> Bool in
-            if state.listening || state.stopped { return true }
-            state.ready.append(waiter)
-            return false
-        }
-        if now { waiter.resume() }
-    }
-
     private func setListening(_ listening: Bool) {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+        let waiters = state.withLock { state -> [Rendezvous<Void>] in
             state.listening = listening
             guard listening else { return [] }
-            defer { state.ready = [] }
-            return state.ready
+            defer { state.ready = [:] }
+            return Array(state.ready.values)
         }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    /// Lets go of waits that timed out (each is resumed exactly once, here or when listening starts).
-    private func releaseWaiters() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            defer { state.ready = [] }
-            return state.ready
-        }
-        for waiter in waiters { waiter.resume() }
+        for waiter in waiters { waiter.fulfil(()) }
     }
 
     func stop() {
-        releaseWaiters()
+        for waiter in state.withLock({ state in defer { state.ready = [:] }; return Array(state.ready.values) }) { waiter.fulfil(()) }
         let task = state.withLock { state in
             state.stopped = true
             defer { state.task = nil }

@@ -1,3 +1,4 @@
+import HeraldCore
 import Synchronization
 
 /// The latest committed `seq` and a way to wait for a later one: long changes feeds wake on
@@ -5,9 +6,7 @@ import Synchronization
 final class CommitSignal: Sendable {
     private struct State {
         var seq: Int64 = 0
-        var waiters: [Int: (after: Int64, continuation: CheckedContinuation<Void, Never>)] = [:]
-        /// Waits whose timeout or cancellation came before they were registered.
-        var expired: Set<Int> = []
+        var waiters: [Int: (after: Int64, rendezvous: Rendezvous<Void>)] = [:]
         var nextID = 0
     }
     private let state = Mutex(State())
@@ -17,53 +16,30 @@ final class CommitSignal: Sendable {
 
     /// Call after a transaction that appended up to `seq` committed.
     func committed(_ seq: Int64) {
-        let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+        let woken = state.withLock { state -> [Rendezvous<Void>] in
             state.seq = max(state.seq, seq)
             let due = state.waiters.filter { $0.value.after < state.seq }
             for id in due.keys { state.waiters[id] = nil }
-            return due.map(\.value.continuation)
+            return due.map(\.value.rendezvous)
         }
-        for continuation in woken { continuation.resume() }
+        for rendezvous in woken { rendezvous.fulfil(()) }
     }
 
     /// Returns once a `seq` after `seq` has committed, after `timeout`, when `end` is set, or when
     /// the task is cancelled.
     func wait(after seq: Int64, timeout: Duration, end: FeedEnd? = nil) async {
-        let id = state.withLock { state -> Int in
+        let rendezvous = Rendezvous<Void>()
+        let id = state.withLock { state -> Int? in
+            guard state.seq <= seq else { return nil }
             state.nextID += 1
+            state.waiters[state.nextID] = (seq, rendezvous)
             return state.nextID
         }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                self.resume(id)
-            }
-            end?.onEnd { self.resume(id) }
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { continuation in
-                    let ready = state.withLock { state -> Bool in
-                        if state.seq > seq || state.expired.remove(id) != nil { return true }
-                        state.waiters[id] = (seq, continuation)
-                        return false
-                    }
-                    if ready { continuation.resume() }
-                }
-            } onCancel: {
-                self.resume(id)
-            }
-            group.cancelAll()
-        }
+        guard let id else { return }
+        end?.onEnd { rendezvous.fulfil(()) }
+        await rendezvous.wait(timeout: timeout, fallback: ())
         end?.onEnd(nil)
-        state.withLock { _ = $0.expired.remove(id) }
-    }
-
-    private func resume(_ id: Int) {
-        let waiter = state.withLock { state in
-            let waiter = state.waiters.removeValue(forKey: id)
-            if waiter == nil { state.expired.insert(id) }
-            return waiter
-        }
-        waiter?.continuation.resume()
+        _ = state.withLock { $0.waiters.removeValue(forKey: id) }
     }
 }
 
