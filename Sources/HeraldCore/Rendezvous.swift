@@ -18,17 +18,7 @@ public final class Rendezvous<Value: Sendable>: Sendable {
     public init() {}
 
     /// Wakes the waiter with `value`, or keeps it for the next wait.
-    public func fulfil(_ value: Value) {
-        let waiter = state.withLock { state -> CheckedContinuation<Value, Never>? in
-            if let waiter = state.waiter {
-                state.waiter = nil
-                return waiter
-            }
-            state.value = value
-            return nil
-        }
-        waiter?.resume(returning: value)
-    }
+    public func fulfil(_ value: Value) { hand(value, keepingIn: \.value) }
 
     /// The value kept, or the next one fulfilled.
     public func wait() async -> Value {
@@ -72,15 +62,18 @@ public final class Rendezvous<Value: Sendable>: Sendable {
         return value
     }
 
-    private func interrupt(_ fallback: Value) {
+    private func interrupt(_ fallback: Value) { hand(fallback, keepingIn: \.interrupted) }
+
+    /// Resumes the waiter with `value`, or keeps it in `slot` when nobody waits.
+    private func hand(_ value: Value, keepingIn slot: WritableKeyPath<State, Value?>) {
         let waiter = state.withLock { state -> CheckedContinuation<Value, Never>? in
             if let waiter = state.waiter {
                 state.waiter = nil
                 return waiter
             }
-            state.interrupted = fallback
+            state[keyPath: slot] = value
             return nil
         }
-        waiter?.resume(returning: fallback)
+        waiter?.resume(returning: value)
     }
 }
