@@ -72,7 +72,9 @@ struct OperationsController {
         let hooks = try await services.store.hooks(teamID: nil)
         let active = hooks.filter(\.active).count
         text += "# TYPE herald_hooks gauge\nherald_hooks{state=\"active\"} \(active)\nherald_hooks{state=\"disabled\"} \(hooks.count - active)\n"
-        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: MetricsRegistry.withHelp(text)))
+        )
     }
 
     @Sendable func openAPI(_ request: Request, context: HeraldRequestContext) async throws -> Response {
@@ -90,4 +92,34 @@ enum MetricsRegistry {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         return registry
     }()
+
+    /// What each family measures, as its `# HELP` line says. swift-metrics' factory registers
+    /// families without help, so the lines are added to the exposition, before each `# TYPE`.
+    static let help: [String: String] = [
+        "herald_delivery_attempts_total": "Delivery attempts made (each request to a receiver, retries and redeliveries included).",
+        "herald_deliveries_succeeded_total": "Delivery attempts the receiver answered with a 2xx.",
+        "herald_delivery_attempts_failed_total": "Delivery attempts that failed: a non-2xx answer, a timeout, a refused or broken connection.",
+        "herald_delivery_attempt_duration_seconds": "How long delivery attempts took, from the request's start to the answer's end.",
+        "herald_record_and_claim_duration_seconds": "How long the engine's store turn took: record finished attempts, claim due deliveries.",
+        "herald_pruned_rows_total": "Rows removed or emptied by retention (attempt bodies, deliveries, events).",
+        "herald_writes_refused_total": "Writes refused with 503 while the backlog was past its bound, by kind (events, documents).",
+        "herald_ingest_commit_duration_seconds": "How long accepted events waited for their group commit (durable before the 202).",
+        "herald_deliveries": "Deliveries in the log, by status.",
+        "herald_event_seq": "The last sequence number appended (events and document changes).",
+        "herald_backlog": "Work waiting now: events not yet fanned out plus deliveries in flight or due, each team counted up to its share.",
+        "herald_oldest_pending_age_seconds": "Seconds since the oldest delivery still waiting to be sent was made; 0 when none waits.",
+        "herald_hooks": "Hooks, by state (active, disabled).",
+    ]
+
+    /// `text` with a `# HELP` line before each family's `# TYPE` line.
+    static func withHelp(_ text: String) -> String {
+        var lines: [Substring] = []
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("# TYPE "), let name = line.split(separator: " ").dropFirst(2).first, let help = help[String(name)] {
+                lines.append("# HELP \(name) \(help)")
+            }
+            lines.append(line)
+        }
+        return lines.joined(separator: "\n")
+    }
 }

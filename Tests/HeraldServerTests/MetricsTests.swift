@@ -37,6 +37,12 @@ import Testing
             #expect(text.contains("herald_deliveries{status=\"pending\"} 1"))
             #expect(Self.value(of: "herald_oldest_pending_age_seconds", in: text) > 0)
             #expect(text.contains("herald_hooks{state=\"active\"} 1"))
+            // Every family says what it measures, right before its type.
+            let lines = text.split(separator: "\n")
+            for (index, line) in lines.enumerated() where line.hasPrefix("# TYPE ") {
+                let name = line.split(separator: " ")[2]
+                #expect(index > 0 && lines[index - 1].hasPrefix("# HELP \(name) ") && lines[index - 1].count > "# HELP \(name) ".count + 10, "\(name) has no help")
+            }
         }
     }
 
