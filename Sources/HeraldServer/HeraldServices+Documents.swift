@@ -64,3 +64,44 @@ extension Principal {
         }
     }
 }
+
+extension HeraldServices {
+    /// One page of changes the caller may see, and the last `seq` scanned (it moves past the rest).
+    func changesPage(
+        database: String, since: Int64, limit: Int, query: DocumentsController.ChangesQuery, principal: Principal, team: Team?
+    ) async throws -> (results: [JSONValue], lastSeq: Int64, complete: Bool) {
+        var lastSeq = since
+        // The page is decided without bodies (what a caller may not read costs no body read);
+        // with include_docs, only the bodies of the rows sent are read.
+        let changed = try await store.changes(database: database, since: since, limit: limit, descending: query.descending, bodies: false)
+        var sent: [Document] = []
+        for document in changed {
+            lastSeq = query.descending ? max(lastSeq, document.seq) : document.seq
+            guard canRead(document, principal, team: team), !(query.activeOnly && document.deleted),
+                query.channels.map({ document.channels.contains(where: $0.contains) }) ?? true, query.documentIDs?.contains(document.id) ?? true
+            else { continue }
+            sent.append(document)
+        }
+        var bodies: [String: Document] = [:]
+        if query.includeDocs {
+            let live = sent.filter { !$0.deleted }.map(\.id)
+            for document in try await store.documents(database: database, keys: live, startKey: nil, endKey: nil, limit: live.count) {
+                bodies[document.id] = document
+            }
+        }
+        var results: [JSONValue] = []
+        for document in sent {
+            var pairs: [(key: String, value: JSONValue)] = [
+                ("seq", .int(document.seq)), ("id", .string(document.id)), ("changes", .array([.object([("rev", .string(document.revision.description))])])),
+            ]
+            if document.deleted { pairs.append(("deleted", .bool(true))) }
+            if query.includeDocs {
+                // Changed again since the page was read: its newer revision comes at its later seq.
+                if !document.deleted, bodies[document.id]?.revision != document.revision { continue }
+                pairs.append(("doc", document.deleted ? document.json : bodies[document.id]!.json))
+            }
+            results.append(.object(pairs))
+        }
+        return (results, lastSeq, changed.count < limit && !query.descending)
+    }
+}

@@ -400,45 +400,6 @@ struct DocumentsController {
         }
     }
 
-    /// One page of changes the caller may see, and the last `seq` scanned (it moves past the rest).
-    func changesPage(
-        database: String, since: Int64, limit: Int, query: ChangesQuery, principal: Principal, team: Team?
-    ) async throws -> (results: [JSONValue], lastSeq: Int64, complete: Bool) {
-        var lastSeq = since
-        // The page is decided without bodies (what a caller may not read costs no body read);
-        // with include_docs, only the bodies of the rows sent are read.
-        let changed = try await store.changes(database: database, since: since, limit: limit, descending: query.descending, bodies: false)
-        var sent: [Document] = []
-        for document in changed {
-            lastSeq = query.descending ? max(lastSeq, document.seq) : document.seq
-            guard services.canRead(document, principal, team: team), !(query.activeOnly && document.deleted),
-                query.channels.map({ document.channels.contains(where: $0.contains) }) ?? true, query.documentIDs?.contains(document.id) ?? true
-            else { continue }
-            sent.append(document)
-        }
-        var bodies: [String: Document] = [:]
-        if query.includeDocs {
-            let live = sent.filter { !$0.deleted }.map(\.id)
-            for document in try await store.documents(database: database, keys: live, startKey: nil, endKey: nil, limit: live.count) {
-                bodies[document.id] = document
-            }
-        }
-        var results: [JSONValue] = []
-        for document in sent {
-            var pairs: [(key: String, value: JSONValue)] = [
-                ("seq", .int(document.seq)), ("id", .string(document.id)), ("changes", .array([.object([("rev", .string(document.revision.description))])])),
-            ]
-            if document.deleted { pairs.append(("deleted", .bool(true))) }
-            if query.includeDocs {
-                // Changed again since the page was read: its newer revision comes at its later seq.
-                if !document.deleted, bodies[document.id]?.revision != document.revision { continue }
-                pairs.append(("doc", document.deleted ? document.json : bodies[document.id]!.json))
-            }
-            results.append(.object(pairs))
-        }
-        return (results, lastSeq, changed.count < limit && !query.descending)
-    }
-
     /// `GET /db/{db}/_changes`: each changed document once, at its latest `seq`; a team token sees
     /// only the documents in its channels. `feed=normal` answers at once; `longpoll` waits (up to
     /// `timeout`) for the first change; `continuous` streams one JSON object per line and
@@ -452,7 +413,7 @@ struct DocumentsController {
         if query.descending && query.feed != .normal { throw CouchError.badRequest("descending works with feed=normal only") }
         let team = try await principal.teamID.asyncFlatMap { try await store.team(id: $0) }
         @Sendable func page(_ since: Int64, _ limit: Int) async throws -> (results: [JSONValue], lastSeq: Int64, complete: Bool) {
-            try await changesPage(database: database, since: since, limit: limit, query: query, principal: principal, team: team)
+            try await services.changesPage(database: database, since: since, limit: limit, query: query, principal: principal, team: team)
         }
         let feed = ChangesFeed(mode: query.feed, since: query.since, limit: query.limit, timeout: query.timeout, heartbeat: query.heartbeat)
         return try await feed.response(services: services, principal: principal, request: request, context: context, page: page) { message in

@@ -91,9 +91,8 @@ extension WebController {
         let info = try await databaseNamed(context)
         let (principal, team) = try await documentReader(signIn)
         let since = request.uri.queryParameters["since"].flatMap { Int64(String($0)) } ?? info.updateSeq
-        let documents = DocumentsController(services: services)
-        let page: ChangesFeed.Page = { since, limit in
-            try await documents.changesPage(database: info.name, since: since, limit: limit, query: .init(), principal: principal, team: team)
+        let page: ChangesFeed.Page = { [services] since, limit in
+            try await services.changesPage(database: info.name, since: since, limit: limit, query: .init(), principal: principal, team: team)
         }
         let limit = request.uri.queryParameters["limit"].flatMap { Int(String($0)) }.map { max(1, $0) } ?? .max
         let feed = ChangesFeed(mode: .eventsource, since: since, limit: limit, timeout: .seconds(300), heartbeat: .seconds(20))
