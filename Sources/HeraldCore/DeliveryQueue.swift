@@ -53,7 +53,15 @@ public struct DeliveryQueue: Sendable {
                 } catch StoreError.refused(let reason) {
                     // The attempt row is refused: the delivery still moves on (retry, success,
                     // failure) without it, so it neither stays in flight nor blocks an ordered hook.
-                    let moved = (try? await store.record(RecordTurn(results: [result], health: health), attempts: false, thenClaim: nil)) != nil
+                    // Any other failure is the engine's to try again: what is recorded stays
+                    // recorded once (a store records a delivery only while it is in flight).
+                    let moved: Bool
+                    do {
+                        _ = try await store.record(RecordTurn(results: [result], health: health), attempts: false, thenClaim: nil)
+                        moved = true
+                    } catch StoreError.refused {
+                        moved = false
+                    }
                     discarded.append(
                         DiscardedResult(deliveryID: result.attempt.deliveryID, reason: reason + (moved ? "; the delivery moved on without this attempt in its log" : ""))
                     )
@@ -66,7 +74,7 @@ public struct DeliveryQueue: Sendable {
     /// The results whose delivery was not there to record.
     private static func gone(_ results: [AttemptResult], recorded: Set<String>) -> [DiscardedResult] {
         results.filter { !recorded.contains($0.attempt.deliveryID) }.map {
-            DiscardedResult(deliveryID: $0.attempt.deliveryID, reason: "the delivery no longer exists (its hook was deleted)")
+            DiscardedResult(deliveryID: $0.attempt.deliveryID, reason: "the delivery is no longer in flight (deleted with its hook, or given back to the queue)")
         }
     }
 }

@@ -151,7 +151,8 @@ public protocol DeliveryStore: Sendable {
     /// Records `turn`'s results in one transaction (see ``RecordTurn``): each delivery's new state,
     /// its attempt (with `attempts`), its HTTP Sync cursor move, and each hook's change; then claims
     /// as ``claim(_:)`` when `thenClaim` is given — in the same transaction where the backend can
-    /// (the engine's hot path). A delivery deleted with its hook is not recorded. When a row breaks
+    /// (the engine's hot path). Only a delivery still in flight is recorded (one deleted with its
+    /// hook is not, and one recorded by an earlier try is not recorded twice). When a row breaks
     /// a rule nothing is written and ``StoreError/refused(_:)`` is thrown: ``DeliveryQueue`` then
     /// records the results one by one.
     func record(_ turn: RecordTurn, attempts: Bool, thenClaim: ClaimTurn?) async throws -> RecordedTurn

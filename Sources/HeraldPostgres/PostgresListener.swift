@@ -31,16 +31,14 @@ final class PostgresListener: Sendable {
     /// A stream of every signal from the moment `LISTEN` is in place (this waits for it, at most
     /// five seconds: a database that cannot be reached costs the engine its idle interval).
     func subscribe() async -> AsyncStream<StoreSignal> {
-        let (start, listening, stopped) = state.withLock { state -> (Bool, Bool, Bool) in
-            guard !state.stopped else { return (false, true, true) }
-            return (state.task == nil, state.listening, false)
+        // Started once, however many subscribe at the same moment.
+        let (listening, stopped) = state.withLock { state -> (Bool, Bool) in
+            guard !state.stopped else { return (true, true) }
+            if state.task == nil { state.task = Task { await self.listen() } }
+            return (state.listening, false)
         }
         guard !stopped else { return AsyncStream { $0.finish() } }
         let stream = hub.subscribe()
-        if start {
-            let task = Task { await self.listen() }
-            state.withLock { $0.task = task }
-        }
         if !listening {
             let ready = Rendezvous<Void>()
             let waits = state.withLock { state -> Bool in

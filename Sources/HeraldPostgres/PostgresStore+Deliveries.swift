@@ -267,7 +267,7 @@ extension PostgresStore: DeliveryStore {
                     delivered_at = t.finished, lease_until = NULL
                 FROM jsonb_to_recordset(\(JSONValue.array(states).jsonString)::jsonb) AS t(id text, status text, attempts_in_run integer,
                     redelivery boolean, next_attempt_at double precision, number integer, code integer, duration integer, finished double precision)
-                WHERE d.id = t.id RETURNING d.id
+                WHERE d.id = t.id AND d.status = 'in_flight' RETURNING d.id
                 """
             ).map { try $0("id", as: String.self) }
         )

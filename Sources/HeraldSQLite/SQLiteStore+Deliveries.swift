@@ -119,16 +119,18 @@ extension SQLiteStore: DeliveryStore {
         try await pool.write { db in try Self.claim(turn, hooks: try self.hookRouter(db).hooks, in: db) }
     }
 
+    /// One process works from SQLite, and it claims right after it records (in this transaction,
+    /// or in the next when the record is refused): what the record frees needs no signal.
     public func record(_ turn: RecordTurn, attempts: Bool, thenClaim claim: ClaimTurn?) async throws -> RecordedTurn {
-        do {
-            return try await pool.write { db in
-                let recorded = try Self.record(turn, attempts: attempts, in: db)
-                // A retry or an ordered hook's next delivery may be due.
-                if turn.freesWork && !recorded.isEmpty { raise(.deliveries, in: db) }
-                return RecordedTurn(recorded: recorded, claimed: try claim.map { try Self.claim($0, hooks: try self.hookRouter(db).hooks, in: db) } ?? [])
+        try await pool.write { db in
+            let recorded: Set<String>
+            do {
+                recorded = try Self.record(turn, attempts: attempts, in: db)
+            } catch let error as DatabaseError where error.isPermanent {
+                // Thrown out of the transaction, which rolls back whole.
+                throw StoreError.refused(error.description)
             }
-        } catch let error as DatabaseError where error.isPermanent {
-            throw StoreError.refused(error.description)
+            return RecordedTurn(recorded: recorded, claimed: try claim.map { try Self.claim($0, hooks: try self.hookRouter(db).hooks, in: db) } ?? [])
         }
     }
 
@@ -194,7 +196,7 @@ extension SQLiteStore: DeliveryStore {
             sql: """
                 UPDATE deliveries SET status = ?, attempts_in_run = ?, redelivery = ?, next_attempt_at = ?, total_attempts = ?,
                     last_status_code = ?, last_duration_ms = ?, delivered_at = ?
-                WHERE id = ?
+                WHERE id = ? AND status = 'in_flight'
                 """
         )
         let moveSyncCursor = try db.cachedStatement(sql: "UPDATE hooks SET sync_cursor = MAX(sync_cursor, ?), last_synced_at = ? WHERE id = ?")
@@ -205,7 +207,7 @@ extension SQLiteStore: DeliveryStore {
                 lifecycle.status.rawValue, lifecycle.attemptsInRun, lifecycle.redelivery, lifecycle.nextAttemptAt?.unixSeconds,
                 attempt.number, attempt.responseStatus, attempt.durationMs, attempt.finishedAt.unixSeconds, attempt.deliveryID,
             ])
-            // Gone: deleted with its hook while in flight.
+            // Gone (deleted with its hook while in flight), or recorded already by an earlier try.
             guard db.changesCount > 0 else { continue }
             recorded.insert(attempt.deliveryID)
             if let move = turn.syncCursorMove(for: result) {

@@ -472,6 +472,20 @@ import Testing
         #expect(try await store.oldestPendingDate() == nil, "in flight is no longer waiting")
     }
 
+    /// An engine that met a failure after a record committed tries the batch again: what was
+    /// recorded is reported, never recorded twice.
+    @Test(arguments: StoreBackend.all)
+    func aResultRecordedAgainIsNotRecordedTwice(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        _ = try await store.makeHook(team: try await store.makeTeam())
+        let claimed = try #require(try await store.claimAll().first)
+        let results = [try result(for: claimed, status: 200)]
+        #expect(try await store.record(results, health: HookHealth()).isEmpty)
+        #expect(try await store.record(results, health: HookHealth()).map(\.deliveryID) == [claimed.deliveryID])
+        #expect(try await store.attempts(deliveryID: claimed.deliveryID).count == 1)
+        #expect(try await store.delivery(id: claimed.deliveryID)?.lifecycle.status == .succeeded)
+    }
+
     @Test(arguments: StoreBackend.all)
     func inFlightDeliveriesAreRecoveredAfterACrash(_ backend: StoreBackend) async throws {
         let store = try await backend.make()
