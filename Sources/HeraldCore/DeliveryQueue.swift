@@ -311,3 +311,55 @@ extension FanOutPlan {
         }
     }
 }
+
+/// A delivery's lifecycle as a store keeps it: the columns it reads and writes.
+public struct StoredLifecycle: Sendable, Hashable {
+    public var status: DeliveryStatus
+    public var attemptsInRun: Int
+    public var redelivery: Bool
+    public var retries: Bool
+    public var nextAttemptAt: Date?
+
+    public init(status: DeliveryStatus, attemptsInRun: Int, redelivery: Bool, retries: Bool, nextAttemptAt: Date?) {
+        self.status = status
+        self.attemptsInRun = attemptsInRun
+        self.redelivery = redelivery
+        self.retries = retries
+        self.nextAttemptAt = nextAttemptAt
+    }
+
+    init(_ lifecycle: DeliveryLifecycle) {
+        self.init(
+            status: lifecycle.status, attemptsInRun: lifecycle.attemptsInRun, redelivery: lifecycle.redelivery, retries: lifecycle.retries,
+            nextAttemptAt: lifecycle.nextAttemptAt
+        )
+    }
+
+    /// The state machine these columns stand for.
+    public var lifecycle: DeliveryLifecycle {
+        DeliveryLifecycle(status: status, attemptsInRun: attemptsInRun, redelivery: redelivery, retries: retries, nextAttemptAt: nextAttemptAt)
+    }
+}
+
+/// Putting a stored delivery back in the queue, as its lifecycle allows: a store reads the row,
+/// asks ``apply(to:now:)`` and saves what it answers (nil: leave the row as it is).
+public enum Requeue: Sendable, Hashable {
+    /// In flight when its process stopped (start-up, or a node whose lease ran out).
+    case recover
+    /// Sent again by hand: one attempt, no automatic retries.
+    case redeliver
+    /// Sent again by a replay: a fresh run, retried on the schedule.
+    case replay
+
+    public func apply(to stored: StoredLifecycle, now: Date) -> StoredLifecycle? {
+        var lifecycle = stored.lifecycle
+        let action =
+            switch self {
+            case .recover: lifecycle.recover(now: now)
+            case .redeliver: lifecycle.redeliver(now: now)
+            case .replay: lifecycle.replay(now: now)
+            }
+        guard case .requeue = action else { return nil }
+        return StoredLifecycle(lifecycle)
+    }
+}

@@ -341,14 +341,13 @@ extension PostgresStore: DeliveryStore {
         }
     }
 
-    /// Puts in-flight rows back in the queue (``DeliveryLifecycle/recover(now:)``); returns how many.
+    /// Puts in-flight rows back in the queue (``Requeue/recover``); returns how many.
     func requeue(_ rows: [PGRow], now: Date, in db: SQL) async throws -> Int {
         var requeued = 0
         for row in rows {
-            var lifecycle = try Self.lifecycle(row)
-            guard case .requeue = lifecycle.recover(now: now) else { continue }
+            guard let next = Requeue.recover.apply(to: try Self.stored(row), now: now) else { continue }
             try await db.run(
-                "UPDATE deliveries SET status = \(lifecycle.status.rawValue), next_attempt_at = \(lifecycle.nextAttemptAt?.unixSeconds), lease_until = NULL WHERE pk = \(try row("pk", as: Int64.self))"
+                "UPDATE deliveries SET status = \(next.status.rawValue), next_attempt_at = \(next.nextAttemptAt?.unixSeconds), lease_until = NULL WHERE pk = \(try row("pk", as: Int64.self))"
             )
             requeued += 1
         }
@@ -358,12 +357,11 @@ extension PostgresStore: DeliveryStore {
     public func redeliver(deliveryID: String, now: Date) async throws -> Bool {
         try await write { db in
             guard let row = try await db.one("SELECT * FROM deliveries WHERE id = \(deliveryID) FOR UPDATE") else { return false }
-            var lifecycle = try Self.lifecycle(row)
-            guard case .requeue = lifecycle.redeliver(now: now) else { return false }
+            guard let next = Requeue.redeliver.apply(to: try Self.stored(row), now: now) else { return false }
             try await db.run(
                 """
-                UPDATE deliveries SET status = \(lifecycle.status.rawValue), attempts_in_run = \(lifecycle.attemptsInRun),
-                    redelivery = \(lifecycle.redelivery), next_attempt_at = \(lifecycle.nextAttemptAt?.unixSeconds) WHERE id = \(deliveryID)
+                UPDATE deliveries SET status = \(next.status.rawValue), attempts_in_run = \(next.attemptsInRun),
+                    redelivery = \(next.redelivery), next_attempt_at = \(next.nextAttemptAt?.unixSeconds) WHERE id = \(deliveryID)
                 """
             )
             try await db.notify(.deliveries)
@@ -466,8 +464,8 @@ extension PostgresStore: DeliveryStore {
         }
     }
 
-    static func lifecycle(_ row: PGRow) throws -> DeliveryLifecycle {
-        DeliveryLifecycle(
+    static func stored(_ row: PGRow) throws -> StoredLifecycle {
+        StoredLifecycle(
             status: DeliveryStatus(rawValue: try row("status")) ?? .pending, attemptsInRun: try row("attempts_in_run"),
             redelivery: try row("redelivery"), retries: try row("retries"), nextAttemptAt: try row.optionalDate("next_attempt_at")
         )
@@ -476,7 +474,7 @@ extension PostgresStore: DeliveryStore {
     static func delivery(_ row: PGRow) throws -> Delivery {
         Delivery(
             id: try row("id"), hookID: try row("hook_id"), teamID: try row("team_id"), eventSeq: try row("event_seq"), eventID: try row("event_id"),
-            eventType: try row("event_type"), lifecycle: try lifecycle(row), totalAttempts: try row("total_attempts"),
+            eventType: try row("event_type"), lifecycle: try stored(row).lifecycle, totalAttempts: try row("total_attempts"),
             lastStatusCode: try row("last_status_code"), lastDurationMs: try row("last_duration_ms"), deliveredAt: try row.optionalDate("delivered_at"),
             createdAt: try row.date("created_at"), cursor: DeliveryCursor(rowID: try row("pk")), note: try row("note")
         )

@@ -250,13 +250,13 @@ extension PostgresStore: ReplayStore {
                 if let row = try await db.one(
                     "SELECT * FROM deliveries WHERE hook_id = \(job.hookID) AND event_seq = \(seq) ORDER BY pk DESC LIMIT 1 FOR UPDATE"
                 ) {
-                    var lifecycle = try Self.lifecycle(row)
-                    if job.onlyFailed && lifecycle.status != .failed { continue }
-                    guard case .requeue = lifecycle.replay(now: now) else { continue }  // in flight: already being sent
+                    let stored = try Self.stored(row)
+                    if job.onlyFailed && stored.status != .failed { continue }
+                    guard let next = Requeue.replay.apply(to: stored, now: now) else { continue }  // in flight: already being sent
                     try await db.run(
                         """
-                        UPDATE deliveries SET status = \(lifecycle.status.rawValue), attempts_in_run = \(lifecycle.attemptsInRun),
-                            redelivery = \(lifecycle.redelivery), next_attempt_at = \(lifecycle.nextAttemptAt?.unixSeconds) WHERE pk = \(try row("pk", as: Int64.self))
+                        UPDATE deliveries SET status = \(next.status.rawValue), attempts_in_run = \(next.attemptsInRun),
+                            redelivery = \(next.redelivery), next_attempt_at = \(next.nextAttemptAt?.unixSeconds) WHERE pk = \(try row("pk", as: Int64.self))
                         """
                     )
                 } else {

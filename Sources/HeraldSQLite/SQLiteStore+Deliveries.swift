@@ -247,9 +247,8 @@ extension SQLiteStore: DeliveryStore {
             let rows = try Row.fetchAll(db, sql: "SELECT * FROM deliveries WHERE status = 'in_flight'")
             let update = try db.cachedStatement(sql: "UPDATE deliveries SET status = ?, next_attempt_at = ? WHERE pk = ?")
             for row in rows {
-                var lifecycle = Self.lifecycle(row)
-                guard case .requeue = lifecycle.recover(now: now) else { continue }
-                try update.execute(arguments: [lifecycle.status.rawValue, lifecycle.nextAttemptAt?.unixSeconds, row["pk"] as Int64])
+                guard let next = Requeue.recover.apply(to: Self.stored(row), now: now) else { continue }
+                try update.execute(arguments: [next.status.rawValue, next.nextAttemptAt?.unixSeconds, row["pk"] as Int64])
             }
             if !rows.isEmpty { raise(.deliveries, in: db) }
             return rows.count
@@ -259,11 +258,10 @@ extension SQLiteStore: DeliveryStore {
     public func redeliver(deliveryID: String, now: Date) async throws -> Bool {
         try await pool.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM deliveries WHERE id = ?", arguments: [deliveryID]) else { return false }
-            var lifecycle = Self.lifecycle(row)
-            guard case .requeue = lifecycle.redeliver(now: now) else { return false }
+            guard let next = Requeue.redeliver.apply(to: Self.stored(row), now: now) else { return false }
             try db.execute(
                 sql: "UPDATE deliveries SET status = ?, attempts_in_run = ?, redelivery = ?, next_attempt_at = ? WHERE id = ?",
-                arguments: [lifecycle.status.rawValue, lifecycle.attemptsInRun, lifecycle.redelivery, lifecycle.nextAttemptAt?.unixSeconds, deliveryID]
+                arguments: [next.status.rawValue, next.attemptsInRun, next.redelivery, next.nextAttemptAt?.unixSeconds, deliveryID]
             )
             raise(.deliveries, in: db)
             return true
@@ -364,8 +362,8 @@ extension SQLiteStore: DeliveryStore {
         }
     }
 
-    static func lifecycle(_ row: Row) -> DeliveryLifecycle {
-        DeliveryLifecycle(
+    static func stored(_ row: Row) -> StoredLifecycle {
+        StoredLifecycle(
             status: DeliveryStatus(rawValue: row["status"]) ?? .pending, attemptsInRun: row["attempts_in_run"], redelivery: row.bool("redelivery"),
             retries: row.bool("retries"), nextAttemptAt: row.optionalDate("next_attempt_at")
         )
@@ -374,7 +372,7 @@ extension SQLiteStore: DeliveryStore {
     static func delivery(_ row: Row) -> Delivery {
         Delivery(
             id: row["id"], hookID: row["hook_id"], teamID: row["team_id"], eventSeq: row["event_seq"], eventID: row["event_id"],
-            eventType: row["event_type"], lifecycle: lifecycle(row), totalAttempts: row["total_attempts"], lastStatusCode: row["last_status_code"],
+            eventType: row["event_type"], lifecycle: stored(row).lifecycle, totalAttempts: row["total_attempts"], lastStatusCode: row["last_status_code"],
             lastDurationMs: row["last_duration_ms"], deliveredAt: row.optionalDate("delivered_at"), createdAt: row.date("created_at"),
             cursor: DeliveryCursor(rowID: row["pk"]), note: row["note"]
         )

@@ -68,12 +68,10 @@ extension SQLiteStore: ReplayStore {
             var queued = 0
             for seq in seqs {
                 if let row = try Row.fetchOne(existing, arguments: [job.hookID, seq]) {
-                    var lifecycle = Self.lifecycle(row)
-                    if job.onlyFailed && lifecycle.status != .failed { continue }
-                    guard case .requeue = lifecycle.replay(now: now) else { continue }  // in flight: already being sent
-                    try update.execute(arguments: [
-                        lifecycle.status.rawValue, lifecycle.attemptsInRun, lifecycle.redelivery, lifecycle.nextAttemptAt?.unixSeconds, row["pk"] as Int64,
-                    ])
+                    let stored = Self.stored(row)
+                    if job.onlyFailed && stored.status != .failed { continue }
+                    guard let next = Requeue.replay.apply(to: stored, now: now) else { continue }  // in flight: already being sent
+                    try update.execute(arguments: [next.status.rawValue, next.attemptsInRun, next.redelivery, next.nextAttemptAt?.unixSeconds, row["pk"] as Int64])
                 } else {
                     if job.onlyFailed { continue }
                     try Self.insert(.event(hookID: job.hookID, teamID: teamID, eventSeq: seq, now: now), now: now, in: db)

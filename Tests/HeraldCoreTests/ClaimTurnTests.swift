@@ -51,3 +51,24 @@ import Testing
         #expect(redelivered.first?.delivery.trigger == .redelivery && redelivered.first?.delivery.syncThrough == 40)
     }
 }
+
+/// Putting stored deliveries back in the queue, decided once for every store.
+@Suite struct RequeueTests {
+    let now = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func stored(_ status: DeliveryStatus, attempts: Int = 2) -> StoredLifecycle {
+        StoredLifecycle(status: status, attemptsInRun: attempts, redelivery: false, retries: true, nextAttemptAt: status == .pending ? now : nil)
+    }
+
+    @Test func eachRequeueGoesWhereTheLifecycleAllows() throws {
+        let recovered = try #require(Requeue.recover.apply(to: stored(.inFlight), now: now))
+        #expect(recovered.status == .pending && recovered.nextAttemptAt == now && recovered.attemptsInRun == 2)
+        #expect(Requeue.recover.apply(to: stored(.succeeded), now: now) == nil, "only what was in flight is recovered")
+        let redelivered = try #require(Requeue.redeliver.apply(to: stored(.failed), now: now))
+        #expect(redelivered.status == .pending && redelivered.redelivery && redelivered.nextAttemptAt == now)
+        #expect(Requeue.redeliver.apply(to: stored(.inFlight), now: now) == nil, "in flight: being sent already")
+        let replayed = try #require(Requeue.replay.apply(to: stored(.succeeded), now: now))
+        #expect(replayed.status == .pending && !replayed.redelivery && replayed.attemptsInRun == 0 && replayed.retries)
+        #expect(Requeue.replay.apply(to: stored(.inFlight), now: now) == nil)
+    }
+}
