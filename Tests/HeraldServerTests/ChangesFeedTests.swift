@@ -103,7 +103,7 @@ import Testing
     @Test func continuousSendsHeartbeatsUntilItsTimeout() async throws {
         try await HeraldHarness.run { herald in
             let provider = try await database(herald)
-            let response = try await herald.call(.GET, "/db/leads/_changes?feed=continuous&heartbeat=100&timeout=1000", token: provider)
+            let response = try await herald.call(.GET, "/db/leads/_changes?feed=continuous&heartbeat=100&timeout=5000", token: provider)
             #expect(response.text.hasPrefix("\n"), "a heartbeat is a bare newline")
             #expect(response.header("Content-Type") == "application/json")
             #expect(response.text.filter { $0 == "\n" }.count >= 2, "heartbeats, then the closing line")
