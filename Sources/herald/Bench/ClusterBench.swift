@@ -152,7 +152,7 @@ final class BenchNode: Sendable {
 
     init(arguments: [String], environment: [String: String]) throws {
         log = FileManager.default.temporaryDirectory.appendingPathComponent("herald-bench-node-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         defer { try? handle.close() }
         process = try SpawnedProcess(
