@@ -93,36 +93,20 @@ public struct DueDelivery: Sendable, Hashable {
     public var deliveryID: String
     public var hookID: Int64
     public var eventSeq: Int64
-    /// The stored lifecycle columns.
-    public var status: DeliveryStatus
-    public var attemptsInRun: Int
-    public var redelivery: Bool
-    public var retries: Bool
-    public var nextAttemptAt: Date?
+    public var stored: StoredLifecycle
     /// Attempts made before, across redeliveries.
     public var totalAttempts: Int
     /// An HTTP Sync page's end, for a page's delivery.
     public var syncThrough: Int64?
 
-    public init(
-        key: Int64, deliveryID: String, hookID: Int64, eventSeq: Int64, status: DeliveryStatus, attemptsInRun: Int, redelivery: Bool, retries: Bool,
-        nextAttemptAt: Date?, totalAttempts: Int, syncThrough: Int64?
-    ) {
+    public init(key: Int64, deliveryID: String, hookID: Int64, eventSeq: Int64, stored: StoredLifecycle, totalAttempts: Int, syncThrough: Int64?) {
         self.key = key
         self.deliveryID = deliveryID
         self.hookID = hookID
         self.eventSeq = eventSeq
-        self.status = status
-        self.attemptsInRun = attemptsInRun
-        self.redelivery = redelivery
-        self.retries = retries
-        self.nextAttemptAt = nextAttemptAt
+        self.stored = stored
         self.totalAttempts = totalAttempts
         self.syncThrough = syncThrough
-    }
-
-    var lifecycle: DeliveryLifecycle {
-        DeliveryLifecycle(status: status, attemptsInRun: attemptsInRun, redelivery: redelivery, retries: retries, nextAttemptAt: nextAttemptAt)
     }
 }
 
@@ -181,7 +165,7 @@ public struct ClaimTurn: Sendable {
         let candidates = rows.compactMap { row -> ClaimCandidate? in
             guard let hook = hooks[row.hookID] else { return nil }
             return ClaimCandidate(
-                key: row.key, deliveryID: row.deliveryID, hookID: row.hookID, teamID: hook.teamID, eventSeq: row.eventSeq, lifecycle: row.lifecycle,
+                key: row.key, deliveryID: row.deliveryID, hookID: row.hookID, teamID: hook.teamID, eventSeq: row.eventSeq, lifecycle: row.stored.lifecycle,
                 previousAttempts: row.totalAttempts, ordered: hook.ordering == .ordered, maxInFlight: hook.maxInFlight
             )
         }
@@ -193,7 +177,7 @@ public struct ClaimTurn: Sendable {
     public func claim(_ chosen: [DueDelivery], hooks: [Int64: Hook], events: [Int64: Event]) -> [(mark: ClaimMark, delivery: ClaimedDelivery)] {
         chosen.compactMap { row in
             guard let hook = hooks[row.hookID], let event = events[row.eventSeq] else { return nil }
-            var lifecycle = row.lifecycle
+            var lifecycle = row.stored.lifecycle
             guard case .send(let trigger) = lifecycle.claim(now: now) else { return nil }
             return (
                 ClaimMark(
@@ -216,15 +200,18 @@ public struct ClaimTurn: Sendable {
 public struct RecordTurn: Sendable {
     public let results: [AttemptResult]
     public let health: HookHealth
+    /// Each hook's results, oldest first.
+    private let byHook: [Int64: [AttemptResult]]
 
     public init(results: [AttemptResult], health: HookHealth) {
         self.results = results
         self.health = health
+        byHook = Dictionary(grouping: results, by: \.hookID)
     }
 
     /// The hooks of the results, ascending: a store shared by many nodes locks their rows in this
     /// order (health, sync cursors), so two records never wait for each other in a cycle.
-    public var hookIDs: [Int64] { Set(results.map(\.hookID)).sorted() }
+    public var hookIDs: [Int64] { byHook.keys.sorted() }
 
     /// An HTTP Sync page acknowledged: its hook's cursor moves past it (never back), in the same transaction.
     public func syncCursorMove(for result: AttemptResult) -> (through: Int64, at: Date)? {
@@ -235,7 +222,7 @@ public struct RecordTurn: Sendable {
     /// What the hook's recorded results do to it (``HookHealth/update(after:failingSince:)``): its
     /// `last_response`, its failure run, and whether it is disabled now.
     public func change(forHook hookID: Int64, recorded: Set<String>, failingSince: Date?) -> HookHealth.Update? {
-        health.update(after: results.filter { $0.hookID == hookID && recorded.contains($0.attempt.deliveryID) }, failingSince: failingSince)
+        health.update(after: (byHook[hookID] ?? []).filter { recorded.contains($0.attempt.deliveryID) }, failingSince: failingSince)
     }
 
     /// Whether the recorded results may have made work due for another node: a retry, an ordered
@@ -262,11 +249,7 @@ public struct NewDelivery: Sendable, Hashable {
     public let hookID: Int64
     public let teamID: Int64
     public let eventSeq: Int64
-    public let status: DeliveryStatus
-    public let attemptsInRun: Int
-    public let redelivery: Bool
-    public let retries: Bool
-    public let nextAttemptAt: Date?
+    public let stored: StoredLifecycle
     public let note: String?
     public let syncThrough: Int64?
 
@@ -275,11 +258,7 @@ public struct NewDelivery: Sendable, Hashable {
         self.hookID = hookID
         self.teamID = teamID
         self.eventSeq = eventSeq
-        status = lifecycle.status
-        attemptsInRun = lifecycle.attemptsInRun
-        redelivery = lifecycle.redelivery
-        retries = lifecycle.retries
-        nextAttemptAt = lifecycle.nextAttemptAt
+        stored = StoredLifecycle(lifecycle)
         self.note = note
         self.syncThrough = syncThrough
     }

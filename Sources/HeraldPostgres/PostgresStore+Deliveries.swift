@@ -117,9 +117,9 @@ extension PostgresStore: DeliveryStore {
         let rows = deliveries.map { delivery in
             JSONValue.object([
                 ("id", .string(delivery.id)), ("hook_id", .int(delivery.hookID)), ("team_id", .int(delivery.teamID)), ("event_seq", .int(delivery.eventSeq)),
-                ("status", .string(delivery.status.rawValue)), ("attempts_in_run", .int(Int64(delivery.attemptsInRun))),
-                ("redelivery", .bool(delivery.redelivery)), ("retries", .bool(delivery.retries)),
-                ("next_attempt_at", delivery.nextAttemptAt.map { .double($0.unixSeconds) } ?? .null), ("note", delivery.note.map(JSONValue.string) ?? .null),
+                ("status", .string(delivery.stored.status.rawValue)), ("attempts_in_run", .int(Int64(delivery.stored.attemptsInRun))),
+                ("redelivery", .bool(delivery.stored.redelivery)), ("retries", .bool(delivery.stored.retries)),
+                ("next_attempt_at", delivery.stored.nextAttemptAt.map { .double($0.unixSeconds) } ?? .null), ("note", delivery.note.map(JSONValue.string) ?? .null),
                 ("sync_through", delivery.syncThrough.map(JSONValue.int) ?? .null),
             ])
         }
@@ -155,9 +155,7 @@ extension PostgresStore: DeliveryStore {
 
     static func dueDelivery(_ row: PGRow) throws -> DueDelivery {
         DueDelivery(
-            key: try row("pk"), deliveryID: try row("id"), hookID: try row("hook_id"), eventSeq: try row("event_seq"),
-            status: DeliveryStatus(rawValue: try row("status", as: String.self)) ?? .pending, attemptsInRun: try row("attempts_in_run"),
-            redelivery: try row("redelivery"), retries: try row("retries"), nextAttemptAt: try row.optionalDate("next_attempt_at"),
+            key: try row("pk"), deliveryID: try row("id"), hookID: try row("hook_id"), eventSeq: try row("event_seq"), stored: try stored(row),
             totalAttempts: try row("total_attempts"), syncThrough: try row("sync_through", as: Int64?.self)
         )
     }

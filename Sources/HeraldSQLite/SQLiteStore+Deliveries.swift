@@ -109,8 +109,8 @@ extension SQLiteStore: DeliveryStore {
                 """
         )
         try statement.execute(arguments: [
-            delivery.id, delivery.hookID, delivery.teamID, delivery.eventSeq, delivery.status.rawValue, delivery.attemptsInRun, delivery.redelivery,
-            delivery.retries, delivery.nextAttemptAt?.unixSeconds, now.unixSeconds, delivery.note, delivery.syncThrough,
+            delivery.id, delivery.hookID, delivery.teamID, delivery.eventSeq, delivery.stored.status.rawValue, delivery.stored.attemptsInRun,
+            delivery.stored.redelivery, delivery.stored.retries, delivery.stored.nextAttemptAt?.unixSeconds, now.unixSeconds, delivery.note, delivery.syncThrough,
         ])
         return delivery.id
     }
@@ -138,9 +138,12 @@ extension SQLiteStore: DeliveryStore {
 
     static func dueDelivery(_ row: Row) -> DueDelivery {
         DueDelivery(
-            key: row[0], deliveryID: row[1], hookID: row[2], eventSeq: row[3], status: DeliveryStatus(rawValue: row[4]) ?? .pending,
-            attemptsInRun: row[5], redelivery: (row[6] as Int64) != 0, retries: (row[7] as Int64) != 0,
-            nextAttemptAt: (row[8] as Double?).map(Date.init(unixSeconds:)), totalAttempts: row[9], syncThrough: row[10]
+            key: row[0], deliveryID: row[1], hookID: row[2], eventSeq: row[3],
+            stored: StoredLifecycle(
+                status: DeliveryStatus(rawValue: row[4]) ?? .pending, attemptsInRun: row[5], redelivery: (row[6] as Int64) != 0,
+                retries: (row[7] as Int64) != 0, nextAttemptAt: (row[8] as Double?).map(Date.init(unixSeconds:))
+            ),
+            totalAttempts: row[9], syncThrough: row[10]
         )
     }
 

@@ -8,8 +8,9 @@ import Testing
 
     func row(_ key: Int64, hook: Int64, dueAt: Date, status: DeliveryStatus = .pending, redelivery: Bool = false) -> DueDelivery {
         DueDelivery(
-            key: key, deliveryID: "d\(key)", hookID: hook, eventSeq: key, status: status, attemptsInRun: 0, redelivery: redelivery, retries: true,
-            nextAttemptAt: dueAt, totalAttempts: 3, syncThrough: key == 3 ? 40 : nil
+            key: key, deliveryID: "d\(key)", hookID: hook, eventSeq: key,
+            stored: StoredLifecycle(status: status, attemptsInRun: 0, redelivery: redelivery, retries: true, nextAttemptAt: dueAt), totalAttempts: 3,
+            syncThrough: key == 3 ? 40 : nil
         )
     }
 
