@@ -44,6 +44,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // The outbox in memory: the engine's unit tests run on it, and a new backend copies it.
+        .target(name: "HeraldMemory", dependencies: ["HeraldCore"]),
         // SQLite store conformance and migrations.
         .target(
             name: "HeraldSQLite",
@@ -139,15 +141,19 @@ let package = Package(
             dependencies: [
                 "HeraldDelivery",
                 "HeraldCore",
+                "HeraldMemory",
+                "HeraldVerify",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(
             name: "HeraldStoreTests",
-            dependencies: ["HeraldCore", "HeraldSQLite", "HeraldPostgres", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["HeraldCore", "HeraldMemory", "HeraldSQLite", "HeraldPostgres", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(
             name: "HeraldServerTests",

@@ -281,11 +281,11 @@ public struct NewDelivery: Sendable, Hashable {
 }
 
 extension FanOutPlan {
-    /// The deliveries to store for the plan, as `router` — read in the committing transaction —
-    /// still routes them: a hook changed while its batch was being filtered loses what it no
-    /// longer routes.
-    public func newDeliveries(routedBy router: HookRouter, now: Date) -> [NewDelivery] {
-        deliveries.filter { router.routes($0.event, toHook: $0.hookID) }.map { planned in
+    /// The deliveries to store for the plan, as the active `hooks` — read in the committing
+    /// transaction — still route them: a hook changed while its batch was being filtered loses
+    /// what it no longer routes.
+    public func newDeliveries(routedBy hooks: ActiveHooks, now: Date) -> [NewDelivery] {
+        deliveries.filter { hooks.routes($0.event, toHook: $0.hookID) }.map { planned in
             .event(hookID: planned.hookID, teamID: planned.teamID, eventSeq: planned.eventSeq, note: planned.note, now: now)
         }
     }

@@ -57,25 +57,61 @@ public struct HookRouter: Sendable {
     }
 }
 
-/// A store's routing index, rebuilt only when the store's hooks version moves: fan-out and claims
-/// do not read and decode every hook on every turn. Every transaction that changes what they read
-/// of hooks (settings, keys, `active`) or a team's channels gives the version a new random value,
-/// so a version a rolled-back transaction saw never matches a later committed one, and the index
-/// may be published from any transaction — one rule for every backend.
+/// The active hooks as one transaction read them, with their teams' channels: the rows a store
+/// hands over for fan-out to route with and claims to read hooks from. The routing itself
+/// (``HookRouter``) is built here, not by the store.
+public struct ActiveHooks: Sendable {
+    let router: HookRouter
+
+    /// - Parameters:
+    ///   - hooks: the active hooks.
+    ///   - teams: their teams (the channels each is granted).
+    public init(hooks: [Hook], teams: [Team]) {
+        router = HookRouter(hooks: hooks, grantedChannels: Dictionary(teams.map { ($0.id, $0.channels) }, uniquingKeysWith: { first, _ in first }))
+    }
+
+    public static let none = ActiveHooks(hooks: [], teams: [])
+
+    /// Every active hook, by id.
+    public var byID: [Int64: Hook] { router.hooks }
+
+    /// Whether `event` still goes to the hook `id` (active, subscribed, its channels granted).
+    public func routes(_ event: Event, toHook id: Int64) -> Bool { router.routes(event, toHook: id) }
+
+    /// The hooks `event` goes to, by id order.
+    public func hooks(for event: Event) -> [Hook] { router.hooks(for: event) }
+}
+
+/// A store's active hooks, read again only when the store's hooks version moves: fan-out and
+/// claims do not read and decode every hook on every turn. Every transaction that changes what they
+/// read of hooks (settings, keys, `active`) or a team's channels gives the version a new random
+/// value, so a version a rolled-back transaction saw never matches a later committed one, and the
+/// rows may be published from any transaction — one rule for every backend.
 public final class HookIndexCache: Sendable {
-    private let cached = Mutex<(version: Int64, router: HookRouter)?>(nil)
+    private let cached = Mutex<(version: Int64, hooks: ActiveHooks)?>(nil)
 
     public init() {}
 
-    /// The index built at `version`, if it is the one held.
-    public func router(at version: Int64) -> HookRouter? {
-        cached.withLock { cached in cached.flatMap { $0.version == version ? $0.router : nil } }
+    /// The active hooks at `version`: those held, or what `load` reads (then held as `version`'s).
+    public func activeHooks(at version: Int64, load: () throws -> (hooks: [Hook], teams: [Team])) rethrows -> ActiveHooks {
+        if let held = held(at: version) { return held }
+        let loaded = try load()
+        return publish(version, ActiveHooks(hooks: loaded.hooks, teams: loaded.teams))
     }
 
-    /// Builds the index of `hooks` (the active ones) with their `teams`' channels, and holds it as `version`'s.
-    public func publish(_ version: Int64, hooks: [Hook], teams: [Team]) -> HookRouter {
-        let router = HookRouter(hooks: hooks, grantedChannels: Dictionary(teams.map { ($0.id, $0.channels) }, uniquingKeysWith: { first, _ in first }))
-        cached.withLock { $0 = (version, router) }
-        return router
+    /// ``activeHooks(at:load:)`` for a store whose reads are asynchronous.
+    public func activeHooks(at version: Int64, load: () async throws -> (hooks: [Hook], teams: [Team])) async rethrows -> ActiveHooks {
+        if let held = held(at: version) { return held }
+        let loaded = try await load()
+        return publish(version, ActiveHooks(hooks: loaded.hooks, teams: loaded.teams))
+    }
+
+    private func held(at version: Int64) -> ActiveHooks? {
+        cached.withLock { cached in cached.flatMap { $0.version == version ? $0.hooks : nil } }
+    }
+
+    private func publish(_ version: Int64, _ hooks: ActiveHooks) -> ActiveHooks {
+        cached.withLock { $0 = (version, hooks) }
+        return hooks
     }
 }

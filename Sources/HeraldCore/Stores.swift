@@ -111,7 +111,9 @@ public protocol HookStore: Sendable {
     func deleteHook(id: Int64) async throws -> Bool
 }
 
-/// Deliveries and their attempts: the outbox the engine works from.
+/// The outbox the engine works from: a store's row verbs for fan-out, claims, records, requeues
+/// and retention, each one transaction. The multi-step decisions over them are
+/// ``DeliveryQueue``'s; listing the log is ``DeliveryLogStore``'s, HTTP Sync's pages ``SyncPageStore``'s.
 public protocol DeliveryStore: Sendable {
     /// Up to `limit` events after the fan-out cursor, with the active hooks they may go to.
     func fanOutBatch(limit: Int) async throws -> FanOutBatch
@@ -121,27 +123,11 @@ public protocol DeliveryStore: Sendable {
     /// read) is dropped. Returns the number stored, or nil (and stores
     /// nothing) when the cursor is no longer at `plan.after`.
     func commitFanOut(_ plan: FanOutPlan, now: Date) async throws -> Int?
-    /// Work the machine has to do now: events not yet fanned out, plus each team's deliveries of
-    /// active hooks that are in flight or due at `now` — at most `perTeam` of them per team, so one
-    /// team's backlog (a hanging receiver, a large replay) cannot fill the bound for everybody.
-    /// Deliveries waiting for a later retry are scheduled, not waiting, and a disabled hook's
-    /// deliveries wait for it; neither holds anyone back.
-    func backlog(now: Date, perTeam: Int) async throws -> Int
     /// One small step of retention, each part its own short transaction of at most `limit` rows:
     /// strips the request and response bodies of attempts started before `cutoff`, deletes
     /// succeeded and skipped deliveries created before it (with their attempts), and deletes events
     /// created before it that are fanned out and have no delivery left. Documents are never pruned.
     func prune(before cutoff: Date, limit: Int) async throws -> PruneResult
-    /// Appends an HTTP Sync page (a `sync.page` event addressed to the hook, its body as data) and
-    /// its delivery, noted with the page's rows (`note`), which moves the hook's cursor to `through`
-    /// when it succeeds.
-    func queueSyncPage(hookID: Int64, body: String, through: Int64, note: String, now: Date) async throws -> String
-    /// Whether the hook's last HTTP Sync page is still pending or in flight.
-    func hasUnfinishedSyncPage(hookID: Int64) async throws -> Bool
-    /// Moves a sync hook's cursor past events that are none of its rows (nothing to post for them).
-    func skipSyncCursor(hookID: Int64, from: Int64, to: Int64) async throws
-    /// A "Sync now" (or nil when the page for it was made).
-    func requestSync(hookID: Int64, at: Date?) async throws
     /// Queues a `ping` delivery for the hook.
     func ping(hookID: Int64, now: Date) async throws -> String
     /// Claims as `turn` decides, in one transaction (see ``ClaimTurn``): reads the hooks with
@@ -161,22 +147,46 @@ public protocol DeliveryStore: Sendable {
     func recoverInFlight(now: Date) async throws -> Int
     /// Requeues a finished delivery as a redelivery. Returns false when it is in flight or unknown.
     func redeliver(deliveryID: String, now: Date) async throws -> Bool
+    /// The earliest `nextAttemptAt` after `date` among pending deliveries. Deliveries already due
+    /// but held back by a cap are not counted: a finishing attempt wakes the engine for those.
+    func nextDueDate(after date: Date) async throws -> Date?
+    /// The hook's deliveries pending or in flight, counted up to `limit` (a replay's hold).
+    func unfinishedDeliveryCount(hookID: Int64, limit: Int) async throws -> Int
+}
+
+/// The delivery log as people and operators read it: lists, one delivery, its attempts, counts.
+public protocol DeliveryLogStore: Sendable {
     /// A hook's deliveries, newest first, after `cursor` (keyset pagination).
     func deliveries(_ query: DeliveryQuery) async throws -> [Delivery]
     func delivery(id: String) async throws -> Delivery?
     func attempts(deliveryID: String) async throws -> [Attempt]
-    /// The earliest `nextAttemptAt` after `date` among pending deliveries. Deliveries already due
-    /// but held back by a cap are not counted: a finishing attempt wakes the engine for those.
-    func nextDueDate(after date: Date) async throws -> Date?
     /// Counts by status (metrics, backpressure).
     func deliveryCounts() async throws -> [DeliveryStatus: Int]
-    /// The hook's deliveries pending or in flight, counted up to `limit` (a replay's hold).
-    func unfinishedDeliveryCount(hookID: Int64, limit: Int) async throws -> Int
     /// When the oldest delivery still waiting to be sent was made; nil when none waits.
     func oldestPendingDate() async throws -> Date?
     /// Unfinished (pending or in flight) deliveries per hook, read from the index of unfinished
     /// work: its cost grows with the backlog, not with the delivery log.
     func unfinishedByHook() async throws -> [Int64: Int]
+    /// Work the machine has to do now: events not yet fanned out, plus each team's deliveries of
+    /// active hooks that are in flight or due at `now` — at most `perTeam` of them per team, so one
+    /// team's backlog (a hanging receiver, a large replay) cannot fill the bound for everybody.
+    /// Deliveries waiting for a later retry are scheduled, not waiting, and a disabled hook's
+    /// deliveries wait for it; neither holds anyone back.
+    func backlog(now: Date, perTeam: Int) async throws -> Int
+}
+
+/// HTTP Sync's work source: the pages a sync hook posts, and its cursor.
+public protocol SyncPageStore: Sendable {
+    /// Appends an HTTP Sync page (a `sync.page` event addressed to the hook, its body as data) and
+    /// its delivery, noted with the page's rows (`note`), which moves the hook's cursor to `through`
+    /// when it succeeds.
+    func queueSyncPage(hookID: Int64, body: String, through: Int64, note: String, now: Date) async throws -> String
+    /// Whether the hook's last HTTP Sync page is still pending or in flight.
+    func hasUnfinishedSyncPage(hookID: Int64) async throws -> Bool
+    /// Moves a sync hook's cursor past events that are none of its rows (nothing to post for them).
+    func skipSyncCursor(hookID: Int64, from: Int64, to: Int64) async throws
+    /// A "Sync now" (or nil when the page for it was made).
+    func requestSync(hookID: Int64, at: Date?) async throws
 }
 
 extension HookStore {
@@ -273,9 +283,13 @@ public struct DocumentWrite: Sendable, Hashable {
     }
 }
 
+/// What the delivery engine works from: teams, events, hooks, the outbox and its log, HTTP Sync
+/// pages, replays, the audit log's retention and the store's signals. ``MemoryStore`` (HeraldMemory)
+/// is all of it and nothing more: the model for a new backend.
+public protocol OutboxStore: TeamStore, EventStore, HookStore, DeliveryStore, DeliveryLogStore, SyncPageStore, ReplayStore, AuditStore, StoreSignals {}
+
 /// Everything Herald stores. Each backend conforms to all of it.
-public protocol HeraldStore: TeamStore, TokenStore, UserStore, SessionStore, EventTypeStore, EventStore, HookStore, DeliveryStore, DocumentStore, ReplayStore,
-    AuditStore, StoreSignals {}
+public protocol HeraldStore: OutboxStore, TokenStore, UserStore, SessionStore, EventTypeStore, DocumentStore {}
 
 /// An appended event, or the earlier one its idempotency key points to.
 public struct AppendedEvent: Sendable, Hashable {
@@ -323,16 +337,16 @@ extension DeliveryStore {
 public struct FanOutBatch: Sendable {
     public var after: Int64
     public var events: [Event]
-    public var router: HookRouter
-    public init(after: Int64, events: [Event], router: HookRouter) {
+    public var hooks: ActiveHooks
+    public init(after: Int64, events: [Event], hooks: ActiveHooks) {
         self.after = after
         self.events = events
-        self.router = router
+        self.hooks = hooks
     }
 
     /// No event after the cursor at `after`.
     public static func empty(after: Int64) -> FanOutBatch {
-        FanOutBatch(after: after, events: [], router: HookRouter(hooks: [], grantedChannels: [:]))
+        FanOutBatch(after: after, events: [], hooks: .none)
     }
 
     /// Every delivery the batch's events route to, in event order; a hook with a filter is listed
@@ -340,7 +354,7 @@ public struct FanOutBatch: Sendable {
     public func route() -> [PlannedDelivery] {
         var planned: [PlannedDelivery] = []
         for event in events {
-            for hook in router.hooks(for: event) { planned.append(PlannedDelivery(hook: hook, event: event)) }
+            for hook in hooks.hooks(for: event) { planned.append(PlannedDelivery(hook: hook, event: event)) }
         }
         return planned
     }

@@ -20,7 +20,7 @@ import Synchronization
 ///
 /// On start, deliveries left in flight by a previous process are put back in the queue.
 public final class DeliveryEngine: Service, Sendable {
-    let store: any HeraldStore
+    let store: any OutboxStore
     /// The claim and record turns over the store.
     private var queue: DeliveryQueue { DeliveryQueue(store: store, health: configuration.hookHealth) }
     let secretBox: SecretBox
@@ -28,7 +28,8 @@ public final class DeliveryEngine: Service, Sendable {
     let logger: Logger
     /// Event handling's logger, at the level of the `Event`/`Events+` log keys.
     let eventLogger: Logger
-    let sender: DeliverySender
+    /// Makes the attempts (HTTP, unless the engine was given another transport).
+    let sender: any DeliveryTransport
     /// Runs hook filters (at fan-out) and transforms (before signing).
     public let scripts: ScriptRunner
     private let signingMaterial: SigningMaterialCache
@@ -46,7 +47,7 @@ public final class DeliveryEngine: Service, Sendable {
         var inFlightByHook: [Int64: Int] = [:]
         var inFlightByTeam: [Int64: Int] = [:]
         var inFlight = 0
-        var finished: [(ClaimedDelivery, DeliverySender.Sent)] = []
+        var finished: [(ClaimedDelivery, SentAttempt)] = []
         var dispatching = true
         /// Appends the events to deliver before stopping (``beforeStopping(_:)``).
         var stopEvents: (@Sendable () async throws -> [Int64])?
@@ -75,7 +76,10 @@ public final class DeliveryEngine: Service, Sendable {
     /// One store turn of the delivery loop: record the finished attempts and claim the next ones.
     private let recordAndClaimTimer = Timer(label: "herald_record_and_claim_duration_seconds")
 
-    public init(store: any HeraldStore, secretBox: SecretBox, configuration: DeliveryEngineConfiguration, logger: Logger) {
+    /// - Parameter transport: where attempts go; HTTP to each hook's URL when nil (unit tests give a scripted receiver).
+    public init(
+        store: any OutboxStore, secretBox: SecretBox, configuration: DeliveryEngineConfiguration, logger: Logger, transport: (any DeliveryTransport)? = nil
+    ) {
         self.store = store
         self.secretBox = secretBox
         self.configuration = configuration
@@ -96,7 +100,7 @@ public final class DeliveryEngine: Service, Sendable {
         // inside the client until the attempt's deadline.
         clientConfiguration.connectionPool.retryConnectionEstablishment = false
         clients = GuardedClients(targetGuard: configuration.targetGuard, configuration: clientConfiguration)
-        sender = DeliverySender(clients: clients, responseBodyLimit: configuration.responseBodyLimit)
+        sender = transport ?? DeliverySender(clients: clients, responseBodyLimit: configuration.responseBodyLimit)
         oauth2 = OAuth2Tokens(clients: clients)
     }
 
@@ -134,7 +138,7 @@ public final class DeliveryEngine: Service, Sendable {
         let request = DeliveryRequest(
             delivery: delivery, payload: body, secrets: [secret], credentials: settings.credentials, timestamp: Int64(now.timeIntervalSince1970)
         )
-        let sent = await sender.send(delivery, request: request, tls: tls, startedAt: now)
+        let sent = await sender.send(delivery, request: request, tls: tls ?? nil, startedAt: now)
         switch sent.outcome {
         case .response(let status, _) where (200..<300).contains(status): return nil
         case .response(let status, _): return "the receiver answered \(status) to the test page"
@@ -516,7 +520,7 @@ public final class DeliveryEngine: Service, Sendable {
 
     private func attempt(_ delivery: ClaimedDelivery) async {
         let now = Date()
-        var sent: DeliverySender.Sent
+        var sent: SentAttempt
         do {
             let keys = try signingMaterial.material(for: delivery.hook, now: now)
             let payload = try await transformedPayload(delivery)
@@ -545,7 +549,7 @@ public final class DeliveryEngine: Service, Sendable {
                 durationMs: Int(Date().timeIntervalSince(now) * 1000), url: delivery.hook.url, requestHeaders: [], requestBody: "",
                 responseStatus: nil, responseHeaders: [], responseBody: nil, errorClass: .other, errorMessage: message
             )
-            sent = DeliverySender.Sent(attempt: attempt, outcome: .error(.other, message: message))
+            sent = SentAttempt(attempt: attempt, outcome: .error(.other, message: message))
         }
         attemptsCounter.increment()
         durationTimer.recordMilliseconds(sent.attempt.durationMs)
@@ -568,7 +572,7 @@ public final class DeliveryEngine: Service, Sendable {
 
     /// The stored state of each hook whose attempt failed in `finished` (operational events' own
     /// deliveries aside: they never cause more).
-    private func healthBeforeRecording(_ finished: [(ClaimedDelivery, DeliverySender.Sent)]) async -> [Int64: Hook] {
+    private func healthBeforeRecording(_ finished: [(ClaimedDelivery, SentAttempt)]) async -> [Int64: Hook] {
         var hooks: [Int64: Hook] = [:]
         for (delivery, sent) in finished where !sent.outcome.isSuccess && !OperationalEvents.isOperational(delivery.event.type) {
             guard hooks[delivery.hook.id] == nil else { continue }
@@ -597,7 +601,7 @@ public final class DeliveryEngine: Service, Sendable {
     }
 
     /// Feeds each outcome to its delivery's state machine; the store carries out the actions.
-    private func results(for finished: [(ClaimedDelivery, DeliverySender.Sent)]) -> [(delivery: ClaimedDelivery, result: AttemptResult)] {
+    private func results(for finished: [(ClaimedDelivery, SentAttempt)]) -> [(delivery: ClaimedDelivery, result: AttemptResult)] {
         let now = Date()
         return finished.compactMap { delivery, sent in
             var lifecycle = delivery.lifecycle

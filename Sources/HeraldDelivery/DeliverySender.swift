@@ -6,26 +6,46 @@ import NIOHTTP1
 import NIOSSL
 import NIOPosix
 
-/// Makes one HTTP attempt for a claimed delivery and reports what happened. Never throws: every
-/// failure becomes an ``AttemptOutcome`` with an ``ErrorClass``.
-struct DeliverySender: Sendable {
-    let clients: GuardedClients
-    let responseBodyLimit: Int
+/// Where the engine's attempts go: over HTTP to the hook's URL (``DeliverySender``), or to a
+/// scripted receiver in the engine's unit tests. Never throws: every failure is an outcome.
+public protocol DeliveryTransport: Sendable {
+    /// Makes one attempt of `delivery` with `request` (signed, its headers set) and reports what happened.
+    /// - Parameter tls: the hook's own TLS configuration (a client certificate), if any.
+    func send(_ delivery: ClaimedDelivery, request: DeliveryRequest, tls: TLSConfiguration?, startedAt: Date) async -> SentAttempt
+}
 
-    struct Sent: Sendable {
-        var attempt: Attempt
-        var outcome: AttemptOutcome
+/// One attempt made: its log row and what it means for the delivery.
+public struct SentAttempt: Sendable {
+    public var attempt: Attempt
+    public var outcome: AttemptOutcome
+
+    public init(attempt: Attempt, outcome: AttemptOutcome) {
+        self.attempt = attempt
+        self.outcome = outcome
     }
 
-    /// - Parameter tls: the hook's own TLS configuration (a client certificate), if any.
-    func send(_ delivery: ClaimedDelivery, request: DeliveryRequest, tls: TLSConfiguration? = nil, startedAt: Date) async -> Sent {
-        let clock = ContinuousClock()
-        let start = clock.now
-        var attempt = Attempt(
+    /// The attempt's log row before anything was sent: the request as it goes out.
+    public static func logRow(of delivery: ClaimedDelivery, request: DeliveryRequest, startedAt: Date) -> Attempt {
+        Attempt(
             deliveryID: delivery.deliveryID, number: delivery.previousAttempts + 1, trigger: delivery.trigger, startedAt: startedAt,
             durationMs: 0, url: request.url, requestHeaders: request.loggedHeaders, requestBody: request.body, responseStatus: nil,
             responseHeaders: [], responseBody: nil, errorClass: nil, errorMessage: nil
         )
+    }
+}
+
+/// Makes one HTTP attempt for a claimed delivery and reports what happened. Never throws: every
+/// failure becomes an ``AttemptOutcome`` with an ``ErrorClass``.
+struct DeliverySender: DeliveryTransport {
+    let clients: GuardedClients
+    let responseBodyLimit: Int
+
+    typealias Sent = SentAttempt
+
+    func send(_ delivery: ClaimedDelivery, request: DeliveryRequest, tls: TLSConfiguration?, startedAt: Date) async -> Sent {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var attempt = SentAttempt.logRow(of: delivery, request: request, startedAt: startedAt)
         func finish(_ outcome: AttemptOutcome) -> Sent {
             let elapsed = clock.now - start
             attempt.durationMs = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)

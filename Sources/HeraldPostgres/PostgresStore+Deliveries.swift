@@ -9,7 +9,7 @@ extension PostgresStore: DeliveryStore {
             let events = try await db.all(
                 "SELECT * FROM events WHERE seq > \(cursor) AND target_hook_id IS NULL ORDER BY seq LIMIT \(limit)"
             ).map(Self.event)
-            return events.isEmpty ? .empty(after: cursor) : FanOutBatch(after: cursor, events: events, router: try await hookRouter(db))
+            return events.isEmpty ? .empty(after: cursor) : FanOutBatch(after: cursor, events: events, hooks: try await activeHooks(db))
         }
     }
 
@@ -19,71 +19,10 @@ extension PostgresStore: DeliveryStore {
         try await write { db in
             guard try await db.run("UPDATE meta SET value = \(plan.through) WHERE key = 'fanout_seq' AND value = \(plan.after) RETURNING value") == 1
             else { return nil }
-            let rows = plan.newDeliveries(routedBy: try await hookRouter(db), now: now)
+            let rows = plan.newDeliveries(routedBy: try await activeHooks(db), now: now)
             try await Self.insert(rows, now: now, in: db)
             if !rows.isEmpty { try await db.notify(.deliveries) }
             return rows.count
-        }
-    }
-
-    public func backlog(now: Date, perTeam: Int) async throws -> Int {
-        try await read { db in
-            try await db.value(
-                """
-                SELECT COALESCE((
-                    SELECT SUM(LEAST(waiting, \(perTeam))) FROM (
-                        SELECT COUNT(*) AS waiting FROM deliveries
-                        WHERE (status = 'in_flight' OR (status = 'pending' AND next_attempt_at <= \(now.unixSeconds)))
-                            AND hook_id IN (SELECT id FROM hooks WHERE active)
-                        GROUP BY team_id
-                    ) AS teams
-                ), 0)::bigint
-                    + (SELECT COUNT(*) FROM events WHERE seq > (SELECT value FROM meta WHERE key = 'fanout_seq') AND target_hook_id IS NULL)
-                """,
-                as: Int.self
-            ) ?? 0
-        }
-    }
-
-    /// Queues one HTTP Sync page, unless another node has just queued one for the hook (the hook's
-    /// row is locked while this is decided): then that page's delivery is returned.
-    public func queueSyncPage(hookID: Int64, body: String, through: Int64, note: String, now: Date) async throws -> String {
-        try await write { db in
-            guard let teamID = try await db.value("SELECT team_id FROM hooks WHERE id = \(hookID) FOR UPDATE", as: Int64.self) else {
-                throw StoreError.notFound("hook \(hookID)")
-            }
-            if let last = try await db.one(
-                "SELECT id, status FROM deliveries WHERE hook_id = \(hookID) AND sync_through IS NOT NULL ORDER BY pk DESC LIMIT 1"
-            ), ["pending", "in_flight"].contains(try last("status", as: String.self)) {
-                return try last("id", as: String.self)
-            }
-            let appended = try await Self.append([NewEvent(type: SyncPage.eventType, data: body, timestamp: now)], targetHookID: hookID, in: db)
-            let id = try await Self.insert(
-                .syncPage(hookID: hookID, teamID: teamID, eventSeq: appended[0].event.seq, through: through, note: note, now: now), now: now, in: db
-            )
-            try await db.run("UPDATE hooks SET sync_requested_at = NULL WHERE id = \(hookID)")
-            try await db.notify(.deliveries)
-            return id
-        }
-    }
-
-    public func hasUnfinishedSyncPage(hookID: Int64) async throws -> Bool {
-        try await read { db in
-            let last = try await db.value(
-                "SELECT status FROM deliveries WHERE hook_id = \(hookID) AND sync_through IS NOT NULL ORDER BY pk DESC LIMIT 1", as: String.self
-            )
-            return last == "pending" || last == "in_flight"
-        }
-    }
-
-    public func skipSyncCursor(hookID: Int64, from: Int64, to: Int64) async throws {
-        _ = try await write { db in try await db.run("UPDATE hooks SET sync_cursor = \(to) WHERE id = \(hookID) AND sync_cursor = \(from)") }
-    }
-
-    public func requestSync(hookID: Int64, at: Date?) async throws {
-        try await write { db in
-            try await db.run("UPDATE hooks SET sync_requested_at = \(at?.unixSeconds) WHERE id = \(hookID)")
-            if at != nil { try await db.notify(.sync) }
         }
     }
 
@@ -187,7 +126,7 @@ extension PostgresStore: DeliveryStore {
             """
         ).map { try $0("hook_id", as: Int64.self) }
         guard !hookIDs.isEmpty else { return [] }
-        let hooks = try await hookRouter(db).hooks
+        let hooks = try await activeHooks(db).byID
         // One claimer per team at a time, on every node, and what is in flight on every node for the caps.
         let teams = turn.teams(of: hookIDs, hooks: hooks)
         guard !teams.isEmpty else { return [] }
@@ -367,55 +306,6 @@ extension PostgresStore: DeliveryStore {
         }
     }
 
-    public func deliveries(_ query: DeliveryQuery) async throws -> [Delivery] {
-        var sql = "SELECT d.*, e.id AS event_id, e.type AS event_type FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE true"
-        var binds = PostgresBindings()
-        func clause<T: PostgresEncodable & PostgresArrayEncodable>(_ text: String, _ value: T) throws {
-            try binds.append(value)
-            sql += " AND " + text.replacingOccurrences(of: "?", with: "$\(binds.count)")
-        }
-        func clause<T: PostgresEncodable & PostgresArrayEncodable>(_ text: String, array: [T]) throws {
-            try binds.append(array)
-            sql += " AND " + text.replacingOccurrences(of: "?", with: "$\(binds.count)")
-        }
-        if let hookID = query.hookID { try clause("d.hook_id = ?", hookID) }
-        if let teamID = query.teamID { try clause("d.team_id = ?", teamID) }
-        if let statuses = query.statuses { try clause("d.status = ANY(?)", array: statuses.map(\.rawValue)) }
-        if let type = query.eventType { try clause("e.type = ?", type) }
-        if let eventID = query.eventID { try clause("e.id = ?", eventID) }
-        if let seqs = query.eventSeqs { try clause("d.event_seq = ANY(?)", array: seqs) }
-        if let since = query.since { try clause("d.created_at >= ?", since.unixSeconds) }
-        if let until = query.until { try clause("d.created_at < ?", until.unixSeconds) }
-        if let cursor = query.cursor { try clause("d.pk < ?", cursor.rowID) }
-        binds.append(query.limit)
-        sql += " ORDER BY d.pk DESC LIMIT $\(binds.count)"
-        let statement = PostgresQuery(unsafeSQL: sql, binds: binds)
-        return try await read { db in try await db.all(statement).map(Self.delivery) }
-    }
-
-    public func delivery(id: String) async throws -> Delivery? {
-        try await read { db in
-            try await db.one(
-                "SELECT d.*, e.id AS event_id, e.type AS event_type FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id = \(id)"
-            ).map(Self.delivery)
-        }
-    }
-
-    public func attempts(deliveryID: String) async throws -> [Attempt] {
-        try await read { db in
-            try await db.all("SELECT * FROM attempts WHERE delivery_id = \(deliveryID) ORDER BY number").map { row in
-                Attempt(
-                    deliveryID: try row("delivery_id"), number: try row("number"), trigger: AttemptTrigger(rawValue: try row("trigger")) ?? .first,
-                    startedAt: try row.date("started_at"), durationMs: try row("duration_ms"), url: try row("url"),
-                    requestHeaders: decodeHeaders(try row("request_headers")), requestBody: try row("request_body"),
-                    responseStatus: try row("response_status"), responseHeaders: decodeHeaders(try row("response_headers")),
-                    responseBody: try row("response_body"), errorClass: try row("error_class", as: String?.self).flatMap(ErrorClass.init(rawValue:)),
-                    errorMessage: try row("error_message")
-                )
-            }
-        }
-    }
-
     public func nextDueDate(after date: Date) async throws -> Date? {
         try await read { db in
             // A lease running out is also a moment something becomes due.
@@ -439,42 +329,10 @@ extension PostgresStore: DeliveryStore {
         }
     }
 
-    public func deliveryCounts() async throws -> [DeliveryStatus: Int] {
-        try await read { db in
-            var counts: [DeliveryStatus: Int] = [:]
-            for row in try await db.all("SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status") {
-                if let status = DeliveryStatus(rawValue: try row("status")) { counts[status] = try row("n") }
-            }
-            return counts
-        }
-    }
-
-    public func unfinishedByHook() async throws -> [Int64: Int] {
-        try await read { db in
-            let rows = try await db.all("SELECT hook_id, count(*) AS n FROM deliveries WHERE status IN ('pending', 'in_flight') GROUP BY hook_id")
-            return Dictionary(uniqueKeysWithValues: try rows.map { (try $0("hook_id", as: Int64.self), Int(try $0("n", as: Int64.self))) })
-        }
-    }
-
-    public func oldestPendingDate() async throws -> Date? {
-        try await read { db in
-            try await db.value("SELECT MIN(created_at) FROM deliveries WHERE status = 'pending'", as: Double.self).map(Date.init(timeIntervalSince1970:))
-        }
-    }
-
     static func stored(_ row: PGRow) throws -> StoredLifecycle {
         StoredLifecycle(
             status: DeliveryStatus(rawValue: try row("status")) ?? .pending, attemptsInRun: try row("attempts_in_run"),
             redelivery: try row("redelivery"), retries: try row("retries"), nextAttemptAt: try row.optionalDate("next_attempt_at")
-        )
-    }
-
-    static func delivery(_ row: PGRow) throws -> Delivery {
-        Delivery(
-            id: try row("id"), hookID: try row("hook_id"), teamID: try row("team_id"), eventSeq: try row("event_seq"), eventID: try row("event_id"),
-            eventType: try row("event_type"), lifecycle: try stored(row).lifecycle, totalAttempts: try row("total_attempts"),
-            lastStatusCode: try row("last_status_code"), lastDurationMs: try row("last_duration_ms"), deliveredAt: try row.optionalDate("delivered_at"),
-            createdAt: try row.date("created_at"), cursor: DeliveryCursor(rowID: try row("pk")), note: try row("note")
         )
     }
 }

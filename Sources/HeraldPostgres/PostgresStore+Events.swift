@@ -115,14 +115,15 @@ extension PostgresStore: EventStore {
 }
 
 extension PostgresStore {
-    /// The active hooks, indexed, as of this statement (``HookIndexCache``).
-    func hookRouter(_ db: SQL) async throws -> HookRouter {
+    /// The active hooks as of this statement (``HookIndexCache``).
+    func activeHooks(_ db: SQL) async throws -> ActiveHooks {
         let version = try await db.value("SELECT value FROM meta WHERE key = 'hooks_version'", as: Int64.self) ?? 0
-        if let router = hookIndex.router(at: version) { return router }
-        return hookIndex.publish(
-            version, hooks: try await db.all("SELECT * FROM hooks WHERE active").map(Self.hook),
-            teams: try await db.all("SELECT * FROM teams WHERE id IN (SELECT DISTINCT team_id FROM hooks WHERE active)").map(Self.team)
-        )
+        return try await hookIndex.activeHooks(at: version) {
+            (
+                hooks: try await db.all("SELECT * FROM hooks WHERE active").map(Self.hook),
+                teams: try await db.all("SELECT * FROM teams WHERE id IN (SELECT DISTINCT team_id FROM hooks WHERE active)").map(Self.team)
+            )
+        }
     }
 
     /// Call in every transaction that changes what fan-out or claims read of hooks (settings, keys,

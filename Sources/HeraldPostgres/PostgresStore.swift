@@ -139,23 +139,23 @@ public final class PostgresStore: Sendable {
     @discardableResult
     func write<T: Sendable>(_ body: (SQL) async throws -> T) async throws -> T {
         let raised = RaisedSignals()
-        let result = try await client.withConnection { connection in
-            let db = SQL(connection: connection, logger: logger, raised: raised)
-            try await db.run("BEGIN")
-            do {
-                let result = try await body(db)
-                try await db.run("COMMIT")
-                return result
-            } catch {
-                _ = try? await db.run("ROLLBACK")
-                throw error
+        let result: T
+        do {
+            result = try await client.withTransaction(logger: logger) { connection in
+                try await body(SQL(connection: connection, logger: logger, raised: raised))
             }
+        } catch let failure as PostgresTransactionError {
+            // The body's own error (a conflict, a refused row) is the caller's to see as it was
+            // thrown; a failed BEGIN or COMMIT is the database's, classified like any statement's.
+            throw failure.closureError ?? DatabaseFailure(failure.beginError ?? failure.commitError) ?? failure
         }
         // Committed: this node's subscribers hear of it at once, the others through NOTIFY.
         for signal in raised.taken() { listener.hub.raise(signal) }
         return result
     }
 }
+
+extension PostgresStore: HeraldStore {}
 
 /// One connection's statements, with rows read by column name.
 struct SQL: Sendable {
@@ -246,6 +246,12 @@ struct DatabaseFailure: Error, CustomStringConvertible {
     let description: String
     /// The connection broke (or the pool closed) rather than the server refusing the statement.
     let connectionLost: Bool
+
+    /// The failure a PostgreSQL client error stands for; nil for another error.
+    init?(_ error: (any Error)?) {
+        guard let error = error as? PSQLError else { return nil }
+        self.init(error)
+    }
 
     init(_ error: PSQLError) {
         sqlState = error.serverInfo?[.sqlState]

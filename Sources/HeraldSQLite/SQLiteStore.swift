@@ -83,14 +83,15 @@ extension SQLiteStore: StoreSignals {
 }
 
 extension SQLiteStore {
-    /// The active hooks, indexed, as of this transaction (``HookIndexCache``).
-    func hookRouter(_ db: Database) throws -> HookRouter {
+    /// The active hooks as of this transaction (``HookIndexCache``).
+    func activeHooks(_ db: Database) throws -> ActiveHooks {
         let version = try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'hooks_version'")) ?? 0
-        if let router = hookIndex.router(at: version) { return router }
-        return hookIndex.publish(
-            version, hooks: try Row.fetchAll(db, sql: "SELECT * FROM hooks WHERE active = 1").map(Self.hook),
-            teams: try Row.fetchAll(db, sql: "SELECT * FROM teams WHERE id IN (SELECT DISTINCT team_id FROM hooks WHERE active = 1)").map(Self.team)
-        )
+        return try hookIndex.activeHooks(at: version) {
+            (
+                hooks: try Row.fetchAll(db, sql: "SELECT * FROM hooks WHERE active = 1").map(Self.hook),
+                teams: try Row.fetchAll(db, sql: "SELECT * FROM teams WHERE id IN (SELECT DISTINCT team_id FROM hooks WHERE active = 1)").map(Self.team)
+            )
+        }
     }
 
     /// Call in every transaction that changes what fan-out or claims read of hooks (settings,

@@ -15,8 +15,8 @@ import Testing
         }
     }
 
-    @Test(arguments: StoreBackend.all)
-    func databasesAreCreatedOnceListedAndDeleted(_ backend: StoreBackend) async throws {
+    @Test(arguments: FullBackend.all)
+    func databasesAreCreatedOnceListedAndDeleted(_ backend: FullBackend) async throws {
         let store = try await backend.make()
         _ = try await store.createDatabase("leads", now: Date())
         _ = try await store.createDatabase("grants", now: Date())
@@ -27,8 +27,8 @@ import Testing
         #expect(try await !store.deleteDatabase("grants"))
     }
 
-    @Test(arguments: StoreBackend.all)
-    func aWriteStoresTheRevisionAndAppendsItsEventAtTheSameSeq(_ backend: StoreBackend) async throws {
+    @Test(arguments: FullBackend.all)
+    func aWriteStoresTheRevisionAndAppendsItsEventAtTheSameSeq(_ backend: FullBackend) async throws {
         let store = try await backend.make()
         _ = try await store.createDatabase("leads", now: Date())
         let first = try await put(store, "a", #"{"name":"Ana","channels":["bde"]}"#)
@@ -47,8 +47,8 @@ import Testing
         #expect(info.documentCount == 1 && info.updateSeq == 2)
     }
 
-    @Test(arguments: StoreBackend.all)
-    func aRefusedWriteStoresNothing(_ backend: StoreBackend) async throws {
+    @Test(arguments: FullBackend.all)
+    func aRefusedWriteStoresNothing(_ backend: FullBackend) async throws {
         let store = try await backend.make()
         _ = try await store.createDatabase("leads", now: Date())
         let first = try await put(store, "a", #"{"name":"Ana"}"#)
@@ -58,8 +58,8 @@ import Testing
         await #expect(throws: StoreError.self) { try await put(store, "a", #"{"name":"Ana"}"#, database: "nope") }
     }
 
-    @Test(arguments: StoreBackend.all)
-    func theChangesHoldEachDocumentOnceAtItsLatestSeq(_ backend: StoreBackend) async throws {
+    @Test(arguments: FullBackend.all)
+    func theChangesHoldEachDocumentOnceAtItsLatestSeq(_ backend: FullBackend) async throws {
         let store = try await backend.make()
         _ = try await store.createDatabase("leads", now: Date())
         _ = try await store.createDatabase("other", now: Date())
@@ -80,8 +80,8 @@ import Testing
         #expect(summaries.map(\.revision) == changes.map(\.revision) && summaries.allSatisfy { $0.body == "{}" })
     }
 
-    @Test(arguments: StoreBackend.all)
-    func liveDocumentsAreListedByIdRangeOrKeys(_ backend: StoreBackend) async throws {
+    @Test(arguments: FullBackend.all)
+    func liveDocumentsAreListedByIdRangeOrKeys(_ backend: FullBackend) async throws {
         let store = try await backend.make()
         _ = try await store.createDatabase("leads", now: Date())
         for id in ["c", "a", "b"] { _ = try await put(store, id, #"{"n":1}"#) }
@@ -96,8 +96,8 @@ import Testing
         #expect(try await store.documents(database: "leads", keys: nil, startKey: nil, endKey: nil, limit: 1).map(\.id) == ["a"])
     }
 
-    @Test(arguments: StoreBackend.all)
-    func localDocumentsAreWrittenReadAndDeletedWithoutEvents(_ backend: StoreBackend) async throws {
+    @Test(arguments: FullBackend.all)
+    func localDocumentsAreWrittenReadAndDeletedWithoutEvents(_ backend: FullBackend) async throws {
         let store = try await backend.make()
         _ = try await store.createDatabase("leads", now: Date())
         let input = try DocumentInput(try JSONValue(parsing: #"{"last_seq":"5"}"#))
@@ -115,8 +115,8 @@ import Testing
         #expect(try await store.localDocumentCount(database: "leads", idPrefix: "team-12:") == 1)
     }
 
-    @Test(arguments: StoreBackend.all)
-    func aGroupOfWritesCommitsEachOnItsOwn(_ backend: StoreBackend) async throws {
+    @Test(arguments: FullBackend.all)
+    func aGroupOfWritesCommitsEachOnItsOwn(_ backend: FullBackend) async throws {
         let store = try await backend.make()
         _ = try await store.createDatabase("leads", now: Date())
         _ = try await put(store, "taken", #"{"n":0}"#)

@@ -5,8 +5,8 @@ import Testing
 /// Fan-out as two plain steps (read a batch, commit a plan), skipped deliveries, and the backlog
 /// count, on every backend.
 @Suite struct FanOutStoreTests {
-    @Test(arguments: StoreBackend.all)
-    func aPlanIsStoredOnceWithItsSkippedDeliveriesAndTheCursorMovesWithIt(_ backend: StoreBackend) async throws {
+    @Test(arguments: OutboxBackend.all)
+    func aPlanIsStoredOnceWithItsSkippedDeliveriesAndTheCursorMovesWithIt(_ backend: OutboxBackend) async throws {
         let store = try await backend.make()
         let team = try await store.makeTeam()
         let kept = try await store.makeHook(team: team, events: ["lead.created"])
@@ -36,8 +36,8 @@ import Testing
         #expect(try await store.claimAll().map(\.trigger) == [.redelivery])
     }
 
-    @Test(arguments: StoreBackend.all)
-    func theBacklogCountsUnfinishedDeliveriesAndEventsNotYetFannedOut(_ backend: StoreBackend) async throws {
+    @Test(arguments: OutboxBackend.all)
+    func theBacklogCountsUnfinishedDeliveriesAndEventsNotYetFannedOut(_ backend: OutboxBackend) async throws {
         let store = try await backend.make()
         let team = try await store.makeTeam()
         let hook = try await store.makeHook(team: team, events: ["lead.created"])
@@ -60,8 +60,8 @@ import Testing
 }
 
 extension FanOutStoreTests {
-    @Test(arguments: StoreBackend.all)
-    func aHookChangedWhileItsBatchWasFilteredGetsOnlyWhatItStillRoutes(_ backend: StoreBackend) async throws {
+    @Test(arguments: OutboxBackend.all)
+    func aHookChangedWhileItsBatchWasFilteredGetsOnlyWhatItStillRoutes(_ backend: OutboxBackend) async throws {
         let store = try await backend.make()
         let team = try await store.makeTeam()
         let paused = try await store.makeHook(team: team, events: ["lead.created"])
@@ -82,8 +82,8 @@ extension FanOutStoreTests {
         #expect(try await store.deliveries(DeliveryQuery(statuses: [.pending])).map(\.hookID) == [kept.id])
     }
 
-    @Test(arguments: StoreBackend.all)
-    func aDisabledHooksBacklogHoldsNobodyBack(_ backend: StoreBackend) async throws {
+    @Test(arguments: OutboxBackend.all)
+    func aDisabledHooksBacklogHoldsNobodyBack(_ backend: OutboxBackend) async throws {
         let store = try await backend.make()
         let team = try await store.makeTeam()
         let hook = try await store.makeHook(team: team, events: ["lead.created"])
@@ -100,8 +100,8 @@ extension FanOutStoreTests {
 
 /// Replay jobs on every backend: steps that cannot repeat, failed-only, cancel.
 @Suite struct ReplayStoreTests {
-    @Test(arguments: StoreBackend.all)
-    func aStepIsTakenOnceAndOnlyFailedDeliveriesCanBeChosen(_ backend: StoreBackend) async throws {
+    @Test(arguments: OutboxBackend.all)
+    func aStepIsTakenOnceAndOnlyFailedDeliveriesCanBeChosen(_ backend: OutboxBackend) async throws {
         let store = try await backend.make()
         let team = try await store.makeTeam()
         let hook = try await store.makeHook(team: team, events: ["lead.created"])
@@ -131,8 +131,8 @@ extension FanOutStoreTests {
         #expect(try await store.claimAll().map(\.event.seq) == [first.event.seq])
     }
 
-    @Test(arguments: StoreBackend.all)
-    func aCancelledJobTakesNoMoreSteps(_ backend: StoreBackend) async throws {
+    @Test(arguments: OutboxBackend.all)
+    func aCancelledJobTakesNoMoreSteps(_ backend: OutboxBackend) async throws {
         let store = try await backend.make()
         let team = try await store.makeTeam()
         let hook = try await store.makeHook(team: team, events: ["lead.created"])
@@ -148,8 +148,8 @@ extension FanOutStoreTests {
 
 /// Retention on every backend.
 @Suite struct RetentionStoreTests {
-    @Test(arguments: StoreBackend.all)
-    func pruningTakesFinishedWorkBeforeTheCutoffAndLeavesTheRest(_ backend: StoreBackend) async throws {
+    @Test(arguments: OutboxBackend.all)
+    func pruningTakesFinishedWorkBeforeTheCutoffAndLeavesTheRest(_ backend: OutboxBackend) async throws {
         let store = try await backend.make()
         let team = try await store.makeTeam()
         _ = try await store.makeHook(team: team, events: ["lead.created"])

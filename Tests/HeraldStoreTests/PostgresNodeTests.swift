@@ -6,10 +6,10 @@ import Testing
 /// What only a store shared by several nodes does: two `PostgresStore`s on one schema stand for
 /// two nodes.
 @Suite struct PostgresNodeTests {
-    static var available: Bool { StoreBackend.all.contains { $0.name == "PostgreSQL" } }
+    static var available: Bool { FullBackend.all.contains { $0.name == "PostgreSQL" } }
 
     static func twoNodes(leaseMargin: TimeInterval = 60) async throws -> (PostgresStore, PostgresStore) {
-        let url = try #require(StoreBackend.postgresURL, "HERALD_TEST_POSTGRES_URL is required under CI (.ci/run starts a server)")
+        let url = try #require(FullBackend.postgresURL, "HERALD_TEST_POSTGRES_URL is required under CI (.ci/run starts a server)")
         let schema = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         let first = try await PostgresStore(url: url, schema: schema, maxConnections: 4, leaseMargin: leaseMargin)
         let second = try await PostgresStore(url: url, schema: schema, maxConnections: 4, leaseMargin: leaseMargin)

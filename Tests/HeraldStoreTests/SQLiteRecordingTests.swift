@@ -8,7 +8,7 @@ import Testing
 /// SQLite-specific: a row the database refuses for good is skipped alone.
 @Suite struct SQLiteRecordingTests {
     @Test func aResultTheDatabaseRefusesIsSkippedAndTheOthersKept() async throws {
-        let store = try #require(try await StoreBackend.sqlite.make() as? SQLiteStore)
+        let store = try #require(try await FullBackend.sqlite.make() as? SQLiteStore)
         // A constraint that refuses one attempt row, as a corrupt or oversized value would.
         try await store.pool.write { db in
             try db.execute(sql: "CREATE TRIGGER refuse_poison BEFORE INSERT ON attempts WHEN NEW.url LIKE '%poison%' BEGIN SELECT RAISE(ABORT, 'poisoned row'); END")

@@ -1,25 +1,39 @@
 import Foundation
 import HeraldCore
+import HeraldMemory
 import HeraldPostgres
 import HeraldSQLite
 import Testing
 
 /// A store backend under test. The conformance suite runs every test against each entry of
-/// ``all``: a new backend only adds itself there.
-struct StoreBackend: Sendable, CustomTestStringConvertible {
+/// ``all`` (or of ``OutboxBackend/all`` for what the outbox alone holds): a new backend only adds itself there.
+struct StoreBackend<Store: Sendable>: Sendable, CustomTestStringConvertible {
     let name: String
-    let make: @Sendable () async throws -> any HeraldStore
+    let make: @Sendable () async throws -> Store
 
     var testDescription: String { name }
+}
 
-    static let sqlite = StoreBackend(name: "SQLite") {
+/// Backends of everything Herald stores.
+typealias FullBackend = StoreBackend<any HeraldStore>
+/// Backends of the outbox (teams, events, hooks, deliveries, replays, signals): the memory store too.
+typealias OutboxBackend = StoreBackend<any OutboxStore>
+
+extension StoreBackend<any OutboxStore> {
+    static let memory = OutboxBackend(name: "memory") { MemoryStore() }
+
+    static let all: [OutboxBackend] = [.memory] + FullBackend.all.map { backend in OutboxBackend(name: backend.name) { try await backend.make() } }
+}
+
+extension StoreBackend<any HeraldStore> {
+    static let sqlite = FullBackend(name: "SQLite") {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-store-\(UUID().uuidString)")
         return try SQLiteStore(directory: directory)
     }
 
     /// A fresh schema on the PostgreSQL server `HERALD_TEST_POSTGRES_URL` names (`.ci/postgres`
     /// starts one); each store gets its own, so tests run side by side.
-    static let postgres = StoreBackend(name: "PostgreSQL") {
+    static let postgres = FullBackend(name: "PostgreSQL") {
         guard let url = postgresURL else {
             throw StoreUnavailable(description: "HERALD_TEST_POSTGRES_URL is not set (.ci/postgres starts a server and prints it)")
         }
@@ -30,7 +44,7 @@ struct StoreBackend: Sendable, CustomTestStringConvertible {
 
     /// SQLite always; PostgreSQL where a server is given, and always under CI (`CI=true`), where a
     /// missing server then fails every PostgreSQL case instead of skipping them.
-    static let all: [StoreBackend] = postgresURL != nil || ProcessInfo.processInfo.environment["CI"] == "true" ? [.sqlite, .postgres] : [.sqlite]
+    static let all: [FullBackend] = postgresURL != nil || ProcessInfo.processInfo.environment["CI"] == "true" ? [.sqlite, .postgres] : [.sqlite]
 }
 
 struct StoreUnavailable: Error, CustomStringConvertible {
@@ -38,7 +52,7 @@ struct StoreUnavailable: Error, CustomStringConvertible {
 }
 
 /// Small builders shared by the conformance tests.
-extension HeraldStore {
+extension OutboxStore {
     func makeTeam(_ slug: String = "bde") async throws -> Team {
         try await createTeam(name: slug.uppercased(), slug: slug, now: Date())
     }
