@@ -46,6 +46,8 @@ public func prepareDataDirectory(_ directory: URL, sqlite: Bool = true) throws {
 public func buildRouter(_ services: HeraldServices, renderer: PageRenderer) -> Router<HeraldRequestContext> {
     // HEAD answers wherever GET does (RFC 9110), as `Allow` says.
     let router = Router(context: HeraldRequestContext.self, options: .autoGenerateHeadEndpoints)
+    // Outermost, so it counts each request with the status it was answered with (problems included).
+    router.add(middleware: MetricsMiddleware())
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: WebErrorMiddleware(renderer: renderer))
     router.add(middleware: ProblemMiddleware())

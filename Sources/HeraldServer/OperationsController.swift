@@ -89,7 +89,13 @@ struct OperationsController {
 enum MetricsRegistry {
     static let shared: PrometheusCollectorRegistry = {
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // swift-metrics labels may hold dots (Hummingbird's `hb.requests`, `http.route`); Prometheus
+        // names may not.
+        factory.nameAndLabelSanitizer = { name, labels in
+            (MetricsRegistry.prometheusName(name), labels.map { (MetricsRegistry.prometheusName($0.0), $0.1) })
+        }
+        MetricsSystem.bootstrap(factory)
         return registry
     }()
 
@@ -109,7 +115,16 @@ enum MetricsRegistry {
         "herald_backlog": "Work waiting now: events not yet fanned out plus deliveries in flight or due, each team counted up to its share.",
         "herald_oldest_pending_age_seconds": "Seconds since the oldest delivery still waiting to be sent was made; 0 when none waits.",
         "herald_hooks": "Hooks, by state (active, disabled).",
+        "hb_requests": "HTTP requests answered, by route, method and status.",
+        "hb_request_errors": "HTTP requests that ended in an error, by route, method and status.",
+        "http_server_request_duration": "How long HTTP requests took to answer, by route, method and status.",
+        "http_server_active_requests": "HTTP requests being answered now, by method.",
     ]
+
+    /// `name` with every character Prometheus does not allow in a name as `_`.
+    static func prometheusName(_ name: String) -> String {
+        String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == ":") ? $0 : "_" })
+    }
 
     /// `text` with a `# HELP` line before each family's `# TYPE` line.
     static func withHelp(_ text: String) -> String {

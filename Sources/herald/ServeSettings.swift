@@ -22,20 +22,37 @@ enum ServeSettings {
         let description: String
     }
 
-    /// `serve`'s options as its help lists them: name → takes a value (false: a flag).
-    static func options(helpText: String = Serve.helpMessage(columns: 10_000)) -> [String: Bool] {
-        var options: [String: Bool] = [:]
-        let regex = try! NSRegularExpression(pattern: #"--([a-z0-9][a-z0-9-]*)( <[^>]+>)?"#)
-        for match in regex.matches(in: helpText, range: NSRange(helpText.startIndex..., in: helpText)) {
-            guard let name = Range(match.range(at: 1), in: helpText).map({ String(helpText[$0]) }), !["help", "version", "settings"].contains(name)
-            else { continue }
-            options[name, default: false] = options[name, default: false] || match.range(at: 2).location != NSNotFound
+    /// What an option of `serve` takes.
+    enum Kind: Sendable, Hashable {
+        /// A flag: present or not.
+        case flag
+        /// One value.
+        case value
+        /// A value that may be given more than once (a list from one source).
+        case list
+    }
+
+    /// `serve`'s options by long name, as the argument parser describes them (its tool-info
+    /// document, the one `--experimental-dump-help` prints): a new option is a setting everywhere
+    /// without being listed here.
+    static func options(toolInfo: String = Serve._dumpHelp()) -> [String: Kind] {
+        guard let document = try? JSONValue(parsing: Data(toolInfo.utf8)), let arguments = document["command"]?["arguments"]?.arrayValue else { return [:] }
+        var options: [String: Kind] = [:]
+        for argument in arguments {
+            let kind: Kind
+            switch argument["kind"]?.stringValue {
+            case "flag": kind = .flag
+            case "option": kind = argument["isRepeating"]?.boolValue == true ? .list : .value
+            default: continue
+            }
+            for name in argument["names"]?.arrayValue ?? [] where name["kind"]?.stringValue == "long" {
+                guard let long = name["name"]?.stringValue, !["help", "version", "settings"].contains(long) else { continue }
+                options[long] = kind
+            }
         }
         return options
     }
 
-    /// The options that may be given more than once.
-    static let repeatable: Set<String> = ["allow-target"]
     /// Options whose environment variable `serve` reads itself, with a message of its own.
     static let readElsewhere: Set<String> = ["port"]
 
@@ -52,7 +69,7 @@ enum ServeSettings {
     /// environment or else of the settings file, then `arguments`; and a line per source for error
     /// messages.
     static func expand(
-        _ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment, options: [String: Bool] = options()
+        _ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment, options: [String: Kind] = options()
     ) throws -> (arguments: [String], sources: [String]) {
         var remaining = arguments
         var settingsFile = environment["HERALD_SETTINGS"].flatMap { $0.isEmpty ? nil : $0 }
@@ -101,20 +118,20 @@ enum ServeSettings {
 
     /// Per option set in the environment, the variable and the arguments it stands for (none for
     /// a flag set to 0, or for `port`, whose variable `serve` reads itself).
-    static func environmentArguments(_ environment: [String: String], options: [String: Bool]) throws -> [String: (String, [String])] {
+    static func environmentArguments(_ environment: [String: String], options: [String: Kind]) throws -> [String: (String, [String])] {
         var found: [String: (String, [String])] = [:]
-        for (option, takesValue) in options {
+        for (option, kind) in options {
             let name = environmentName(option)
             guard let value = environment[name], !value.isEmpty else { continue }
             if readElsewhere.contains(option) {
                 found[option] = (name, [])
-            } else if !takesValue {
+            } else if kind == .flag {
                 switch value.lowercased() {
                 case "1", "true", "yes": found[option] = (name, ["--" + option])
                 case "0", "false", "no": found[option] = (name, [])
                 default: throw Failure(description: "\(name)=\(value): a flag is 1 or 0 (true or false)")
                 }
-            } else if repeatable.contains(option) {
+            } else if kind == .list {
                 found[option] = (name, value.split(separator: ",").flatMap { ["--" + option, $0.trimmingCharacters(in: .whitespaces)] })
             } else {
                 found[option] = (name, ["--" + option, value])
@@ -124,7 +141,7 @@ enum ServeSettings {
     }
 
     /// Per option in the file, the arguments it stands for.
-    static func fileArguments(_ path: String, options: [String: Bool]) throws -> [String: [String]] {
+    static func fileArguments(_ path: String, options: [String: Kind]) throws -> [String: [String]] {
         guard let data = FileManager.default.contents(atPath: path) else { throw Failure(description: "settings file \(path) cannot be read") }
         let document: JSONValue
         do {
@@ -136,7 +153,7 @@ enum ServeSettings {
         var arguments: [String: [String]] = [:]
         for (key, value) in pairs {
             let option = key.replacingOccurrences(of: "_", with: "-")
-            guard let takesValue = options[option] else {
+            guard let kind = options[option] else {
                 throw Failure(description: "settings file \(path): \"\(key)\" is not a setting of herald serve (see herald serve --help)")
             }
             func text(_ value: JSONValue) throws -> String {
@@ -146,11 +163,11 @@ enum ServeSettings {
                 default: throw Failure(description: "settings file \(path): \"\(key)\" must be a string or a number")
                 }
             }
-            if !takesValue {
+            if kind == .flag {
                 guard let flag = value.boolValue else { throw Failure(description: "settings file \(path): \"\(key)\" is a flag: true or false") }
                 arguments[option] = flag ? ["--" + option] : []
             } else if let items = value.arrayValue {
-                guard repeatable.contains(option) else { throw Failure(description: "settings file \(path): \"\(key)\" takes one value, not a list") }
+                guard kind == .list else { throw Failure(description: "settings file \(path): \"\(key)\" takes one value, not a list") }
                 arguments[option] = try items.flatMap { ["--" + option, try text($0)] }
             } else if !value.isNull {
                 arguments[option] = ["--" + option, try text(value)]

@@ -37,6 +37,10 @@ import Testing
             #expect(text.contains("herald_deliveries{status=\"pending\"} 1"))
             #expect(Self.value(of: "herald_oldest_pending_age_seconds", in: text) > 0)
             #expect(text.contains("herald_hooks{state=\"active\"} 1"))
+            // Hummingbird's request metrics, by route template, with Prometheus names.
+            let accepted = text.split(separator: "\n").first { $0.hasPrefix("hb_requests{") && $0.contains(#"http_route="/api/events""#) && $0.contains(#""202""#) }
+            #expect(accepted.flatMap { $0.split(separator: " ").last.flatMap { Double($0) } } == 1)
+            #expect(!text.contains("hb.requests"))
             // Every family says what it measures, right before its type.
             let lines = text.split(separator: "\n")
             for (index, line) in lines.enumerated() where line.hasPrefix("# TYPE ") {

@@ -6,7 +6,7 @@ import Testing
 /// Which source gives `herald serve` each setting (the process-level test in `CommandLineTests`
 /// reads the effective values back from a running server).
 @Suite struct ServeSettingsTests {
-    static let options: [String: Bool] = ["max-backlog": true, "allow-target": true, "allow-private-targets": false, "port": true, "database": true]
+    static let options: [String: ServeSettings.Kind] = ["max-backlog": .value, "allow-target": .list, "allow-private-targets": .flag, "port": .value, "database": .value]
 
     func file(_ json: String) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("herald-settings-\(UUID().uuidString).json").path
@@ -14,13 +14,20 @@ import Testing
         return path
     }
 
-    @Test func theOptionsAreReadFromServesHelp() {
+    @Test func theOptionsAreReadFromTheParsersDescriptionOfServe() {
         let options = ServeSettings.options()
-        #expect(options["max-in-flight"] == true)
-        #expect(options["allow-private-targets"] == false)
-        #expect(options["allow-target"] == true)
-        #expect(options["data-dir"] == true)
+        #expect(options["max-in-flight"] == .value)
+        #expect(options["allow-private-targets"] == .flag)
+        #expect(options["allow-target"] == .list)
+        #expect(options["trusted-proxy"] == .list)
+        #expect(options["data-dir"] == .value)
         #expect(options["help"] == nil && options["settings"] == nil)
+        // Every option the help lists is a setting, and nothing else is.
+        let listed = Set(Serve.helpMessage(columns: 10_000).split(separator: " ").compactMap { word -> String? in
+            guard word.hasPrefix("--") else { return nil }
+            return String(word.dropFirst(2).prefix { $0.isLetter || $0.isNumber || $0 == "-" })
+        }).subtracting(["help", "version", "settings", ""])
+        #expect(Set(options.keys) == listed)
     }
 
     @Test func aRepeatableOptionTakesItsWholeListFromOneSource() throws {
@@ -32,6 +39,11 @@ import Testing
         #expect(try ServeSettings.expand(["--settings", path], environment: environment, options: Self.options).arguments == ["--allow-target", "192.168.1.0/24"])
         let commandLine = try ServeSettings.expand(["--settings", path, "--allow-target", "172.16.0.0/12"], environment: environment, options: Self.options)
         #expect(commandLine.arguments == ["--allow-target", "172.16.0.0/12"])
+    }
+
+    @Test func everyRepeatableOptionTakesACommaSeparatedListFromTheEnvironment() throws {
+        let expanded = try ServeSettings.expand([], environment: ["HERALD_TRUSTED_PROXY": "10.0.0.0/8, 192.168.0.0/16"]).arguments
+        #expect(expanded == ["--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "192.168.0.0/16"])
     }
 
     @Test func aFlagSetToZeroInTheEnvironmentTakesBackTheFilesTrue() throws {
