@@ -109,9 +109,29 @@ let package = Package(
             linkerSettings: [.linkedLibrary("duktape"), .linkedLibrary("m")]
         ),
         .executableTarget(name: "herald-js", dependencies: ["CHeraldJS"]),
+        // `herald bench`: Herald under load against a local receiver, next to a raw client baseline.
+        .target(
+            name: "HeraldBench",
+            dependencies: [
+                "HeraldServer",
+                "HeraldDelivery",
+                "HeraldSQLite",
+                "HeraldPostgres",
+                "HeraldVerify",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "herald",
             dependencies: [
+                "HeraldBench",
                 "HeraldServer",
                 "HeraldDelivery",
                 "HeraldSQLite",

@@ -1,4 +1,5 @@
 import ArgumentParser
+import HeraldBench
 import HeraldCore
 import CHeraldJS
 import Foundation

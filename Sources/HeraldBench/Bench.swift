@@ -11,8 +11,8 @@ import NIOCore
 import ServiceLifecycle
 import Synchronization
 
-struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct Bench: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
         abstract: "Benchmark Herald against a local receiver, next to the raw AsyncHTTPClient baseline.",
         discussion: """
             Starts Herald on a temporary SQLite data directory and a receiver on 127.0.0.1, registers hooks,
@@ -48,7 +48,9 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Nodes mode: the receiver's delay before it answers, in ms, comma-separated runs (e.g. 0,50).") var receiverDelayMs = "0,50"
     @Option(help: "Nodes mode: attempts in flight per node (--max-in-flight of each).") var nodeMaxInFlight = 32
 
-    func run() async throws {
+    public init() {}
+
+    public func run() async throws {
         var logger = Logger(label: "herald-bench")
         logger.logLevel = .warning
         if let database {

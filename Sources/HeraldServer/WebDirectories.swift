@@ -4,8 +4,8 @@ import Foundation
 /// beside the executable (`bin/herald` → `share/herald/Templates`), else in the package checkout
 /// the executable was built in (`.build/<config>/herald` → the checkout's root), so `herald` works
 /// from any working directory.
-enum WebDirectories {
-    static func resolve(_ path: String) -> URL {
+public enum WebDirectories {
+    public static func resolve(_ path: String) -> URL {
         let given = URL(fileURLWithPath: path)
         if FileManager.default.fileExists(atPath: given.path) || path.hasPrefix("/") { return given }
         var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
