@@ -187,9 +187,10 @@ struct EngineRig {
         }
     }
 
-    /// What `read` finds, once it finds something (at most 5 seconds).
+    /// What `read` finds, once it finds something (at most 30 seconds: a loaded machine shares its
+    /// two cooperative threads with every other suite; alone, each test here takes milliseconds).
     func eventually<T>(_ read: () async throws -> T?) async throws -> T {
-        let deadline = ContinuousClock.now + .seconds(5)
+        let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             if let found = try await read() { return found }
             try await Task.sleep(for: .milliseconds(2))
