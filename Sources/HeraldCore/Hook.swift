@@ -123,6 +123,9 @@ public struct Hook: Sendable, Hashable {
     public var encryptedCredentials: Data?
     public var mode: HookMode = .push
     public var sync = SyncSettings()
+    /// Whether deliveries also carry GitHub's header names (`X-GitHub-Event`, `X-GitHub-Delivery`,
+    /// `X-Hub-Signature`…), so receivers written for GitHub take them unchanged.
+    public var githubHeaders = true
 
     public init(
         id: Int64, teamID: Int64, url: String, contentType: ContentType, encryptedSecret: Data, events: [String], channels: [String],
@@ -185,6 +188,8 @@ public struct HookSettings: Sendable, Hashable {
     public var credentials: HookCredentials?
     public var mode: HookMode = .push
     public var sync = SyncSettings()
+    /// ``Hook/githubHeaders``.
+    public var githubHeaders = true
 
     public init(url: String) { self.url = url }
 }
@@ -223,6 +228,7 @@ extension HookSettings {
         managedKey = hook.managedKey
         mode = hook.mode
         sync = hook.sync
+        githubHeaders = hook.githubHeaders
     }
 }
 

@@ -130,6 +130,9 @@ public protocol DeliveryStore: Sendable {
     func prune(before cutoff: Date, limit: Int) async throws -> PruneResult
     /// Queues a `ping` delivery for the hook.
     func ping(hookID: Int64, now: Date) async throws -> String
+    /// Queues a new delivery of an event already in the log to the hook (a hook's test), due now.
+    /// Throws ``StoreError/notFound(_:)`` without the hook or the event.
+    func deliver(eventSeq: Int64, toHook hookID: Int64, now: Date) async throws -> String
     /// Claims as `turn` decides, in one transaction (see ``ClaimTurn``): reads the hooks with
     /// pending deliveries and the rows the turn asks for each, marks in flight those it takes, and
     /// returns them with what sending needs.

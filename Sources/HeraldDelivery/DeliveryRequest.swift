@@ -16,7 +16,8 @@ public struct DeliveryRequest: Sendable, Hashable {
     public static let userAgent = "Herald-Hookshot/\(HeraldVersion.current)"
 
     /// Builds and signs the request. Signatures cover the exact body bytes sent.
-    /// - Parameter secrets: the current secret first, then any still-valid previous one.
+    /// - Parameter secrets: the current secret first, then any still-valid previous one (which then
+    ///   signs GitHub's `X-Hub-Signature-256` and `X-Hub-Signature`).
     /// - Parameter signingKey: the hook's Ed25519 key, which adds a `v1a` signature.
     /// - Parameter payload: the JSON sent, when not the hook's usual body (a transform's output).
     public init(
@@ -37,9 +38,25 @@ public struct DeliveryRequest: Sendable, Hashable {
             HTTPHeaderField("X-Herald-Hook-ID", String(delivery.hook.id)),
         ]
         if delivery.trigger == .redelivery { headers.append(HTTPHeaderField("X-Herald-Redelivery", "true")) }
+        if delivery.hook.githubHeaders {
+            // GitHub's names, as a receiver written for GitHub reads them: the delivery's id stays
+            // the same on a redelivery (receivers dedupe on it), and a team is the organization.
+            headers += [
+                HTTPHeaderField("X-GitHub-Event", delivery.event.type),
+                HTTPHeaderField("X-GitHub-Delivery", delivery.deliveryID),
+                HTTPHeaderField("X-GitHub-Hook-ID", String(delivery.hook.id)),
+                HTTPHeaderField("X-GitHub-Hook-Installation-Target-Type", "organization"),
+                HTTPHeaderField("X-GitHub-Hook-Installation-Target-ID", String(delivery.hook.teamID)),
+            ]
+        }
         let bytes = Array(body.utf8)
-        if let current = secrets.first {
-            headers.append(HTTPHeaderField(HubSignature.headerName, HubSignature.sign(body: bytes, secret: current.string)))
+        // GitHub's recipe holds one secret: while a rotation's grace lasts it is the previous one,
+        // which such a receiver still has (`webhook-signature` carries both).
+        if let hubSecret = secrets.count > 1 ? secrets[1] : secrets.first {
+            headers.append(HTTPHeaderField(HubSignature.headerName, HubSignature.sign(body: bytes, secret: hubSecret.string)))
+            if delivery.hook.githubHeaders {
+                headers.append(HTTPHeaderField(HubSignature.Legacy.headerName, HubSignature.Legacy.sign(body: bytes, secret: hubSecret.string)))
+            }
         }
         headers.append(HTTPHeaderField(StandardWebhooks.idHeader, delivery.deliveryID))
         headers.append(HTTPHeaderField(StandardWebhooks.timestampHeader, String(timestamp)))

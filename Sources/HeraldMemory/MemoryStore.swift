@@ -219,6 +219,7 @@ extension MemoryStore: HookStore {
         hook.mode = settings.mode
         hook.sync.pageSize = settings.sync.pageSize
         hook.sync.periodSeconds = settings.sync.periodSeconds
+        hook.githubHeaders = settings.githubHeaders
         hook.sync.cursor = settings.sync.cursor
         // The ping first: appending its event is the one step that can be refused, and nothing is written before it.
         let pingID = settings.managedKey == nil && settings.mode == .push ? try queuePing(for: hook, now: now) : nil
@@ -263,6 +264,7 @@ extension MemoryStore: HookStore {
         row.encryptedCredentials = hook.encryptedCredentials
         row.sync.pageSize = hook.sync.pageSize
         row.sync.periodSeconds = hook.sync.periodSeconds
+        row.githubHeaders = hook.githubHeaders
         hookRows[hook.id] = row
         // Turned on (or changed while on): its waiting deliveries may go.
         if hook.active { signalHub.raise(.deliveries) }
@@ -339,6 +341,14 @@ extension MemoryStore: DeliveryStore {
     public func ping(hookID: Int64, now: Date) async throws -> String {
         guard let hook = hookRows[hookID] else { throw StoreError.notFound("hook \(hookID)") }
         let id = try queuePing(for: hook, now: now)
+        signalHub.raise(.deliveries)
+        return id
+    }
+
+    public func deliver(eventSeq: Int64, toHook hookID: Int64, now: Date) async throws -> String {
+        guard let hook = hookRows[hookID] else { throw StoreError.notFound("hook \(hookID)") }
+        guard eventRows.contains(where: { $0.event.seq == eventSeq }) else { throw StoreError.notFound("event \(eventSeq)") }
+        let id = insert(.event(hookID: hookID, teamID: hook.teamID, eventSeq: eventSeq, now: now), now: now)
         signalHub.raise(.deliveries)
         return id
     }

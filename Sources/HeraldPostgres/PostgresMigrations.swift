@@ -248,6 +248,7 @@ enum PostgresMigrations {
             );
             """
         ),
+        ("005_github_headers", "ALTER TABLE hooks ADD COLUMN github_headers boolean NOT NULL DEFAULT true;"),
     ]
 
     /// Applies what is pending, one node at a time (a lock held for the transaction), and refuses

@@ -35,6 +35,20 @@ extension PostgresStore: DeliveryStore {
         }
     }
 
+    public func deliver(eventSeq: Int64, toHook hookID: Int64, now: Date) async throws -> String {
+        try await write { db in
+            guard let teamID = try await db.value("SELECT team_id FROM hooks WHERE id = \(hookID)", as: Int64.self) else {
+                throw StoreError.notFound("hook \(hookID)")
+            }
+            guard try await db.value("SELECT seq FROM events WHERE seq = \(eventSeq)", as: Int64.self) != nil else {
+                throw StoreError.notFound("event \(eventSeq)")
+            }
+            let id = try await Self.insert(.event(hookID: hookID, teamID: teamID, eventSeq: eventSeq, now: now), now: now, in: db)
+            try await db.notify(.deliveries)
+            return id
+        }
+    }
+
     /// Appends a `ping` event addressed to one hook and its delivery (one attempt, no retries).
     static func queuePing(hookID: Int64, teamID: Int64, now: Date, in db: SQL) async throws -> String {
         let hook = try hook(try await db.one("SELECT * FROM hooks WHERE id = \(hookID)")!)

@@ -305,6 +305,9 @@ enum SQLiteMigrations {
                     """
             )
         }
+        migrator.registerMigration("015_github_headers") { db in
+            try db.execute(sql: "ALTER TABLE hooks ADD COLUMN github_headers INTEGER NOT NULL DEFAULT 1")
+        }
         return migrator
     }
 }

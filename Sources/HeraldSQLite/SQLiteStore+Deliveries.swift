@@ -35,6 +35,19 @@ extension SQLiteStore: DeliveryStore {
         }
     }
 
+    public func deliver(eventSeq: Int64, toHook hookID: Int64, now: Date) async throws -> String {
+        try await pool.write { db in
+            guard let teamID = try Int64.fetchOne(db, sql: "SELECT team_id FROM hooks WHERE id = ?", arguments: [hookID]) else {
+                throw StoreError.notFound("hook \(hookID)")
+            }
+            guard try Int64.fetchOne(db, sql: "SELECT seq FROM events WHERE seq = ?", arguments: [eventSeq]) != nil else {
+                throw StoreError.notFound("event \(eventSeq)")
+            }
+            raise(.deliveries, in: db)
+            return try Self.insert(.event(hookID: hookID, teamID: teamID, eventSeq: eventSeq, now: now), now: now, in: db)
+        }
+    }
+
     /// Appends a `ping` event addressed to one hook and its delivery (one attempt, no retries).
     static func queuePing(hookID: Int64, teamID: Int64, now: Date, in db: Database) throws -> String {
         let hook = try Row.fetchOne(db, sql: "SELECT * FROM hooks WHERE id = ?", arguments: [hookID]).map(Self.hook)!

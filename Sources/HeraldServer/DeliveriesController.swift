@@ -24,6 +24,9 @@ struct DeliveriesController {
             ("duration_ms", delivery.lastDurationMs.map { .int(Int64($0)) } ?? .null),
             ("next_attempt_at", delivery.lifecycle.nextAttemptAt.json), ("created_at", delivery.createdAt.json),
             ("note", delivery.note.map(JSONValue.string) ?? .null),
+            // GitHub's names for the same, for clients written for its deliveries API.
+            ("guid", .string(delivery.id)), ("duration", delivery.lastDurationMs.map { .double(Double($0) / 1000) } ?? .null),
+            ("action", .null),
         ]
     }
 

@@ -129,7 +129,9 @@ extension HeraldServices {
         if let channels = reader.stringArray("channels", maxCount: 50) { settings.channels = channels }
         if let active = reader.bool("active") { settings.active = active }
         if let insecure = reader.bool("insecure_ssl") { settings.insecureSSL = insecure }
-        if let timeout = reader.int("timeout_seconds", in: 1...30) { settings.timeoutSeconds = timeout }
+        // Up to what WebhookDB and Sync Gateway allow (and the config file takes).
+        if let timeout = reader.int("timeout_seconds", in: 1...Hook.maxTimeoutSeconds) { settings.timeoutSeconds = timeout }
+        if let github = reader.bool("github_headers") { settings.githubHeaders = github }
         if let ordering = reader.choice("ordering", as: Ordering.self) { settings.ordering = ordering }
         if let signature = reader.choice("signature", as: SignatureScheme.self) { settings.signature = signature }
         if let format = reader.choice("payload_format", as: PayloadFormat.self) { settings.payloadFormat = format }
@@ -261,6 +263,7 @@ extension HeraldServices {
         hook.payloadFormat = settings.payloadFormat
         hook.sync.pageSize = settings.sync.pageSize
         hook.sync.periodSeconds = settings.sync.periodSeconds
+        hook.githubHeaders = settings.githubHeaders
         if let credentials = settings.credentials { hook.encryptedCredentials = try credentials.sealed(with: secretBox) }
         if let secret { hook.encryptedSecret = try secretBox.seal(secret) }
         if hook.signature == .ed25519 && hook.encryptedSigningKey == nil {
@@ -314,6 +317,34 @@ extension HeraldServices {
         guard hook.mode == .sync else { throw Problem.conflict("This hook is not an HTTP Sync hook.") }
         try await store.requestSync(hookID: hook.id, at: Date())
     }
+
+    /// Ends a rotation's grace now: the previous secret stops signing, and GitHub's signatures
+    /// (`X-Hub-Signature-256`, `X-Hub-Signature`) move to the new secret. Nil when no rotation is under way.
+    func finishRotation(of hook: Hook) async throws -> Hook? {
+        guard hook.encryptedPreviousSecret != nil, let expires = hook.previousSecretExpiresAt, expires > Date() else { return nil }
+        let before = hook
+        var hook = hook
+        hook.encryptedPreviousSecret = nil
+        hook.previousSecretExpiresAt = nil
+        let saved = try await store.updateHook(hook, now: Date())
+        try await auditHook("hook.secret-rotation-finished", before: before, after: saved)
+        return saved
+    }
+
+    /// GitHub's "test push": the hook's most recent event (among the last ``testLookback`` of the
+    /// log) is sent to it again as a new delivery. Nil when none of them goes to the hook.
+    func testHook(_ hook: Hook) async throws -> String? {
+        guard hook.mode == .push else { throw Problem.conflict("An HTTP Sync hook posts pages of rows, not events: use Sync now.") }
+        guard let team = try await store.team(id: hook.teamID) else { return nil }
+        let last = try await store.lastSeq()
+        let recent = try await store.events(since: max(0, last - Int64(Self.testLookback)), limit: Self.testLookback)
+        // Any event the hook subscribes to, older than the hook or not: a test shows what it would get.
+        guard let event = recent.last(where: { EventMatcher.listens(hook, to: $0, grantedChannels: team.channels) }) else { return nil }
+        return try await store.deliver(eventSeq: event.seq, toHook: hook.id, now: Date())
+    }
+
+    /// How far back a hook's test looks for an event to send.
+    static let testLookback = 1_000
 
     /// Issues `secret`; the current one keeps signing for `grace`.
     func rotateSecret(of hook: Hook, to secret: WebhookSecret, grace: Duration) async throws -> Hook {

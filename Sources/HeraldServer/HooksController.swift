@@ -17,6 +17,8 @@ struct HooksController {
         router.delete("/api/hooks/{id}", use: delete)
         router.post("/api/hooks/{id}/pings", use: ping)
         router.post("/api/hooks/{id}/secret/rotate", use: rotateSecret)
+        router.post("/api/hooks/{id}/secret/finish", use: finishRotation)
+        router.post("/api/hooks/{id}/tests", use: test)
         router.post("/api/hooks/{id}/sync", use: syncNow)
     }
 
@@ -24,8 +26,48 @@ struct HooksController {
 
     static let settingsFields: Set<String> = [
         "url", "content_type", "secret", "events", "channels", "active", "insecure_ssl", "timeout_seconds", "ordering", "signature",
-        "filter", "transform", "payload_format", "headers", "oauth2", "tls_client_certificate", "mode", "sync",
+        "filter", "transform", "payload_format", "headers", "oauth2", "tls_client_certificate", "mode", "sync", "github_headers",
     ]
+
+    /// A body in GitHub's shape — `name` (`web`) and `config` {url, content_type, secret,
+    /// insecure_ssl} beside `events` and `active` — in Herald's words, so a client written for
+    /// GitHub's hook API creates and edits hooks unchanged. Herald's own body passes as it is.
+    static func heraldShape(_ body: JSONValue) throws -> JSONValue {
+        guard case .object(var pairs) = body, pairs.contains(where: { $0.key == "config" || $0.key == "name" }) else { return body }
+        var errors: [Problem.FieldError] = []
+        if let name = pairs.first(where: { $0.key == "name" })?.value, name != .string("web") {
+            errors.append(.init(field: "/name", message: "must be \"web\" (GitHub's name for a webhook)"))
+        }
+        var config: [(key: String, value: JSONValue)] = []
+        switch pairs.first(where: { $0.key == "config" })?.value {
+        case .object(let members)?: config = members
+        case nil: break
+        default: errors.append(.init(field: "/config", message: "must be an object {url, content_type, secret, insecure_ssl}"))
+        }
+        pairs.removeAll { $0.key == "config" || $0.key == "name" }
+        for (key, value) in config {
+            guard ["url", "content_type", "secret", "insecure_ssl"].contains(key) else {
+                errors.append(.init(field: "/config/\(key)", message: "is not a hook setting (url, content_type, secret, insecure_ssl)"))
+                continue
+            }
+            if pairs.contains(where: { $0.key == key }) {
+                errors.append(.init(field: "/config/\(key)", message: "is given twice, in config and beside it"))
+                continue
+            }
+            var converted = value
+            if key == "insecure_ssl" {
+                // GitHub writes "0" or "1" (a string or a number).
+                switch value {
+                case .string("0"), .int(0), .bool(false): converted = .bool(false)
+                case .string("1"), .int(1), .bool(true): converted = .bool(true)
+                default: errors.append(.init(field: "/config/insecure_ssl", message: "must be \"0\" or \"1\""))
+                }
+            }
+            pairs.append((key, converted))
+        }
+        if !errors.isEmpty { throw Problem.validation(errors) }
+        return .object(pairs)
+    }
 
     func json(_ hook: Hook, team: String) -> JSONValue {
         // Shown masked: a credential is never returned once stored.
@@ -73,7 +115,17 @@ struct HooksController {
             ("basic_auth", basicAuth), ("headers", headers), ("oauth2", oauth2),
             ("mode", .string(hook.mode.rawValue)), ("sync", sync),
             ("tls_client_certificate", credentials?.clientCertificate == nil ? .null : .object([("private_key", .string(HookCredentials.mask))])),
-            ("deliveries_url", .string(base + "/deliveries")), ("ping_url", .string(base + "/pings")),
+            ("github_headers", .bool(hook.githubHeaders)),
+            // GitHub's names for the same settings, for clients written for its hook API.
+            ("name", .string("web")),
+            (
+                "config",
+                .object([
+                    ("url", .string(hook.url)), ("content_type", .string(hook.contentType.rawValue)),
+                    ("insecure_ssl", .string(hook.insecureSSL ? "1" : "0")), ("secret", .string("********")),
+                ])
+            ),
+            ("deliveries_url", .string(base + "/deliveries")), ("ping_url", .string(base + "/pings")), ("test_url", .string(base + "/tests")),
         ])
     }
 
@@ -83,7 +135,7 @@ struct HooksController {
 
     @Sendable func create(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
         let principal = try context.require(.team, .admin)
-        let body = try await request.jsonBody(limit: 64 * 1024)
+        let body = try Self.heraldShape(try await request.jsonBody(limit: 64 * 1024))
         var reader = try FieldReader(body)
         reader.rejectUnknown(Self.settingsFields.union(["team"]))
         let team = try await services.team(for: principal, named: reader.value("team"))
@@ -122,7 +174,7 @@ struct HooksController {
     @Sendable func update(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
         let principal = try context.require(.team, .admin)
         let hook = try await services.editableHook(context.parameters.get("id"), for: principal)
-        var reader = try FieldReader(try await request.jsonBody(limit: 64 * 1024))
+        var reader = try FieldReader(try Self.heraldShape(try await request.jsonBody(limit: 64 * 1024)))
         reader.rejectUnknown(Self.settingsFields.union(["add_events", "remove_events"]))
         var settings = try services.currentSettings(of: hook)
         try await services.readSettings(&reader, into: &settings)
@@ -171,6 +223,24 @@ struct HooksController {
         return .object([
             ("secret", .string(supplied == nil ? secret.string : "********")), ("previous_expires_at", saved.previousSecretExpiresAt.json),
         ])
+    }
+
+    /// Ends a rotation's grace now (after every receiver has the new secret): the previous secret
+    /// stops signing and GitHub's signatures move to the new one. 409 when no rotation is under way.
+    @Sendable func finishRotation(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
+        let hook = try await services.editableHook(context.parameters.get("id"), for: try context.require(.team, .admin))
+        guard let saved = try await services.finishRotation(of: hook) else {
+            throw Problem.conflict("No rotation of this hook's secret is under way.")
+        }
+        return json(saved, team: try await teamSlug(saved.teamID))
+    }
+
+    /// GitHub's "test push": the hook's most recent event is sent to it again as a new delivery.
+    /// 204 whether or not one was found, as GitHub answers.
+    @Sendable func test(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let hook = try await services.visibleHook(context.parameters.get("id"), for: try context.require(.team, .admin))
+        _ = try await services.testHook(hook)
+        return Response(status: .noContent)
     }
 
     /// "Sync now": the next page of an HTTP Sync hook is made at once, full or not.

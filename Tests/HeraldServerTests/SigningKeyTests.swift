@@ -25,14 +25,30 @@ import Testing
                 #expect(during.header("webhook-signature")?.split(separator: " ").count == 2)
                 try StandardWebhooks.verify(headers: during.lookup, body: during.body, secret: WebhookSecret(newSecret))
                 try StandardWebhooks.verify(headers: during.lookup, body: during.body, secret: WebhookSecret(hook.secret))
-                try HubSignature.verify(signature: during.header("X-Hub-Signature-256"), body: during.body, secret: newSecret)
+                // GitHub's recipe holds one secret: during the grace it is the old one, which such a
+                // receiver still has.
+                try HubSignature.verify(signature: during.header("X-Hub-Signature-256"), body: during.body, secret: hook.secret)
+                try HubSignature.Legacy.verify(signature: during.header("X-Hub-Signature"), body: during.body, secret: hook.secret)
+
+                // Finished by hand: only the new secret signs, GitHub's signatures included.
+                let finished = try await herald.call(.POST, "/api/hooks/\(hook.id)/secret/finish", token: bde.token)
+                #expect(finished.status == 200, "\(finished.text)")
+                #expect(finished.json["previous_secret_expires_at"] == .null)
+                #expect(try await herald.call(.POST, "/api/hooks/\(hook.id)/secret/finish", token: bde.token).status == 409)
+                #expect(try await herald.call(.POST, "/api/hooks/\(hook.id)/pings", token: bde.token).status == 204)
+                try await eventually("the ping") { receiver.received.filter { $0.header("X-Herald-Event") == "ping" }.count == 2 }
+                let finishedPing = receiver.received.filter { $0.header("X-Herald-Event") == "ping" }[1]
+                #expect(finishedPing.header("webhook-signature")?.split(separator: " ").count == 1)
+                try HubSignature.verify(signature: finishedPing.header("X-Hub-Signature-256"), body: finishedPing.body, secret: newSecret)
+                try HubSignature.Legacy.verify(signature: finishedPing.header("X-Hub-Signature"), body: finishedPing.body, secret: newSecret)
 
                 // With no grace period the old secret stops signing at once.
                 let immediate = try await herald.call(.POST, "/api/hooks/\(hook.id)/secret/rotate", token: bde.token, body: #"{"grace_seconds":0}"#)
                 let latest = try #require(immediate.json["secret"]?.stringValue)
                 #expect(try await herald.call(.POST, "/api/hooks/\(hook.id)/pings", token: bde.token).status == 204)
-                try await eventually("the ping") { receiver.received.filter { $0.header("X-Herald-Event") == "ping" }.count == 2 }
-                let after = receiver.received.filter { $0.header("X-Herald-Event") == "ping" }[1]
+                try await eventually("the ping") { receiver.received.filter { $0.header("X-Herald-Event") == "ping" }.count == 3 }
+                let after = receiver.received.filter { $0.header("X-Herald-Event") == "ping" }[2]
+                try HubSignature.verify(signature: after.header("X-Hub-Signature-256"), body: after.body, secret: latest)
                 #expect(after.header("webhook-signature")?.split(separator: " ").count == 1)
                 try StandardWebhooks.verify(headers: after.lookup, body: after.body, secret: WebhookSecret(latest))
                 #expect(throws: WebhookVerificationError.noMatchingSignature) {

@@ -65,7 +65,7 @@ extension WebController {
             "hasCertificate": values.hasCertificate,
             "authOpen": values.deliveryMode == .sync || !values.headers.isEmpty || !values.basicUser.isEmpty || !values.oauthTokenURL.isEmpty
                 || values.hasCertificate || ["headers", "oauth2", "tls_client_certificate", "basic_password", "sync", "mode"].contains { errors[$0] != nil },
-            "timeout": values.timeout, "filter": values.filter, "transform": values.transform,
+            "timeout": values.timeout, "githubHeaders": values.githubHeaders, "filter": values.filter, "transform": values.transform,
             "scriptsOpen": !values.filter.isEmpty || !values.transform.isEmpty || errors["filter"] != nil || errors["transform"] != nil,
             "eventTypes": catalog.map { ["name": $0.name, "description": $0.description, "checked": values.events.contains($0.name)] },
             "isAdmin": signIn.user.role == .admin,
@@ -88,6 +88,7 @@ extension WebController {
         var ordering = Ordering.none
         var signature = SignatureScheme.hmac
         var timeout = 10
+        var githubHeaders = true
         var teamID: Int64?
         var filter = ""
         var transform = ""
@@ -130,6 +131,7 @@ extension WebController {
             ordering = hook.ordering
             signature = hook.signature
             timeout = hook.timeoutSeconds
+            githubHeaders = hook.githubHeaders
             teamID = hook.teamID
             filter = hook.filter ?? ""
             transform = hook.transform ?? ""
@@ -160,6 +162,7 @@ extension WebController {
             ordering = Ordering(rawValue: form["ordering"] ?? "") ?? .none
             signature = SignatureScheme(rawValue: form["signature"] ?? "") ?? .hmac
             timeout = Int(form.trimmed("timeout_seconds")) ?? 10
+            githubHeaders = form["github_headers"] == "1"
             teamID = Int64(form["team"] ?? "")
             filter = form.trimmed("filter")
             transform = form.trimmed("transform")
@@ -243,7 +246,7 @@ extension WebController {
                 ("active", .bool(active)), ("events", .array(chosen.map(JSONValue.string))),
                 ("channels", .array(channels.split(separator: ",").map { .string($0.trimmingCharacters(in: .whitespaces)) }.filter { $0 != .string("") })),
                 ("ordering", .string(ordering.rawValue)), ("signature", .string(signature.rawValue)), ("timeout_seconds", .int(Int64(timeout))),
-                ("filter", .string(filter)), ("transform", .string(transform)),
+                ("filter", .string(filter)), ("transform", .string(transform)), ("github_headers", .bool(githubHeaders)),
             ])
         }
     }
@@ -498,6 +501,7 @@ extension WebController {
         // The newest events of the log: did this hook match any its team could read, and if not, why.
         let lastSeq = try await store.lastSeq()
         let recent = try await store.events(since: max(hook.createdAfterSeq, lastSeq - Int64(Self.matchWindow)), limit: Self.matchWindow)
+        let rotationExpires = hook.encryptedPreviousSecret == nil ? nil : hook.previousSecretExpiresAt.flatMap { $0 > Date() ? $0 : nil }
         var unmatched = hook.mode == .push && hook.managedKey == nil
             ? MatchReport(hook: hook, events: recent, grantedChannels: team?.channels ?? []).explanation : nil
         let events = day.filter { $0.eventType != PingPayload.eventType }
@@ -514,6 +518,8 @@ extension WebController {
                 "hasPublicKey": hook.signature == .ed25519 && hook.publicKey != nil,
                 "insecureSSL": hook.insecureSSL, "ordering": hook.ordering.rawValue, "signature": hook.signature.rawValue,
                 "publicKey": hook.signature == .ed25519 ? hook.publicKey ?? "" : "", "timeout": hook.timeoutSeconds,
+                "githubHeaders": hook.githubHeaders,
+                "rotating": rotationExpires != nil, "rotationExpires": rotationExpires.map(Timestamp.string) ?? "",
                 "notice": notice ?? "", "hasNotice": notice != nil, "shownSecret": shownSecret ?? "", "hasShownSecret": shownSecret != nil,
                 "chart": ActivityChart.svg(deliveries: day, now: Date()),
                 "managedBy": hook.managedKey ?? "", "isManaged": hook.managedKey != nil, "editable": hook.managedKey == nil,
@@ -596,7 +602,23 @@ extension WebController {
         _ = try await checkedForm(request, signIn)
         let secret = WebhookSecret.generate()
         _ = try await services.rotateSecret(of: hook, to: secret, grace: HeraldServices.defaultRotationGrace)
-        try await setFlash(["notice": "New secret issued. The old one keeps signing for 24 hours.", "secret": secret.string], signIn, for: "/hooks/\(hook.id)")
+        try await setFlash(["notice": Self.rotationNotice, "secret": secret.string], signIn, for: "/hooks/\(hook.id)")
+        return Response.redirect(to: "/hooks/\(hook.id)")
+    }
+
+    /// What a rotation does, as the page says it.
+    static let rotationNotice =
+        "New secret issued. For 24 hours the old one keeps working: webhook-signature carries a signature by each secret, and GitHub's X-Hub-Signature-256 and X-Hub-Signature are signed with the old one, which a receiver following GitHub's recipe still holds. Once every receiver has the new secret, press Finish rotation: the old secret stops signing and GitHub's signatures use the new one."
+
+    @Sendable func finishRotation(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let signIn = try signedIn(context)
+        let hook = try await editableHook(context.parameters.get("id"), signIn)
+        _ = try await checkedForm(request, signIn)
+        let finished = try await services.finishRotation(of: hook) != nil
+        try await setFlash(
+            ["notice": finished ? "Rotation finished: only the new secret signs now, GitHub's signatures included." : "No rotation was under way."],
+            signIn, for: "/hooks/\(hook.id)"
+        )
         return Response.redirect(to: "/hooks/\(hook.id)")
     }
 

@@ -29,6 +29,7 @@ struct WebController {
         web.post("/hooks/{id}/ping", use: pingHook)
         web.post("/hooks/{id}/enable", use: enableHook)
         web.post("/hooks/{id}/rotate", use: rotateSecret)
+        web.post("/hooks/{id}/rotate/finish", use: finishRotation)
         web.post("/hooks/{id}/delete", use: deleteHook)
         web.get("/hooks/{id}/deliveries/{delivery}", use: deliveryPage)
         web.get("/hooks/{id}/live-deliveries", use: liveDeliveries)
