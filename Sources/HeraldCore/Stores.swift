@@ -239,9 +239,8 @@ public protocol DocumentStore: Sendable {
     /// `{}` (and its history empty): a changes page decides what to send from the rest, and reads
     /// the bodies of the rows it sends only.
     func changes(database: String, since: Int64, limit: Int, descending: Bool, bodies: Bool) async throws -> [Document]
-    /// Live documents by id: those in `keys` (in that order), or those from `startKey` to `endKey`
-    /// (inclusive), at most `limit`.
-    func documents(database: String, keys: [String]?, startKey: String?, endKey: String?, limit: Int) async throws -> [Document]
+    /// Live documents by id, as `range` asks (``DocumentRange``), in the byte order of their ids.
+    func documents(database: String, range: DocumentRange) async throws -> [Document]
     func localDocument(database: String, id: String) async throws -> LocalDocument?
     /// How many `_local` documents of `database` have ids starting with `prefix` (a team's namespace).
     func localDocumentCount(database: String, idPrefix: String) async throws -> Int
@@ -258,6 +257,40 @@ extension HeraldStore {
         let type = EventType(name: DatabaseInfo.changeEventType(name), description: "A document of the \(name) database was created, updated or deleted.")
         try await seedEventTypes([type])
         return info
+    }
+}
+
+/// Which live documents `_all_docs` lists: those in `keys` (in that order), or those from
+/// `startKey` to `endKey` — ascending, or descending from `startKey` down to `endKey`, as CouchDB
+/// reads them — past the first `skip`, at most `limit`.
+public struct DocumentRange: Sendable, Hashable {
+    public var keys: [String]?
+    public var startKey: String?
+    public var endKey: String?
+    /// Whether `endKey` itself is in the range.
+    public var inclusiveEnd = true
+    public var descending = false
+    public var skip = 0
+    public var limit: Int
+
+    public init(keys: [String]? = nil, startKey: String? = nil, endKey: String? = nil, limit: Int) {
+        self.keys = keys
+        self.startKey = startKey
+        self.endKey = endKey
+        self.limit = limit
+    }
+
+    /// `keys`, as the range lists them.
+    public var orderedKeys: [String]? {
+        keys.map { Array((descending ? $0.reversed() : $0).dropFirst(skip).prefix(limit)) }
+    }
+}
+
+extension DocumentStore {
+    /// Live documents by id: those in `keys` (in that order), or those from `startKey` to `endKey`
+    /// (inclusive), at most `limit`.
+    public func documents(database: String, keys: [String]?, startKey: String?, endKey: String?, limit: Int) async throws -> [Document] {
+        try await documents(database: database, range: DocumentRange(keys: keys, startKey: startKey, endKey: endKey, limit: limit))
     }
 }
 

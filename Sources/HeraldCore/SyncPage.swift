@@ -62,11 +62,23 @@ public struct SyncPage: Sendable, Hashable {
     /// The type of the events that carry pages (addressed to their hook, never fanned out).
     public static let eventType = "sync.page"
 
-    /// The body posted.
+    /// The body posted: WebhookDB's fields (`rows`, `integration_id` — the hook —,
+    /// `integration_service`, `table`, `sync_timestamp`) and Herald's (`hook_id`, `cursor`).
     public func body(hook: Hook, now: Date) -> String {
+        let table = Self.table(of: hook)
+        return JSONValue.object([
+            ("rows", .array(rows)), ("integration_id", .string(String(hook.id))), ("integration_service", .string(table)),
+            ("hook_id", .int(hook.id)), ("table", .string(table)), ("sync_timestamp", .string(Timestamp.string(now))),
+            ("cursor", .string(String(through))),
+        ]).jsonString
+    }
+
+    /// The page posted to a URL before an HTTP Sync hook is made, as WebhookDB posts it: a receiver
+    /// knows it by `integration_service` and answers 2xx to accept the hook. `integration_id` is
+    /// `0`: the hook does not exist yet.
+    public static func verificationBody() -> String {
         JSONValue.object([
-            ("rows", .array(rows)), ("hook_id", .int(hook.id)), ("table", .string(Self.table(of: hook))),
-            ("sync_timestamp", .string(Timestamp.string(now))), ("cursor", .string(String(through))),
+            ("rows", .array([])), ("integration_id", .string("0")), ("integration_service", .string("httpsync_test")), ("table", .string("test")),
         ]).jsonString
     }
 

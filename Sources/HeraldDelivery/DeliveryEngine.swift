@@ -129,7 +129,7 @@ public final class DeliveryEngine: Service, Sendable {
             createdAfterSeq: 0, failingSince: nil
         )
         hook.mode = .sync
-        let body = SyncPage(rows: [], through: 0).body(hook: hook, now: now)
+        let body = SyncPage.verificationBody()
         let event = Event(seq: 0, id: Identifier.make(prefix: "evt_"), type: SyncPage.eventType, data: body, channels: [], idempotencyKey: nil, timestamp: now)
         let delivery = ClaimedDelivery(
             deliveryID: Identifier.deliveryID(), hook: hook, event: event, lifecycle: .new(now: now), trigger: .first, previousAttempts: 0

@@ -116,22 +116,35 @@ extension PostgresStore: DocumentStore {
         }
     }
 
-    public func documents(database: String, keys: [String]?, startKey: String?, endKey: String?, limit: Int) async throws -> [Document] {
+    public func documents(database: String, range: DocumentRange) async throws -> [Document] {
         try await read { db in
-            if let keys {
+            if let keys = range.orderedKeys {
                 var found: [Document] = []
-                for key in keys.prefix(limit) {
+                for key in keys {
                     if let document = try await Self.document(database: database, id: key, in: db), !document.deleted { found.append(document) }
                 }
                 return found
             }
-            // Byte order of ids, as the SQLite store and CouchDB's raw collation give.
-            return try await db.all(
-                """
-                SELECT * FROM documents WHERE database = \(database) AND NOT deleted AND id COLLATE "C" >= \(startKey ?? "")
-                    AND (\(endKey)::text IS NULL OR id COLLATE "C" <= \(endKey)) ORDER BY id COLLATE "C" LIMIT \(limit)
-                """
-            ).map(Self.document)
+            // Byte order of ids, as the SQLite store and CouchDB's raw collation give; descending
+            // reads from startKey down to endKey.
+            let (low, high) = range.descending ? (range.endKey, range.startKey) : (range.startKey, range.endKey)
+            let lowInclusive = !range.descending || range.inclusiveEnd
+            let highInclusive = range.descending || range.inclusiveEnd
+            var sql = "SELECT * FROM documents WHERE database = $1 AND NOT deleted"
+            var binds = PostgresBindings()
+            binds.append(database)
+            if let low {
+                binds.append(low)
+                sql += " AND id COLLATE \"C\" \(lowInclusive ? ">=" : ">") $\(binds.count)"
+            }
+            if let high {
+                binds.append(high)
+                sql += " AND id COLLATE \"C\" \(highInclusive ? "<=" : "<") $\(binds.count)"
+            }
+            binds.append(range.limit)
+            binds.append(range.skip)
+            sql += " ORDER BY id COLLATE \"C\"\(range.descending ? " DESC" : "") LIMIT $\(binds.count - 1) OFFSET $\(binds.count)"
+            return try await db.all(PostgresQuery(unsafeSQL: sql, binds: binds)).map(Self.document)
         }
     }
 

@@ -106,16 +106,23 @@ extension SQLiteStore: DocumentStore {
         }
     }
 
-    public func documents(database: String, keys: [String]?, startKey: String?, endKey: String?, limit: Int) async throws -> [Document] {
+    public func documents(database: String, range: DocumentRange) async throws -> [Document] {
         try await pool.read { db in
-            if let keys {
-                return try keys.prefix(limit).compactMap { key in try Self.document(database: database, id: key, in: db).flatMap { $0.deleted ? nil : $0 } }
+            if let keys = range.orderedKeys {
+                return try keys.compactMap { key in try Self.document(database: database, id: key, in: db).flatMap { $0.deleted ? nil : $0 } }
             }
-            return try Row.fetchAll(
-                db,
-                sql: "SELECT * FROM documents WHERE database = ? AND deleted = 0 AND id >= ? AND (? IS NULL OR id <= ?) ORDER BY id LIMIT ?",
-                arguments: [database, startKey ?? "", endKey, endKey, limit]
-            ).map(Self.document)
+            // Descending reads from startKey down to endKey.
+            let (low, high) = range.descending ? (range.endKey, range.startKey) : (range.startKey, range.endKey)
+            let lowInclusive = !range.descending || range.inclusiveEnd
+            let highInclusive = range.descending || range.inclusiveEnd
+            var sql = "SELECT * FROM documents WHERE database = ? AND deleted = 0"
+            var arguments: StatementArguments = [database]
+            if let low { sql += lowInclusive ? " AND id >= ?" : " AND id > ?"; arguments += [low] }
+            if let high { sql += highInclusive ? " AND id <= ?" : " AND id < ?"; arguments += [high] }
+            sql += range.descending ? " ORDER BY id DESC" : " ORDER BY id"
+            sql += " LIMIT ? OFFSET ?"
+            arguments += [range.limit, range.skip]
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.document)
         }
     }
 

@@ -54,6 +54,7 @@ public func buildRouter(_ services: HeraldServices, renderer: PageRenderer) -> R
     router.add(
         middleware: TokenAuthMiddleware(
             tokens: services.tokens, limiter: services.rateLimiter, teamLimiter: services.teamRateLimiter,
+            couchSessions: CouchSessionCookie(secretBox: services.secretBox),
             clientAddress: { [services] in services.clientAddress($0, $1) }
         )
     )

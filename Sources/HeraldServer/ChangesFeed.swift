@@ -29,6 +29,14 @@ struct ChangesFeed: Sendable {
     /// scan reached the end of what was committed (fewer rows than asked).
     typealias Page = @Sendable (_ since: Int64, _ limit: Int) async throws -> (results: [JSONValue], lastSeq: Int64, complete: Bool)
 
+    /// A normal or longpoll answer, laid out as CouchDB writes it — one result per line between
+    /// `{"results":[` and `],`, then `"last_seq"` — which clients that read the body line by line
+    /// (python-cloudant) depend on. The same JSON to any other parser.
+    static func body(_ results: [JSONValue], lastSeq: Int64) -> String {
+        "{\"results\":[\n" + results.map(\.jsonString).joined(separator: ",\n") + (results.isEmpty ? "" : "\n") + "],\n\"last_seq\":"
+            + JSONValue.string(String(lastSeq)).jsonString + "}\n"
+    }
+
     /// Reads a page, and moves `since` past every `seq` committed before the read when the scan
     /// was complete: commits elsewhere (another database, the event log) share the `seq` space, and
     /// a feed that did not move past them would wake for them again at once.
@@ -45,8 +53,7 @@ struct ChangesFeed: Sendable {
         tooManyFeeds: (String) -> any Error
     ) async throws -> Response {
         func answer(_ results: [JSONValue], _ lastSeq: Int64) throws -> Response {
-            try JSONResponse(status: .ok, body: .object([("results", .array(results)), ("last_seq", .string(String(lastSeq)))]))
-                .response(from: request, context: context)
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: Self.body(results, lastSeq: lastSeq))))
         }
         let commits = services.commits
         if mode == .normal {

@@ -11,11 +11,25 @@ struct TokenAuthMiddleware: RouterMiddleware {
     let limiter: RateLimiter?
     /// Requests per team, across its tokens; nil: unlimited.
     var teamLimiter: RateLimiter? = nil
+    /// CouchDB's `AuthSession` cookie (``CouchSessionCookie``), taken under `/db/` only; nil: not at all.
+    var couchSessions: CouchSessionCookie? = nil
     /// The client's address (behind a trusted proxy, the one it forwards), for the audit log.
     var clientAddress: @Sendable (Request, Context) -> String = { _, context in context.remoteAddress?.ipAddress ?? "unknown" }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let authorization = request.headers[.authorization] else { return try await next(request, context) }
+        guard let authorization = request.headers[.authorization] else {
+            guard let couchSessions, CouchSessionCookie.applies(to: request.uri.path), let cookie = request.cookies[CouchSessionCookie.name], !cookie.value.isEmpty
+            else { return try await next(request, context) }
+            // An expired or foreign cookie signs nobody in: the request goes on anonymously, as CouchDB's does.
+            guard let session = couchSessions.open(cookie.value, now: Date()) else { return try await next(request, context) }
+            // A cookie is sent by browsers on their own. Another site's page can send a POST (a
+            // form) but no PUT or DELETE without asking first (CORS), and no JSON: a POST must be
+            // JSON (SameSite=Strict keeps the cookie home besides).
+            if request.method == .post, request.headers[.contentType]?.lowercased().hasPrefix("application/json") != true {
+                throw CouchError(status: .unsupportedMediaType, error: "bad_content_type", reason: "Content-Type must be application/json")
+            }
+            return try await authenticate(session.token, request, context, next)
+        }
         let token: String
         if authorization.lowercased().hasPrefix("bearer ") {
             token = authorization.dropFirst(7).trimmingCharacters(in: .whitespaces)
@@ -25,6 +39,10 @@ struct TokenAuthMiddleware: RouterMiddleware {
         } else {
             throw Problem.unauthorized("The Authorization header must be `Bearer <token>` (or HTTP Basic with the token as the password).")
         }
+        return try await authenticate(token, request, context, next)
+    }
+
+    private func authenticate(_ token: String, _ request: Request, _ context: Context, _ next: (Request, Context) async throws -> Response) async throws -> Response {
         guard token.hasPrefix(APIToken.tokenPrefix), let stored = try await tokens.token(hash: APIToken.hash(token)) else {
             throw Problem.unauthorized("The token is not valid.")
         }
@@ -49,6 +67,14 @@ struct TokenAuthMiddleware: RouterMiddleware {
 
     /// A rate as people read it: whole numbers without decimals, slower rates with them.
     static func rate(_ limiter: RateLimiter) -> String { String(format: "%g", limiter.rate) }
+
+    /// The user of `Basic base64(user:password)`.
+    static func basicUser(_ authorization: String) -> String? {
+        guard authorization.lowercased().hasPrefix("basic "), let data = Data(base64Encoded: authorization.dropFirst(6).trimmingCharacters(in: .whitespaces)),
+            let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":")
+        else { return nil }
+        return String(text[..<colon])
+    }
 
     /// The password of `Basic base64(user:password)`.
     static func basicPassword(_ authorization: String) -> String? {

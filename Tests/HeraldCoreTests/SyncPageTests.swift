@@ -35,6 +35,15 @@ import Testing
         #expect(body["table"]?.stringValue == "leads")
         #expect(body["cursor"]?.stringValue == "3")
         #expect(body["hook_id"] == .int(7))
+        // WebhookDB's names for the hook and what it syncs.
+        #expect(body["integration_id"]?.stringValue == "7")
+        #expect(body["integration_service"]?.stringValue == "leads")
+        #expect(body["sync_timestamp"]?.stringValue != nil)
+    }
+
+    @Test func theVerificationPageIsWebhookDBs() throws {
+        let body = try JSONValue(parsing: SyncPage.verificationBody())
+        #expect(body == .object([("rows", .array([])), ("integration_id", .string("0")), ("integration_service", .string("httpsync_test")), ("table", .string("test"))]))
     }
 
     @Test func eventsTheHookDoesNotMatchAreSkippedButCovered() {

@@ -43,6 +43,7 @@ import Testing
                 }
                 let posts = receiver.received.compactMap { try? JSONValue(parsing: $0.body) }
                 #expect(posts.first?["rows"]?.arrayValue?.isEmpty == true, "the test page comes first")
+                #expect(posts.first?["integration_service"]?.stringValue == "httpsync_test", "WebhookDB's verification page")
                 let pagePosts = posts.filter { $0["rows"]?.arrayValue?.isEmpty == false }
                 #expect(pagePosts.count == 15, "13 pages and the two sent again")
                 // A page sent again is the same page.
@@ -61,6 +62,7 @@ import Testing
                 #expect(ids.count == 2500 && ids == (0..<2500).map { "r\($0)" }, "every row exactly once, in order")
                 #expect(accepted.map { $0["rows"]?.arrayValue?.count ?? 0 } == Array(repeating: 200, count: 12) + [100])
                 #expect(accepted.allSatisfy { $0["hook_id"] == .int(hook.id) && $0["table"]?.stringValue == "lead.created" })
+                #expect(accepted.allSatisfy { $0["integration_id"]?.stringValue == "\(hook.id)" && $0["integration_service"]?.stringValue == "lead.created" })
                 // Signed like every delivery; each page is in the log.
                 let signed = try #require(receiver.received.last)
                 try HubSignature.verify(signature: signed.header("X-Hub-Signature-256"), body: signed.body, secret: hook.secret)

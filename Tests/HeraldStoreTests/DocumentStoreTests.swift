@@ -94,6 +94,19 @@ import Testing
         #expect(try await store.documents(database: "leads", keys: nil, startKey: "b", endKey: "c", limit: 10).map(\.id) == ["c"])
         #expect(try await store.documents(database: "leads", keys: ["c", "x", "a"], startKey: nil, endKey: nil, limit: 10).map(\.id) == ["c", "a"])
         #expect(try await store.documents(database: "leads", keys: nil, startKey: nil, endKey: nil, limit: 1).map(\.id) == ["a"])
+        // CouchDB's reading of a range: descending from startKey down to endKey, skip, inclusive_end.
+        for id in ["d", "e"] { _ = try await put(store, id, #"{"n":1}"#) }
+        func ids(_ configure: (inout DocumentRange) -> Void) async throws -> [String] {
+            var range = DocumentRange(limit: 10)
+            configure(&range)
+            return try await store.documents(database: "leads", range: range).map(\.id)
+        }
+        #expect(try await ids { $0.descending = true } == ["e", "d", "c", "a"])
+        #expect(try await ids { $0.descending = true; $0.startKey = "d"; $0.endKey = "a" } == ["d", "c", "a"])
+        #expect(try await ids { $0.descending = true; $0.startKey = "d"; $0.endKey = "a"; $0.inclusiveEnd = false } == ["d", "c"])
+        #expect(try await ids { $0.startKey = "a"; $0.endKey = "d"; $0.inclusiveEnd = false } == ["a", "c"])
+        #expect(try await ids { $0.skip = 1; $0.limit = 2 } == ["c", "d"])
+        #expect(try await ids { $0.keys = ["a", "d", "e"]; $0.descending = true; $0.skip = 1 } == ["d", "a"])
     }
 
     @Test(arguments: FullBackend.all)

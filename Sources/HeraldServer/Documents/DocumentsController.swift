@@ -14,6 +14,13 @@ struct DocumentsController {
         let db = router.group("db").add(middleware: CouchErrorMiddleware())
         db.get("", use: welcome)
         db.get("_all_dbs", use: allDatabases)
+        // The cookie login, under /db/ and where CouchDB has it (clients given a base URL without
+        // a trailing slash resolve `_session` to the server's root).
+        for sessions in [db.group("_session"), router.group("_session").add(middleware: CouchErrorMiddleware())] {
+            sessions.post("", use: createSession)
+            sessions.get("", use: session)
+            sessions.delete("", use: deleteSession)
+        }
         db.put("{db}", use: createDatabase)
         db.get("{db}", use: databaseInfo)
         db.head("{db}", use: databaseInfo)
@@ -182,30 +189,52 @@ struct DocumentsController {
 
     // MARK: many documents
 
-    /// `GET|POST /db/{db}/_all_docs`: live documents by id (`startkey`/`endkey` as JSON strings,
-    /// `keys` as a JSON array in the query or the body, `limit`, `include_docs`).
+    /// `GET|POST /db/{db}/_all_docs`: live documents by id, as CouchDB reads the query: `startkey`
+    /// and `endkey` (or `start_key`, `end_key`; JSON strings), `key`, `keys` (a JSON array, in the
+    /// query or the body), `descending` (from `startkey` down to `endkey`), `inclusive_end`,
+    /// `skip`, `limit` and `include_docs`. `startkey_docid` and `endkey_docid` change nothing here:
+    /// an `_all_docs` row's key is its id.
     @Sendable func allDocuments(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
         let principal = try context.requirePrincipal()
         let database = try await database(context)
         let query = request.uri.queryParameters
-        func jsonParameter(_ name: String) throws -> JSONValue? {
-            try query[name[...]].map { value in
-                guard let parsed = try? JSONValue(parsing: String(value)) else { throw CouchError.badRequest("\(name) must be JSON") }
-                return parsed
+        func jsonParameter(_ names: String...) throws -> JSONValue? {
+            for name in names {
+                if let value = query[name[...]] {
+                    guard let parsed = try? JSONValue(parsing: String(value)) else { throw CouchError.badRequest("\(name) must be JSON") }
+                    return parsed
+                }
+            }
+            return nil
+        }
+        func number(_ name: String) throws -> Int? {
+            try query[name[...]].map { value -> Int in
+                guard let number = Int(String(value)), number >= 0 else { throw CouchError.badRequest("\(name) must be a number of at least 0") }
+                return number
             }
         }
-        var keys = try jsonParameter("keys")?.arrayValue?.compactMap(\.stringValue)
-        if request.method == .post, let body = try? await request.jsonBody(limit: Self.bodyLimit, ifEmpty: .null), let posted = body["keys"]?.arrayValue {
-            keys = posted.compactMap(\.stringValue)
+        func flag(_ name: String) throws -> Bool? {
+            try query[name[...]].map { value -> Bool in
+                switch value {
+                case "true": return true
+                case "false": return false
+                default: throw CouchError.badRequest("\(name) must be true or false")
+                }
+            }
         }
-        let limit = try query["limit"].map { value -> Int in
-            guard let limit = Int(String(value)), limit >= 0 else { throw CouchError.badRequest("limit must be a number") }
-            return limit
-        } ?? 10_000
-        let documents = try await store.documents(
-            database: database.name, keys: keys, startKey: try jsonParameter("startkey")?.stringValue, endKey: try jsonParameter("endkey")?.stringValue,
-            limit: limit
+        var range = DocumentRange(
+            startKey: try jsonParameter("startkey", "start_key")?.stringValue, endKey: try jsonParameter("endkey", "end_key")?.stringValue,
+            limit: try number("limit") ?? 10_000
         )
+        range.keys = try jsonParameter("keys")?.arrayValue?.compactMap(\.stringValue)
+        if let key = try jsonParameter("key")?.stringValue { range.keys = [key] }
+        if request.method == .post, let body = try? await request.jsonBody(limit: Self.bodyLimit, ifEmpty: .null), let posted = body["keys"]?.arrayValue {
+            range.keys = posted.compactMap(\.stringValue)
+        }
+        range.descending = try flag("descending") ?? false
+        range.inclusiveEnd = try flag("inclusive_end") ?? true
+        range.skip = try number("skip") ?? 0
+        let documents = try await store.documents(database: database.name, range: range)
         let team = try await principal.teamID.asyncFlatMap { try await store.team(id: $0) }
         let includeDocs = query["include_docs"] == "true"
         let rows: [JSONValue] = documents.filter { services.canRead($0, principal, team: team) }.map { document in
@@ -217,7 +246,8 @@ struct DocumentsController {
         }
         return JSONResponse(status: .ok, body: .object([
             // A team counts the rows it may read (Sync Gateway's rule for a user), never the database's.
-            ("total_rows", .int(Int64(principal.readsEveryDocument ? database.documentCount : rows.count))), ("offset", .int(0)), ("rows", .array(rows)),
+            ("total_rows", .int(Int64(principal.readsEveryDocument ? database.documentCount : rows.count))), ("offset", .int(Int64(range.skip))),
+            ("rows", .array(rows)),
         ]))
     }
 
