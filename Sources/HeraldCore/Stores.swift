@@ -224,13 +224,16 @@ public protocol DocumentStore: Sendable {
     func database(_ name: String) async throws -> DatabaseInfo?
     /// Every database's name, sorted.
     func databaseNames() async throws -> [String]
+    /// Names the member that orders the database's writes (``VersionGuard``), or none; nil when
+    /// there is no such database.
+    func setVersionField(_ field: String?, database: String) async throws -> DatabaseInfo?
     /// Deletes the database and its documents (their events stay in the log).
     func deleteDatabase(_ name: String) async throws -> Bool
     func document(database: String, id: String) async throws -> Document?
     /// In one transaction: reads the document's current revision, asks `write` for the next one and
     /// its event, appends the event and stores the document at the event's `seq`. Whatever `write`
     /// throws is rethrown and nothing is written. Throws ``StoreError/notFound(_:)`` without the database.
-    func writeDocument(database: String, id: String, _ write: @Sendable (Document?) throws -> DocumentWrite) async throws -> Document
+    func writeDocument(database: String, id: String, _ write: @Sendable (Document?, DatabaseInfo.Options) throws -> DocumentWrite) async throws -> Document
     /// Many writes in one transaction (group commit), in order, each as ``writeDocument(database:id:_:)``
     /// and each on its own: one refused write neither stops nor undoes the others.
     func writeDocuments(_ writes: [PendingDocumentWrite]) async throws -> [Result<Document, any Error>]
@@ -298,9 +301,9 @@ extension DocumentStore {
 public struct PendingDocumentWrite: Sendable {
     public var database: String
     public var id: String
-    public var write: @Sendable (Document?) throws -> DocumentWrite
+    public var write: @Sendable (Document?, DatabaseInfo.Options) throws -> DocumentWrite
 
-    public init(database: String, id: String, write: @escaping @Sendable (Document?) throws -> DocumentWrite) {
+    public init(database: String, id: String, write: @escaping @Sendable (Document?, DatabaseInfo.Options) throws -> DocumentWrite) {
         self.database = database
         self.id = id
         self.write = write

@@ -21,6 +21,8 @@ public struct SyncGatewayConfig: Sendable, Hashable {
         public var maxProcesses: Int
         /// `wait_for_process`, in milliseconds (Sync Gateway's default 5).
         public var waitForProcess: Int
+        /// `version_field` (Herald's): the member that orders the database's writes (``VersionGuard``).
+        public var versionField: String? = nil
     }
 
     public enum EventKind: String, Sendable, Hashable, CaseIterable {
@@ -86,6 +88,13 @@ public struct SyncGatewayConfig: Sendable, Hashable {
         guard case .object(let members) = value else { throw ConfigError(path: path, message: "must be an object") }
         var database = Database(name: name, handlers: [], maxProcesses: defaultMaxProcesses, waitForProcess: defaultWaitForProcess)
         for (key, setting) in members {
+            if key == "version_field" {
+                guard let field = setting.stringValue, !field.isEmpty, !field.hasPrefix("_") else {
+                    throw ConfigError(path: "\(path).version_field", message: "must name a top-level member of the documents (not starting with _)")
+                }
+                database.versionField = field
+                continue
+            }
             guard key == "event_handlers" else {
                 ignored.append("\(path).\(key)")
                 continue

@@ -249,6 +249,7 @@ enum PostgresMigrations {
             """
         ),
         ("005_github_headers", "ALTER TABLE hooks ADD COLUMN github_headers boolean NOT NULL DEFAULT true;"),
+        ("006_version_field", "ALTER TABLE databases ADD COLUMN version_field text;"),
     ]
 
     /// Applies what is pending, one node at a time (a lock held for the transaction), and refuses

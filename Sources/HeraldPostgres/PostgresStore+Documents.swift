@@ -14,15 +14,20 @@ extension PostgresStore: DocumentStore {
 
     public func database(_ name: String) async throws -> DatabaseInfo? {
         try await read { db in
-            guard let created = try await db.value("SELECT created_at FROM databases WHERE name = \(name)", as: Double.self) else { return nil }
+            guard let info = try await db.one("SELECT created_at, version_field FROM databases WHERE name = \(name)") else { return nil }
             let row = try await db.one(
                 "SELECT COUNT(*) FILTER (WHERE NOT deleted) AS n, COALESCE(MAX(seq), 0) AS seq FROM documents WHERE database = \(name)"
             )
             return DatabaseInfo(
                 name: name, documentCount: try row?("n", as: Int.self) ?? 0, updateSeq: try row?("seq", as: Int64.self) ?? 0,
-                createdAt: Date(timeIntervalSince1970: created)
+                createdAt: Date(timeIntervalSince1970: try info("created_at", as: Double.self)), versionField: try info("version_field", as: String?.self)
             )
         }
+    }
+
+    public func setVersionField(_ field: String?, database: String) async throws -> DatabaseInfo? {
+        let changed = try await write { db in try await db.run("UPDATE databases SET version_field = \(field) WHERE name = \(database) RETURNING name") > 0 }
+        return changed ? try await self.database(database) : nil
     }
 
     public func databaseNames() async throws -> [String] {
@@ -37,7 +42,7 @@ extension PostgresStore: DocumentStore {
         try await read { db in try await Self.document(database: database, id: id, in: db) }
     }
 
-    public func writeDocument(database: String, id: String, _ write: @Sendable (Document?) throws -> DocumentWrite) async throws -> Document {
+    public func writeDocument(database: String, id: String, _ write: @Sendable (Document?, DatabaseInfo.Options) throws -> DocumentWrite) async throws -> Document {
         try await self.write { db in try await Self.writeDocument(database: database, id: id, write, in: db) }
     }
 
@@ -82,15 +87,15 @@ extension PostgresStore: DocumentStore {
         case failure(any Error & Sendable)
     }
 
-    static func writeDocument(database: String, id: String, _ write: (Document?) throws -> DocumentWrite, in db: SQL) async throws -> Document {
-        guard try await db.value("SELECT 1 FROM databases WHERE name = \(database) FOR SHARE", as: Int32.self) != nil else {
+    static func writeDocument(database: String, id: String, _ write: (Document?, DatabaseInfo.Options) throws -> DocumentWrite, in db: SQL) async throws -> Document {
+        guard let options = try await db.one("SELECT version_field FROM databases WHERE name = \(database) FOR SHARE") else {
             throw StoreError.notFound("database \(database)")
         }
         // The counter first (it orders every writer), then the document's row, locked: two nodes
         // writing one document take turns and the second sees the first's revision.
         _ = try await db.value("SELECT value FROM meta WHERE key = 'event_seq' FOR UPDATE", as: Int64.self)
         let current = try await db.one("SELECT * FROM documents WHERE database = \(database) AND id = \(id) FOR UPDATE").map(document)
-        let next = try write(current)
+        let next = try write(current, DatabaseInfo.Options(versionField: try options("version_field", as: String?.self)))
         let appended = try await Self.append([next.event], targetHookID: nil, in: db)
         var document = next.document
         document.seq = appended[0].event.seq

@@ -308,6 +308,9 @@ enum SQLiteMigrations {
         migrator.registerMigration("015_github_headers") { db in
             try db.execute(sql: "ALTER TABLE hooks ADD COLUMN github_headers INTEGER NOT NULL DEFAULT 1")
         }
+        migrator.registerMigration("016_version_field") { db in
+            try db.execute(sql: "ALTER TABLE databases ADD COLUMN version_field TEXT")
+        }
         return migrator
     }
 }

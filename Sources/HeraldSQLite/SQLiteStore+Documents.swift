@@ -16,12 +16,22 @@ extension SQLiteStore: DocumentStore {
 
     public func database(_ name: String) async throws -> DatabaseInfo? {
         try await pool.read { db in
-            guard let created = try Double.fetchOne(db, sql: "SELECT created_at FROM databases WHERE name = ?", arguments: [name]) else { return nil }
+            guard let info = try Row.fetchOne(db, sql: "SELECT created_at, version_field FROM databases WHERE name = ?", arguments: [name]) else { return nil }
             let row = try Row.fetchOne(
                 db, sql: "SELECT COUNT(*) FILTER (WHERE deleted = 0), COALESCE(MAX(seq), 0) FROM documents WHERE database = ?", arguments: [name]
             )
-            return DatabaseInfo(name: name, documentCount: row?[0] ?? 0, updateSeq: row?[1] ?? 0, createdAt: Date(unixSeconds: created))
+            return DatabaseInfo(
+                name: name, documentCount: row?[0] ?? 0, updateSeq: row?[1] ?? 0, createdAt: Date(unixSeconds: info[0]), versionField: info[1]
+            )
         }
+    }
+
+    public func setVersionField(_ field: String?, database: String) async throws -> DatabaseInfo? {
+        let changed = try await pool.write { db in
+            try db.execute(sql: "UPDATE databases SET version_field = ? WHERE name = ?", arguments: [field, database])
+            return db.changesCount > 0
+        }
+        return changed ? try await self.database(database) : nil
     }
 
     public func databaseNames() async throws -> [String] {
@@ -39,7 +49,7 @@ extension SQLiteStore: DocumentStore {
         try await pool.read { db in try Self.document(database: database, id: id, in: db) }
     }
 
-    public func writeDocument(database: String, id: String, _ write: @Sendable (Document?) throws -> DocumentWrite) async throws -> Document {
+    public func writeDocument(database: String, id: String, _ write: @Sendable (Document?, DatabaseInfo.Options) throws -> DocumentWrite) async throws -> Document {
         try await pool.write { db in
             raise(.events, in: db)
             return try Self.writeDocument(database: database, id: id, write, in: db)
@@ -74,12 +84,12 @@ extension SQLiteStore: DocumentStore {
         }
     }
 
-    static func writeDocument(database: String, id: String, _ write: (Document?) throws -> DocumentWrite, in db: Database) throws -> Document {
-        guard try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM databases WHERE name = ?"), arguments: [database]) != nil else {
+    static func writeDocument(database: String, id: String, _ write: (Document?, DatabaseInfo.Options) throws -> DocumentWrite, in db: Database) throws -> Document {
+        guard let options = try Row.fetchOne(db.cachedStatement(sql: "SELECT version_field FROM databases WHERE name = ?"), arguments: [database]) else {
             throw StoreError.notFound("database \(database)")
         }
         let current = try Self.document(database: database, id: id, in: db)
-        let next = try write(current)
+        let next = try write(current, DatabaseInfo.Options(versionField: options[0]))
         let appended = try Self.append([next.event], targetHookID: nil, in: db)
         var document = next.document
         document.seq = appended[0].event.seq

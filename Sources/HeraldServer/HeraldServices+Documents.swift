@@ -40,8 +40,8 @@ extension HeraldServices {
     /// Writes a document through MVCC; its `document_changed` event is appended in the same
     /// transaction and fanned out by the engine.
     func writeDocument(database: String, id: String, _ input: DocumentInput) async throws -> Document {
-        let pending = PendingDocumentWrite(database: database, id: id) { current in
-            let next = try DocumentMVCC.apply(input, to: current, database: database, id: id, seq: 0)
+        let pending = PendingDocumentWrite(database: database, id: id) { current, options in
+            let next = try DocumentMVCC.apply(input, to: current, database: database, id: id, seq: 0, versionGuard: options.versionGuard)
             let event = NewEvent(type: DatabaseInfo.changeEventType(database), data: DocumentMVCC.eventData(next, previous: current), channels: DocumentMVCC.eventChannels(next))
             return DocumentWrite(document: next, event: event)
         }

@@ -88,4 +88,18 @@ import Testing
     func databaseNames(_ name: String, _ valid: Bool) {
         #expect(DatabaseInfo.isValidName(name) == valid)
     }
+
+    @Test func aVersionFieldOrdersNumbersInstantsAndStrings() {
+        let guardian = VersionGuard(field: "updated_at")
+        #expect(guardian.verdict(#"{"updated_at":10}"#, over: #"{"updated_at":9.5}"#) == .newer)
+        #expect(guardian.verdict(#"{"updated_at":9}"#, over: #"{"updated_at":9}"#) != .newer)
+        // Instants, whatever their offsets: 02:00+02:00 is midnight UTC, before 01:00Z.
+        #expect(guardian.verdict(#"{"updated_at":"2026-01-01T02:00:00+02:00"}"#, over: #"{"updated_at":"2026-01-01T01:00:00Z"}"#) != .newer)
+        #expect(guardian.verdict(#"{"updated_at":"2026-01-01T01:00:01Z"}"#, over: #"{"updated_at":"2026-01-01T01:00:00Z"}"#) == .newer)
+        #expect(guardian.verdict(#"{"updated_at":"b"}"#, over: #"{"updated_at":"a"}"#) == .newer)
+        // Either side without the field: revisions decide.
+        #expect(guardian.verdict(#"{"v":1}"#, over: #"{"updated_at":"a"}"#) == .unversioned)
+        #expect(guardian.verdict(#"{"updated_at":"a"}"#, over: #"{"v":1}"#) == .unversioned)
+        #expect(guardian.verdict(#"{"updated_at":1}"#, over: #"{"updated_at":"a"}"#) == .unversioned)
+    }
 }

@@ -31,6 +31,13 @@ import Testing
         #expect(database.handlers[1].path == "databases.leads.event_handlers.db_state_changed[0]")
     }
 
+    @Test func aDatabaseMayNameTheMemberThatOrdersItsWrites() throws {
+        let config = try SyncGatewayConfig(text: #"{"databases": {"rows": {"version_field": "updated_at"}, "leads": {}}}"#)
+        #expect(config.databases.first { $0.name == "rows" }?.versionField == "updated_at")
+        #expect(config.databases.first { $0.name == "leads" }?.versionField == nil)
+        #expect(throws: ConfigError.self) { try SyncGatewayConfig(text: #"{"databases": {"rows": {"version_field": "_rev"}}}"#) }
+    }
+
     @Test(arguments: [
         (
             #"{"databases":{"leads":{"event_handlers":{"document_changed":[{"handler":"webhook","url":"http://a/"},{"handler":"webhook"}]}}}}"#,

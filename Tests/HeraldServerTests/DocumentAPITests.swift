@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import HeraldCore
 import NIOHTTP1
 import Testing
@@ -205,6 +206,61 @@ import Testing
             #expect(try await herald.call(.GET, "/db/leads/ours", token: nil, headers: ["Authorization": basic]).status == 200)
             let noAuth = try await herald.call(.GET, "/db/leads/ours", token: nil)
             #expect(noAuth.status == 401 && noAuth.json["error"]?.stringValue == "unauthorized")
+        }
+    }
+}
+
+@Suite struct StaleWriteTests {
+    /// WebhookDB's conditional upsert: a database that names a version field discards a write whose
+    /// version is not newer than the stored one, and takes a newer one without a revision.
+    @Test func anOlderVersionIsDiscardedAndANewerOneWinsWithoutARevision() async throws {
+        try await HeraldHarness.run { herald in
+            let provider = try await herald.providerToken()
+            let created = try await herald.call(.PUT, "/db/rows", token: herald.adminToken, body: #"{"version_field":"updated_at"}"#)
+            #expect(created.status == 201, "\(created.text)")
+            #expect(try await herald.call(.GET, "/db/rows", token: provider).json["version_field"]?.stringValue == "updated_at")
+            let first = try await herald.call(.PUT, "/db/rows/r1", token: provider, body: #"{"updated_at":"2026-01-02T00:00:00Z","v":2}"#)
+            #expect(first.status == 201)
+            let rev = try #require(first.json["rev"]?.stringValue)
+            let seq = try await herald.store.lastSeq()
+
+            // Older, without a revision (as WebhookDB upserts): discarded, said so, nothing raised.
+            let older = try await herald.call(.PUT, "/db/rows/r1", token: provider, body: #"{"updated_at":"2026-01-01T00:00:00Z","v":1}"#)
+            #expect(older.status == 200 && older.json["stale"] == .bool(true) && older.json["rev"]?.stringValue == rev, "\(older.text)")
+            #expect(try await herald.call(.GET, "/db/rows/r1", token: provider).json["v"] == .int(2))
+            #expect(try await herald.store.lastSeq() == seq, "a discarded write appends no event")
+            // The same version is not newer either; in a bulk write it is reported per document.
+            let bulk = try await herald.call(
+                .POST, "/db/rows/_bulk_docs", token: provider,
+                body: #"{"docs":[{"_id":"r1","updated_at":"2026-01-02T00:00:00Z","v":9},{"_id":"r2","updated_at":"2026-01-01T00:00:00Z"}]}"#
+            )
+            #expect(bulk.json.arrayValue?.first?["stale"] == .bool(true), "\(bulk.text)")
+            #expect(bulk.json.arrayValue?.last?["rev"]?.stringValue?.hasPrefix("1-") == true)
+
+            // Newer, without a revision: written on top of the stored one.
+            let newer = try await herald.call(.PUT, "/db/rows/r1", token: provider, body: #"{"updated_at":"2026-01-03T00:00:00Z","v":3}"#)
+            #expect(newer.status == 201 && newer.json["rev"]?.stringValue?.hasPrefix("2-") == true, "\(newer.text)")
+            // A stale revision is still a conflict, whatever the version.
+            let conflict = try await herald.call(.PUT, "/db/rows/r1", token: provider, body: #"{"_rev":"\#(rev)","updated_at":"2026-01-04T00:00:00Z"}"#)
+            #expect(conflict.status == 409)
+
+            // Without a version field, revisions alone decide (CouchDB's rule).
+            #expect(try await herald.call(.PUT, "/db/rows", token: herald.adminToken, body: #"{"version_field":null}"#).status == 200)
+            #expect(try await herald.call(.PUT, "/db/rows/r1", token: provider, body: #"{"updated_at":"2027-01-01T00:00:00Z"}"#).status == 409)
+            #expect(try await herald.call(.PUT, "/db/rows", token: herald.adminToken).status == 412)
+            #expect(try await herald.call(.PUT, "/db/rows", token: herald.adminToken, body: #"{"version_field":"_rev"}"#).status == 400)
+        }
+    }
+}
+
+extension StaleWriteTests {
+    @Test func theConfigFileNamesADatabasesVersionFieldAndTakesItBack() async throws {
+        try await HeraldHarness.run { herald in
+            let logger = Logger(label: "config")
+            _ = try await herald.services.applyConfigFile(try SyncGatewayConfig(text: #"{"databases":{"rows":{"version_field":"updated_at"}}}"#), logger: logger)
+            #expect(try await herald.store.database("rows")?.versionField == "updated_at")
+            _ = try await herald.services.applyConfigFile(try SyncGatewayConfig(text: #"{"databases":{"rows":{}}}"#), logger: logger)
+            #expect(try await herald.store.database("rows")?.versionField == nil)
         }
     }
 }

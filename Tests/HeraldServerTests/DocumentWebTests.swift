@@ -50,6 +50,22 @@ import Testing
         }
     }
 
+    @Test func anAdminNamesTheVersionFieldThatDiscardsStaleWrites() async throws {
+        try await HeraldHarness.run { herald in
+            _ = try await herald.store.createDocumentDatabase("rows")
+            let admin = try await signedIn(herald, "admin@example.org", role: .admin, team: nil)
+            #expect(try await admin.get("/documents/rows").html.contains("Revisions alone decide"))
+            let saved = try await admin.submit(from: "/documents/rows", to: "/documents/rows/version-field", [("version_field", "updated_at")])
+            #expect(saved.status == 303)
+            #expect(try await herald.store.database("rows")?.versionField == "updated_at")
+            #expect(try await admin.follow(saved).html.contains("Writes are ordered by <code>updated_at</code>"))
+            let refused = try await admin.submit(from: "/documents/rows", to: "/documents/rows/version-field", [("version_field", "_rev")])
+            #expect(refused.status == 422)
+            #expect(try await admin.submit(from: "/documents/rows", to: "/documents/rows/version-field", [("version_field", "")]).status == 303)
+            #expect(try await herald.store.database("rows")?.versionField == nil)
+        }
+    }
+
     @Test(.timeLimit(.minutes(2)))
     func theDatabasePageStreamsLiveChanges() async throws {
         try await HeraldHarness.run { herald in

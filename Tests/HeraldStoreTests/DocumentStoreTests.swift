@@ -6,7 +6,7 @@ import Testing
 @Suite struct DocumentStoreTests {
     func put(_ store: any HeraldStore, _ id: String, _ json: String, database: String = "leads") async throws -> Document {
         let input = try DocumentInput(try JSONValue(parsing: json))
-        return try await store.writeDocument(database: database, id: id) { current in
+        return try await store.writeDocument(database: database, id: id) { current, _ in
             let document = try DocumentMVCC.apply(input, to: current, database: database, id: id, seq: 0)
             let event = NewEvent(
                 type: DatabaseInfo.changeEventType(database), data: DocumentMVCC.eventData(document, previous: current), channels: document.channels
@@ -86,7 +86,7 @@ import Testing
         _ = try await store.createDatabase("leads", now: Date())
         for id in ["c", "a", "b"] { _ = try await put(store, id, #"{"n":1}"#) }
         let b = try #require(try await store.document(database: "leads", id: "b"))
-        _ = try await store.writeDocument(database: "leads", id: "b") { current in
+        _ = try await store.writeDocument(database: "leads", id: "b") { current, _ in
             let tombstone = try DocumentMVCC.apply(.deletion(revision: b.revision.description), to: current, database: "leads", id: "b", seq: 0)
             return DocumentWrite(document: tombstone, event: NewEvent(type: "leads.document_changed", data: "{}"))
         }
@@ -135,7 +135,7 @@ import Testing
         _ = try await put(store, "taken", #"{"n":0}"#)
         func pending(_ id: String, database: String = "leads") throws -> PendingDocumentWrite {
             let input = try DocumentInput(try JSONValue(parsing: #"{"n":1}"#))
-            return PendingDocumentWrite(database: database, id: id) { current in
+            return PendingDocumentWrite(database: database, id: id) { current, _ in
                 let document = try DocumentMVCC.apply(input, to: current, database: database, id: id, seq: 0)
                 return DocumentWrite(document: document, event: NewEvent(type: "leads.document_changed", data: "{}"))
             }

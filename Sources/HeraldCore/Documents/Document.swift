@@ -42,12 +42,16 @@ public struct DatabaseInfo: Sendable, Hashable {
     /// The `seq` of its latest write (0 before any).
     public var updateSeq: Int64
     public var createdAt: Date
+    /// The member whose value orders a document's writes (WebhookDB's conditional upsert,
+    /// ``VersionGuard``); nil: revisions alone decide.
+    public var versionField: String?
 
-    public init(name: String, documentCount: Int, updateSeq: Int64, createdAt: Date) {
+    public init(name: String, documentCount: Int, updateSeq: Int64, createdAt: Date, versionField: String? = nil) {
         self.name = name
         self.documentCount = documentCount
         self.updateSeq = updateSeq
         self.createdAt = createdAt
+        self.versionField = versionField
     }
 
     /// Lower-case letters, digits, `_` and `-`, starting with a letter, at most 63: the name is also
@@ -58,6 +62,13 @@ public struct DatabaseInfo: Sendable, Hashable {
             (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "_")
                 || $0 == UInt8(ascii: "-")
         }
+    }
+
+    /// What a write is decided against besides the current revision, read in the write's transaction.
+    public struct Options: Sendable, Hashable {
+        public var versionField: String?
+        public init(versionField: String? = nil) { self.versionField = versionField }
+        public var versionGuard: VersionGuard? { versionField.map(VersionGuard.init) }
     }
 
     /// The type of the events a database's writes append.
@@ -77,6 +88,49 @@ public enum DocumentWriteError: Error, Sendable, Hashable {
     case notFound(reason: String)
     /// 400 `bad_request`.
     case badRequest(String)
+    /// Not an error to the writer: the write carries a version no newer than the stored
+    /// document's (``VersionGuard``), so it is discarded — the document keeps `revision`, and no
+    /// event is raised.
+    case stale(revision: String, reason: String)
+}
+
+/// WebhookDB's conditional upsert, for a database that names a version field (`updated_at`): a
+/// write whose version is not newer than the stored document's is discarded, and one that is newer
+/// may be written without the current revision — the version orders the writes. Values compare as
+/// numbers when both are, as instants when both are RFC 3339 timestamps, else as strings; a write
+/// or a stored document without the field is decided by revisions alone.
+public struct VersionGuard: Sendable, Hashable {
+    public let field: String
+
+    public init(field: String) { self.field = field }
+
+    public enum Verdict: Sendable, Hashable {
+        /// Neither side carries a version: revisions decide.
+        case unversioned
+        case newer
+        /// Discarded; why, in words.
+        case stale(String)
+    }
+
+    /// How the body `incoming` stands to the stored body `stored`.
+    public func verdict(_ incoming: String, over stored: String) -> Verdict {
+        guard let new = Self.member(field, of: incoming), let old = Self.member(field, of: stored) else { return .unversioned }
+        let order: ComparisonResult? =
+            if let a = new.numberValue, let b = old.numberValue { a < b ? .orderedAscending : a > b ? .orderedDescending : .orderedSame }
+            else if let a = new.stringValue.flatMap(Timestamp.parse), let b = old.stringValue.flatMap(Timestamp.parse) { a.compare(b) }
+            else if let a = new.stringValue, let b = old.stringValue { a < b ? .orderedAscending : a > b ? .orderedDescending : .orderedSame }
+            else { nil }
+        switch order {
+        case .orderedDescending?: return .newer
+        case nil: return .unversioned
+        default: return .stale("\(field) \(new.jsonString) is not newer than the stored \(old.jsonString)")
+        }
+    }
+
+    private static func member(_ name: String, of body: String) -> JSONValue? {
+        guard let value = (try? JSONValue(parsing: Data(body.utf8)))?[name], !value.isNull else { return nil }
+        return value
+    }
 }
 
 /// A document write as submitted: the body with its special members taken out.
@@ -147,9 +201,21 @@ public enum DocumentMVCC {
     /// - a live document needs its current revision (none: `exists`; another: `revisionConflict`);
     /// - a tombstone may be written again without a revision or with its own (the document comes
     ///   back, one generation later); deleting it again is 404 `deleted`.
+    ///
+    /// With a `versionGuard` (the database names a version field), a write to a live document that
+    /// carries a version is decided by it first: not newer is ``DocumentWriteError/stale(revision:reason:)``,
+    /// newer needs no revision (a given one must still be the current one).
     public static func apply(
-        _ input: DocumentInput, to current: Document?, database: String, id: String, seq: Int64
+        _ input: DocumentInput, to current: Document?, database: String, id: String, seq: Int64, versionGuard: VersionGuard? = nil
     ) throws(DocumentWriteError) -> Document {
+        var input = input
+        if let versionGuard, let current, !current.deleted, !input.deleted {
+            switch versionGuard.verdict(input.body, over: current.body) {
+            case .stale(let reason): throw .stale(revision: current.revision.description, reason: reason)
+            case .newer where input.revision == nil: input.revision = current.revision.description
+            case .newer, .unversioned: break
+            }
+        }
         let given = try input.revision.map { text throws(DocumentWriteError) -> Revision in
             guard let revision = Revision(text) else { throw .badRequest("Invalid revision ID \(text)") }
             return revision

@@ -27,6 +27,9 @@ struct CouchError: Error, HTTPResponseError {
         case .revisionConflict: self.init(status: .conflict, error: "conflict", reason: "Document revision conflict")
         case .notFound(let reason): self = .notFound(reason)
         case .badRequest(let reason): self = .badRequest(reason)
+        // Answered as a success where it happens (``DocumentsController/answer(id:status:_:)``); as
+        // an error only where a stale write cannot be told apart.
+        case .stale(_, let reason): self.init(status: .conflict, error: "stale", reason: reason)
         }
     }
 

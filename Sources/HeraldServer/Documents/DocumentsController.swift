@@ -56,18 +56,41 @@ struct DocumentsController {
         return JSONResponse(status: .ok, body: .array(try await store.databaseNames().map(JSONValue.string)))
     }
 
+    /// `PUT /db/{db}` creates a database. A body `{"version_field": "updated_at"}` (or null) names
+    /// the member that orders its writes (``VersionGuard``): set at creation, or changed on an
+    /// existing database (200), which is otherwise 412 `file_exists` as in CouchDB.
     @Sendable func createDatabase(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
         _ = try context.require(.admin)
         let name = try context.parameters.require("db")
         guard DatabaseInfo.isValidName(name) else {
             throw CouchError.badRequest("Illegal database name: lower-case letters, digits, _ and -, starting with a letter, at most 63")
         }
+        let body = try await request.jsonBody(limit: 16 * 1024, ifEmpty: .object([]))
+        guard case .object(let members) = body, members.allSatisfy({ $0.key == "version_field" }) else {
+            throw CouchError.badRequest("The body may hold version_field only")
+        }
+        let versionField = members.first.map(\.value)
+        if let versionField, !versionField.isNull {
+            guard let field = versionField.stringValue, DocumentsController.isValidVersionField(field) else {
+                throw CouchError.badRequest("version_field must be a top-level member's name (not starting with _) or null")
+            }
+        }
         do {
             _ = try await services.createDatabase(name)
         } catch StoreError.conflict {
-            throw CouchError(status: .preconditionFailed, error: "file_exists", reason: "The database could not be created, the file already exists.")
+            guard let versionField else {
+                throw CouchError(status: .preconditionFailed, error: "file_exists", reason: "The database could not be created, the file already exists.")
+            }
+            _ = try await store.setVersionField(versionField.stringValue, database: name)
+            return JSONResponse(status: .ok, body: .object([("ok", .bool(true)), ("version_field", versionField)]))
         }
+        if let field = versionField?.stringValue { _ = try await store.setVersionField(field, database: name) }
         return JSONResponse(status: .created, body: .object([("ok", .bool(true))]))
+    }
+
+    /// A version field names a top-level member a client may write.
+    static func isValidVersionField(_ field: String) -> Bool {
+        !field.isEmpty && field.utf8.count <= 128 && !field.hasPrefix("_")
     }
 
     /// The database the path names, checked to exist (without counting its documents). Single
@@ -93,6 +116,7 @@ struct DocumentsController {
         ]
         if principal.readsEveryDocument { pairs.append(("doc_count", .int(Int64(info.documentCount)))) }
         pairs += [("instance_start_time", .string(String(Int64(info.createdAt.timeIntervalSince1970 * 1_000_000)))), ("state", .string("Online"))]
+        pairs.append(("version_field", info.versionField.map(JSONValue.string) ?? .null))
         return JSONResponse(status: .ok, body: .object(pairs))
     }
 
@@ -122,6 +146,21 @@ struct DocumentsController {
         guard !id.isEmpty, !id.hasPrefix("_") else { throw .badRequest("Only reserved document ids may start with underscore.") }
     }
 
+    /// The answer to a write of `id`: the new revision, or, for a write whose version is not newer
+    /// than the stored document's (WebhookDB's conditional upsert), 200 with the stored revision,
+    /// `"stale": true` and why — nothing written, no event raised.
+    func answer(id: String, status: HTTPResponse.Status = .created, _ write: () async throws -> Document) async throws -> JSONResponse {
+        do {
+            return written(try await write(), status: status)
+        } catch DocumentWriteError.stale(let revision, let reason) {
+            return JSONResponse(
+                status: .ok,
+                body: .object([("ok", .bool(true)), ("id", .string(id)), ("rev", .string(revision)), ("stale", .bool(true)), ("reason", .string(reason))]),
+                headers: [.eTag: "\"\(revision)\""]
+            )
+        }
+    }
+
     func written(_ document: Document, status: HTTPResponse.Status = .created) -> JSONResponse {
         JSONResponse(
             status: status, body: .object([("ok", .bool(true)), ("id", .string(document.id)), ("rev", .string(document.revision.description))]),
@@ -141,7 +180,7 @@ struct DocumentsController {
         if let rev = request.uri.queryParameters["rev"].map(String.init) ?? request.headers[.ifMatch]?.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) {
             input.revision = rev
         }
-        return written(try await services.writeDocument(database: database, id: id, input))
+        return try await answer(id: id) { try await services.writeDocument(database: database, id: id, input) }
     }
 
     @Sendable func postDocument(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
@@ -151,7 +190,7 @@ struct DocumentsController {
         let input = try await input(request)
         let id = input.id ?? Identifier.deliveryID().replacingOccurrences(of: "-", with: "")
         try Self.checkID(id)
-        return written(try await services.writeDocument(database: database, id: id, input))
+        return try await answer(id: id) { try await services.writeDocument(database: database, id: id, input) }
     }
 
     @Sendable func deleteDocument(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
@@ -270,6 +309,9 @@ struct DocumentsController {
                 try Self.checkID(id)
                 let document = try await services.writeDocument(database: database, id: id, try DocumentInput(item))
                 results.append(.object([("id", .string(id)), ("rev", .string(document.revision.description))]))
+            } catch DocumentWriteError.stale(let revision, let reason) {
+                // Discarded as older than what is stored: not an error to the writer.
+                results.append(.object([("id", .string(id)), ("rev", .string(revision)), ("stale", .bool(true)), ("reason", .string(reason))]))
             } catch let error as DocumentWriteError {
                 let couch = CouchError(error)
                 results.append(.object([("id", .string(id)), ("error", .string(couch.error)), ("reason", .string(couch.reason))]))

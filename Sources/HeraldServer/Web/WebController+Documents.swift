@@ -62,8 +62,21 @@ extension WebController {
         return renderer.render("database", page(signIn, title: "Database \(info.name)", [
             "name": info.name, "count": info.documentCount, "seq": info.updateSeq, "search": search,
             "documents": documents.map { ["id": $0.id, "rev": $0.revision.description, "channels": $0.channels.joined(separator: ", ")] },
-            "empty": documents.isEmpty,
+            "empty": documents.isEmpty, "versionField": info.versionField ?? "", "hasVersionField": info.versionField != nil,
+            "isAdmin": signIn.user.role == .admin,
         ]))
+    }
+
+    /// The database's version field (WebhookDB's conditional upsert): blank for none.
+    @Sendable func setVersionFieldFromForm(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        let signIn = try requireAdmin(context)
+        let info = try await databaseNamed(context)
+        let field = try await checkedForm(request, signIn).trimmed("version_field")
+        guard field.isEmpty || DocumentsController.isValidVersionField(field) else {
+            throw HTTPError(.unprocessableContent, message: "A version field names a top-level member of the documents, not starting with _.")
+        }
+        _ = try await store.setVersionField(field.isEmpty ? nil : field, database: info.name)
+        return Response.redirect(to: "/documents/\(info.name)")
     }
 
     @Sendable func documentPage(_ request: Request, context: HeraldRequestContext) async throws -> HTML {

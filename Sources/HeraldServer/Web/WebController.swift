@@ -50,6 +50,7 @@ struct WebController {
         web.get("/documents", use: databasesPage)
         web.post("/documents", use: createDatabaseFromForm)
         web.get("/documents/{db}", use: databasePage)
+        web.post("/documents/{db}/version-field", use: setVersionFieldFromForm)
         web.get("/documents/{db}/changes", use: databaseChanges)
         web.get("/documents/{db}/{docid}", use: documentPage)
         addPeopleRoutes(to: web)
