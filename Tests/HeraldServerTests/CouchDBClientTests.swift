@@ -39,7 +39,7 @@ import Testing
 
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasPython(Self.modules)), "needs Python with cloudant and pycouchdb"))
     func cloudantAndPycouchdbReadWriteAndFollowChangesUnchanged() async throws {
-        let python = try ExternalTools.require(ExternalTools.python(importing: Self.modules), "Python with cloudant and pycouchdb")
+        let python = try await ExternalTools.requirePython(importing: Self.modules)
         try await HeraldHarness.run { herald in
             let provider = try await herald.providerToken()
             #expect(try await herald.call(.PUT, "/db/leads", token: herald.adminToken).status == 201)

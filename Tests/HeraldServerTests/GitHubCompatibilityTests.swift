@@ -31,15 +31,17 @@ import Testing
             print("verified", event.event, event.delivery_id)
         """
 
-    static func check(_ requests: [TestReceiver.Received], secret: String) throws -> String {
-        let python = try ExternalTools.require(ExternalTools.python(importing: "gidgethub, github_webhook, flask"), "Python with gidgethub, github-webhook and flask")
+    /// Off the concurrency pool: Python takes a while to import Flask, and the servers of the
+    /// other suites in this process need the pool's threads meanwhile.
+    static func check(_ requests: [TestReceiver.Received], secret: String) async throws -> String {
+        let python = try await ExternalTools.requirePython(importing: "gidgethub, github_webhook, flask")
         let items = JSONValue.array(requests.map { request in
             .object([
                 ("headers", .object(request.headers.map { ($0.0, .string($0.1)) })),
                 ("body", .string(Data(request.body).base64EncodedString())),
             ])
         })
-        let result = try ExternalTools.run(python, ["-c", receivers, secret, items.jsonString])
+        let result = try await ExternalTools.runOffPool(python, ["-c", receivers, secret, items.jsonString])
         #expect(result.status == 0, "\(result.output)")
         return result.output
     }
@@ -78,7 +80,7 @@ import Testing
                 let again = receiver.received.filter { $0.header("X-GitHub-Event") == "lead.created" }[1]
                 #expect(again.header("X-GitHub-Delivery") == deliveryID)
 
-                let output = try Self.check([first, again], secret: "github-recipe-secret")
+                let output = try await Self.check([first, again], secret: "github-recipe-secret")
                 #expect(output.components(separatedBy: "verified lead.created \(deliveryID)").count == 3, "\(output)")
 
                 // GitHub's deliveries API names, beside Herald's.
@@ -106,13 +108,13 @@ import Testing
                 _ = try await herald.emit(provider, lead)
                 try await eventually("the lead") { receiver.received.contains { $0.header("X-GitHub-Event") == "lead.created" } }
                 let during = try #require(receiver.received.first { $0.header("X-GitHub-Event") == "lead.created" })
-                _ = try Self.check([during], secret: hook.secret)
+                _ = try await Self.check([during], secret: hook.secret)
 
                 #expect(try await herald.call(.POST, "/api/hooks/\(hook.id)/secret/finish", token: bde.token).status == 200)
                 _ = try await herald.emit(provider, lead)
                 try await eventually("the second lead") { receiver.received.filter { $0.header("X-GitHub-Event") == "lead.created" }.count == 2 }
                 let after = receiver.received.filter { $0.header("X-GitHub-Event") == "lead.created" }[1]
-                _ = try Self.check([after], secret: newSecret)
+                _ = try await Self.check([after], secret: newSecret)
                 #expect(throws: WebhookVerificationError.noMatchingSignature) {
                     try HubSignature.verify(signature: after.header("X-Hub-Signature-256"), body: after.body, secret: hook.secret)
                 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import HeraldDelivery
 import Testing
 
@@ -22,8 +23,19 @@ enum ExternalTools {
         return FileManager.default.isExecutableFile(atPath: fallback.path) ? fallback : nil
     }
 
-    /// A Python interpreter that can import `module`: `HERALD_TEST_PYTHON`, then `.venv-test`, then `python3`.
+    /// A Python interpreter that can import `module`: `HERALD_TEST_PYTHON`, then `.venv-test`, then
+    /// `python3`. Found once per module list: each look starts Python, which holds the calling
+    /// thread — a thread of the concurrency pool, when a test's trait or body asks — while it imports.
     static func python(importing module: String) -> String? {
+        if let found = pythons.withLock({ $0[module] }) { return found }
+        let found = findPython(importing: module)
+        pythons.withLock { $0[module] = .some(found) }
+        return found
+    }
+
+    private static let pythons = Mutex<[String: String?]>([:])
+
+    private static func findPython(importing module: String) -> String? {
         var candidates: [String] = []
         if let configured = ProcessInfo.processInfo.environment["HERALD_TEST_PYTHON"] { candidates.append(configured) }
         candidates.append(packageRoot.appendingPathComponent(".venv-test/bin/python").path)
@@ -50,7 +62,8 @@ enum ExternalTools {
 
     /// For `@Test(.enabled(if:))`: a test that needs a tool runs under CI always (a missing tool then
     /// fails it) and elsewhere only when the tool is here, so a skip shows as a skip, never as a pass.
-    static func runs(needing available: Bool) -> Bool { isCI || available }
+    /// Under CI the tool's look is not even made (it would start a program while the trait is read).
+    static func runs(needing available: @autoclosure () -> Bool) -> Bool { isCI || available() }
     /// The tenant-isolation loads: under CI, in their own step (`HERALD_TEST_ISOLATION=1`); elsewhere always.
     static var isolationStep: Bool { ProcessInfo.processInfo.environment["HERALD_TEST_ISOLATION"] == "1" || !isCI }
 
@@ -67,6 +80,14 @@ enum ExternalTools {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async { continuation.resume(with: Result { try run(path, arguments) }) }
         }
+    }
+
+    /// ``python(importing:)`` looked for on a dispatch thread, required as ``require(_:_:)`` does.
+    static func requirePython(importing modules: String) async throws -> String {
+        let found = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: python(importing: modules)) }
+        }
+        return try require(found, "Python with \(modules)")
     }
 
     /// The tool a test's `.enabled(if:)` trait found: under CI that trait runs the test whether or
