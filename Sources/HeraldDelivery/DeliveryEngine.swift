@@ -146,6 +146,13 @@ public final class DeliveryEngine: Service, Sendable {
         }
     }
 
+    /// Releases the HTTP clients and script workers of an engine that was never run (a router
+    /// answered in memory); ``run()`` releases its own when it ends.
+    public func shutdown() async {
+        await clients.shutdown()
+        scripts.shutdown()
+    }
+
     /// Whether ``run()`` is running (readiness).
     public var isRunning: Bool { running.load(ordering: .relaxed) }
     private let running = Atomic<Bool>(false)
