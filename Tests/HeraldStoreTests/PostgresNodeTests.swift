@@ -17,7 +17,7 @@ import Testing
     }
 
     // Waits for signals: bounded, so a lost one fails the test instead of stalling the run.
-    @Test(.enabled(if: available, "needs a PostgreSQL server (HERALD_TEST_POSTGRES_URL)"), .timeLimit(.minutes(1)))
+    @Test(.enabled(if: available, "needs a PostgreSQL server (HERALD_TEST_POSTGRES_URL); under CI, runs in its own step (HERALD_TEST_STORE_STEP=1)"), .timeLimit(.minutes(1)))
     func aNodeHearsOfAnotherNodesAppendsAndDeliveries() async throws {
         let (listener, writer) = try await Self.twoNodes()
         defer { listener.close(); writer.close() }
@@ -32,7 +32,7 @@ import Testing
         #expect(heard.isSuperset(of: [.events, .deliveries]))
     }
 
-    @Test(.enabled(if: available, "needs a PostgreSQL server (HERALD_TEST_POSTGRES_URL)"))
+    @Test(.enabled(if: available, "needs a PostgreSQL server (HERALD_TEST_POSTGRES_URL); under CI, runs in its own step (HERALD_TEST_STORE_STEP=1)"))
     func aLiveClaimIsLeftAloneAndAnExpiredOneIsTakenByAnotherNode() async throws {
         let (dying, survivor) = try await Self.twoNodes(leaseMargin: 1)
         defer { dying.close(); survivor.close() }
