@@ -283,6 +283,15 @@ public struct DocumentRange: Sendable, Hashable {
         self.limit = limit
     }
 
+    /// The ids the range spans, whatever its direction: descending reads from `startKey` down to
+    /// `endKey`, so the end is then the lower bound. A store reads ids between these, in the
+    /// range's order, past `skip`, at most `limit`.
+    public var bounds: (lower: (id: String, inclusive: Bool)?, upper: (id: String, inclusive: Bool)?) {
+        let start = startKey.map { (id: $0, inclusive: true) }
+        let end = endKey.map { (id: $0, inclusive: inclusiveEnd) }
+        return descending ? (end, start) : (start, end)
+    }
+
     /// `keys`, as the range lists them.
     public var orderedKeys: [String]? {
         keys.map { Array((descending ? $0.reversed() : $0).dropFirst(skip).prefix(limit)) }

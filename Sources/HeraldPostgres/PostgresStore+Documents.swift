@@ -130,21 +130,18 @@ extension PostgresStore: DocumentStore {
                 }
                 return found
             }
-            // Byte order of ids, as the SQLite store and CouchDB's raw collation give; descending
-            // reads from startKey down to endKey.
-            let (low, high) = range.descending ? (range.endKey, range.startKey) : (range.startKey, range.endKey)
-            let lowInclusive = !range.descending || range.inclusiveEnd
-            let highInclusive = range.descending || range.inclusiveEnd
+            // Byte order of ids, as the SQLite store and CouchDB's raw collation give.
+            let (lower, upper) = range.bounds
             var sql = "SELECT * FROM documents WHERE database = $1 AND NOT deleted"
             var binds = PostgresBindings()
             binds.append(database)
-            if let low {
-                binds.append(low)
-                sql += " AND id COLLATE \"C\" \(lowInclusive ? ">=" : ">") $\(binds.count)"
+            if let lower {
+                binds.append(lower.id)
+                sql += " AND id COLLATE \"C\" \(lower.inclusive ? ">=" : ">") $\(binds.count)"
             }
-            if let high {
-                binds.append(high)
-                sql += " AND id COLLATE \"C\" \(highInclusive ? "<=" : "<") $\(binds.count)"
+            if let upper {
+                binds.append(upper.id)
+                sql += " AND id COLLATE \"C\" \(upper.inclusive ? "<=" : "<") $\(binds.count)"
             }
             binds.append(range.limit)
             binds.append(range.skip)

@@ -121,14 +121,11 @@ extension SQLiteStore: DocumentStore {
             if let keys = range.orderedKeys {
                 return try keys.compactMap { key in try Self.document(database: database, id: key, in: db).flatMap { $0.deleted ? nil : $0 } }
             }
-            // Descending reads from startKey down to endKey.
-            let (low, high) = range.descending ? (range.endKey, range.startKey) : (range.startKey, range.endKey)
-            let lowInclusive = !range.descending || range.inclusiveEnd
-            let highInclusive = range.descending || range.inclusiveEnd
+            let (lower, upper) = range.bounds
             var sql = "SELECT * FROM documents WHERE database = ? AND deleted = 0"
             var arguments: StatementArguments = [database]
-            if let low { sql += lowInclusive ? " AND id >= ?" : " AND id > ?"; arguments += [low] }
-            if let high { sql += highInclusive ? " AND id <= ?" : " AND id < ?"; arguments += [high] }
+            if let lower { sql += lower.inclusive ? " AND id >= ?" : " AND id > ?"; arguments += [lower.id] }
+            if let upper { sql += upper.inclusive ? " AND id <= ?" : " AND id < ?"; arguments += [upper.id] }
             sql += range.descending ? " ORDER BY id DESC" : " ORDER BY id"
             sql += " LIMIT ? OFFSET ?"
             arguments += [range.limit, range.skip]

@@ -33,7 +33,7 @@ struct TokenAuthMiddleware: RouterMiddleware {
         let token: String
         if authorization.lowercased().hasPrefix("bearer ") {
             token = authorization.dropFirst(7).trimmingCharacters(in: .whitespaces)
-        } else if authorization.lowercased().hasPrefix("basic "), let password = Self.basicPassword(authorization) {
+        } else if let password = Self.basicCredentials(authorization)?.password {
             // CouchDB and Sync Gateway clients put credentials in the URL: the token is the password.
             token = password
         } else {
@@ -68,19 +68,11 @@ struct TokenAuthMiddleware: RouterMiddleware {
     /// A rate as people read it: whole numbers without decimals, slower rates with them.
     static func rate(_ limiter: RateLimiter) -> String { String(format: "%g", limiter.rate) }
 
-    /// The user of `Basic base64(user:password)`.
-    static func basicUser(_ authorization: String) -> String? {
+    /// The user and password of `Basic base64(user:password)`; nil for another scheme.
+    static func basicCredentials(_ authorization: String) -> (user: String, password: String)? {
         guard authorization.lowercased().hasPrefix("basic "), let data = Data(base64Encoded: authorization.dropFirst(6).trimmingCharacters(in: .whitespaces)),
             let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":")
         else { return nil }
-        return String(text[..<colon])
-    }
-
-    /// The password of `Basic base64(user:password)`.
-    static func basicPassword(_ authorization: String) -> String? {
-        guard let data = Data(base64Encoded: authorization.dropFirst(6).trimmingCharacters(in: .whitespaces)),
-            let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":")
-        else { return nil }
-        return String(text[text.index(after: colon)...])
+        return (String(text[..<colon]), String(text[text.index(after: colon)...]))
     }
 }

@@ -54,10 +54,8 @@ extension DocumentsController {
         let text = String(buffer: buffer)
         var fields: [String: String] = [:]
         if request.headers[.contentType]?.lowercased().hasPrefix("application/x-www-form-urlencoded") == true {
-            for pair in text.split(separator: "&") {
-                let parts = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String($0) }
-                if parts.count == 2 { fields[parts[0]] = parts[1] }
-            }
+            let form = FormData(text)
+            for name in ["name", "password"] { fields[name] = form[name] }
         } else if let body = try? JSONValue(parsing: Data(text.utf8)), case .object(let members) = body {
             for (key, value) in members { if let string = value.stringValue { fields[key] = string } }
         } else {
@@ -86,7 +84,7 @@ extension DocumentsController {
             if let cookie, request.headers[.authorization] == nil {
                 (name, method) = (.string(cookie.name), .string("cookie"))
             } else {
-                let user = request.headers[.authorization].flatMap(TokenAuthMiddleware.basicUser) ?? "token \(principal.tokenID)"
+                let user = request.headers[.authorization].flatMap(TokenAuthMiddleware.basicCredentials)?.user ?? "token \(principal.tokenID)"
                 (name, method) = (.string(user), .string("default"))
             }
         }
