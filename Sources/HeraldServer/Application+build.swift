@@ -51,13 +51,7 @@ public func buildRouter(_ services: HeraldServices, renderer: PageRenderer) -> R
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: WebErrorMiddleware(renderer: renderer))
     router.add(middleware: ProblemMiddleware())
-    router.add(
-        middleware: TokenAuthMiddleware(
-            tokens: services.tokens, limiter: services.rateLimiter, teamLimiter: services.teamRateLimiter,
-            couchSessions: CouchSessionCookie(secretBox: services.secretBox),
-            clientAddress: { [services] in services.clientAddress($0, $1) }
-        )
-    )
+    router.add(middleware: TokenAuthMiddleware(services))
     router.add(middleware: AllowedMethodsMiddleware(allowed: services.allowedMethods))
     OperationsController(services: services).addRoutes(to: router)
     AdminController(services: services).addRoutes(to: router)
@@ -113,8 +107,9 @@ public func buildApplication(
     if let registry = services.store as? any NodeRegistry { relays.append(NodeHeartbeat(registry: registry, node: services.node, logger: logger)) }
     return Application(
         router: buildRouter(services, renderer: renderer),
-        server: .http1(
-            configuration: .init(
+        server: .herald(
+            pacing: services.pacing, webSocketRouter: buildWebSocketRouter(services),
+            http1: .init(
                 additionalChannelHandlers: [services.pacing.handler()],
                 idleTimeout: .nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000 + configuration.idleTimeout.components.attoseconds / 1_000_000_000)
             )

@@ -40,10 +40,63 @@ struct ChangesFeed: Sendable {
     /// Reads a page, and moves `since` past every `seq` committed before the read when the scan
     /// was complete: commits elsewhere (another database, the event log) share the `seq` space, and
     /// a feed that did not move past them would wake for them again at once.
-    static func read(_ page: Page, since: Int64, limit: Int, commits: CommitSignal) async throws -> ([JSONValue], Int64) {
+    static func read(_ page: Page, since: Int64, limit: Int, commits: CommitSignal) async throws -> (results: [JSONValue], since: Int64, complete: Bool) {
         let committedBefore = commits.latest
         let (results, lastSeq, complete) = try await page(since, limit)
-        return (results, complete ? max(lastSeq, committedBefore) : lastSeq)
+        return (results, complete ? max(lastSeq, committedBefore) : lastSeq, complete)
+    }
+
+    /// What a streaming feed hands its writer: a page of changes; once, the moment it has caught up
+    /// with what was committed (Sync Gateway's WebSocket feed says so with `[]`); a keep-alive.
+    enum Beat: Sendable {
+        case changes([JSONValue])
+        case caughtUp
+        case heartbeat
+    }
+
+    /// The loop of every streaming feed (continuous, eventsource, websocket): reads pages after
+    /// `since`, waits on commits when caught up, beats at `heartbeat` while idle, and returns the
+    /// last `seq` read when `limit` results were sent, `timeout` passed, or `end` ended the feed.
+    func stream(page: Page, commits: CommitSignal, end: FeedEnd, emit: (Beat) async throws -> Void) async throws -> Int64 {
+        let deadline = ContinuousClock.now + timeout
+        var since = self.since
+        var sent = 0
+        var caughtUp = false
+        var lastWrite = ContinuousClock.now
+        while sent < limit {
+            let read = try await Self.read(page, since: since, limit: min(limit - sent, Self.pageSize), commits: commits)
+            since = read.since
+            if !read.results.isEmpty {
+                try await emit(.changes(read.results))
+                lastWrite = ContinuousClock.now
+            }
+            sent += read.results.count
+            if sent >= limit || ContinuousClock.now >= deadline || end.hasEnded { break }
+            if read.complete && !caughtUp {
+                caughtUp = true
+                try await emit(.caughtUp)
+            }
+            var wait = deadline - ContinuousClock.now
+            if let heartbeat { wait = min(wait, max(.milliseconds(1), lastWrite + heartbeat - ContinuousClock.now)) }
+            await commits.wait(after: since, timeout: wait, end: end)
+            if Task.isCancelled || end.hasEnded { break }
+            if let heartbeat, ContinuousClock.now - lastWrite >= heartbeat {
+                try await emit(.heartbeat)
+                lastWrite = ContinuousClock.now
+            }
+        }
+        return since
+    }
+
+    /// A long feed's slot for `principal`, or the refusal `tooManyFeeds` makes when its token (or
+    /// its team, across the team's tokens) holds its most.
+    static func slot(_ feeds: FeedLimiter, principal: Principal, tooManyFeeds: (String) -> any Error) throws -> FeedSlot {
+        try FeedSlot(feeds, token: principal.tokenID, team: principal.teamID) { refusal in
+            switch refusal {
+            case .token: tooManyFeeds("This token has \(feeds.perToken) changes feeds open.")
+            case .team: tooManyFeeds("This team's tokens have \(feeds.perTeam) changes feeds open.")
+            }
+        }
     }
 
     /// Answers the feed for `principal`; `tooManyFeeds` makes the refusal when its token (or its
@@ -60,13 +113,7 @@ struct ChangesFeed: Sendable {
             let (results, lastSeq, _) = try await page(since, limit)
             return try answer(results, lastSeq)
         }
-        let feeds = services.feeds
-        let slot = try FeedSlot(feeds, token: principal.tokenID, team: principal.teamID) { refusal in
-            switch refusal {
-            case .token: tooManyFeeds("This token has \(feeds.perToken) changes feeds open.")
-            case .team: tooManyFeeds("This team's tokens have \(feeds.perTeam) changes feeds open.")
-            }
-        }
+        let slot = try Self.slot(services.feeds, principal: principal, tooManyFeeds: tooManyFeeds)
         let deadline = ContinuousClock.now + timeout
         let end = FeedEnd()
         (services.pacing.clientGone(context.connection) ?? context.connectionClosed).whenComplete { _ in end.end() }
@@ -76,7 +123,7 @@ struct ChangesFeed: Sendable {
             let pageLimit = self.limit
             return try await withGracefulShutdownHandler {
                 while true {
-                    let (results, lastSeq) = try await Self.read(page, since: since, limit: pageLimit, commits: commits)
+                    let (results, lastSeq, _) = try await Self.read(page, since: since, limit: pageLimit, commits: commits)
                     since = lastSeq
                     if !results.isEmpty || ContinuousClock.now >= deadline || end.hasEnded { return try answer(results, lastSeq) }
                     await commits.wait(after: since, timeout: deadline - ContinuousClock.now, end: end)
@@ -87,40 +134,28 @@ struct ChangesFeed: Sendable {
             }
         }
         let eventSource = mode == .eventsource
-        let (start, limit, heartbeat) = (since, limit, heartbeat)
         // The slot goes back when the stream ends, or when the response is dropped unsent.
-        let stream = ResponseBody { writer in
+        let stream = ResponseBody { [self] writer in
             defer { slot.release() }
-            var since = start
-            var sent = 0
-            var lastWrite = ContinuousClock.now
-            func send(_ text: String) async throws {
-                try await writer.write(ByteBuffer(string: text))
-                lastWrite = ContinuousClock.now
-            }
-            try await withGracefulShutdownHandler {
-                while sent < limit {
-                    let (results, lastSeq) = try await Self.read(page, since: since, limit: min(limit - sent, Self.pageSize), commits: commits)
-                    since = lastSeq
-                    for result in results {
-                        let line = result.jsonString
-                        try await send(eventSource ? "id: \(result["seq"]?.intValue ?? since)\ndata: \(line)\n\n" : line + "\n")
-                    }
-                    sent += results.count
-                    if sent >= limit || ContinuousClock.now >= deadline { break }
-                    var wait = deadline - ContinuousClock.now
-                    if let heartbeat { wait = min(wait, max(.milliseconds(1), lastWrite + heartbeat - ContinuousClock.now)) }
-                    await commits.wait(after: since, timeout: wait, end: end)
-                    if Task.isCancelled || end.hasEnded { break }
-                    if let heartbeat, ContinuousClock.now - lastWrite >= heartbeat {
-                        try await send(eventSource ? ":\n\n" : "\n")
+            let since = try await withGracefulShutdownHandler {
+                try await self.stream(page: page, commits: commits, end: end) { beat in
+                    switch beat {
+                    case .changes(let results):
+                        var text = ""
+                        for result in results {
+                            let line = result.jsonString
+                            text += eventSource ? "id: \(result["seq"]?.intValue ?? 0)\ndata: \(line)\n\n" : line + "\n"
+                        }
+                        try await writer.write(ByteBuffer(string: text))
+                    case .caughtUp: break
+                    case .heartbeat: try await writer.write(ByteBuffer(string: eventSource ? ":\n\n" : "\n"))
                     }
                 }
             } onGracefulShutdown: {
                 end.end()
             }
             let closing = JSONValue.object([("last_seq", .string(String(since)))]).jsonString
-            try await send(eventSource ? "event: end\ndata: \(closing)\n\n" : closing + "\n")
+            try await writer.write(ByteBuffer(string: eventSource ? "event: end\ndata: \(closing)\n\n" : closing + "\n"))
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: eventSource ? "text/event-stream" : continuousMediaType, .cacheControl: "no-cache"], body: stream)

@@ -1,10 +1,11 @@
 import Foundation
 import HeraldCore
 import Hummingbird
+import HummingbirdWebSocket
 import NIOCore
 
 /// The request context of every route: Hummingbird's core storage plus the authenticated caller.
-public struct HeraldRequestContext: RequestContext {
+public struct HeraldRequestContext: RequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set by ``TokenAuthMiddleware`` when the request carries a valid token.
     public var principal: Principal?
@@ -16,6 +17,8 @@ public struct HeraldRequestContext: RequestContext {
     let connection: ObjectIdentifier
     /// Completes when the client's connection closes.
     let connectionClosed: EventLoopFuture<Void>
+    /// Where a WebSocket route leaves its handler for the upgrade (``buildWebSocketRouter(_:)``).
+    public let webSocket = WebSocketHandlerReference<HeraldRequestContext>()
 
     public init(source: Source) {
         self.coreContext = .init(source: source)

@@ -20,6 +20,8 @@ final class RequestPacing: Sendable {
     let grace: Duration
     let minimumBytesPerSecond: Int
     let reserved: Int
+    /// How long an accepted connection may stay silent before its first byte.
+    let idleTimeout: Duration
     /// Reverse proxies (``HeraldConfiguration/trustedProxies``): every client behind one shares its
     /// address, so a proxy's connections are not held to one client's share.
     let trustedProxies: [IPNetwork]
@@ -38,6 +40,7 @@ final class RequestPacing: Sendable {
     init(configuration: HeraldConfiguration, connections: ConnectionCap, logger: Logger) {
         maxPerClient = configuration.maxConnectionsPerClient
         deadline = configuration.requestDeadline
+        idleTimeout = configuration.idleTimeout
         grace = configuration.requestGrace
         minimumBytesPerSecond = configuration.minimumRequestBytesPerSecond
         reserved = configuration.connectionsReservedForAuthenticated ?? configuration.maxConnections / 8
@@ -49,6 +52,12 @@ final class RequestPacing: Sendable {
     /// Connections open from `address` now.
     func open(from address: String) -> Int { perClient.withLock { $0[address] ?? 0 } }
 
+    /// The connection's admission (the caps, and when its client leaves): first in every
+    /// connection's pipeline, below HTTP, so it counts a connection from the moment it is accepted
+    /// and keeps counting it after a WebSocket upgrade.
+    func admission() -> Admission { Admission(pacing: self) }
+    /// The pace of each HTTP request on the connection, and the refusal of anonymous ones when
+    /// connections run short: among the HTTP handlers.
     func handler() -> Handler { Handler(pacing: self) }
 
     /// Counts a connection from `address`; false when the address already holds its most.
@@ -70,27 +79,28 @@ final class RequestPacing: Sendable {
     /// Whether a request without credentials may take a connection now.
     fileprivate var anonymousMayEnter: Bool { connections.count <= connections.limit - reserved }
 
-    final class Handler: ChannelDuplexHandler, RemovableChannelHandler {
-        typealias InboundIn = HTTPRequestPart
-        typealias InboundOut = HTTPRequestPart
-        typealias OutboundIn = HTTPResponsePart
-        typealias OutboundOut = HTTPResponsePart
+    final class Admission: ChannelInboundHandler, RemovableChannelHandler {
+        typealias InboundIn = ByteBuffer
 
         private let pacing: RequestPacing
         private var address: String?
         /// Completed when the client leaves (``RequestPacing/clientGone(_:)``).
         private var left: EventLoopPromise<Void>?
         private var channelID: ObjectIdentifier?
-        /// The request being received: when its head came and the body bytes since.
-        private var receiving: (started: NIODeadline, bytes: Int)?
-        private var check: Scheduled<Void>?
-        /// A refused request: its parts are dropped until the connection closes.
-        private var refusing = false
+        /// Closes the connection if nothing arrives within the idle timeout; the HTTP handlers
+        /// time idle connections out from their first request on.
+        private var silence: Scheduled<Void>?
 
         init(pacing: RequestPacing) { self.pacing = pacing }
 
         func handlerAdded(context: ChannelHandlerContext) {
             if context.channel.isActive { admit(context) }
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            silence?.cancel()
+            silence = nil
+            context.fireChannelRead(data)
         }
 
         func channelActive(context: ChannelHandlerContext) {
@@ -107,6 +117,9 @@ final class RequestPacing: Sendable {
             self.left = left
             channelID = id
             pacing.gone.withLock { $0[id] = left.futureResult }
+            silence = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(pacing.idleTimeout.nanoseconds)) {
+                context.close(promise: nil)
+            }
             let withinCap = pacing.connections.admit()
             let withinClientShare = pacing.admit(key)
             if !withinCap {
@@ -133,8 +146,8 @@ final class RequestPacing: Sendable {
         }
 
         private func stop() {
-            check?.cancel()
-            check = nil
+            silence?.cancel()
+            silence = nil
             left?.succeed()
             left = nil
             if let channelID {
@@ -146,6 +159,34 @@ final class RequestPacing: Sendable {
                 pacing.connections.release()
                 self.address = nil
             }
+        }
+    }
+
+    final class Handler: ChannelDuplexHandler, RemovableChannelHandler {
+        typealias InboundIn = HTTPRequestPart
+        typealias InboundOut = HTTPRequestPart
+        typealias OutboundIn = HTTPResponsePart
+        typealias OutboundOut = HTTPResponsePart
+
+        private let pacing: RequestPacing
+        /// The request being received: when its head came and the body bytes since.
+        private var receiving: (started: NIODeadline, bytes: Int)?
+        private var check: Scheduled<Void>?
+        /// A refused request: its parts are dropped until the connection closes.
+        private var refusing = false
+
+        init(pacing: RequestPacing) { self.pacing = pacing }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            stop()
+            context.fireChannelInactive()
+        }
+
+        func handlerRemoved(context: ChannelHandlerContext) { stop() }
+
+        private func stop() {
+            check?.cancel()
+            check = nil
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -187,7 +228,7 @@ final class RequestPacing: Sendable {
             guard late || slow else { return }
             pacing.logger.notice(
                 "connection closed: request too slow to arrive",
-                metadata: ["client": "\(address ?? "unknown")", "seconds": "\(Int(seconds))", "bytes": "\(receiving.bytes)"]
+                metadata: ["client": "\(context.channel.remoteAddress?.ipAddress ?? "unknown")", "seconds": "\(Int(seconds))", "bytes": "\(receiving.bytes)"]
             )
             self.receiving = nil
             refusing = true

@@ -76,3 +76,14 @@ struct TokenAuthMiddleware: RouterMiddleware {
         return (String(text[..<colon]), String(text[text.index(after: colon)...]))
     }
 }
+
+extension TokenAuthMiddleware {
+    /// The middleware with the services' tokens, limits, cookie sessions and client addresses.
+    init(_ services: HeraldServices) {
+        self.init(
+            tokens: services.tokens, limiter: services.rateLimiter, teamLimiter: services.teamRateLimiter,
+            couchSessions: CouchSessionCookie(secretBox: services.secretBox),
+            clientAddress: { [services] in services.clientAddress($0, $1) }
+        )
+    }
+}

@@ -95,13 +95,23 @@ final class RawSocket: Sendable {
     /// Everything the server sends until it closes the connection or `timeout` passes (read on a
     /// dispatch thread, not on the concurrency pool the server in this process needs).
     func readAll(within timeout: Duration) async -> String {
+        String(decoding: await readBytes(within: timeout), as: UTF8.self)
+    }
+
+    /// Writes `bytes` (a WebSocket frame).
+    func send(bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress!, $0.count) }
+    }
+
+    /// ``readAll(within:)`` as bytes, returning early once `count` bytes have come.
+    func readBytes(within timeout: Duration, count: Int = .max) async -> [UInt8] {
         let descriptor = self.descriptor
         return await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
                 let deadline = ContinuousClock.now + timeout
                 var received: [UInt8] = []
                 var chunk = [UInt8](repeating: 0, count: 4096)
-                while ContinuousClock.now < deadline {
+                while ContinuousClock.now < deadline, received.count < count {
                     var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
                     guard poll(&poller, 1, 100) >= 0 else { break }
                     if poller.revents == 0 { continue }
@@ -109,7 +119,7 @@ final class RawSocket: Sendable {
                     if count <= 0 { break }
                     received += chunk[..<count]
                 }
-                continuation.resume(returning: String(decoding: received, as: UTF8.self))
+                continuation.resume(returning: received)
             }
         }
     }

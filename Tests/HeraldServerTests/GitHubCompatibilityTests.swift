@@ -189,4 +189,74 @@ import Testing
             #expect(try await herald.call(.PATCH, "/api/hooks/\(made.id)", token: bde.token, body: #"{"timeout_seconds":301}"#).status == 422)
         }
     }
+
+    /// adnanh/webhook (Debian's `webhook`), the receiver many teams run to start a script on a
+    /// push, with the GitHub rules its documentation gives: `payload-hmac-sha256` on
+    /// `X-Hub-Signature-256`, `payload-hmac-sha1` on `X-Hub-Signature`, and a match on
+    /// `X-GitHub-Event`. Herald's delivery runs the command; one signed with another secret is
+    /// refused (webhook answers it 500), and so is the ping (its rules want `lead.created`).
+    @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.webhook != nil), "needs adnanh/webhook (Debian's webhook package)"))
+    func adnanhWebhookRunsItsCommandOnGitHubsRules() async throws {
+        let binary = try ExternalTools.require(ExternalTools.webhook, "adnanh/webhook (the webhook package)")
+        let secret = "adnanh-webhook-secret"
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-adnanh-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func rule(_ type: String, _ header: String) -> JSONValue {
+            .object([("match", .object([
+                ("type", .string(type)), ("secret", .string(secret)),
+                ("parameter", .object([("source", .string("header")), ("name", .string(header))])),
+            ]))])
+        }
+        let hooks = JSONValue.array([
+            .object([
+                ("id", .string("lead")),
+                ("execute-command", .string("/bin/echo")),
+                ("pass-arguments-to-command", .array([.object([("source", .string("payload")), ("name", .string("data.lead_id"))])])),
+                ("trigger-rule-mismatch-http-response-code", .int(401)),
+                ("trigger-rule", .object([("and", .array([
+                    rule("payload-hmac-sha256", "X-Hub-Signature-256"),
+                    rule("payload-hmac-sha1", "X-Hub-Signature"),
+                    .object([("match", .object([
+                        ("type", .string("value")), ("value", .string("lead.created")),
+                        ("parameter", .object([("source", .string("header")), ("name", .string("X-GitHub-Event"))])),
+                    ]))]),
+                ]))])),
+            ])
+        ])
+        let hooksFile = directory.appendingPathComponent("hooks.json")
+        try Data(hooks.jsonString.utf8).write(to: hooksFile)
+        let port = try RawSocketPort.unused()
+        let webhook = try ChildProcess(
+            binary: URL(fileURLWithPath: binary), arguments: ["-hooks", hooksFile.path, "-ip", "127.0.0.1", "-port", "\(port)", "-verbose"]
+        )
+        defer { webhook.stop() }
+        _ = try await webhook.waitFor("serving hooks on http://127\\.0\\.0\\.1:\(port)/")
+        try await HeraldHarness.run { herald in
+            let bde = try await herald.makeTeam("bde")
+            let url = "http://127.0.0.1:\(port)/hooks/lead"
+            let good = try await herald.makeHook(bde, #"{"url":"\#(url)","secret":"\#(secret)","events":["lead.*"]}"#)
+            let wrong = try await herald.makeHook(bde, #"{"url":"\#(url)","secret":"another-secret-entirely","events":["lead.*"]}"#)
+            _ = try await herald.emit(try await herald.providerToken(), #"{"type":"lead.created","data":{"lead_id":"lead_from_herald"}}"#)
+            _ = try await webhook.waitFor("command output: lead_from_herald")
+            @Sendable func answered(_ hook: Int64) async throws -> JSONValue? {
+                let log = try await herald.call(.GET, "/api/hooks/\(hook)/deliveries?event=lead.created", token: bde.token)
+                let code = log.json["deliveries"]?.arrayValue?.first?["status_code"]
+                return code == .null ? nil : code
+            }
+            try await eventually("both deliveries answered") {
+                let goodAnswer = try await answered(good.id)
+                let wrongAnswer = try await answered(wrong.id)
+                return goodAnswer != nil && wrongAnswer != nil
+            }
+            let goodAnswer = try await answered(good.id)
+            let wrongAnswer = try await answered(wrong.id)
+            #expect(goodAnswer == .int(200))
+            // webhook answers a signature that does not match with a 500 ("invalid payload signatures").
+            #expect(wrongAnswer == .int(500), "\(webhook.output)")
+            #expect(webhook.output.contains("invalid payload signatures"))
+            // The command ran once: for the delivery signed with its secret, not for the other.
+            #expect(webhook.output.components(separatedBy: "command output: lead_from_herald").count == 2, "\(webhook.output)")
+        }
+    }
 }

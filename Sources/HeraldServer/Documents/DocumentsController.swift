@@ -409,6 +409,8 @@ struct DocumentsController {
         var activeOnly = false
         /// `descending=true` (normal feed): newest first.
         var descending = false
+        /// `feed=websocket`: a continuous feed over a WebSocket (``DocumentsController/changesOverWebSocket``).
+        var webSocket = false
 
         /// Reads the parameters from the query string, and from a JSON body (`POST`), which wins.
         /// Every parameter at its default.
@@ -461,8 +463,11 @@ struct DocumentsController {
             case let other?:
                 throw CouchError.badRequest("Unknown filter \(other): use sync_gateway/bychannel or _doc_ids")
             }
-            if let feed = values["feed"] {
-                guard let parsed = ChangesFeed.Mode(rawValue: String(feed)) else { throw CouchError.badRequest("feed must be normal, longpoll, continuous or eventsource") }
+            if values["feed"] == "websocket" {
+                webSocket = true
+                feed = .continuous
+            } else if let feed = values["feed"] {
+                guard let parsed = ChangesFeed.Mode(rawValue: String(feed)) else { throw CouchError.badRequest("feed must be normal, longpoll, continuous, eventsource or websocket") }
                 self.feed = parsed
             }
             if let timeout = try number("timeout", minimum: 0) { self.timeout = .milliseconds(min(timeout, 900_000)) }
@@ -482,14 +487,20 @@ struct DocumentsController {
         let database = try await databaseName(context)
         let body = request.method == .post ? try await request.jsonBody(limit: Self.bodyLimit, ifEmpty: .null) : .null
         let query = try ChangesQuery(request, body: body)
+        if query.webSocket { throw CouchError.badRequest("feed=websocket is served over a WebSocket: ask with GET and Upgrade: websocket") }
         if query.descending && query.feed != .normal { throw CouchError.badRequest("descending works with feed=normal only") }
+        let (feed, page) = try await changesFeed(database: database, query: query, principal: principal)
+        return try await feed.response(services: services, principal: principal, request: request, context: context, page: page, tooManyFeeds: Self.tooManyFeeds)
+    }
+
+    /// The feed a query asks for, and its pages as `principal` may read them.
+    func changesFeed(database: String, query: ChangesQuery, principal: Principal) async throws -> (ChangesFeed, ChangesFeed.Page) {
         let team = try await principal.teamID.asyncFlatMap { try await store.team(id: $0) }
-        @Sendable func page(_ since: Int64, _ limit: Int) async throws -> (results: [JSONValue], lastSeq: Int64, complete: Bool) {
+        let page: ChangesFeed.Page = { [services] since, limit in
             try await services.changesPage(database: database, since: since, limit: limit, query: query, principal: principal, team: team)
         }
-        let feed = ChangesFeed(mode: query.feed, since: query.since, limit: query.limit, timeout: query.timeout, heartbeat: query.heartbeat)
-        return try await feed.response(services: services, principal: principal, request: request, context: context, page: page) { message in
-            CouchError(status: .tooManyRequests, error: "too_many_requests", reason: message)
-        }
+        return (ChangesFeed(mode: query.feed, since: query.since, limit: query.limit, timeout: query.timeout, heartbeat: query.heartbeat), page)
     }
+
+    static func tooManyFeeds(_ message: String) -> any Error { CouchError(status: .tooManyRequests, error: "too_many_requests", reason: message) }
 }

@@ -72,6 +72,9 @@ enum ExternalTools {
     static var jsWorkerBuilt: Bool { runs(needing: ScriptRunner.locateWorker() != nil) }
     static func hasPython(_ module: String) -> Bool { python(importing: module) != nil }
     static var node: String? { ["/usr/bin/node", "/usr/local/bin/node"].first(where: FileManager.default.isExecutableFile(atPath:)) }
+    /// adnanh/webhook, as Debian installs it.
+    static var webhook: String? { ["/usr/bin/webhook", "/usr/local/bin/webhook"].first(where: FileManager.default.isExecutableFile(atPath:)) }
+
     static var go: String? { ["/usr/bin/go", "/usr/local/go/bin/go"].first(where: FileManager.default.isExecutableFile(atPath:)) }
 
     /// ``run(_:_:stdin:)`` on a dispatch thread, so a server running in this process keeps every

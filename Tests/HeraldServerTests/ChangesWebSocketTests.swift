@@ -1,0 +1,107 @@
+import Foundation
+import HeraldCore
+import Testing
+
+/// `GET /db/{db}/_changes?feed=websocket` as Sync Gateway serves it, read by websocket-client from
+/// PyPI: the options as the first message, each page a JSON array, `[]` once caught up, empty
+/// messages as heartbeats, and refusals as close codes a client can read.
+@Suite struct ChangesWebSocketTests {
+    static let module = "websocket"
+
+    /// Follows the feed with `options`, writes document `b` once the feed has caught up, and prints
+    /// every message received (as JSON strings) until `pages` messages other than heartbeats have
+    /// come, and then a heartbeat when `heartbeat` is "1". Heartbeats may come between any two.
+    static let follower = """
+        import json, sys, urllib.request, websocket
+        base, token, options, write_token, pages, heartbeat = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6] == "1"
+        ws = websocket.create_connection(base.replace("http://", "ws://") + "/db/leads/_changes?feed=websocket",
+                                         header=["Authorization: Bearer " + token], timeout=20)
+        ws.send(options)
+        seen = []
+        while len([m for m in seen if m != ""]) < pages or (heartbeat and seen[-1] != ""):
+            seen.append(ws.recv())
+            if seen[-1] == "[]" and write_token:
+                request = urllib.request.Request(base + "/db/leads/b", data=b'{"n":2,"channels":["bde"]}', method="PUT",
+                                                 headers={"Authorization": "Bearer " + write_token, "Content-Type": "application/json"})
+                urllib.request.urlopen(request).read()
+                write_token = ""
+        ws.close()
+        print(json.dumps(seen))
+        """
+
+    /// Opens the feed and prints the close frame's code and reason the server answers with.
+    static let refused = """
+        import json, struct, sys, websocket
+        base, path, token, options = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+        ws = websocket.create_connection(base.replace("http://", "ws://") + path,
+                                         header=["Authorization: Bearer " + token] if token else [], timeout=20)
+        ws.send(options)
+        opcode, data = ws.recv_data(control_frame=True)
+        assert opcode == websocket.ABNF.OPCODE_CLOSE, opcode
+        print(json.dumps({"code": struct.unpack("!H", data[:2])[0], "reason": data[2:].decode()}))
+        """
+
+    static func run(_ script: String, _ arguments: [String]) async throws -> JSONValue {
+        let python = try await ExternalTools.requirePython(importing: module)
+        let result = try await ExternalTools.runOffPool(python, ["-c", script] + arguments)
+        #expect(result.status == 0, "\(result.output)")
+        return try JSONValue(parsing: Data((result.output.split(separator: "\n").last.map(String.init) ?? "").utf8))
+    }
+
+    @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasPython(Self.module)), "needs Python with websocket-client"))
+    func aWebSocketFollowsChangesAsSyncGatewaySendsThem() async throws {
+        try await HeraldHarness.run { herald in
+            let provider = try await herald.providerToken()
+            #expect(try await herald.call(.PUT, "/db/leads", token: herald.adminToken).status == 201)
+            #expect(try await herald.call(.PUT, "/db/leads/a", token: provider, body: #"{"n":1,"channels":["bde"]}"#).status == 201)
+            #expect(try await herald.call(.PUT, "/db/leads/hidden", token: provider, body: #"{"n":0,"channels":["cce"]}"#).status == 201)
+            let bde = try await herald.makeTeam("bde")
+            #expect(try await herald.call(.PUT, "/api/teams/bde/channels", token: herald.adminToken, body: #"{"channels":["bde"]}"#).status == 200)
+
+            // A team token: its channel's documents only, bodies included, then a heartbeat.
+            let seen = try await Self.run(Self.follower, [herald.baseURL, bde.token, #"{"since":0,"include_docs":true,"heartbeat":100}"#, provider, "3", "1"])
+            let messages = try #require(seen.arrayValue).compactMap(\.stringValue)
+            let pages = messages.filter { !$0.isEmpty }
+            try #require(pages.count == 3 && messages.last == "", "three pages, then a heartbeat while idle: \(messages)")
+            let first = try JSONValue(parsing: Data(pages[0].utf8))
+            #expect(first.arrayValue?.map { $0["id"]?.stringValue } == ["a"], "\(pages[0])")
+            #expect(first.arrayValue?.first?["doc"]?["n"] == .int(1))
+            #expect(pages[1] == "[]", "caught up")
+            let second = try JSONValue(parsing: Data(pages[2].utf8))
+            #expect(second.arrayValue?.map { $0["id"]?.stringValue } == ["b"], "\(pages[2])")
+            #expect(second.arrayValue?.first?["changes"]?.arrayValue?.first?["rev"]?.stringValue?.hasPrefix("1-") == true)
+
+            // The provider's token, from a `since` and with a limit: the feed ends after it.
+            let afterA = try #require(first.arrayValue?.first?["seq"]?.intValue)
+            let limited = try await Self.run(Self.follower, [herald.baseURL, provider, #"{"since":"\#(afterA)","limit":1}"#, "", "1", "0"])
+            let page = try JSONValue(parsing: Data((limited.arrayValue?.first?.stringValue ?? "").utf8))
+            #expect(page.arrayValue?.map { $0["id"]?.stringValue } == ["hidden"], "\(limited)")
+        }
+    }
+
+    @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasPython(Self.module)), "needs Python with websocket-client"))
+    func aRefusedWebSocketClosesWithTheStatusAndReason() async throws {
+        try await HeraldHarness.run { herald in
+            let provider = try await herald.providerToken()
+            #expect(try await herald.call(.PUT, "/db/leads", token: herald.adminToken).status == 201)
+            let feed = "/db/leads/_changes?feed=websocket"
+            let anonymous = try await Self.run(Self.refused, [herald.baseURL, feed, "", "{}"])
+            #expect(anonymous["code"] == .int(4401), "\(anonymous)")
+            #expect(anonymous["reason"]?.stringValue?.contains("token") == true, "\(anonymous)")
+            let missing = try await Self.run(Self.refused, [herald.baseURL, "/db/nowhere/_changes?feed=websocket", provider, "{}"])
+            #expect(missing["code"] == .int(4404), "\(missing)")
+            let notAFeed = try await Self.run(Self.refused, [herald.baseURL, "/db/leads/_changes", provider, "{}"])
+            #expect(notAFeed["code"] == .int(4400), "\(notAFeed)")
+            // Options that are not a JSON object, or that ask for what the feed cannot do, end it with a 4400.
+            let badOptions = try await Self.run(Self.refused, [herald.baseURL, feed, provider, "[1]"])
+            #expect(badOptions["code"] == .int(4400), "\(badOptions)")
+            #expect(badOptions["reason"]?.stringValue?.contains("JSON object") == true)
+            let badFilter = try await Self.run(Self.refused, [herald.baseURL, feed, provider, #"{"filter":"nope"}"#])
+            #expect(badFilter["code"] == .int(4400), "\(badFilter)")
+            // Without the upgrade, feed=websocket is a clear 400.
+            let plain = try await herald.call(.GET, "/db/leads/_changes?feed=websocket", token: provider)
+            #expect(plain.status == 400)
+            #expect(plain.json["reason"]?.stringValue?.contains("WebSocket") == true, "\(plain.text)")
+        }
+    }
+}
