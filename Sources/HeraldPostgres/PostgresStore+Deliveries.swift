@@ -127,46 +127,62 @@ extension PostgresStore: DeliveryStore {
         if try await requeue(expired, now: now, in: db) > 0 {
             logger.warning("deliveries whose node stopped answering are due again", metadata: ["count": "\(expired.count)"])
         }
-        // The hooks with pending deliveries, one index seek each (a loose scan of deliveries_pending).
-        let hookIDs = try await db.all(
-            """
-            WITH RECURSIVE h AS (
-                (SELECT hook_id FROM deliveries WHERE status = 'pending' ORDER BY hook_id LIMIT 1)
-                UNION ALL
-                SELECT (SELECT d.hook_id FROM deliveries d WHERE d.status = 'pending' AND d.hook_id > h.hook_id ORDER BY d.hook_id LIMIT 1)
-                FROM h WHERE h.hook_id IS NOT NULL
+        // The hooks with pending deliveries, one index seek each (a loose scan of deliveries_pending),
+        // and the hooks' version in the same round trip.
+        guard
+            let found = try await db.one(
+                """
+                WITH RECURSIVE h AS (
+                    (SELECT hook_id FROM deliveries WHERE status = 'pending' ORDER BY hook_id LIMIT 1)
+                    UNION ALL
+                    SELECT (SELECT d.hook_id FROM deliveries d WHERE d.status = 'pending' AND d.hook_id > h.hook_id ORDER BY d.hook_id LIMIT 1)
+                    FROM h WHERE h.hook_id IS NOT NULL
+                )
+                SELECT ARRAY(SELECT hook_id FROM h WHERE hook_id IS NOT NULL) AS hook_ids,
+                    (SELECT value FROM meta WHERE key = 'hooks_version') AS hooks_version
+                """
             )
-            SELECT hook_id FROM h WHERE hook_id IS NOT NULL
-            """
-        ).map { try $0("hook_id", as: Int64.self) }
+        else { return [] }
+        let hookIDs = try found("hook_ids", as: [Int64].self)
         guard !hookIDs.isEmpty else { return [] }
-        let hooks = try await activeHooks(db).byID
+        let hooks = try await activeHooks(db, version: try found("hooks_version", as: Int64?.self) ?? 0).byID
         // One claimer per team at a time, on every node, and what is in flight on every node for the caps.
         let teams = turn.teams(of: hookIDs, hooks: hooks)
         guard !teams.isEmpty else { return [] }
-        for teamID in teams { try await db.lock("claim-team:\(teamID)") }
+        try await db.lock(teams.map { "claim-team:\($0)" })
         turn.countInFlight(
             try await db.all(
                 "SELECT hook_id, team_id, COUNT(*) AS n FROM deliveries WHERE status = 'in_flight' AND team_id = ANY(\(teams)) GROUP BY hook_id, team_id"
             ).map { (try $0("hook_id", as: Int64.self), try $0("team_id", as: Int64.self), try $0("n", as: Int.self)) }
         )
-        var rows: [DueDelivery] = []
+        // The due rows of every hook in one statement (each hook's own index range, its own limit);
+        // an ordered hook's head on its own.
+        var due: [(hookID: Int64, limit: Int)] = []
+        var byHook: [Int64: [DueDelivery]] = [:]
         for hookID in hookIDs {
             switch turn.read(for: hooks[hookID]) {
-            case .due(let limit)?:
-                rows += try await db.all(
-                    """
-                    SELECT * FROM deliveries WHERE status = 'pending' AND hook_id = \(hookID) AND next_attempt_at <= \(now.unixSeconds)
-                    ORDER BY next_attempt_at, event_seq LIMIT \(limit) FOR UPDATE SKIP LOCKED
-                    """
-                ).map(Self.dueDelivery)
+            case .due(let limit)?: due.append((hookID, limit))
             case .oldestUnfinished?:
-                rows += try await db.all(
+                byHook[hookID] = try await db.all(
                     "SELECT * FROM deliveries WHERE hook_id = \(hookID) AND status IN ('pending', 'in_flight') ORDER BY event_seq LIMIT 1 FOR UPDATE"
                 ).map(Self.dueDelivery)
             case nil: continue
             }
         }
+        if !due.isEmpty {
+            let read = try await db.all(
+                """
+                SELECT d.* FROM unnest(\(due.map(\.hookID))::bigint[], \(due.map { Int64($0.limit) })::bigint[]) AS h(id, n)
+                CROSS JOIN LATERAL (
+                    SELECT * FROM deliveries WHERE status = 'pending' AND hook_id = h.id AND next_attempt_at <= \(now.unixSeconds)
+                    ORDER BY next_attempt_at, event_seq LIMIT h.n FOR UPDATE SKIP LOCKED
+                ) d
+                """
+            ).map(Self.dueDelivery)
+            for row in read { byHook[row.hookID, default: []].append(row) }
+        }
+        // In the order of the hooks, each hook's rows in its own order, as one read per hook gave them.
+        let rows = hookIDs.flatMap { byHook[$0] ?? [] }
         let chosen = turn.choose(rows, hooks: hooks)
         guard !chosen.isEmpty else { return [] }
         var events: [Int64: Event] = [:]
@@ -199,7 +215,11 @@ extension PostgresStore: DeliveryStore {
     static func record(_ turn: RecordTurn, attempts: Bool, in db: SQL) async throws -> Set<String> {
         // The hooks' rows first, in ascending order: records on several nodes touch the same hooks
         // (health, sync cursors) and so always lock them in one order, never in a cycle.
-        try await db.run("SELECT id FROM hooks WHERE id = ANY(\(turn.hookIDs)) ORDER BY id FOR UPDATE")
+        // Their health as stored is read in the same statement, for the changes below.
+        var failingSince: [Int64: Date?] = [:]
+        for row in try await db.all("SELECT id, failing_since FROM hooks WHERE id = ANY(\(turn.hookIDs)) ORDER BY id FOR UPDATE") {
+            failingSince[try row("id", as: Int64.self)] = try row.optionalDate("failing_since")
+        }
         let states = turn.results.map { result -> JSONValue in
             let (attempt, lifecycle) = (result.attempt, result.lifecycle)
             return .object([
@@ -257,18 +277,29 @@ extension PostgresStore: DeliveryStore {
                 """
             )
         }
+        // Each hook's change, all in one statement.
+        var changes: [JSONValue] = []
         for hookID in turn.hookIDs {
-            guard let failingSince = try await db.one("SELECT failing_since FROM hooks WHERE id = \(hookID)"),
-                let change = turn.change(forHook: hookID, recorded: recorded, failingSince: try failingSince.optionalDate("failing_since"))
-            else { continue }
-            if change.disableReason != nil { try await hooksChanged(db) }
+            guard let stored = failingSince[hookID], let change = turn.change(forHook: hookID, recorded: recorded, failingSince: stored) else { continue }
+            changes.append(
+                .object([
+                    ("id", .int(hookID)), ("code", change.lastResponse.code.map { .int(Int64($0)) } ?? .null),
+                    ("status", .string(change.lastResponse.status)), ("message", change.lastResponse.message.map(JSONValue.string) ?? .null),
+                    ("failing_since", change.failingSince.map { .double($0.unixSeconds) } ?? .null),
+                    ("disable_reason", change.disableReason.map(JSONValue.string) ?? .null),
+                ])
+            )
+        }
+        if changes.contains(where: { $0["disable_reason"] != .null }) { try await hooksChanged(db) }
+        if !changes.isEmpty {
             try await db.run(
                 """
-                UPDATE hooks SET last_response_code = \(change.lastResponse.code), last_response_status = \(change.lastResponse.status),
-                    last_response_message = \(change.lastResponse.message), failing_since = \(change.failingSince?.unixSeconds),
-                    active = CASE WHEN \(change.disableReason)::text IS NULL THEN active ELSE false END,
-                    disabled_reason = COALESCE(\(change.disableReason), disabled_reason)
-                WHERE id = \(hookID)
+                UPDATE hooks h SET last_response_code = t.code, last_response_status = t.status, last_response_message = t.message,
+                    failing_since = t.failing_since, active = CASE WHEN t.disable_reason IS NULL THEN h.active ELSE false END,
+                    disabled_reason = COALESCE(t.disable_reason, h.disabled_reason)
+                FROM jsonb_to_recordset(\(JSONValue.array(changes).jsonString)::jsonb) AS t(id bigint, code integer, status text, message text,
+                    failing_since double precision, disable_reason text)
+                WHERE h.id = t.id
                 """
             )
         }

@@ -117,8 +117,12 @@ extension PostgresStore: EventStore {
 extension PostgresStore {
     /// The active hooks as of this statement (``HookIndexCache``).
     func activeHooks(_ db: SQL) async throws -> ActiveHooks {
-        let version = try await db.value("SELECT value FROM meta WHERE key = 'hooks_version'", as: Int64.self) ?? 0
-        return try await hookIndex.activeHooks(at: version) {
+        try await activeHooks(db, version: try await db.value("SELECT value FROM meta WHERE key = 'hooks_version'", as: Int64.self) ?? 0)
+    }
+
+    /// The active hooks at `version` (read in this transaction), from the cache when it has them.
+    func activeHooks(_ db: SQL, version: Int64) async throws -> ActiveHooks {
+        try await hookIndex.activeHooks(at: version) {
             (
                 hooks: try await db.all("SELECT * FROM hooks WHERE active").map(Self.hook),
                 teams: try await db.all("SELECT * FROM teams WHERE id IN (SELECT DISTINCT team_id FROM hooks WHERE active)").map(Self.team)

@@ -211,7 +211,16 @@ struct SQL: Sendable {
 
     /// Waits for a lock held until this transaction ends, named within this schema.
     func lock(_ name: String) async throws {
-        try await run("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || \(name), 0))")
+        try await lock([name])
+    }
+
+    /// Waits for each lock in turn, in the order given (callers on every node give one order, so
+    /// none waits in a cycle), in one round trip.
+    func lock(_ names: [String]) async throws {
+        guard !names.isEmpty else { return }
+        try await run(
+            "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || name, 0)) FROM unnest(\(names)::text[]) WITH ORDINALITY AS l(name, i) ORDER BY i"
+        )
     }
 }
 

@@ -50,6 +50,9 @@ import Testing
                     try await api.call(.GET, "/api/hooks/\(hookID)/deliveries", token: team).json["deliveries"]?.arrayValue?.first?["id"]?.stringValue
                 }
             )
+            // A database with a document, so that the document operations reach their logic.
+            #expect(try await api.call(.PUT, "/db/leads", token: admin).status == 201)
+            #expect(try await api.call(.PUT, "/db/leads/lead-1", token: provider, body: #"{"name":"Ana","channels":["bde"]}"#).status == 201)
             // A hook, one of its deliveries and a spare hook, so that the hook operations reach
             // their logic instead of a 404; the spare one is for DELETE.
             let config = directory.appendingPathComponent("schemathesis.toml")
@@ -64,6 +67,22 @@ import Testing
                 [[operations]]
                 include-name = "DELETE /api/hooks/{id}"
                 parameters = { "path.id" = \(spareID) }
+
+                [[operations]]
+                include-path-regex = "^/db/\\\\{db\\\\}/(_all_docs|_bulk_docs|\\\\{docid\\\\})"
+                parameters = { "path.db" = "leads" }
+
+                [[operations]]
+                include-path-regex = "^/db/\\\\{db\\\\}/_local/"
+                parameters = { "path.db" = "leads", "path.localid" = "checkpoint-1" }
+
+                [[operations]]
+                include-path-regex = "^/db/\\\\{db\\\\}/_changes$"
+                parameters = { "path.db" = "leads", "query.timeout" = 200 }
+
+                [[operations]]
+                include-name = "GET /db/{db}"
+                parameters = { "path.db" = "leads" }
 
                 """).write(to: config, atomically: true, encoding: .utf8)
             let seed = ProcessInfo.processInfo.environment["HERALD_CONTRACT_SEED"] ?? "1"

@@ -42,6 +42,16 @@ struct DocumentsController {
 
     static let bodyLimit = 1 << 20
 
+    /// A boolean parameter: `true` or `false` (400 otherwise, as CouchDB answers), nil when absent.
+    static func flag(_ value: (some StringProtocol)?, _ name: String) throws -> Bool? {
+        switch value {
+        case nil: nil
+        case "true"?: true
+        case "false"?: false
+        default: throw CouchError.badRequest("\(name) must be true or false")
+        }
+    }
+
     // MARK: databases
 
     @Sendable func welcome(_ request: Request, context: HeraldRequestContext) async throws -> JSONResponse {
@@ -216,7 +226,7 @@ struct DocumentsController {
             throw CouchError.notFound("missing")
         }
         var body = document.json
-        if request.uri.queryParameters["revs"] == "true", case .object(var pairs) = body {
+        if try Self.flag(request.uri.queryParameters["revs"], "revs") == true, case .object(var pairs) = body {
             pairs.append((
                 "_revisions",
                 .object([("start", .int(Int64(document.revision.generation))), ("ids", .array(document.history.map { .string($0.digest) }))])
@@ -252,30 +262,33 @@ struct DocumentsController {
                 return number
             }
         }
-        func flag(_ name: String) throws -> Bool? {
-            try query[name[...]].map { value -> Bool in
-                switch value {
-                case "true": return true
-                case "false": return false
-                default: throw CouchError.badRequest("\(name) must be true or false")
-                }
-            }
-        }
+        func flag(_ name: String) throws -> Bool? { try Self.flag(query[name[...]], name) }
         var range = DocumentRange(
             startKey: try jsonParameter("startkey", "start_key")?.stringValue, endKey: try jsonParameter("endkey", "end_key")?.stringValue,
             limit: try number("limit") ?? 10_000
         )
         range.keys = try jsonParameter("keys")?.arrayValue?.compactMap(\.stringValue)
         if let key = try jsonParameter("key")?.stringValue { range.keys = [key] }
-        if request.method == .post, let body = try? await request.jsonBody(limit: Self.bodyLimit, ifEmpty: .null), let posted = body["keys"]?.arrayValue {
-            range.keys = posted.compactMap(\.stringValue)
+        if request.method == .post {
+            let body = try await request.jsonBody(limit: Self.bodyLimit, ifEmpty: .null)
+            switch body {
+            case .null: break
+            case .object:
+                if let posted = body["keys"] {
+                    guard let keys = posted.arrayValue?.compactMap(\.stringValue), keys.count == posted.arrayValue?.count else {
+                        throw CouchError.badRequest("keys must be an array of document ids")
+                    }
+                    range.keys = keys
+                }
+            default: throw CouchError.badRequest("The body must be a JSON object")
+            }
         }
         range.descending = try flag("descending") ?? false
         range.inclusiveEnd = try flag("inclusive_end") ?? true
         range.skip = try number("skip") ?? 0
         let documents = try await store.documents(database: database.name, range: range)
         let team = try await principal.teamID.asyncFlatMap { try await store.team(id: $0) }
-        let includeDocs = query["include_docs"] == "true"
+        let includeDocs = try flag("include_docs") ?? false
         let rows: [JSONValue] = documents.filter { services.canRead($0, principal, team: team) }.map { document in
             var pairs: [(key: String, value: JSONValue)] = [
                 ("id", .string(document.id)), ("key", .string(document.id)), ("value", .object([("rev", .string(document.revision.description))])),
@@ -301,7 +314,11 @@ struct DocumentsController {
             throw CouchError.badRequest("Invalid JSON")
         }
         guard let docs = body["docs"]?.arrayValue else { throw CouchError.badRequest("POST body must contain a \"docs\" array") }
-        if body["new_edits"] == .bool(false) { throw CouchError.badRequest("new_edits=false (replication) is not supported") }
+        switch body["new_edits"] {
+        case nil, .bool(true)?: break
+        case .bool(false)?: throw CouchError.badRequest("new_edits=false (replication) is not supported")
+        default: throw CouchError.badRequest("new_edits must be true or false")
+        }
         var results: [JSONValue] = []
         for item in docs {
             let id = item["_id"]?.stringValue ?? Identifier.deliveryID().replacingOccurrences(of: "-", with: "")
@@ -441,9 +458,9 @@ struct DocumentsController {
             since = try number("since", minimum: 0) ?? 0
             let requested = try number("limit", minimum: 1)
             limit = Int(min(requested ?? 10_000, 10_000))
-            includeDocs = values["include_docs"] == "true"
-            activeOnly = values["active_only"] == "true"
-            descending = values["descending"] == "true"
+            includeDocs = try DocumentsController.flag(values["include_docs"], "include_docs") ?? false
+            activeOnly = try DocumentsController.flag(values["active_only"], "active_only") ?? false
+            descending = try DocumentsController.flag(values["descending"], "descending") ?? false
             func list(_ name: String) throws -> Set<String>? {
                 guard let text = values[name] else { return nil }
                 if text.hasPrefix("[") {
@@ -485,7 +502,8 @@ struct DocumentsController {
     @Sendable func changes(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal()
         let database = try await databaseName(context)
-        let body = request.method == .post ? try await request.jsonBody(limit: Self.bodyLimit, ifEmpty: .null) : .null
+        let body = request.method == .post ? try await request.jsonBody(limit: Self.bodyLimit, ifEmpty: .object([])) : .object([])
+        guard body.objectValue != nil else { throw CouchError.badRequest("The body must be a JSON object of the feed's parameters") }
         let query = try ChangesQuery(request, body: body)
         if query.webSocket { throw CouchError.badRequest("feed=websocket is served over a WebSocket: ask with GET and Upgrade: websocket") }
         if query.descending && query.feed != .normal { throw CouchError.badRequest("descending works with feed=normal only") }
