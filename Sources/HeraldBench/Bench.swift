@@ -46,7 +46,7 @@ public struct Bench: AsyncParsableCommand {
     @Option(help: "Nodes mode: how many herald processes, comma-separated runs (e.g. 1,2,4); a single SQLite node runs too, for comparison.")
     var nodes = "1,2,4"
     @Option(help: "Nodes mode: the receiver's delay before it answers, in ms, comma-separated runs (e.g. 0,50).") var receiverDelayMs = "0,50"
-    @Option(help: "Nodes mode: attempts in flight per node (--max-in-flight of each).") var nodeMaxInFlight = 32
+    @Option(help: "Nodes mode: attempts in flight per node (--max-in-flight of each; serve's default).") var nodeMaxInFlight = 256
 
     public init() {}
 

@@ -103,8 +103,15 @@ final class RawSocket: Sendable {
         _ = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress!, $0.count) }
     }
 
-    /// ``readAll(within:)`` as bytes, returning early once `count` bytes have come.
-    func readBytes(within timeout: Duration, count: Int = .max) async -> [UInt8] {
+    /// A response's head (and whatever came with it): read until the blank line that ends it, or
+    /// `timeout`.
+    func readHead(within timeout: Duration) async -> String {
+        String(decoding: await readBytes(within: timeout, until: Array("\r\n\r\n".utf8)), as: UTF8.self)
+    }
+
+    /// ``readAll(within:)`` as bytes, returning early once `count` bytes have come, or once what
+    /// came holds `until`.
+    func readBytes(within timeout: Duration, count: Int = .max, until end: [UInt8]? = nil) async -> [UInt8] {
         let descriptor = self.descriptor
         return await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
@@ -118,6 +125,9 @@ final class RawSocket: Sendable {
                     let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress!, $0.count) }
                     if count <= 0 { break }
                     received += chunk[..<count]
+                    if let end, received.count >= end.count, (0...(received.count - end.count)).contains(where: { received[$0..<($0 + end.count)].elementsEqual(end) }) {
+                        break
+                    }
                 }
                 continuation.resume(returning: received)
             }
