@@ -41,6 +41,27 @@ import Testing
         print(json.dumps({"code": struct.unpack("!H", data[:2])[0], "reason": data[2:].decode()}))
         """
 
+    /// Opens feeds one after another, each with a 300 ms timeout, and prints how each ended: the
+    /// opcodes received (1 text, 8 close) and the close code.
+    static let timingOut = """
+        import json, struct, sys, websocket
+        base, token, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+        ended = []
+        for _ in range(count):
+            ws = websocket.create_connection(base.replace("http://", "ws://") + "/db/leads/_changes?feed=websocket",
+                                             header=["Authorization: Bearer " + token], timeout=20)
+            ws.send('{"since":0,"timeout":300}')
+            seen = []
+            while True:
+                opcode, data = ws.recv_data(control_frame=True)
+                seen.append(opcode)
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    ended.append({"opcodes": seen, "code": struct.unpack("!H", data[:2])[0]})
+                    break
+            ws.close()
+        print(json.dumps(ended))
+        """
+
     static func run(_ script: String, _ arguments: [String]) async throws -> JSONValue {
         let python = try await ExternalTools.requirePython(importing: module)
         let result = try await ExternalTools.runOffPool(python, ["-c", script] + arguments)
@@ -102,6 +123,17 @@ import Testing
             let plain = try await herald.call(.GET, "/db/leads/_changes?feed=websocket", token: provider)
             #expect(plain.status == 400)
             #expect(plain.json["reason"]?.stringValue?.contains("WebSocket") == true, "\(plain.text)")
+        }
+    }
+
+    @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasPython(Self.module)), "needs Python with websocket-client"))
+    func aFeedEndsAtItsTimeoutWithANormalCloseAndGivesItsSlotBack() async throws {
+        try await HeraldHarness.run(configure: { $0.maxFeedsPerToken = 2 }) { herald in
+            #expect(try await herald.call(.PUT, "/db/leads", token: herald.adminToken).status == 201)
+            // Five feeds in a row on a token that may hold two: each must have given its slot back.
+            let ended = try await Self.run(Self.timingOut, [herald.baseURL, try await herald.providerToken(), "5"])
+            let expected = JSONValue.object([("opcodes", .array([.int(1), .int(8)])), ("code", .int(1000))])
+            #expect(ended == .array(Array(repeating: expected, count: 5)), "\(ended)")
         }
     }
 }
