@@ -35,7 +35,8 @@ import Testing
         base, path, token, options = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
         ws = websocket.create_connection(base.replace("http://", "ws://") + path,
                                          header=["Authorization: Bearer " + token] if token else [], timeout=20)
-        ws.send(options)
+        if options != "-":
+            ws.send(options)
         opcode, data = ws.recv_data(control_frame=True)
         assert opcode == websocket.ABNF.OPCODE_CLOSE, opcode
         print(json.dumps({"code": struct.unpack("!H", data[:2])[0], "reason": data[2:].decode()}))
@@ -119,6 +120,10 @@ import Testing
             #expect(badOptions["reason"]?.stringValue?.contains("JSON object") == true)
             let badFilter = try await Self.run(Self.refused, [herald.baseURL, feed, provider, #"{"filter":"nope"}"#])
             #expect(badFilter["code"] == .int(4400), "\(badFilter)")
+            // A socket that never sends its options is closed after 10 s with 4408.
+            let silent = try await Self.run(Self.refused, [herald.baseURL, feed, provider, "-"])
+            #expect(silent["code"] == .int(4408), "\(silent)")
+            #expect(silent["reason"]?.stringValue?.contains("did not come") == true)
             // Without the upgrade, feed=websocket is a clear 400.
             let plain = try await herald.call(.GET, "/db/leads/_changes?feed=websocket", token: provider)
             #expect(plain.status == 400)

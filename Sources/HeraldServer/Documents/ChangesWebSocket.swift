@@ -63,9 +63,21 @@ extension DocumentsController {
                     firstSink.finish()
                 }
             }
+            // The options are awaited only so long: a socket that never sends them does not hold
+            // its slot and connection for ever.
+            group.addTask {
+                try? await Task.sleep(for: Self.optionsWait)
+                firstSink.finish()
+            }
             defer { group.cancelAll() }
             var messages = first.makeAsyncIterator()
-            guard let options = await messages.next() else { return }
+            guard let options = await messages.next() else {
+                if end.hasEnded { return }  // the client left
+                throw CouchError(
+                    status: .requestTimeout, error: "timeout",
+                    reason: "The feed's options (its first message) did not come within \(Self.optionsWait.components.seconds) s"
+                )
+            }
             let body: JSONValue
             switch options {
             case .text(let text) where text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty: body = .null
@@ -89,6 +101,9 @@ extension DocumentsController {
             }
         }
     }
+
+    /// How long a WebSocket feed waits for its options.
+    static let optionsWait: Duration = .seconds(10)
 
     static func options(_ text: String) throws -> JSONValue {
         guard let value = try? JSONValue(parsing: text), case .object = value else {
