@@ -172,11 +172,12 @@ extension PostgresStore: DeliveryStore {
         if !due.isEmpty {
             let read = try await db.all(
                 """
-                SELECT d.* FROM unnest(\(due.map(\.hookID))::bigint[], \(due.map { Int64($0.limit) })::bigint[]) AS h(id, n)
+                SELECT d.* FROM unnest(\(due.map(\.hookID))::bigint[], \(due.map { Int64($0.limit) })::bigint[]) WITH ORDINALITY AS h(id, n, i)
                 CROSS JOIN LATERAL (
                     SELECT * FROM deliveries WHERE status = 'pending' AND hook_id = h.id AND next_attempt_at <= \(now.unixSeconds)
                     ORDER BY next_attempt_at, event_seq LIMIT h.n FOR UPDATE SKIP LOCKED
                 ) d
+                ORDER BY h.i, d.next_attempt_at, d.event_seq
                 """
             ).map(Self.dueDelivery)
             for row in read { byHook[row.hookID, default: []].append(row) }

@@ -71,11 +71,13 @@ struct ChangesFeed: Sendable {
                 lastWrite = ContinuousClock.now
             }
             sent += read.results.count
-            if sent >= limit || ContinuousClock.now >= deadline || end.hasEnded { break }
+            // Caught up is said whenever the read reached the end, even as the feed ends.
             if read.complete && !caughtUp {
                 caughtUp = true
                 try await emit(.caughtUp)
+                lastWrite = ContinuousClock.now
             }
+            if sent >= limit || ContinuousClock.now >= deadline || end.hasEnded { break }
             var wait = deadline - ContinuousClock.now
             if let heartbeat { wait = min(wait, max(.milliseconds(1), lastWrite + heartbeat - ContinuousClock.now)) }
             await commits.wait(after: since, timeout: wait, end: end)

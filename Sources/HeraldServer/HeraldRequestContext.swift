@@ -17,6 +17,8 @@ public struct HeraldRequestContext: RequestContext, WebSocketRequestContext {
     let connection: ObjectIdentifier
     /// Completes when the client's connection closes.
     let connectionClosed: EventLoopFuture<Void>
+    /// Closes the client's connection (a WebSocket whose client stopped reading).
+    let closeConnection: @Sendable () -> Void
     /// Where a WebSocket route leaves its handler for the upgrade (``buildWebSocketRouter(_:)``).
     public let webSocket = WebSocketHandlerReference<HeraldRequestContext>()
 
@@ -25,6 +27,7 @@ public struct HeraldRequestContext: RequestContext, WebSocketRequestContext {
         self.remoteAddress = source.channel.remoteAddress
         self.connection = ObjectIdentifier(source.channel)
         self.connectionClosed = source.channel.closeFuture
+        self.closeConnection = { [channel = source.channel] in channel.close(promise: nil) }
         self.principal = nil
         self.webSession = nil
     }

@@ -87,9 +87,14 @@ final class RequestPacing: Sendable {
         /// Completed when the client leaves (``RequestPacing/clientGone(_:)``).
         private var left: EventLoopPromise<Void>?
         private var channelID: ObjectIdentifier?
-        /// Closes the connection if nothing arrives within the idle timeout; the HTTP handlers
-        /// time idle connections out from their first request on.
+        /// Closes the connection if its first request head has not fully arrived within the idle
+        /// timeout (nothing sent, or a head dribbled a byte at a time); the HTTP handlers time
+        /// connections out from their first request on.
         private var silence: Scheduled<Void>?
+        /// Whether the first head has ended (its blank line seen), and the last bytes read before,
+        /// for a blank line split across reads.
+        private var headEnded = false
+        private var tail: [UInt8] = []
 
         init(pacing: RequestPacing) { self.pacing = pacing }
 
@@ -98,8 +103,23 @@ final class RequestPacing: Sendable {
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            silence?.cancel()
-            silence = nil
+            if !headEnded {
+                // Looks for the blank line ending the head, stopping there (once per connection).
+                var window = tail
+                for byte in unwrapInboundIn(data).readableBytesView {
+                    window.append(byte)
+                    if window.count > 4 { window.removeFirst() }
+                    if window == [13, 10, 13, 10] {
+                        headEnded = true
+                        break
+                    }
+                }
+                tail = headEnded ? [] : window
+                if headEnded {
+                    silence?.cancel()
+                    silence = nil
+                }
+            }
             context.fireChannelRead(data)
         }
 
@@ -141,6 +161,12 @@ final class RequestPacing: Sendable {
             if case ChannelEvent.inputClosed = event {
                 left?.succeed()
                 left = nil
+            }
+            // A graceful stop: a connection that has not sent a whole request head has nothing to
+            // finish, so it does not hold the stop.
+            if event is ChannelShouldQuiesceEvent, !headEnded {
+                context.close(promise: nil)
+                return
             }
             context.fireUserInboundEventTriggered(event)
         }

@@ -63,6 +63,24 @@ import Testing
         print(json.dumps(ended))
         """
 
+    /// Signs in by cookie (`POST /db/_session`), opens the feed with that cookie from `origin`, and
+    /// prints the first frame: a close's code, or the first message.
+    static let byCookie = """
+        import json, struct, sys, urllib.request, websocket
+        base, token, origin = sys.argv[1], sys.argv[2], sys.argv[3]
+        login = urllib.request.Request(base + "/db/_session", data=json.dumps({"name": "ana", "password": token}).encode(),
+                                       headers={"Content-Type": "application/json"}, method="POST")
+        cookie = urllib.request.urlopen(login).headers["Set-Cookie"].split(";")[0]
+        ws = websocket.create_connection(base.replace("http://", "ws://") + "/db/leads/_changes?feed=websocket",
+                                         cookie=cookie, origin=origin, timeout=20)
+        ws.send('{"since":0}')
+        opcode, data = ws.recv_data(control_frame=True)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            print(json.dumps({"code": struct.unpack("!H", data[:2])[0], "reason": data[2:].decode()}))
+        else:
+            print(json.dumps({"message": data.decode()}))
+        """
+
     static func run(_ script: String, _ arguments: [String]) async throws -> JSONValue {
         let python = try await ExternalTools.requirePython(importing: module)
         let result = try await ExternalTools.runOffPool(python, ["-c", script] + arguments)
@@ -139,6 +157,19 @@ import Testing
             let ended = try await Self.run(Self.timingOut, [herald.baseURL, try await herald.providerToken(), "5"])
             let expected = JSONValue.object([("opcodes", .array([.int(1), .int(8)])), ("code", .int(1000))])
             #expect(ended == .array(Array(repeating: expected, count: 5)), "\(ended)")
+        }
+    }
+
+    @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasPython(Self.module)), "needs Python with websocket-client"))
+    func aFeedSignedInByCookieOpensOnlyFromThisServersOrigin() async throws {
+        try await HeraldHarness.run { herald in
+            #expect(try await herald.call(.PUT, "/db/leads", token: herald.adminToken).status == 201)
+            let provider = try await herald.providerToken()
+            // A page elsewhere cannot ride the cookie (browsers send it with any page's WebSocket).
+            let foreign = try await Self.run(Self.byCookie, [herald.baseURL, provider, "https://elsewhere.example"])
+            #expect(foreign["code"] == .int(4403), "\(foreign)")
+            let own = try await Self.run(Self.byCookie, [herald.baseURL, provider, herald.baseURL])
+            #expect(own["message"]?.stringValue == "[]", "\(own)")
         }
     }
 }

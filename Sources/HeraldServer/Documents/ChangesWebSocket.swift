@@ -18,6 +18,7 @@ extension DocumentsController {
                     throw CouchError.badRequest("A WebSocket on _changes serves feed=websocket only")
                 }
                 _ = try context.requirePrincipal()
+                try Self.checkOrigin(request)
                 _ = try await databaseName(context)
                 return .upgrade([:])
             },
@@ -27,6 +28,7 @@ extension DocumentsController {
                 } catch {
                     // Options refused, too many feeds, the store failing: said in the close frame.
                     let (code, reason) = WebSocketRefusalMiddleware.closing(error)
+                    if code >= 4500 { context.logger.error("WebSocket changes feed failed", metadata: ["error": "\(String(reflecting: error))"]) }
                     try? await outbound.close(.unknown(code), reason: reason)
                 }
             }
@@ -55,8 +57,8 @@ extension DocumentsController {
             // client closes (later messages mean nothing to the feed and are dropped).
             group.addTask {
                 defer {
-                    firstSink.finish()
                     end.end()
+                    firstSink.finish()
                 }
                 for try await message in inbound.messages(maxSize: Self.bodyLimit) {
                     firstSink.yield(message)
@@ -88,12 +90,27 @@ extension DocumentsController {
             if query.descending { throw CouchError.badRequest("descending works with feed=normal only") }
             query.feed = .continuous
             let (feed, page) = try await changesFeed(database: database, query: query, principal: principal)
+            // A client that stops reading would hold a write (and so the feed, its slot and a stop)
+            // for ever: a write still waiting after `writeWait` closes the connection.
+            let writeWait = max(query.heartbeat ?? .zero, Self.writeWait)
+            func send(_ text: String) async throws {
+                try await withThrowingTaskGroup(of: Void.self) { writing in
+                    writing.addTask { try await outbound.write(.text(text)) }
+                    writing.addTask {
+                        try await Task.sleep(for: writeWait)
+                        context.closeConnection()
+                        throw CouchError(status: .requestTimeout, error: "timeout", reason: "The client stopped reading")
+                    }
+                    defer { writing.cancelAll() }
+                    try await writing.next()
+                }
+            }
             _ = try await withGracefulShutdownHandler {
                 try await feed.stream(page: page, commits: services.commits, end: end) { beat in
                     switch beat {
-                    case .changes(let results): try await outbound.write(.text(JSONValue.array(results).jsonString))
-                    case .caughtUp: try await outbound.write(.text("[]"))
-                    case .heartbeat: try await outbound.write(.text(""))
+                    case .changes(let results): try await send(JSONValue.array(results).jsonString)
+                    case .caughtUp: try await send("[]")
+                    case .heartbeat: try await send("")
                     }
                 }
             } onGracefulShutdown: {
@@ -104,6 +121,21 @@ extension DocumentsController {
 
     /// How long a WebSocket feed waits for its options.
     static let optionsWait: Duration = .seconds(10)
+    /// How long a message may wait to be written (at least the feed's heartbeat).
+    static let writeWait: Duration = .seconds(30)
+
+    /// A browser sends its cookies with a WebSocket opened by any page (WebSockets have no CORS): a
+    /// feed signed in by cookie (no `Authorization` header) must be opened from this server's own
+    /// origin. Clients that send a token, and clients that send no `Origin`, are not browsers' pages.
+    static func checkOrigin(_ request: Request) throws {
+        guard request.headers[.authorization] == nil, request.headers[.cookie] != nil, let origin = request.headers[.origin] else { return }
+        let host = request.head.authority ?? ""
+        guard let url = URL(string: origin), let originHost = url.host, !host.isEmpty,
+            originHost + (url.port.map { ":\($0)" } ?? "") == host || originHost == host
+        else {
+            throw CouchError.forbidden("A WebSocket signed in by cookie must be opened from this server's own origin")
+        }
+    }
 
     static func options(_ text: String) throws -> JSONValue {
         guard let value = try? JSONValue(parsing: text), case .object = value else {
@@ -133,7 +165,10 @@ struct WebSocketRefusalMiddleware: RouterMiddleware {
 
     /// The close code and reason for `error`; a reason fits the 123 bytes a close frame holds.
     static func closing(_ error: any Error) -> (UInt16, String) {
-        let status = (error as? any HTTPResponseError)?.status ?? .internalServerError
+        let status: HTTPResponse.Status =
+            if let error = error as? any HTTPResponseError { error.status }
+            else if let error = error as? any StoreConditionReporting, error.storeCondition != nil { .serviceUnavailable }
+            else { .internalServerError }
         let reason: String =
             switch error {
             case let error as CouchError: error.reason
