@@ -224,9 +224,10 @@ public protocol DocumentStore: Sendable {
     func database(_ name: String) async throws -> DatabaseInfo?
     /// Every database's name, sorted.
     func databaseNames() async throws -> [String]
-    /// Names the member that orders the database's writes (``VersionGuard``), or none; nil when
+    /// Names the member that orders the database's writes (``VersionGuard``), or none; false when
     /// there is no such database.
-    func setVersionField(_ field: String?, database: String) async throws -> DatabaseInfo?
+    @discardableResult
+    func setVersionField(_ field: String?, database: String) async throws -> Bool
     /// Deletes the database and its documents (their events stay in the log).
     func deleteDatabase(_ name: String) async throws -> Bool
     func document(database: String, id: String) async throws -> Document?

@@ -89,7 +89,7 @@ public struct SyncGatewayConfig: Sendable, Hashable {
         var database = Database(name: name, handlers: [], maxProcesses: defaultMaxProcesses, waitForProcess: defaultWaitForProcess)
         for (key, setting) in members {
             if key == "version_field" {
-                guard let field = setting.stringValue, !field.isEmpty, !field.hasPrefix("_") else {
+                guard let field = setting.stringValue, VersionGuard.isValidField(field) else {
                     throw ConfigError(path: "\(path).version_field", message: "must name a top-level member of the documents (not starting with _)")
                 }
                 database.versionField = field

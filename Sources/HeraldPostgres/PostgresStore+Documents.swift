@@ -25,9 +25,8 @@ extension PostgresStore: DocumentStore {
         }
     }
 
-    public func setVersionField(_ field: String?, database: String) async throws -> DatabaseInfo? {
-        let changed = try await write { db in try await db.run("UPDATE databases SET version_field = \(field) WHERE name = \(database) RETURNING name") > 0 }
-        return changed ? try await self.database(database) : nil
+    public func setVersionField(_ field: String?, database: String) async throws -> Bool {
+        try await write { db in try await db.run("UPDATE databases SET version_field = \(field) WHERE name = \(database) RETURNING name") > 0 }
     }
 
     public func databaseNames() async throws -> [String] {

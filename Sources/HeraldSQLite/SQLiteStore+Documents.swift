@@ -26,12 +26,11 @@ extension SQLiteStore: DocumentStore {
         }
     }
 
-    public func setVersionField(_ field: String?, database: String) async throws -> DatabaseInfo? {
-        let changed = try await pool.write { db in
+    public func setVersionField(_ field: String?, database: String) async throws -> Bool {
+        try await pool.write { db in
             try db.execute(sql: "UPDATE databases SET version_field = ? WHERE name = ?", arguments: [field, database])
             return db.changesCount > 0
         }
-        return changed ? try await self.database(database) : nil
     }
 
     public func databaseNames() async throws -> [String] {

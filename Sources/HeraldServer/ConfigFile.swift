@@ -81,8 +81,8 @@ extension HeraldServices {
             changes.databasesCreated.append(database.name)
         }
         // The file says which member orders each database's writes (none when it names none).
-        for database in config.databases where try await store.database(database.name)?.versionField != database.versionField {
-            _ = try await store.setVersionField(database.versionField, database: database.name)
+        for database in config.databases {
+            try await store.setVersionField(database.versionField, database: database.name)
         }
         return changes
     }

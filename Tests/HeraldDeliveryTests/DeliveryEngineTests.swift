@@ -118,6 +118,9 @@ import Testing
         let live = try await rig.hook()
         rig.receiver.answer { request, _ in request.hookID == gone.id && !request.isPing ? 410 : 200 }
         try await rig.running {
+            // The hook's ping (answered 200) recorded first: otherwise it could be recorded after
+            // the 410 and be the last response the hook shows.
+            _ = try await rig.eventually { try await rig.store.hook(id: gone.id).flatMap { $0.lastResponse.code == 200 ? $0 : nil } }
             let first = try await rig.emit()
             #expect(try await rig.finished(first, hook: gone).status == .failed)
             let disabled = try #require(try await rig.store.hook(id: gone.id))

@@ -49,6 +49,7 @@ import Testing
             #expect(try await herald.call(.GET, "/db/leads/_changes?filter=nope", token: provider).status == 400)
             // As CouchDB answers: a flag is true or false, a POST body an object.
             #expect(try await herald.call(.GET, "/db/leads/_changes?include_docs=yes", token: provider).status == 400)
+            #expect(try await herald.call(.GET, "/db/leads/_changes?descending=true&feed=longpoll", token: provider).status == 400)
             #expect(try await herald.call(.POST, "/db/leads/_changes", token: provider, body: "[1]").status == 400)
             #expect(try await herald.call(.POST, "/db/leads/_changes", token: provider, body: "").status == 200)
             #expect(try await herald.call(.POST, "/db/leads/_all_docs", token: provider, body: #"{"keys":[1]}"#).status == 400)

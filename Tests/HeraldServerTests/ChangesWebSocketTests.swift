@@ -138,6 +138,12 @@ import Testing
             #expect(badOptions["reason"]?.stringValue?.contains("JSON object") == true)
             let badFilter = try await Self.run(Self.refused, [herald.baseURL, feed, provider, #"{"filter":"nope"}"#])
             #expect(badFilter["code"] == .int(4400), "\(badFilter)")
+            let backwards = try await Self.run(Self.refused, [herald.baseURL, feed, provider, #"{"descending":true}"#])
+            #expect(backwards["code"] == .int(4400), "\(backwards)")
+            #expect(backwards["reason"]?.stringValue?.contains("descending") == true)
+            // A `feed` among the options does not turn the WebSocket into another feed: it still streams.
+            let named = try await Self.run(Self.byCookie.replacingOccurrences(of: #"ws.send('{"since":0}')"#, with: #"ws.send('{"since":0,"feed":"normal"}')"#), [herald.baseURL, provider, herald.baseURL])
+            #expect(named["message"]?.stringValue == "[]", "\(named)")
             // A socket that never sends its options is closed after 10 s with 4408.
             let silent = try await Self.run(Self.refused, [herald.baseURL, feed, provider, "-"])
             #expect(silent["code"] == .int(4408), "\(silent)")

@@ -104,6 +104,12 @@ public struct VersionGuard: Sendable, Hashable {
 
     public init(field: String) { self.field = field }
 
+    /// A version field names a top-level member a client may write: not empty, not starting with
+    /// `_` (the document's own members), at most 128 bytes.
+    public static func isValidField(_ field: String) -> Bool {
+        !field.isEmpty && field.utf8.count <= 128 && !field.hasPrefix("_")
+    }
+
     public enum Verdict: Sendable, Hashable {
         /// Neither side carries a version: revisions decide.
         case unversioned

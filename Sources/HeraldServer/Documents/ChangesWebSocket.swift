@@ -46,8 +46,9 @@ extension DocumentsController {
     func changesOverWebSocket(
         inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: Request, context: HeraldRequestContext
     ) async throws {
+        // Checked before the upgrade (``addWebSocketRoutes(to:)``).
         let principal = try context.requirePrincipal()
-        let database = try await databaseName(context)
+        let database = try context.parameters.require("db")
         let slot = try ChangesFeed.slot(services.feeds, principal: principal, tooManyFeeds: Self.tooManyFeeds)
         defer { slot.release() }
         let end = FeedEnd()
@@ -86,9 +87,8 @@ extension DocumentsController {
             case .text(let text): body = try Self.options(text)
             case .binary(let buffer): body = try Self.options(String(buffer: buffer))
             }
-            var query = try ChangesQuery(request, body: body)
-            if query.descending { throw CouchError.badRequest("descending works with feed=normal only") }
-            query.feed = .continuous
+            // The request's `feed=websocket` makes it a continuous feed, whatever `feed` the options name.
+            let query = try ChangesQuery(request, body: body.objectValue.map { .object($0.filter { $0.key != "feed" }) } ?? body)
             let (feed, page) = try await changesFeed(database: database, query: query, principal: principal)
             // A client that stops reading would hold a write (and so the feed, its slot and a stop)
             // for ever: a write still waiting after `writeWait` closes the connection.

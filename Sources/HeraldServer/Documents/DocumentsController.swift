@@ -81,7 +81,7 @@ struct DocumentsController {
         }
         let versionField = members.first.map(\.value)
         if let versionField, !versionField.isNull {
-            guard let field = versionField.stringValue, DocumentsController.isValidVersionField(field) else {
+            guard let field = versionField.stringValue, VersionGuard.isValidField(field) else {
                 throw CouchError.badRequest("version_field must be a top-level member's name (not starting with _) or null")
             }
         }
@@ -91,16 +91,11 @@ struct DocumentsController {
             guard let versionField else {
                 throw CouchError(status: .preconditionFailed, error: "file_exists", reason: "The database could not be created, the file already exists.")
             }
-            _ = try await store.setVersionField(versionField.stringValue, database: name)
+            try await store.setVersionField(versionField.stringValue, database: name)
             return JSONResponse(status: .ok, body: .object([("ok", .bool(true)), ("version_field", versionField)]))
         }
-        if let field = versionField?.stringValue { _ = try await store.setVersionField(field, database: name) }
+        if let field = versionField?.stringValue { try await store.setVersionField(field, database: name) }
         return JSONResponse(status: .created, body: .object([("ok", .bool(true))]))
-    }
-
-    /// A version field names a top-level member a client may write.
-    static func isValidVersionField(_ field: String) -> Bool {
-        !field.isEmpty && field.utf8.count <= 128 && !field.hasPrefix("_")
     }
 
     /// The database the path names, checked to exist (without counting its documents). Single
@@ -487,6 +482,7 @@ struct DocumentsController {
                 guard let parsed = ChangesFeed.Mode(rawValue: String(feed)) else { throw CouchError.badRequest("feed must be normal, longpoll, continuous, eventsource or websocket") }
                 self.feed = parsed
             }
+            if descending && feed != .normal { throw CouchError.badRequest("descending works with feed=normal only") }
             if let timeout = try number("timeout", minimum: 0) { self.timeout = .milliseconds(min(timeout, 900_000)) }
             heartbeat = try number("heartbeat", minimum: 1).map { .milliseconds(max($0, 100)) }
             // A streaming feed takes any limit, and without one runs until its timeout.
@@ -506,7 +502,6 @@ struct DocumentsController {
         guard body.objectValue != nil else { throw CouchError.badRequest("The body must be a JSON object of the feed's parameters") }
         let query = try ChangesQuery(request, body: body)
         if query.webSocket { throw CouchError.badRequest("feed=websocket is served over a WebSocket: ask with GET and Upgrade: websocket") }
-        if query.descending && query.feed != .normal { throw CouchError.badRequest("descending works with feed=normal only") }
         let (feed, page) = try await changesFeed(database: database, query: query, principal: principal)
         return try await feed.response(services: services, principal: principal, request: request, context: context, page: page, tooManyFeeds: Self.tooManyFeeds)
     }

@@ -72,10 +72,10 @@ extension WebController {
         let signIn = try requireAdmin(context)
         let info = try await databaseNamed(context)
         let field = try await checkedForm(request, signIn).trimmed("version_field")
-        guard field.isEmpty || DocumentsController.isValidVersionField(field) else {
+        guard field.isEmpty || VersionGuard.isValidField(field) else {
             throw HTTPError(.unprocessableContent, message: "A version field names a top-level member of the documents, not starting with _.")
         }
-        _ = try await store.setVersionField(field.isEmpty ? nil : field, database: info.name)
+        try await store.setVersionField(field.isEmpty ? nil : field, database: info.name)
         return Response.redirect(to: "/documents/\(info.name)")
     }
 
