@@ -15,7 +15,7 @@ import Testing
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary && BrowserTests.chromiumAvailable && ExternalTools.hasPython("selenium")), "needs the built herald, Chromium, chromedriver and selenium"))
     func aMemberRegistersAHookWatchesDeliveriesRedeliversAndPings() async throws {
         let binary = try ExternalTools.require(ExternalTools.heraldBinary, "the built herald executable")
-        let python = try ExternalTools.require(Self.chromiumAvailable ? ExternalTools.python(importing: "selenium") : nil, "Chromium, chromedriver and Python's selenium")
+        let python = try ExternalTools.require(Self.chromiumAvailable ? await ExternalTools.lookUpPython(importing: "selenium") : nil, "Chromium, chromedriver and Python's selenium")
         let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-browser-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dataDirectory) }
         let providerToken: String
@@ -42,7 +42,7 @@ import Testing
             let port = try await server.waitForPort()
             let screenshot = root.appendingPathComponent(".build/herald-hook-page.png")
             try? FileManager.default.removeItem(at: screenshot)
-            let result = try await ExternalTools.runOffPool(python, [
+            let result = try await ExternalTools.run(python, [
                 root.appendingPathComponent("Tests/Browser/hook_journey.py").path, "http://127.0.0.1:\(port)", "http://127.0.0.1:\(receiver.port)",
                 "admin@example.org", "admin password 1", providerToken, screenshot.path,
             ])
@@ -56,7 +56,7 @@ import Testing
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary && BrowserTests.chromiumAvailable && ExternalTools.hasPython("axe_core_python")), "needs the built herald, Chromium, chromedriver, selenium and axe-core-python"))
     func everyPageFitsAPhoneAndPassesAxe() async throws {
         let binary = try #require(ExternalTools.heraldBinary)
-        let python = try #require(ExternalTools.python(importing: "selenium, axe_core_python"))
+        let python = try await ExternalTools.requirePython(importing: "selenium, axe_core_python")
         let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-a11y-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dataDirectory) }
         let password = "correct horse battery"
@@ -86,7 +86,7 @@ import Testing
             })
             let shots = root.appendingPathComponent(".build/screenshots")
             try FileManager.default.createDirectory(at: shots, withIntermediateDirectories: true)
-            let result = try await ExternalTools.runOffPool(python, [
+            let result = try await ExternalTools.run(python, [
                 root.appendingPathComponent("Tests/Browser/accessibility.py").path, "http://127.0.0.1:\(port)", "admin@example.org", "ana@bde.example",
                 password, String(hook), delivery, "bde", String(memberID), shots.path,
             ])

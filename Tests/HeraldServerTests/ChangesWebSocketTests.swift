@@ -83,7 +83,7 @@ import Testing
 
     static func run(_ script: String, _ arguments: [String]) async throws -> JSONValue {
         let python = try await ExternalTools.requirePython(importing: module)
-        let result = try await ExternalTools.runOffPool(python, ["-c", script] + arguments)
+        let result = try await ExternalTools.run(python, ["-c", script] + arguments)
         #expect(result.status == 0, "\(result.output)")
         return try JSONValue(parsing: Data((result.output.split(separator: "\n").last.map(String.init) ?? "").utf8))
     }

@@ -15,7 +15,7 @@ import Testing
 
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasPython("json")), "needs Python 3"))
     func theWorkerApprovesLeadsAndResumesFromItsCheckpoint() async throws {
-        let python = try #require(ExternalTools.python(importing: "json"))
+        let python = try await ExternalTools.requirePython(importing: "json")
         try await HeraldHarness.run { herald in
             let provider = try await herald.providerToken()
             _ = try await herald.call(.PUT, "/db/leads", token: herald.adminToken)
@@ -24,7 +24,7 @@ import Testing
             }
             _ = try await herald.call(.PUT, "/db/leads/l3", token: provider, body: #"{"status":"draft","channels":["drafts"]}"#)
             let base = herald.baseURL + "/db/leads"
-            let first = try await ExternalTools.runOffPool(python, [Self.worker.path, base, provider, "200", "once"])
+            let first = try await ExternalTools.run(python, [Self.worker.path, base, provider, "200", "once"])
             #expect(first.status == 0, "\(first.output)")
             for id in ["l1", "l2"] {
                 let doc = try await herald.call(.GET, "/db/leads/\(id)", token: provider).json
@@ -36,7 +36,7 @@ import Testing
             #expect(saved == (try await herald.store.lastSeq()))
             // A restart resumes from the checkpoint: it handles the new lead and touches no old one again.
             _ = try await herald.call(.PUT, "/db/leads/l4", token: provider, body: #"{"status":"needs-approval","channels":["needs-approval"]}"#)
-            let second = try await ExternalTools.runOffPool(python, [Self.worker.path, base, provider, "200", "once"])
+            let second = try await ExternalTools.run(python, [Self.worker.path, base, provider, "200", "once"])
             #expect(second.status == 0, "\(second.output)")
             #expect(try await herald.call(.GET, "/db/leads/l4", token: provider).json["status"]?.stringValue == "approved")
             #expect(try await herald.call(.GET, "/db/leads/l1", token: provider).json["_rev"]?.stringValue?.hasPrefix("2-") == true)

@@ -8,7 +8,7 @@ import Testing
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary), "needs the built herald executable"))
     func versionIsPrinted() async throws {
         let binary = try #require(ExternalTools.heraldBinary)
-        let result = try await ExternalTools.runOffPool(binary.path, ["--version"])
+        let result = try await ExternalTools.run(binary.path, ["--version"])
         #expect(result.status == 0)
         #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines) == HeraldVersion.current)
     }
@@ -71,7 +71,7 @@ import Testing
         defer { try? manager.removeItem(at: prefix) }
         // deploy/install.sh (what the container image runs) puts bin/herald, bin/herald-js and
         // share/herald/{Templates,Public} in the prefix; Herald runs from a directory that has neither.
-        let install = try await ExternalTools.runOffPool(
+        let install = try await ExternalTools.run(
             "/bin/bash",
             [ExternalTools.packageRoot.appendingPathComponent("deploy/install.sh").path, "--prefix", prefix.path, "--bin-path", binary.deletingLastPathComponent().path]
         )
@@ -95,7 +95,7 @@ import Testing
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary), "needs the built herald executable"))
     func theDeploymentFilesUseOnlyFlagsHeraldHas() async throws {
         let binary = try #require(ExternalTools.heraldBinary)
-        let help = try await ExternalTools.runOffPool(binary.path, ["serve", "--help"])
+        let help = try await ExternalTools.run(binary.path, ["serve", "--help"])
         let root = ExternalTools.packageRoot
         let unit = try String(contentsOf: root.appendingPathComponent("deploy/herald.service"), encoding: .utf8)
         let dockerfile = try String(contentsOf: root.appendingPathComponent("Dockerfile"), encoding: .utf8)
@@ -123,7 +123,7 @@ import Testing
         let binary = try #require(ExternalTools.heraldBinary)
         let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-rotate-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dataDirectory) }
-        #expect(try await ExternalTools.runOffPool(binary.path, ["migrate", "--data-dir", dataDirectory.path]).status == 0)
+        #expect(try await ExternalTools.run(binary.path, ["migrate", "--data-dir", dataDirectory.path]).status == 0)
         let keyFile = dataDirectory.appendingPathComponent("master.key")
         let original = try SecretBox.load(dataDirectory: dataDirectory, environment: [:])
         let hookID: Int64
@@ -136,7 +136,7 @@ import Testing
         }
         func sealedSecret() async throws -> Data { try #require(try await SQLiteStore(directory: dataDirectory).hook(id: hookID)).encryptedSecret }
 
-        let rotated = try await ExternalTools.runOffPool(binary.path, ["rotate-master-key", "--data-dir", dataDirectory.path])
+        let rotated = try await ExternalTools.run(binary.path, ["rotate-master-key", "--data-dir", dataDirectory.path])
         #expect(rotated.status == 0, "\(rotated.output)")
         #expect(rotated.output.contains("Sealed the secrets of 1 hooks"))
         #expect(!FileManager.default.fileExists(atPath: SecretBox.previousKeyFile(keyFile).path))
@@ -149,7 +149,7 @@ import Testing
         let interrupted = try SecretBox.beginRotation(keyFile: keyFile)
         let keyDuringRotation = try #require(FileManager.default.contents(atPath: keyFile.path))
         #expect(try interrupted.open(try await sealedSecret()) == "whsec_first", "both keys open secrets meanwhile")
-        let resumed = try await ExternalTools.runOffPool(binary.path, ["rotate-master-key", "--data-dir", dataDirectory.path])
+        let resumed = try await ExternalTools.run(binary.path, ["rotate-master-key", "--data-dir", dataDirectory.path])
         #expect(resumed.status == 0, "\(resumed.output)")
         #expect(FileManager.default.contents(atPath: keyFile.path) == keyDuringRotation)
         #expect(!FileManager.default.fileExists(atPath: SecretBox.previousKeyFile(keyFile).path))
@@ -162,7 +162,7 @@ import Testing
         let binary = try #require(ExternalTools.heraldBinary)
         let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-cli-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dataDirectory) }
-        let result = try await ExternalTools.runOffPool(binary.path, ["migrate", "--data-dir", dataDirectory.path])
+        let result = try await ExternalTools.run(binary.path, ["migrate", "--data-dir", dataDirectory.path])
         #expect(result.status == 0, "\(result.output)")
         func mode(_ path: String) throws -> Int {
             (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue ?? -1
@@ -180,7 +180,7 @@ import Testing
         let closed = try RawSocketPort.unused()
         for arguments in [["emit", "lead.created", "--url", "http://127.0.0.1:\(closed)", "--token", "hrld_x"],
                           ["replay", "--hook", "1", "--since", "1h", "--url", "http://127.0.0.1:\(closed)", "--token", "hrld_x"]] {
-            let result = try await ExternalTools.runOffPool(binary.path, arguments)
+            let result = try await ExternalTools.run(binary.path, arguments)
             #expect(result.status != 0)
             #expect(result.output.contains("cannot reach the Herald server at http://127.0.0.1:\(closed) (connection refused)"), "\(result.output)")
         }

@@ -46,7 +46,7 @@ import Testing
             for id in ["a", "b", "c"] {
                 #expect(try await herald.call(.PUT, "/db/leads/\(id)", token: provider, body: #"{"n":1}"#).status == 201)
             }
-            let result = try await ExternalTools.runOffPool(python, ["-c", Self.script, herald.baseURL, provider])
+            let result = try await ExternalTools.run(python, ["-c", Self.script, herald.baseURL, provider])
             #expect(result.status == 0, "\(result.output)")
             let seen = try JSONValue(parsing: Data((result.output.split(separator: "\n").last.map(String.init) ?? "").utf8))
             #expect(seen["cloudant_session"]?["name"]?.stringValue == "ana")

@@ -110,7 +110,7 @@ import Testing
     func tlsStillVerifiesTheNameWhenTheConnectionIsPinned() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-pinning-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let pems = try MutualTLSTests.makeCertificates(in: directory, subjectAltName: "DNS:receiver.herald.test")
+        let pems = try await MutualTLSTests.makeCertificates(in: directory, subjectAltName: "DNS:receiver.herald.test")
         let serverTLS = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(pems.serverCert.utf8)).map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(pems.serverKey.utf8), format: .pem))

@@ -81,10 +81,10 @@ import Testing
     func aFullDiskRefusesWritesWith507AndEverythingAcceptedIsDeliveredOnceSpaceReturns() async throws {
         let mountPoint = FileManager.default.temporaryDirectory.appendingPathComponent("herald-full-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: mountPoint, withIntermediateDirectories: true)
-        let mounted = try ExternalTools.run(try #require(Self.mount), ["-t", "tmpfs", "-o", "size=32m", "tmpfs", mountPoint.path])
+        let mounted = try await ExternalTools.run(try #require(Self.mount), ["-t", "tmpfs", "-o", "size=32m", "tmpfs", mountPoint.path])
         try #require(mounted.status == 0, "mount: \(mounted.output)")
         defer {
-            _ = try? ExternalTools.run(Self.umount!, ["-l", mountPoint.path])
+            _ = try? ExternalTools.runBlocking(Self.umount!, ["-l", mountPoint.path])
             try? FileManager.default.removeItem(at: mountPoint)
         }
         let dataDirectory = mountPoint.appendingPathComponent("data")

@@ -267,15 +267,15 @@ extension StaleWriteTests {
 
 @Suite struct DatabaseCommandTests {
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary), "needs the built herald executable"))
-    func theCLICreatesAndListsDatabases() throws {
+    func theCLICreatesAndListsDatabases() async throws {
         let binary = try #require(ExternalTools.heraldBinary)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-db-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let created = try ExternalTools.run(binary.path, ["db", "create", "leads", "--data-dir", directory.path])
+        let created = try await ExternalTools.run(binary.path, ["db", "create", "leads", "--data-dir", directory.path])
         #expect(created.status == 0 && created.output.contains("leads.document_changed"), "\(created.output)")
-        #expect(try ExternalTools.run(binary.path, ["db", "create", "leads", "--data-dir", directory.path]).status != 0)
-        #expect(try ExternalTools.run(binary.path, ["db", "create", "Bad.Name", "--data-dir", directory.path]).status != 0)
-        let listed = try ExternalTools.run(binary.path, ["db", "list", "--data-dir", directory.path])
+        #expect(try await ExternalTools.run(binary.path, ["db", "create", "leads", "--data-dir", directory.path]).status != 0)
+        #expect(try await ExternalTools.run(binary.path, ["db", "create", "Bad.Name", "--data-dir", directory.path]).status != 0)
+        let listed = try await ExternalTools.run(binary.path, ["db", "list", "--data-dir", directory.path])
         #expect(listed.output.split(separator: "\n") == ["leads"])
     }
 }

@@ -41,7 +41,7 @@ import Testing
                 ("body", .string(Data(request.body).base64EncodedString())),
             ])
         })
-        let result = try await ExternalTools.runOffPool(python, ["-c", receivers, secret, items.jsonString])
+        let result = try await ExternalTools.run(python, ["-c", receivers, secret, items.jsonString])
         #expect(result.status == 0, "\(result.output)")
         return result.output
     }

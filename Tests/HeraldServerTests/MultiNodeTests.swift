@@ -259,19 +259,19 @@ import Testing
         let cluster = try await Cluster.make()
         defer { cluster.store.close() }
         let path = cluster.binary.path
-        let first = try await ExternalTools.runOffPool(path, ["migrate", "--database", cluster.url])
-        let second = try await ExternalTools.runOffPool(path, ["migrate", "--database", cluster.url])
+        let first = try await ExternalTools.run(path, ["migrate", "--database", cluster.url])
+        let second = try await ExternalTools.run(path, ["migrate", "--database", cluster.url])
         #expect(first.status == 0 && second.status == 0, "\(first.output)\(second.output)")
         #expect(first.output.contains("Schema is current: 001_schema, 002_people, 003_audit_log, 004_nodes, 005_github_headers, 006_version_field\n"), "\(first.output)")
         #expect(second.output == first.output)
         #expect(try await cluster.store.appliedMigrations() == ["001_schema", "002_people", "003_audit_log", "004_nodes", "005_github_headers", "006_version_field"])
 
         // A newer Herald migrated this database: this one refuses it, and changes nothing.
-        let psql = try await ExternalTools.runOffPool(
+        let psql = try await ExternalTools.run(
             "/usr/bin/psql", [try #require(Self.postgresURL), "-c", "INSERT INTO \(cluster.schema).herald_migrations (name, applied_at) VALUES ('999_from_the_future', 0)"]
         )
         #expect(psql.status == 0, "\(psql.output)")
-        let refused = try await ExternalTools.runOffPool(path, ["migrate", "--database", cluster.url])
+        let refused = try await ExternalTools.run(path, ["migrate", "--database", cluster.url])
         #expect(refused.status != 0)
         #expect(refused.output.contains("newer than this Herald"), "\(refused.output)")
         let node = try ChildProcess(

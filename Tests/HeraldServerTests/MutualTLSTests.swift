@@ -13,7 +13,7 @@ import Testing
 
     /// A CA, a server certificate (for 127.0.0.1 unless `subjectAltName` names another) and a
     /// client certificate, made with openssl.
-    static func makeCertificates(in directory: URL, subjectAltName: String = "IP:127.0.0.1") throws -> (ca: String, serverCert: String, serverKey: String, clientCert: String, clientKey: String) {
+    static func makeCertificates(in directory: URL, subjectAltName: String = "IP:127.0.0.1") async throws -> (ca: String, serverCert: String, serverKey: String, clientCert: String, clientKey: String) {
         let openssl = try #require(Self.openssl)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = { (name: String) in directory.appendingPathComponent(name).path }
@@ -27,7 +27,7 @@ import Testing
             ["x509", "-req", "-in", path("client.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"), "-CAcreateserial", "-out", path("client.pem"), "-days", "2"],
         ]
         for step in steps {
-            let result = try ExternalTools.run(openssl, step)
+            let result = try await ExternalTools.run(openssl, step)
             #expect(result.status == 0, "\(result.output)")
         }
         let read = { (name: String) in try String(contentsOfFile: path(name), encoding: .utf8) }
@@ -38,7 +38,7 @@ import Testing
     func aHookWithItsClientCertificateGetsThroughAndOneWithoutIsRefused() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-mtls-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let pems = try Self.makeCertificates(in: directory)
+        let pems = try await Self.makeCertificates(in: directory)
         var tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(pems.serverCert.utf8)).map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(pems.serverKey.utf8), format: .pem))

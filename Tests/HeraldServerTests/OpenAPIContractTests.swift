@@ -27,7 +27,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let data = directory.appendingPathComponent("data").path
         func cli(_ arguments: [String]) async throws -> String {
-            let result = try await ExternalTools.runOffPool(binary.path, arguments + ["--data-dir", data])
+            let result = try await ExternalTools.run(binary.path, arguments + ["--data-dir", data])
             try #require(result.status == 0, "herald \(arguments.joined(separator: " ")): \(result.output)")
             return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
         }

@@ -238,7 +238,7 @@ import Testing
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-people-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         func herald(_ arguments: String...) async throws -> (status: Int32, output: String) {
-            try await ExternalTools.runOffPool(binary, arguments + ["--data-dir", directory.path])
+            try await ExternalTools.run(binary, arguments + ["--data-dir", directory.path])
         }
         #expect(try await herald("team", "create", "--name", "BDE", "--slug", "bde").status == 0)
         let added = try await herald("admin", "users", "add", "--email", "ana@bde.example", "--team", "bde")

@@ -6,7 +6,7 @@ import Testing
 @Suite struct ReceiverLibraryTests {
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasPython("standardwebhooks")), "needs Python with standardwebhooks"))
     func pythonStandardWebhooksVerifiesRealDeliveries() async throws {
-        let python = try ExternalTools.require(ExternalTools.python(importing: "standardwebhooks"), "Python with the standardwebhooks package")
+        let python = try await ExternalTools.requirePython(importing: "standardwebhooks")
         try await TestReceiver.run { receiver in
             try await HeraldHarness.run { herald in
                 let bde = try await herald.makeTeam("bde")
@@ -45,7 +45,7 @@ import Testing
                             pass
                     print("verified", len(cases))
                     """
-                let result = try ExternalTools.run(python, ["-c", script], stdin: JSONValue.array(cases).jsonString)
+                let result = try await ExternalTools.run(python, ["-c", script], stdin: JSONValue.array(cases).jsonString)
                 #expect(result.status == 0, "\(result.output)")
                 #expect(result.output.contains("verified 4"), "\(result.output)")
             }
@@ -54,7 +54,7 @@ import Testing
 
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasPython("hmac")), "needs Python 3"))
     func pythonHmacVerifiesTheHubSignature() async throws {
-        let python = try ExternalTools.require(ExternalTools.python(importing: "hmac"), "Python 3")
+        let python = try await ExternalTools.requirePython(importing: "hmac")
         try await TestReceiver.run { receiver in
             try await HeraldHarness.run { herald in
                 let bde = try await herald.makeTeam("bde")
@@ -67,7 +67,7 @@ import Testing
                     expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
                     sys.exit(0 if hmac.compare_digest(expected, signature) else 1)
                     """
-                let result = try ExternalTools.run(
+                let result = try await ExternalTools.run(
                     python, ["-c", script, "It's a Secret to Everybody", request.header("X-Hub-Signature-256") ?? "", Data(request.body).base64EncodedString()]
                 )
                 #expect(result.status == 0, "\(result.output)")

@@ -93,17 +93,17 @@ import Testing
         try headers.write(to: headersFile, atomically: true, encoding: .utf8)
         try body.write(to: bodyFile, atomically: true, encoding: .utf8)
 
-        let valid = try ExternalTools.run(binary.path, ["verify", "--secret", secret, "--headers", headersFile.path, "--body", bodyFile.path])
+        let valid = try await ExternalTools.run(binary.path, ["verify", "--secret", secret, "--headers", headersFile.path, "--body", bodyFile.path])
         #expect(valid.status == 0 && valid.output.contains("valid: v1, sha256"), "\(valid.output)")
-        let fromStdin = try ExternalTools.run(binary.path, ["verify", "--secret", secret, "--headers", headersFile.path], stdin: body)
+        let fromStdin = try await ExternalTools.run(binary.path, ["verify", "--secret", secret, "--headers", headersFile.path], stdin: body)
         #expect(fromStdin.status == 0, "\(fromStdin.output)")
-        let tampered = try ExternalTools.run(binary.path, ["verify", "--secret", secret, "--headers", headersFile.path], stdin: body + " ")
+        let tampered = try await ExternalTools.run(binary.path, ["verify", "--secret", secret, "--headers", headersFile.path], stdin: body + " ")
         #expect(tampered.status == 1 && tampered.output.contains("invalid: no matching signature"), "\(tampered.output)")
-        let old = try ExternalTools.run(
+        let old = try await ExternalTools.run(
             binary.path, ["verify", "--secret", secret, "--headers", headersFile.path, "--body", bodyFile.path, "--now", String(timestamp + 3600)]
         )
         #expect(old.status == 1 && old.output.contains("timestamp too old"), "\(old.output)")
-        let noKey = try ExternalTools.run(binary.path, ["verify", "--headers", headersFile.path, "--body", bodyFile.path])
+        let noKey = try await ExternalTools.run(binary.path, ["verify", "--headers", headersFile.path, "--body", bodyFile.path])
         #expect(noKey.status != 0 && noKey.output.contains("--secret or --public-key"), "\(noKey.output)")
     }
 }

@@ -60,7 +60,7 @@ extension ReplayTests {
                 let provider = try await herald.providerToken()
                 for n in 0..<3 { _ = try await herald.emit(provider, #"{"type":"lead.created","data":{"lead_id":"c\#(n)"}}"#) }
                 try await eventually("three leads") { receiver.received.filter { $0.header("X-Herald-Event") == "lead.created" }.count == 3 }
-                let result = try await ExternalTools.runOffPool(binary.path, [
+                let result = try await ExternalTools.run(binary.path, [
                     "replay", "--hook", String(hook.id), "--since", "1h", "--url", herald.baseURL, "--token", bde.token,
                 ])
                 #expect(result.status == 0, "\(result.output)")

@@ -85,7 +85,7 @@ import Testing
                 let id = try #require(created.json["id"]?.intValue)
                 #expect(try await herald.call(.GET, "/api/hooks/\(id)", token: bde.token).json["public_key"]?.stringValue == publicKeyString)
 
-                let python = try ExternalTools.require(ExternalTools.python(importing: "cryptography"), "Python with the cryptography package")
+                let python = try await ExternalTools.requirePython(importing: "cryptography")
                 let script = """
                     import base64, sys
                     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -100,7 +100,7 @@ import Testing
                     except Exception:
                         print("v1a verified")
                     """
-                let result = try ExternalTools.run(python, [
+                let result = try await ExternalTools.run(python, [
                     "-c", script, publicKeyString, ping.header("webhook-id") ?? "", ping.header("webhook-timestamp") ?? "",
                     Data(ping.body).base64EncodedString(), ping.header("webhook-signature") ?? "",
                 ])
@@ -124,7 +124,7 @@ import Testing
 
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasPython("svix")), "needs Python with svix"))
     func svixAndStandardWebhooksVerifyBothSignaturesDuringRotation() async throws {
-        let python = try ExternalTools.require(ExternalTools.python(importing: "svix"), "Python with the svix package")
+        let python = try await ExternalTools.requirePython(importing: "svix")
         try await TestReceiver.run { receiver in
             try await HeraldHarness.run { herald in
                 let bde = try await herald.makeTeam("bde")
@@ -145,7 +145,7 @@ import Testing
                         Standard(secret).verify(body, headers)
                     print("both secrets verified by svix and standardwebhooks")
                     """
-                let result = try ExternalTools.run(python, ["-c", script, headers, Data(request.body).base64EncodedString(), hook.secret, newSecret])
+                let result = try await ExternalTools.run(python, ["-c", script, headers, Data(request.body).base64EncodedString(), hook.secret, newSecret])
                 #expect(result.status == 0, "\(result.output)")
                 #expect(result.output.contains("both secrets verified"), "\(result.output)")
             }

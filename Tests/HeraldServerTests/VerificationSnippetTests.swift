@@ -42,7 +42,7 @@ import Testing
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasPython("standardwebhooks")), "needs Python with standardwebhooks"), arguments: ["verify_standardwebhooks.py", "verify_hmac.py"])
     func pythonSnippets(_ file: String) async throws {
         let module = file == "verify_hmac.py" ? "hmac" : "standardwebhooks"
-        let python = try ExternalTools.require(ExternalTools.python(importing: module), "Python with \(module)")
+        let python = try await ExternalTools.requirePython(importing: module)
         let (secret, cases) = try await deliveries()
         let harness = """
             import base64, json, sys
@@ -56,7 +56,7 @@ import Testing
                     print("wrong verdict", case["genuine"]); sys.exit(1)
             print("verdicts right")
             """
-        let result = try ExternalTools.run(python, ["-c", harness, Self.examples.appendingPathComponent("verify/\(file)").path, secret], stdin: cases)
+        let result = try await ExternalTools.run(python, ["-c", harness, Self.examples.appendingPathComponent("verify/\(file)").path, secret], stdin: cases)
         #expect(result.status == 0 && result.output.contains("verdicts right"), "\(result.output)")
     }
 
@@ -72,7 +72,7 @@ import Testing
             }
             console.log("verdicts right");
             """
-        let result = try ExternalTools.run(node, ["-e", harness, Self.examples.appendingPathComponent("verify/verify.js").path, secret], stdin: cases)
+        let result = try await ExternalTools.run(node, ["-e", harness, Self.examples.appendingPathComponent("verify/verify.js").path, secret], stdin: cases)
         #expect(result.status == 0 && result.output.contains("verdicts right"), "\(result.output)")
     }
 
@@ -121,7 +121,7 @@ import Testing
             }
             """.write(to: directory.appendingPathComponent("main.go"), atomically: true, encoding: .utf8)
         let script = "cd '\(directory.path)' && HOME='\(directory.path)' GOCACHE='\(directory.path)/cache' GOFLAGS=-mod=mod '\(go)' run . '\(secret)'"
-        let result = try ExternalTools.run("/bin/sh", ["-c", script], stdin: cases)
+        let result = try await ExternalTools.run("/bin/sh", ["-c", script], stdin: cases)
         #expect(result.status == 0 && result.output.contains("verdicts right"), "\(result.output)")
     }
 

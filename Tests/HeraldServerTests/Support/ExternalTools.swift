@@ -41,13 +41,24 @@ enum ExternalTools {
         candidates.append(packageRoot.appendingPathComponent(".venv-test/bin/python").path)
         candidates.append("/usr/bin/python3")
         for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
-            if (try? run(candidate, ["-c", "import \(module)"]).status) == 0 { return candidate }
+            if (try? runBlocking(candidate, ["-c", "import \(module)"]).status) == 0 { return candidate }
         }
         return nil
     }
 
-    /// Runs a program to completion and returns its exit status and combined output.
-    static func run(_ path: String, _ arguments: [String], stdin: String? = nil) throws -> (status: Int32, output: String) {
+    /// Runs a program to completion and returns its exit status and combined output. The wait is on a
+    /// dispatch thread: the concurrency pool has as many threads as the machine has cores (two here),
+    /// and a program that holds one for seconds (a Python library, a browser) starves every other
+    /// test running beside it, and any server in this process the program talks to.
+    static func run(_ path: String, _ arguments: [String], stdin: String? = nil) async throws -> (status: Int32, output: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try runBlocking(path, arguments, stdin: stdin) }) }
+        }
+    }
+
+    /// ``run(_:_:stdin:)`` on the calling thread: only where nothing can wait (a `defer`), for a
+    /// program that ends at once.
+    static func runBlocking(_ path: String, _ arguments: [String], stdin: String? = nil) throws -> (status: Int32, output: String) {
         let input = Pipe(), output = Pipe()
         let process = try SpawnedProcess(
             executable: path, arguments: arguments, standardInput: input.fileHandleForReading.fileDescriptor,
@@ -77,20 +88,16 @@ enum ExternalTools {
 
     static var go: String? { ["/usr/bin/go", "/usr/local/go/bin/go"].first(where: FileManager.default.isExecutableFile(atPath:)) }
 
-    /// ``run(_:_:stdin:)`` on a dispatch thread, so a server running in this process keeps every
-    /// thread of the concurrency pool while the program talks to it.
-    static func runOffPool(_ path: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try run(path, arguments) }) }
-        }
-    }
-
     /// ``python(importing:)`` looked for on a dispatch thread, required as ``require(_:_:)`` does.
     static func requirePython(importing modules: String) async throws -> String {
-        let found = await withCheckedContinuation { continuation in
+        try require(await lookUpPython(importing: modules), "Python with \(modules)")
+    }
+
+    /// ``python(importing:)`` looked for on a dispatch thread (the first look runs Python).
+    static func lookUpPython(importing modules: String) async -> String? {
+        await withCheckedContinuation { continuation in
             DispatchQueue.global().async { continuation.resume(returning: python(importing: modules)) }
         }
-        return try require(found, "Python with \(modules)")
     }
 
     /// The tool a test's `.enabled(if:)` trait found: under CI that trait runs the test whether or
