@@ -11,7 +11,9 @@ import Foundation
 ///   cannot take every slot;
 /// - an ordered hook offers only its oldest unfinished delivery, and only while none is in flight;
 /// - hooks take turns: round by round, each hook with work (oldest due first) gets one delivery, so
-///   a hook with a large backlog never pushes another hook's due delivery out of the batch.
+///   a hook with a large backlog never pushes another hook's due delivery out of the batch;
+/// - a hook with a rate limit gets no more than its ``rates`` allow: its attempts are given start
+///   times spaced one interval apart, and what does not fit waits (held, never dropped).
 public struct ClaimPolicy: Sendable, Hashable {
     /// Free slots: the most deliveries this claim may take.
     public var limit: Int
@@ -20,6 +22,8 @@ public struct ClaimPolicy: Sendable, Hashable {
     /// Deliveries already in flight, by hook and by team.
     public var inFlightByHook: [Int64: Int]
     public var inFlightByTeam: [Int64: Int]
+    /// The rate-limited hooks' slots, as read from the store for this claim.
+    public var rates: [Int64: RateSlots] = [:]
 
     public init(limit: Int, perHook: Int, perTeam: Int, inFlightByHook: [Int64: Int] = [:], inFlightByTeam: [Int64: Int] = [:]) {
         self.limit = limit
@@ -37,7 +41,8 @@ public struct ClaimPolicy: Sendable, Hashable {
         case oldestUnfinished
     }
 
-    /// What to read for `hook`, or nil when nothing can be taken for it now.
+    /// What to read for `hook`, or nil when nothing can be taken for it now. A rate-limited hook
+    /// with no slot left is still read (one row), so the claim learns that work is held.
     public func read(for hook: Hook) -> Read? {
         guard hook.active, limit > 0, (inFlightByTeam[hook.teamID] ?? 0) < perTeam else { return nil }
         let inFlight = inFlightByHook[hook.id] ?? 0
@@ -45,9 +50,16 @@ public struct ClaimPolicy: Sendable, Hashable {
         case .ordered:
             return inFlight == 0 ? .oldestUnfinished : nil
         case .none:
-            let free = min(min(perHook, hook.maxInFlight ?? perHook) - inFlight, limit)
+            var free = min(min(perHook, hook.maxInFlight ?? perHook) - inFlight, limit)
+            if let slots = rates[hook.id] { free = min(free, max(1, slots.available)) }
             return free > 0 ? .due(limit: free) : nil
         }
+    }
+
+    /// The most this claim may take for `hookID` (its cap, and its rate slots if it has a limit).
+    private func cap(for candidate: ClaimCandidate) -> Int {
+        let cap = candidate.ordered ? 1 : min(perHook, candidate.maxInFlight ?? perHook)
+        return rates[candidate.hookID].map { min(cap, (inFlightByHook[candidate.hookID] ?? 0) + $0.available) } ?? cap
     }
 
     /// Picks the deliveries to claim from what was read, hooks taking turns. `candidates` holds
@@ -74,7 +86,7 @@ public struct ClaimPolicy: Sendable, Hashable {
             for hookID in hookOrder where chosen.count < limit {
                 guard let queue = queues[hookID], round < queue.count else { continue }
                 let candidate = queue[round]
-                guard byHook[hookID, default: 0] < (candidate.ordered ? 1 : min(perHook, candidate.maxInFlight ?? perHook)), byTeam[candidate.teamID, default: 0] < perTeam else { continue }
+                guard byHook[hookID, default: 0] < cap(for: candidate), byTeam[candidate.teamID, default: 0] < perTeam else { continue }
                 byHook[hookID, default: 0] += 1
                 byTeam[candidate.teamID, default: 0] += 1
                 chosen.append(candidate)
@@ -84,6 +96,48 @@ public struct ClaimPolicy: Sendable, Hashable {
         }
         return chosen
     }
+
+    /// The rate-limited hooks that had due work this claim could not take for want of slots, and
+    /// when their next slot opens (the engine claims again then).
+    public func heldUntil(candidates: [ClaimCandidate], chosen: [ClaimCandidate], now: Date) -> Date? {
+        guard !rates.isEmpty else { return nil }
+        var due: [Int64: Int] = [:]
+        for candidate in candidates where rates[candidate.hookID] != nil && candidate.lifecycle.isDue(at: now) { due[candidate.hookID, default: 0] += 1 }
+        var taken: [Int64: Int] = [:]
+        for candidate in chosen { taken[candidate.hookID, default: 0] += 1 }
+        return due.compactMap { hookID, count in
+            guard let slots = rates[hookID], count > taken[hookID] ?? 0, taken[hookID] ?? 0 >= slots.available else { return nil }
+            return slots.opens(after: taken[hookID] ?? 0)
+        }.min()
+    }
+}
+
+/// A rate-limited hook's slots for one claim: attempts start one ``interval`` apart, the first no
+/// earlier than ``start``; a claim takes the slots that begin within ``lookahead`` of its `now`, and
+/// each attempt waits for its slot's time before it is sent. So no window of one second ever sees
+/// more than the limit, on one node or many (the slots are kept in the store).
+public struct RateSlots: Sendable, Hashable {
+    /// When the hook's next attempt may start (its stored slot, or `now` if that has passed).
+    public var start: Date
+    public var interval: Double
+    /// How many slots begin within the lookahead.
+    public var available: Int
+
+    /// How far ahead a claim takes slots: attempts wait at most this long in the engine.
+    public static let lookahead = 0.1
+
+    public init(limitPerSecond: Int, storedNext: Date?, now: Date) {
+        interval = 1 / Double(max(1, limitPerSecond))
+        start = max(storedNext ?? now, now)
+        let window = now.timeIntervalSince1970 + Self.lookahead - start.timeIntervalSince1970
+        available = window < 0 ? 0 : Int((window / interval).rounded(.down)) + 1
+    }
+
+    /// The start time of slot `index` (0 is ``start``).
+    public func slot(_ index: Int) -> Date { start.addingTimeInterval(Double(index) * interval) }
+
+    /// When a claim can next take a slot, once `taken` slots are used.
+    public func opens(after taken: Int) -> Date { slot(taken).addingTimeInterval(-Self.lookahead) }
 }
 
 /// A delivery a store read as a claim candidate.

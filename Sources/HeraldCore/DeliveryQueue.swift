@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The outbox's claim and record turns, written once over any store's row verbs.
 ///
@@ -38,6 +39,12 @@ public struct DeliveryQueue: Sendable {
     }
 
     private func recordAndClaim(_ results: [AttemptResult], claim: ClaimTurn?) async throws -> ClaimBatch {
+        var batch = try await recordThenClaim(results, claim: claim)
+        batch.heldUntil = claim?.report.heldUntil
+        return batch
+    }
+
+    private func recordThenClaim(_ results: [AttemptResult], claim: ClaimTurn?) async throws -> ClaimBatch {
         guard !results.isEmpty else { return ClaimBatch(claimed: try await claim.asyncMap { try await store.claim($0) } ?? []) }
         do {
             let turn = try await store.record(RecordTurn(results: results, health: health), attempts: true, thenClaim: claim)
@@ -131,6 +138,8 @@ public struct ClaimTurn: Sendable {
     /// lifecycle compare due times with this one, and a due time read back from a row must not be
     /// an ulp later than the `now` it was written with.
     public let now: Date
+    /// What the claim learnt beside the rows it took (work held by a rate limit), for the engine.
+    public let report = ClaimReport()
 
     public init(policy: ClaimPolicy, now: Date) {
         self.policy = policy
@@ -154,9 +163,25 @@ public struct ClaimTurn: Sendable {
         for (teamID, total) in teamTotals { policy.inFlightByTeam[teamID] = max(policy.inFlightByTeam[teamID] ?? 0, total) }
     }
 
+    /// The rate-limited hooks among `hookIDs`: a store reads their stored next slots
+    /// (``rateLimited(_:hooks:)``) and hands them to ``setRates(_:hooks:)`` before it reads rows.
+    public func rateLimited(_ hookIDs: [Int64], hooks: [Int64: Hook]) -> [Int64] {
+        hookIDs.filter { hooks[$0]?.policy.rateLimitPerSecond != nil }
+    }
+
+    /// The rate-limited hooks' slots for this claim, from their stored next slots (none stored:
+    /// from now). A rate-limited hook whose slots were not set is not claimed from.
+    public mutating func setRates(_ stored: [Int64: Date], hooks: [Int64: Hook]) {
+        for (id, hook) in hooks {
+            guard let limit = hook.policy.rateLimitPerSecond else { continue }
+            policy.rates[id] = RateSlots(limitPerSecond: limit, storedNext: stored[id], now: now)
+        }
+    }
+
     /// What to read for the hook (nil: nothing), as ``ClaimPolicy/read(for:)`` decides.
     public func read(for hook: Hook?) -> ClaimPolicy.Read? {
-        hook.flatMap(policy.read(for:))
+        guard let hook, hook.policy.rateLimitPerSecond == nil || policy.rates[hook.id] != nil else { return nil }
+        return policy.read(for: hook)
     }
 
     /// The rows to take, hooks taking turns (``ClaimPolicy/choose(from:now:)``).
@@ -169,16 +194,33 @@ public struct ClaimTurn: Sendable {
                 previousAttempts: row.totalAttempts, ordered: hook.ordering == .ordered, maxInFlight: hook.maxInFlight
             )
         }
-        return policy.choose(from: candidates, now: now).compactMap { byKey[$0.key] }
+        let chosen = policy.choose(from: candidates, now: now)
+        report.held(until: policy.heldUntil(candidates: candidates, chosen: chosen, now: now))
+        return chosen.compactMap { byKey[$0.key] }
+    }
+
+    /// Where each rate-limited hook's next slot is after `claimed` (the rows ``claim(_:hooks:events:)``
+    /// made), for the store to save in the claim's transaction.
+    public func rateMarks(_ claimed: [(mark: ClaimMark, delivery: ClaimedDelivery)]) -> [(hookID: Int64, nextAt: Date)] {
+        var taken: [Int64: Int] = [:]
+        for (_, delivery) in claimed where policy.rates[delivery.hook.id] != nil { taken[delivery.hook.id, default: 0] += 1 }
+        return taken.keys.sorted().map { ($0, policy.rates[$0]!.slot(taken[$0]!)) }
     }
 
     /// Each chosen row taken for an attempt (``DeliveryLifecycle/claim(now:)``): the mark to save
     /// and the delivery to send. A row whose hook or event is gone, or that is no longer due, is left.
+    /// A rate-limited hook's rows get its slots in order, each as the time its attempt starts.
     public func claim(_ chosen: [DueDelivery], hooks: [Int64: Hook], events: [Int64: Event]) -> [(mark: ClaimMark, delivery: ClaimedDelivery)] {
-        chosen.compactMap { row in
+        var slotsTaken: [Int64: Int] = [:]
+        return chosen.compactMap { row in
             guard let hook = hooks[row.hookID], let event = events[row.eventSeq] else { return nil }
             var lifecycle = row.stored.lifecycle
             guard case .send(let trigger) = lifecycle.claim(now: now) else { return nil }
+            var notBefore: Date?
+            if let slots = policy.rates[hook.id] {
+                notBefore = slots.slot(slotsTaken[hook.id, default: 0])
+                slotsTaken[hook.id, default: 0] += 1
+            }
             return (
                 ClaimMark(
                     key: row.key, status: lifecycle.status, nextAttemptAt: lifecycle.nextAttemptAt,
@@ -186,10 +228,26 @@ public struct ClaimTurn: Sendable {
                 ),
                 ClaimedDelivery(
                     deliveryID: row.deliveryID, hook: hook, event: event, lifecycle: lifecycle, trigger: trigger, previousAttempts: row.totalAttempts,
-                    syncThrough: row.syncThrough
+                    syncThrough: row.syncThrough, notBefore: notBefore
                 )
             )
         }
+    }
+}
+
+/// What a claim learnt beside the rows it took, kept by reference so the turn a store was handed
+/// can tell its caller.
+public final class ClaimReport: Sendable {
+    private let earliest = Mutex<Date?>(nil)
+
+    public init() {}
+
+    /// The earliest time a rate-limited hook with due work held back can be claimed from again.
+    public var heldUntil: Date? { earliest.withLock { $0 } }
+
+    func held(until date: Date?) {
+        guard let date else { return }
+        earliest.withLock { $0 = min($0 ?? date, date) }
     }
 }
 
@@ -219,10 +277,12 @@ public struct RecordTurn: Sendable {
         return (through, result.attempt.finishedAt)
     }
 
-    /// What the hook's recorded results do to it (``HookHealth/update(after:failingSince:)``): its
-    /// `last_response`, its failure run, and whether it is disabled now.
+    /// What the hook's recorded results do to it (``HookHealth/update(after:failingSince:)``, by the
+    /// hook's own rule where it has one): its `last_response`, its failure run, and whether it is
+    /// disabled now.
     public func change(forHook hookID: Int64, recorded: Set<String>, failingSince: Date?) -> HookHealth.Update? {
-        health.update(after: (byHook[hookID] ?? []).filter { recorded.contains($0.attempt.deliveryID) }, failingSince: failingSince)
+        let results = (byHook[hookID] ?? []).filter { recorded.contains($0.attempt.deliveryID) }
+        return (results.last?.hookHealth ?? health).update(after: results, failingSince: failingSince)
     }
 
     /// Whether the recorded results may have made work due for another node: a retry, an ordered

@@ -126,6 +126,8 @@ public struct Hook: Sendable, Hashable {
     /// Whether deliveries also carry GitHub's header names (`X-GitHub-Event`, `X-GitHub-Delivery`,
     /// `X-Hub-Signature`…), so receivers written for GitHub take them unchanged.
     public var githubHeaders = true
+    /// Its own retry schedule, disable window and rate limit, where they differ from the server's.
+    public var policy = DeliveryPolicy()
 
     public init(
         id: Int64, teamID: Int64, url: String, contentType: ContentType, encryptedSecret: Data, events: [String], channels: [String],
@@ -190,6 +192,8 @@ public struct HookSettings: Sendable, Hashable {
     public var sync = SyncSettings()
     /// ``Hook/githubHeaders``.
     public var githubHeaders = true
+    /// ``Hook/policy``.
+    public var policy = DeliveryPolicy()
 
     public init(url: String) { self.url = url }
 }
@@ -229,6 +233,7 @@ extension HookSettings {
         mode = hook.mode
         sync = hook.sync
         githubHeaders = hook.githubHeaders
+        policy = hook.policy
     }
 }
 

@@ -492,12 +492,15 @@ public struct ClaimedDelivery: Sendable, Hashable {
     public var previousAttempts: Int
     /// For an HTTP Sync page: the `seq` its hook's cursor moves to once the receiver answers 2xx.
     public var syncThrough: Int64?
+    /// For a rate-limited hook: its slot, the time the attempt may start.
+    public var notBefore: Date?
 
     public init(
         deliveryID: String, hook: Hook, event: Event, lifecycle: DeliveryLifecycle, trigger: AttemptTrigger, previousAttempts: Int,
-        syncThrough: Int64? = nil
+        syncThrough: Int64? = nil, notBefore: Date? = nil
     ) {
         self.syncThrough = syncThrough
+        self.notBefore = notBefore
         self.deliveryID = deliveryID
         self.hook = hook
         self.event = event
@@ -517,10 +520,14 @@ public struct AttemptResult: Sendable, Hashable {
     public var succeeded: Bool
     /// An HTTP Sync page's end: the hook's cursor moves there when it succeeded.
     public var syncThrough: Int64?
+    /// The hook's own rule for disabling it (``DeliveryPolicy/disableAfterSeconds``), if it has one.
+    public var hookHealth: HookHealth?
 
     public init(
-        attempt: Attempt, hookID: Int64, lifecycle: DeliveryLifecycle, action: DeliveryLifecycle.Action, succeeded: Bool, syncThrough: Int64? = nil
+        attempt: Attempt, hookID: Int64, lifecycle: DeliveryLifecycle, action: DeliveryLifecycle.Action, succeeded: Bool, syncThrough: Int64? = nil,
+        hookHealth: HookHealth? = nil
     ) {
+        self.hookHealth = hookHealth
         self.syncThrough = syncThrough
         self.attempt = attempt
         self.hookID = hookID
@@ -535,10 +542,13 @@ public struct ClaimBatch: Sendable, Hashable {
     public var claimed: [ClaimedDelivery]
     /// Finished attempts that could not be recorded for good, and why.
     public var discarded: [DiscardedResult]
+    /// When a rate-limited hook with due work held back by its limit can next be claimed from.
+    public var heldUntil: Date?
 
-    public init(claimed: [ClaimedDelivery], discarded: [DiscardedResult] = []) {
+    public init(claimed: [ClaimedDelivery], discarded: [DiscardedResult] = [], heldUntil: Date? = nil) {
         self.claimed = claimed
         self.discarded = discarded
+        self.heldUntil = heldUntil
     }
 }
 

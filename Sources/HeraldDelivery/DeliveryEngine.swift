@@ -481,7 +481,9 @@ public final class DeliveryEngine: Service, Sendable {
                 // Every slot taken: the next finished attempt wakes us. Otherwise sleep until the next
                 // scheduled attempt; work held back by a cap is woken by a finishing attempt, never polled.
                 let full = policy.limit > 0 && batch.claimed.count == policy.limit
-                let wait = full || !dispatching ? min(configuration.idleInterval, graceLeft ?? configuration.idleInterval) : await idleWait(after: claimedAt)
+                var wait = full || !dispatching ? min(configuration.idleInterval, graceLeft ?? configuration.idleInterval) : await idleWait(after: claimedAt)
+                // Work held by a hook's rate limit is claimed as its next slot opens.
+                if let held = batch.heldUntil { wait = min(wait, .milliseconds(Int64(max(0, held.timeIntervalSinceNow) * 1000) + 1)) }
                 await deliveryBell.wait(timeout: wait)
             }
         }
@@ -526,6 +528,11 @@ public final class DeliveryEngine: Service, Sendable {
     }
 
     private func attempt(_ delivery: ClaimedDelivery) async {
+        // A rate-limited hook's attempt starts at its slot (at most ``RateSlots/lookahead`` away),
+        // never before it.
+        if let notBefore = delivery.notBefore, notBefore.timeIntervalSinceNow > 0 {
+            try? await Task.sleep(for: .nanoseconds(Int64((notBefore.timeIntervalSinceNow * 1e9).rounded(.up))))
+        }
         let now = Date()
         var sent: SentAttempt
         do {
@@ -612,7 +619,10 @@ public final class DeliveryEngine: Service, Sendable {
         let now = Date()
         return finished.compactMap { delivery, sent in
             var lifecycle = delivery.lifecycle
-            let action = lifecycle.finish(sent.outcome, now: now, schedule: configuration.retrySchedule, jitterUnit: Double.random(in: 0..<1))
+            let policy = delivery.hook.policy
+            let action = lifecycle.finish(
+                sent.outcome, now: now, schedule: policy.retrySchedule(default: configuration.retrySchedule), jitterUnit: Double.random(in: 0..<1)
+            )
             if case .refuse(let error) = action {
                 logger.error("delivery state machine refused an outcome", metadata: ["delivery": "\(delivery.deliveryID)", "error": "\(error)"])
                 return nil
@@ -621,7 +631,7 @@ public final class DeliveryEngine: Service, Sendable {
                 delivery,
                 AttemptResult(
                     attempt: sent.attempt, hookID: delivery.hook.id, lifecycle: lifecycle, action: action, succeeded: sent.outcome.isSuccess,
-                    syncThrough: delivery.syncThrough
+                    syncThrough: delivery.syncThrough, hookHealth: policy.disableAfterSeconds.map { _ in policy.health(default: configuration.hookHealth) }
                 )
             )
         }

@@ -31,6 +31,8 @@ public actor MemoryStore: OutboxStore {
     /// The last `seq` fanned out; moved only by ``commitFanOut(_:now:)``'s compare-and-set.
     private var fanOutCursor: Int64 = 0
     private var hookRows: [Int64: Hook] = [:]
+    /// Each rate-limited hook's next slot (``RateSlots``).
+    private var hookRates: [Int64: Date] = [:]
     /// Deliveries, ascending by key.
     private var deliveryRows: [DeliveryRow] = []
     /// Each delivery's key, by delivery id.
@@ -220,6 +222,7 @@ extension MemoryStore: HookStore {
         hook.sync.pageSize = settings.sync.pageSize
         hook.sync.periodSeconds = settings.sync.periodSeconds
         hook.githubHeaders = settings.githubHeaders
+        hook.policy = settings.policy
         hook.sync.cursor = settings.sync.cursor
         // The ping first: appending its event is the one step that can be refused, and nothing is written before it.
         let pingID = settings.managedKey == nil && settings.mode == .push ? try queuePing(for: hook, now: now) : nil
@@ -265,6 +268,7 @@ extension MemoryStore: HookStore {
         row.sync.pageSize = hook.sync.pageSize
         row.sync.periodSeconds = hook.sync.periodSeconds
         row.githubHeaders = hook.githubHeaders
+        row.policy = hook.policy
         hookRows[hook.id] = row
         // Turned on (or changed while on): its waiting deliveries may go.
         if hook.active { signalHub.raise(.deliveries) }
@@ -274,6 +278,7 @@ extension MemoryStore: HookStore {
     /// Its deliveries (with their attempts) and replay jobs go with it; the events addressed to it stay.
     public func deleteHook(id: Int64) async throws -> Bool {
         guard hookRows.removeValue(forKey: id) != nil else { return false }
+        hookRates[id] = nil
         removeDeliveries { $0.hookID == id }
         replayJobRows = replayJobRows.filter { $0.value.hookID != id }
         return true
@@ -745,6 +750,9 @@ extension MemoryStore {
         guard !pendingHookIDs.isEmpty else { return [] }
         var unfinished: [Int64: [DeliveryRow]] = [:]
         for row in deliveryRows where row.isUnfinished { unfinished[row.hookID, default: []].append(row) }
+        var turn = turn
+        let limited = turn.rateLimited(pendingHookIDs, hooks: hooks)
+        if !limited.isEmpty { turn.setRates(hookRates.filter { limited.contains($0.key) }, hooks: hooks) }
         var rows: [DueDelivery] = []
         for hookID in pendingHookIDs {
             let candidates = unfinished[hookID] ?? []
@@ -765,14 +773,15 @@ extension MemoryStore {
         let chosen = turn.choose(rows, hooks: hooks)
         var events: [Int64: Event] = [:]
         for seq in Set(chosen.map(\.eventSeq)) { events[seq] = storedEvent(seq: seq) }
-        var claimed: [ClaimedDelivery] = []
+        var claimed: [(mark: ClaimMark, delivery: ClaimedDelivery)] = []
         for (mark, delivery) in turn.claim(chosen, hooks: hooks, events: events) {
             guard let index = deliveryIndex(key: mark.key) else { continue }
             deliveryRows[index].stored.status = mark.status
             deliveryRows[index].stored.nextAttemptAt = mark.nextAttemptAt?.asStored
-            claimed.append(delivery)
+            claimed.append((mark, delivery))
         }
-        return claimed
+        for (hookID, nextAt) in turn.rateMarks(claimed) { hookRates[hookID] = nextAt }
+        return claimed.map(\.delivery)
     }
 
     /// Writes `turn`'s results as SQLite does; returns the deliveries recorded. Only a delivery still

@@ -250,6 +250,16 @@ enum PostgresMigrations {
         ),
         ("005_github_headers", "ALTER TABLE hooks ADD COLUMN github_headers boolean NOT NULL DEFAULT true;"),
         ("006_version_field", "ALTER TABLE databases ADD COLUMN version_field text;"),
+        (
+            "007_delivery_policy",
+            """
+            ALTER TABLE hooks ADD COLUMN delivery_policy text;
+            CREATE TABLE hook_rates (
+                hook_id bigint PRIMARY KEY REFERENCES hooks(id) ON DELETE CASCADE,
+                next_at double precision NOT NULL
+            );
+            """
+        ),
     ]
 
     /// Applies what is pending, one node at a time (a lock held for the transaction), and refuses

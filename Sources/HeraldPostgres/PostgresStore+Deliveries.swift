@@ -155,6 +155,15 @@ extension PostgresStore: DeliveryStore {
                 "SELECT hook_id, team_id, COUNT(*) AS n FROM deliveries WHERE status = 'in_flight' AND team_id = ANY(\(teams)) GROUP BY hook_id, team_id"
             ).map { (try $0("hook_id", as: Int64.self), try $0("team_id", as: Int64.self), try $0("n", as: Int.self)) }
         )
+        // Rate-limited hooks' next slots, read under their teams' locks: one node takes each slot.
+        let limited = turn.rateLimited(hookIDs, hooks: hooks)
+        if !limited.isEmpty {
+            var stored: [Int64: Date] = [:]
+            for row in try await db.all("SELECT hook_id, next_at FROM hook_rates WHERE hook_id = ANY(\(limited))") {
+                stored[try row("hook_id", as: Int64.self)] = Date(timeIntervalSince1970: try row("next_at", as: Double.self))
+            }
+            turn.setRates(stored, hooks: hooks)
+        }
         // The due rows of every hook in one statement (each hook's own index range, its own limit);
         // an ordered hook's head on its own.
         var due: [(hookID: Int64, limit: Int)] = []
@@ -207,6 +216,16 @@ extension PostgresStore: DeliveryStore {
             WHERE d.pk = t.pk
             """
         )
+        let rates = turn.rateMarks(claims)
+        if !rates.isEmpty {
+            try await db.run(
+                """
+                INSERT INTO hook_rates (hook_id, next_at)
+                SELECT * FROM unnest(\(rates.map(\.hookID))::bigint[], \(rates.map(\.nextAt.unixSeconds))::double precision[])
+                ON CONFLICT (hook_id) DO UPDATE SET next_at = excluded.next_at
+                """
+            )
+        }
         return claims.map(\.delivery)
     }
 

@@ -12,13 +12,13 @@ extension PostgresStore: HookStore {
                 INSERT INTO hooks (team_id, url, content_type, secret, events, channels, active, insecure_ssl, timeout_seconds, ordering,
                     signature, created_at, updated_at, last_response_status, created_after_seq, signing_key, public_key,
                     filter, transform, payload_format, max_in_flight, managed_key, credentials, mode, sync_page_size, sync_period, sync_cursor,
-                    github_headers)
+                    github_headers, delivery_policy)
                 VALUES (\(teamID), \(settings.url), \(settings.contentType.rawValue), \(keys.encryptedSecret), \(encodeStringArray(settings.events)),
                     \(encodeStringArray(settings.channels)), \(settings.active), \(settings.insecureSSL), \(settings.timeoutSeconds),
                     \(settings.ordering.rawValue), \(settings.signature.rawValue), \(now.unixSeconds), \(now.unixSeconds), 'unused', \(lastSeq),
                     \(keys.encryptedSigningKey), \(keys.publicKey), \(settings.filter), \(settings.transform), \(settings.payloadFormat.rawValue),
                     \(settings.maxInFlight), \(settings.managedKey), \(keys.encryptedCredentials), \(settings.mode.rawValue), \(settings.sync.pageSize),
-                    \(settings.sync.periodSeconds), \(settings.sync.cursor), \(settings.githubHeaders))
+                    \(settings.sync.periodSeconds), \(settings.sync.cursor), \(settings.githubHeaders), \(settings.policy.stored))
                 RETURNING id
                 """,
                 as: Int64.self
@@ -56,7 +56,8 @@ extension PostgresStore: HookStore {
                         previous_secret = \(hook.encryptedPreviousSecret), previous_secret_expires_at = \(hook.previousSecretExpiresAt?.unixSeconds),
                         filter = \(hook.filter), transform = \(hook.transform), payload_format = \(hook.payloadFormat.rawValue),
                         max_in_flight = \(hook.maxInFlight), credentials = \(hook.encryptedCredentials), sync_page_size = \(hook.sync.pageSize),
-                        sync_period = \(hook.sync.periodSeconds), github_headers = \(hook.githubHeaders)
+                        sync_period = \(hook.sync.periodSeconds), github_headers = \(hook.githubHeaders),
+                        delivery_policy = \(hook.policy.stored)
                     WHERE id = \(hook.id) RETURNING *
                     """
                 )
@@ -100,6 +101,7 @@ extension PostgresStore: HookStore {
         hook.sync.requestedAt = try row.optionalDate("sync_requested_at")
         hook.sync.lastSyncedAt = try row.optionalDate("last_synced_at")
         hook.githubHeaders = try row("github_headers")
+        hook.policy = DeliveryPolicy(stored: try row("delivery_policy"))
         return hook
     }
 }

@@ -311,6 +311,19 @@ enum SQLiteMigrations {
         migrator.registerMigration("016_version_field") { db in
             try db.execute(sql: "ALTER TABLE databases ADD COLUMN version_field TEXT")
         }
+        migrator.registerMigration("017_delivery_policy") { db in
+            // A hook's own retry schedule, disable window and rate limit (JSON, ``DeliveryPolicy``),
+            // and where each rate-limited hook's next attempt may start.
+            try db.execute(
+                sql: """
+                    ALTER TABLE hooks ADD COLUMN delivery_policy TEXT;
+                    CREATE TABLE hook_rates (
+                        hook_id INTEGER PRIMARY KEY REFERENCES hooks(id) ON DELETE CASCADE,
+                        next_at REAL NOT NULL
+                    );
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -115,6 +115,14 @@ extension SQLiteStore: DeliveryStore {
             after = id
         }
         guard !hookIDs.isEmpty else { return [] }
+        var turn = turn
+        let limited = turn.rateLimited(hookIDs, hooks: hooks)
+        if !limited.isEmpty {
+            let rates = try db.cachedStatement(sql: "SELECT next_at FROM hook_rates WHERE hook_id = ?")
+            var stored: [Int64: Date] = [:]
+            for hookID in limited { stored[hookID] = try Double.fetchOne(rates, arguments: [hookID]).map(Date.init(unixSeconds:)) }
+            turn.setRates(stored, hooks: hooks)
+        }
         let due = try db.cachedStatement(
             sql: "SELECT \(dueColumns) FROM deliveries WHERE status = 'pending' AND hook_id = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, event_seq LIMIT ?"
         )
@@ -136,10 +144,15 @@ extension SQLiteStore: DeliveryStore {
             if let row = try Row.fetchOne(event, arguments: [seq]) { events[seq] = Self.indexedEvent(row) }
         }
         let update = try db.cachedStatement(sql: "UPDATE deliveries SET status = ?, next_attempt_at = ? WHERE pk = ?")
-        return try turn.claim(chosen, hooks: hooks, events: events).map { mark, delivery in
-            try update.execute(arguments: [mark.status.rawValue, mark.nextAttemptAt?.unixSeconds, mark.key])
-            return delivery
+        let claimed = turn.claim(chosen, hooks: hooks, events: events)
+        for (mark, _) in claimed { try update.execute(arguments: [mark.status.rawValue, mark.nextAttemptAt?.unixSeconds, mark.key]) }
+        for (hookID, nextAt) in turn.rateMarks(claimed) {
+            try db.execute(
+                sql: "INSERT INTO hook_rates (hook_id, next_at) VALUES (?, ?) ON CONFLICT (hook_id) DO UPDATE SET next_at = excluded.next_at",
+                arguments: [hookID, nextAt.unixSeconds]
+            )
         }
+        return claimed.map(\.delivery)
     }
 
     /// Writes the turn's results; returns the deliveries recorded.

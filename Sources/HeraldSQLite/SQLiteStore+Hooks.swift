@@ -11,8 +11,8 @@ extension SQLiteStore: HookStore {
                     INSERT INTO hooks (team_id, url, content_type, secret, events, channels, active, insecure_ssl, timeout_seconds, ordering,
                         signature, created_at, updated_at, last_response_status, created_after_seq, signing_key, public_key,
                         filter, transform, payload_format, max_in_flight, managed_key, credentials, mode, sync_page_size, sync_period, sync_cursor,
-                        github_headers)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'unused', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        github_headers, delivery_policy)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'unused', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     teamID, settings.url, settings.contentType.rawValue, keys.encryptedSecret, encodeStringArray(settings.events),
@@ -20,7 +20,7 @@ extension SQLiteStore: HookStore {
                     settings.ordering.rawValue, settings.signature.rawValue, now.unixSeconds, now.unixSeconds, lastSeq,
                     keys.encryptedSigningKey, keys.publicKey, settings.filter, settings.transform, settings.payloadFormat.rawValue,
                     settings.maxInFlight, settings.managedKey, keys.encryptedCredentials, settings.mode.rawValue, settings.sync.pageSize,
-                    settings.sync.periodSeconds, settings.sync.cursor, settings.githubHeaders,
+                    settings.sync.periodSeconds, settings.sync.cursor, settings.githubHeaders, settings.policy.stored,
                 ]
             )
             let id = db.lastInsertedRowID
@@ -53,14 +53,15 @@ extension SQLiteStore: HookStore {
                     UPDATE hooks SET url = ?, content_type = ?, secret = ?, events = ?, channels = ?, active = ?, insecure_ssl = ?,
                         timeout_seconds = ?, ordering = ?, signature = ?, disabled_reason = ?, failing_since = ?, updated_at = ?,
                         signing_key = ?, public_key = ?, previous_secret = ?, previous_secret_expires_at = ?, filter = ?, transform = ?,
-                        payload_format = ?, max_in_flight = ?, credentials = ?, sync_page_size = ?, sync_period = ?, github_headers = ?
+                        payload_format = ?, max_in_flight = ?, credentials = ?, sync_page_size = ?, sync_period = ?, github_headers = ?,
+                        delivery_policy = ?
                     WHERE id = ?
                     """,
                 arguments: [
                     hook.url, hook.contentType.rawValue, hook.encryptedSecret, encodeStringArray(hook.events), encodeStringArray(hook.channels),
                     hook.active, hook.insecureSSL, hook.timeoutSeconds, hook.ordering.rawValue, hook.signature.rawValue, hook.disabledReason,
                     hook.failingSince?.unixSeconds, now.unixSeconds, hook.encryptedSigningKey, hook.publicKey, hook.encryptedPreviousSecret,
-                    hook.previousSecretExpiresAt?.unixSeconds, hook.filter, hook.transform, hook.payloadFormat.rawValue, hook.maxInFlight, hook.encryptedCredentials, hook.sync.pageSize, hook.sync.periodSeconds, hook.githubHeaders, hook.id,
+                    hook.previousSecretExpiresAt?.unixSeconds, hook.filter, hook.transform, hook.payloadFormat.rawValue, hook.maxInFlight, hook.encryptedCredentials, hook.sync.pageSize, hook.sync.periodSeconds, hook.githubHeaders, hook.policy.stored, hook.id,
                 ]
             )
             try Self.hooksChanged(db)
@@ -103,6 +104,7 @@ extension SQLiteStore: HookStore {
         hook.sync.requestedAt = row.optionalDate("sync_requested_at")
         hook.sync.lastSyncedAt = row.optionalDate("last_synced_at")
         hook.githubHeaders = row.bool("github_headers")
+        hook.policy = DeliveryPolicy(stored: row["delivery_policy"])
         return hook
     }
 }

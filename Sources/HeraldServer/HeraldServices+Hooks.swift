@@ -132,6 +132,7 @@ extension HeraldServices {
         // Up to what WebhookDB and Sync Gateway allow (and the config file takes).
         if let timeout = reader.int("timeout_seconds", in: 1...Hook.maxTimeoutSeconds) { settings.timeoutSeconds = timeout }
         if let github = reader.bool("github_headers") { settings.githubHeaders = github }
+        Self.readPolicy(&settings.policy, from: &reader)
         if let ordering = reader.choice("ordering", as: Ordering.self) { settings.ordering = ordering }
         if let signature = reader.choice("signature", as: SignatureScheme.self) { settings.signature = signature }
         if let format = reader.choice("payload_format", as: PayloadFormat.self) { settings.payloadFormat = format }
@@ -164,6 +165,21 @@ extension HeraldServices {
                 settings[keyPath: path] = nil
             }
         }
+    }
+
+    /// The hook's own delivery policy: each field, when sent, replaces the hook's; null goes back to
+    /// the server's setting.
+    static func readPolicy(_ policy: inout DeliveryPolicy, from reader: inout FieldReader) {
+        if reader.has("retry_policy") {
+            switch reader.value("retry_policy") {
+            case .null?, nil: policy.retry = nil
+            case let value?:
+                do { policy.retry = try RetryPolicy(json: value) } catch { reader.fail("retry_policy", error.description) }
+            }
+        }
+        let disable = DeliveryPolicy.disableAfterRange
+        if reader.has("disable_after_seconds") { policy.disableAfterSeconds = reader.int("disable_after_seconds", in: disable) }
+        if reader.has("rate_limit_per_second") { policy.rateLimitPerSecond = reader.int("rate_limit_per_second", in: DeliveryPolicy.rateLimitRange) }
     }
 
     /// A hook's settings to change, its credentials opened.
@@ -238,6 +254,7 @@ extension HeraldServices {
             ("timeout_seconds", .int(Int64(hook.timeoutSeconds))), ("ordering", .string(hook.ordering.rawValue)),
             ("signature", .string(hook.signature.rawValue)), ("mode", .string(hook.mode.rawValue)),
             ("filter", hook.filter.map(JSONValue.string) ?? .null), ("transform", hook.transform.map(JSONValue.string) ?? .null),
+            ("delivery_policy", hook.policy.json),
             ("secret", .string(hook.encryptedSecret.base64EncodedString())),
             ("credentials", hook.encryptedCredentials.map { .string($0.base64EncodedString()) } ?? .null),
         ])
@@ -264,6 +281,7 @@ extension HeraldServices {
         hook.sync.pageSize = settings.sync.pageSize
         hook.sync.periodSeconds = settings.sync.periodSeconds
         hook.githubHeaders = settings.githubHeaders
+        hook.policy = settings.policy
         if let credentials = settings.credentials { hook.encryptedCredentials = try credentials.sealed(with: secretBox) }
         if let secret { hook.encryptedSecret = try secretBox.seal(secret) }
         if hook.signature == .ed25519 && hook.encryptedSigningKey == nil {

@@ -27,6 +27,7 @@ struct HooksController {
     static let settingsFields: Set<String> = [
         "url", "content_type", "secret", "events", "channels", "active", "insecure_ssl", "timeout_seconds", "ordering", "signature",
         "filter", "transform", "payload_format", "headers", "oauth2", "tls_client_certificate", "mode", "sync", "github_headers",
+        "retry_policy", "disable_after_seconds", "rate_limit_per_second",
     ]
 
     /// A body in GitHub's shape — `name` (`web`) and `config` {url, content_type, secret,
@@ -93,6 +94,7 @@ struct HooksController {
             ])
         }
         let base = services.configuration.baseURL + "/api/hooks/\(hook.id)"
+        let policy = Self.policyFields(hook.policy)
         return .object([
             ("id", .int(hook.id)), ("team", .string(team)), ("url", .string(hook.url)), ("content_type", .string(hook.contentType.rawValue)),
             ("events", .array(hook.events.map(JSONValue.string))), ("channels", .array(hook.channels.map(JSONValue.string))),
@@ -116,6 +118,7 @@ struct HooksController {
             ("mode", .string(hook.mode.rawValue)), ("sync", sync),
             ("tls_client_certificate", credentials?.clientCertificate == nil ? .null : .object([("private_key", .string(HookCredentials.mask))])),
             ("github_headers", .bool(hook.githubHeaders)),
+            ("retry_policy", policy.retry), ("disable_after_seconds", policy.disableAfter), ("rate_limit_per_second", policy.rateLimit),
             // GitHub's names for the same settings, for clients written for its hook API.
             ("name", .string("web")),
             (
@@ -127,6 +130,14 @@ struct HooksController {
             ),
             ("deliveries_url", .string(base + "/deliveries")), ("ping_url", .string(base + "/pings")), ("test_url", .string(base + "/tests")),
         ])
+    }
+
+    /// The hook's own delivery policy, each field null where the server's setting applies.
+    static func policyFields(_ policy: DeliveryPolicy) -> (retry: JSONValue, disableAfter: JSONValue, rateLimit: JSONValue) {
+        (
+            policy.retry?.json ?? .null, policy.disableAfterSeconds.map { .int(Int64($0)) } ?? .null,
+            policy.rateLimitPerSecond.map { .int(Int64($0)) } ?? .null
+        )
     }
 
     func teamSlug(_ id: Int64) async throws -> String {
