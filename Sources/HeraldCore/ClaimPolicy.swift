@@ -41,8 +41,8 @@ public struct ClaimPolicy: Sendable, Hashable {
         case oldestUnfinished
     }
 
-    /// What to read for `hook`, or nil when nothing can be taken for it now. A rate-limited hook
-    /// with no slot left is still read (one row), so the claim learns that work is held.
+    /// What to read for `hook`, or nil when nothing can be taken for it now. A rate-limited hook is
+    /// read one row past its slots, so the claim learns whether work is held.
     public func read(for hook: Hook) -> Read? {
         guard hook.active, limit > 0, (inFlightByTeam[hook.teamID] ?? 0) < perTeam else { return nil }
         let inFlight = inFlightByHook[hook.id] ?? 0
@@ -51,7 +51,7 @@ public struct ClaimPolicy: Sendable, Hashable {
             return inFlight == 0 ? .oldestUnfinished : nil
         case .none:
             var free = min(min(perHook, hook.maxInFlight ?? perHook) - inFlight, limit)
-            if let slots = rates[hook.id] { free = min(free, max(1, slots.available)) }
+            if let slots = rates[hook.id] { free = min(free, slots.available + 1) }
             return free > 0 ? .due(limit: free) : nil
         }
     }
@@ -129,7 +129,8 @@ public struct RateSlots: Sendable, Hashable {
     public init(limitPerSecond: Int, storedNext: Date?, now: Date) {
         interval = 1 / Double(max(1, limitPerSecond))
         start = max(storedNext ?? now, now)
-        let window = now.timeIntervalSince1970 + Self.lookahead - start.timeIntervalSince1970
+        // A microsecond's tolerance: seconds since 1970 plus 0.1 is not exactly representable.
+        let window = now.timeIntervalSince1970 + Self.lookahead - start.timeIntervalSince1970 + 1e-6
         available = window < 0 ? 0 : Int((window / interval).rounded(.down)) + 1
     }
 

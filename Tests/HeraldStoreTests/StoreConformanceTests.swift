@@ -285,6 +285,55 @@ import Testing
     }
 
     @Test(arguments: OutboxBackend.all)
+    func aHooksDeliveryPolicyIsSavedAndReadBack(_ backend: OutboxBackend) async throws {
+        let store = try await backend.make()
+        var hook = try await store.makeHook(team: try await store.makeTeam())
+        #expect(hook.policy.isEmpty)
+        hook.policy = DeliveryPolicy(retry: .exponential(initialSeconds: 1.5, maxSeconds: 60, attempts: 6), disableAfterSeconds: 7200, rateLimitPerSecond: 3)
+        _ = try await store.updateHook(hook, now: Date())
+        #expect(try await store.hook(id: hook.id)?.policy == hook.policy)
+        hook.policy = DeliveryPolicy(retry: .delays([0.25, 30]))
+        _ = try await store.updateHook(hook, now: Date())
+        #expect(try await store.hook(id: hook.id)?.policy == hook.policy)
+    }
+
+    /// A limit of 4 a second: slots 250 ms apart, a claim taking those that start within 100 ms of
+    /// its `now`, kept in the store so the next claim (any node's) goes on from the last slot taken.
+    @Test(arguments: OutboxBackend.all)
+    func aRateLimitedHookIsClaimedSlotBySlot(_ backend: OutboxBackend) async throws {
+        let store = try await backend.make()
+        let team = try await store.makeTeam()
+        var hook = try await store.makeHook(team: team)
+        let other = try await store.makeHook(team: team)
+        _ = try await store.claimAll()
+        hook.policy.rateLimitPerSecond = 4
+        hook = try await store.updateHook(hook, now: Date())
+        for _ in 0..<6 { _ = try await store.emit() }
+        _ = try await store.fanOut(limit: 100, now: Date())
+        let policy = ClaimPolicy(limit: 100, perHook: 100, perTeam: 100)
+        let start = Date().addingTimeInterval(1)
+
+        let first = try await store.recordAndClaim([], health: HookHealth(), now: start, policy: policy)
+        // The other hook takes its whole backlog; the limited one its first slot, at once.
+        #expect(first.claimed.filter { $0.hook.id == other.id }.count == 6)
+        let limited = first.claimed.filter { $0.hook.id == hook.id }
+        #expect(limited.count == 1)
+        #expect(abs((limited[0].notBefore ?? .distantPast).timeIntervalSince(start)) < 0.001)
+        // The next slot is 250 ms on: a claim now takes nothing and says when to come back.
+        let second = try await store.recordAndClaim([], health: HookHealth(), now: start, policy: policy)
+        #expect(second.claimed.isEmpty)
+        #expect(abs((second.heldUntil ?? .distantPast).timeIntervalSince(start.addingTimeInterval(0.25 - RateSlots.lookahead))) < 0.001)
+        // 200 ms later the slot at 250 ms is within the lookahead: it is taken, to start at 250 ms.
+        let third = try await store.recordAndClaim([], health: HookHealth(), now: start.addingTimeInterval(0.2), policy: policy)
+        #expect(third.claimed.map(\.hook.id) == [hook.id])
+        #expect(abs((third.claimed.first?.notBefore ?? .distantPast).timeIntervalSince(start.addingTimeInterval(0.25))) < 0.001)
+        // A second later the slots do not pile up: one (now) and the next one within 100 ms at most.
+        let later = try await store.recordAndClaim([], health: HookHealth(), now: start.addingTimeInterval(1.5), policy: policy)
+        #expect(later.claimed.count == 1)
+        #expect(later.heldUntil != nil)
+    }
+
+    @Test(arguments: OutboxBackend.all)
     func deliveriesOfAnInactiveHookWaitUntilItIsEnabled(_ backend: OutboxBackend) async throws {
         let store = try await backend.make()
         var hook = try await store.makeHook(team: try await store.makeTeam())

@@ -1,0 +1,107 @@
+import Foundation
+import HeraldCore
+import Testing
+
+/// A hook's own retry schedule, disable window and rate limit, without a store or a clock.
+@Suite struct DeliveryPolicyTests {
+    @Test func aPolicyReadsBackFromTheJSONItIsKeptAs() throws {
+        let policies = [
+            DeliveryPolicy(),
+            DeliveryPolicy(retry: .delays([5, 300, 0.5])),
+            DeliveryPolicy(retry: .exponential(initialSeconds: 10, maxSeconds: 3600, attempts: 8), disableAfterSeconds: 86_400, rateLimitPerSecond: 20),
+        ]
+        for policy in policies { #expect(DeliveryPolicy(stored: policy.stored) == policy) }
+        #expect(DeliveryPolicy().stored == nil)
+        #expect(
+            DeliveryPolicy(retry: .delays([5, 0.5]), rateLimitPerSecond: 2).json.jsonString
+                == #"{"retry_policy":{"type":"delays","delays_seconds":[5,0.5]},"rate_limit_per_second":2}"#
+        )
+    }
+
+    @Test func exponentialDelaysDoubleUpToTheirCap() {
+        let policy = RetryPolicy.exponential(initialSeconds: 10, maxSeconds: 60, attempts: 6)
+        #expect(policy.delays == [.seconds(10), .seconds(20), .seconds(40), .seconds(60), .seconds(60)])
+        #expect(policy.summary == "doubling from 10 s up to 1 min, 6 attempts in all")
+        #expect(RetryPolicy.delays([5, 300, 7200]).summary == "5 s, 5 min, 2 h")
+        // Its schedule keeps the server's jitter; no policy is the server's schedule.
+        let server = RetrySchedule(delays: [.seconds(1)], jitter: 0.2)
+        #expect(DeliveryPolicy(retry: policy).retrySchedule(default: server) == RetrySchedule(delays: policy.delays, jitter: 0.2))
+        #expect(DeliveryPolicy().retrySchedule(default: server) == server)
+    }
+
+    @Test(arguments: [
+        (#"{"type":"delays","delays_seconds":[0]}"#, "above 0"),
+        (#"{"type":"delays","delays_seconds":["5s"]}"#, "array of seconds"),
+        (#"{"type":"delays","delays_seconds":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]}"#, "at most 25"),
+        (#"{"type":"exponential","initial_seconds":10,"max_seconds":5,"attempts":3}"#, "max_seconds"),
+        (#"{"type":"exponential","initial_seconds":10,"max_seconds":50,"attempts":0}"#, "attempts"),
+        (#"{"type":"linear"}"#, "delays or exponential"),
+        (#"{"type":"delays","delays_seconds":[1],"jitter":0}"#, "jitter is not a setting"),
+        (#"[1,2]"#, "must be an object"),
+    ])
+    func aPolicyThatCannotBeUsedIsRefusedSayingWhy(json: String, message: String) throws {
+        #expect {
+            try RetryPolicy(json: try JSONValue(parsing: json))
+        } throws: { error in
+            (error as? PolicyError)?.description.contains(message) == true
+        }
+    }
+
+    @Test func rateSlotsAreSpacedEvenlyAndTakenWithinTheLookahead() {
+        let now = Date(timeIntervalSince1970: 1_000)
+        // 50 a second: a slot every 20 ms; within 100 ms of now, six (0, 20, … 100 ms).
+        let fresh = RateSlots(limitPerSecond: 50, storedNext: nil, now: now)
+        #expect(fresh.available == 6)
+        #expect(fresh.slot(3) == now.addingTimeInterval(0.06))
+        // A slot stored in the past counts from now: unused time is not saved up as a burst.
+        #expect(RateSlots(limitPerSecond: 50, storedNext: now.addingTimeInterval(-60), now: now).available == 6)
+        // One a second, the next slot 400 ms away: nothing now; the claim comes back 100 ms before it.
+        let waiting = RateSlots(limitPerSecond: 1, storedNext: now.addingTimeInterval(0.4), now: now)
+        #expect(waiting.available == 0)
+        #expect(waiting.opens(after: 0) == now.addingTimeInterval(0.3))
+    }
+
+    @Test func aRateLimitedHookGetsItsSlotsOnlyAndSaysWhenMoreOpen() {
+        let now = Date(timeIntervalSince1970: 1_000_000)
+        var policy = ClaimPolicy(limit: 100, perHook: 10, perTeam: 100)
+        policy.rates[1] = RateSlots(limitPerSecond: 10, storedNext: nil, now: now)  // 2 slots: 0 and 100 ms
+        let candidates = (1...5).map { key in
+            ClaimCandidate(
+                key: key, deliveryID: "d\(key)", hookID: key <= 4 ? 1 : 2, teamID: 1, eventSeq: key,
+                lifecycle: DeliveryLifecycle(status: .pending, attemptsInRun: 0, redelivery: false, retries: true, nextAttemptAt: now.addingTimeInterval(-1)),
+                previousAttempts: 0, ordered: false
+            )
+        }
+        // Read: its two slots and one more, to learn whether work is held.
+        let hook = Hook(
+            id: 1, teamID: 1, url: "https://example.org", contentType: .json, encryptedSecret: Data(), events: ["*"], channels: [], active: true,
+            insecureSSL: false, timeoutSeconds: 10, ordering: .none, signature: .hmac, createdAt: now, updatedAt: now,
+            lastResponse: LastResponse(code: nil, status: "unused", message: nil), disabledReason: nil, createdAfterSeq: 0, failingSince: nil
+        )
+        #expect(policy.read(for: hook) == .due(limit: 3))
+        let chosen = policy.choose(from: candidates, now: now)
+        #expect(chosen.map(\.key).sorted() == [1, 2, 5])
+        #expect(policy.heldUntil(candidates: candidates, chosen: chosen, now: now) == now.addingTimeInterval(0.2 - RateSlots.lookahead))
+        // Nothing held once all its due work fits.
+        #expect(policy.heldUntil(candidates: Array(candidates.prefix(2)), chosen: Array(candidates.prefix(2)), now: now) == nil)
+    }
+
+    @Test func aHooksOwnDisableWindowDecidesWhenItIsDisabled() {
+        let start = Date(timeIntervalSince1970: 1_000_000)
+        func failed(at seconds: Double, health: HookHealth?) -> AttemptResult {
+            let attempt = Attempt(
+                deliveryID: "d\(seconds)", number: 1, trigger: .first, startedAt: start.addingTimeInterval(seconds), durationMs: 0, url: "https://example.org",
+                requestHeaders: [], requestBody: "", responseStatus: 500, responseHeaders: [], responseBody: nil, errorClass: nil, errorMessage: nil
+            )
+            var lifecycle = DeliveryLifecycle(status: .inFlight, attemptsInRun: 0, redelivery: false, retries: true, nextAttemptAt: nil)
+            let action = lifecycle.finish(.response(status: 500, retryAfter: nil), now: attempt.startedAt, schedule: RetrySchedule(delays: []), jitterUnit: 0)
+            return AttemptResult(attempt: attempt, hookID: 7, lifecycle: lifecycle, action: action, succeeded: false, hookHealth: health)
+        }
+        let server = HookHealth(disableAfter: .seconds(5 * 86_400))
+        // Two hours of failures: the server's five days are far off; the hook's own hour is past.
+        let own = RecordTurn(results: [failed(at: 7200, health: HookHealth(disableAfter: .seconds(3600)))], health: server)
+        #expect(own.change(forHook: 7, recorded: ["d7200.0"], failingSince: start)?.disableReason != nil)
+        let serverRule = RecordTurn(results: [failed(at: 7200, health: nil)], health: server)
+        #expect(serverRule.change(forHook: 7, recorded: ["d7200.0"], failingSince: start)?.disableReason == nil)
+    }
+}
