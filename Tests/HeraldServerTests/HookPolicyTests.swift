@@ -1,0 +1,101 @@
+import Foundation
+import HeraldCore
+import Synchronization
+import Testing
+
+/// A hook's own delivery policy, set through the API and honoured by the engine against real
+/// receivers: its rate limit, its retry schedule, and the refusals of what cannot be used.
+@Suite struct HookPolicyTests {
+    /// Five a second: twenty events take about four seconds to reach the limited hook, never more
+    /// than five (six, allowing a millisecond's scheduling jitter) in any one second, while a hook
+    /// of the same team without a limit gets all twenty at once.
+    @Test(.timeLimit(.minutes(2)))
+    func aRateLimitedHookGetsNoMoreThanItsLimitAndOthersAreNotHeldBack() async throws {
+        try await TestReceiver.run { receiver in
+            try await HeraldHarness.run { herald in
+                let bde = try await herald.makeTeam("bde")
+                let limited = try await herald.makeHook(bde, #"{"url":"\#(receiver.url("/limited"))","events":["lead.*"],"rate_limit_per_second":5}"#)
+                _ = try await herald.makeHook(bde, #"{"url":"\#(receiver.url("/free"))","events":["lead.*"]}"#)
+                let shown = try await herald.call(.GET, "/api/hooks/\(limited.id)", token: bde.token)
+                #expect(shown.json["rate_limit_per_second"] == .int(5), "\(shown.text)")
+                let arrivals = Mutex<[String: [ContinuousClock.Instant]]>([:])
+                receiver.respond { _, request in
+                    arrivals.withLock { $0[request.path, default: []].append(.now) }
+                    return .init()
+                }
+                let provider = try await herald.providerToken()
+                let events = (1...20).map { #"{"type":"lead.created","channels":["bde"],"data":{"lead_id":"l\#($0)"}}"# }
+                #expect(try await herald.emit(provider, "[" + events.joined(separator: ",") + "]").status == 202)
+
+                try await eventually("every event reaches the hook without a limit", timeout: .seconds(60)) {
+                    arrivals.withLock { $0["/free"]?.count ?? 0 } == 20
+                }
+                let limitedWhenFreeDone = arrivals.withLock { $0["/limited"]?.count ?? 0 }
+                #expect(limitedWhenFreeDone < 20, "the unlimited hook was not held behind the limited one")
+                try await eventually("every event reaches the limited hook", timeout: .seconds(60)) {
+                    arrivals.withLock { $0["/limited"]?.count ?? 0 } == 20
+                }
+                let times = arrivals.withLock { $0["/limited"] ?? [] }.sorted()
+                // Any six arrivals in a row span at least a second (five in a second, plus one for jitter)…
+                for index in 0..<(times.count - 6) {
+                    #expect(times[index + 6] - times[index] >= .seconds(1), "arrivals \(index)…\(index + 6) came within a second")
+                }
+                // …so twenty take at least (20 - 6) / 5 seconds, where unlimited they take milliseconds.
+                #expect(times.last! - times.first! >= .milliseconds(2800))
+            }
+        }
+    }
+
+    /// The hook's own schedule (two retries 300 ms apart) decides, not the server's.
+    @Test(.timeLimit(.minutes(2)))
+    func aHooksOwnRetryScheduleDecidesItsAttempts() async throws {
+        try await TestReceiver.run { receiver in
+            try await HeraldHarness.run { configuration in
+                configuration.engine.retrySchedule = RetrySchedule(delays: [.milliseconds(100)], jitter: 0)
+            } _: { herald in
+                let bde = try await herald.makeTeam("bde")
+                receiver.respond { _, _ in .init(status: 503) }
+                let hook = try await herald.makeHook(
+                    bde, #"{"url":"\#(receiver.url())","events":["lead.*"],"retry_policy":{"type":"delays","delays_seconds":[0.3,0.3]}}"#
+                )
+                let provider = try await herald.providerToken()
+                #expect(try await herald.emit(provider, #"{"type":"lead.created","channels":["bde"],"data":{"lead_id":"l1"}}"#).status == 202)
+                let failed = try await eventuallyValue("the delivery fails for good") {
+                    let log = try await herald.call(.GET, "/api/hooks/\(hook.id)/deliveries?status=failure", token: bde.token)
+                    return log.json["deliveries"]?.arrayValue?.first { $0["event"] == .string("lead.created") }
+                }
+                let id = try #require(failed?["id"]?.stringValue)
+                let detail = try await herald.call(.GET, "/api/hooks/\(hook.id)/deliveries/\(id)", token: bde.token)
+                let attempts = detail.json["attempt_log"]?.arrayValue ?? []
+                #expect(attempts.count == 3, "\(detail.text)")
+                // Each retry came after the hook's 300 ms, not the server's 100 ms.
+                let started = attempts.compactMap { $0["started_at"]?.stringValue.flatMap(Timestamp.parse) }.sorted()
+                #expect(started.count == 3)
+                for (earlier, later) in zip(started, started.dropFirst()) { #expect(later.timeIntervalSince(earlier) >= 0.29, "\(started)") }
+
+                // Back to the server's schedule with null; its answers say so.
+                let reset = try await herald.call(.PATCH, "/api/hooks/\(hook.id)", token: bde.token, body: #"{"retry_policy":null}"#)
+                #expect(reset.status == 200 && reset.json["retry_policy"] == .null, "\(reset.text)")
+            }
+        }
+    }
+
+    @Test(arguments: [
+        (#"{"retry_policy":{"type":"delays","delays_seconds":[-1]}}"#, "/retry_policy"),
+        (#"{"retry_policy":{"type":"exponential","initial_seconds":5}}"#, "/retry_policy"),
+        (#"{"retry_policy":"5s,5m"}"#, "/retry_policy"),
+        (#"{"rate_limit_per_second":0}"#, "/rate_limit_per_second"),
+        (#"{"rate_limit_per_second":1.5}"#, "/rate_limit_per_second"),
+        (#"{"disable_after_seconds":60}"#, "/disable_after_seconds"),
+    ])
+    func aPolicyThatCannotBeUsedIsA422NamingTheField(body: String, field: String) async throws {
+        try await HeraldHarness.run { herald in
+            let bde = try await herald.makeTeam("bde")
+            let hook = try await herald.makeHook(bde, #"{"url":"http://127.0.0.1:9/x","events":["lead.*"]}"#)
+            let answer = try await herald.call(.PATCH, "/api/hooks/\(hook.id)", token: bde.token, body: body)
+            #expect(answer.status == 422, "\(answer.text)")
+            #expect(answer.json["errors"]?.arrayValue?.contains { $0["field"] == .string(field) } == true, "\(answer.text)")
+            #expect(try await herald.call(.GET, "/api/hooks/\(hook.id)", token: bde.token).json["rate_limit_per_second"] == .null)
+        }
+    }
+}
