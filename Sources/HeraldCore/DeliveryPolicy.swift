@@ -92,11 +92,12 @@ public enum RetryPolicy: Sendable, Hashable {
         }
     }
 
-    /// Seconds said in the largest unit that divides them: `90 s`, `5 min`, `2 h`, `1 d`.
+    /// Seconds said in the largest unit that divides them: `250 ms`, `90 s`, `5 min`, `2 h`, `1 d`.
     public static func say(_ seconds: Double) -> String {
         for (unit, size) in [("d", 86_400.0), ("h", 3600.0), ("min", 60.0)] where seconds >= size && seconds.truncatingRemainder(dividingBy: size) == 0 {
             return "\(Int(seconds / size)) \(unit)"
         }
+        if seconds < 1 { return "\(Int((seconds * 1000).rounded())) ms" }
         return seconds == seconds.rounded() ? "\(Int(seconds)) s" : "\(seconds) s"
     }
 }

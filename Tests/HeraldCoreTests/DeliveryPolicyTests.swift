@@ -22,7 +22,7 @@ import Testing
         let policy = RetryPolicy.exponential(initialSeconds: 10, maxSeconds: 60, attempts: 6)
         #expect(policy.delays == [.seconds(10), .seconds(20), .seconds(40), .seconds(60), .seconds(60)])
         #expect(policy.summary == "doubling from 10 s up to 1 min, 6 attempts in all")
-        #expect(RetryPolicy.delays([5, 300, 7200]).summary == "5 s, 5 min, 2 h")
+        #expect(RetryPolicy.delays([0.25, 5, 300, 7200, 172_800]).summary == "250 ms, 5 s, 5 min, 2 h, 2 d")
         // Its schedule keeps the server's jitter; no policy is the server's schedule.
         let server = RetrySchedule(delays: [.seconds(1)], jitter: 0.2)
         #expect(DeliveryPolicy(retry: policy).retrySchedule(default: server) == RetrySchedule(delays: policy.delays, jitter: 0.2))

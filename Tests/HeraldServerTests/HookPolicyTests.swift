@@ -98,4 +98,45 @@ import Testing
             #expect(try await herald.call(.GET, "/api/hooks/\(hook.id)", token: bde.token).json["rate_limit_per_second"] == .null)
         }
     }
+
+    /// The form sets the policy the API does, shows it on the hook page, and says in its own words
+    /// what it cannot read.
+    @Test func aMemberSetsRetriesAndARateLimitThroughTheForm() async throws {
+        try await HeraldHarness.run { herald in
+            let bde = try await herald.makeTeam("bde")
+            let client = try await WebTests().member(herald, bde.team, "ana@bde.example")
+            let form = try await client.get("/hooks/new")
+            #expect(form.html.contains("Retries and pacing") && form.html.contains("The server's schedule"), "\(form.html)")
+            let unreadable = try await client.submit(from: "/hooks/new", to: "/hooks", [
+                ("url", "http://127.0.0.1:9/x"), ("events_mode", "all"), ("active", "1"), ("retry_kind", "delays"), ("retry_delays", "soon, later"),
+                ("rate_limit", "0"),
+            ])
+            #expect(unreadable.status == 422)
+            #expect(unreadable.html.contains("Write the delays before each retry as 5s, 5m, 30m, 2h."), "\(unreadable.html)")
+            #expect(unreadable.html.contains("Must be an integer from 1 to 10000."), "\(unreadable.html)")
+            #expect(unreadable.html.contains(#"value="soon, later""#))
+            #expect(try await herald.store.hooks(teamID: nil).isEmpty)
+
+            let created = try await client.submit(from: "/hooks/new", to: "/hooks", [
+                ("url", "http://127.0.0.1:9/x"), ("events_mode", "all"), ("active", "1"), ("retry_kind", "exponential"), ("retry_initial", "10s"),
+                ("retry_max", "1h"), ("retry_attempts", "6"), ("disable_after", "12h"), ("rate_limit", "3"),
+            ])
+            #expect(created.status == 303, "\(created.html)")
+            let hook = try #require(try await herald.store.hooks(teamID: bde.team.id).first)
+            #expect(hook.policy == DeliveryPolicy(retry: .exponential(initialSeconds: 10, maxSeconds: 3600, attempts: 6), disableAfterSeconds: 43_200, rateLimitPerSecond: 3))
+            let page = try await client.follow(created)
+            #expect(page.html.contains("doubling from 10 s up to 1 h, 6 attempts in all"), "\(page.html)")
+            #expect(page.html.contains("<dd>12 h</dd>") && page.html.contains("3 per second"), "\(page.html)")
+            // The edit form shows the policy as it was typed; back to the server's settings, the page says so.
+            let edit = try await client.get("/hooks/\(hook.id)/edit")
+            #expect(edit.html.contains(#"id="retry_initial" name="retry_initial" type="text" value="10s""#) && edit.html.contains(#"value="1h""#), "\(edit.html)")
+            let reset = try await client.submit(from: "/hooks/\(hook.id)/edit", to: "/hooks/\(hook.id)", [
+                ("url", "http://127.0.0.1:9/x"), ("events_mode", "all"), ("active", "1"), ("retry_kind", "server"), ("disable_after", ""), ("rate_limit", ""),
+            ])
+            #expect(reset.status == 303, "\(reset.html)")
+            #expect(try await herald.store.hook(id: hook.id)?.policy.isEmpty == true)
+            let shown = try await client.follow(reset)
+            #expect(shown.html.contains("the server&#39;s (200 ms") || shown.html.contains("the server's (200 ms"), "\(shown.html)")
+        }
+    }
 }

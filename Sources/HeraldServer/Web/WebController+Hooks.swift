@@ -66,6 +66,13 @@ extension WebController {
             "authOpen": values.deliveryMode == .sync || !values.headers.isEmpty || !values.basicUser.isEmpty || !values.oauthTokenURL.isEmpty
                 || values.hasCertificate || ["headers", "oauth2", "tls_client_certificate", "basic_password", "sync", "mode"].contains { errors[$0] != nil },
             "timeout": values.timeout, "githubHeaders": values.githubHeaders, "filter": values.filter, "transform": values.transform,
+            "retryServer": values.retryKind != "delays" && values.retryKind != "exponential", "retryDelays": values.retryDelays,
+            "retryListed": values.retryKind == "delays", "retryExponential": values.retryKind == "exponential",
+            "retryInitial": values.retryInitial, "retryMax": values.retryMax, "retryAttempts": values.retryAttempts,
+            "disableAfter": values.disableAfter, "rateLimit": values.rateLimit,
+            "serverRetries": RetryPolicy.delays(services.configuration.engine.retrySchedule.delays.map(\.seconds)).summary,
+            "policyOpen": values.retryKind != "server" || !values.disableAfter.isEmpty || !values.rateLimit.isEmpty
+                || ["retry_policy", "disable_after_seconds", "rate_limit_per_second"].contains { errors[$0] != nil },
             "scriptsOpen": !values.filter.isEmpty || !values.transform.isEmpty || errors["filter"] != nil || errors["transform"] != nil,
             "eventTypes": catalog.map { ["name": $0.name, "description": $0.description, "checked": values.events.contains($0.name)] },
             "isAdmin": signIn.user.role == .admin,
@@ -89,6 +96,15 @@ extension WebController {
         var signature = SignatureScheme.hmac
         var timeout = 10
         var githubHeaders = true
+        /// The delivery policy: `server`, `delays` or `exponential`, with its fields as typed.
+        var retryKind = "server"
+        var retryDelays = ""
+        var retryInitial = ""
+        var retryMax = ""
+        var retryAttempts = ""
+        var disableAfter = ""
+        var rateLimit = ""
+        var policyGiven = false
         var teamID: Int64?
         var filter = ""
         var transform = ""
@@ -132,6 +148,17 @@ extension WebController {
             signature = hook.signature
             timeout = hook.timeoutSeconds
             githubHeaders = hook.githubHeaders
+            switch hook.policy.retry {
+            case .delays(let seconds)?:
+                retryKind = "delays"
+                retryDelays = seconds.map(Self.duration).joined(separator: ", ")
+            case .exponential(let initial, let max, let attempts)?:
+                (retryKind, retryInitial, retryMax, retryAttempts) = ("exponential", Self.duration(initial), Self.duration(max), String(attempts))
+            case nil:
+                break
+            }
+            disableAfter = hook.policy.disableAfterSeconds.map { Self.duration(Double($0)) } ?? ""
+            rateLimit = hook.policy.rateLimitPerSecond.map(String.init) ?? ""
             teamID = hook.teamID
             filter = hook.filter ?? ""
             transform = hook.transform ?? ""
@@ -163,6 +190,14 @@ extension WebController {
             signature = SignatureScheme(rawValue: form["signature"] ?? "") ?? .hmac
             timeout = Int(form.trimmed("timeout_seconds")) ?? 10
             githubHeaders = form["github_headers"] == "1"
+            policyGiven = form["retry_kind"] != nil
+            retryKind = form["retry_kind"] ?? "server"
+            retryDelays = form.trimmed("retry_delays")
+            retryInitial = form.trimmed("retry_initial")
+            retryMax = form.trimmed("retry_max")
+            retryAttempts = form.trimmed("retry_attempts")
+            disableAfter = form.trimmed("disable_after")
+            rateLimit = form.trimmed("rate_limit")
             teamID = Int64(form["team"] ?? "")
             filter = form.trimmed("filter")
             transform = form.trimmed("transform")
@@ -235,6 +270,63 @@ extension WebController {
             return components.string ?? url
         }
 
+        /// Seconds as the form writes them: `90s`, `5m`, `2h`, `500ms`.
+        static func duration(_ seconds: Double) -> String {
+            for (unit, size) in [("h", 3600.0), ("m", 60.0)] where seconds >= size && seconds.truncatingRemainder(dividingBy: size) == 0 {
+                return "\(Int(seconds / size))\(unit)"
+            }
+            return seconds == seconds.rounded() ? "\(Int(seconds))s" : "\(Int((seconds * 1000).rounded()))ms"
+        }
+
+        /// A duration typed in the form (`30s`, `5m`, `2h`, `250ms`), in seconds.
+        static func seconds(_ text: String) -> Double? {
+            guard let schedule = RetrySchedule(parsing: text), schedule.delays.count == 1 else { return nil }
+            let delay = schedule.delays[0]
+            return Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+        }
+
+        /// The API's delivery-policy fields, when the form has them; what cannot be read is an error
+        /// on its field, in the form's words.
+        func policyFields(into fields: inout [(String, JSONValue)], errors: inout [String: String]) {
+            guard policyGiven else { return }
+            switch retryKind {
+            case "delays":
+                let parts = retryDelays.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                let seconds = parts.compactMap(Self.seconds)
+                if seconds.count != parts.count || parts.isEmpty {
+                    errors["retry_policy"] = "Write the delays before each retry as 5s, 5m, 30m, 2h."
+                } else {
+                    fields.append(("retry_policy", .object([("type", .string("delays")), ("delays_seconds", .array(seconds.map { .double($0) }))])))
+                }
+            case "exponential":
+                if let initial = Self.seconds(retryInitial), let max = Self.seconds(retryMax), let attempts = Int(retryAttempts) {
+                    fields.append((
+                        "retry_policy",
+                        .object([
+                            ("type", .string("exponential")), ("initial_seconds", .double(initial)), ("max_seconds", .double(max)),
+                            ("attempts", .int(Int64(attempts))),
+                        ])
+                    ))
+                } else {
+                    errors["retry_policy"] = "Give the first delay and the longest (as 10s, 1h) and the number of attempts."
+                }
+            default:
+                fields.append(("retry_policy", .null))
+            }
+            if disableAfter.isEmpty {
+                fields.append(("disable_after_seconds", .null))
+            } else if let seconds = Self.seconds(disableAfter) {
+                fields.append(("disable_after_seconds", .double(seconds)))
+            } else {
+                errors["disable_after_seconds"] = "Write how long as 12h or 72h, or leave it empty for the server's setting."
+            }
+            if rateLimit.isEmpty {
+                fields.append(("rate_limit_per_second", .null))
+            } else {
+                fields.append(("rate_limit_per_second", Int(rateLimit).map { .int(Int64($0)) } ?? .string(rateLimit)))
+            }
+        }
+
         /// The events the hook would subscribe to.
         var chosenEvents: [String] { mode == "all" ? ["*"] : mode == "default" ? ["lead.created"] : events }
 
@@ -260,6 +352,7 @@ extension WebController {
             fields[index].1 = .string(values.urlWithCredentials(current: current, errors: &errors))
         }
         values.credentialFields(current: current, into: &fields, errors: &errors)
+        values.policyFields(into: &fields, errors: &errors)
         // Removed before the API's rules run, so that OAuth2 may take Basic's place in one save.
         if values.basicRemove, var credentials = settings.credentials {
             (credentials.basicUser, credentials.basicPassword) = (nil, nil)
@@ -505,6 +598,9 @@ extension WebController {
         var unmatched = hook.mode == .push && hook.managedKey == nil
             ? MatchReport(hook: hook, events: recent, grantedChannels: team?.channels ?? []).explanation : nil
         let events = day.filter { $0.eventType != PingPayload.eventType }
+        let engine = services.configuration.engine
+        // A rate-limited hook's unfinished deliveries wait for its slots.
+        let held = hook.policy.rateLimitPerSecond == nil ? 0 : try await store.unfinishedDeliveryCount(hookID: hook.id, limit: 100_000)
         if unmatched == nil, hook.filter != nil, !events.isEmpty, events.allSatisfy({ $0.lifecycle.status == .skipped }) {
             unmatched = "Its filter skipped all \(events.count) of its deliveries of the last 24 hours (the notes in the log say why)."
         }
@@ -519,6 +615,11 @@ extension WebController {
                 "insecureSSL": hook.insecureSSL, "ordering": hook.ordering.rawValue, "signature": hook.signature.rawValue,
                 "publicKey": hook.signature == .ed25519 ? hook.publicKey ?? "" : "", "timeout": hook.timeoutSeconds,
                 "githubHeaders": hook.githubHeaders,
+                "retries": hook.policy.retry?.summary ?? "the server's (\(RetryPolicy.delays(engine.retrySchedule.delays.map(\.seconds)).summary))",
+                "disableAfter": RetryPolicy.say((hook.policy.health(default: engine.hookHealth).disableAfter).seconds)
+                    + (hook.policy.disableAfterSeconds == nil ? " (the server's)" : ""),
+                "rateLimit": hook.policy.rateLimitPerSecond ?? 0, "hasRateLimit": hook.policy.rateLimitPerSecond != nil,
+                "heldByRate": held, "hasHeldByRate": held > 0,
                 "rotating": rotationExpires != nil, "rotationExpires": rotationExpires.map(Timestamp.string) ?? "",
                 "notice": notice ?? "", "hasNotice": notice != nil, "shownSecret": shownSecret ?? "", "hasShownSecret": shownSecret != nil,
                 "chart": ActivityChart.svg(deliveries: day, now: Date()),
