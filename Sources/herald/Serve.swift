@@ -46,6 +46,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Retry delays after a failed attempt, comma-separated with units ms/s/m/h (default 5s,5m,30m,2h,5h,10h,10h).")
     var retrySchedule: String?
 
+    @Option(help: "How long a hook may fail without a single success before it is disabled, with a unit m or h (default 120h); a hook may set its own.")
+    var disableAfter: String?
+
     @Option(help: "Most delivery attempts in flight at once, across all hooks.")
     var maxInFlight: Int = 256
 
@@ -220,6 +223,12 @@ struct Serve: AsyncParsableCommand {
                 throw ValidationError("--retry-schedule must look like 5s,5m,30m (units ms, s, m, h)")
             }
             configuration.engine.retrySchedule = schedule
+        }
+        if let disableAfter {
+            guard let parsed = RetrySchedule(parsing: disableAfter), parsed.delays.count == 1, parsed.delays[0] >= .seconds(60) else {
+                throw ValidationError("--disable-after must be a duration of at least a minute, as 72h or 90m")
+            }
+            configuration.engine.hookHealth = HookHealth(disableAfter: parsed.delays[0])
         }
         let (store, secretBox) = try await openStore(configuration: configuration, logger: logger)
         try await Self.welcomeOnFirstStart(store, adminEmail: adminEmail.lowercased())
