@@ -6,8 +6,7 @@ import Testing
 /// A hook's own delivery policy, set through the API and honoured by the engine against real
 /// receivers: its rate limit, its retry schedule, and the refusals of what cannot be used.
 @Suite struct HookPolicyTests {
-    /// Five a second: twenty events take about four seconds to reach the limited hook, never more
-    /// than five (six, allowing a millisecond's scheduling jitter) in any one second, while a hook
+    /// Five a second: twenty events take about four seconds to reach the limited hook, while a hook
     /// of the same team without a limit gets all twenty at once.
     @Test(.timeLimit(.minutes(2)))
     func aRateLimitedHookGetsNoMoreThanItsLimitAndOthersAreNotHeldBack() async throws {
@@ -36,12 +35,14 @@ import Testing
                     arrivals.withLock { $0["/limited"]?.count ?? 0 } == 20
                 }
                 let times = arrivals.withLock { $0["/limited"] ?? [] }.sorted()
-                // Any six arrivals in a row span at least a second (five in a second, plus one for jitter)…
-                for index in 0..<(times.count - 6) {
-                    #expect(times[index + 6] - times[index] >= .seconds(1), "arrivals \(index)…\(index + 6) came within a second")
+                // The attempts start 200 ms apart; an arrival seen here may be late by what a loaded
+                // machine adds (up to half a second is allowed), so any one second holds at most
+                // 5 + 2.5 + 1 arrivals — where without the limit all twenty come in one burst…
+                for index in 0..<(times.count - 8) {
+                    #expect(times[index + 8] - times[index] >= .seconds(1), "arrivals \(index)…\(index + 8) came within a second")
                 }
-                // …so twenty take at least (20 - 6) / 5 seconds, where unlimited they take milliseconds.
-                #expect(times.last! - times.first! >= .milliseconds(2800))
+                // …and the twenty take at least 19 × 200 ms, less that lateness.
+                #expect(times.last! - times.first! >= .milliseconds(3300))
             }
         }
     }
