@@ -13,7 +13,8 @@ import Foundation
 /// - hooks take turns: round by round, each hook with work (oldest due first) gets one delivery, so
 ///   a hook with a large backlog never pushes another hook's due delivery out of the batch;
 /// - a hook with a rate limit gets no more than its ``rates`` allow: its attempts are given start
-///   times spaced one interval apart, and what does not fit waits (held, never dropped).
+///   times spaced one interval apart, and what does not fit waits (held, never dropped);
+/// - a hook whose circuit breaker is open gets nothing, and one probe at a time once it half-opens.
 public struct ClaimPolicy: Sendable, Hashable {
     /// Free slots: the most deliveries this claim may take.
     public var limit: Int
@@ -24,6 +25,10 @@ public struct ClaimPolicy: Sendable, Hashable {
     public var inFlightByTeam: [Int64: Int]
     /// The rate-limited hooks' slots, as read from the store for this claim.
     public var rates: [Int64: RateSlots] = [:]
+    /// Hooks whose circuit breaker is open: nothing is taken for them.
+    public var paused: Set<Int64> = []
+    /// Hooks whose breaker lets one probe through: at most one attempt in flight.
+    public var probing: Set<Int64> = []
 
     public init(limit: Int, perHook: Int, perTeam: Int, inFlightByHook: [Int64: Int] = [:], inFlightByTeam: [Int64: Int] = [:]) {
         self.limit = limit
@@ -44,13 +49,13 @@ public struct ClaimPolicy: Sendable, Hashable {
     /// What to read for `hook`, or nil when nothing can be taken for it now. A rate-limited hook is
     /// read one row past its slots, so the claim learns whether work is held.
     public func read(for hook: Hook) -> Read? {
-        guard hook.active, limit > 0, (inFlightByTeam[hook.teamID] ?? 0) < perTeam else { return nil }
+        guard hook.active, limit > 0, (inFlightByTeam[hook.teamID] ?? 0) < perTeam, !paused.contains(hook.id) else { return nil }
         let inFlight = inFlightByHook[hook.id] ?? 0
         switch hook.ordering {
         case .ordered:
             return inFlight == 0 ? .oldestUnfinished : nil
         case .none:
-            var free = min(min(perHook, hook.maxInFlight ?? perHook) - inFlight, limit)
+            var free = min(min(perHook, probing.contains(hook.id) ? 1 : hook.maxInFlight ?? perHook) - inFlight, limit)
             if let slots = rates[hook.id] { free = min(free, slots.available + 1) }
             return free > 0 ? .due(limit: free) : nil
         }
@@ -58,7 +63,8 @@ public struct ClaimPolicy: Sendable, Hashable {
 
     /// The most this claim may take for `hookID` (its cap, and its rate slots if it has a limit).
     private func cap(for candidate: ClaimCandidate) -> Int {
-        let cap = candidate.ordered ? 1 : min(perHook, candidate.maxInFlight ?? perHook)
+        if paused.contains(candidate.hookID) { return 0 }
+        let cap = candidate.ordered || probing.contains(candidate.hookID) ? 1 : min(perHook, candidate.maxInFlight ?? perHook)
         return rates[candidate.hookID].map { min(cap, (inFlightByHook[candidate.hookID] ?? 0) + $0.available) } ?? cap
     }
 

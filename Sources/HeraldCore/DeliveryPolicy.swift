@@ -35,7 +35,9 @@ public struct DeliveryPolicy: Sendable, Hashable {
 
     /// The hook's health rule, or the server's.
     public func health(default health: HookHealth) -> HookHealth {
-        disableAfterSeconds.map { HookHealth(disableAfter: .seconds($0)) } ?? health
+        var own = health
+        if let disableAfterSeconds { own.disableAfter = .seconds(disableAfterSeconds) }
+        return own
     }
 }
 

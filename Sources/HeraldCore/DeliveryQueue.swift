@@ -128,8 +128,10 @@ public struct ClaimMark: Sendable, Hashable {
 }
 
 /// One claim, as a store carries it out inside its transaction:
-/// 1. read the ids of the hooks with pending deliveries (and, with many nodes, lock their
-///    ``teams(of:hooks:)`` and ``countInFlight(_:)`` what every node has in flight);
+/// 1. read the ids of the hooks with pending deliveries and their open circuit breakers
+///    (``setCircuits(_:among:)``), and, with many nodes, lock their ``teams(of:hooks:)`` and
+///    ``countInFlight(_:)`` what every node has in flight; the rate-limited ones' slots
+///    (``setRates(_:hooks:)``);
 /// 2. for each hook, read what ``read(for:)`` asks (nothing when it answers nil);
 /// 3. read the events of the rows ``choose(_:)`` picks and save the marks ``claim(_:hooks:events:)`` makes.
 public struct ClaimTurn: Sendable {
@@ -175,6 +177,21 @@ public struct ClaimTurn: Sendable {
         for (id, hook) in hooks {
             guard let limit = hook.policy.rateLimitPerSecond else { continue }
             policy.rates[id] = RateSlots(limitPerSecond: limit, storedNext: stored[id], now: now)
+        }
+    }
+
+    /// The open circuit breakers (hook → open until) among the hooks with pending deliveries: a
+    /// hook still open is paused (and the engine comes back when it half-opens), one past its time
+    /// gets one probe.
+    public mutating func setCircuits(_ openUntil: [Int64: Date], among hookIDs: [Int64]) {
+        for id in hookIDs {
+            guard let until = openUntil[id] else { continue }
+            if until > now {
+                policy.paused.insert(id)
+                report.held(until: until)
+            } else {
+                policy.probing.insert(id)
+            }
         }
     }
 
@@ -254,7 +271,7 @@ public final class ClaimReport: Sendable {
 /// A batch of finished attempts, as a store records it inside its transaction: for each result,
 /// its delivery's new state (``AttemptResult/lifecycle``), its attempt, and the ``syncCursorMove(for:)``
 /// it makes; then, for each hook with recorded results (``hookIDs``, in that order), the
-/// ``change(forHook:recorded:failingSince:)`` to save from its stored `failing_since`.
+/// ``change(forHook:recorded:failingSince:circuit:)`` to save from its stored `failing_since` and breaker.
 public struct RecordTurn: Sendable {
     public let results: [AttemptResult]
     public let health: HookHealth
@@ -280,9 +297,9 @@ public struct RecordTurn: Sendable {
     /// What the hook's recorded results do to it (``HookHealth/update(after:failingSince:)``, by the
     /// hook's own rule where it has one): its `last_response`, its failure run, and whether it is
     /// disabled now.
-    public func change(forHook hookID: Int64, recorded: Set<String>, failingSince: Date?) -> HookHealth.Update? {
+    public func change(forHook hookID: Int64, recorded: Set<String>, failingSince: Date?, circuit: CircuitState = CircuitState()) -> HookHealth.Update? {
         let results = (byHook[hookID] ?? []).filter { recorded.contains($0.attempt.deliveryID) }
-        return (results.last?.hookHealth ?? health).update(after: results, failingSince: failingSince)
+        return (results.last?.hookHealth ?? health).update(after: results, failingSince: failingSince, circuit: circuit)
     }
 
     /// Whether the recorded results may have made work due for another node: a retry, an ordered

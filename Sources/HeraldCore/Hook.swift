@@ -128,6 +128,8 @@ public struct Hook: Sendable, Hashable {
     public var githubHeaders = true
     /// Its own retry schedule, disable window and rate limit, where they differ from the server's.
     public var policy = DeliveryPolicy()
+    /// Its circuit breaker, as the last recorded attempts left it.
+    public var circuit = CircuitState()
 
     public init(
         id: Int64, teamID: Int64, url: String, contentType: ContentType, encryptedSecret: Data, events: [String], channels: [String],

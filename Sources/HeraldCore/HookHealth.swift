@@ -1,12 +1,15 @@
 import Foundation
 
-/// Tracks a run of failures and decides when a hook has failed long enough to be disabled.
+/// Tracks a run of failures and decides when a hook has failed long enough to be disabled, and when
+/// its circuit breaker opens.
 public struct HookHealth: Sendable, Hashable {
     /// How long a hook may fail without a single success before it is disabled (default 5 days).
     public var disableAfter: Duration
+    public var breaker: CircuitBreaker
 
-    public init(disableAfter: Duration = .seconds(5 * 86_400)) {
+    public init(disableAfter: Duration = .seconds(5 * 86_400), breaker: CircuitBreaker = CircuitBreaker()) {
         self.disableAfter = disableAfter
+        self.breaker = breaker
     }
 
     /// The hook's new `failingSince`, and a reason when it must now be disabled.
@@ -28,24 +31,88 @@ extension HookHealth {
         public var failingSince: Date?
         /// When set, the hook must be disabled with this reason.
         public var disableReason: String?
+        public var circuit: CircuitState = CircuitState()
     }
 
     /// Folds one hook's finished attempts, oldest first, into its health: the failure run, the
-    /// reason to disable it (410 Gone, or failing for ``disableAfter``), and `last_response`.
-    public func update(after results: [AttemptResult], failingSince: Date?) -> Update? {
+    /// reason to disable it (410 Gone, or failing for ``disableAfter``), its circuit breaker, and
+    /// `last_response`.
+    public func update(after results: [AttemptResult], failingSince: Date?, circuit: CircuitState = CircuitState()) -> Update? {
         guard let last = results.last else { return nil }
         var failingSince = failingSince
         var disableReason: String?
+        var circuit = circuit
         for result in results {
             let next = afterAttempt(succeeded: result.succeeded, failingSince: failingSince, now: result.attempt.finishedAt)
             failingSince = next.failingSince
             disableReason = result.action.disableHookReason ?? next.disableReason ?? disableReason
+            circuit = breaker.after(succeeded: result.succeeded, circuit, at: result.attempt.finishedAt)
         }
         let attempt = last.attempt
         let message: String =
             if let status = attempt.responseStatus { last.succeeded ? "OK" : "HTTP \(status)" } else { attempt.errorMessage ?? "error" }
         let lastResponse = LastResponse(code: attempt.responseStatus, status: last.succeeded ? "active" : "failed", message: message)
-        return Update(lastResponse: lastResponse, failingSince: failingSince, disableReason: disableReason)
+        return Update(lastResponse: lastResponse, failingSince: failingSince, disableReason: disableReason, circuit: circuit)
+    }
+}
+
+/// When a hook's deliveries pause: after ``failures`` failed attempts in a row its breaker opens for
+/// ``cooldown``, during which none of its deliveries is sent (they wait; no attempt is spent on a
+/// receiver that is down); then one probe attempt decides — a success closes the breaker, a failure
+/// opens it again for twice as long (up to ``maxCooldown``).
+public struct CircuitBreaker: Sendable, Hashable {
+    /// Failed attempts in a row that open the breaker; 0 turns the breaker off.
+    public var failures: Int
+    public var cooldown: Duration
+    public var maxCooldown: Duration
+
+    public init(failures: Int = 10, cooldown: Duration = .seconds(30), maxCooldown: Duration = .seconds(600)) {
+        self.failures = failures
+        self.cooldown = cooldown
+        self.maxCooldown = maxCooldown
+    }
+
+    /// The breaker after one attempt that ended at `time`.
+    public func after(succeeded: Bool, _ circuit: CircuitState, at time: Date) -> CircuitState {
+        if succeeded { return CircuitState() }
+        var next = circuit
+        next.failures += 1
+        guard failures > 0 else { return next }
+        if let openUntil = circuit.openUntil {
+            // The probe failed: open again, for twice as long. Attempts that were already in flight
+            // when it opened and fail meanwhile change nothing.
+            guard time >= openUntil else { return next }
+            next.cooldownSeconds = min(circuit.cooldownSeconds * 2, maxCooldown.seconds)
+            next.openUntil = time.addingTimeInterval(next.cooldownSeconds)
+        } else if next.failures >= failures {
+            next.cooldownSeconds = cooldown.seconds
+            next.openUntil = time.addingTimeInterval(next.cooldownSeconds)
+        }
+        return next
+    }
+}
+
+/// A hook's circuit breaker as stored: closed (``openUntil`` nil), open until a time, or — past that
+/// time — letting one probe through.
+public struct CircuitState: Sendable, Hashable {
+    /// Failed attempts in a row.
+    public var failures: Int
+    public var openUntil: Date?
+    /// How long it was last opened for.
+    public var cooldownSeconds: Double
+
+    public init(failures: Int = 0, openUntil: Date? = nil, cooldownSeconds: Double = 0) {
+        self.failures = failures
+        self.openUntil = openUntil
+        self.cooldownSeconds = cooldownSeconds
+    }
+
+    /// What the hook page and the overview say of it at `now`, nil while closed.
+    public func summary(at now: Date) -> String? {
+        guard let openUntil else { return nil }
+        return openUntil > now
+            ? "open after \(failures) failed attempts in a row: deliveries wait until \(Timestamp.string(openUntil)), then one probe decides"
+            : "half open: one probe attempt decides whether deliveries resume"
     }
 }
 

@@ -751,6 +751,9 @@ extension MemoryStore {
         var unfinished: [Int64: [DeliveryRow]] = [:]
         for row in deliveryRows where row.isUnfinished { unfinished[row.hookID, default: []].append(row) }
         var turn = turn
+        var open: [Int64: Date] = [:]
+        for (id, hook) in hookRows { if let until = hook.circuit.openUntil { open[id] = until } }
+        turn.setCircuits(open, among: pendingHookIDs)
         let limited = turn.rateLimited(pendingHookIDs, hooks: hooks)
         if !limited.isEmpty { turn.setRates(hookRates.filter { limited.contains($0.key) }, hooks: hooks) }
         var rows: [DueDelivery] = []
@@ -813,7 +816,10 @@ extension MemoryStore {
             attemptRows[attempt.deliveryID, default: []].append(AttemptRow(id: nextKey(.attempt), attempt: kept))
         }
         for hookID in turn.hookIDs {
-            guard var hook = hookRows[hookID], let change = turn.change(forHook: hookID, recorded: recorded, failingSince: hook.failingSince) else { continue }
+            guard var hook = hookRows[hookID],
+                let change = turn.change(forHook: hookID, recorded: recorded, failingSince: hook.failingSince, circuit: hook.circuit)
+            else { continue }
+            hook.circuit = change.circuit
             hook.lastResponse = change.lastResponse
             hook.failingSince = change.failingSince?.asStored
             if let reason = change.disableReason {

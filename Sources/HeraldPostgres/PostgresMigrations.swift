@@ -254,6 +254,10 @@ enum PostgresMigrations {
             "007_delivery_policy",
             """
             ALTER TABLE hooks ADD COLUMN delivery_policy text;
+            ALTER TABLE hooks ADD COLUMN breaker_failures integer NOT NULL DEFAULT 0;
+            ALTER TABLE hooks ADD COLUMN breaker_open_until double precision;
+            ALTER TABLE hooks ADD COLUMN breaker_cooldown double precision NOT NULL DEFAULT 0;
+            CREATE INDEX hooks_breaker_open ON hooks(breaker_open_until) WHERE breaker_open_until IS NOT NULL;
             CREATE TABLE hook_rates (
                 hook_id bigint PRIMARY KEY REFERENCES hooks(id) ON DELETE CASCADE,
                 next_at double precision NOT NULL

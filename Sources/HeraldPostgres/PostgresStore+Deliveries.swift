@@ -139,12 +139,17 @@ extension PostgresStore: DeliveryStore {
                     FROM h WHERE h.hook_id IS NOT NULL
                 )
                 SELECT ARRAY(SELECT hook_id FROM h WHERE hook_id IS NOT NULL) AS hook_ids,
-                    (SELECT value FROM meta WHERE key = 'hooks_version') AS hooks_version
+                    (SELECT value FROM meta WHERE key = 'hooks_version') AS hooks_version,
+                    ARRAY(SELECT id FROM hooks WHERE breaker_open_until IS NOT NULL ORDER BY id) AS open_ids,
+                    ARRAY(SELECT breaker_open_until FROM hooks WHERE breaker_open_until IS NOT NULL ORDER BY id) AS open_until
                 """
             )
         else { return [] }
         let hookIDs = try found("hook_ids", as: [Int64].self)
         guard !hookIDs.isEmpty else { return [] }
+        // Open circuit breakers, from the same statement.
+        let openUntil = zip(try found("open_ids", as: [Int64].self), try found("open_until", as: [Double].self))
+        turn.setCircuits(Dictionary(openUntil.map { ($0, Date(timeIntervalSince1970: $1)) }, uniquingKeysWith: { a, _ in a }), among: hookIDs)
         let hooks = try await activeHooks(db, version: try found("hooks_version", as: Int64?.self) ?? 0).byID
         // One claimer per team at a time, on every node, and what is in flight on every node for the caps.
         let teams = turn.teams(of: hookIDs, hooks: hooks)
@@ -236,9 +241,16 @@ extension PostgresStore: DeliveryStore {
         // The hooks' rows first, in ascending order: records on several nodes touch the same hooks
         // (health, sync cursors) and so always lock them in one order, never in a cycle.
         // Their health as stored is read in the same statement, for the changes below.
-        var failingSince: [Int64: Date?] = [:]
-        for row in try await db.all("SELECT id, failing_since FROM hooks WHERE id = ANY(\(turn.hookIDs)) ORDER BY id FOR UPDATE") {
-            failingSince[try row("id", as: Int64.self)] = try row.optionalDate("failing_since")
+        var stored: [Int64: (failingSince: Date?, circuit: CircuitState)] = [:]
+        for row in try await db.all(
+            "SELECT id, failing_since, breaker_failures, breaker_open_until, breaker_cooldown FROM hooks WHERE id = ANY(\(turn.hookIDs)) ORDER BY id FOR UPDATE"
+        ) {
+            stored[try row("id", as: Int64.self)] = (
+                try row.optionalDate("failing_since"),
+                CircuitState(
+                    failures: try row("breaker_failures"), openUntil: try row.optionalDate("breaker_open_until"), cooldownSeconds: try row("breaker_cooldown")
+                )
+            )
         }
         let states = turn.results.map { result -> JSONValue in
             let (attempt, lifecycle) = (result.attempt, result.lifecycle)
@@ -300,13 +312,18 @@ extension PostgresStore: DeliveryStore {
         // Each hook's change, all in one statement.
         var changes: [JSONValue] = []
         for hookID in turn.hookIDs {
-            guard let stored = failingSince[hookID], let change = turn.change(forHook: hookID, recorded: recorded, failingSince: stored) else { continue }
+            guard let health = stored[hookID],
+                let change = turn.change(forHook: hookID, recorded: recorded, failingSince: health.failingSince, circuit: health.circuit)
+            else { continue }
             changes.append(
                 .object([
                     ("id", .int(hookID)), ("code", change.lastResponse.code.map { .int(Int64($0)) } ?? .null),
                     ("status", .string(change.lastResponse.status)), ("message", change.lastResponse.message.map(JSONValue.string) ?? .null),
                     ("failing_since", change.failingSince.map { .double($0.unixSeconds) } ?? .null),
                     ("disable_reason", change.disableReason.map(JSONValue.string) ?? .null),
+                    ("breaker_failures", .int(Int64(change.circuit.failures))),
+                    ("breaker_open_until", change.circuit.openUntil.map { .double($0.unixSeconds) } ?? .null),
+                    ("breaker_cooldown", .double(change.circuit.cooldownSeconds)),
                 ])
             )
         }
@@ -316,9 +333,11 @@ extension PostgresStore: DeliveryStore {
                 """
                 UPDATE hooks h SET last_response_code = t.code, last_response_status = t.status, last_response_message = t.message,
                     failing_since = t.failing_since, active = CASE WHEN t.disable_reason IS NULL THEN h.active ELSE false END,
-                    disabled_reason = COALESCE(t.disable_reason, h.disabled_reason)
+                    disabled_reason = COALESCE(t.disable_reason, h.disabled_reason), breaker_failures = t.breaker_failures,
+                    breaker_open_until = t.breaker_open_until, breaker_cooldown = t.breaker_cooldown
                 FROM jsonb_to_recordset(\(JSONValue.array(changes).jsonString)::jsonb) AS t(id bigint, code integer, status text, message text,
-                    failing_since double precision, disable_reason text)
+                    failing_since double precision, disable_reason text, breaker_failures integer, breaker_open_until double precision,
+                    breaker_cooldown double precision)
                 WHERE h.id = t.id
                 """
             )

@@ -102,6 +102,9 @@ extension PostgresStore: HookStore {
         hook.sync.lastSyncedAt = try row.optionalDate("last_synced_at")
         hook.githubHeaders = try row("github_headers")
         hook.policy = DeliveryPolicy(stored: try row("delivery_policy"))
+        hook.circuit = CircuitState(
+            failures: try row("breaker_failures"), openUntil: try row.optionalDate("breaker_open_until"), cooldownSeconds: try row("breaker_cooldown")
+        )
         return hook
     }
 }

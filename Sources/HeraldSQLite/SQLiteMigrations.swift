@@ -313,10 +313,15 @@ enum SQLiteMigrations {
         }
         migrator.registerMigration("017_delivery_policy") { db in
             // A hook's own retry schedule, disable window and rate limit (JSON, ``DeliveryPolicy``),
-            // and where each rate-limited hook's next attempt may start.
+            // its circuit breaker (``CircuitState``; the open ones indexed for the claim), and where
+            // each rate-limited hook's next attempt may start.
             try db.execute(
                 sql: """
                     ALTER TABLE hooks ADD COLUMN delivery_policy TEXT;
+                    ALTER TABLE hooks ADD COLUMN breaker_failures INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE hooks ADD COLUMN breaker_open_until REAL;
+                    ALTER TABLE hooks ADD COLUMN breaker_cooldown REAL NOT NULL DEFAULT 0;
+                    CREATE INDEX hooks_breaker_open ON hooks(breaker_open_until) WHERE breaker_open_until IS NOT NULL;
                     CREATE TABLE hook_rates (
                         hook_id INTEGER PRIMARY KEY REFERENCES hooks(id) ON DELETE CASCADE,
                         next_at REAL NOT NULL

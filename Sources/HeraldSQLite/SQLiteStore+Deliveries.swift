@@ -116,6 +116,12 @@ extension SQLiteStore: DeliveryStore {
         }
         guard !hookIDs.isEmpty else { return [] }
         var turn = turn
+        // Open circuit breakers (an index of the few open ones).
+        var open: [Int64: Date] = [:]
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT id, breaker_open_until FROM hooks WHERE breaker_open_until IS NOT NULL")) {
+            open[row[0]] = Date(unixSeconds: row[1])
+        }
+        turn.setCircuits(open, among: hookIDs)
         let limited = turn.rateLimited(hookIDs, hooks: hooks)
         if !limited.isEmpty {
             let rates = try db.cachedStatement(sql: "SELECT next_at FROM hook_rates WHERE hook_id = ?")
@@ -192,23 +198,26 @@ extension SQLiteStore: DeliveryStore {
                 attempt.responseBody, attempt.errorClass?.rawValue, attempt.errorMessage,
             ])
         }
-        let select = try db.cachedStatement(sql: "SELECT failing_since FROM hooks WHERE id = ?")
+        let select = try db.cachedStatement(sql: "SELECT failing_since, breaker_failures, breaker_open_until, breaker_cooldown FROM hooks WHERE id = ?")
         let update = try db.cachedStatement(
             sql: """
                 UPDATE hooks SET last_response_code = ?, last_response_status = ?, last_response_message = ?, failing_since = ?,
                     active = CASE WHEN ? IS NULL THEN active ELSE 0 END,
-                    disabled_reason = COALESCE(?, disabled_reason)
+                    disabled_reason = COALESCE(?, disabled_reason),
+                    breaker_failures = ?, breaker_open_until = ?, breaker_cooldown = ?
                 WHERE id = ?
                 """
         )
         for hookID in turn.hookIDs {
-            guard let row = try Row.fetchOne(select, arguments: [hookID]),
-                let change = turn.change(forHook: hookID, recorded: recorded, failingSince: (row[0] as Double?).map(Date.init(unixSeconds:)))
+            guard let row = try Row.fetchOne(select, arguments: [hookID]) else { continue }
+            let circuit = CircuitState(failures: row[1], openUntil: (row[2] as Double?).map(Date.init(unixSeconds:)), cooldownSeconds: row[3])
+            guard let change = turn.change(forHook: hookID, recorded: recorded, failingSince: (row[0] as Double?).map(Date.init(unixSeconds:)), circuit: circuit)
             else { continue }
             if change.disableReason != nil { try hooksChanged(db) }
             try update.execute(arguments: [
                 change.lastResponse.code, change.lastResponse.status, change.lastResponse.message, change.failingSince?.unixSeconds,
-                change.disableReason, change.disableReason, hookID,
+                change.disableReason, change.disableReason, change.circuit.failures, change.circuit.openUntil?.unixSeconds, change.circuit.cooldownSeconds,
+                hookID,
             ])
         }
         return recorded

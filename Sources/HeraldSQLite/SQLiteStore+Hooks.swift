@@ -105,6 +105,7 @@ extension SQLiteStore: HookStore {
         hook.sync.lastSyncedAt = row.optionalDate("last_synced_at")
         hook.githubHeaders = row.bool("github_headers")
         hook.policy = DeliveryPolicy(stored: row["delivery_policy"])
+        hook.circuit = CircuitState(failures: row["breaker_failures"], openUntil: row.optionalDate("breaker_open_until"), cooldownSeconds: row["breaker_cooldown"])
         return hook
     }
 }

@@ -119,6 +119,7 @@ struct HooksController {
             ("tls_client_certificate", credentials?.clientCertificate == nil ? .null : .object([("private_key", .string(HookCredentials.mask))])),
             ("github_headers", .bool(hook.githubHeaders)),
             ("retry_policy", policy.retry), ("disable_after_seconds", policy.disableAfter), ("rate_limit_per_second", policy.rateLimit),
+            ("circuit_breaker", Self.circuitField(hook.circuit)),
             // GitHub's names for the same settings, for clients written for its hook API.
             ("name", .string("web")),
             (
@@ -129,6 +130,14 @@ struct HooksController {
                 ])
             ),
             ("deliveries_url", .string(base + "/deliveries")), ("ping_url", .string(base + "/pings")), ("test_url", .string(base + "/tests")),
+        ])
+    }
+
+    /// The hook's circuit breaker: `closed`, `open` (until a time) or `half_open` (one probe decides).
+    static func circuitField(_ circuit: CircuitState, now: Date = Date()) -> JSONValue {
+        let state = circuit.openUntil.map { $0 > now ? "open" : "half_open" } ?? "closed"
+        return .object([
+            ("state", .string(state)), ("failures_in_a_row", .int(Int64(circuit.failures))), ("open_until", circuit.openUntil?.json ?? .null),
         ])
     }
 

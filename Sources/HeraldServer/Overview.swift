@@ -49,6 +49,7 @@ public struct Overview: Sendable {
                 ("last_status_code", line.hook.lastResponse.code.map { .int(Int64($0)) } ?? .null),
                 ("last_error", line.hook.lastResponse.message.map(JSONValue.string) ?? .null),
                 ("disabled_reason", line.hook.disabledReason.map(JSONValue.string) ?? .null),
+                ("breaker_open_until", line.hook.circuit.openUntil?.json ?? .null),
             ])
         }
         let backlogPart: JSONValue = .object([

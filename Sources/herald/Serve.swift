@@ -49,6 +49,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "How long a hook may fail without a single success before it is disabled, with a unit m or h (default 120h); a hook may set its own.")
     var disableAfter: String?
 
+    @Option(help: "Failed attempts in a row after which a hook's circuit breaker opens: its deliveries wait, then one probe decides (0 turns the breaker off).")
+    var breakerFailures: Int = 10
+
+    @Option(help: "How long an opened circuit breaker holds a hook's deliveries before its probe, with a unit s, m or h; doubled after each failed probe, up to 10 minutes or this, if longer.")
+    var breakerCooldown: String = "30s"
+
     @Option(help: "Most delivery attempts in flight at once, across all hooks.")
     var maxInFlight: Int = 256
 
@@ -228,8 +234,14 @@ struct Serve: AsyncParsableCommand {
             guard let parsed = RetrySchedule(parsing: disableAfter), parsed.delays.count == 1, parsed.delays[0] >= .seconds(60) else {
                 throw ValidationError("--disable-after must be a duration of at least a minute, as 72h or 90m")
             }
-            configuration.engine.hookHealth = HookHealth(disableAfter: parsed.delays[0])
+            configuration.engine.hookHealth.disableAfter = parsed.delays[0]
         }
+        guard breakerFailures >= 0, let cooldown = RetrySchedule(parsing: breakerCooldown), cooldown.delays.count == 1, cooldown.delays[0] >= .seconds(1) else {
+            throw ValidationError("--breaker-failures must be 0 or more and --breaker-cooldown a duration of at least a second, as 30s or 5m")
+        }
+        configuration.engine.hookHealth.breaker = CircuitBreaker(
+            failures: breakerFailures, cooldown: cooldown.delays[0], maxCooldown: max(cooldown.delays[0], .seconds(600))
+        )
         let (store, secretBox) = try await openStore(configuration: configuration, logger: logger)
         try await Self.welcomeOnFirstStart(store, adminEmail: adminEmail.lowercased())
         let services = HeraldServices(store: store, secretBox: secretBox, configuration: configuration, logger: logger)

@@ -620,6 +620,7 @@ extension WebController {
                     + (hook.policy.disableAfterSeconds == nil ? " (the server's)" : ""),
                 "rateLimit": hook.policy.rateLimitPerSecond ?? 0, "hasRateLimit": hook.policy.rateLimitPerSecond != nil,
                 "heldByRate": held, "hasHeldByRate": held > 0,
+                "circuit": hook.circuit.summary(at: Date()) ?? "", "hasCircuit": hook.circuit.openUntil != nil,
                 "rotating": rotationExpires != nil, "rotationExpires": rotationExpires.map(Timestamp.string) ?? "",
                 "notice": notice ?? "", "hasNotice": notice != nil, "shownSecret": shownSecret ?? "", "hasShownSecret": shownSecret != nil,
                 "chart": ActivityChart.svg(deliveries: day, now: Date()),

@@ -24,6 +24,8 @@ extension WebController {
                 "id": line.hook.id, "url": line.hook.url, "team": line.team?.name ?? "—", "backlog": line.backlog,
                 "since": line.hook.failingSince.map(Self.readableTime) ?? "", "code": line.hook.lastResponse.code.map(String.init) ?? "—",
                 "error": line.hook.lastResponse.message ?? line.hook.disabledReason ?? "",
+                "circuit": line.hook.circuit.openUntil.map { $0 > Date() ? "breaker open until \(Self.readableTime($0))" : "breaker probing" } ?? "",
+                "hasCircuit": line.hook.circuit.openUntil != nil,
             ]
         }
         let age = overview.oldestPendingAge.map { age -> String in
