@@ -104,4 +104,50 @@ import Testing
         let serverRule = RecordTurn(results: [failed(at: 7200, health: nil)], health: server)
         #expect(serverRule.change(forHook: 7, recorded: ["d7200.0"], failingSince: start)?.disableReason == nil)
     }
+
+    @Test func aCircuitBreakerOpensAfterARunOfFailuresAndOneProbeDecides() {
+        let breaker = CircuitBreaker(failures: 3, cooldown: .seconds(30), maxCooldown: .seconds(100))
+        let start = Date(timeIntervalSince1970: 1_000_000)
+        var circuit = CircuitState()
+        for second in 0..<2 { circuit = breaker.after(succeeded: false, circuit, at: start.addingTimeInterval(Double(second))) }
+        #expect(circuit.openUntil == nil && circuit.failures == 2)
+        circuit = breaker.after(succeeded: false, circuit, at: start.addingTimeInterval(2))
+        #expect(circuit.openUntil == start.addingTimeInterval(32))
+        // An attempt already in flight that fails while it is open changes nothing.
+        circuit = breaker.after(succeeded: false, circuit, at: start.addingTimeInterval(10))
+        #expect(circuit.openUntil == start.addingTimeInterval(32))
+        // The probe fails: open again for twice as long; again: capped.
+        circuit = breaker.after(succeeded: false, circuit, at: start.addingTimeInterval(40))
+        #expect(circuit.openUntil == start.addingTimeInterval(100))
+        circuit = breaker.after(succeeded: false, circuit, at: start.addingTimeInterval(100))
+        #expect(circuit.openUntil == start.addingTimeInterval(200))
+        #expect(circuit.summary(at: start.addingTimeInterval(150))?.hasPrefix("open after 6 failed attempts in a row") == true)
+        #expect(circuit.summary(at: start.addingTimeInterval(250))?.hasPrefix("half open") == true)
+        // A success closes it.
+        #expect(breaker.after(succeeded: true, circuit, at: start.addingTimeInterval(201)) == CircuitState())
+        // Off: failures are counted, the breaker never opens.
+        let off = CircuitBreaker(failures: 0)
+        #expect((0..<50).reduce(CircuitState()) { state, _ in off.after(succeeded: false, state, at: start) }.openUntil == nil)
+    }
+
+    @Test func anOpenBreakerPausesItsHookAndAHalfOpenOneLetsOneProbeThrough() {
+        let now = Date(timeIntervalSince1970: 1_000_000)
+        func hook(_ id: Int64) -> Hook {
+            Hook(
+                id: id, teamID: 1, url: "https://example.org", contentType: .json, encryptedSecret: Data(), events: ["*"], channels: [], active: true,
+                insecureSSL: false, timeoutSeconds: 10, ordering: .none, signature: .hmac, createdAt: now, updatedAt: now,
+                lastResponse: LastResponse(code: nil, status: "unused", message: nil), disabledReason: nil, createdAfterSeq: 0, failingSince: nil
+            )
+        }
+        var turn = ClaimTurn(policy: ClaimPolicy(limit: 100, perHook: 10, perTeam: 100), now: now)
+        turn.setCircuits([1: now.addingTimeInterval(5), 2: now.addingTimeInterval(-1), 9: now.addingTimeInterval(1)], among: [1, 2, 3])
+        #expect(turn.read(for: hook(1)) == nil)
+        #expect(turn.read(for: hook(2)) == .due(limit: 1))
+        #expect(turn.read(for: hook(3)) == .due(limit: 10))
+        // The engine comes back when the paused hook's breaker half-opens (hook 9 has no work).
+        #expect(turn.report.heldUntil == now.addingTimeInterval(5))
+        var probing = ClaimPolicy(limit: 100, perHook: 10, perTeam: 100, inFlightByHook: [2: 1])
+        probing.probing = [2]
+        #expect(probing.read(for: hook(2)) == nil, "its probe is in flight")
+    }
 }

@@ -140,4 +140,52 @@ import Testing
             #expect(shown.html.contains("the server&#39;s (200 ms") || shown.html.contains("the server's (200 ms"), "\(shown.html)")
         }
     }
+
+    /// Three failures in a row open the breaker for a second: while it is open the receiver gets
+    /// nothing; then exactly one probe, whose failure opens it for two seconds; once the receiver
+    /// is back, the next probe closes it and the waiting deliveries go.
+    @Test(.timeLimit(.minutes(2)))
+    func aDeadReceiverGetsOneProbeAtATimeInsteadOfEveryRetry() async throws {
+        try await TestReceiver.run { receiver in
+            try await HeraldHarness.run { configuration in
+                configuration.engine.hookHealth.breaker = CircuitBreaker(failures: 3, cooldown: .seconds(1))
+                configuration.engine.retrySchedule = RetrySchedule(delays: Array(repeating: .milliseconds(100), count: 8), jitter: 0)
+            } _: { herald in
+                let bde = try await herald.makeTeam("bde")
+                let down = Atomic(true)
+                receiver.respond { _, _ in down.load(ordering: .relaxed) ? .init(status: 503) : .init() }
+                let hook = try await herald.makeHook(bde, #"{"url":"\#(receiver.url())","events":["lead.*"],"ordering":"none"}"#)
+                let provider = try await herald.providerToken()
+                let events = (1...10).map { #"{"type":"lead.created","channels":["bde"],"data":{"lead_id":"l\#($0)"}}"# }
+                #expect(try await herald.emit(provider, "[" + events.joined(separator: ",") + "]").status == 202)
+                @Sendable func circuit() async throws -> JSONValue? { try await herald.call(.GET, "/api/hooks/\(hook.id)", token: bde.token).json["circuit_breaker"] }
+                // Open, with every attempt sent so far recorded (the ten first attempts went out at
+                // once, before the breaker could open: those in flight fail without extending it).
+                let opened = try #require(try await eventuallyValue("the breaker opens, every attempt sent recorded") {
+                    let state = try await circuit()
+                    return state?["state"] == .string("open") && state?["failures_in_a_row"]?.intValue == Int64(receiver.received.count) ? state : nil
+                })
+                // Its next opening comes from the probe alone: failures in a row go up by one, and
+                // the receiver saw one more request.
+                let failuresWhenOpen = try #require(opened["failures_in_a_row"]?.intValue)
+                let reopened = try #require(try await eventuallyValue("a probe fails and opens it again") {
+                    let state = try await circuit()
+                    return state?["open_until"] != opened["open_until"] && state?["state"] == .string("open") ? state : nil
+                })
+                #expect(reopened["failures_in_a_row"]?.intValue == failuresWhenOpen + 1, "\(reopened)")
+                #expect(receiver.received.count == Int(failuresWhenOpen) + 1, "one probe, not every due retry")
+                let page = try await WebTests().member(herald, bde.team, "ana@bde.example").get("/hooks/\(hook.id)")
+                #expect(page.html.contains("Circuit breaker") && page.html.contains("then one probe decides"), "\(page.html)")
+
+                // The receiver is back: the next probe closes the breaker and every waiting delivery goes.
+                down.store(false, ordering: .relaxed)
+                try await eventually("the breaker closes", timeout: .seconds(30)) { try await circuit()?["state"] == .string("closed") }
+                try await eventually("every lead is delivered", timeout: .seconds(30)) {
+                    Set(receiver.received.filter { $0.header("X-Herald-Event") == "lead.created" }.compactMap { request in
+                        (try? JSONValue(parsing: request.bodyString))?["data"]?["lead_id"]?.stringValue
+                    }).count == 10
+                }
+            }
+        }
+    }
 }

@@ -333,6 +333,46 @@ import Testing
         #expect(later.heldUntil != nil)
     }
 
+    /// Two failures in a row open the breaker for a minute: nothing is claimed for the hook, and
+    /// the claim says when to come back; then one probe; its success closes the breaker.
+    @Test(arguments: OutboxBackend.all)
+    func anOpenBreakerHoldsItsHookUntilOneProbeSucceeds(_ backend: OutboxBackend) async throws {
+        let store = try await backend.make()
+        let hook = try await store.makeHook(team: try await store.makeTeam())
+        let ping = try await store.claimAll()
+        let health = HookHealth(breaker: CircuitBreaker(failures: 2, cooldown: .seconds(60)))
+        try await store.record(try ping.map { try result(for: $0, status: 200) }, health: health)
+        for _ in 0..<5 { _ = try await store.emit() }
+        _ = try await store.fanOut(limit: 100, now: Date())
+        let policy = ClaimPolicy(limit: 100, perHook: 100, perTeam: 100)
+        let now = Date()
+        let first = try await store.recordAndClaim([], health: health, now: now, policy: policy).claimed
+        #expect(first.count == 5)
+        // Two fail (the breaker opens at the second); the three still in flight fail meanwhile.
+        let failed = try first.prefix(2).map { try result(for: $0, status: 503, now: now) }
+        let opened = try await store.recordAndClaim(failed, health: health, now: now, policy: policy)
+        #expect(opened.claimed.isEmpty)
+        let stored = try #require(try await store.hook(id: hook.id))
+        #expect(stored.circuit.failures == 2)
+        let openUntil = try #require(stored.circuit.openUntil)
+        #expect(abs(openUntil.timeIntervalSince(now.addingTimeInterval(60))) < 0.01)
+        let stragglers = try first.suffix(3).map { try result(for: $0, status: 503, now: now.addingTimeInterval(1)) }
+        let held = try await store.recordAndClaim(stragglers, health: health, now: now.addingTimeInterval(30), policy: policy)
+        #expect(held.claimed.isEmpty)
+        #expect(abs((held.heldUntil ?? .distantPast).timeIntervalSince(openUntil)) < 0.01, "the engine comes back when it half-opens")
+        #expect(try await store.hook(id: hook.id)?.circuit.openUntil == openUntil, "stragglers do not extend it")
+        // The retries are due after 60 s; at 61 s the breaker half-opens: one probe, not five.
+        let later = now.addingTimeInterval(61)
+        let probe = try await store.recordAndClaim([], health: health, now: later, policy: policy).claimed
+        try #require(probe.count == 1)
+        let withProbe = ClaimPolicy(limit: 100, perHook: 100, perTeam: 100, inFlightByHook: [hook.id: 1], inFlightByTeam: [hook.teamID: 1])
+        #expect(try await store.recordAndClaim([], health: health, now: later, policy: withProbe).claimed.isEmpty, "one probe at a time")
+        // It succeeds: closed, and the other four retries go.
+        let closed = try await store.recordAndClaim([try result(for: probe[0], status: 200, now: later)], health: health, now: later, policy: policy)
+        #expect(closed.claimed.count == 4)
+        #expect(try await store.hook(id: hook.id)?.circuit == CircuitState())
+    }
+
     @Test(arguments: OutboxBackend.all)
     func deliveriesOfAnInactiveHookWaitUntilItIsEnabled(_ backend: OutboxBackend) async throws {
         let store = try await backend.make()
