@@ -46,7 +46,7 @@ extension HookHealth {
             let next = afterAttempt(succeeded: result.succeeded, failingSince: failingSince, now: result.attempt.finishedAt)
             failingSince = next.failingSince
             disableReason = result.action.disableHookReason ?? next.disableReason ?? disableReason
-            circuit = breaker.after(succeeded: result.succeeded, circuit, at: result.attempt.finishedAt)
+            circuit = breaker.after(succeeded: result.succeeded, circuit, startedAt: result.attempt.startedAt, at: result.attempt.finishedAt)
         }
         let attempt = last.attempt
         let message: String =
@@ -72,16 +72,21 @@ public struct CircuitBreaker: Sendable, Hashable {
         self.maxCooldown = maxCooldown
     }
 
-    /// The breaker after one attempt that ended at `time`.
-    public func after(succeeded: Bool, _ circuit: CircuitState, at time: Date) -> CircuitState {
+    /// The breaker after one attempt that started at `startedAt` and ended at `time`.
+    public func after(succeeded: Bool, _ circuit: CircuitState, startedAt: Date? = nil, at time: Date) -> CircuitState {
         if succeeded { return CircuitState() }
         var next = circuit
         next.failures += 1
-        guard failures > 0 else { return next }
+        guard failures > 0 else {
+            // Off: one left open while it was on lets go at the next attempt.
+            next.openUntil = nil
+            return next
+        }
         if let openUntil = circuit.openUntil {
-            // The probe failed: open again, for twice as long. Attempts that were already in flight
-            // when it opened and fail meanwhile change nothing.
-            guard time >= openUntil else { return next }
+            // The probe — an attempt started once it half-opened — failed: open again, for twice
+            // as long. Attempts started before it opened that fail meanwhile (or later, at their
+            // timeout) change nothing.
+            guard (startedAt ?? time) >= openUntil else { return next }
             next.cooldownSeconds = min(circuit.cooldownSeconds * 2, maxCooldown.seconds)
             next.openUntil = time.addingTimeInterval(next.cooldownSeconds)
         } else if next.failures >= failures {

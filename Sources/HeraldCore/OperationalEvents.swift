@@ -63,7 +63,9 @@ public enum OperationalEvents {
             byHook[item.hook.id, default: []].append(item)
         }
         for id in order {
-            guard let items = byHook[id], let hook = items.first?.hook, let update = health.update(after: items.map(\.result), failingSince: hook.failingSince)
+            // By the hook's own disable window where it has one, as the store decided.
+            guard let items = byHook[id], let hook = items.first?.hook,
+                let update = (items.last?.result.hookHealth ?? health).update(after: items.map(\.result), failingSince: hook.failingSince)
             else { continue }
             let last = items.last!.result.attempt
             let lastError: JSONValue = last.responseStatus.map { .string("HTTP \($0)") } ?? last.errorMessage.map(JSONValue.string) ?? .null

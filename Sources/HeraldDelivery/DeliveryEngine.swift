@@ -532,6 +532,9 @@ public final class DeliveryEngine: Service, Sendable {
         // never before it.
         if let notBefore = delivery.notBefore, notBefore.timeIntervalSinceNow > 0 {
             try? await Task.sleep(for: .nanoseconds(Int64((notBefore.timeIntervalSinceNow * 1e9).rounded(.up))))
+            // Cut by the end of a stop's grace while waiting: not sent before its slot (it is sent
+            // again at the next start, as every attempt the stop cuts).
+            if Task.isCancelled { return }
         }
         let now = Date()
         var sent: SentAttempt

@@ -269,6 +269,7 @@ extension MemoryStore: HookStore {
         row.sync.periodSeconds = hook.sync.periodSeconds
         row.githubHeaders = hook.githubHeaders
         row.policy = hook.policy
+        row.circuit = hook.circuit
         hookRows[hook.id] = row
         // Turned on (or changed while on): its waiting deliveries may go.
         if hook.active { signalHub.raise(.deliveries) }

@@ -139,27 +139,38 @@ extension PostgresStore: DeliveryStore {
                     FROM h WHERE h.hook_id IS NOT NULL
                 )
                 SELECT ARRAY(SELECT hook_id FROM h WHERE hook_id IS NOT NULL) AS hook_ids,
-                    (SELECT value FROM meta WHERE key = 'hooks_version') AS hooks_version,
-                    ARRAY(SELECT id FROM hooks WHERE breaker_open_until IS NOT NULL ORDER BY id) AS open_ids,
-                    ARRAY(SELECT breaker_open_until FROM hooks WHERE breaker_open_until IS NOT NULL ORDER BY id) AS open_until
+                    (SELECT value FROM meta WHERE key = 'hooks_version') AS hooks_version
                 """
             )
         else { return [] }
         let hookIDs = try found("hook_ids", as: [Int64].self)
         guard !hookIDs.isEmpty else { return [] }
-        // Open circuit breakers, from the same statement.
-        let openUntil = zip(try found("open_ids", as: [Int64].self), try found("open_until", as: [Double].self))
-        turn.setCircuits(Dictionary(openUntil.map { ($0, Date(timeIntervalSince1970: $1)) }, uniquingKeysWith: { a, _ in a }), among: hookIDs)
         let hooks = try await activeHooks(db, version: try found("hooks_version", as: Int64?.self) ?? 0).byID
         // One claimer per team at a time, on every node, and what is in flight on every node for the caps.
         let teams = turn.teams(of: hookIDs, hooks: hooks)
         guard !teams.isEmpty else { return [] }
         try await db.lock(teams.map { "claim-team:\($0)" })
-        turn.countInFlight(
-            try await db.all(
-                "SELECT hook_id, team_id, COUNT(*) AS n FROM deliveries WHERE status = 'in_flight' AND team_id = ANY(\(teams)) GROUP BY hook_id, team_id"
-            ).map { (try $0("hook_id", as: Int64.self), try $0("team_id", as: Int64.self), try $0("n", as: Int.self)) }
-        )
+        // In the same statement, under the locks, the open circuit breakers: a probe that failed
+        // on another node a moment ago is seen, so no second probe goes out beside it.
+        var inFlight: [(hookID: Int64, teamID: Int64, count: Int)] = []
+        var openUntil: [Int64: Date] = [:]
+        for row in try await db.all(
+            """
+            SELECT hook_id, team_id, COUNT(*) AS n, NULL::double precision AS open_until FROM deliveries
+            WHERE status = 'in_flight' AND team_id = ANY(\(teams)) GROUP BY hook_id, team_id
+            UNION ALL
+            SELECT id, team_id, 0, breaker_open_until FROM hooks WHERE id = ANY(\(hookIDs)) AND breaker_open_until IS NOT NULL
+            """
+        ) {
+            let hookID = try row("hook_id", as: Int64.self)
+            if let until = try row("open_until", as: Double?.self) {
+                openUntil[hookID] = Date(timeIntervalSince1970: until)
+            } else {
+                inFlight.append((hookID, try row("team_id", as: Int64.self), try row("n", as: Int.self)))
+            }
+        }
+        turn.countInFlight(inFlight)
+        turn.setCircuits(openUntil, among: hookIDs)
         // Rate-limited hooks' next slots, read under their teams' locks: one node takes each slot.
         let limited = turn.rateLimited(hookIDs, hooks: hooks)
         if !limited.isEmpty {

@@ -57,7 +57,8 @@ extension PostgresStore: HookStore {
                         filter = \(hook.filter), transform = \(hook.transform), payload_format = \(hook.payloadFormat.rawValue),
                         max_in_flight = \(hook.maxInFlight), credentials = \(hook.encryptedCredentials), sync_page_size = \(hook.sync.pageSize),
                         sync_period = \(hook.sync.periodSeconds), github_headers = \(hook.githubHeaders),
-                        delivery_policy = \(hook.policy.stored)
+                        delivery_policy = \(hook.policy.stored), breaker_failures = \(hook.circuit.failures),
+                        breaker_open_until = \(hook.circuit.openUntil?.unixSeconds), breaker_cooldown = \(hook.circuit.cooldownSeconds)
                     WHERE id = \(hook.id) RETURNING *
                     """
                 )

@@ -54,14 +54,15 @@ extension SQLiteStore: HookStore {
                         timeout_seconds = ?, ordering = ?, signature = ?, disabled_reason = ?, failing_since = ?, updated_at = ?,
                         signing_key = ?, public_key = ?, previous_secret = ?, previous_secret_expires_at = ?, filter = ?, transform = ?,
                         payload_format = ?, max_in_flight = ?, credentials = ?, sync_page_size = ?, sync_period = ?, github_headers = ?,
-                        delivery_policy = ?
+                        delivery_policy = ?, breaker_failures = ?, breaker_open_until = ?, breaker_cooldown = ?
                     WHERE id = ?
                     """,
                 arguments: [
                     hook.url, hook.contentType.rawValue, hook.encryptedSecret, encodeStringArray(hook.events), encodeStringArray(hook.channels),
                     hook.active, hook.insecureSSL, hook.timeoutSeconds, hook.ordering.rawValue, hook.signature.rawValue, hook.disabledReason,
                     hook.failingSince?.unixSeconds, now.unixSeconds, hook.encryptedSigningKey, hook.publicKey, hook.encryptedPreviousSecret,
-                    hook.previousSecretExpiresAt?.unixSeconds, hook.filter, hook.transform, hook.payloadFormat.rawValue, hook.maxInFlight, hook.encryptedCredentials, hook.sync.pageSize, hook.sync.periodSeconds, hook.githubHeaders, hook.policy.stored, hook.id,
+                    hook.previousSecretExpiresAt?.unixSeconds, hook.filter, hook.transform, hook.payloadFormat.rawValue, hook.maxInFlight, hook.encryptedCredentials, hook.sync.pageSize, hook.sync.periodSeconds, hook.githubHeaders, hook.policy.stored,
+                    hook.circuit.failures, hook.circuit.openUntil?.unixSeconds, hook.circuit.cooldownSeconds, hook.id,
                 ]
             )
             try Self.hooksChanged(db)

@@ -290,6 +290,8 @@ extension HeraldServices {
             hook.publicKey = publicKey
         }
         if reactivated { Self.reactivate(&hook) }
+        // A new address (or new credentials) is a new receiver: its breaker starts closed.
+        if hook.url != before.url || hook.encryptedCredentials != before.encryptedCredentials { hook.circuit = CircuitState() }
         let saved = try await store.updateHook(hook, now: Date())
         try await auditHook("hook.updated", before: before, after: saved)
         return saved
@@ -311,6 +313,7 @@ extension HeraldServices {
         hook.active = true
         hook.disabledReason = nil
         hook.failingSince = nil
+        hook.circuit = CircuitState()
     }
 
     /// Queues a `ping` delivery for the hook; returns its id.

@@ -116,18 +116,23 @@ import Testing
         // An attempt already in flight that fails while it is open changes nothing.
         circuit = breaker.after(succeeded: false, circuit, at: start.addingTimeInterval(10))
         #expect(circuit.openUntil == start.addingTimeInterval(32))
-        // The probe fails: open again for twice as long; again: capped.
+        // One started before it opened that fails after (at its timeout) is no probe either.
+        circuit = breaker.after(succeeded: false, circuit, startedAt: start.addingTimeInterval(1), at: start.addingTimeInterval(35))
+        #expect(circuit.openUntil == start.addingTimeInterval(32))
+        // The probe fails: open again, for twice as long; again: capped.
         circuit = breaker.after(succeeded: false, circuit, at: start.addingTimeInterval(40))
         #expect(circuit.openUntil == start.addingTimeInterval(100))
         circuit = breaker.after(succeeded: false, circuit, at: start.addingTimeInterval(100))
         #expect(circuit.openUntil == start.addingTimeInterval(200))
-        #expect(circuit.summary(at: start.addingTimeInterval(150))?.hasPrefix("open after 6 failed attempts in a row") == true)
+        #expect(circuit.summary(at: start.addingTimeInterval(150))?.hasPrefix("open after 7 failed attempts in a row") == true)
         #expect(circuit.summary(at: start.addingTimeInterval(250))?.hasPrefix("half open") == true)
         // A success closes it.
         #expect(breaker.after(succeeded: true, circuit, at: start.addingTimeInterval(201)) == CircuitState())
         // Off: failures are counted, the breaker never opens.
         let off = CircuitBreaker(failures: 0)
         #expect((0..<50).reduce(CircuitState()) { state, _ in off.after(succeeded: false, state, at: start) }.openUntil == nil)
+        // Turned off while one was open: it lets go at the next attempt.
+        #expect(off.after(succeeded: false, circuit, at: start.addingTimeInterval(300)).openUntil == nil)
     }
 
     @Test func anOpenBreakerPausesItsHookAndAHalfOpenOneLetsOneProbeThrough() {

@@ -189,4 +189,29 @@ import Testing
             }
         }
     }
+
+    /// A hook pointed at a new address starts with its breaker closed: the open one of the old
+    /// address (for a minute) does not hold the delivery to the new one.
+    @Test(.timeLimit(.minutes(2)))
+    func aNewAddressClosesTheBreaker() async throws {
+        try await TestReceiver.run { receiver in
+            try await HeraldHarness.run { configuration in
+                configuration.engine.hookHealth.breaker = CircuitBreaker(failures: 1, cooldown: .seconds(60))
+            } _: { herald in
+                let bde = try await herald.makeTeam("bde")
+                receiver.respond { _, request in request.path == "/old" ? .init(status: 503) : .init() }
+                let hook = try await herald.makeHook(bde, #"{"url":"\#(receiver.url("/old"))","events":["lead.*"]}"#)
+                try await eventually("the old address's failure opens the breaker") {
+                    try await herald.call(.GET, "/api/hooks/\(hook.id)", token: bde.token).json["circuit_breaker"]?["state"] == .string("open")
+                }
+                let moved = try await herald.call(.PATCH, "/api/hooks/\(hook.id)", token: bde.token, body: #"{"url":"\#(receiver.url("/new"))"}"#)
+                #expect(moved.json["circuit_breaker"]?["state"] == .string("closed"), "\(moved.text)")
+                let provider = try await herald.providerToken()
+                #expect(try await herald.emit(provider, #"{"type":"lead.created","channels":["bde"],"data":{"lead_id":"l1"}}"#).status == 202)
+                try await eventually("the lead reaches the new address well within the old breaker's minute") {
+                    receiver.received.contains { $0.path == "/new" && $0.header("X-Herald-Event") == "lead.created" }
+                }
+            }
+        }
+    }
 }

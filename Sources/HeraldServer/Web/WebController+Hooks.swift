@@ -293,7 +293,7 @@ extension WebController {
             case "delays":
                 let parts = retryDelays.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
                 let seconds = parts.compactMap(Self.seconds)
-                if seconds.count != parts.count || parts.isEmpty {
+                if seconds.count != parts.count {
                     errors["retry_policy"] = "Write the delays before each retry as 5s, 5m, 30m, 2h."
                 } else {
                     fields.append(("retry_policy", .object([("type", .string("delays")), ("delays_seconds", .array(seconds.map { .double($0) }))])))
