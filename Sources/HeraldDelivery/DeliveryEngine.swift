@@ -99,6 +99,7 @@ public final class DeliveryEngine: Service, Sendable {
         // A refused connection is one failed attempt, retried on the hook's schedule, not in a loop
         // inside the client until the attempt's deadline.
         clientConfiguration.connectionPool.retryConnectionEstablishment = false
+        clientConfiguration.proxy = configuration.egressProxy?.clientProxy
         clients = GuardedClients(targetGuard: configuration.targetGuard, configuration: clientConfiguration)
         sender = transport ?? DeliverySender(clients: clients, responseBodyLimit: configuration.responseBodyLimit)
         oauth2 = OAuth2Tokens(clients: clients)

@@ -1,3 +1,5 @@
+import AsyncHTTPClient
+import Foundation
 import Logging
 import HeraldCore
 
@@ -33,6 +35,8 @@ public struct DeliveryEngineConfiguration: Sendable {
     /// being refused otherwise.
     public var allowedTargets: [IPNetwork] = []
 
+    /// Every outgoing request goes through this proxy when set (``EgressProxy``).
+    public var egressProxy: EgressProxy?
     /// The SSRF guard these settings make.
     public var targetGuard: TargetGuard { TargetGuard(allowPrivateTargets: allowPrivateTargets, allowedNetworks: allowedTargets) }
     /// How long the delivery log keeps what is finished: attempt bodies, succeeded and skipped
@@ -55,4 +59,51 @@ public struct DeliveryEngineConfiguration: Sendable {
     }
 
     public init() {}
+}
+
+/// Where every outgoing request — deliveries, HTTP Sync pages, OAuth2 token requests — goes on its
+/// way out (`--egress-proxy`), so that receivers see one address to allow: an HTTP proxy (`CONNECT`
+/// for https targets, an absolute URL for http ones) or a SOCKS5 proxy. The target guard still judges
+/// each request's own URL (its host resolved and checked) before it is sent; the proxy then resolves
+/// the name itself, so a deployment that relies on the guard against DNS rebinding should also keep
+/// its proxy from reaching private networks.
+public struct EgressProxy: Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: String, Sendable, Hashable {
+        case http
+        case socks5
+    }
+
+    public var kind: Kind
+    public var host: String
+    public var port: Int
+    /// Basic credentials for an HTTP proxy (`http://user:password@host:port`).
+    public var username: String?
+    public var password: String?
+
+    /// Reads `http://[user:password@]host:port` or `socks5://host:port`; nil when it is neither.
+    public init?(url: String) {
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(), let kind = Kind(rawValue: scheme),
+            let host = components.host, !host.isEmpty, components.path.isEmpty || components.path == "/", components.query == nil
+        else { return nil }
+        if kind == .socks5 && (components.user != nil || components.password != nil) { return nil }
+        self.kind = kind
+        self.host = host
+        self.port = components.port ?? (kind == .http ? 3128 : 1080)
+        self.username = components.user?.removingPercentEncoding
+        self.password = components.password?.removingPercentEncoding
+    }
+
+    /// The proxy as the HTTP client takes it.
+    var clientProxy: HTTPClient.Configuration.Proxy {
+        switch kind {
+        case .http:
+            let authorization = username.map { HTTPClient.Authorization.basic(username: $0, password: password ?? "") }
+            return .server(host: host, port: port, authorization: authorization)
+        case .socks5:
+            return .socksServer(host: host, port: port)
+        }
+    }
+
+    /// The proxy as logs and the overview show it: no credentials.
+    public var description: String { "\(kind.rawValue)://\(host):\(port)" }
 }

@@ -37,6 +37,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A network (CIDR, e.g. 10.8.0.0/16 or fd00::/8) whose non-public addresses hooks may target; repeatable. Narrower than --allow-private-targets.")
     var allowTarget: [String] = []
 
+    @Option(help: "Send every outgoing request (deliveries, HTTP Sync pages, OAuth2 token requests) through this proxy: http://[user:password@]host:port or socks5://host:port, so receivers see one address to allow.")
+    var egressProxy: String?
+
     @Option(help: "A reverse proxy's network (CIDR); requests from it are taken from the client X-Forwarded-For names, for the limits per address; repeatable.")
     var trustedProxy: [String] = []
 
@@ -173,6 +176,12 @@ struct Serve: AsyncParsableCommand {
             guard let network = IPNetwork(cidr) else { throw ValidationError("--allow-target \(cidr) is not a network like 10.8.0.0/16 or fd00::/8") }
             return network
         }
+        if let egressProxy {
+            guard let proxy = EgressProxy(url: egressProxy) else {
+                throw ValidationError("--egress-proxy must be http://[user:password@]host:port or socks5://host:port")
+            }
+            configuration.engine.egressProxy = proxy
+        }
         configuration.trustedProxies = try trustedProxy.map { cidr in
             guard let network = IPNetwork(cidr) else { throw ValidationError("--trusted-proxy \(cidr) is not a network like 10.0.0.0/8 or 127.0.0.1") }
             return network
@@ -245,10 +254,12 @@ struct Serve: AsyncParsableCommand {
         let (store, secretBox) = try await openStore(configuration: configuration, logger: logger)
         try await Self.welcomeOnFirstStart(store, adminEmail: adminEmail.lowercased())
         let services = HeraldServices(store: store, secretBox: secretBox, configuration: configuration, logger: logger)
-        let (readyLogger, host) = (logger, configuration.host)
+        let (readyLogger, host, egress) = (logger, configuration.host, configuration.engine.egressProxy)
         let storeDescription = configuration.databaseURL.map(Self.redacted) ?? configuration.dataDirectory.path
         let app = try await buildApplication(services: services, logger: logger) { port in
-            readyLogger.notice("Herald is listening", metadata: ["url": "http://\(host):\(port)", "data": "\(storeDescription)", "role": "\(nodeRole.rawValue)"])
+            var metadata: Logger.Metadata = ["url": "http://\(host):\(port)", "data": "\(storeDescription)", "role": "\(nodeRole.rawValue)"]
+            if let egress { metadata["egress_proxy"] = "\(egress)" }
+            readyLogger.notice("Herald is listening", metadata: metadata)
         }
         try await app.runService()
     }

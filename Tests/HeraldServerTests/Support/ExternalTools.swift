@@ -86,6 +86,10 @@ enum ExternalTools {
     /// adnanh/webhook, as Debian installs it.
     static var webhook: String? { ["/usr/bin/webhook", "/usr/local/bin/webhook"].first(where: FileManager.default.isExecutableFile(atPath:)) }
 
+    /// Debian's tinyproxy (an HTTP proxy) and microsocks (a SOCKS5 proxy), for the egress proxy.
+    static var tinyproxy: String? { ["/usr/bin/tinyproxy", "/usr/sbin/tinyproxy"].first(where: FileManager.default.isExecutableFile(atPath:)) }
+    static var microsocks: String? { ["/usr/bin/microsocks", "/usr/local/bin/microsocks"].first(where: FileManager.default.isExecutableFile(atPath:)) }
+
     static var go: String? { ["/usr/bin/go", "/usr/local/go/bin/go"].first(where: FileManager.default.isExecutableFile(atPath:)) }
 
     /// ``python(importing:)`` looked for on a dispatch thread, required as ``require(_:_:)`` does.
