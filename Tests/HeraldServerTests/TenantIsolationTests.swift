@@ -167,6 +167,9 @@ struct TenantIsolationTests {
                 configuration.engine.maxInFlightPerHook = 4
                 configuration.engine.replayStep = 10
                 configuration.engine.replayHoldPerHook = 10
+                // Every busy delivery is to be tried once, then wait an hour: no circuit breaker
+                // holding the first attempts back (its own tests are HookPolicyTests).
+                configuration.engine.hookHealth.breaker.failures = 0
             } _: { herald in
                 let busy = try await herald.makeTeam("busy")
                 let other = try await herald.makeTeam("other")
