@@ -347,6 +347,7 @@ extension MemoryStore: DeliveryStore {
     public func ping(hookID: Int64, now: Date) async throws -> String {
         guard let hook = hookRows[hookID] else { throw StoreError.notFound("hook \(hookID)") }
         let id = try queuePing(for: hook, now: now)
+        halfOpenBreaker(hookID: hookID, now: now)
         signalHub.raise(.deliveries)
         return id
     }
@@ -357,6 +358,11 @@ extension MemoryStore: DeliveryStore {
         let id = insert(.event(hookID: hookID, teamID: hook.teamID, eventSeq: eventSeq, now: now), now: now)
         signalHub.raise(.deliveries)
         return id
+    }
+
+    /// A person's ping or redelivery is the probe an open circuit breaker waits for: it half-opens now.
+    private func halfOpenBreaker(hookID: Int64, now: Date) {
+        if let until = hookRows[hookID]?.circuit.openUntil, until > now { hookRows[hookID]?.circuit.openUntil = now.asStored }
     }
 
     public func claim(_ turn: ClaimTurn) async throws -> [ClaimedDelivery] {
@@ -384,6 +390,7 @@ extension MemoryStore: DeliveryStore {
     public func redeliver(deliveryID: String, now: Date) async throws -> Bool {
         guard let index = deliveryIndex(id: deliveryID), let next = Requeue.redeliver.apply(to: deliveryRows[index].stored, now: now) else { return false }
         save(next, at: index)
+        halfOpenBreaker(hookID: deliveryRows[index].hookID, now: now)
         signalHub.raise(.deliveries)
         return true
     }

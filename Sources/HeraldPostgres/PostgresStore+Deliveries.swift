@@ -31,6 +31,7 @@ extension PostgresStore: DeliveryStore {
             guard let teamID = try await db.value("SELECT team_id FROM hooks WHERE id = \(hookID)", as: Int64.self) else {
                 throw StoreError.notFound("hook \(hookID)")
             }
+            try await Self.halfOpenBreaker(hookID: hookID, now: now, in: db)
             return try await Self.queuePing(hookID: hookID, teamID: teamID, now: now, in: db)
         }
     }
@@ -396,9 +397,17 @@ extension PostgresStore: DeliveryStore {
                     redelivery = \(next.redelivery), next_attempt_at = \(next.nextAttemptAt?.unixSeconds) WHERE id = \(deliveryID)
                 """
             )
+            try await Self.halfOpenBreaker(hookID: try row("hook_id", as: Int64.self), now: now, in: db)
             try await db.notify(.deliveries)
             return true
         }
+    }
+
+    /// A person's ping or redelivery is the probe an open circuit breaker waits for: it half-opens now.
+    static func halfOpenBreaker(hookID: Int64, now: Date, in db: SQL) async throws {
+        try await db.run(
+            "UPDATE hooks SET breaker_open_until = \(now.unixSeconds) WHERE id = \(hookID) AND breaker_open_until > \(now.unixSeconds)"
+        )
     }
 
     public func nextDueDate(after date: Date) async throws -> Date? {

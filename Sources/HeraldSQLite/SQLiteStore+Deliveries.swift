@@ -31,6 +31,7 @@ extension SQLiteStore: DeliveryStore {
                 throw StoreError.notFound("hook \(hookID)")
             }
             raise(.deliveries, in: db)
+            try Self.halfOpenBreaker(hookID: hookID, now: now, in: db)
             return try Self.queuePing(hookID: hookID, teamID: teamID, now: now, in: db)
         }
     }
@@ -244,9 +245,17 @@ extension SQLiteStore: DeliveryStore {
                 sql: "UPDATE deliveries SET status = ?, attempts_in_run = ?, redelivery = ?, next_attempt_at = ? WHERE id = ?",
                 arguments: [next.status.rawValue, next.attemptsInRun, next.redelivery, next.nextAttemptAt?.unixSeconds, deliveryID]
             )
+            try Self.halfOpenBreaker(hookID: row["hook_id"], now: now, in: db)
             raise(.deliveries, in: db)
             return true
         }
+    }
+
+    /// A person's ping or redelivery is the probe an open circuit breaker waits for: it half-opens now.
+    static func halfOpenBreaker(hookID: Int64, now: Date, in db: Database) throws {
+        try db.execute(
+            sql: "UPDATE hooks SET breaker_open_until = ? WHERE id = ? AND breaker_open_until > ?", arguments: [now.unixSeconds, hookID, now.unixSeconds]
+        )
     }
 
     public func nextDueDate(after date: Date) async throws -> Date? {

@@ -214,4 +214,29 @@ import Testing
             }
         }
     }
+
+    /// A person who fixed the receiver need not wait out the cool-down: their ping half-opens the
+    /// breaker and is the probe; its success closes it.
+    @Test(.timeLimit(.minutes(2)))
+    func aPingIsTheProbeAnOpenBreakerWaitsFor() async throws {
+        try await TestReceiver.run { receiver in
+            try await HeraldHarness.run { configuration in
+                configuration.engine.hookHealth.breaker = CircuitBreaker(failures: 1, cooldown: .seconds(60))
+            } _: { herald in
+                let bde = try await herald.makeTeam("bde")
+                let down = Atomic(true)
+                receiver.respond { _, _ in down.load(ordering: .relaxed) ? .init(status: 503) : .init() }
+                let hook = try await herald.makeHook(bde, #"{"url":"\#(receiver.url())","events":["lead.*"]}"#)
+                try await eventually("the creation ping's failure opens the breaker") {
+                    try await herald.call(.GET, "/api/hooks/\(hook.id)", token: bde.token).json["circuit_breaker"]?["state"] == .string("open")
+                }
+                down.store(false, ordering: .relaxed)
+                #expect(try await herald.call(.POST, "/api/hooks/\(hook.id)/pings", token: bde.token).status == 204)
+                try await eventually("the ping goes out at once and closes the breaker, well within its minute") {
+                    try await herald.call(.GET, "/api/hooks/\(hook.id)", token: bde.token).json["circuit_breaker"]?["state"] == .string("closed")
+                }
+                #expect(receiver.received.count >= 2)
+            }
+        }
+    }
 }
