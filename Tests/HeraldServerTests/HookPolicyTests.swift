@@ -190,27 +190,39 @@ import Testing
         }
     }
 
-    /// A hook pointed at a new address starts with its breaker closed: the open one of the old
-    /// address (for a minute) does not hold the delivery to the new one.
-    @Test(.timeLimit(.minutes(2)))
-    func aNewAddressClosesTheBreaker() async throws {
+    /// A hook whose receiver failed its creation ping, with a breaker that opens at the first
+    /// failure and stays open a minute (far longer than any wait below): `failing` tells which
+    /// requests the receiver refuses.
+    func withOpenBreaker(
+        failing: @escaping @Sendable (TestReceiver.Received) -> Bool, path: String = "/hook",
+        _ body: @Sendable (TestReceiver, HeraldHarness, HeraldHarness.TeamAccess, Int64) async throws -> Void
+    ) async throws {
         try await TestReceiver.run { receiver in
             try await HeraldHarness.run { configuration in
                 configuration.engine.hookHealth.breaker = CircuitBreaker(failures: 1, cooldown: .seconds(60))
             } _: { herald in
                 let bde = try await herald.makeTeam("bde")
-                receiver.respond { _, request in request.path == "/old" ? .init(status: 503) : .init() }
-                let hook = try await herald.makeHook(bde, #"{"url":"\#(receiver.url("/old"))","events":["lead.*"]}"#)
-                try await eventually("the old address's failure opens the breaker") {
+                receiver.respond { _, request in failing(request) ? .init(status: 503) : .init() }
+                let hook = try await herald.makeHook(bde, #"{"url":"\#(receiver.url(path))","events":["lead.*"]}"#)
+                try await eventually("the creation ping's failure opens the breaker") {
                     try await herald.call(.GET, "/api/hooks/\(hook.id)", token: bde.token).json["circuit_breaker"]?["state"] == .string("open")
                 }
-                let moved = try await herald.call(.PATCH, "/api/hooks/\(hook.id)", token: bde.token, body: #"{"url":"\#(receiver.url("/new"))"}"#)
-                #expect(moved.json["circuit_breaker"]?["state"] == .string("closed"), "\(moved.text)")
-                let provider = try await herald.providerToken()
-                #expect(try await herald.emit(provider, #"{"type":"lead.created","channels":["bde"],"data":{"lead_id":"l1"}}"#).status == 202)
-                try await eventually("the lead reaches the new address well within the old breaker's minute") {
-                    receiver.received.contains { $0.path == "/new" && $0.header("X-Herald-Event") == "lead.created" }
-                }
+                try await body(receiver, herald, bde, hook.id)
+            }
+        }
+    }
+
+    /// A hook pointed at a new address starts with its breaker closed: the open one of the old
+    /// address does not hold the delivery to the new one.
+    @Test(.timeLimit(.minutes(2)))
+    func aNewAddressClosesTheBreaker() async throws {
+        try await withOpenBreaker(failing: { $0.path == "/old" }, path: "/old") { receiver, herald, bde, hookID in
+            let moved = try await herald.call(.PATCH, "/api/hooks/\(hookID)", token: bde.token, body: #"{"url":"\#(receiver.url("/new"))"}"#)
+            #expect(moved.json["circuit_breaker"]?["state"] == .string("closed"), "\(moved.text)")
+            let provider = try await herald.providerToken()
+            #expect(try await herald.emit(provider, #"{"type":"lead.created","channels":["bde"],"data":{"lead_id":"l1"}}"#).status == 202)
+            try await eventually("the lead reaches the new address well within the old breaker's minute") {
+                receiver.received.contains { $0.path == "/new" && $0.header("X-Herald-Event") == "lead.created" }
             }
         }
     }
@@ -219,24 +231,14 @@ import Testing
     /// breaker and is the probe; its success closes it.
     @Test(.timeLimit(.minutes(2)))
     func aPingIsTheProbeAnOpenBreakerWaitsFor() async throws {
-        try await TestReceiver.run { receiver in
-            try await HeraldHarness.run { configuration in
-                configuration.engine.hookHealth.breaker = CircuitBreaker(failures: 1, cooldown: .seconds(60))
-            } _: { herald in
-                let bde = try await herald.makeTeam("bde")
-                let down = Atomic(true)
-                receiver.respond { _, _ in down.load(ordering: .relaxed) ? .init(status: 503) : .init() }
-                let hook = try await herald.makeHook(bde, #"{"url":"\#(receiver.url())","events":["lead.*"]}"#)
-                try await eventually("the creation ping's failure opens the breaker") {
-                    try await herald.call(.GET, "/api/hooks/\(hook.id)", token: bde.token).json["circuit_breaker"]?["state"] == .string("open")
-                }
-                down.store(false, ordering: .relaxed)
-                #expect(try await herald.call(.POST, "/api/hooks/\(hook.id)/pings", token: bde.token).status == 204)
-                try await eventually("the ping goes out at once and closes the breaker, well within its minute") {
-                    try await herald.call(.GET, "/api/hooks/\(hook.id)", token: bde.token).json["circuit_breaker"]?["state"] == .string("closed")
-                }
-                #expect(receiver.received.count >= 2)
+        let down = Atomic(true)
+        try await withOpenBreaker(failing: { _ in down.load(ordering: .relaxed) }) { receiver, herald, bde, hookID in
+            down.store(false, ordering: .relaxed)
+            #expect(try await herald.call(.POST, "/api/hooks/\(hookID)/pings", token: bde.token).status == 204)
+            try await eventually("the ping goes out at once and closes the breaker, well within its minute") {
+                try await herald.call(.GET, "/api/hooks/\(hookID)", token: bde.token).json["circuit_breaker"]?["state"] == .string("closed")
             }
+            #expect(receiver.received.count >= 2)
         }
     }
 }
