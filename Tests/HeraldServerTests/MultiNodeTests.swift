@@ -52,11 +52,12 @@ import Testing
             return (process, HeraldHarnessClient(baseURL: "http://127.0.0.1:\(try await process.waitForPort())"))
         }
 
-        func hook(team: Team, url: String, ordering: Ordering = .none, timeoutSeconds: Int = 10) async throws -> Hook {
+        func hook(team: Team, url: String, ordering: Ordering = .none, timeoutSeconds: Int = 10, policy: DeliveryPolicy = DeliveryPolicy()) async throws -> Hook {
             var settings = HookSettings(url: url)
             settings.events = ["lead.created"]
             settings.ordering = ordering
             settings.timeoutSeconds = timeoutSeconds
+            settings.policy = policy
             return try await store.createHook(teamID: team.id, settings: settings, encryptedSecret: try secretBox.seal(WebhookSecret.generate().string), now: Date()).hook
         }
     }
@@ -103,6 +104,36 @@ import Testing
             #expect(perHook == ["/a": 5000, "/b": 5000])
             // Each recorded as delivered (a record follows its answer), with the two creation pings.
             try await eventually("every delivery is recorded", timeout: .seconds(60)) { try await cluster.store.deliveryCounts()[.succeeded] == 10_000 + 2 }
+        }
+    }
+
+    /// Ten a second on one hook, claimed by two nodes: one limit for both (the slots are kept in the
+    /// store, taken under the team's claim lock), not ten each.
+    @Test(.enabled(if: available, "runs in its own step (HERALD_TEST_NODES=1) with a PostgreSQL server (HERALD_TEST_POSTGRES_URL) and the built herald executable"))
+    func twoNodesKeepOneRateLimit() async throws {
+        let cluster = try await Cluster.make()
+        defer { cluster.store.close() }
+        let team = try await cluster.store.makeTestTeam()
+        let provider = try await cluster.store.issueToken(name: "provider", scope: .provider, teamID: nil).secret
+        try await TestReceiver.run { receiver in
+            let arrivals = Mutex<[ContinuousClock.Instant]>([])
+            receiver.respond { _, request in
+                if request.header("X-Herald-Event") == "lead.created" { arrivals.withLock { $0.append(.now) } }
+                return .init()
+            }
+            _ = try await cluster.hook(team: team, url: receiver.url("/limited"), policy: DeliveryPolicy(rateLimitPerSecond: 10))
+            var nodes: [(process: ChildProcess, api: HeraldHarnessClient)] = []
+            defer { for node in nodes { node.process.stop() } }
+            for _ in 0..<2 { nodes.append(try await cluster.node()) }
+            try await Self.emit(40, through: nodes.map(\.api), token: provider)
+            try await eventually("the 40 leads arrive", timeout: .seconds(60)) { arrivals.withLock { $0.count } == 40 }
+            let times = arrivals.withLock { $0 }.sorted()
+            // Slots 100 ms apart for both nodes: any twelve arrivals in a row span a second (ten,
+            // and two for a loaded machine's lateness) — ten each would pack them into half that.
+            for index in 0..<(times.count - 12) {
+                #expect(times[index + 12] - times[index] >= .seconds(1), "arrivals \(index)…\(index + 12) came within a second")
+            }
+            #expect(times.last! - times.first! >= .milliseconds(3400))
         }
     }
 
