@@ -142,14 +142,15 @@ import Testing
         }
     }
 
-    /// Three failures in a row open the breaker for a second: while it is open the receiver gets
-    /// nothing; then exactly one probe, whose failure opens it for two seconds; once the receiver
-    /// is back, the next probe closes it and the waiting deliveries go.
+    /// Three failures in a row open the breaker for two seconds: while it is open the receiver gets
+    /// nothing; then exactly one probe, whose failure opens it for four (time for a loaded machine
+    /// to read the state before the next probe); once the receiver is back, the next probe closes
+    /// it and the waiting deliveries go.
     @Test(.timeLimit(.minutes(2)))
     func aDeadReceiverGetsOneProbeAtATimeInsteadOfEveryRetry() async throws {
         try await TestReceiver.run { receiver in
             try await HeraldHarness.run { configuration in
-                configuration.engine.hookHealth.breaker = CircuitBreaker(failures: 3, cooldown: .seconds(1))
+                configuration.engine.hookHealth.breaker = CircuitBreaker(failures: 3, cooldown: .seconds(2))
                 configuration.engine.retrySchedule = RetrySchedule(delays: Array(repeating: .milliseconds(100), count: 8), jitter: 0)
             } _: { herald in
                 let bde = try await herald.makeTeam("bde")
