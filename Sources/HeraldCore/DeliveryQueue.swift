@@ -131,7 +131,7 @@ public struct ClaimMark: Sendable, Hashable {
 /// 1. read the ids of the hooks with pending deliveries and their open circuit breakers
 ///    (``setCircuits(_:among:)``), and, with many nodes, lock their ``teams(of:hooks:)`` and
 ///    ``countInFlight(_:)`` what every node has in flight; the rate-limited ones' slots
-///    (``setRates(_:hooks:)``);
+///    (``setRates(_:of:hooks:)``);
 /// 2. for each hook, read what ``read(for:)`` asks (nothing when it answers nil);
 /// 3. read the events of the rows ``choose(_:)`` picks and save the marks ``claim(_:hooks:events:)`` makes.
 public struct ClaimTurn: Sendable {
@@ -166,16 +166,16 @@ public struct ClaimTurn: Sendable {
     }
 
     /// The rate-limited hooks among `hookIDs`: a store reads their stored next slots
-    /// (``rateLimited(_:hooks:)``) and hands them to ``setRates(_:hooks:)`` before it reads rows.
+    /// (``rateLimited(_:hooks:)``) and hands them to ``setRates(_:of:hooks:)`` before it reads rows.
     public func rateLimited(_ hookIDs: [Int64], hooks: [Int64: Hook]) -> [Int64] {
         hookIDs.filter { hooks[$0]?.policy.rateLimitPerSecond != nil }
     }
 
     /// The rate-limited hooks' slots for this claim, from their stored next slots (none stored:
     /// from now). A rate-limited hook whose slots were not set is not claimed from.
-    public mutating func setRates(_ stored: [Int64: Date], hooks: [Int64: Hook]) {
-        for (id, hook) in hooks {
-            guard let limit = hook.policy.rateLimitPerSecond else { continue }
+    public mutating func setRates(_ stored: [Int64: Date], of limited: [Int64], hooks: [Int64: Hook]) {
+        for id in limited {
+            guard let limit = hooks[id]?.policy.rateLimitPerSecond else { continue }
             policy.rates[id] = RateSlots(limitPerSecond: limit, storedNext: stored[id], now: now)
         }
     }

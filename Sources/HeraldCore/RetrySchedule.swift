@@ -29,6 +29,12 @@ public struct RetrySchedule: Sendable, Hashable {
         return base * factor
     }
 
+    /// One duration written as the schedule writes each delay (`250ms`, `30s`, `5m`, `2h`), or nil.
+    public static func duration(parsing text: String) -> Duration? {
+        guard let schedule = RetrySchedule(parsing: text), schedule.delays.count == 1 else { return nil }
+        return schedule.delays[0]
+    }
+
     /// Parses `5s,5m,30m,2h` (units ms, s, m, h).
     public init?(parsing text: String, jitter: Double = 0.1) {
         var delays: [Duration] = []

@@ -760,10 +760,10 @@ extension MemoryStore {
         for row in deliveryRows where row.isUnfinished { unfinished[row.hookID, default: []].append(row) }
         var turn = turn
         var open: [Int64: Date] = [:]
-        for (id, hook) in hookRows { if let until = hook.circuit.openUntil { open[id] = until } }
+        for id in pendingHookIDs { if let until = hookRows[id]?.circuit.openUntil { open[id] = until } }
         turn.setCircuits(open, among: pendingHookIDs)
         let limited = turn.rateLimited(pendingHookIDs, hooks: hooks)
-        if !limited.isEmpty { turn.setRates(hookRates.filter { limited.contains($0.key) }, hooks: hooks) }
+        if !limited.isEmpty { turn.setRates(hookRates, of: limited, hooks: hooks) }
         var rows: [DueDelivery] = []
         for hookID in pendingHookIDs {
             let candidates = unfinished[hookID] ?? []

@@ -179,7 +179,7 @@ extension PostgresStore: DeliveryStore {
             for row in try await db.all("SELECT hook_id, next_at FROM hook_rates WHERE hook_id = ANY(\(limited))") {
                 stored[try row("hook_id", as: Int64.self)] = Date(timeIntervalSince1970: try row("next_at", as: Double.self))
             }
-            turn.setRates(stored, hooks: hooks)
+            turn.setRates(stored, of: limited, hooks: hooks)
         }
         // The due rows of every hook in one statement (each hook's own index range, its own limit);
         // an ordered hook's head on its own.

@@ -128,7 +128,7 @@ extension SQLiteStore: DeliveryStore {
             let rates = try db.cachedStatement(sql: "SELECT next_at FROM hook_rates WHERE hook_id = ?")
             var stored: [Int64: Date] = [:]
             for hookID in limited { stored[hookID] = try Double.fetchOne(rates, arguments: [hookID]).map(Date.init(unixSeconds:)) }
-            turn.setRates(stored, hooks: hooks)
+            turn.setRates(stored, of: limited, hooks: hooks)
         }
         let due = try db.cachedStatement(
             sql: "SELECT \(dueColumns) FROM deliveries WHERE status = 'pending' AND hook_id = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, event_seq LIMIT ?"

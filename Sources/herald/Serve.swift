@@ -240,16 +240,16 @@ struct Serve: AsyncParsableCommand {
             configuration.engine.retrySchedule = schedule
         }
         if let disableAfter {
-            guard let parsed = RetrySchedule(parsing: disableAfter), parsed.delays.count == 1, parsed.delays[0] >= .seconds(60) else {
+            guard let window = RetrySchedule.duration(parsing: disableAfter), window >= .seconds(60) else {
                 throw ValidationError("--disable-after must be a duration of at least a minute, as 72h or 90m")
             }
-            configuration.engine.hookHealth.disableAfter = parsed.delays[0]
+            configuration.engine.hookHealth.disableAfter = window
         }
-        guard breakerFailures >= 0, let cooldown = RetrySchedule(parsing: breakerCooldown), cooldown.delays.count == 1, cooldown.delays[0] >= .seconds(1) else {
+        guard breakerFailures >= 0, let cooldown = RetrySchedule.duration(parsing: breakerCooldown), cooldown >= .seconds(1) else {
             throw ValidationError("--breaker-failures must be 0 or more and --breaker-cooldown a duration of at least a second, as 30s or 5m")
         }
         configuration.engine.hookHealth.breaker = CircuitBreaker(
-            failures: breakerFailures, cooldown: cooldown.delays[0], maxCooldown: max(cooldown.delays[0], .seconds(600))
+            failures: breakerFailures, cooldown: cooldown, maxCooldown: max(cooldown, .seconds(600))
         )
         let (store, secretBox) = try await openStore(configuration: configuration, logger: logger)
         try await Self.welcomeOnFirstStart(store, adminEmail: adminEmail.lowercased())

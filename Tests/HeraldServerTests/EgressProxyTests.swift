@@ -24,6 +24,23 @@ import Testing
         return (process, port)
     }
 
+    /// A Herald whose egress goes through `proxy`, and one hook of team bde on a receiver: emits a
+    /// lead and waits for it to arrive, then runs `then`.
+    static func deliverOneLead(through proxy: String, then: @Sendable (TestReceiver) async throws -> Void) async throws {
+        try await TestReceiver.run { receiver in
+            try await HeraldHarness.run { configuration in
+                configuration.engine.egressProxy = EgressProxy(url: proxy)
+            } _: { herald in
+                let bde = try await herald.makeTeam("bde")
+                _ = try await herald.makeHook(bde, #"{"url":"\#(receiver.url())","events":["lead.*"]}"#)
+                let provider = try await herald.providerToken()
+                #expect(try await herald.emit(provider, #"{"type":"lead.created","channels":["bde"],"data":{"lead_id":"l1"}}"#).status == 202)
+                try await eventually("the lead arrives") { receiver.received.contains { $0.header("X-Herald-Event") == "lead.created" } }
+                try await then(receiver)
+            }
+        }
+    }
+
     @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.tinyproxy != nil), "needs Debian's tinyproxy"), .timeLimit(.minutes(2)))
     func deliveriesGoOutThroughAnHTTPProxy() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-proxy-\(UUID().uuidString)")
@@ -31,19 +48,10 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let (proxy, port) = try await Self.tinyproxy(in: directory)
         defer { proxy.stop() }
-        try await TestReceiver.run { receiver in
-            try await HeraldHarness.run { configuration in
-                configuration.engine.egressProxy = EgressProxy(url: "http://127.0.0.1:\(port)")
-            } _: { herald in
-                let bde = try await herald.makeTeam("bde")
-                _ = try await herald.makeHook(bde, #"{"url":"\#(receiver.url())","events":["lead.*"]}"#)
-                let provider = try await herald.providerToken()
-                #expect(try await herald.emit(provider, #"{"type":"lead.created","channels":["bde"],"data":{"lead_id":"l1"}}"#).status == 202)
-                try await eventually("the lead arrives") { receiver.received.contains { $0.header("X-Herald-Event") == "lead.created" } }
-                // tinyproxy logs the tunnel it opened for Herald, to the receiver's port (the client
-                // tunnels plain http targets too, so the proxy sees no request to add its Via to).
-                _ = try await proxy.waitFor("Request \\(file descriptor \\d+\\): CONNECT 127\\.0\\.0\\.1:\(receiver.port) HTTP/1\\.1")
-            }
+        try await Self.deliverOneLead(through: "http://127.0.0.1:\(port)") { receiver in
+            // tinyproxy logs the tunnel it opened for Herald, to the receiver's port (the client
+            // tunnels plain http targets too, so the proxy sees no request to add its Via to).
+            _ = try await proxy.waitFor("Request \\(file descriptor \\d+\\): CONNECT 127\\.0\\.0\\.1:\(receiver.port) HTTP/1\\.1")
         }
     }
 
@@ -57,18 +65,9 @@ import Testing
         let socks = try ChildProcess(binary: URL(fileURLWithPath: binary), arguments: ["-i", "127.0.0.1", "-p", String(port)], logDirectory: directory)
         defer { socks.stop() }
         try await ChildProcess.waitForPort(port)
-        try await TestReceiver.run { receiver in
-            try await HeraldHarness.run { configuration in
-                configuration.engine.egressProxy = EgressProxy(url: "socks5://127.0.0.1:\(port)")
-            } _: { herald in
-                let bde = try await herald.makeTeam("bde")
-                _ = try await herald.makeHook(bde, #"{"url":"\#(receiver.url())","events":["lead.*"]}"#)
-                let provider = try await herald.providerToken()
-                #expect(try await herald.emit(provider, #"{"type":"lead.created","channels":["bde"],"data":{"lead_id":"l1"}}"#).status == 202)
-                try await eventually("the lead arrives") { receiver.received.contains { $0.header("X-Herald-Event") == "lead.created" } }
-                // microsocks logs each connection it makes for a client: to the receiver's port.
-                _ = try await socks.waitFor("connected to 127\\.0\\.0\\.1:\(receiver.port)")
-            }
+        try await Self.deliverOneLead(through: "socks5://127.0.0.1:\(port)") { receiver in
+            // microsocks logs each connection it makes for a client: to the receiver's port.
+            _ = try await socks.waitFor("connected to 127\\.0\\.0\\.1:\(receiver.port)")
         }
         // With the proxy gone, nothing goes around it: the attempt fails, the receiver gets nothing.
         socks.stop()

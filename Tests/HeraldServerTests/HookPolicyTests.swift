@@ -62,7 +62,7 @@ import Testing
                 )
                 let provider = try await herald.providerToken()
                 #expect(try await herald.emit(provider, #"{"type":"lead.created","channels":["bde"],"data":{"lead_id":"l1"}}"#).status == 202)
-                let failed = try await eventuallyValue("the delivery fails for good") {
+                let failed = try await eventuallyValue("the delivery fails for good", timeout: .seconds(60)) {
                     let log = try await herald.call(.GET, "/api/hooks/\(hook.id)/deliveries?status=failure", token: bde.token)
                     return log.json["deliveries"]?.arrayValue?.first { $0["event"] == .string("lead.created") }
                 }
@@ -163,14 +163,14 @@ import Testing
                 @Sendable func circuit() async throws -> JSONValue? { try await herald.call(.GET, "/api/hooks/\(hook.id)", token: bde.token).json["circuit_breaker"] }
                 // Open, with every attempt sent so far recorded (the ten first attempts went out at
                 // once, before the breaker could open: those in flight fail without extending it).
-                let opened = try #require(try await eventuallyValue("the breaker opens, every attempt sent recorded") {
+                let opened = try #require(try await eventuallyValue("the breaker opens, every attempt sent recorded", timeout: .seconds(60)) {
                     let state = try await circuit()
                     return state?["state"] == .string("open") && state?["failures_in_a_row"]?.intValue == Int64(receiver.received.count) ? state : nil
                 })
                 // Its next opening comes from the probe alone: failures in a row go up by one, and
                 // the receiver saw one more request.
                 let failuresWhenOpen = try #require(opened["failures_in_a_row"]?.intValue)
-                let reopened = try #require(try await eventuallyValue("a probe fails and opens it again") {
+                let reopened = try #require(try await eventuallyValue("a probe fails and opens it again", timeout: .seconds(60)) {
                     let state = try await circuit()
                     return state?["open_until"] != opened["open_until"] && state?["state"] == .string("open") ? state : nil
                 })
@@ -192,7 +192,7 @@ import Testing
     }
 
     /// A hook whose receiver failed its creation ping, with a breaker that opens at the first
-    /// failure and stays open a minute (far longer than any wait below): `failing` tells which
+    /// failure and stays open five minutes (far longer than any wait below): `failing` tells which
     /// requests the receiver refuses.
     func withOpenBreaker(
         failing: @escaping @Sendable (TestReceiver.Received) -> Bool, path: String = "/hook",
@@ -200,12 +200,12 @@ import Testing
     ) async throws {
         try await TestReceiver.run { receiver in
             try await HeraldHarness.run { configuration in
-                configuration.engine.hookHealth.breaker = CircuitBreaker(failures: 1, cooldown: .seconds(60))
+                configuration.engine.hookHealth.breaker = CircuitBreaker(failures: 1, cooldown: .seconds(300))
             } _: { herald in
                 let bde = try await herald.makeTeam("bde")
                 receiver.respond { _, request in failing(request) ? .init(status: 503) : .init() }
                 let hook = try await herald.makeHook(bde, #"{"url":"\#(receiver.url(path))","events":["lead.*"]}"#)
-                try await eventually("the creation ping's failure opens the breaker") {
+                try await eventually("the creation ping's failure opens the breaker", timeout: .seconds(60)) {
                     try await herald.call(.GET, "/api/hooks/\(hook.id)", token: bde.token).json["circuit_breaker"]?["state"] == .string("open")
                 }
                 try await body(receiver, herald, bde, hook.id)
@@ -222,7 +222,7 @@ import Testing
             #expect(moved.json["circuit_breaker"]?["state"] == .string("closed"), "\(moved.text)")
             let provider = try await herald.providerToken()
             #expect(try await herald.emit(provider, #"{"type":"lead.created","channels":["bde"],"data":{"lead_id":"l1"}}"#).status == 202)
-            try await eventually("the lead reaches the new address well within the old breaker's minute") {
+            try await eventually("the lead reaches the new address well within the old breaker's five minutes", timeout: .seconds(60)) {
                 receiver.received.contains { $0.path == "/new" && $0.header("X-Herald-Event") == "lead.created" }
             }
         }
@@ -236,7 +236,7 @@ import Testing
         try await withOpenBreaker(failing: { _ in down.load(ordering: .relaxed) }) { receiver, herald, bde, hookID in
             down.store(false, ordering: .relaxed)
             #expect(try await herald.call(.POST, "/api/hooks/\(hookID)/pings", token: bde.token).status == 204)
-            try await eventually("the ping goes out at once and closes the breaker, well within its minute") {
+            try await eventually("the ping goes out at once and closes the breaker, well within its five minutes", timeout: .seconds(60)) {
                 try await herald.call(.GET, "/api/hooks/\(hookID)", token: bde.token).json["circuit_breaker"]?["state"] == .string("closed")
             }
             #expect(receiver.received.count >= 2)

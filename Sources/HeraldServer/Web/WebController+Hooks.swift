@@ -280,9 +280,7 @@ extension WebController {
 
         /// A duration typed in the form (`30s`, `5m`, `2h`, `250ms`), in seconds.
         static func seconds(_ text: String) -> Double? {
-            guard let schedule = RetrySchedule(parsing: text), schedule.delays.count == 1 else { return nil }
-            let delay = schedule.delays[0]
-            return Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+            RetrySchedule.duration(parsing: text)?.seconds
         }
 
         /// The API's delivery-policy fields, when the form has them; what cannot be read is an error
