@@ -64,7 +64,8 @@ public protocol SessionStore: Sendable {
     func deleteSession(tokenHash: String) async throws
     /// Ends every session of the user but `keeping` (a password change keeps the session that made it).
     func deleteSessions(userID: Int64, keeping: String?) async throws
-    /// Keeps a one-time value for the session's next page (sealed by the caller).
+    /// Keeps a one-time value for the session's next page (sealed by the caller); a portal
+    /// session's (``PortalLink``) too.
     func setFlash(_ flash: Data, tokenHash: String) async throws
     /// The session's one-time value, removed as it is read.
     func takeFlash(tokenHash: String) async throws -> Data?
@@ -338,7 +339,7 @@ public struct DocumentWrite: Sendable, Hashable {
 public protocol OutboxStore: TeamStore, EventStore, HookStore, DeliveryStore, DeliveryLogStore, SyncPageStore, ReplayStore, AuditStore, StoreSignals {}
 
 /// Everything Herald stores. Each backend conforms to all of it.
-public protocol HeraldStore: OutboxStore, TokenStore, UserStore, SessionStore, EventTypeStore, DocumentStore {}
+public protocol HeraldStore: OutboxStore, TokenStore, UserStore, SessionStore, PortalLinkStore, EventTypeStore, DocumentStore {}
 
 /// An appended event, or the earlier one its idempotency key points to.
 public struct AppendedEvent: Sendable, Hashable {

@@ -264,6 +264,28 @@ enum PostgresMigrations {
             );
             """
         ),
+        (
+            "008_portal_links",
+            """
+            CREATE TABLE portal_links (
+                id bigserial PRIMARY KEY,
+                team_id bigint NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+                token_hash text NOT NULL UNIQUE,
+                read_only boolean NOT NULL,
+                expires_at double precision NOT NULL,
+                session_lifetime double precision NOT NULL,
+                created_by text NOT NULL,
+                created_at double precision NOT NULL,
+                opened_at double precision,
+                opened_from text,
+                session_hash text UNIQUE,
+                session_expires_at double precision,
+                csrf_token text,
+                flash bytea
+            );
+            CREATE INDEX portal_links_team ON portal_links(team_id)
+            """
+        ),
     ]
 
     /// Applies what is pending, one node at a time (a lock held for the transaction), and refuses

@@ -102,13 +102,28 @@ extension PostgresStore: SessionStore {
     }
 
     public func setFlash(_ flash: Data, tokenHash: String) async throws {
-        try await write { db in try await db.run("UPDATE sessions SET flash = \(flash) WHERE token_hash = \(tokenHash)") }
+        try await write { db in
+            if tokenHash.hasPrefix(PortalLink.sessionPrefix) {
+                try await db.run("UPDATE portal_links SET flash = \(flash) WHERE session_hash = \(tokenHash)")
+            } else {
+                try await db.run("UPDATE sessions SET flash = \(flash) WHERE token_hash = \(tokenHash)")
+            }
+        }
     }
 
     public func takeFlash(tokenHash: String) async throws -> Data? {
         try await write { db in
             // The value before this statement's update: taken once, whichever node asks.
-            try await db.value(
+            if tokenHash.hasPrefix(PortalLink.sessionPrefix) {
+                return try await db.value(
+                    """
+                    UPDATE portal_links p SET flash = NULL FROM (SELECT id, flash FROM portal_links WHERE session_hash = \(tokenHash) FOR UPDATE) old
+                    WHERE p.id = old.id AND old.flash IS NOT NULL RETURNING old.flash
+                    """,
+                    as: Data.self
+                )
+            }
+            return try await db.value(
                 """
                 UPDATE sessions s SET flash = NULL FROM (SELECT token_hash, flash FROM sessions WHERE token_hash = \(tokenHash) FOR UPDATE) old
                 WHERE s.token_hash = old.token_hash AND old.flash IS NOT NULL RETURNING old.flash
@@ -116,5 +131,87 @@ extension PostgresStore: SessionStore {
                 as: Data.self
             )
         }
+    }
+}
+
+extension PostgresStore: PortalLinkStore {
+    public func createPortalLink(
+        teamID: Int64, tokenHash: String, readOnly: Bool, expiresAt: Date, sessionLifetime: TimeInterval, createdBy: String, now: Date
+    ) async throws -> PortalLink {
+        try await write { db in
+            // Links a day past their use are forgotten as new ones are made.
+            try await db.run("DELETE FROM portal_links WHERE GREATEST(expires_at, COALESCE(session_expires_at, 0)) < \(now.unixSeconds - 86_400)")
+            let id = try await db.value(
+                """
+                INSERT INTO portal_links (team_id, token_hash, read_only, expires_at, session_lifetime, created_by, created_at)
+                VALUES (\(teamID), \(tokenHash), \(readOnly), \(expiresAt.unixSeconds), \(sessionLifetime), \(createdBy), \(now.unixSeconds))
+                RETURNING id
+                """,
+                as: Int64.self
+            )
+            return PortalLink(
+                id: id ?? 0, teamID: teamID, readOnly: readOnly, expiresAt: expiresAt, sessionLifetime: sessionLifetime, createdBy: createdBy, createdAt: now
+            )
+        }
+    }
+
+    public func openPortalLink(tokenHash: String, sessionHash: String, csrfToken: String, from address: String?, now: Date) async throws -> PortalLink? {
+        try await write { db in
+            try await db.one(
+                """
+                UPDATE portal_links SET opened_at = \(now.unixSeconds), opened_from = \(address), session_hash = \(sessionHash),
+                    csrf_token = \(csrfToken), session_expires_at = \(now.unixSeconds) + session_lifetime
+                WHERE token_hash = \(tokenHash) AND opened_at IS NULL AND expires_at > \(now.unixSeconds)
+                RETURNING *
+                """
+            ).map(Self.portalLink)
+        }
+    }
+
+    public func portalSession(sessionHash: String, now: Date) async throws -> PortalLink? {
+        try await read { db in
+            try await db.one("SELECT * FROM portal_links WHERE session_hash = \(sessionHash) AND session_expires_at > \(now.unixSeconds)").map(Self.portalLink)
+        }
+    }
+
+    public func portalLinks(teamID: Int64?, now: Date) async throws -> [PortalLink] {
+        try await read { db in
+            try await db.all(
+                """
+                SELECT * FROM portal_links
+                WHERE (\(teamID)::bigint IS NULL OR team_id = \(teamID)) AND GREATEST(expires_at, COALESCE(session_expires_at, 0)) >= \(now.unixSeconds - 86_400)
+                ORDER BY id DESC
+                """
+            ).map(Self.portalLink)
+        }
+    }
+
+    public func revokePortalLink(id: Int64) async throws -> Bool {
+        try await write { db in
+            // Spent and ended: it cannot be opened, and its session is over.
+            try await db.value(
+                """
+                UPDATE portal_links SET expires_at = LEAST(expires_at, created_at), session_hash = NULL,
+                    session_expires_at = CASE WHEN session_expires_at IS NULL THEN NULL ELSE created_at END
+                WHERE id = \(id) RETURNING id
+                """,
+                as: Int64.self
+            ) != nil
+        }
+    }
+
+    public func endPortalSession(sessionHash: String) async throws {
+        try await write { db in
+            try await db.run("UPDATE portal_links SET session_hash = NULL, session_expires_at = opened_at WHERE session_hash = \(sessionHash)")
+        }
+    }
+
+    static func portalLink(_ row: PGRow) throws -> PortalLink {
+        PortalLink(
+            id: try row("id"), teamID: try row("team_id"), readOnly: try row("read_only"), expiresAt: try row.date("expires_at"),
+            sessionLifetime: try row("session_lifetime"), createdBy: try row("created_by"), createdAt: try row.date("created_at"),
+            openedAt: try row.optionalDate("opened_at"), openedFrom: try row("opened_from"), sessionExpiresAt: try row.optionalDate("session_expires_at"),
+            csrfToken: try row("csrf_token")
+        )
     }
 }

@@ -329,6 +329,31 @@ enum SQLiteMigrations {
                     """
             )
         }
+        migrator.registerMigration("018_portal_links") { db in
+            // Links a provider application mints for one team's hook pages, and the one session each
+            // opens (its hash, form token and one-time message live on the link's row).
+            try db.execute(
+                sql: """
+                    CREATE TABLE portal_links (
+                        id INTEGER PRIMARY KEY,
+                        team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+                        token_hash TEXT NOT NULL UNIQUE,
+                        read_only INTEGER NOT NULL,
+                        expires_at REAL NOT NULL,
+                        session_lifetime REAL NOT NULL,
+                        created_by TEXT NOT NULL,
+                        created_at REAL NOT NULL,
+                        opened_at REAL,
+                        opened_from TEXT,
+                        session_hash TEXT UNIQUE,
+                        session_expires_at REAL,
+                        csrf_token TEXT,
+                        flash BLOB
+                    );
+                    CREATE INDEX portal_links_team ON portal_links(team_id);
+                    """
+            )
+        }
         return migrator
     }
 }

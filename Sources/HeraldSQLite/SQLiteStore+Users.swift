@@ -103,14 +103,109 @@ extension SQLiteStore: SessionStore {
     }
 
     public func setFlash(_ flash: Data, tokenHash: String) async throws {
-        try await pool.write { db in try db.execute(sql: "UPDATE sessions SET flash = ? WHERE token_hash = ?", arguments: [flash, tokenHash]) }
+        let (table, column) = Self.flashHolder(tokenHash)
+        try await pool.write { db in try db.execute(sql: "UPDATE \(table) SET flash = ? WHERE \(column) = ?", arguments: [flash, tokenHash]) }
     }
 
     public func takeFlash(tokenHash: String) async throws -> Data? {
-        try await pool.write { db in
-            let flash = try Data.fetchOne(db, sql: "SELECT flash FROM sessions WHERE token_hash = ? AND flash IS NOT NULL", arguments: [tokenHash])
-            if flash != nil { try db.execute(sql: "UPDATE sessions SET flash = NULL WHERE token_hash = ?", arguments: [tokenHash]) }
+        let (table, column) = Self.flashHolder(tokenHash)
+        return try await pool.write { db in
+            let flash = try Data.fetchOne(db, sql: "SELECT flash FROM \(table) WHERE \(column) = ? AND flash IS NOT NULL", arguments: [tokenHash])
+            if flash != nil { try db.execute(sql: "UPDATE \(table) SET flash = NULL WHERE \(column) = ?", arguments: [tokenHash]) }
             return flash
         }
+    }
+
+    /// Where a session's one-time message lives: a person's session row, or a portal link's.
+    static func flashHolder(_ tokenHash: String) -> (table: String, column: String) {
+        tokenHash.hasPrefix(PortalLink.sessionPrefix) ? ("portal_links", "session_hash") : ("sessions", "token_hash")
+    }
+}
+
+extension SQLiteStore: PortalLinkStore {
+    public func createPortalLink(
+        teamID: Int64, tokenHash: String, readOnly: Bool, expiresAt: Date, sessionLifetime: TimeInterval, createdBy: String, now: Date
+    ) async throws -> PortalLink {
+        try await pool.write { db in
+            // Links a day past their use are forgotten as new ones are made.
+            try db.execute(
+                sql: "DELETE FROM portal_links WHERE MAX(expires_at, COALESCE(session_expires_at, 0)) < ?", arguments: [now.unixSeconds - 86_400]
+            )
+            try db.execute(
+                sql: """
+                    INSERT INTO portal_links (team_id, token_hash, read_only, expires_at, session_lifetime, created_by, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [teamID, tokenHash, readOnly, expiresAt.unixSeconds, sessionLifetime, createdBy, now.unixSeconds]
+            )
+            return PortalLink(
+                id: db.lastInsertedRowID, teamID: teamID, readOnly: readOnly, expiresAt: expiresAt, sessionLifetime: sessionLifetime, createdBy: createdBy,
+                createdAt: now
+            )
+        }
+    }
+
+    public func openPortalLink(tokenHash: String, sessionHash: String, csrfToken: String, from address: String?, now: Date) async throws -> PortalLink? {
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE portal_links SET opened_at = ?, opened_from = ?, session_hash = ?, csrf_token = ?, session_expires_at = ? + session_lifetime
+                    WHERE token_hash = ? AND opened_at IS NULL AND expires_at > ?
+                    """,
+                arguments: [now.unixSeconds, address, sessionHash, csrfToken, now.unixSeconds, tokenHash, now.unixSeconds]
+            )
+            guard db.changesCount > 0 else { return nil }
+            return try Row.fetchOne(db, sql: "SELECT * FROM portal_links WHERE token_hash = ?", arguments: [tokenHash]).map(Self.portalLink)
+        }
+    }
+
+    public func portalSession(sessionHash: String, now: Date) async throws -> PortalLink? {
+        try await pool.read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM portal_links WHERE session_hash = ? AND session_expires_at > ?", arguments: [sessionHash, now.unixSeconds]
+            ).map(Self.portalLink)
+        }
+    }
+
+    public func portalLinks(teamID: Int64?, now: Date) async throws -> [PortalLink] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM portal_links WHERE (? IS NULL OR team_id = ?) AND MAX(expires_at, COALESCE(session_expires_at, 0)) >= ?
+                    ORDER BY id DESC
+                    """,
+                arguments: [teamID, teamID, now.unixSeconds - 86_400]
+            ).map(Self.portalLink)
+        }
+    }
+
+    public func revokePortalLink(id: Int64) async throws -> Bool {
+        try await pool.write { db in
+            // Spent and ended: it cannot be opened, and its session is over.
+            try db.execute(
+                sql: """
+                    UPDATE portal_links SET expires_at = MIN(expires_at, created_at), session_hash = NULL,
+                        session_expires_at = CASE WHEN session_expires_at IS NULL THEN NULL ELSE created_at END
+                    WHERE id = ?
+                    """,
+                arguments: [id]
+            )
+            return db.changesCount > 0
+        }
+    }
+
+    public func endPortalSession(sessionHash: String) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE portal_links SET session_hash = NULL, session_expires_at = opened_at WHERE session_hash = ?", arguments: [sessionHash])
+        }
+    }
+
+    static func portalLink(_ row: Row) -> PortalLink {
+        PortalLink(
+            id: row["id"], teamID: row["team_id"], readOnly: row["read_only"], expiresAt: row.date("expires_at"), sessionLifetime: row["session_lifetime"],
+            createdBy: row["created_by"], createdAt: row.date("created_at"), openedAt: row.optionalDate("opened_at"), openedFrom: row["opened_from"],
+            sessionExpiresAt: row.optionalDate("session_expires_at"), csrfToken: row["csrf_token"]
+        )
     }
 }

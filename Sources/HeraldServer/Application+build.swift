@@ -49,6 +49,7 @@ public func buildRouter(_ services: HeraldServices, renderer: PageRenderer) -> R
     // Outermost, so it counts each request with the status it was answered with (problems included).
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: RequestIDMiddleware())
+    router.add(middleware: PortalFramingMiddleware(ancestors: services.configuration.portalFrameAncestors))
     router.add(middleware: WebErrorMiddleware(renderer: renderer))
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: TokenAuthMiddleware(services))
@@ -62,6 +63,7 @@ public func buildRouter(_ services: HeraldServices, renderer: PageRenderer) -> R
     ReplayController(services: services).addRoutes(to: router)
     OverviewController(services: services).addRoutes(to: router)
     AuditLogController(services: services).addRoutes(to: router)
+    PortalLinksController(services: services).addRoutes(to: router)
     DocumentsController(services: services).addRoutes(to: router)
     WebController(services: services, renderer: renderer).addRoutes(to: router)
     services.allowedMethods.learn(from: router)

@@ -100,6 +100,9 @@ public struct HeraldConfiguration: Sendable {
     public var maxHooksPerTeam: Int = 100
     /// What this node does: serve the API, run the delivery engine, or both.
     public var role: NodeRole = .all
+    /// Origins (`https://crm.example.org`) whose pages may frame what a portal link opens; no
+    /// other page of Herald's may be framed by anyone.
+    public var portalFrameAncestors: [String] = []
 
     public init() {}
 

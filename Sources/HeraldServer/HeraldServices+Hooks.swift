@@ -319,6 +319,7 @@ extension HeraldServices {
     /// Queues a `ping` delivery for the hook; returns its id.
     @discardableResult func ping(_ hook: Hook) async throws -> String {
         let id = try await store.ping(hookID: hook.id, now: Date())
+        try await store.audit("hook.pinged", target: "hook \(hook.id)", teamID: hook.teamID, changes: .object([("delivery", .string(id))]))
         return id
     }
 
@@ -330,6 +331,10 @@ extension HeraldServices {
         guard try await store.redeliver(deliveryID: delivery.id, now: Date()) else {
             throw Problem.conflict("The delivery is being sent right now; redeliver it once this attempt finishes.")
         }
+        try await store.audit(
+            "delivery.redelivered", target: "delivery \(delivery.id)", teamID: hook.teamID,
+            changes: .object([("hook", .int(hook.id)), ("event", .string(delivery.eventID))])
+        )
         return delivery
     }
 
@@ -337,6 +342,7 @@ extension HeraldServices {
     func syncNow(_ hook: Hook) async throws {
         guard hook.mode == .sync else { throw Problem.conflict("This hook is not an HTTP Sync hook.") }
         try await store.requestSync(hookID: hook.id, at: Date())
+        try await store.audit("hook.sync-requested", target: "hook \(hook.id)", teamID: hook.teamID)
     }
 
     /// Ends a rotation's grace now: the previous secret stops signing, and GitHub's signatures

@@ -40,6 +40,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Send every outgoing request (deliveries, HTTP Sync pages, OAuth2 token requests) through this proxy: http://[user:password@]host:port or socks5://host:port, so receivers see one address to allow.")
     var egressProxy: String?
 
+    @Option(help: "An origin (https://crm.example.org) whose pages may frame the webhook pages a portal link opens; repeatable or comma-separated. No other page of Herald's can be framed.")
+    var portalFrameAncestor: [String] = []
+
     @Option(help: "A reverse proxy's network (CIDR); requests from it are taken from the client X-Forwarded-For names, for the limits per address; repeatable.")
     var trustedProxy: [String] = []
 
@@ -181,6 +184,12 @@ struct Serve: AsyncParsableCommand {
                 throw ValidationError("--egress-proxy must be http://[user:password@]host:port or socks5://host:port")
             }
             configuration.engine.egressProxy = proxy
+        }
+        configuration.portalFrameAncestors = try portalFrameAncestor.flatMap { $0.split(separator: ",").map(String.init) }.map { given in
+            guard let origin = PortalLink.frameOrigin(given) else {
+                throw ValidationError("--portal-frame-ancestor \(given) is not an origin like https://crm.example.org or http://127.0.0.1:3000")
+            }
+            return origin
         }
         configuration.trustedProxies = try trustedProxy.map { cidr in
             guard let network = IPNetwork(cidr) else { throw ValidationError("--trusted-proxy \(cidr) is not a network like 10.0.0.0/8 or 127.0.0.1") }

@@ -622,7 +622,7 @@ extension WebController {
                 "rotating": rotationExpires != nil, "rotationExpires": rotationExpires.map(Timestamp.string) ?? "",
                 "notice": notice ?? "", "hasNotice": notice != nil, "shownSecret": shownSecret ?? "", "hasShownSecret": shownSecret != nil,
                 "chart": ActivityChart.svg(deliveries: day, now: Date()),
-                "managedBy": hook.managedKey ?? "", "isManaged": hook.managedKey != nil, "editable": hook.managedKey == nil,
+                "managedBy": hook.managedKey ?? "", "isManaged": hook.managedKey != nil, "editable": hook.managedKey == nil && signIn.portal?.readOnly != true,
                 "isSync": hook.mode == .sync, "syncCursor": String(hook.sync.cursor), "syncPageSize": hook.sync.pageSize,
                 "filter": hook.filter ?? "", "hasFilter": hook.filter != nil, "transform": hook.transform ?? "", "hasTransform": hook.transform != nil,
                 "payloadFormat": hook.payloadFormat == .syncGateway ? "Sync Gateway (the document itself)" : "Herald event",

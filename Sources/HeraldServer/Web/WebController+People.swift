@@ -43,6 +43,7 @@ extension WebController {
         [
             "notice": flash["notice"] ?? "", "hasNotice": flash["notice"] != nil, "error": flash["error"] ?? "", "hasError": flash["error"] != nil,
             "oneTimePassword": flash["password"] ?? "", "hasOneTimePassword": flash["password"] != nil,
+            "portalURL": flash["portal"] ?? "", "hasPortalURL": flash["portal"] != nil,
         ]
     }
 
@@ -163,11 +164,12 @@ extension WebController {
         let members = try await store.users(teamID: team.id)
         let hooks = try await store.hooks(teamID: team.id)
         let tokens = try await store.tokens(teamID: team.id)
+        let portalLinks = try await portalLinkRows(team: team)
         var values = flashValues(try await takeFlash(signIn, for: "/admin/teams/\(team.slug)"))
         values["team"] = [
             "name": team.name, "slug": team.slug, "channels": team.extraChannels.sorted().joined(separator: "\n"),
             "members": members.map { ["id": $0.id, "email": $0.email, "status": Self.status($0)] as [String: Any] }, "noMembers": members.isEmpty,
-            "hookCount": hooks.count, "tokenCount": tokens.count,
+            "hookCount": hooks.count, "tokenCount": tokens.count, "portalLinks": portalLinks, "hasPortalLinks": !portalLinks.isEmpty,
         ] as [String: Any]
         return renderer.render("team", page(signIn, title: team.name, values))
     }

@@ -54,6 +54,7 @@ struct WebController {
         web.get("/documents/{db}/changes", use: databaseChanges)
         web.get("/documents/{db}/{docid}", use: documentPage)
         addPeopleRoutes(to: web)
+        addPortalRoutes(to: web)
         addOverviewRoutes(to: web)
     }
 
@@ -101,8 +102,14 @@ struct WebController {
         var context = values
         context["title"] = title
         if let signIn {
-            context["signedIn"] = true
-            context["email"] = signIn.user.email
+            if let portal = signIn.portal {
+                context["isPortal"] = true
+                context["portalTeam"] = signIn.portalTeam
+                context["readOnly"] = portal.readOnly
+            } else {
+                context["signedIn"] = true
+                context["email"] = signIn.user.email
+            }
             context["isAdmin"] = signIn.user.role == .admin
             context["csrf"] = signIn.session.csrfToken
         }
@@ -185,6 +192,12 @@ struct WebController {
     @Sendable func logout(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try signedIn(context)
         _ = try await checkedForm(request, signIn)
+        if signIn.portal != nil {
+            try await store.endPortalSession(sessionHash: signIn.session.tokenHash)
+            var response = Response.redirect(to: "/portal/ended", type: .normal)
+            response.setCookie(.herald(WebSessionMiddleware.cookieName, "", maxAge: 0, secure: secureCookies))
+            return response
+        }
         try await store.deleteSession(tokenHash: signIn.session.tokenHash)
         var response = Response.redirect(to: "/login", type: .normal)
         response.setCookie(.herald(WebSessionMiddleware.cookieName, "", maxAge: 0, secure: secureCookies))
