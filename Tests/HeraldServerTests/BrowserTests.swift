@@ -93,4 +93,54 @@ import Testing
             #expect(result.status == 0 && result.output.contains("ACCESSIBILITY OK"), "\(result.output)")
         }
     }
+
+    /// A portal link in the provider's own page: the allowed origin frames the team's hook pages
+    /// (register, deliveries, redeliver, end the session; read-only shows no buttons), another
+    /// origin's frame is refused by the browser.
+    @Test(.enabled(if: ExternalTools.runs(needing: ExternalTools.hasHeraldBinary && BrowserTests.chromiumAvailable && ExternalTools.hasPython("selenium")), "needs the built herald, Chromium, chromedriver and selenium"))
+    func aPortalLinkWorksFramedByTheProvidersPageOnly() async throws {
+        let binary = try #require(ExternalTools.heraldBinary)
+        let python = try await ExternalTools.requirePython(importing: "selenium")
+        let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-portal-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dataDirectory) }
+        let providerToken: String
+        do {
+            let store = try SQLiteStore(directory: dataDirectory)
+            _ = try await store.createTeam(name: "Banco de Desarrollo Económico", slug: "bde", now: Date())
+            providerToken = try await HeraldHarness.issueToken(store: store, scope: .provider, team: nil).1
+        }
+        try await TestReceiver.run { receiver in
+            try await TestReceiver.run { allowedPage in
+                try await TestReceiver.run { otherPage in
+                    let root = ExternalTools.packageRoot
+                    let server = try ChildProcess(binary: binary, arguments: [
+                        "serve", "--data-dir", dataDirectory.path, "--port", "0", "--allow-private-targets",
+                        "--portal-frame-ancestor", "http://127.0.0.1:\(allowedPage.port)",
+                        "--templates-dir", root.appendingPathComponent("Templates").path, "--public-dir", root.appendingPathComponent("Public").path,
+                    ])
+                    defer { server.stop() }
+                    let port = try await server.waitForPort()
+                    // The provider's page: its own heading, and Herald's portal in a frame.
+                    for page in [allowedPage, otherPage] {
+                        page.respond { _, request in
+                            let token = request.path.split(separator: "/").last.map(String.init) ?? ""
+                            return .init(
+                                headers: ["Content-Type": "text/html; charset=utf-8"],
+                                body: """
+                                    <!doctype html><title>CRM</title><h1>Our CRM</h1>
+                                    <iframe id="portal" name="portal" src="http://127.0.0.1:\(port)/portal/\(token)" width="1200" height="900"></iframe>
+                                    """
+                            )
+                        }
+                    }
+                    let result = try await ExternalTools.run(python, [
+                        root.appendingPathComponent("Tests/Browser/portal_frame.py").path, "http://127.0.0.1:\(port)",
+                        "http://127.0.0.1:\(allowedPage.port)", "http://127.0.0.1:\(otherPage.port)", providerToken, "http://127.0.0.1:\(receiver.port)",
+                    ])
+                    #expect(result.status == 0 && result.output.contains("BROWSER OK"), "\(result.output)\n--- server log ---\n\(server.output)")
+                    #expect(receiver.received.contains { $0.path == "/portal-hook" && $0.bodyString.contains("lead_portal_1") }, "the framed hook was delivered to")
+                }
+            }
+        }
+    }
 }

@@ -45,7 +45,8 @@ final class TestReceiver: Sendable {
     static func run<T: Sendable>(_ body: @Sendable (TestReceiver) async throws -> T) async throws -> T {
         let receiver = TestReceiver()
         let router = Router()
-        router.post("**") { request, _ -> Response in
+        // GETs are answered too: a receiver can stand in for a provider's page (a portal's frame).
+        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, _ -> Response in
             let bytes = try await request.body.collect(upTo: 4 << 20)
             let received = Received(
                 path: request.uri.path, headers: request.headers.map { ($0.name.rawName, $0.value) }, body: Array(bytes.readableBytesView)
@@ -59,6 +60,8 @@ final class TestReceiver: Sendable {
             for (name, value) in reply.headers { headers[HTTPField.Name(name)!] = value }
             return Response(status: .init(code: reply.status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: reply.body)))
         }
+        router.post("**", use: handler)
+        router.get("**", use: handler)
         var logger = Logger(label: "receiver")
         logger.logLevel = .warning
         return try await withRunningApplication(logger: logger) { onPort in
