@@ -13,8 +13,10 @@ public struct Event: Sendable, Hashable {
     public var channels: [String]
     public var idempotencyKey: String?
     public var timestamp: Date
+    /// The version of its type's payload (``EventType/versions``); nil for a type without versions.
+    public var version: Int?
 
-    public init(seq: Int64, id: String, type: String, data: String, channels: [String], idempotencyKey: String?, timestamp: Date) {
+    public init(seq: Int64, id: String, type: String, data: String, channels: [String], idempotencyKey: String?, timestamp: Date, version: Int? = nil) {
         self.seq = seq
         self.id = id
         self.type = type
@@ -22,14 +24,17 @@ public struct Event: Sendable, Hashable {
         self.channels = channels
         self.idempotencyKey = idempotencyKey
         self.timestamp = timestamp
+        self.version = version
     }
 
-    /// The exact JSON body a receiver gets: `{"id","type","timestamp","data"}`.
+    /// The exact JSON body a receiver gets: `{"id","type","timestamp","data"}`, with `"version"`
+    /// after the type when the event has one.
     public var payload: String {
         var out = "{\"id\":"
         JSONValue.writeString(id, to: &out)
         out += ",\"type\":"
         JSONValue.writeString(type, to: &out)
+        if let version { out += ",\"version\":" + String(version) }
         out += ",\"timestamp\":\"" + Timestamp.string(timestamp) + "\",\"data\":" + data + "}"
         return out
     }
@@ -46,10 +51,11 @@ public struct NewEvent: Sendable, Hashable {
     /// provider is another event.
     public var idempotencyScope: String
     public var timestamp: Date
+    public var version: Int?
 
     public init(
         id: String = Identifier.make(prefix: "evt_"), type: String, data: String, channels: [String] = [], idempotencyKey: String? = nil,
-        idempotencyScope: String = "", timestamp: Date = Date()
+        idempotencyScope: String = "", timestamp: Date = Date(), version: Int? = nil
     ) {
         self.id = id
         self.type = type
@@ -58,18 +64,19 @@ public struct NewEvent: Sendable, Hashable {
         self.idempotencyKey = idempotencyKey
         self.idempotencyScope = idempotencyScope
         self.timestamp = timestamp
+        self.version = version
     }
 
     /// Whether `event`, found under this event's idempotency key, carries the same request: type,
     /// data and channels. A key reused for another payload is a client error (409), as at Stripe,
     /// never a silent 202 for an event that was not stored.
     public func isRepeat(of event: Event) -> Bool {
-        type == event.type && data == event.data && channels == event.channels
+        type == event.type && data == event.data && channels == event.channels && version == event.version
     }
 
     /// Whether `other`, under the same idempotency key in one batch, is the same event.
     public func isRepeat(of other: NewEvent) -> Bool {
-        type == other.type && data == other.data && channels == other.channels
+        type == other.type && data == other.data && channels == other.channels && version == other.version
     }
 }
 

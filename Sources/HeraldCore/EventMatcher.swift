@@ -1,12 +1,17 @@
 /// Decides which hooks receive an event: event-name patterns and channels.
 public enum EventMatcher {
-    /// Whether `pattern` (`lead.created`, `lead.*`, `*`) matches `eventType`.
+    /// Whether `pattern` (`lead.created`, `lead.created@2`, `lead.*`, `*`) matches an event of
+    /// `eventType` (at `version`, for a type with versions).
     ///
     /// `*` matches every event except `ping`, which only goes to the hook it was made for, and
     /// Herald's own `herald.…` events, which go to hooks that name them.
     /// `prefix.*` matches any event whose name starts with `prefix.` (at any depth).
-    public static func matches(pattern: String, eventType: String) -> Bool {
+    /// `name@N` matches events of that type at version N only; a name alone, every version.
+    public static func matches(pattern: String, eventType: String, version: Int? = nil) -> Bool {
         if pattern == eventType { return true }
+        if let at = pattern.utf8.lastIndex(of: UInt8(ascii: "@")) {
+            return version != nil && pattern[..<at] == eventType && Int(pattern[pattern.index(after: at)...]) == version
+        }
         if eventType == PingPayload.eventType { return false }
         // Herald's own events reach only hooks that name them (`herald.*`, or one by name).
         if OperationalEvents.isOperational(eventType) && !pattern.hasPrefix(OperationalEvents.prefix) { return false }
@@ -17,11 +22,22 @@ public enum EventMatcher {
         return false
     }
 
-    /// Whether `pattern` is well-formed: `*`, an event name, or an event-name prefix followed by `.*`.
+    /// Whether `pattern` is well-formed: `*`, an event name (with `@N` for one of its versions), or
+    /// an event-name prefix followed by `.*`.
     public static func isValidPattern(_ pattern: String) -> Bool {
         if pattern == "*" { return true }
+        if let (name, version) = versioned(pattern) { return EventType.isValidName(name) && version >= 1 }
         if pattern.hasSuffix(".*") { return EventType.isValidName(String(pattern.dropLast(2))) }
         return EventType.isValidName(pattern)
+    }
+
+    /// `lead.created@2` as its name and version; nil for a pattern that names no version.
+    public static func versioned(_ pattern: String) -> (name: String, version: Int)? {
+        guard let at = pattern.lastIndex(of: "@") else { return nil }
+        guard let version = Int(pattern[pattern.index(after: at)...]), pattern[pattern.index(after: at)...].allSatisfy(\.isASCII) else {
+            return (String(pattern[..<at]), 0)
+        }
+        return (String(pattern[..<at]), version)
     }
 }
 
@@ -43,7 +59,7 @@ extension EventMatcher {
     /// patterns match; a hook of the config file is the operator's, like a Sync Gateway handler,
     /// and gets every event its patterns match, whatever the channels.
     public static func listens(_ hook: Hook, to event: Event, grantedChannels: Set<String>) -> Bool {
-        guard hook.events.contains(where: { matches(pattern: $0, eventType: event.type) }) else { return false }
+        guard hook.events.contains(where: { matches(pattern: $0, eventType: event.type, version: event.version) }) else { return false }
         if event.channels.isEmpty || hook.managedKey != nil { return true }
         if hook.channels.isEmpty { return event.channels.contains(where: grantedChannels.contains) }
         return hook.channels.contains { grantedChannels.contains($0) && event.channels.contains($0) }

@@ -25,7 +25,8 @@ public struct HookRouter: Sendable {
                 } else if pattern.hasSuffix(".*") {
                     prefixes[String(pattern.dropLast()), default: []].append(hook.id)
                 } else {
-                    exact[pattern, default: []].append(hook.id)
+                    // `name@N` is found under its name; the matcher decides on the version.
+                    exact[EventMatcher.versioned(pattern)?.name ?? pattern, default: []].append(hook.id)
                 }
             }
         }

@@ -24,7 +24,7 @@ public struct MatchReport: Sendable {
             readable += 1
             if EventMatcher.listens(hook, to: event, grantedChannels: grantedChannels) {
                 matched += 1
-            } else if !hook.events.contains(where: { EventMatcher.matches(pattern: $0, eventType: event.type) }) {
+            } else if !hook.events.contains(where: { EventMatcher.matches(pattern: $0, eventType: event.type, version: event.version) }) {
                 types[event.type, default: 0] += 1
             } else {
                 for channel in event.channels where grantedChannels.contains(channel) { channels[channel, default: 0] += 1 }

@@ -677,7 +677,8 @@ extension MemoryStore {
             guard !eventIDs.contains(new.id), batchIDs.insert(new.id).inserted else { throw StoreError.conflict("an event with id \(new.id) exists") }
             seq += 1
             let event = Event(
-                seq: seq, id: new.id, type: new.type, data: new.data, channels: new.channels, idempotencyKey: new.idempotencyKey, timestamp: new.timestamp
+                seq: seq, id: new.id, type: new.type, data: new.data, channels: new.channels, idempotencyKey: new.idempotencyKey, timestamp: new.timestamp,
+                version: new.version
             )
             var row = EventRow(event: event, idempotency: key, targetHookID: targetHookID)
             row.event.timestamp = new.timestamp.asStored

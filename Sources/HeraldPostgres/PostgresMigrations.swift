@@ -286,6 +286,13 @@ enum PostgresMigrations {
             CREATE INDEX portal_links_team ON portal_links(team_id)
             """
         ),
+        (
+            "009_event_type_versions",
+            """
+            ALTER TABLE event_types ADD COLUMN lifecycle text;
+            ALTER TABLE events ADD COLUMN version integer
+            """
+        ),
     ]
 
     /// Applies what is pending, one node at a time (a lock held for the transaction), and refuses

@@ -32,7 +32,7 @@ extension PostgresStore: EventStore {
             seq += 1
             let event = Event(
                 seq: seq, id: new.id, type: new.type, data: new.data, channels: new.channels, idempotencyKey: new.idempotencyKey,
-                timestamp: new.timestamp
+                timestamp: new.timestamp, version: new.version
             )
             if let key = new.idempotencyKey { keysInBatch[new.idempotencyScope + "\u{1}" + key] = event }
             rows.append(
@@ -41,7 +41,7 @@ extension PostgresStore: EventStore {
                     ("channels", .string(encodeStringArray(new.channels))),
                     ("idempotency_scope", new.idempotencyKey.map { _ in .string(new.idempotencyScope) } ?? .null),
                     ("idempotency_key", new.idempotencyKey.map(JSONValue.string) ?? .null), ("target_hook_id", targetHookID.map(JSONValue.int) ?? .null),
-                    ("created_at", .double(new.timestamp.unixSeconds)),
+                    ("created_at", .double(new.timestamp.unixSeconds)), ("version", new.version.map { .int(Int64($0)) } ?? .null),
                 ])
             )
             results.append(AppendedEvent(event: event, duplicate: false))
@@ -51,10 +51,10 @@ extension PostgresStore: EventStore {
             let chunk = JSONValue.array(Array(rows[start..<min(rows.count, start + 1000)])).jsonString
             try await db.run(
                 """
-                INSERT INTO events (seq, id, type, data, channels, idempotency_scope, idempotency_key, target_hook_id, created_at)
-                SELECT seq, id, type, data, channels, idempotency_scope, idempotency_key, target_hook_id, created_at
+                INSERT INTO events (seq, id, type, data, channels, idempotency_scope, idempotency_key, target_hook_id, created_at, version)
+                SELECT seq, id, type, data, channels, idempotency_scope, idempotency_key, target_hook_id, created_at, version
                 FROM jsonb_to_recordset(\(chunk)::jsonb) AS t(seq bigint, id text, type text, data text, channels text, idempotency_scope text,
-                    idempotency_key text, target_hook_id bigint, created_at double precision)
+                    idempotency_key text, target_hook_id bigint, created_at double precision, version integer)
                 """
             )
         }
@@ -109,7 +109,7 @@ extension PostgresStore: EventStore {
     static func event(_ row: PGRow) throws -> Event {
         Event(
             seq: try row("seq"), id: try row("id"), type: try row("type"), data: try row("data"), channels: try row.stringArray("channels"),
-            idempotencyKey: try row("idempotency_key"), timestamp: try row.date("created_at")
+            idempotencyKey: try row("idempotency_key"), timestamp: try row.date("created_at"), version: (try row("version", as: Int32?.self)).map(Int.init)
         )
     }
 }

@@ -121,9 +121,10 @@ extension PostgresStore: EventTypeStore {
             // xmax = 0 only on a row this statement inserted.
             try await db.value(
                 """
-                INSERT INTO event_types (name, description, schema, example)
-                VALUES (\(type.name), \(type.description), \(type.schema?.jsonString), \(type.example?.jsonString))
-                ON CONFLICT (name) DO UPDATE SET description = excluded.description, schema = excluded.schema, example = excluded.example
+                INSERT INTO event_types (name, description, schema, example, lifecycle)
+                VALUES (\(type.name), \(type.description), \(type.schema?.jsonString), \(type.example?.jsonString), \(type.lifecycleJSON))
+                ON CONFLICT (name) DO UPDATE SET description = excluded.description, schema = excluded.schema, example = excluded.example,
+                    lifecycle = excluded.lifecycle
                 RETURNING (xmax = 0)
                 """,
                 as: Bool.self
@@ -140,8 +141,8 @@ extension PostgresStore: EventTypeStore {
             for type in types {
                 try await db.run(
                     """
-                    INSERT INTO event_types (name, description, schema, example)
-                    VALUES (\(type.name), \(type.description), \(type.schema?.jsonString), \(type.example?.jsonString))
+                    INSERT INTO event_types (name, description, schema, example, lifecycle)
+                    VALUES (\(type.name), \(type.description), \(type.schema?.jsonString), \(type.example?.jsonString), \(type.lifecycleJSON))
                     ON CONFLICT (name) DO NOTHING
                     """
                 )
@@ -150,11 +151,13 @@ extension PostgresStore: EventTypeStore {
     }
 
     static func eventType(_ row: PGRow) throws -> EventType {
-        EventType(
+        var type = EventType(
             name: try row("name"), description: try row("description"),
             schema: try row("schema", as: String?.self).flatMap { try? JSONValue(parsing: $0) },
             example: try row("example", as: String?.self).flatMap { try? JSONValue(parsing: $0) }
         )
+        type.readLifecycle(try row("lifecycle", as: String?.self))
+        return type
     }
 }
 

@@ -354,6 +354,16 @@ enum SQLiteMigrations {
                     """
             )
         }
+        migrator.registerMigration("019_event_type_versions") { db in
+            // An event type's flags and versions (JSON, ``EventType/lifecycleJSON``); the version of
+            // each event's payload, for types that have versions.
+            try db.execute(
+                sql: """
+                    ALTER TABLE event_types ADD COLUMN lifecycle TEXT;
+                    ALTER TABLE events ADD COLUMN version INTEGER;
+                    """
+            )
+        }
         return migrator
     }
 }

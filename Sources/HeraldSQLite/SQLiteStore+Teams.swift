@@ -123,8 +123,8 @@ extension SQLiteStore: EventTypeStore {
         try await pool.write { db in
             let exists = try Bool.fetchOne(db, sql: "SELECT 1 FROM event_types WHERE name = ?", arguments: [type.name]) ?? false
             try db.execute(
-                sql: "INSERT OR REPLACE INTO event_types (name, description, schema, example) VALUES (?, ?, ?, ?)",
-                arguments: [type.name, type.description, type.schema?.jsonString, type.example?.jsonString]
+                sql: "INSERT OR REPLACE INTO event_types (name, description, schema, example, lifecycle) VALUES (?, ?, ?, ?, ?)",
+                arguments: [type.name, type.description, type.schema?.jsonString, type.example?.jsonString, type.lifecycleJSON]
             )
             return !exists
         }
@@ -141,18 +141,20 @@ extension SQLiteStore: EventTypeStore {
         try await pool.write { db in
             for type in types {
                 try db.execute(
-                    sql: "INSERT OR IGNORE INTO event_types (name, description, schema, example) VALUES (?, ?, ?, ?)",
-                    arguments: [type.name, type.description, type.schema?.jsonString, type.example?.jsonString]
+                    sql: "INSERT OR IGNORE INTO event_types (name, description, schema, example, lifecycle) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [type.name, type.description, type.schema?.jsonString, type.example?.jsonString, type.lifecycleJSON]
                 )
             }
         }
     }
 
     static func eventType(_ row: Row) -> EventType {
-        EventType(
+        var type = EventType(
             name: row["name"], description: row["description"],
             schema: (row["schema"] as String?).flatMap { try? JSONValue(parsing: $0) },
             example: (row["example"] as String?).flatMap { try? JSONValue(parsing: $0) }
         )
+        type.readLifecycle(row["lifecycle"])
+        return type
     }
 }

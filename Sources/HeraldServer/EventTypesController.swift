@@ -18,6 +18,19 @@ struct EventTypesController {
         var pairs: [(key: String, value: JSONValue)] = [("name", .string(type.name)), ("description", .string(type.description))]
         if let schema = type.schema { pairs.append(("schema", schema)) }
         if let example = type.example { pairs.append(("example", example)) }
+        pairs += [("deprecated", .bool(type.deprecated)), ("archived", .bool(type.archived))]
+        if !type.versions.isEmpty {
+            pairs.append(("current_version", type.currentVersion.map { .int(Int64($0.number)) } ?? .null))
+            pairs.append((
+                "versions",
+                .array(type.versions.map { version in
+                    var fields: [(key: String, value: JSONValue)] = [("version", .int(Int64(version.number)))]
+                    if let schema = version.schema { fields.append(("schema", schema)) }
+                    if let example = version.example { fields.append(("example", example)) }
+                    return .object(fields + [("deprecated", .bool(version.deprecated)), ("archived", .bool(version.archived))])
+                })
+            ))
+        }
         return .object(pairs)
     }
 

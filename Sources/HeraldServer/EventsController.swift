@@ -22,7 +22,15 @@ struct EventsController {
     }
 
     static func summary(_ event: Event) -> JSONValue {
-        .object([("id", .string(event.id)), ("seq", .int(event.seq)), ("type", .string(event.type)), ("timestamp", event.timestamp.json)])
+        .object(
+            [("id", .string(event.id)), ("seq", .int(event.seq)), ("type", .string(event.type))] + versionField(event)
+                + [("timestamp", event.timestamp.json)]
+        )
+    }
+
+    /// `"version": N` for an event of a type with versions; nothing otherwise.
+    static func versionField(_ event: Event) -> [(key: String, value: JSONValue)] {
+        event.version.map { [("version", .int(Int64($0)))] } ?? []
     }
 
     /// Accepts one event or a batch. Answers 202 once the events are committed; their deliveries
@@ -71,12 +79,14 @@ struct EventsController {
         var events: [NewEvent] = []
         var errors: [Problem.FieldError] = []
         var schemaChecks: [(schema: JSONSchema, data: JSONValue, path: String)] = []
+        var deprecated: Set<String> = []
         for (index, item) in items.enumerated() {
             let prefix = isBatch ? "/\(index)" : ""
             do {
                 var reader = try FieldReader(item, pathPrefix: prefix)
-                reader.rejectUnknown(["type", "data", "channels", "idempotency_key"])
+                reader.rejectUnknown(["type", "version", "data", "channels", "idempotency_key"])
                 let type = reader.string("type", required: true, maxLength: 128)
+                var version = reader.int("version", in: 1...1_000_000)
                 let channels = reader.stringArray("channels", maxCount: 50) ?? []
                 let key = reader.string("idempotency_key", maxLength: 255) ?? (isBatch ? nil : headerKey)
                 // A key is compared and stored whole: a NUL (or another control character) would be
@@ -91,14 +101,23 @@ struct EventsController {
                     } else if OperationalEvents.isOperational(type) {
                         reader.fail("type", "herald.* events are Herald's own, about its hooks")
                     } else if let entry = catalog[type] {
-                        if let schema = entry.schema { schemaChecks.append((schema, data, prefix + "/data")) }
+                        if let refusal = entry.type.refusal(version: version) {
+                            reader.fail(refusal.field, refusal.message)
+                        } else {
+                            // An event that names no version is of the type's current one.
+                            if version == nil { version = entry.type.currentVersion?.number }
+                            if let schema = entry.schema(version: version) { schemaChecks.append((schema, data, prefix + "/data")) }
+                            if entry.type.isDeprecated(version: version) { deprecated.insert(type + (version.map { " version \($0)" } ?? "")) }
+                        }
                     } else {
                         reader.fail("type", "unknown event type \(type); see GET /api/event-types")
                     }
                 }
                 errors += reader.errors
                 if let type, reader.errors.isEmpty {
-                    events.append(NewEvent(type: type, data: data.jsonString, channels: channels, idempotencyKey: key, idempotencyScope: scope))
+                    events.append(
+                        NewEvent(type: type, data: data.jsonString, channels: channels, idempotencyKey: key, idempotencyScope: scope, version: version)
+                    )
                 }
             } catch let problem as Problem {
                 errors += problem.errors
@@ -122,7 +141,13 @@ struct EventsController {
             result.duplicate ? new.idempotencyKey.map { ($0, result.event) } : nil
         }, uniquingKeysWith: { first, _ in first }), isBatch: isBatch)
         let summaries = appended.map { Self.summary($0.event) }
-        return JSONResponse(status: .accepted, body: isBatch ? .object([("events", .array(summaries))]) : summaries[0])
+        var response = JSONResponse(status: .accepted, body: isBatch ? .object([("events", .array(summaries))]) : summaries[0])
+        if !deprecated.isEmpty {
+            // Accepted, and said (RFC 9745 and a warning a person can read): the provider should move on.
+            response.headers[.deprecation] = "true"
+            response.headers[.heraldWarning] = "deprecated event type: " + deprecated.sorted().joined(separator: ", ")
+        }
+        return response
     }
 
     /// Answers 409 when an idempotency key is found with a different payload than the one sent now.
@@ -212,10 +237,12 @@ struct EventsController {
                 complete = events.count < limit
             }
             let results: [JSONValue] = events.map { event in
-                .object([
-                    ("seq", .int(event.seq)), ("id", .string(event.id)), ("type", .string(event.type)), ("timestamp", event.timestamp.json),
-                    ("data", (try? JSONValue(parsing: event.data)) ?? .null), ("channels", .array(event.channels.map(JSONValue.string))),
-                ])
+                .object(
+                    [("seq", .int(event.seq)), ("id", .string(event.id)), ("type", .string(event.type))] + Self.versionField(event) + [
+                        ("timestamp", event.timestamp.json), ("data", (try? JSONValue(parsing: event.data)) ?? .null),
+                        ("channels", .array(event.channels.map(JSONValue.string))),
+                    ]
+                )
             }
             return (results, lastSeq, complete)
         }

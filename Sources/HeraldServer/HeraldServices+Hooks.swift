@@ -121,9 +121,7 @@ extension HeraldServices {
         if let events = reader.stringArray("events") {
             let catalog = try await catalog.entries()
             if events.isEmpty { reader.fail("events", "must name at least one event, or \"*\"") }
-            for pattern in events where !EventMatcher.isValidPattern(pattern) || (!pattern.hasSuffix("*") && catalog[pattern] == nil) {
-                reader.fail("events", "\(pattern) is not an event type in the catalog, a prefix.* pattern or *")
-            }
+            for pattern in events { if let problem = EventTypeCatalog.problem(with: pattern, in: catalog) { reader.fail("events", problem) } }
             settings.events = Array(NSOrderedSet(array: events)) as? [String] ?? events
         }
         if let channels = reader.stringArray("channels", maxCount: 50) { settings.channels = channels }
@@ -401,10 +399,16 @@ extension HeraldServices {
     /// Runs `filter` and `transform` against the example payload of `eventType` (its catalog
     /// example, or `{}`), exactly as fan-out and sending would, without storing anything.
     func trialRun(filter: String?, transform: String?, eventType: String, format: PayloadFormat) async throws -> ScriptTrial {
-        let example = try await catalog.entry(named: eventType)?.type.example ?? .object([])
-        let event = Event(seq: 0, id: "evt_example", type: eventType, data: example.jsonString, channels: [], idempotencyKey: nil, timestamp: Date())
+        // `lead.created@2` is version 2's example; a type with versions alone, its current version's.
+        let (name, named) = EventMatcher.versioned(eventType).map { ($0.name, Optional($0.version)) } ?? (eventType, nil)
+        let type = try await catalog.entry(named: name)?.type
+        let version = named ?? type?.currentVersion?.number
+        let example = version.flatMap { type?.version($0)?.example } ?? type?.example ?? .object([])
+        let event = Event(
+            seq: 0, id: "evt_example", type: name, data: example.jsonString, channels: [], idempotencyKey: nil, timestamp: Date(), version: version
+        )
         let key = ScriptRunner.onceKey()
-        var trial = ScriptTrial(eventType: eventType)
+        var trial = ScriptTrial(eventType: name + (version.map { " version \($0)" } ?? ""))
         if let filter {
             switch await trialScripts.filter(key: key + "-f", source: filter, event: event) {
             case .deliver: trial.filterOutcome = "delivered"

@@ -70,7 +70,7 @@ struct HooksController {
         return .object(pairs)
     }
 
-    func json(_ hook: Hook, team: String) -> JSONValue {
+    func json(_ hook: Hook, team: String, catalog: [String: EventTypeCatalog.Entry]) -> JSONValue {
         // Shown masked: a credential is never returned once stored.
         let credentials = hook.encryptedCredentials.flatMap { try? HookCredentials.open($0, with: services.secretBox) }
         var basicAuth = JSONValue.null
@@ -97,7 +97,9 @@ struct HooksController {
         let policy = Self.policyFields(hook.policy)
         return .object([
             ("id", .int(hook.id)), ("team", .string(team)), ("url", .string(hook.url)), ("content_type", .string(hook.contentType.rawValue)),
-            ("events", .array(hook.events.map(JSONValue.string))), ("channels", .array(hook.channels.map(JSONValue.string))),
+            ("events", .array(hook.events.map(JSONValue.string))),
+            ("event_notices", .array(EventTypeCatalog.notices(for: hook.events, in: catalog).map(JSONValue.string))),
+            ("channels", .array(hook.channels.map(JSONValue.string))),
             ("active", .bool(hook.active)), ("insecure_ssl", .bool(hook.insecureSSL)), ("timeout_seconds", .int(Int64(hook.timeoutSeconds))),
             ("ordering", .string(hook.ordering.rawValue)), ("signature", .string(hook.signature.rawValue)),
             ("public_key", hook.signature == .ed25519 ? hook.publicKey.map(JSONValue.string) ?? .null : .null),
@@ -171,7 +173,7 @@ struct HooksController {
             throw Problem.validation([.init(field: "/url", message: refusal)])
         }
         let hook = try await services.createHook(teamID: team.id, settings: settings, secret: secret)
-        var object = json(hook, team: team.slug)
+        var object = json(hook, team: team.slug, catalog: try await services.catalog.entries())
         if case .object(var pairs) = object {
             pairs.append(("secret", .string(suppliedSecret == nil ? secret.string : "********")))
             object = .object(pairs)
@@ -183,12 +185,13 @@ struct HooksController {
         let principal = try context.require(.team, .admin, .provider)
         let hooks = try await store.hooks(teamID: principal.scope == .team ? principal.teamID : nil)
         let teams = Dictionary(uniqueKeysWithValues: try await store.teams().map { ($0.id, $0.slug) })
-        return .object([("hooks", .array(hooks.map { json($0, team: teams[$0.teamID] ?? String($0.teamID)) }))])
+        let catalog = try await services.catalog.entries()
+        return .object([("hooks", .array(hooks.map { json($0, team: teams[$0.teamID] ?? String($0.teamID), catalog: catalog) }))])
     }
 
     @Sendable func show(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
         let hook = try await services.visibleHook(context.parameters.get("id"), for: try context.requirePrincipal())
-        return json(hook, team: try await teamSlug(hook.teamID))
+        return json(hook, team: try await teamSlug(hook.teamID), catalog: try await services.catalog.entries())
     }
 
     @Sendable func update(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
@@ -203,9 +206,7 @@ struct HooksController {
         var events = settings.events
         if let add = reader.stringArray("add_events") {
             let catalog = try await services.catalog.entries()
-            for pattern in add where !EventMatcher.isValidPattern(pattern) || (!pattern.hasSuffix("*") && catalog[pattern] == nil) {
-                reader.fail("add_events", "\(pattern) is not an event type in the catalog, a prefix.* pattern or *")
-            }
+            for pattern in add { if let problem = EventTypeCatalog.problem(with: pattern, in: catalog) { reader.fail("add_events", problem) } }
             events += add.filter { !events.contains($0) }
         }
         if let remove = reader.stringArray("remove_events") { events.removeAll(where: remove.contains) }
@@ -218,7 +219,7 @@ struct HooksController {
         try reader.check()
         settings.events = events
         let saved = try await services.updateHook(hook, settings: settings, secret: secret)
-        return json(saved, team: try await teamSlug(saved.teamID))
+        return json(saved, team: try await teamSlug(saved.teamID), catalog: try await services.catalog.entries())
     }
 
     @Sendable func delete(_ request: Request, context: HeraldRequestContext) async throws -> Response {
@@ -252,7 +253,7 @@ struct HooksController {
         guard let saved = try await services.finishRotation(of: hook) else {
             throw Problem.conflict("No rotation of this hook's secret is under way.")
         }
-        return json(saved, team: try await teamSlug(saved.teamID))
+        return json(saved, team: try await teamSlug(saved.teamID), catalog: try await services.catalog.entries())
     }
 
     /// GitHub's "test push": the hook's most recent event is sent to it again as a new delivery.

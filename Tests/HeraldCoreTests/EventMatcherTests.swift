@@ -12,6 +12,46 @@ import Testing
         #expect(EventMatcher.matches(pattern: pattern, eventType: type) == expected)
     }
 
+    @Test(arguments: [
+        ("grant.approved@1", 1, true), ("grant.approved@1", 2, false), ("grant.approved@1", nil, false), ("grant.approved", 2, true),
+        ("grant.*", 1, true), ("*", 2, true), ("grant.approve@1", 1, false), ("grant.approved@01", 1, true),
+    ] as [(String, Int?, Bool)])
+    func versionedPatterns(_ pattern: String, _ version: Int?, _ expected: Bool) {
+        #expect(EventMatcher.matches(pattern: pattern, eventType: "grant.approved", version: version) == expected, "\(pattern) v\(version ?? 0)")
+    }
+
+    @Test func aVersionIsNamedOnAWholeEventNameOnly() {
+        for valid in ["grant.approved@1", "grant.approved@12"] { #expect(EventMatcher.isValidPattern(valid), "\(valid)") }
+        for invalid in ["grant.approved@0", "grant.approved@", "grant.approved@x", "grant.*@1", "*@1", "@1", "grant.approved@1@2", "grant.approved@-1"] {
+            #expect(!EventMatcher.isValidPattern(invalid), "\(invalid)")
+        }
+    }
+
+    @Test func anEventTypeSaysWhyItRefusesAnEvent() {
+        var type = EventType(
+            name: "grant.approved", description: "", versions: [.init(number: 2), .init(number: 1, deprecated: true), .init(number: 3, archived: true)]
+        )
+        #expect(type.versions.map(\.number) == [1, 2, 3] && type.currentVersion?.number == 2)
+        #expect(type.refusal(version: nil) == nil && type.refusal(version: 1) == nil)
+        #expect(type.refusal(version: 3)?.field == "version" && type.refusal(version: 4)?.message.contains("versions 1, 2, 3, not 4") == true)
+        #expect(type.isDeprecated(version: 1) && !type.isDeprecated(version: 2))
+        var stored = EventType(name: type.name, description: "")
+        stored.readLifecycle(type.lifecycleJSON)
+        #expect(stored == type, "the flags and versions survive the store")
+        type.archived = true
+        #expect(type.refusal(version: 2)?.field == "type")
+        #expect(EventType(name: "lead.created", description: "").refusal(version: 1)?.message == "lead.created has no versions")
+        #expect(EventType(name: "lead.created", description: "").lifecycleJSON == nil)
+    }
+
+    @Test func aVersionedEventsPayloadNamesItsVersion() {
+        let event = Event(seq: 1, id: "evt_1", type: "grant.approved", data: "{}", channels: [], idempotencyKey: nil, timestamp: Date(timeIntervalSince1970: 0), version: 2)
+        #expect(event.payload == #"{"id":"evt_1","type":"grant.approved","version":2,"timestamp":"1970-01-01T00:00:00Z","data":{}}"#)
+        var plain = event
+        plain.version = nil
+        #expect(!plain.payload.contains("version"))
+    }
+
     @Test func anEventWithoutChannelsReachesEveryMatchingHook() {
         #expect(EventMatcher.listens(hook(channels: []), to: event(channels: []), grantedChannels: ["bde"]))
         #expect(EventMatcher.listens(hook(channels: ["bde"]), to: event(channels: []), grantedChannels: ["bde"]))

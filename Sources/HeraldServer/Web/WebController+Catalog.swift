@@ -19,7 +19,14 @@ extension WebController {
                 [
                     "name": type.name, "description": type.description, "schema": type.schema?.prettyString ?? "",
                     "hasSchema": type.schema != nil, "example": type.example?.prettyString ?? "", "hasExample": type.example != nil,
-                    "builtIn": type.name == PingPayload.eventType,
+                    "builtIn": type.name == PingPayload.eventType, "deprecated": type.deprecated, "archived": type.archived,
+                    "versions": type.versions.reversed().map { version in
+                        [
+                            "number": version.number, "current": version.number == type.currentVersion?.number, "deprecated": version.deprecated,
+                            "archived": version.archived, "schema": version.schema?.prettyString ?? "", "hasSchema": version.schema != nil,
+                            "example": version.example?.prettyString ?? "", "hasExample": version.example != nil,
+                        ] as [String: Any]
+                    },
                 ] as [String: Any]
             },
             "notice": notice ?? "", "hasNotice": notice != nil, "hasErrors": !errors.isEmpty,
@@ -32,10 +39,16 @@ extension WebController {
     @Sendable func saveEventType(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try requireAdmin(context)
         let form = try await checkedForm(request, signIn)
-        let values = ["name": form.trimmed("name"), "description": form.trimmed("description"), "schema": form.trimmed("schema"), "example": form.trimmed("example")]
+        let values = [
+            "name": form.trimmed("name"), "description": form.trimmed("description"), "schema": form.trimmed("schema"), "example": form.trimmed("example"),
+            "versions": form.trimmed("versions"), "deprecated": form["deprecated"] == "on" ? "checked" : "", "archived": form["archived"] == "on" ? "checked" : "",
+        ]
         var errors: [Problem.FieldError] = []
-        var body: [(key: String, value: JSONValue)] = [("name", .string(values["name"]!)), ("description", .string(values["description"]!))]
-        for field in ["schema", "example"] where !values[field]!.isEmpty {
+        var body: [(key: String, value: JSONValue)] = [
+            ("name", .string(values["name"]!)), ("description", .string(values["description"]!)),
+            ("deprecated", .bool(form["deprecated"] == "on")), ("archived", .bool(form["archived"] == "on")),
+        ]
+        for field in ["schema", "example", "versions"] where !values[field]!.isEmpty {
             do {
                 body.append((field, try JSONValue(parsing: values[field]!)))
             } catch {

@@ -74,7 +74,15 @@ extension WebController {
             "policyOpen": values.retryKind != "server" || !values.disableAfter.isEmpty || !values.rateLimit.isEmpty
                 || ["retry_policy", "disable_after_seconds", "rate_limit_per_second"].contains { errors[$0] != nil },
             "scriptsOpen": !values.filter.isEmpty || !values.transform.isEmpty || errors["filter"] != nil || errors["transform"] != nil,
-            "eventTypes": catalog.map { ["name": $0.name, "description": $0.description, "checked": values.events.contains($0.name)] },
+            "eventTypes": catalog.filter { !$0.archived || values.events.contains($0.name) }.map { type in
+                [
+                    "name": type.name, "description": type.description, "checked": values.events.contains(type.name), "deprecated": type.deprecated, "hasVersions": !type.versions.isEmpty,
+                    "versions": type.versions.filter { !$0.archived || values.events.contains("\(type.name)@\($0.number)") }.map { version in
+                        ["pattern": "\(type.name)@\(version.number)", "number": version.number, "deprecated": version.deprecated,
+                         "checked": values.events.contains("\(type.name)@\(version.number)")] as [String: Any]
+                    },
+                ] as [String: Any]
+            },
             "isAdmin": signIn.user.role == .admin,
             "teams": teams.map { ["id": $0.id, "name": $0.name, "selected": $0.id == values.teamID] },
             "hasErrors": !errors.isEmpty,
@@ -606,6 +614,7 @@ extension WebController {
             "hook",
             page(signIn, title: "Webhook \(hook.id)", extra.merging([
                 "hook": hookSummary(hook, teams: team.map { [$0.id: $0] } ?? [:]),
+                "eventNotices": EventTypeCatalog.notices(for: hook.events, in: try await services.catalog.entries()),
                 "contentType": hook.contentType.mimeType, "channels": hook.channels.joined(separator: ", "), "hasChannels": !hook.channels.isEmpty,
                 "unmatched": unmatched ?? "", "hasUnmatched": unmatched != nil,
                 "authentication": Self.authenticationSummary(try? services.currentSettings(of: hook).credentials),
