@@ -15,8 +15,14 @@ public struct Event: Sendable, Hashable {
     public var timestamp: Date
     /// The version of its type's payload (``EventType/versions``); nil for a type without versions.
     public var version: Int?
+    /// The trace of the request that made it (W3C `traceparent`, then a newline and `tracestate`),
+    /// when tracing is on: its fan-out and attempts join that trace.
+    public var traceContext: String?
 
-    public init(seq: Int64, id: String, type: String, data: String, channels: [String], idempotencyKey: String?, timestamp: Date, version: Int? = nil) {
+    public init(
+        seq: Int64, id: String, type: String, data: String, channels: [String], idempotencyKey: String?, timestamp: Date, version: Int? = nil,
+        traceContext: String? = nil
+    ) {
         self.seq = seq
         self.id = id
         self.type = type
@@ -25,6 +31,7 @@ public struct Event: Sendable, Hashable {
         self.idempotencyKey = idempotencyKey
         self.timestamp = timestamp
         self.version = version
+        self.traceContext = traceContext
     }
 
     /// The exact JSON body a receiver gets: `{"id","type","timestamp","data"}`, with `"version"`
@@ -52,10 +59,11 @@ public struct NewEvent: Sendable, Hashable {
     public var idempotencyScope: String
     public var timestamp: Date
     public var version: Int?
+    public var traceContext: String?
 
     public init(
         id: String = Identifier.make(prefix: "evt_"), type: String, data: String, channels: [String] = [], idempotencyKey: String? = nil,
-        idempotencyScope: String = "", timestamp: Date = Date(), version: Int? = nil
+        idempotencyScope: String = "", timestamp: Date = Date(), version: Int? = nil, traceContext: String? = nil
     ) {
         self.id = id
         self.type = type
@@ -65,6 +73,7 @@ public struct NewEvent: Sendable, Hashable {
         self.idempotencyScope = idempotencyScope
         self.timestamp = timestamp
         self.version = version
+        self.traceContext = traceContext
     }
 
     /// Whether `event`, found under this event's idempotency key, carries the same request: type,

@@ -8,6 +8,7 @@ import NIOCore
 import NIOSSL
 import ServiceLifecycle
 import Synchronization
+import Tracing
 
 /// The delivery engine, a `Service`: fans events out into deliveries, claims due deliveries,
 /// signs and sends them, records every attempt and applies the retry policy.
@@ -219,12 +220,16 @@ public final class DeliveryEngine: Service, Sendable {
             }
             do {
                 let decided = Mutex<HookFilters.Decision?>(nil)
+                let started = DefaultTracerClock.now
                 let result = try await store.fanOut(limit: configuration.fanOutBatch, now: Date()) { planned in
                     let decision = try await HookFilters(runner: self.scripts, logger: self.eventLogger).decideBatch(planned)
                     decided.withLock { $0 = decision }
                     return decision.planned
                 }
-                if let decision = decided.withLock({ $0 }) { await pauseFailingFilters(decision) }
+                if let decision = decided.withLock({ $0 }) {
+                    await pauseFailingFilters(decision)
+                    EventTracing.fannedOut(decision.planned, started: started)
+                }
                 if result.events > 0 {
                     eventLogger.info("events fanned out", metadata: ["events": "\(result.events)", "deliveries": "\(result.deliveries)"])
                 }
@@ -539,14 +544,17 @@ public final class DeliveryEngine: Service, Sendable {
         }
         let now = Date()
         var sent: SentAttempt
+        let trace = EventTracing.startAttempt(delivery)
         do {
             let keys = try signingMaterial.material(for: delivery.hook, now: now)
             let payload = try await transformedPayload(delivery)
             func request(bearerToken: String?) -> DeliveryRequest {
-                DeliveryRequest(
+                var request = DeliveryRequest(
                     delivery: delivery, payload: payload, secrets: keys.secrets, signingKey: keys.signingKey, credentials: keys.credentials,
                     bearerToken: bearerToken, timestamp: Int64(now.timeIntervalSince1970)
                 )
+                if let trace { request.headers += trace.headers }
+                return request
             }
             if let client = keys.credentials?.oauth2 {
                 sent = await sender.send(delivery, request: request(bearerToken: try await oauth2.token(for: client, now: now)), tls: keys.tls, startedAt: now)
@@ -569,6 +577,7 @@ public final class DeliveryEngine: Service, Sendable {
             )
             sent = SentAttempt(attempt: attempt, outcome: .error(.other, message: message))
         }
+        if let trace { EventTracing.endAttempt(trace.span, sent) }
         attemptsCounter.increment()
         durationTimer.recordMilliseconds(sent.attempt.durationMs)
         if sent.outcome.isSuccess { successCounter.increment() } else { failureCounter.increment() }

@@ -678,7 +678,7 @@ extension MemoryStore {
             seq += 1
             let event = Event(
                 seq: seq, id: new.id, type: new.type, data: new.data, channels: new.channels, idempotencyKey: new.idempotencyKey, timestamp: new.timestamp,
-                version: new.version
+                version: new.version, traceContext: new.traceContext
             )
             var row = EventRow(event: event, idempotency: key, targetHookID: targetHookID)
             row.event.timestamp = new.timestamp.asStored

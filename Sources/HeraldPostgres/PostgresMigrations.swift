@@ -290,7 +290,8 @@ enum PostgresMigrations {
             "009_event_type_versions",
             """
             ALTER TABLE event_types ADD COLUMN lifecycle text;
-            ALTER TABLE events ADD COLUMN version integer
+            ALTER TABLE events ADD COLUMN version integer;
+            ALTER TABLE events ADD COLUMN trace_context text
             """
         ),
     ]

@@ -32,7 +32,7 @@ extension PostgresStore: EventStore {
             seq += 1
             let event = Event(
                 seq: seq, id: new.id, type: new.type, data: new.data, channels: new.channels, idempotencyKey: new.idempotencyKey,
-                timestamp: new.timestamp, version: new.version
+                timestamp: new.timestamp, version: new.version, traceContext: new.traceContext
             )
             if let key = new.idempotencyKey { keysInBatch[new.idempotencyScope + "\u{1}" + key] = event }
             rows.append(
@@ -42,6 +42,7 @@ extension PostgresStore: EventStore {
                     ("idempotency_scope", new.idempotencyKey.map { _ in .string(new.idempotencyScope) } ?? .null),
                     ("idempotency_key", new.idempotencyKey.map(JSONValue.string) ?? .null), ("target_hook_id", targetHookID.map(JSONValue.int) ?? .null),
                     ("created_at", .double(new.timestamp.unixSeconds)), ("version", new.version.map { .int(Int64($0)) } ?? .null),
+                    ("trace_context", new.traceContext.map(JSONValue.string) ?? .null),
                 ])
             )
             results.append(AppendedEvent(event: event, duplicate: false))
@@ -51,10 +52,10 @@ extension PostgresStore: EventStore {
             let chunk = JSONValue.array(Array(rows[start..<min(rows.count, start + 1000)])).jsonString
             try await db.run(
                 """
-                INSERT INTO events (seq, id, type, data, channels, idempotency_scope, idempotency_key, target_hook_id, created_at, version)
-                SELECT seq, id, type, data, channels, idempotency_scope, idempotency_key, target_hook_id, created_at, version
+                INSERT INTO events (seq, id, type, data, channels, idempotency_scope, idempotency_key, target_hook_id, created_at, version, trace_context)
+                SELECT seq, id, type, data, channels, idempotency_scope, idempotency_key, target_hook_id, created_at, version, trace_context
                 FROM jsonb_to_recordset(\(chunk)::jsonb) AS t(seq bigint, id text, type text, data text, channels text, idempotency_scope text,
-                    idempotency_key text, target_hook_id bigint, created_at double precision, version integer)
+                    idempotency_key text, target_hook_id bigint, created_at double precision, version integer, trace_context text)
                 """
             )
         }
@@ -109,7 +110,8 @@ extension PostgresStore: EventStore {
     static func event(_ row: PGRow) throws -> Event {
         Event(
             seq: try row("seq"), id: try row("id"), type: try row("type"), data: try row("data"), channels: try row.stringArray("channels"),
-            idempotencyKey: try row("idempotency_key"), timestamp: try row.date("created_at"), version: (try row("version", as: Int32?.self)).map(Int.init)
+            idempotencyKey: try row("idempotency_key"), timestamp: try row.date("created_at"), version: (try row("version", as: Int32?.self)).map(Int.init),
+            traceContext: try row("trace_context")
         )
     }
 }

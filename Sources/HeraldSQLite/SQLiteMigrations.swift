@@ -356,11 +356,12 @@ enum SQLiteMigrations {
         }
         migrator.registerMigration("019_event_type_versions") { db in
             // An event type's flags and versions (JSON, ``EventType/lifecycleJSON``); the version of
-            // each event's payload, for types that have versions.
+            // each event's payload, for types that have versions; the trace it belongs to, when traced.
             try db.execute(
                 sql: """
                     ALTER TABLE event_types ADD COLUMN lifecycle TEXT;
                     ALTER TABLE events ADD COLUMN version INTEGER;
+                    ALTER TABLE events ADD COLUMN trace_context TEXT;
                     """
             )
         }

@@ -18,8 +18,8 @@ extension SQLiteStore: EventStore {
         results.reserveCapacity(events.count)
         let insert = try db.cachedStatement(
             sql: """
-                INSERT INTO events (seq, id, type, data, channels, idempotency_scope, idempotency_key, target_hook_id, created_at, version)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO events (seq, id, type, data, channels, idempotency_scope, idempotency_key, target_hook_id, created_at, version, trace_context)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         )
         for new in events {
@@ -30,11 +30,11 @@ extension SQLiteStore: EventStore {
             seq += 1
             try insert.execute(arguments: [
                 seq, new.id, new.type, new.data, encodeStringArray(new.channels), new.idempotencyKey.map { _ in new.idempotencyScope },
-                new.idempotencyKey, targetHookID, new.timestamp.unixSeconds, new.version,
+                new.idempotencyKey, targetHookID, new.timestamp.unixSeconds, new.version, new.traceContext,
             ])
             let event = Event(
                 seq: seq, id: new.id, type: new.type, data: new.data, channels: new.channels, idempotencyKey: new.idempotencyKey,
-                timestamp: new.timestamp, version: new.version
+                timestamp: new.timestamp, version: new.version, traceContext: new.traceContext
             )
             results.append(AppendedEvent(event: event, duplicate: false))
         }
@@ -87,19 +87,19 @@ extension SQLiteStore: EventStore {
     }
 
     /// The columns ``indexedEvent(_:)`` reads by position (the engine's hot path).
-    static let eventColumns = "seq, id, type, data, channels, idempotency_key, created_at, version"
+    static let eventColumns = "seq, id, type, data, channels, idempotency_key, created_at, version, trace_context"
 
     static func indexedEvent(_ row: Row) -> Event {
         Event(
             seq: row[0], id: row[1], type: row[2], data: row[3], channels: decodeStringArray(row[4]), idempotencyKey: row[5],
-            timestamp: Date(unixSeconds: row[6]), version: row[7]
+            timestamp: Date(unixSeconds: row[6]), version: row[7], traceContext: row[8]
         )
     }
 
     static func event(_ row: Row) -> Event {
         Event(
             seq: row["seq"], id: row["id"], type: row["type"], data: row["data"], channels: row.stringArray("channels"),
-            idempotencyKey: row["idempotency_key"], timestamp: row.date("created_at"), version: row["version"]
+            idempotencyKey: row["idempotency_key"], timestamp: row.date("created_at"), version: row["version"], traceContext: row["trace_context"]
         )
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import HeraldDelivery
 import HeraldCore
 import HeraldPostgres
 import HeraldSQLite
@@ -48,6 +49,8 @@ public func buildRouter(_ services: HeraldServices, renderer: PageRenderer) -> R
     let router = Router(context: HeraldRequestContext.self, options: .autoGenerateHeadEndpoints)
     // Outermost, so it counts each request with the status it was answered with (problems included).
     router.add(middleware: MetricsMiddleware())
+    // A span per request, continuing the caller's `traceparent`, when traces are exported.
+    if EventTracing.isEnabled { router.add(middleware: TracingMiddleware()) }
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: PortalFramingMiddleware(ancestors: services.configuration.portalFrameAncestors))
     router.add(middleware: WebErrorMiddleware(renderer: renderer))
@@ -81,7 +84,7 @@ public func buildRouter(_ services: HeraldServices, renderer: PageRenderer) -> R
 /// The whole server: HTTP on the configured address plus the delivery engine as a service.
 /// `onServerRunning` receives the bound port (useful with port 0).
 public func buildApplication(
-    services: HeraldServices, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    services: HeraldServices, logger: Logger, observability: [any Service] = [], onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
     _ = MetricsRegistry.shared
     let configuration = services.configuration
@@ -117,7 +120,8 @@ public func buildApplication(
             )
         ),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Herald"),
-        services: (configuration.role.runsEngine ? [services.engine] : []) + relays,
+        // The exporter first, so it stops last and sends the spans of the stop too.
+        services: observability + (configuration.role.runsEngine ? [services.engine] : []) + relays,
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger
     )

@@ -1,4 +1,6 @@
 import Foundation
+import Tracing
+import HeraldDelivery
 import HeraldCore
 import Hummingbird
 import NIOPosix
@@ -76,6 +78,8 @@ struct EventsController {
             items = [body]
         }
         let catalog = try await services.catalog.entries()
+        // The request's trace (the provider's, continued), kept with each event for its fan-out and attempts.
+        let trace = EventTracing.carrier(of: ServiceContext.current ?? .topLevel)
         var events: [NewEvent] = []
         var errors: [Problem.FieldError] = []
         var schemaChecks: [(schema: JSONSchema, data: JSONValue, path: String)] = []
@@ -116,7 +120,10 @@ struct EventsController {
                 errors += reader.errors
                 if let type, reader.errors.isEmpty {
                     events.append(
-                        NewEvent(type: type, data: data.jsonString, channels: channels, idempotencyKey: key, idempotencyScope: scope, version: version)
+                        NewEvent(
+                            type: type, data: data.jsonString, channels: channels, idempotencyKey: key, idempotencyScope: scope, version: version,
+                            traceContext: trace
+                        )
                     )
                 }
             } catch let problem as Problem {
@@ -134,7 +141,7 @@ struct EventsController {
         }
         try await services.admitEvents()
         let committing = ContinuousClock.now
-        let appended = try await services.ingest.submit(events)
+        let appended = try await EventTracing.span("herald.commit", events: events.map(\.id)) { try await services.ingest.submit(events) }
         Self.ingestTimer.record(duration: ContinuousClock.now - committing)
         // Another request with the same key may have been stored in between.
         try Self.checkRepeats(events, against: Dictionary(zip(events, appended).compactMap { new, result in

@@ -1,4 +1,6 @@
 import Foundation
+import Tracing
+import HeraldDelivery
 import HeraldCore
 
 /// Document databases, shared by the `/db/` API and (later) the web UI.
@@ -40,9 +42,13 @@ extension HeraldServices {
     /// Writes a document through MVCC; its `document_changed` event is appended in the same
     /// transaction and fanned out by the engine.
     func writeDocument(database: String, id: String, _ input: DocumentInput) async throws -> Document {
+        let trace = EventTracing.carrier(of: ServiceContext.current ?? .topLevel)
         let pending = PendingDocumentWrite(database: database, id: id) { current, options in
             let next = try DocumentMVCC.apply(input, to: current, database: database, id: id, seq: 0, versionGuard: options.versionGuard)
-            let event = NewEvent(type: DatabaseInfo.changeEventType(database), data: DocumentMVCC.eventData(next, previous: current), channels: DocumentMVCC.eventChannels(next))
+            let event = NewEvent(
+                type: DatabaseInfo.changeEventType(database), data: DocumentMVCC.eventData(next, previous: current), channels: DocumentMVCC.eventChannels(next),
+                traceContext: trace
+            )
             return DocumentWrite(document: next, event: event)
         }
         return try await documentWrites.submit([pending])[0].get()

@@ -8,6 +8,8 @@ import HeraldServer
 import Hummingbird
 import HummingbirdBcrypt
 import Logging
+import OTel
+import ServiceLifecycle
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the API server and the delivery engine (the default command).")
@@ -42,6 +44,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "An origin (https://crm.example.org) whose pages may frame the webhook pages a portal link opens; repeatable or comma-separated. No other page of Herald's can be framed.")
     var portalFrameAncestor: [String] = []
+
+    @Option(help: "Export OpenTelemetry traces (OTLP/HTTP) to this collector, e.g. http://127.0.0.1:4318: spans for each event's ingest, commit, fan-out and attempts, continuing the provider's traceparent and sending one to receivers. Also on when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set; OTEL_* variables tune the exporter.")
+    var otlpEndpoint: String?
 
     @Option(help: "A reverse proxy's network (CIDR); requests from it are taken from the client X-Forwarded-For names, for the limits per address; repeatable.")
     var trustedProxy: [String] = []
@@ -260,12 +265,13 @@ struct Serve: AsyncParsableCommand {
         configuration.engine.hookHealth.breaker = CircuitBreaker(
             failures: breakerFailures, cooldown: cooldown, maxCooldown: max(cooldown, .seconds(600))
         )
+        let observability = try Self.bootstrapTracing(endpoint: otlpEndpoint)
         let (store, secretBox) = try await openStore(configuration: configuration, logger: logger)
         try await Self.welcomeOnFirstStart(store, adminEmail: adminEmail.lowercased())
         let services = HeraldServices(store: store, secretBox: secretBox, configuration: configuration, logger: logger)
         let (readyLogger, host, egress) = (logger, configuration.host, configuration.engine.egressProxy)
         let storeDescription = configuration.databaseURL.map(Self.redacted) ?? configuration.dataDirectory.path
-        let app = try await buildApplication(services: services, logger: logger) { port in
+        let app = try await buildApplication(services: services, logger: logger, observability: observability) { port in
             var metadata: Logger.Metadata = ["url": "http://\(host):\(port)", "data": "\(storeDescription)", "role": "\(nodeRole.rawValue)"]
             if let egress { metadata["egress_proxy"] = "\(egress)" }
             readyLogger.notice("Herald is listening", metadata: metadata)
@@ -275,6 +281,30 @@ struct Serve: AsyncParsableCommand {
 }
 
 extension Serve {
+    /// Starts exporting traces when a collector is named (`--otlp-endpoint`, or OpenTelemetry's own
+    /// variables); answers the exporter's service, to run beside the server. Nothing otherwise.
+    static func bootstrapTracing(endpoint: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> [any Service] {
+        let named = ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"].contains { !(environment[$0] ?? "").isEmpty }
+        guard endpoint != nil || named else { return [] }
+        var configuration = OTel.Configuration.default
+        configuration.serviceName = "herald"
+        configuration.logs.enabled = false
+        configuration.metrics.enabled = false
+        configuration.traces.exporter = .otlp
+        configuration.traces.otlpExporter.protocol = .httpProtobuf
+        if let endpoint {
+            guard let url = URL(string: endpoint), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                throw ValidationError("--otlp-endpoint must be a collector's URL, as http://127.0.0.1:4318")
+            }
+            // A collector's base URL, as OTEL_EXPORTER_OTLP_ENDPOINT: traces go to its /v1/traces.
+            configuration.traces.otlpExporter.endpoint = endpoint.hasSuffix("/v1/traces")
+                ? endpoint : endpoint.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/v1/traces"
+        }
+        let service = try OTel.bootstrap(configuration: configuration, environment: environment)
+        EventTracing.enable()
+        return [service]
+    }
+
     /// `HERALD_PORT`, refused when it is set but is not a port (it used to mean 8080 silently).
     static func environmentPort(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Int {
         guard let text = environment["HERALD_PORT"], !text.isEmpty else { return 8080 }
