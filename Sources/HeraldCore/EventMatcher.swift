@@ -9,9 +9,7 @@ public enum EventMatcher {
     /// `name@N` matches events of that type at version N only; a name alone, every version.
     public static func matches(pattern: String, eventType: String, version: Int? = nil) -> Bool {
         if pattern == eventType { return true }
-        if let at = pattern.utf8.lastIndex(of: UInt8(ascii: "@")) {
-            return version != nil && pattern[..<at] == eventType && Int(pattern[pattern.index(after: at)...]) == version
-        }
+        if let (name, number) = versioned(pattern) { return version != nil && name == eventType && number == version }
         if eventType == PingPayload.eventType { return false }
         // Herald's own events reach only hooks that name them (`herald.*`, or one by name).
         if OperationalEvents.isOperational(eventType) && !pattern.hasPrefix(OperationalEvents.prefix) { return false }
@@ -32,9 +30,12 @@ public enum EventMatcher {
     }
 
     /// `lead.created@2` as its name and version; nil for a pattern that names no version.
+    /// The version must be written as one is counted (`@2`, not `@02` or `@+2`); anything else is
+    /// version 0, which no type has.
     public static func versioned(_ pattern: String) -> (name: String, version: Int)? {
         guard let at = pattern.lastIndex(of: "@") else { return nil }
-        guard let version = Int(pattern[pattern.index(after: at)...]), pattern[pattern.index(after: at)...].allSatisfy(\.isASCII) else {
+        let digits = pattern[pattern.index(after: at)...]
+        guard let first = digits.first, first != "0", digits.count <= 7, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let version = Int(digits) else {
             return (String(pattern[..<at]), 0)
         }
         return (String(pattern[..<at]), version)

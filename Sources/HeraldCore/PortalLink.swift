@@ -88,6 +88,11 @@ public struct PortalLink: Sendable, Hashable {
         return "\(scheme)://\(host.lowercased())" + (components.port.map { ":\($0)" } ?? "")
     }
 
+    /// `path` as logs and traces may show it: a link's token cut off (it opens a session).
+    public static func redacted(path: String) -> String {
+        path.hasPrefix("/portal/" + tokenPrefix) ? "/portal/" + tokenPrefix + "…" : path
+    }
+
     /// Whether a portal session may open `path`: the team's hook pages (list, form, a hook, its
     /// deliveries, replays) and signing out; never the account, token, document or admin pages.
     public static func allows(path: String) -> Bool {

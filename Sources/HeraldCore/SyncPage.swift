@@ -46,10 +46,11 @@ public struct SyncPage: Sendable, Hashable {
                 }
             } else {
                 rows.append(
-                    .object([
-                        ("seq", .int(event.seq)), ("id", .string(event.id)), ("type", .string(event.type)),
-                        ("timestamp", .string(Timestamp.string(event.timestamp))), ("data", (try? JSONValue(parsing: event.data)) ?? .null),
-                    ])
+                    .object(
+                        [("seq", .int(event.seq)), ("id", .string(event.id)), ("type", .string(event.type))]
+                            + (event.version.map { [("version", JSONValue.int(Int64($0)))] } ?? [])
+                            + [("timestamp", .string(Timestamp.string(event.timestamp))), ("data", (try? JSONValue(parsing: event.data)) ?? .null)]
+                    )
                 )
             }
         }

@@ -553,7 +553,10 @@ public final class DeliveryEngine: Service, Sendable {
                     delivery: delivery, payload: payload, secrets: keys.secrets, signingKey: keys.signingKey, credentials: keys.credentials,
                     bearerToken: bearerToken, timestamp: Int64(now.timeIntervalSince1970)
                 )
-                if let trace { request.headers += trace.headers }
+                if let trace {
+                    request.headers += trace.headers
+                    request.loggedHeaders += trace.headers
+                }
                 return request
             }
             if let client = keys.credentials?.oauth2 {

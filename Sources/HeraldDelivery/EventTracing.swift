@@ -33,7 +33,8 @@ public enum EventTracing {
     public static func context(of carrier: String) -> ServiceContext {
         var context = ServiceContext.topLevel
         let parts = carrier.split(separator: "\n", maxSplits: 1).map(String.init)
-        var headers = ["traceparent": parts[0]]
+        guard let parent = parts.first else { return context }
+        var headers = ["traceparent": parent]
         if parts.count > 1 { headers["tracestate"] = parts[1] }
         InstrumentationSystem.instrument.extract(headers, into: &context, using: DictionaryCarrier())
         return context
@@ -41,8 +42,9 @@ public enum EventTracing {
 
     /// Runs `body` in a span named `name` when tracing is on (the events it concerns named in
     /// `herald.event.ids`); runs it alone otherwise.
-    public static func span<T>(_ name: String, events ids: [String], _ body: () async throws -> T) async throws -> T {
+    public static func span<T>(_ name: String, events: @autoclosure () -> [String], _ body: () async throws -> T) async throws -> T {
         guard isEnabled else { return try await body() }
+        let ids = events()
         return try await withSpan(name, ofKind: .internal) { span in
             if ids.count == 1 { span.attributes["herald.event.id"] = ids[0] }
             span.attributes["herald.event.ids"] = ids.prefix(100).joined(separator: ",")
@@ -79,7 +81,12 @@ public enum EventTracing {
         span.attributes["herald.hook.id"] = Int(delivery.hook.id)
         span.attributes["herald.attempt.number"] = delivery.previousAttempts + 1
         span.attributes["http.request.method"] = "POST"
-        span.attributes["url.full"] = TargetDescription.redacted(delivery.hook.url)
+        // Where it went, not the whole URL: a receiver's path or query may hold its own secret.
+        if let target = URLComponents(string: delivery.hook.url), let host = target.host {
+            span.attributes["url.scheme"] = target.scheme ?? ""
+            span.attributes["server.address"] = host
+            if let port = target.port { span.attributes["server.port"] = port }
+        }
         var headers: [String: String] = [:]
         InstrumentationSystem.instrument.inject(span.context, into: &headers, using: DictionaryCarrier())
         return (span, headers.sorted { $0.key < $1.key }.map { HTTPHeaderField($0.key, $0.value) })
@@ -99,16 +106,4 @@ public enum EventTracing {
 struct DictionaryCarrier: Injector, Extractor {
     func inject(_ value: String, forKey key: String, into carrier: inout [String: String]) { carrier[key] = value }
     func extract(key: String, from carrier: [String: String]) -> String? { carrier[key] }
-}
-
-/// A URL as a span may record it: without credentials, query or fragment.
-enum TargetDescription {
-    static func redacted(_ url: String) -> String {
-        guard var components = URLComponents(string: url) else { return "" }
-        components.user = nil
-        components.password = nil
-        components.query = nil
-        components.fragment = nil
-        return components.string ?? ""
-    }
 }

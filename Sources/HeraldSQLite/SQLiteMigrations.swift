@@ -335,7 +335,7 @@ enum SQLiteMigrations {
             try db.execute(
                 sql: """
                     CREATE TABLE portal_links (
-                        id INTEGER PRIMARY KEY,
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
                         team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
                         token_hash TEXT NOT NULL UNIQUE,
                         read_only INTEGER NOT NULL,

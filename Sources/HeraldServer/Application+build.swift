@@ -50,7 +50,7 @@ public func buildRouter(_ services: HeraldServices, renderer: PageRenderer) -> R
     // Outermost, so it counts each request with the status it was answered with (problems included).
     router.add(middleware: MetricsMiddleware())
     // A span per request, continuing the caller's `traceparent`, when traces are exported.
-    if EventTracing.isEnabled { router.add(middleware: TracingMiddleware()) }
+    if EventTracing.isEnabled { router.add(middleware: RequestTracing()) }
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: PortalFramingMiddleware(ancestors: services.configuration.portalFrameAncestors))
     router.add(middleware: WebErrorMiddleware(renderer: renderer))

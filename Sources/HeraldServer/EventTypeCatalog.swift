@@ -98,6 +98,7 @@ extension EventTypeCatalog {
             guard let type = catalog[name]?.type else { return nil }
             if type.archived { return "\(name) is archived: no new events of it will come" }
             if type.deprecated { return "\(name) is deprecated" }
+            if let number, type.version(number) == nil { return "\(name) has no version \(number) any more: no events of it will come" }
             if let number, let version = type.version(number) {
                 if version.archived { return "\(name) version \(number) is archived: no new events of it will come" }
                 if version.deprecated { return "\(name) version \(number) is deprecated" + (type.currentVersion.map { "; the current version is \($0.number)" } ?? "") }

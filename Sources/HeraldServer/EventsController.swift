@@ -151,7 +151,7 @@ struct EventsController {
         var response = JSONResponse(status: .accepted, body: isBatch ? .object([("events", .array(summaries))]) : summaries[0])
         if !deprecated.isEmpty {
             // Accepted, and said (RFC 9745 and a warning a person can read): the provider should move on.
-            response.headers[.deprecation] = "true"
+            response.headers[.deprecation] = "@\(Int(Date().timeIntervalSince1970))"
             response.headers[.heraldWarning] = "deprecated event type: " + deprecated.sorted().joined(separator: ", ")
         }
         return response

@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import HTTPTypes
 import Hummingbird
 
 /// `POST /api/teams/{slug}/portal-links` and friends: a provider application (or an administrator)
@@ -97,20 +98,33 @@ extension HeraldServices {
 }
 
 /// Lets the origins an operator names (``HeraldConfiguration/portalFrameAncestors``) frame the
-/// pages a portal link opens — the link itself and its session's pages, error pages included. Every
-/// other page keeps `frame-ancestors 'none'`.
+/// pages a portal link opens — the link itself and a live portal session's pages, error pages
+/// included, each marked so by the handler that served it (``marker``, removed here). Every other
+/// page keeps `frame-ancestors 'none'`.
 struct PortalFramingMiddleware<Context: RequestContext>: RouterMiddleware {
     let ancestors: [String]
+    /// Set on a response (or a problem) that belongs to a portal; never sent.
+    static var marker: HTTPField.Name { HTTPField.Name("X-Herald-Portal-Page")! }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
-        guard !ancestors.isEmpty, request.uri.path.hasPrefix("/portal/")
-            || request.cookies[WebSessionMiddleware.cookieName]?.value.hasPrefix(PortalLink.sessionPrefix) == true,
-            let policy = response.headers[.contentSecurityPolicy]
-        else { return response }
+        guard response.headers[Self.marker] != nil else { return response }
+        response.headers[Self.marker] = nil
+        guard !ancestors.isEmpty, let policy = response.headers[.contentSecurityPolicy] else { return response }
         response.headers[.contentSecurityPolicy] = policy.replacingOccurrences(
             of: "frame-ancestors 'none'", with: "frame-ancestors " + ancestors.joined(separator: " ")
         )
         return response
+    }
+}
+
+/// A span per request (Hummingbird's ``TracingMiddleware``), but none for opening a portal link:
+/// the span's path would carry the link's token to the collector.
+struct RequestTracing<Context: RequestContext>: RouterMiddleware {
+    let tracing = TracingMiddleware<Context>()
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if request.uri.path.hasPrefix("/portal/") { return try await next(request, context) }
+        return try await tracing.handle(request, context: context, next: next)
     }
 }

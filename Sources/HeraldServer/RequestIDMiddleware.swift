@@ -1,4 +1,5 @@
 import Foundation
+import HeraldCore
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -32,7 +33,7 @@ struct RequestIDMiddleware: RouterMiddleware {
         context.logger.info(
             "request",
             metadata: [
-                "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(status)",
+                "method": "\(request.method)", "path": "\(PortalLink.redacted(path: request.uri.path))", "status": "\(status)",
                 "ms": "\(String(format: "%.1f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000))",
             ]
         )

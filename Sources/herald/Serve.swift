@@ -9,6 +9,7 @@ import Hummingbird
 import HummingbirdBcrypt
 import Logging
 import OTel
+import Tracing
 import ServiceLifecycle
 
 struct Serve: AsyncParsableCommand {
@@ -284,6 +285,8 @@ extension Serve {
     /// Starts exporting traces when a collector is named (`--otlp-endpoint`, or OpenTelemetry's own
     /// variables); answers the exporter's service, to run beside the server. Nothing otherwise.
     static func bootstrapTracing(endpoint: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> [any Service] {
+        // OTEL_SDK_DISABLED=true turns it off, as OpenTelemetry's SDKs read it.
+        if environment["OTEL_SDK_DISABLED"]?.lowercased() == "true" { return [] }
         let named = ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"].contains { !(environment[$0] ?? "").isEmpty }
         guard endpoint != nil || named else { return [] }
         var configuration = OTel.Configuration.default
@@ -300,9 +303,11 @@ extension Serve {
             configuration.traces.otlpExporter.endpoint = endpoint.hasSuffix("/v1/traces")
                 ? endpoint : endpoint.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/v1/traces"
         }
-        let service = try OTel.bootstrap(configuration: configuration, environment: environment)
+        // Traces only: Herald's metrics stay Prometheus's and its logs its own, whatever OTEL_* says.
+        let backend = try OTel.makeTracingBackend(configuration: configuration)
+        InstrumentationSystem.bootstrap(backend.factory)
         EventTracing.enable()
-        return [service]
+        return [backend.service]
     }
 
     /// `HERALD_PORT`, refused when it is set but is not a port (it used to mean 8080 silently).

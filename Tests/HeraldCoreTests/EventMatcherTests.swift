@@ -14,7 +14,7 @@ import Testing
 
     @Test(arguments: [
         ("grant.approved@1", 1, true), ("grant.approved@1", 2, false), ("grant.approved@1", nil, false), ("grant.approved", 2, true),
-        ("grant.*", 1, true), ("*", 2, true), ("grant.approve@1", 1, false), ("grant.approved@01", 1, true),
+        ("grant.*", 1, true), ("*", 2, true), ("grant.approve@1", 1, false), ("grant.approved@01", 1, false), ("grant.approved@+1", 1, false),
     ] as [(String, Int?, Bool)])
     func versionedPatterns(_ pattern: String, _ version: Int?, _ expected: Bool) {
         #expect(EventMatcher.matches(pattern: pattern, eventType: "grant.approved", version: version) == expected, "\(pattern) v\(version ?? 0)")
@@ -22,7 +22,7 @@ import Testing
 
     @Test func aVersionIsNamedOnAWholeEventNameOnly() {
         for valid in ["grant.approved@1", "grant.approved@12"] { #expect(EventMatcher.isValidPattern(valid), "\(valid)") }
-        for invalid in ["grant.approved@0", "grant.approved@", "grant.approved@x", "grant.*@1", "*@1", "@1", "grant.approved@1@2", "grant.approved@-1"] {
+        for invalid in ["grant.approved@0", "grant.approved@", "grant.approved@x", "grant.*@1", "*@1", "@1", "grant.approved@1@2", "grant.approved@-1", "grant.approved@01", "grant.approved@+2"] {
             #expect(!EventMatcher.isValidPattern(invalid), "\(invalid)")
         }
     }

@@ -44,7 +44,8 @@ import Testing
                 let token = String(link.dropFirst("/portal/".count))
                 #expect(!(try await herald.call(.GET, "/api/teams/bde/portal-links", token: provider).text.contains(token)), "only the link's hash is kept")
 
-                // Opened once: a session on the team's webhooks.
+                // A HEAD (a link checker) does not spend it. Opened once: a session on the team's webhooks.
+                #expect(try await herald.call(.HEAD, link, token: nil).status == 200)
                 let browser = WebClient(baseURL: herald.baseURL)
                 let opened = try await browser.get(link)
                 #expect(opened.status == 303 && opened.location == "/hooks", "\(opened.status) \(opened.html.prefix(500))")
@@ -133,7 +134,8 @@ import Testing
                     let refused = try await browser.post("/hooks/\(hook.id)/\(action)", [("_csrf", csrf), ("period_hours", "1")])
                     #expect(refused.status == 403 && refused.html.contains("read-only"), "\(action): \(refused.status)")
                 }
-                #expect(try await browser.get("/hooks/new").status == 200, "a GET shows the form; its POST is refused")
+                #expect(try await browser.get("/hooks/new").status == 403, "nor the forms it could not save")
+                #expect(try await browser.get("/hooks/\(hook.id)/edit").status == 403)
                 #expect(try await browser.post("/hooks", [("_csrf", csrf), ("url", receiver.url("/x"))]).status == 403)
                 #expect(try await herald.store.hooks(teamID: bde.team.id).count == 1)
                 // Signing out is not a change to the team.
@@ -216,6 +218,10 @@ import Testing
             // A spent link's page shows in the frame too, to say what happened.
             let spent = try await WebClient(baseURL: herald.baseURL).get(try path(minted, herald))
             #expect(spent.status == 410 && spent.header("Content-Security-Policy")?.contains(allowed) == true)
+            // Once the session has ended, its browser's pages are nobody's portal: not framed.
+            let csrf = try #require(try await browser.get("/hooks").csrf)
+            #expect(try await browser.post("/logout", [("_csrf", csrf)]).location == "/portal/ended")
+            #expect(try await browser.get("/login").header("Content-Security-Policy")?.contains("frame-ancestors 'none'") == true)
             // Nobody's own pages may be framed, by those origins or any.
             let person = WebClient(baseURL: herald.baseURL)
             for page in ["/login", "/no-such-page"] {
@@ -241,8 +247,12 @@ import Testing
             )
             let admin = WebClient(baseURL: herald.baseURL)
             #expect(try await admin.signIn(email: "admin@example.org", password: "admin password 1").location == "/admin")
-            let refused = try await admin.submit(from: "/admin/teams/bde", to: "/admin/teams/bde/portal-links", [("expires_minutes", "0"), ("session_hours", "1")])
-            #expect(try await admin.follow(refused).html.contains("A link may wait 1 to 1440 minutes"))
+            for (minutes, hours) in [("0", "1"), ("999999999999999999", "1"), ("10", "nan"), ("10", "1e300"), ("10", "inf")] {
+                let refused = try await admin.submit(
+                    from: "/admin/teams/bde", to: "/admin/teams/bde/portal-links", [("expires_minutes", minutes), ("session_hours", hours)]
+                )
+                #expect(try await admin.follow(refused).html.contains("A link may wait 1 to 1440 minutes"), "\(minutes) \(hours)")
+            }
             let made = try await admin.submit(
                 from: "/admin/teams/bde", to: "/admin/teams/bde/portal-links", [("expires_minutes", "5"), ("session_hours", "0.5"), ("read_only", "on")]
             )
@@ -263,6 +273,11 @@ import Testing
             #expect(try await admin.follow(revoked).html.contains("Portal link \(link.id) revoked"))
             #expect(try await portal.get("/hooks").status == 401)
         }
+    }
+
+    @Test func aLinksTokenIsNeverLogged() {
+        #expect(PortalLink.redacted(path: "/portal/hrpl_secret") == "/portal/hrpl_…")
+        #expect(PortalLink.redacted(path: "/hooks/1") == "/hooks/1")
     }
 
     @Test func frameOriginsAreOriginsOnly() {

@@ -553,9 +553,19 @@ extension WebController {
             // A comment at once: the browser (and a proxy) sees the stream open before any row changes.
             try await writer.write(ByteBuffer(string: ": live\n\n"))
             var shown = onPage
-            let deadline = ContinuousClock.now + .seconds(3600)
+            var deadline = ContinuousClock.now + .seconds(3600)
+            // A portal session's stream ends with the session: at its end, or soon after it is revoked.
+            if signIn.portal != nil {
+                let left = max(0, signIn.session.expiresAt.timeIntervalSinceNow)
+                deadline = min(deadline, ContinuousClock.now + .milliseconds(Int64(left * 1000)))
+            }
+            var checked = ContinuousClock.now
             try await withGracefulShutdownHandler {
                 while !end.hasEnded, ContinuousClock.now < deadline {
+                    if signIn.portal != nil, ContinuousClock.now - checked > .seconds(5) {
+                        checked = ContinuousClock.now
+                        guard try await store.portalSession(sessionHash: signIn.session.tokenHash, now: Date()) != nil else { break }
+                    }
                     let newest = try await store.deliveries(DeliveryQuery(hookID: hook.id, limit: DeliveryListing.pageSize))
                     for delivery in newest.reversed() where shown[delivery.id] != Self.rowState(delivery) {
                         shown[delivery.id] = Self.rowState(delivery)

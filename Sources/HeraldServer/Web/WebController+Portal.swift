@@ -16,6 +16,8 @@ extension WebController {
     /// Opens a link once: its session starts (a cookie) and the team's webhooks show. A link used
     /// before, expired or revoked is a 410 page that says what to do.
     @Sendable func openPortal(_ request: Request, context: HeraldRequestContext) async throws -> Response {
+        // A HEAD (a link checker, a preview) does not spend the link.
+        if request.method == .head { return Response(status: .ok, headers: [.cacheControl: "no-store", Self.portalPage: "1"]) }
         let token = context.parameters.get("token") ?? ""
         let sessionToken = PortalLink.sessionPrefix + Session.randomToken()
         let address = services.clientAddress(request, context)
@@ -25,10 +27,12 @@ extension WebController {
                 now: Date()
             )
         else {
-            throw Problem(
+            var problem = Problem(
                 status: .gone, type: "/problems/portal-link-spent", title: "This link cannot be opened again",
                 detail: "A portal link opens once, and only for a few minutes after it was made: this one was opened already, has expired or was revoked. Go back to the application that sent you here and open it from there again."
             )
+            problem.headers[Self.portalPage] = "1"
+            throw problem
         }
         try await AuditActor.$current.withValue(AuditActor(name: link.actor, address: address)) {
             try await store.audit(
@@ -38,35 +42,48 @@ extension WebController {
         }
         var response = Response.redirect(to: "/hooks", type: .normal)
         response.headers[.cacheControl] = "no-store"
-        let lifetime = Int(link.sessionLifetime)
-        if secureCookies {
-            // Framed by the provider's page on another site, the cookie must be a third party's:
-            // SameSite=None, kept apart per embedding site (Partitioned, CHIPS).
-            let cookie = Cookie(name: WebSessionMiddleware.cookieName, value: sessionToken, maxAge: lifetime, path: "/", secure: true, httpOnly: true, sameSite: .none)
-            response.headers.append(HTTPField(name: HTTPField.Name.setCookie, value: cookie.description + "; Partitioned"))
-        } else {
-            response.setCookie(.herald(WebSessionMiddleware.cookieName, sessionToken, maxAge: lifetime, secure: false))
-        }
+        response.headers[Self.portalPage] = "1"
+        setPortalCookie(&response, sessionToken, maxAge: Int(link.sessionLifetime))
         return response
     }
 
+    /// Sets (or, with an empty value, clears) a portal session's cookie. Framed by the provider's
+    /// page on another site, it must be a third party's: behind HTTPS it is SameSite=None and kept
+    /// apart per embedding site (Partitioned, CHIPS) — and cleared with the same attributes, or the
+    /// browser keeps it.
+    func setPortalCookie(_ response: inout Response, _ value: String, maxAge: Int) {
+        if secureCookies {
+            let cookie = Cookie(name: WebSessionMiddleware.cookieName, value: value, maxAge: maxAge, path: "/", secure: true, httpOnly: true, sameSite: .none)
+            response.headers.append(HTTPField(name: HTTPField.Name.setCookie, value: cookie.description + "; Partitioned"))
+        } else {
+            response.setCookie(.herald(WebSessionMiddleware.cookieName, value, maxAge: maxAge, secure: false))
+        }
+    }
+
     @Sendable func portalEnded(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
-        renderer.render(
+        var page = renderer.render(
             "error",
             [
                 "title": "Session ended", "status": 200,
                 "detail": "You have left Herald's webhook pages. To come back, open them again from the application that sent you here.",
             ]
         )
+        page.headers[Self.portalPage] = "1"
+        return page
     }
+
+    /// Marks a response as a portal's page, which the origins named for it may frame.
+    static var portalPage: HTTPField.Name { PortalFramingMiddleware<HeraldRequestContext>.marker }
 
     @Sendable func mintPortalLink(_ request: Request, context: HeraldRequestContext) async throws -> Response {
         let signIn = try requireAdmin(context)
         let form = try await checkedForm(request, signIn)
         let team = try await namedTeam(context)
         let page = "/admin/teams/\(team.slug)"
-        guard let minutes = Int(form.trimmed("expires_minutes")), (PortalLink.expiryRange).contains(minutes * 60),
-            let hours = Double(form.trimmed("session_hours")), (PortalLink.sessionLifetimeRange).contains(Int(hours * 3600))
+        // Ranges checked before any arithmetic: a huge or non-finite number is refused, never trapped on.
+        guard let minutes = Int(form.trimmed("expires_minutes")), (1...1440).contains(minutes),
+            let hours = Double(form.trimmed("session_hours")), hours.isFinite, (0.1...24).contains(hours),
+            PortalLink.expiryRange.contains(minutes * 60), PortalLink.sessionLifetimeRange.contains(Int(hours * 3600))
         else {
             try await setFlash(["error": "A link may wait 1 to 1440 minutes to be opened, and its session last 0.1 to 24 hours."], signIn, for: page)
             return Response.redirect(to: page)

@@ -195,7 +195,7 @@ struct WebController {
         if signIn.portal != nil {
             try await store.endPortalSession(sessionHash: signIn.session.tokenHash)
             var response = Response.redirect(to: "/portal/ended", type: .normal)
-            response.setCookie(.herald(WebSessionMiddleware.cookieName, "", maxAge: 0, secure: secureCookies))
+            setPortalCookie(&response, "", maxAge: 0)
             return response
         }
         try await store.deleteSession(tokenHash: signIn.session.tokenHash)

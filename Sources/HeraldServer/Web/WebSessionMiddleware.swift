@@ -35,10 +35,27 @@ extension WebSessionMiddleware {
     /// nothing else; a read-only link's session reads them only. Its actions are the link's in the
     /// audit log.
     func portal(_ token: String, _ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let link = try await store.portalSession(sessionHash: PortalLink.sessionHash(of: token), now: Date())
+        // An ended session's browser may still sign in as a person: that page is nobody's portal.
+        if link == nil, request.uri.path == "/login" { return try await next(request, context) }
+        do {
+            var response = try await portalPage(link, token, request, context: context, next: next)
+            response.headers[PortalFramingMiddleware<Context>.marker] = "1"
+            return response
+        } catch var problem as Problem {
+            // Its refusals show in the provider's frame too, to say what happened.
+            problem.headers[PortalFramingMiddleware<Context>.marker] = "1"
+            throw problem
+        }
+    }
+
+    private func portalPage(
+        _ link: PortalLink?, _ token: String, _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         let path = request.uri.path
-        guard let link = try await store.portalSession(sessionHash: PortalLink.sessionHash(of: token), now: Date()) else {
+        guard let link else {
             // An ended session is not a person's: there is no sign-in page to send it to.
-            if path == "/login" || path.hasPrefix("/portal/") { return try await next(request, context) }
+            if path.hasPrefix("/portal/") { return try await next(request, context) }
             throw Problem(
                 status: .unauthorized, type: "/problems/portal-session-ended", title: "This session has ended",
                 detail: "Portal sessions last a limited time, and end when you leave them. Open a new link from the application that sent you here."
@@ -47,9 +64,10 @@ extension WebSessionMiddleware {
         guard PortalLink.allows(path: path) else {
             throw Problem.forbidden("This session shows the team's webhook pages only.")
         }
-        if link.readOnly, request.method != .get, request.method != .head, path != "/logout" {
-            throw Problem.forbidden("This link is read-only: it shows the team's webhooks and deliveries, but changes nothing.")
-        }
+        let readOnlyRefusal = "This link is read-only: it shows the team's webhooks and deliveries, but changes nothing."
+        if link.readOnly, request.method != .get, request.method != .head, path != "/logout" { throw Problem.forbidden(readOnlyRefusal) }
+        // Nor does it open the forms whose saving it would refuse.
+        if link.readOnly, path == "/hooks/new" || path.hasSuffix("/edit") { throw Problem.forbidden(readOnlyRefusal) }
         let member = link.member(at: Date())
         let session = Session(
             tokenHash: PortalLink.sessionHash(of: token), userID: member.id, csrfToken: link.csrfToken ?? "", expiresAt: link.sessionExpiresAt ?? Date()
