@@ -24,10 +24,10 @@ struct EventsController {
     }
 
     static func summary(_ event: Event) -> JSONValue {
-        .object(
-            [("id", .string(event.id)), ("seq", .int(event.seq)), ("type", .string(event.type))] + versionField(event)
-                + [("timestamp", event.timestamp.json)]
-        )
+        var pairs: [(key: String, value: JSONValue)] = [("id", .string(event.id)), ("seq", .int(event.seq)), ("type", .string(event.type))]
+        if let version = event.version { pairs.append(("version", .int(Int64(version)))) }
+        pairs.append(("timestamp", event.timestamp.json))
+        return .object(pairs)
     }
 
     /// `"version": N` for an event of a type with versions; nothing otherwise.

@@ -97,14 +97,18 @@ extension HeraldServices {
     }
 }
 
+/// Set on a response (or a problem) that belongs to a portal; never sent.
+enum PortalPage {
+    static let marker = HTTPField.Name("X-Herald-Portal-Page")!
+}
+
 /// Lets the origins an operator names (``HeraldConfiguration/portalFrameAncestors``) frame the
 /// pages a portal link opens — the link itself and a live portal session's pages, error pages
 /// included, each marked so by the handler that served it (``marker``, removed here). Every other
 /// page keeps `frame-ancestors 'none'`.
 struct PortalFramingMiddleware<Context: RequestContext>: RouterMiddleware {
     let ancestors: [String]
-    /// Set on a response (or a problem) that belongs to a portal; never sent.
-    static var marker: HTTPField.Name { HTTPField.Name("X-Herald-Portal-Page")! }
+    static var marker: HTTPField.Name { PortalPage.marker }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
