@@ -25,7 +25,7 @@ import Testing
         try await TestReceiver.run { receiver in
             // Hold every lead for a long time so they are all in flight when the process dies.
             receiver.respond { _, request in
-                request.header("X-Herald-Event") == "lead.created" ? .init(delay: .seconds(6)) : .init()
+                request.header("X-Herald-Event") == "lead.created" ? .init(delay: .seconds(20)) : .init()
             }
             let first = try serve(binary, dataDirectory)
             defer { first.stop() }
@@ -38,7 +38,7 @@ import Testing
                 #expect(response.status == 202)
                 if let id = response.json["id"]?.stringValue { eventIDs.insert(id) }
             }
-            try await eventually("every lead is in flight at the receiver") {
+            try await eventually("every lead is in flight at the receiver", timeout: .seconds(60)) {
                 receiver.received.filter { $0.header("X-Herald-Event") == "lead.created" }.count == leadCount
             }
             first.kill()
