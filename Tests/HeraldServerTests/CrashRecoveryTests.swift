@@ -30,7 +30,7 @@ import Testing
             let first = try serve(binary, dataDirectory)
             defer { first.stop() }
             let api = HeraldHarnessClient(baseURL: "http://127.0.0.1:\(try await first.waitForPort())")
-            let hook = try await api.call(.POST, "/api/hooks", token: teamToken, body: #"{"url":"\#(receiver.url())","events":["lead.created"]}"#)
+            let hook = try await api.call(.POST, "/api/hooks", token: teamToken, body: #"{"url":"\#(receiver.url())","events":["lead.created"],"timeout_seconds":60}"#)
             #expect(hook.status == 201, "\(hook.text)")
             var eventIDs: Set<String> = []
             for index in 0..<leadCount {
