@@ -8,34 +8,16 @@ import sys
 import time
 import urllib.request
 
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
+import chromium
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 base, receiver, admin_email, admin_password, provider_token, screenshot = sys.argv[1:7]
 PASSWORD = "correct horse battery"
 
-options = Options()
-options.binary_location = "/usr/bin/chromium"
-for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
-    options.add_argument(flag)
-driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-driver.implicitly_wait(2)
-
-
-def step(message):
-    print("·", message, flush=True)
-
-
-def until(what, condition, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out: {what}\n{driver.page_source[:3000]}")
+driver = chromium.start("1280,900")
+until = chromium.waiter(driver)
+step = chromium.step
 
 
 def fill(field_id, value):

@@ -10,32 +10,14 @@ import sys
 import time
 import urllib.request
 
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
+import chromium
 from selenium.webdriver.common.by import By
 
 base, allowed, other, provider_token, receiver = sys.argv[1:6]
 
-options = Options()
-options.binary_location = "/usr/bin/chromium"
-for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
-    options.add_argument(flag)
-driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-driver.implicitly_wait(2)
-
-
-def step(message):
-    print("·", message, flush=True)
-
-
-def until(what, condition, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out: {what}\n{driver.page_source[:3000]}")
+driver = chromium.start("1280,1000")
+until = chromium.waiter(driver)
+step = chromium.step
 
 
 def api(path, payload=None, method="POST"):
