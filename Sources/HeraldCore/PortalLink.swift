@@ -57,6 +57,10 @@ public struct PortalLink: Sendable, Hashable {
     /// session's one-time messages find their row.
     public static func sessionHash(of token: String) -> String { sessionPrefix + APIToken.hash(token) }
 
+    /// Whether a session's stored hash is a portal session's (kept on its link's row) rather than
+    /// a person's: where every store looks for its one-time messages.
+    public static func isPortalSession(hash: String) -> Bool { hash.hasPrefix(sessionPrefix) }
+
     /// A new link token.
     public static func generateToken() -> String { tokenPrefix + Session.randomToken() }
 

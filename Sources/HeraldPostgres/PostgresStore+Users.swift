@@ -103,7 +103,7 @@ extension PostgresStore: SessionStore {
 
     public func setFlash(_ flash: Data, tokenHash: String) async throws {
         try await write { db in
-            if tokenHash.hasPrefix(PortalLink.sessionPrefix) {
+            if PortalLink.isPortalSession(hash: tokenHash) {
                 try await db.run("UPDATE portal_links SET flash = \(flash) WHERE session_hash = \(tokenHash)")
             } else {
                 try await db.run("UPDATE sessions SET flash = \(flash) WHERE token_hash = \(tokenHash)")
@@ -114,7 +114,7 @@ extension PostgresStore: SessionStore {
     public func takeFlash(tokenHash: String) async throws -> Data? {
         try await write { db in
             // The value before this statement's update: taken once, whichever node asks.
-            if tokenHash.hasPrefix(PortalLink.sessionPrefix) {
+            if PortalLink.isPortalSession(hash: tokenHash) {
                 return try await db.value(
                     """
                     UPDATE portal_links p SET flash = NULL FROM (SELECT id, flash FROM portal_links WHERE session_hash = \(tokenHash) FOR UPDATE) old

@@ -118,7 +118,7 @@ extension SQLiteStore: SessionStore {
 
     /// Where a session's one-time message lives: a person's session row, or a portal link's.
     static func flashHolder(_ tokenHash: String) -> (table: String, column: String) {
-        tokenHash.hasPrefix(PortalLink.sessionPrefix) ? ("portal_links", "session_hash") : ("sessions", "token_hash")
+        PortalLink.isPortalSession(hash: tokenHash) ? ("portal_links", "session_hash") : ("sessions", "token_hash")
     }
 }
 
