@@ -8,8 +8,8 @@ import Synchronization
 /// batch of attempts does to its hook (``HookHealth``), and what to do when a row is refused — is
 /// made here, the same for SQLite, PostgreSQL and any backend to come. A store's verbs
 /// (``DeliveryStore/claim(_:)`` and ``DeliveryStore/record(_:attempts:thenClaim:)``) take a
-/// ``ClaimTurn`` or a ``RecordTurn`` and ask it, as `DocumentStore.writeDocument(_:)` asks its
-/// closure for the next revision inside the store's transaction.
+/// ``ClaimTurn`` or a ``RecordTurn`` and ask it, as `DocumentStore.writeDocuments(_:)` asks its
+/// writes for their next revisions inside the store's transaction.
 public struct DeliveryQueue: Sendable {
     public let store: any DeliveryStore
     public let health: HookHealth

@@ -232,12 +232,13 @@ public protocol DocumentStore: Sendable {
     /// Deletes the database and its documents (their events stay in the log).
     func deleteDatabase(_ name: String) async throws -> Bool
     func document(database: String, id: String) async throws -> Document?
-    /// In one transaction: reads the document's current revision, asks `write` for the next one and
-    /// its event, appends the event and stores the document at the event's `seq`. Whatever `write`
-    /// throws is rethrown and nothing is written. Throws ``StoreError/notFound(_:)`` without the database.
-    func writeDocument(database: String, id: String, _ write: @Sendable (Document?, DatabaseInfo.Options) throws -> DocumentWrite) async throws -> Document
-    /// Many writes in one transaction (group commit), in order, each as ``writeDocument(database:id:_:)``
-    /// and each on its own: one refused write neither stops nor undoes the others.
+    /// Many writes in one transaction (group commit), in order, each on its own: one refused write
+    /// neither stops nor undoes the others. Each reads its document's current revision (as the
+    /// batch's earlier writes left it), asks its `write` for the next one and its event, appends the
+    /// event and stores the document at the event's `seq`; a ``DocumentWriteError`` or
+    /// ``StoreError`` its `write` throws is its result and nothing of it is written, and a write to
+    /// a database that does not exist is refused with ``StoreError/notFound(_:)``. The rule is
+    /// ``DocumentBatch``'s; a store reads and writes the rows.
     func writeDocuments(_ writes: [PendingDocumentWrite]) async throws -> [Result<Document, any Error>]
     /// Documents changed after `since`, each once at its latest revision, in `seq` order (newest
     /// first when `descending`), at most `limit`. Without `bodies`, each document's body is read as
@@ -301,6 +302,14 @@ public struct DocumentRange: Sendable, Hashable {
 }
 
 extension DocumentStore {
+    /// One write, in a transaction of its own (``writeDocuments(_:)``): whatever `write` throws is
+    /// rethrown and nothing is written.
+    public func writeDocument(
+        database: String, id: String, _ write: @escaping @Sendable (Document?, DatabaseInfo.Options) throws -> DocumentWrite
+    ) async throws -> Document {
+        try await writeDocuments([PendingDocumentWrite(database: database, id: id, write: write)])[0].get()
+    }
+
     /// Live documents by id: those in `keys` (in that order), or those from `startKey` to `endKey`
     /// (inclusive), at most `limit`.
     public func documents(database: String, keys: [String]?, startKey: String?, endKey: String?, limit: Int) async throws -> [Document] {

@@ -41,36 +41,62 @@ extension PostgresStore: DocumentStore {
         try await read { db in try await Self.document(database: database, id: id, in: db) }
     }
 
-    public func writeDocument(database: String, id: String, _ write: @Sendable (Document?, DatabaseInfo.Options) throws -> DocumentWrite) async throws -> Document {
-        try await self.write { db in try await Self.writeDocument(database: database, id: id, write, in: db) }
-    }
-
+    /// A batch in a few statements, whatever its size: the databases, the counter, the documents
+    /// (locked, in key order) and the events are each read or written once.
     public func writeDocuments(_ writes: [PendingDocumentWrite]) async throws -> [Result<Document, any Error>] {
         guard !writes.isEmpty else { return [] }
         let outcomes: [Outcome] = try await write { db in
-            var results: [Outcome] = []
-            results.reserveCapacity(writes.count)
-            for pending in writes {
-                // Each write in its own savepoint: a refused one leaves nothing behind.
-                var outcome = Outcome.failure(StoreError.notFound("document"))
-                do {
-                    try await db.savepoint {
-                        do {
-                            outcome = .success(try await Self.writeDocument(database: pending.database, id: pending.id, pending.write, in: db))
-                        } catch let error as DocumentWriteError {
-                            outcome = .failure(error)
-                            throw error
-                        } catch let error as StoreError {
-                            outcome = .failure(error)
-                            throw error
-                        }
-                    }
-                } catch is DocumentWriteError {
-                } catch is StoreError {
-                }
-                results.append(outcome)
+            var options: [String: DatabaseInfo.Options] = [:]
+            let names = Array(Set(writes.map(\.database))).sorted()
+            for row in try await db.all("SELECT name, version_field FROM databases WHERE name = ANY(\(names)::text[]) ORDER BY name FOR SHARE") {
+                options[try row("name")] = DatabaseInfo.Options(versionField: try row("version_field", as: String?.self))
             }
-            return results
+            // The counter first (it orders every writer), then the documents' rows, locked: two nodes
+            // writing one document take turns and the second sees the first's revision.
+            _ = try await db.value("SELECT value FROM meta WHERE key = 'event_seq' FOR UPDATE", as: Int64.self)
+            let keys = DocumentBatch.keys(of: writes).filter { options[$0.database] != nil }
+            var current: [DocumentBatch.Key: Document] = [:]
+            if !keys.isEmpty {
+                let rows = try await db.all(
+                    """
+                    SELECT d.* FROM documents d JOIN unnest(\(keys.map(\.database))::text[], \(keys.map(\.id))::text[]) AS k(database, id)
+                        ON d.database = k.database AND d.id = k.id ORDER BY d.database, d.id FOR UPDATE OF d
+                    """
+                )
+                for row in rows {
+                    let document = try Self.document(row)
+                    current[DocumentBatch.Key(database: document.database, id: document.id)] = document
+                }
+            }
+            let batch = try DocumentBatch(writes, options: options, current: current)
+            let results = try batch.results(seqs: try await Self.append(batch.events, targetHookID: nil, in: db).map(\.event.seq))
+            let written = DocumentBatch.rows(results).map { document in
+                JSONValue.object([
+                    ("database", .string(document.database)), ("id", .string(document.id)), ("rev", .string(document.revision.description)),
+                    ("body", .string(document.body)), ("deleted", .bool(document.deleted)), ("seq", .int(document.seq)),
+                    ("channels", .string(encodeStringArray(document.channels))),
+                    ("history", .string(encodeStringArray(document.history.map(\.description)))),
+                ])
+            }
+            for start in stride(from: 0, to: written.count, by: 1000) {
+                let chunk = JSONValue.array(Array(written[start..<min(written.count, start + 1000)])).jsonString
+                try await db.run(
+                    """
+                    INSERT INTO documents (database, id, rev, body, deleted, seq, channels, history)
+                    SELECT database, id, rev, body, deleted, seq, channels, history
+                    FROM jsonb_to_recordset(\(chunk)::jsonb) AS t(database text, id text, rev text, body text, deleted boolean, seq bigint,
+                        channels text, history text)
+                    ON CONFLICT (database, id) DO UPDATE SET rev = excluded.rev, body = excluded.body, deleted = excluded.deleted,
+                        seq = excluded.seq, channels = excluded.channels, history = excluded.history
+                    """
+                )
+            }
+            return results.map { result in
+                switch result {
+                case .success(let document): .success(document)
+                case .failure(let error): .failure(error as? any Error & Sendable ?? StoreError.invalid("\(error)"))
+                }
+            }
         }
         return outcomes.map { outcome in
             switch outcome {
@@ -84,30 +110,6 @@ extension PostgresStore: DocumentStore {
     enum Outcome: Sendable {
         case success(Document)
         case failure(any Error & Sendable)
-    }
-
-    static func writeDocument(database: String, id: String, _ write: (Document?, DatabaseInfo.Options) throws -> DocumentWrite, in db: SQL) async throws -> Document {
-        guard let options = try await db.one("SELECT version_field FROM databases WHERE name = \(database) FOR SHARE") else {
-            throw StoreError.notFound("database \(database)")
-        }
-        // The counter first (it orders every writer), then the document's row, locked: two nodes
-        // writing one document take turns and the second sees the first's revision.
-        _ = try await db.value("SELECT value FROM meta WHERE key = 'event_seq' FOR UPDATE", as: Int64.self)
-        let current = try await db.one("SELECT * FROM documents WHERE database = \(database) AND id = \(id) FOR UPDATE").map(document)
-        let next = try write(current, DatabaseInfo.Options(versionField: try options("version_field", as: String?.self)))
-        let appended = try await Self.append([next.event], targetHookID: nil, in: db)
-        var document = next.document
-        document.seq = appended[0].event.seq
-        try await db.run(
-            """
-            INSERT INTO documents (database, id, rev, body, deleted, seq, channels, history)
-            VALUES (\(database), \(id), \(document.revision.description), \(document.body), \(document.deleted), \(document.seq),
-                \(encodeStringArray(document.channels)), \(encodeStringArray(document.history.map(\.description))))
-            ON CONFLICT (database, id) DO UPDATE SET rev = excluded.rev, body = excluded.body, deleted = excluded.deleted,
-                seq = excluded.seq, channels = excluded.channels, history = excluded.history
-            """
-        )
-        return document
     }
 
     public func changes(database: String, since: Int64, limit: Int, descending: Bool, bodies: Bool) async throws -> [Document] {

@@ -48,61 +48,39 @@ extension SQLiteStore: DocumentStore {
         try await pool.read { db in try Self.document(database: database, id: id, in: db) }
     }
 
-    public func writeDocument(database: String, id: String, _ write: @Sendable (Document?, DatabaseInfo.Options) throws -> DocumentWrite) async throws -> Document {
-        try await pool.write { db in
-            raise(.events, in: db)
-            return try Self.writeDocument(database: database, id: id, write, in: db)
-        }
-    }
-
     public func writeDocuments(_ writes: [PendingDocumentWrite]) async throws -> [Result<Document, any Error>] {
         guard !writes.isEmpty else { return [] }
         return try await pool.write { db in
             raise(.events, in: db)
-            var results: [Result<Document, any Error>] = []
-            results.reserveCapacity(writes.count)
-            for pending in writes {
-                var outcome: Result<Document, any Error> = .failure(StoreError.notFound("document"))
-                do {
-                    // Each write in its own savepoint: a refused one leaves nothing behind.
-                    try db.inSavepoint {
-                        do {
-                            outcome = .success(try Self.writeDocument(database: pending.database, id: pending.id, pending.write, in: db))
-                            return .commit
-                        } catch let error as DocumentWriteError {
-                            outcome = .failure(error)
-                        } catch let error as StoreError {
-                            outcome = .failure(error)
-                        }
-                        return .rollback
-                    }
+            var options: [String: DatabaseInfo.Options] = [:]
+            for name in Set(writes.map(\.database)) {
+                if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT version_field FROM databases WHERE name = ?"), arguments: [name]) {
+                    options[name] = DatabaseInfo.Options(versionField: row[0])
                 }
-                results.append(outcome)
+            }
+            var current: [DocumentBatch.Key: Document] = [:]
+            for key in DocumentBatch.keys(of: writes) where options[key.database] != nil {
+                current[key] = try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT * FROM documents WHERE database = ? AND id = ?"), arguments: [key.database, key.id]
+                ).map(Self.document)
+            }
+            let batch = try DocumentBatch(writes, options: options, current: current)
+            let results = try batch.results(seqs: try Self.append(batch.events, targetHookID: nil, in: db).map(\.event.seq))
+            let upsert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO documents (database, id, rev, body, deleted, seq, channels, history) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (database, id) DO UPDATE SET rev = excluded.rev, body = excluded.body, deleted = excluded.deleted,
+                        seq = excluded.seq, channels = excluded.channels, history = excluded.history
+                    """
+            )
+            for document in DocumentBatch.rows(results) {
+                try upsert.execute(arguments: [
+                    document.database, document.id, document.revision.description, document.body, document.deleted, document.seq,
+                    encodeStringArray(document.channels), encodeStringArray(document.history.map(\.description)),
+                ])
             }
             return results
         }
-    }
-
-    static func writeDocument(database: String, id: String, _ write: (Document?, DatabaseInfo.Options) throws -> DocumentWrite, in db: Database) throws -> Document {
-        guard let options = try Row.fetchOne(db.cachedStatement(sql: "SELECT version_field FROM databases WHERE name = ?"), arguments: [database]) else {
-            throw StoreError.notFound("database \(database)")
-        }
-        let current = try Self.document(database: database, id: id, in: db)
-        let next = try write(current, DatabaseInfo.Options(versionField: options[0]))
-        let appended = try Self.append([next.event], targetHookID: nil, in: db)
-        var document = next.document
-        document.seq = appended[0].event.seq
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO documents (database, id, rev, body, deleted, seq, channels, history) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (database, id) DO UPDATE SET rev = excluded.rev, body = excluded.body, deleted = excluded.deleted,
-                    seq = excluded.seq, channels = excluded.channels, history = excluded.history
-                """
-        ).execute(arguments: [
-            database, id, document.revision.description, document.body, document.deleted, document.seq, encodeStringArray(document.channels),
-            encodeStringArray(document.history.map(\.description)),
-        ])
-        return document
     }
 
     public func changes(database: String, since: Int64, limit: Int, descending: Bool, bodies: Bool) async throws -> [Document] {

@@ -146,4 +146,39 @@ import Testing
         #expect(try await store.lastSeq() == 3, "the refused writes appended no event")
         #expect(try await store.changes(database: "leads", since: 0, limit: 10, descending: false, bodies: true).map(\.id) == ["taken", "a", "b"])
     }
+    /// A group commit is its writes one after the other: a write sees the batch's earlier writes
+    /// to its document, each appends its own event, and the document is stored once, as the last
+    /// write left it.
+    @Test(arguments: FullBackend.all)
+    func writesToOneDocumentInOneGroupSeeEachOther(_ backend: FullBackend) async throws {
+        let store = try await backend.make()
+        _ = try await store.createDatabase("leads", now: Date())
+        func bump(_ id: String) -> PendingDocumentWrite {
+            PendingDocumentWrite(database: "leads", id: id) { current, _ in
+                let n = current.flatMap { try? JSONValue(parsing: $0.body)["n"]?.intValue } ?? 0
+                var members: [(key: String, value: JSONValue)] = [("n", .int(n + 1))]
+                if let current { members.append(("_rev", .string(current.revision.description))) }
+                let document = try DocumentMVCC.apply(try DocumentInput(.object(members)), to: current, database: "leads", id: id, seq: 0)
+                return DocumentWrite(document: document, event: NewEvent(type: "leads.document_changed", data: #"{"n":\#(n + 1)}"#))
+            }
+        }
+        let results = try await store.writeDocuments([bump("c"), bump("c"), bump("d"), bump("c")])
+        let written = try results.map { try $0.get() }
+        #expect(written.map(\.seq) == [1, 2, 3, 4])
+        #expect(written.map(\.revision.generation) == [1, 2, 1, 3])
+        let stored = try #require(try await store.document(database: "leads", id: "c"))
+        #expect(stored == written[3])
+        #expect(try JSONValue(parsing: stored.body)["n"]?.intValue == 3)
+        #expect(stored.history.count == 3, "each revision of the batch is in the document's history")
+        #expect(try await store.events(since: 0, limit: 10).map(\.data) == [#"{"n":1}"#, #"{"n":2}"#, #"{"n":1}"#, #"{"n":3}"#])
+        #expect(try await store.changes(database: "leads", since: 0, limit: 10, descending: false, bodies: false).map(\.id) == ["d", "c"])
+        // A stale revision in the same batch is refused on its own, after the write it lost to.
+        let stale = PendingDocumentWrite(database: "leads", id: "c") { current, _ in
+            let input = try DocumentInput(.object([("n", .int(0)), ("_rev", .string(written[0].revision.description))]))
+            return DocumentWrite(document: try DocumentMVCC.apply(input, to: current, database: "leads", id: "c", seq: 0), event: NewEvent(type: "leads.document_changed", data: "{}"))
+        }
+        let second = try await store.writeDocuments([bump("c"), stale, bump("d")])
+        #expect(second.map { (try? $0.get())?.seq } == [5, nil, 6])
+        #expect(try await store.document(database: "leads", id: "c")?.revision.generation == 4)
+    }
 }
