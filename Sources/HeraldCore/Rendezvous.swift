@@ -18,7 +18,7 @@ public final class Rendezvous<Value: Sendable>: Sendable {
     public init() {}
 
     /// Wakes the waiter with `value`, or keeps it for the next wait.
-    public func fulfil(_ value: Value) { hand(value, keepingIn: \.value) }
+    public func fulfil(_ value: Value) { hand(value, interrupting: false) }
 
     /// The value kept, or the next one fulfilled.
     public func wait() async -> Value {
@@ -62,16 +62,18 @@ public final class Rendezvous<Value: Sendable>: Sendable {
         return value
     }
 
-    private func interrupt(_ fallback: Value) { hand(fallback, keepingIn: \.interrupted) }
+    private func interrupt(_ fallback: Value) { hand(fallback, interrupting: true) }
 
-    /// Resumes the waiter with `value`, or keeps it in `slot` when nobody waits.
-    private func hand(_ value: Value, keepingIn slot: WritableKeyPath<State, Value?>) {
+    /// Resumes the waiter with `value`, or keeps it (as a value fulfilled, or as an interruption)
+    /// when nobody waits. (Not a key path to the slot: a generic class's key path is made anew at
+    /// each call, and doorbells ring once per attempt.)
+    private func hand(_ value: Value, interrupting: Bool) {
         let waiter = state.withLock { state -> CheckedContinuation<Value, Never>? in
             if let waiter = state.waiter {
                 state.waiter = nil
                 return waiter
             }
-            state[keyPath: slot] = value
+            if interrupting { state.interrupted = value } else { state.value = value }
             return nil
         }
         waiter?.resume(returning: value)

@@ -138,7 +138,7 @@ public final class DeliveryEngine: Service, Sendable {
         )
         let tls = try? settings.credentials.flatMap { try ClientCertificates.configuration($0, verify: !settings.insecureSSL) }
         let request = DeliveryRequest(
-            delivery: delivery, payload: body, secrets: [secret], credentials: settings.credentials, timestamp: Int64(now.timeIntervalSince1970)
+            delivery: delivery, payload: body, secrets: [KeyedSecret(secret)], credentials: settings.credentials, timestamp: Int64(now.timeIntervalSince1970)
         )
         let sent = await sender.send(delivery, request: request, tls: tls ?? nil, startedAt: now)
         switch sent.outcome {
@@ -472,7 +472,16 @@ public final class DeliveryEngine: Service, Sendable {
                         state.inFlightByTeam[delivery.hook.teamID, default: 0] += 1
                     }
                 }
-                for delivery in batch.claimed { group.addTask { await self.attempt(delivery) } }
+                // Each event's body is made once for all its deliveries in the batch (per payload
+                // format); an HTTP Sync page is a body of its own.
+                var bodies: [BodyKey: String] = [:]
+                for delivery in batch.claimed {
+                    let key = BodyKey(seq: delivery.event.seq, format: delivery.hook.payloadFormat)
+                    let body = delivery.syncThrough == nil ? bodies[key] : nil
+                    let made = body ?? HookScripts.body(for: delivery.event, format: delivery.hook.payloadFormat)
+                    if delivery.syncThrough == nil { bodies[key] = made }
+                    group.addTask { await self.attempt(delivery, body: made) }
+                }
                 if let graceLeft, graceLeft <= .zero {
                     // The stop's grace is over: what is still in flight is cut, not recorded, and sent
                     // again at the next start; a receiver that never answers does not hold the stop.
@@ -533,7 +542,13 @@ public final class DeliveryEngine: Service, Sendable {
         return min(configuration.idleInterval, .milliseconds(Int64(seconds * 1000) + 1))
     }
 
-    private func attempt(_ delivery: ClaimedDelivery) async {
+    private struct BodyKey: Hashable {
+        var seq: Int64
+        var format: PayloadFormat
+    }
+
+    /// - Parameter body: the delivery's body as the hook's payload format makes it, before any transform.
+    private func attempt(_ delivery: ClaimedDelivery, body: String) async {
         // A rate-limited hook's attempt starts at its slot (at most ``RateSlots/lookahead`` away),
         // never before it.
         if let notBefore = delivery.notBefore, notBefore.timeIntervalSinceNow > 0 {
@@ -547,7 +562,7 @@ public final class DeliveryEngine: Service, Sendable {
         let trace = EventTracing.startAttempt(delivery)
         do {
             let keys = try signingMaterial.material(for: delivery.hook, now: now)
-            let payload = try await transformedPayload(delivery)
+            let payload = try await transformedPayload(delivery, body: body) ?? body
             func request(bearerToken: String?) -> DeliveryRequest {
                 var request = DeliveryRequest(
                     delivery: delivery, payload: payload, secrets: keys.secrets, signingKey: keys.signingKey, credentials: keys.credentials,
@@ -592,9 +607,8 @@ public final class DeliveryEngine: Service, Sendable {
 
     /// The hook's transform applied to the delivery's body, or nil for hooks without one. A ping is
     /// Herald's own message about the hook, sent as it is: a transform is written for the hook's events.
-    private func transformedPayload(_ delivery: ClaimedDelivery) async throws(TransformError) -> String? {
+    private func transformedPayload(_ delivery: ClaimedDelivery, body: String) async throws(TransformError) -> String? {
         guard let transform = delivery.hook.transform, delivery.event.type != PingPayload.eventType else { return nil }
-        let body = HookScripts.body(for: delivery.event, format: delivery.hook.payloadFormat)
         return try await scripts.transform(
             key: Hook.scriptKey(hookID: delivery.hook.id, kind: "transform", source: transform), source: transform, body: body, team: delivery.hook.teamID
         )

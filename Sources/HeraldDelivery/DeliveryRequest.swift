@@ -19,9 +19,10 @@ public struct DeliveryRequest: Sendable, Hashable {
     /// - Parameter secrets: the current secret first, then any still-valid previous one (which then
     ///   signs GitHub's `X-Hub-Signature-256` and `X-Hub-Signature`).
     /// - Parameter signingKey: the hook's Ed25519 key, which adds a `v1a` signature.
-    /// - Parameter payload: the JSON sent, when not the hook's usual body (a transform's output).
+    /// - Parameter payload: the JSON sent (a transform's output, or the event's body made once for
+    ///   all its deliveries); the hook's usual body when nil.
     public init(
-        delivery: ClaimedDelivery, payload: String? = nil, secrets: [WebhookSecret], signingKey: WebhookSigningKey? = nil,
+        delivery: ClaimedDelivery, payload: String? = nil, secrets: [KeyedSecret], signingKey: WebhookSigningKey? = nil,
         credentials: HookCredentials? = nil, bearerToken: String? = nil, timestamp: Int64
     ) {
         let payload = payload ?? HookScripts.body(for: delivery.event, format: delivery.hook.payloadFormat)
@@ -49,24 +50,28 @@ public struct DeliveryRequest: Sendable, Hashable {
                 HTTPHeaderField("X-GitHub-Hook-Installation-Target-ID", String(delivery.hook.teamID)),
             ]
         }
-        let bytes = Array(body.utf8)
-        // GitHub's recipe holds one secret: while a rotation's grace lasts it is the previous one,
-        // which such a receiver still has (`webhook-signature` carries both).
-        if let hubSecret = secrets.count > 1 ? secrets[1] : secrets.first {
-            headers.append(HTTPHeaderField(HubSignature.headerName, HubSignature.sign(body: bytes, secret: hubSecret.string)))
-            if delivery.hook.githubHeaders {
-                headers.append(HTTPHeaderField(HubSignature.Legacy.headerName, HubSignature.Legacy.sign(body: bytes, secret: hubSecret.string)))
+        // The signatures read the body's own bytes (a native string's are contiguous), not a copy.
+        var text = body
+        text.withUTF8 { utf8 in
+            let bytes = UnsafeRawBufferPointer(utf8)
+            // GitHub's recipe holds one secret: while a rotation's grace lasts it is the previous one,
+            // which such a receiver still has (`webhook-signature` carries both).
+            if let hubSecret = secrets.count > 1 ? secrets[1] : secrets.first {
+                headers.append(HTTPHeaderField(HubSignature.headerName, hubSecret.hubSignature(body: bytes)))
+                if delivery.hook.githubHeaders {
+                    headers.append(HTTPHeaderField(HubSignature.Legacy.headerName, hubSecret.legacyHubSignature(body: bytes)))
+                }
             }
-        }
-        headers.append(HTTPHeaderField(StandardWebhooks.idHeader, delivery.deliveryID))
-        headers.append(HTTPHeaderField(StandardWebhooks.timestampHeader, String(timestamp)))
-        if !secrets.isEmpty || signingKey != nil {
-            headers.append(
-                HTTPHeaderField(
-                    StandardWebhooks.signatureHeader,
-                    StandardWebhooks.signatureHeaderValue(id: delivery.deliveryID, timestamp: timestamp, body: bytes, secrets: secrets, signingKey: signingKey)
+            headers.append(HTTPHeaderField(StandardWebhooks.idHeader, delivery.deliveryID))
+            headers.append(HTTPHeaderField(StandardWebhooks.timestampHeader, String(timestamp)))
+            if !secrets.isEmpty || signingKey != nil {
+                headers.append(
+                    HTTPHeaderField(
+                        StandardWebhooks.signatureHeader,
+                        StandardWebhooks.signatureHeaderValue(id: delivery.deliveryID, timestamp: timestamp, body: bytes, secrets: secrets, signingKey: signingKey)
+                    )
                 )
-            )
+            }
         }
         self.url = delivery.hook.url
         self.headers = headers + (credentials?.requestHeaders(bearerToken: bearerToken) ?? [])
@@ -101,7 +106,7 @@ public enum FormEncoding {
 /// A hook's keys, opened for signing one delivery: the current secret, the previous one while its
 /// rotation grace period lasts, and the Ed25519 key of `ed25519` hooks.
 struct SigningMaterial {
-    var secrets: [WebhookSecret]
+    var secrets: [KeyedSecret]
     var signingKey: WebhookSigningKey?
 
     var credentials: HookCredentials?
@@ -117,8 +122,8 @@ struct SigningMaterial {
 
     /// A hook's keys, decrypted.
     struct Opened: Sendable {
-        var secret: WebhookSecret
-        var previousSecret: WebhookSecret?
+        var secret: KeyedSecret
+        var previousSecret: KeyedSecret?
         var signingKey: WebhookSigningKey?
         var credentials: HookCredentials?
         /// Built once per hook version: a TLS context is costly to make.
@@ -134,8 +139,8 @@ struct SigningMaterial {
             } catch {
                 throw ClientCertificateError(message: "\(error)")
             }
-            secret = try open("secret") { WebhookSecret(try secretBox.open(hook.encryptedSecret)) }
-            previousSecret = try open("previous secret") { try hook.encryptedPreviousSecret.map { WebhookSecret(try secretBox.open($0)) } }
+            secret = try open("secret") { KeyedSecret(WebhookSecret(try secretBox.open(hook.encryptedSecret))) }
+            previousSecret = try open("previous secret") { try hook.encryptedPreviousSecret.map { KeyedSecret(WebhookSecret(try secretBox.open($0))) } }
             signingKey = try open("signing key") { try hook.encryptedSigningKey.flatMap { WebhookSigningKey(try secretBox.open($0)) } }
         }
     }

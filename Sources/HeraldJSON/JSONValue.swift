@@ -199,8 +199,10 @@ extension JSONValue {
     /// Appends `s` as a JSON string literal.
     public static func writeString(_ s: String, to out: inout String) {
         out += "\""
-        // Most strings need no escaping: append them whole.
-        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+        // Most strings need no escaping: append them whole (scanned as one buffer where the string
+        // has one, as native strings do, rather than through the view's indices).
+        let needsEscaping = { (byte: UInt8) in byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") }
+        if !(s.utf8.withContiguousStorageIfAvailable { $0.contains(where: needsEscaping) } ?? s.utf8.contains(where: needsEscaping)) {
             out += s
             out += "\""
             return

@@ -8,8 +8,14 @@ public enum HubSignature {
 
     /// The header value for `body` under `secret`.
     public static func sign<Body: DataProtocol>(body: Body, secret: String) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Array(secret.utf8)))
-        return "sha256=" + mac.hexString
+        sign(body: body, keyed: HMAC(key: SymmetricKey(data: Array(secret.utf8))))
+    }
+
+    /// The header value for `body` with an HMAC already keyed with the secret (``KeyedSecret``).
+    static func sign<Body: DataProtocol>(body: Body, keyed: HMAC<SHA256>) -> String {
+        var mac = keyed
+        mac.update(data: body)
+        return "sha256=" + mac.finalize().hexString
     }
 
     /// Checks a header value against `body` in constant time.
@@ -29,7 +35,13 @@ public enum HubSignature {
 
         /// The header value for `body` under `secret`: `sha1=` + hex HMAC-SHA1.
         public static func sign<Body: DataProtocol>(body: Body, secret: String) -> String {
-            "sha1=" + HMAC<Insecure.SHA1>.authenticationCode(for: body, using: SymmetricKey(data: Array(secret.utf8))).hexString
+            sign(body: body, keyed: HMAC(key: SymmetricKey(data: Array(secret.utf8))))
+        }
+
+        static func sign<Body: DataProtocol>(body: Body, keyed: HMAC<Insecure.SHA1>) -> String {
+            var mac = keyed
+            mac.update(data: body)
+            return "sha1=" + mac.finalize().hexString
         }
 
         /// Checks a header value against `body` in constant time.

@@ -14,7 +14,12 @@ public enum StandardWebhooks {
 
     /// One `v1,<base64>` signature.
     public static func sign<Body: DataProtocol>(id: String, timestamp: Int64, body: Body, secret: WebhookSecret) -> String {
-        var hmac = HMAC<SHA256>(key: SymmetricKey(data: secret.key))
+        sign(id: id, timestamp: timestamp, body: body, keyed: HMAC(key: SymmetricKey(data: secret.key)))
+    }
+
+    /// One `v1,<base64>` signature with an HMAC already keyed with the secret (``KeyedSecret``).
+    static func sign<Body: DataProtocol>(id: String, timestamp: Int64, body: Body, keyed: HMAC<SHA256>) -> String {
+        var hmac = keyed
         hmac.update(data: Array("\(id).\(timestamp).".utf8))
         hmac.update(data: body)
         return "v1," + Data(hmac.finalize()).base64EncodedString()
@@ -34,7 +39,14 @@ public enum StandardWebhooks {
     public static func signatureHeaderValue<Body: DataProtocol>(
         id: String, timestamp: Int64, body: Body, secrets: [WebhookSecret], signingKey: WebhookSigningKey? = nil
     ) -> String {
-        var signatures = secrets.map { sign(id: id, timestamp: timestamp, body: body, secret: $0) }
+        signatureHeaderValue(id: id, timestamp: timestamp, body: body, secrets: secrets.map(KeyedSecret.init), signingKey: signingKey)
+    }
+
+    /// The same with secrets keyed once (a sender's, signing many bodies with each).
+    public static func signatureHeaderValue<Body: DataProtocol>(
+        id: String, timestamp: Int64, body: Body, secrets: [KeyedSecret], signingKey: WebhookSigningKey? = nil
+    ) -> String {
+        var signatures = secrets.map { $0.standardSignature(id: id, timestamp: timestamp, body: body) }
         if let signingKey { signatures.append(sign(id: id, timestamp: timestamp, body: body, signingKey: signingKey)) }
         return signatures.joined(separator: " ")
     }
