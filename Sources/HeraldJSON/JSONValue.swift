@@ -198,29 +198,45 @@ extension JSONValue {
 
     /// Appends `s` as a JSON string literal.
     public static func writeString(_ s: String, to out: inout String) {
-        out += "\""
-        // Most strings need no escaping: append them whole (scanned as one buffer where the string
-        // has one, as native strings do, rather than through the view's indices).
-        let needsEscaping = { (byte: UInt8) in byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") }
-        if !(s.utf8.withContiguousStorageIfAvailable { $0.contains(where: needsEscaping) } ?? s.utf8.contains(where: needsEscaping)) {
+        var text = s
+        // Most strings need no escaping: appended whole. The others (a JSON document kept as a
+        // string: a delivery's body, an event's data) are escaped byte by byte into one buffer —
+        // only ASCII is ever escaped, so the bytes between stay valid UTF-8 — and appended once.
+        let escaped = text.withUTF8 { bytes -> [UInt8]? in
+            guard let first = bytes.firstIndex(where: needsEscaping) else { return nil }
+            var escaped: [UInt8] = []
+            escaped.reserveCapacity(bytes.count + bytes.count / 8 + 8)
+            escaped.append(UInt8(ascii: "\""))
+            escaped.append(contentsOf: bytes[..<first])
+            for byte in bytes[first...] {
+                guard needsEscaping(byte) else {
+                    escaped.append(byte)
+                    continue
+                }
+                escaped.append(UInt8(ascii: "\\"))
+                switch byte {
+                case UInt8(ascii: "\""): escaped.append(UInt8(ascii: "\""))
+                case UInt8(ascii: "\\"): escaped.append(UInt8(ascii: "\\"))
+                case UInt8(ascii: "\n"): escaped.append(UInt8(ascii: "n"))
+                case UInt8(ascii: "\r"): escaped.append(UInt8(ascii: "r"))
+                case UInt8(ascii: "\t"): escaped.append(UInt8(ascii: "t"))
+                default: escaped.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xf)]])
+                }
+            }
+            escaped.append(UInt8(ascii: "\""))
+            return escaped
+        }
+        if let escaped {
+            out += String(decoding: escaped, as: UTF8.self)
+        } else {
+            out += "\""
             out += s
             out += "\""
-            return
         }
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
     }
+
+    private static func needsEscaping(_ byte: UInt8) -> Bool { byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") }
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 }
 
 extension JSONValue: Codable {

@@ -63,6 +63,21 @@ import Testing
         #expect(Array(value.jsonString.utf8) == Array(text.utf8))
     }
 
+    @Test func stringsAreWrittenWithTheFewestEscapesAndReadBackAsTheyWere() throws {
+        #expect(JSONValue.string("plain café 😀").jsonString == "\"plain café 😀\"")
+        #expect(JSONValue.string(#"{"a":"b\c"}"#).jsonString == #""{\"a\":\"b\\c\"}""#)
+        #expect(JSONValue.string("tab\tline\nreturn\r bell\u{07} nul\u{00} us\u{1F} del\u{7F}").jsonString
+            == #""tab\tline\nreturn\r bell\u0007 nul\u0000 us\u001f del\#u{7F}""#)
+        // Every byte below 0x80 and some beyond, escaped or not, in every position: read back the same.
+        var text = String((0..<128).map { Character(Unicode.Scalar(UInt8($0))) })
+        text += "é😀\"" + text + "\u{2028}"
+        for sample in [text, String(text.dropFirst(34)), String(text.dropLast(3)), "\"", "\\\\", ""] {
+            let written = JSONValue.string(sample).jsonString
+            #expect(try JSONValue(parsing: written) == .string(sample))
+            #expect(!written.unicodeScalars.dropFirst().dropLast().contains { $0.value < 0x20 }, "no raw control character is written")
+        }
+    }
+
     @Test func decodesEscapesAndSurrogatePairs() throws {
         #expect(try JSONValue(parsing: #""caf\u00e9 \ud83d\ude00 \/""#) == .string("café 😀 /"))
     }
