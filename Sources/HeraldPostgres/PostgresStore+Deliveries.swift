@@ -286,38 +286,31 @@ extension PostgresStore: DeliveryStore {
                 """
             ).map { try $0("id", as: String.self) }
         )
-        var rows: [JSONValue] = []
+        var rows = AttemptColumns()
         for result in turn.results where recorded.contains(result.attempt.deliveryID) {
             if let move = turn.syncCursorMove(for: result) {
                 try await db.run(
                     "UPDATE hooks SET sync_cursor = GREATEST(sync_cursor, \(move.through)), last_synced_at = \(move.at.unixSeconds) WHERE id = \(result.hookID)"
                 )
             }
-            guard attempts else { continue }
-            let attempt = result.attempt
-            rows.append(
-                .object([
-                    ("delivery_id", .string(attempt.deliveryID)), ("number", .int(Int64(attempt.number))), ("trigger", .string(attempt.trigger.rawValue)),
-                    ("started_at", .double(attempt.startedAt.unixSeconds)), ("duration_ms", .int(Int64(attempt.durationMs))), ("url", .string(attempt.url)),
-                    ("request_headers", .string(encodeHeaders(attempt.requestHeaders))), ("request_body", .string(attempt.requestBody)),
-                    ("response_status", attempt.responseStatus.map { .int(Int64($0)) } ?? .null),
-                    ("response_headers", .string(encodeHeaders(attempt.responseHeaders))),
-                    ("response_body", attempt.responseBody.map(JSONValue.string) ?? .null),
-                    ("error_class", attempt.errorClass.map { .string($0.rawValue) } ?? .null),
-                    ("error_message", attempt.errorMessage.map(JSONValue.string) ?? .null),
-                ])
-            )
+            if attempts { rows.append(result.attempt) }
         }
-        if !rows.isEmpty {
+        if !rows.deliveryID.isEmpty {
+            // One array per column, sent in PostgreSQL's binary form: a body or a header travels as
+            // its own bytes, neither escaped into JSON by this node nor parsed back by the server.
             try await db.run(
                 """
                 INSERT INTO attempts (delivery_id, number, trigger, started_at, duration_ms, url, request_headers, request_body,
                     response_status, response_headers, response_body, error_class, error_message)
                 SELECT delivery_id, number, trigger, started_at, duration_ms, url, request_headers, request_body,
-                    response_status, response_headers, response_body, error_class, error_message
-                FROM jsonb_to_recordset(\(JSONValue.array(rows).jsonString)::jsonb) AS t(delivery_id text, number integer, trigger text,
-                    started_at double precision, duration_ms integer, url text, request_headers text, request_body text, response_status integer,
-                    response_headers text, response_body text, error_class text, error_message text)
+                    NULLIF(response_status, -1), response_headers, CASE WHEN has_response_body THEN response_body END,
+                    NULLIF(error_class, ''), CASE WHEN has_error_message THEN error_message END
+                FROM unnest(\(rows.deliveryID)::text[], \(rows.number)::integer[], \(rows.trigger)::text[], \(rows.startedAt)::double precision[],
+                    \(rows.durationMs)::integer[], \(rows.url)::text[], \(rows.requestHeaders)::text[], \(rows.requestBody)::text[],
+                    \(rows.responseStatus)::integer[], \(rows.responseHeaders)::text[], \(rows.responseBody)::text[], \(rows.hasResponseBody)::boolean[],
+                    \(rows.errorClass)::text[], \(rows.errorMessage)::text[], \(rows.hasErrorMessage)::boolean[])
+                    AS t(delivery_id, number, trigger, started_at, duration_ms, url, request_headers, request_body, response_status,
+                        response_headers, response_body, has_response_body, error_class, error_message, has_error_message)
                 """
             )
         }
@@ -462,5 +455,33 @@ extension Error {
     var isPermanent: Bool {
         guard let state = sqlState else { return false }
         return state.hasPrefix("22") || state.hasPrefix("23")
+    }
+}
+
+/// Attempt rows as one array per column, for an `INSERT … SELECT … FROM unnest(…)`: arrays hold no
+/// NULL here, so an absent value is a marker beside it (-1 for a status, '' for an error class, a
+/// flag for a text).
+struct AttemptColumns {
+    var deliveryID: [String] = [], number: [Int32] = [], trigger: [String] = [], startedAt: [Double] = [], durationMs: [Int32] = []
+    var url: [String] = [], requestHeaders: [String] = [], requestBody: [String] = [], responseStatus: [Int32] = []
+    var responseHeaders: [String] = [], responseBody: [String] = [], hasResponseBody: [Bool] = []
+    var errorClass: [String] = [], errorMessage: [String] = [], hasErrorMessage: [Bool] = []
+
+    mutating func append(_ attempt: Attempt) {
+        deliveryID.append(attempt.deliveryID)
+        number.append(Int32(clamping: attempt.number))
+        trigger.append(attempt.trigger.rawValue)
+        startedAt.append(attempt.startedAt.unixSeconds)
+        durationMs.append(Int32(clamping: attempt.durationMs))
+        url.append(attempt.url)
+        requestHeaders.append(encodeHeaders(attempt.requestHeaders))
+        requestBody.append(attempt.requestBody)
+        responseStatus.append(attempt.responseStatus.map { Int32(clamping: $0) } ?? -1)
+        responseHeaders.append(encodeHeaders(attempt.responseHeaders))
+        responseBody.append(attempt.responseBody ?? "")
+        hasResponseBody.append(attempt.responseBody != nil)
+        errorClass.append(attempt.errorClass?.rawValue ?? "")
+        errorMessage.append(attempt.errorMessage ?? "")
+        hasErrorMessage.append(attempt.errorMessage != nil)
     }
 }

@@ -45,7 +45,7 @@ extension PostgresStore: DocumentStore {
     /// (locked, in key order) and the events are each read or written once.
     public func writeDocuments(_ writes: [PendingDocumentWrite]) async throws -> [Result<Document, any Error>] {
         guard !writes.isEmpty else { return [] }
-        let outcomes: [Outcome] = try await write { db in
+        return try await write { db in
             var options: [String: DatabaseInfo.Options] = [:]
             let names = Array(Set(writes.map(\.database))).sorted()
             for row in try await db.all("SELECT name, version_field FROM databases WHERE name = ANY(\(names)::text[]) ORDER BY name FOR SHARE") {
@@ -70,46 +70,23 @@ extension PostgresStore: DocumentStore {
             }
             let batch = try DocumentBatch(writes, options: options, current: current)
             let results = try batch.results(seqs: try await Self.append(batch.events, targetHookID: nil, in: db).map(\.event.seq))
-            let written = DocumentBatch.rows(results).map { document in
-                JSONValue.object([
-                    ("database", .string(document.database)), ("id", .string(document.id)), ("rev", .string(document.revision.description)),
-                    ("body", .string(document.body)), ("deleted", .bool(document.deleted)), ("seq", .int(document.seq)),
-                    ("channels", .string(encodeStringArray(document.channels))),
-                    ("history", .string(encodeStringArray(document.history.map(\.description)))),
-                ])
-            }
-            for start in stride(from: 0, to: written.count, by: 1000) {
-                let chunk = JSONValue.array(Array(written[start..<min(written.count, start + 1000)])).jsonString
+            // One array per column in PostgreSQL's binary form (a body travels as its own bytes).
+            let written = DocumentBatch.rows(results)
+            if !written.isEmpty {
                 try await db.run(
                     """
                     INSERT INTO documents (database, id, rev, body, deleted, seq, channels, history)
-                    SELECT database, id, rev, body, deleted, seq, channels, history
-                    FROM jsonb_to_recordset(\(chunk)::jsonb) AS t(database text, id text, rev text, body text, deleted boolean, seq bigint,
-                        channels text, history text)
+                    SELECT * FROM unnest(\(written.map(\.database))::text[], \(written.map(\.id))::text[],
+                        \(written.map(\.revision.description))::text[], \(written.map(\.body))::text[], \(written.map(\.deleted))::boolean[],
+                        \(written.map(\.seq))::bigint[], \(written.map { encodeStringArray($0.channels) })::text[],
+                        \(written.map { encodeStringArray($0.history.map(\.description)) })::text[])
                     ON CONFLICT (database, id) DO UPDATE SET rev = excluded.rev, body = excluded.body, deleted = excluded.deleted,
                         seq = excluded.seq, channels = excluded.channels, history = excluded.history
                     """
                 )
             }
-            return results.map { result in
-                switch result {
-                case .success(let document): .success(document)
-                case .failure(let error): .failure(error as? any Error & Sendable ?? StoreError.invalid("\(error)"))
-                }
-            }
+            return results
         }
-        return outcomes.map { outcome in
-            switch outcome {
-            case .success(let document): .success(document)
-            case .failure(let error): .failure(error)
-            }
-        }
-    }
-
-    /// A write's result that can leave the transaction (the errors are the store's own, all Sendable).
-    enum Outcome: Sendable {
-        case success(Document)
-        case failure(any Error & Sendable)
     }
 
     public func changes(database: String, since: Int64, limit: Int, descending: Bool, bodies: Bool) async throws -> [Document] {

@@ -15,7 +15,7 @@ extension PostgresStore: EventStore {
         var seq = try await db.value("SELECT value FROM meta WHERE key = 'event_seq' FOR UPDATE", as: Int64.self) ?? 0
         var results: [AppendedEvent] = []
         results.reserveCapacity(events.count)
-        var rows: [JSONValue] = []
+        var rows = EventColumns()
         var keysInBatch: [String: Event] = [:]
         for new in events {
             if let key = new.idempotencyKey {
@@ -35,32 +35,26 @@ extension PostgresStore: EventStore {
                 timestamp: new.timestamp, version: new.version, traceContext: new.traceContext
             )
             if let key = new.idempotencyKey { keysInBatch[new.idempotencyScope + "\u{1}" + key] = event }
-            rows.append(
-                .object([
-                    ("seq", .int(seq)), ("id", .string(new.id)), ("type", .string(new.type)), ("data", .string(new.data)),
-                    ("channels", .string(encodeStringArray(new.channels))),
-                    ("idempotency_scope", new.idempotencyKey.map { _ in .string(new.idempotencyScope) } ?? .null),
-                    ("idempotency_key", new.idempotencyKey.map(JSONValue.string) ?? .null), ("target_hook_id", targetHookID.map(JSONValue.int) ?? .null),
-                    ("created_at", .double(new.timestamp.unixSeconds)), ("version", new.version.map { .int(Int64($0)) } ?? .null),
-                    ("trace_context", new.traceContext.map(JSONValue.string) ?? .null),
-                ])
-            )
+            rows.append(event, scope: new.idempotencyScope)
             results.append(AppendedEvent(event: event, duplicate: false))
         }
-        // A thousand rows a statement, as one JSON parameter: a batch costs a round trip, not one per event.
-        for start in stride(from: 0, to: rows.count, by: 1000) {
-            let chunk = JSONValue.array(Array(rows[start..<min(rows.count, start + 1000)])).jsonString
+        // One array per column in PostgreSQL's binary form: a batch is one statement, and an
+        // event's data travels as its own bytes, neither escaped into JSON nor parsed back.
+        if !rows.seq.isEmpty {
             try await db.run(
                 """
                 INSERT INTO events (seq, id, type, data, channels, idempotency_scope, idempotency_key, target_hook_id, created_at, version, trace_context)
-                SELECT seq, id, type, data, channels, idempotency_scope, idempotency_key, target_hook_id, created_at, version, trace_context
-                FROM jsonb_to_recordset(\(chunk)::jsonb) AS t(seq bigint, id text, type text, data text, channels text, idempotency_scope text,
-                    idempotency_key text, target_hook_id bigint, created_at double precision, version integer, trace_context text)
+                SELECT seq, id, type, data, channels, CASE WHEN keyed THEN idempotency_scope END, CASE WHEN keyed THEN idempotency_key END,
+                    \(targetHookID), created_at, NULLIF(version, -1), CASE WHEN traced THEN trace_context END
+                FROM unnest(\(rows.seq)::bigint[], \(rows.id)::text[], \(rows.type)::text[], \(rows.data)::text[], \(rows.channels)::text[],
+                    \(rows.keyed)::boolean[], \(rows.idempotencyScope)::text[], \(rows.idempotencyKey)::text[], \(rows.createdAt)::double precision[],
+                    \(rows.version)::integer[], \(rows.traced)::boolean[], \(rows.traceContext)::text[])
+                    AS t(seq, id, type, data, channels, keyed, idempotency_scope, idempotency_key, created_at, version, traced, trace_context)
                 """
             )
         }
         try await db.run("UPDATE meta SET value = \(seq) WHERE key = 'event_seq'")
-        if targetHookID == nil, !rows.isEmpty { try await db.notify(.events) }
+        if targetHookID == nil, !rows.seq.isEmpty { try await db.notify(.events) }
         return results
     }
 
@@ -136,5 +130,28 @@ extension PostgresStore {
     /// `active`) or a team's channels.
     static func hooksChanged(_ db: SQL) async throws {
         try await db.run("UPDATE meta SET value = (random() * 9e18)::bigint WHERE key = 'hooks_version'")
+    }
+}
+
+/// Event rows as one array per column, for an `INSERT … SELECT … FROM unnest(…)`: arrays hold no
+/// NULL here, so an absent value is a flag or a marker beside it.
+struct EventColumns {
+    var seq: [Int64] = [], id: [String] = [], type: [String] = [], data: [String] = [], channels: [String] = []
+    var keyed: [Bool] = [], idempotencyScope: [String] = [], idempotencyKey: [String] = [], createdAt: [Double] = []
+    var version: [Int32] = [], traced: [Bool] = [], traceContext: [String] = []
+
+    mutating func append(_ event: Event, scope: String) {
+        seq.append(event.seq)
+        id.append(event.id)
+        type.append(event.type)
+        data.append(event.data)
+        channels.append(encodeStringArray(event.channels))
+        keyed.append(event.idempotencyKey != nil)
+        idempotencyScope.append(event.idempotencyKey == nil ? "" : scope)
+        idempotencyKey.append(event.idempotencyKey ?? "")
+        createdAt.append(event.timestamp.unixSeconds)
+        version.append(event.version.map { Int32(clamping: $0) } ?? -1)
+        traced.append(event.traceContext != nil)
+        traceContext.append(event.traceContext ?? "")
     }
 }
