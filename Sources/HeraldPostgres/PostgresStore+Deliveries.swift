@@ -65,30 +65,26 @@ extension PostgresStore: DeliveryStore {
         return delivery.id
     }
 
-    /// Inserts deliveries a thousand rows a statement: the rows travel as one JSON parameter
-    /// (`jsonb_to_recordset`), so a fan-out batch costs a round trip, not one per delivery.
+    /// Inserts deliveries in one statement, one array per column in the binary protocol: a fan-out
+    /// batch costs a round trip, not one per delivery (an absent time is NaN, an absent note or
+    /// sync `seq` a flag beside it).
     static func insert(_ deliveries: [NewDelivery], now: Date, in db: SQL) async throws {
-        let rows = deliveries.map { delivery in
-            JSONValue.object([
-                ("id", .string(delivery.id)), ("hook_id", .int(delivery.hookID)), ("team_id", .int(delivery.teamID)), ("event_seq", .int(delivery.eventSeq)),
-                ("status", .string(delivery.stored.status.rawValue)), ("attempts_in_run", .int(Int64(delivery.stored.attemptsInRun))),
-                ("redelivery", .bool(delivery.stored.redelivery)), ("retries", .bool(delivery.stored.retries)),
-                ("next_attempt_at", delivery.stored.nextAttemptAt.map { .double($0.unixSeconds) } ?? .null), ("note", delivery.note.map(JSONValue.string) ?? .null),
-                ("sync_through", delivery.syncThrough.map(JSONValue.int) ?? .null),
-            ])
-        }
-        for start in stride(from: 0, to: rows.count, by: 1000) {
-            let chunk = JSONValue.array(Array(rows[start..<min(rows.count, start + 1000)])).jsonString
-            try await db.run(
-                """
-                INSERT INTO deliveries (id, hook_id, team_id, event_seq, status, attempts_in_run, redelivery, retries, next_attempt_at,
-                    total_attempts, created_at, note, sync_through)
-                SELECT id, hook_id, team_id, event_seq, status, attempts_in_run, redelivery, retries, next_attempt_at, 0, \(now.unixSeconds), note, sync_through
-                FROM jsonb_to_recordset(\(chunk)::jsonb) AS t(id text, hook_id bigint, team_id bigint, event_seq bigint, status text,
-                    attempts_in_run integer, redelivery boolean, retries boolean, next_attempt_at double precision, note text, sync_through bigint)
-                """
-            )
-        }
+        guard !deliveries.isEmpty else { return }
+        try await db.run(
+            """
+            INSERT INTO deliveries (id, hook_id, team_id, event_seq, status, attempts_in_run, redelivery, retries, next_attempt_at,
+                total_attempts, created_at, note, sync_through)
+            SELECT id, hook_id, team_id, event_seq, status, attempts_in_run, redelivery, retries, NULLIF(next_attempt_at, 'NaN'), 0,
+                \(now.unixSeconds), CASE WHEN noted THEN note END, CASE WHEN syncing THEN sync_through END
+            FROM unnest(\(deliveries.map(\.id))::text[], \(deliveries.map(\.hookID))::bigint[], \(deliveries.map(\.teamID))::bigint[],
+                \(deliveries.map(\.eventSeq))::bigint[], \(deliveries.map(\.stored.status.rawValue))::text[],
+                \(deliveries.map { Int32(clamping: $0.stored.attemptsInRun) })::integer[], \(deliveries.map(\.stored.redelivery))::boolean[],
+                \(deliveries.map(\.stored.retries))::boolean[], \(deliveries.map { $0.stored.nextAttemptAt?.unixSeconds ?? .nan })::double precision[],
+                \(deliveries.map { $0.note != nil })::boolean[], \(deliveries.map { $0.note ?? "" })::text[],
+                \(deliveries.map { $0.syncThrough != nil })::boolean[], \(deliveries.map { $0.syncThrough ?? 0 })::bigint[])
+                AS t(id, hook_id, team_id, event_seq, status, attempts_in_run, redelivery, retries, next_attempt_at, noted, note, syncing, sync_through)
+            """
+        )
     }
 
     public func claim(_ turn: ClaimTurn) async throws -> [ClaimedDelivery] {
@@ -218,18 +214,14 @@ extension PostgresStore: DeliveryStore {
             events[event.seq] = event
         }
         let claims = turn.claim(chosen, hooks: hooks, events: events)
-        let marks = claims.map { mark, _ in
-            JSONValue.object([
-                ("pk", .int(mark.key)), ("status", .string(mark.status.rawValue)),
-                ("next_attempt_at", mark.nextAttemptAt.map { .double($0.unixSeconds) } ?? .null),
-                ("lease_until", .double(mark.attemptEndsBy.unixSeconds + leaseMargin)),
-            ])
-        }
+        // One array per column (binary; an absent time is NaN).
+        let marks = claims.map(\.mark)
         try await db.run(
             """
-            UPDATE deliveries d SET status = t.status, next_attempt_at = t.next_attempt_at, lease_until = t.lease_until
-            FROM jsonb_to_recordset(\(JSONValue.array(marks).jsonString)::jsonb) AS t(pk bigint, status text, next_attempt_at double precision,
-                lease_until double precision)
+            UPDATE deliveries d SET status = t.status, next_attempt_at = NULLIF(t.next_attempt_at, 'NaN'), lease_until = t.lease_until
+            FROM unnest(\(marks.map(\.key))::bigint[], \(marks.map(\.status.rawValue))::text[],
+                \(marks.map { $0.nextAttemptAt?.unixSeconds ?? .nan })::double precision[],
+                \(marks.map { $0.attemptEndsBy.unixSeconds + leaseMargin })::double precision[]) AS t(pk, status, next_attempt_at, lease_until)
             WHERE d.pk = t.pk
             """
         )
@@ -264,24 +256,21 @@ extension PostgresStore: DeliveryStore {
                 )
             )
         }
-        let states = turn.results.map { result -> JSONValue in
-            let (attempt, lifecycle) = (result.attempt, result.lifecycle)
-            return .object([
-                ("id", .string(attempt.deliveryID)), ("status", .string(lifecycle.status.rawValue)),
-                ("attempts_in_run", .int(Int64(lifecycle.attemptsInRun))), ("redelivery", .bool(lifecycle.redelivery)),
-                ("next_attempt_at", lifecycle.nextAttemptAt.map { .double($0.unixSeconds) } ?? .null), ("number", .int(Int64(attempt.number))),
-                ("code", attempt.responseStatus.map { .int(Int64($0)) } ?? .null), ("duration", .int(Int64(attempt.durationMs))),
-                ("finished", .double(attempt.finishedAt.unixSeconds)),
-            ])
-        }
+        // One array per column (binary; an absent time is NaN, an absent status code -1).
+        let results = turn.results
         let recorded = Set(
             try await db.all(
                 """
                 UPDATE deliveries d SET status = t.status, attempts_in_run = t.attempts_in_run, redelivery = t.redelivery,
-                    next_attempt_at = t.next_attempt_at, total_attempts = t.number, last_status_code = t.code, last_duration_ms = t.duration,
-                    delivered_at = t.finished, lease_until = NULL
-                FROM jsonb_to_recordset(\(JSONValue.array(states).jsonString)::jsonb) AS t(id text, status text, attempts_in_run integer,
-                    redelivery boolean, next_attempt_at double precision, number integer, code integer, duration integer, finished double precision)
+                    next_attempt_at = NULLIF(t.next_attempt_at, 'NaN'), total_attempts = t.number, last_status_code = NULLIF(t.code, -1),
+                    last_duration_ms = t.duration, delivered_at = t.finished, lease_until = NULL
+                FROM unnest(\(results.map(\.attempt.deliveryID))::text[], \(results.map(\.lifecycle.status.rawValue))::text[],
+                    \(results.map { Int32(clamping: $0.lifecycle.attemptsInRun) })::integer[], \(results.map(\.lifecycle.redelivery))::boolean[],
+                    \(results.map { $0.lifecycle.nextAttemptAt?.unixSeconds ?? .nan })::double precision[],
+                    \(results.map { Int32(clamping: $0.attempt.number) })::integer[],
+                    \(results.map { $0.attempt.responseStatus.map { Int32(clamping: $0) } ?? -1 })::integer[],
+                    \(results.map { Int32(clamping: $0.attempt.durationMs) })::integer[], \(results.map(\.attempt.finishedAt.unixSeconds))::double precision[])
+                    AS t(id, status, attempts_in_run, redelivery, next_attempt_at, number, code, duration, finished)
                 WHERE d.id = t.id AND d.status = 'in_flight' RETURNING d.id
                 """
             ).map { try $0("id", as: String.self) }
