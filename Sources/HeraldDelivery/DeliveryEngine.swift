@@ -58,15 +58,14 @@ public final class DeliveryEngine: Service, Sendable {
     }
 
     /// A graceful stop with events to deliver first: those events are appended and fanned out, and
-    /// the engine goes on until their deliveries have finished or ``drainLimit`` has passed.
+    /// the engine goes on until their deliveries have finished or
+    /// ``DeliveryEngineConfiguration/stopDrainLimit`` has passed.
     private enum StopPhase {
         case running
         case appending(until: ContinuousClock.Instant)
         case draining(seqs: [Int64], until: ContinuousClock.Instant)
     }
 
-    /// The longest a graceful stop waits for the deliveries of its stop events.
-    public static let drainLimit: Duration = .seconds(5)
 
     /// Attempts finished per second over the last hour (this node), for the overview.
     public let throughput = ThroughputWindow()
@@ -110,7 +109,7 @@ public final class DeliveryEngine: Service, Sendable {
     public var attemptsInFlight: Int { state.withLock { $0.inFlight } }
 
     /// Sets what to append on a graceful stop (`db_state_changed` offline events): the engine
-    /// delivers those events before it stops, within ``drainLimit``. Returns the appended `seq`s.
+    /// delivers those events before it stops, within ``DeliveryEngineConfiguration/stopDrainLimit``. Returns the appended `seq`s.
     public func beforeStopping(_ append: @escaping @Sendable () async throws -> [Int64]) {
         state.withLock { $0.stopEvents = append }
     }
@@ -190,7 +189,7 @@ public final class DeliveryEngine: Service, Sendable {
             self.state.withLock { state in
                 if state.stopEvents != nil {
                     // The limit runs from the stop request, whatever fan-out is doing.
-                    state.stop = .appending(until: .now + Self.drainLimit)
+                    state.stop = .appending(until: .now + self.configuration.stopDrainLimit)
                 } else {
                     state.dispatching = false
                 }

@@ -27,6 +27,9 @@ public struct DeliveryEngineConfiguration: Sendable {
     /// recorded: their deliveries stay in flight in the store and are sent again at the next start
     /// (at least once), so a receiver that never answers cannot hold a stop for its hook's timeout.
     public var stopGrace: Duration = .seconds(5)
+    /// The longest a graceful stop with events to deliver first (Sync Gateway's `db_state_changed`
+    /// offline events) waits for their deliveries before it stops dispatching.
+    public var stopDrainLimit: Duration = .seconds(5)
     /// The longest the engine sleeps before looking for due work again.
     public var idleInterval: Duration = .seconds(1)
     /// Allow targets on loopback and private networks (tests, local demos).

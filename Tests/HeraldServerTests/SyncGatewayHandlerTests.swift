@@ -31,6 +31,9 @@ import Testing
         let config = try SyncGatewayConfig(text: text)
         try await HeraldHarness.run { configuration in
             configuration.syncGateway = config
+            // The offline event at a stop must arrive: a loaded machine (the whole suite at once)
+            // can take longer than serve's 5 s to fan it out and send it.
+            configuration.engine.stopDrainLimit = .seconds(60)
             if let dataDirectory { configuration.dataDirectory = dataDirectory }
         } _: { herald in try await body(herald) }
     }
