@@ -475,11 +475,11 @@ public final class DeliveryEngine: Service, Sendable {
                 // format); an HTTP Sync page is a body of its own.
                 var bodies: [BodyKey: String] = [:]
                 for delivery in batch.claimed {
-                    let key = BodyKey(seq: delivery.event.seq, format: delivery.hook.payloadFormat)
-                    let body = delivery.syncThrough == nil ? bodies[key] : nil
-                    let made = body ?? HookScripts.body(for: delivery.event, format: delivery.hook.payloadFormat)
-                    if delivery.syncThrough == nil { bodies[key] = made }
-                    group.addTask { await self.attempt(delivery, body: made) }
+                    let format = delivery.hook.payloadFormat
+                    let key = delivery.syncThrough == nil ? BodyKey(seq: delivery.event.seq, format: format) : nil
+                    let body = key.flatMap { bodies[$0] } ?? HookScripts.body(for: delivery.event, format: format)
+                    if let key { bodies[key] = body }
+                    group.addTask { await self.attempt(delivery, body: body) }
                 }
                 if let graceLeft, graceLeft <= .zero {
                     // The stop's grace is over: what is still in flight is cut, not recorded, and sent

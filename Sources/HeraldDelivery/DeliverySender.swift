@@ -84,6 +84,9 @@ struct DeliverySender: DeliveryTransport {
                     }
                 }
                 var body = String(decoding: captured.readableBytesView, as: UTF8.self)
+                // A NUL is no text either store keeps (SQLite's ends there, PostgreSQL refuses the
+                // row): shown as U+FFFD, as other bytes that are not UTF-8 already are.
+                if body.utf8.contains(0) { body = body.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") }
                 if truncated { body += "\n… (truncated at \(responseBodyLimit) bytes)" }
                 attempt.responseBody = body
                 let retryAfter = response.headers.first(name: "Retry-After").flatMap { RetryAfter.parse($0, now: Date()) }

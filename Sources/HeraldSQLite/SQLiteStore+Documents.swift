@@ -60,9 +60,7 @@ extension SQLiteStore: DocumentStore {
             }
             var current: [DocumentBatch.Key: Document] = [:]
             for key in DocumentBatch.keys(of: writes) where options[key.database] != nil {
-                current[key] = try Row.fetchOne(
-                    db.cachedStatement(sql: "SELECT * FROM documents WHERE database = ? AND id = ?"), arguments: [key.database, key.id]
-                ).map(Self.document)
+                current[key] = try Self.document(database: key.database, id: key.id, in: db)
             }
             let batch = try DocumentBatch(writes, options: options, current: current)
             let results = try batch.results(seqs: try Self.append(batch.events, targetHookID: nil, in: db).map(\.event.seq))
@@ -152,7 +150,7 @@ extension SQLiteStore: DocumentStore {
     }
 
     static func document(database: String, id: String, in db: Database) throws -> Document? {
-        try Row.fetchOne(db, sql: "SELECT * FROM documents WHERE database = ? AND id = ?", arguments: [database, id]).map(document)
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM documents WHERE database = ? AND id = ?"), arguments: [database, id]).map(document)
     }
 
     static func document(_ row: Row) -> Document {

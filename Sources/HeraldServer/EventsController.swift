@@ -25,7 +25,7 @@ struct EventsController {
 
     static func summary(_ event: Event) -> JSONValue {
         var pairs: [(key: String, value: JSONValue)] = [("id", .string(event.id)), ("seq", .int(event.seq)), ("type", .string(event.type))]
-        if let version = event.version { pairs.append(("version", .int(Int64(version)))) }
+        pairs += versionField(event)
         pairs.append(("timestamp", event.timestamp.json))
         return .object(pairs)
     }

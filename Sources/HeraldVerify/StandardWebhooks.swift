@@ -39,14 +39,19 @@ public enum StandardWebhooks {
     public static func signatureHeaderValue<Body: DataProtocol>(
         id: String, timestamp: Int64, body: Body, secrets: [WebhookSecret], signingKey: WebhookSigningKey? = nil
     ) -> String {
-        signatureHeaderValue(id: id, timestamp: timestamp, body: body, secrets: secrets.map(KeyedSecret.init), signingKey: signingKey)
+        joined(secrets.map { sign(id: id, timestamp: timestamp, body: body, secret: $0) }, id: id, timestamp: timestamp, body: body, signingKey: signingKey)
     }
 
     /// The same with secrets keyed once (a sender's, signing many bodies with each).
     public static func signatureHeaderValue<Body: DataProtocol>(
         id: String, timestamp: Int64, body: Body, secrets: [KeyedSecret], signingKey: WebhookSigningKey? = nil
     ) -> String {
-        var signatures = secrets.map { $0.standardSignature(id: id, timestamp: timestamp, body: body) }
+        joined(secrets.map { $0.standardSignature(id: id, timestamp: timestamp, body: body) }, id: id, timestamp: timestamp, body: body, signingKey: signingKey)
+    }
+
+    /// The `v1` signatures, then the `v1a` one of `signingKey`, space-separated.
+    private static func joined<Body: DataProtocol>(_ v1: [String], id: String, timestamp: Int64, body: Body, signingKey: WebhookSigningKey?) -> String {
+        var signatures = v1
         if let signingKey { signatures.append(sign(id: id, timestamp: timestamp, body: body, signingKey: signingKey)) }
         return signatures.joined(separator: " ")
     }

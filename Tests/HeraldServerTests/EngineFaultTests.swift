@@ -9,6 +9,34 @@ import Testing
 /// The engine keeps delivering for everyone whatever one hook does: deleted mid-attempt, hanging,
 /// or holding a backlog.
 @Suite struct EngineFaultTests {
+    /// A receiver that answers with bytes a database's text cannot hold (NUL) has its attempt logged,
+    /// the NUL shown as U+FFFD, and costs no other team's record its turn.
+    @Test(.timeLimit(.minutes(2)))
+    func anAnswerWithANulByteIsLoggedAndHoldsNobodyBack() async throws {
+        try await TestReceiver.run { receiver in
+            receiver.respond { _, request in request.path == "/nul" ? .init(body: "ok\u{0}binary\u{1}") : .init() }
+            try await HeraldHarness.run { herald in
+                let bde = try await herald.makeTeam("bde")
+                let cce = try await herald.makeTeam("cce")
+                let nul = try await herald.makeHook(bde, #"{"url":"\#(receiver.url("/nul"))","events":["lead.created"]}"#)
+                let plain = try await herald.makeHook(cce, #"{"url":"\#(receiver.url("/plain"))","events":["lead.created"]}"#)
+                _ = try await herald.emit(try await herald.providerToken(), #"{"type":"lead.created","data":{"lead_id":"z"}}"#)
+                @Sendable func lastAttempt(_ hook: (id: Int64, secret: String), _ token: String) async throws -> JSONValue? {
+                    let list = try await herald.call(.GET, "/api/hooks/\(hook.id)/deliveries", token: token)
+                    guard let id = list.json["deliveries"]?.arrayValue?.first(where: { $0["event"]?.stringValue == "lead.created" })?["id"]?.stringValue
+                    else { return nil }
+                    let detail = try await herald.call(.GET, "/api/hooks/\(hook.id)/deliveries/\(id)", token: token)
+                    return detail.json["attempt_log"]?.arrayValue?.isEmpty == false ? detail.json : nil
+                }
+                let logged = try await eventuallyValue("the NUL answer's attempt is logged") { try await lastAttempt(nul, bde.token) }
+                #expect(logged?["status"]?.stringValue == "success", "\(logged?.jsonString ?? "")")
+                #expect(logged?["response"]?["payload"]?.stringValue == "ok\u{FFFD}binary\u{1}")
+                let other = try await eventuallyValue("the other team's attempt is logged") { try await lastAttempt(plain, cce.token) }
+                #expect(other?["status"]?.stringValue == "success")
+            }
+        }
+    }
+
     @Test(.timeLimit(.minutes(2)))
     func deletingAHookWithADeliveryInFlightStopsNobodysDelivery() async throws {
         try await TestReceiver.run { receiver in
