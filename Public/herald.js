@@ -11,9 +11,22 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("form[data-confirm]").forEach((form) => {
     form.addEventListener("submit", (event) => { if (!confirm(form.dataset.confirm)) event.preventDefault(); });
   });
-  // A database's live changes, pushed by the server (Server-Sent Events).
+  // Live streams (Server-Sent Events). A page left behind closes its streams: a browser kept it in
+  // its back/forward cache with them open otherwise, and over HTTP/1.1 six such pages took every
+  // connection to Herald, so the next click waited until one timed out. Coming back to such a page
+  // loads it again, as its rows may have changed meanwhile.
+  const streams = [];
+  const stream = (url) => {
+    const source = new EventSource(url);
+    source.addEventListener("end", () => source.close());
+    streams.push(source);
+    return source;
+  };
+  window.addEventListener("pagehide", () => streams.forEach((source) => source.close()));
+  window.addEventListener("pageshow", (event) => { if (event.persisted && streams.length) location.reload(); });
+  // A database's live changes, pushed by the server.
   document.querySelectorAll("[data-live-changes]").forEach((list) => {
-    const source = new EventSource(list.dataset.liveChanges);
+    const source = stream(list.dataset.liveChanges);
     source.onmessage = (message) => {
       const change = JSON.parse(message.data);
       if (list.firstElementChild?.classList.contains("muted")) list.innerHTML = "";
@@ -25,17 +38,15 @@ document.addEventListener("DOMContentLoaded", () => {
       item.append(link, ` ${change.deleted ? "deleted" : "→ " + change.changes[0].rev} (seq ${change.seq})`);
       list.prepend(item);
     };
-    source.addEventListener("end", () => source.close());
   });
   // The admin overview, rendered again by the server every few seconds.
   document.querySelectorAll("[data-live-overview]").forEach((box) => {
-    const source = new EventSource(box.dataset.liveOverview);
+    const source = stream(box.dataset.liveOverview);
     source.onmessage = (message) => { box.innerHTML = message.data; };
-    source.addEventListener("end", () => source.close());
   });
   // A hook's newest deliveries, live: new rows on top, changed rows in place.
   document.querySelectorAll("[data-live-tail]").forEach((body) => {
-    const source = new EventSource(body.dataset.liveTail);
+    const source = stream(body.dataset.liveTail);
     source.onmessage = (message) => {
       const template = document.createElement("template");
       template.innerHTML = message.data.trim();
@@ -44,7 +55,6 @@ document.addEventListener("DOMContentLoaded", () => {
       const existing = body.querySelector(`tr[data-delivery="${CSS.escape(row.dataset.delivery)}"]`);
       if (existing) existing.replaceWith(row); else body.prepend(row);
     };
-    source.addEventListener("end", () => source.close());
   });
   // A replay's live progress bar.
   document.querySelectorAll("[data-replay-progress]").forEach((box) => {

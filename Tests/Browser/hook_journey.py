@@ -1,6 +1,6 @@
 """A member's journey through the web UI in a real headless Chromium.
 
-Usage: hook_journey.py BASE_URL RECEIVER_URL ADMIN_EMAIL ADMIN_PASSWORD PROVIDER_TOKEN SCREENSHOT_PATH
+Usage: hook_journey.py BASE_URL RECEIVER_URL ADMIN_EMAIL ADMIN_PASSWORD PROVIDER_TOKEN ADMIN_TOKEN SCREENSHOT_PATH
 Prints "BROWSER OK" when every step behaved; exits non-zero with the failing step otherwise.
 """
 import json
@@ -12,7 +12,7 @@ import chromium
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-base, receiver, admin_email, admin_password, provider_token, screenshot = sys.argv[1:7]
+base, receiver, admin_email, admin_password, provider_token, admin_token, screenshot = sys.argv[1:8]
 PASSWORD = "correct horse battery"
 
 driver = chromium.start("1280,900")
@@ -36,6 +36,13 @@ def sign_in(email, password):
 def sign_out():
     driver.find_element(By.CSS_SELECTOR, "form.signout button").click()
     until("signed out", lambda: "/login" in driver.current_url)
+
+
+def get_json(url, token):
+    request = urllib.request.Request(url)
+    request.add_header("Authorization", "Bearer " + token)
+    with urllib.request.urlopen(request) as response:
+        return json.load(response)
 
 
 def post(url, payload=None, token=None):
@@ -108,6 +115,16 @@ try:
 
     until("the ping fails with 500", ping_failed)
     driver.save_screenshot(screenshot)
+
+    step("the live pages left behind close their streams")
+    # Every poll above loaded the hook page, each with its live stream. A page left for one without
+    # a stream must close its own (else the browser keeps it, stream open, in its back/forward cache,
+    # and six of them hold every HTTP/1.1 connection to Herald, so the next click waits a minute).
+    driver.get(base + "/account")
+    until("no live stream left open", lambda: get_json(base + "/api/overview", admin_token)["open_feeds"] == 0, timeout=20)
+    driver.back()
+    until("the hook page, loaded again", lambda: hook_path in driver.current_url and "Ping" in driver.page_source)
+    until("its live stream open again", lambda: get_json(base + "/api/overview", admin_token)["open_feeds"] == 1, timeout=20)
     sign_out()
 
     step("another team's member cannot see or change the hook")

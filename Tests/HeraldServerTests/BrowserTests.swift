@@ -18,11 +18,12 @@ import Testing
         let python = try ExternalTools.require(Self.chromiumAvailable ? await ExternalTools.lookUpPython(importing: "selenium") : nil, "Chromium, chromedriver and Python's selenium")
         let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-browser-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dataDirectory) }
-        let providerToken: String
+        let (providerToken, adminToken): (String, String)
         do {
             let store = try SQLiteStore(directory: dataDirectory)
             _ = try await store.createUser(email: "admin@example.org", passwordHash: Bcrypt.hash("admin password 1", cost: 4), role: .admin, teamID: nil, now: Date())
             providerToken = try await HeraldHarness.issueToken(store: store, scope: .provider, team: nil).1
+            adminToken = try await HeraldHarness.issueToken(store: store, scope: .admin, team: nil).1
         }
         let failing = Mutex(false)
         try await TestReceiver.run { receiver in
@@ -44,7 +45,7 @@ import Testing
             try? FileManager.default.removeItem(at: screenshot)
             let result = try await ExternalTools.run(python, [
                 root.appendingPathComponent("Tests/Browser/hook_journey.py").path, "http://127.0.0.1:\(port)", "http://127.0.0.1:\(receiver.port)",
-                "admin@example.org", "admin password 1", providerToken, screenshot.path,
+                "admin@example.org", "admin password 1", providerToken, adminToken, screenshot.path,
             ])
             #expect(result.status == 0 && result.output.contains("BROWSER OK"), "\(result.output)\n--- server log ---\n\(server.output)")
             #expect(FileManager.default.fileExists(atPath: screenshot.path), "the hook page screenshot")
