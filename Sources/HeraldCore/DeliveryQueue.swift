@@ -39,9 +39,55 @@ public struct DeliveryQueue: Sendable {
     }
 
     private func recordAndClaim(_ results: [AttemptResult], claim: ClaimTurn?) async throws -> ClaimBatch {
-        var batch = try await recordThenClaim(results, claim: claim)
+        var batch: ClaimBatch
+        if let claim, !results.isEmpty, store.claimsBesideRecords, Self.claimMayRunBeside(results) {
+            batch = try await recordBeside(results, claim: claim)
+        } else {
+            batch = try await recordThenClaim(results, claim: claim)
+        }
         batch.heldUntil = claim?.report.heldUntil
         return batch
+    }
+
+    /// Whether a claim may run beside recording `results`, not after it: when what the record
+    /// changes for the claim is only the slots it frees. An ordered hook's next delivery, an HTTP Sync
+    /// hook's next page and a failure's effect on its hook (an open breaker, a disabled hook) are for
+    /// a claim after the record to see.
+    public static func claimMayRunBeside(_ results: [AttemptResult]) -> Bool {
+        results.allSatisfy { $0.succeeded && !$0.ordered && $0.syncThrough == nil }
+    }
+
+    /// The record and the claim at once, each in its own transaction, on a store whose claims run on
+    /// connections of their own (``DeliveryStore/claimsBesideRecords``): a turn takes as long as the
+    /// longer of the two, not both.
+    ///
+    /// The claim may read before the record commits and so count the deliveries being recorded as
+    /// still in flight: it takes no more than every cap allows, at worst less for a hook at its cap,
+    /// and the record's commit signals the engine, which claims what that held back on its next
+    /// turn. What one of the two did is kept when the other fails: a failed record leaves its results
+    /// with the engine to record again (``ClaimBatch/recordFailure``) while the deliveries claimed
+    /// beside it are sent; a failed claim changed nothing (``ClaimBatch/claimFailure``).
+    private func recordBeside(_ results: [AttemptResult], claim: ClaimTurn) async throws -> ClaimBatch {
+        async let claiming = Self.outcome { [store] in try await store.claim(claim) }
+        let recording = await Self.outcome { try await recordThenClaim(results, claim: nil) }
+        switch (recording, await claiming) {
+        case (.success(var batch), .success(let claimed)):
+            batch.claimed = claimed
+            return batch
+        case (.success(var batch), .failure(let error)):
+            batch.claimFailure = String(reflecting: error)
+            return batch
+        case (.failure(let error), .success(let claimed)):
+            var batch = ClaimBatch(claimed: claimed)
+            batch.recordFailure = String(reflecting: error)
+            return batch
+        case (.failure(let error), .failure):
+            throw error
+        }
+    }
+
+    private static func outcome<T: Sendable>(_ body: @Sendable () async throws -> T) async -> Result<T, any Error> {
+        do { return .success(try await body()) } catch { return .failure(error) }
     }
 
     private func recordThenClaim(_ results: [AttemptResult], claim: ClaimTurn?) async throws -> ClaimBatch {

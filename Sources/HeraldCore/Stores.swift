@@ -146,6 +146,10 @@ public protocol DeliveryStore: Sendable {
     /// a rule nothing is written and ``StoreError/refused(_:)`` is thrown: ``DeliveryQueue`` then
     /// records the results one by one.
     func record(_ turn: RecordTurn, attempts: Bool, thenClaim: ClaimTurn?) async throws -> RecordedTurn
+    /// Whether a claim runs best in a transaction of its own beside a record (a server with a pool
+    /// of connections, where the two overlap) rather than after it in the record's (one writer,
+    /// where one transaction is cheaper). ``DeliveryQueue`` then runs them at once.
+    var claimsBesideRecords: Bool { get }
     /// Puts every in-flight delivery back in the queue through ``DeliveryLifecycle/recover(now:)``
     /// (start-up after a crash). Returns how many.
     func recoverInFlight(now: Date) async throws -> Int
@@ -179,6 +183,24 @@ public protocol DeliveryLogStore: Sendable {
     func backlog(now: Date, perTeam: Int) async throws -> Int
 }
 
+extension DeliveryLogStore {
+    /// A delivery and its attempts as one record left them. A record commits a delivery's state
+    /// with its attempt, but these are two reads: the attempts are read first and the delivery after
+    /// (as new as they are, or newer), and the attempts again when a record committed between the
+    /// two (the delivery counts an attempt the log read does not hold yet).
+    public func deliveryWithAttempts(id: String) async throws -> (delivery: Delivery, attempts: [Attempt])? {
+        var attempts = try await attempts(deliveryID: id)
+        for _ in 0..<3 {
+            guard let delivery = try await delivery(id: id) else { return nil }
+            // An attempt a store refused is not in the log at all: its number stays missing.
+            if (attempts.last?.number ?? 0) >= delivery.totalAttempts { return (delivery, attempts) }
+            attempts = try await self.attempts(deliveryID: id)
+        }
+        guard let delivery = try await delivery(id: id) else { return nil }
+        return (delivery, attempts)
+    }
+}
+
 /// HTTP Sync's work source: the pages a sync hook posts, and its cursor.
 public protocol SyncPageStore: Sendable {
     /// Appends an HTTP Sync page (a `sync.page` event addressed to the hook, its body as data) and
@@ -201,6 +223,8 @@ extension HookStore {
 }
 
 extension DeliveryStore {
+    public var claimsBesideRecords: Bool { false }
+
     /// ``DeliveryQueue/claim(now:policy:)`` on this store.
     public func claimDue(now: Date, policy: ClaimPolicy) async throws -> [ClaimedDelivery] {
         try await DeliveryQueue(store: self, health: HookHealth()).claim(now: now, policy: policy)
@@ -532,12 +556,15 @@ public struct AttemptResult: Sendable, Hashable {
     public var syncThrough: Int64?
     /// The hook's own rule for disabling it (``DeliveryPolicy/disableAfterSeconds``), if it has one.
     public var hookHealth: HookHealth?
+    /// The hook sends in order (``Ordering/ordered``): its next delivery waits for this record.
+    public var ordered: Bool
 
     public init(
         attempt: Attempt, hookID: Int64, lifecycle: DeliveryLifecycle, action: DeliveryLifecycle.Action, succeeded: Bool, syncThrough: Int64? = nil,
-        hookHealth: HookHealth? = nil
+        hookHealth: HookHealth? = nil, ordered: Bool = false
     ) {
         self.hookHealth = hookHealth
+        self.ordered = ordered
         self.syncThrough = syncThrough
         self.attempt = attempt
         self.hookID = hookID
@@ -554,6 +581,13 @@ public struct ClaimBatch: Sendable, Hashable {
     public var discarded: [DiscardedResult]
     /// When a rate-limited hook with due work held back by its limit can next be claimed from.
     public var heldUntil: Date?
+
+    /// Set when the turn's record failed as a whole while the claim beside it succeeded
+    /// (``DeliveryStore/claimsBesideRecords``): its results are still to be recorded, and
+    /// ``claimed`` is to be sent. Why it failed.
+    public var recordFailure: String?
+    /// Set when the claim beside a turn's record failed (the record stands): why.
+    public var claimFailure: String?
 
     public init(claimed: [ClaimedDelivery], discarded: [DiscardedResult] = [], heldUntil: Date? = nil) {
         self.claimed = claimed

@@ -428,13 +428,24 @@ public final class DeliveryEngine: Service, Sendable {
                 // is an operational event (a claimed delivery's hook may be older than that).
                 let before = await healthBeforeRecording(finished)
                 let recorded = results(for: finished)
+                /// The record failed while the claim beside it succeeded: its results wait for the next turn.
+                var unrecorded = false
                 do {
                     let turn = ContinuousClock.now
                     batch = try await queue.recordAndClaim(recorded.map(\.result), now: claimedAt, policy: policy)
-                    await emitOperationalEvents(recorded, before: before)
-                    recordAndClaimTimer.record(duration: ContinuousClock.now - turn)
-                    retryDelay = .milliseconds(50)
-                    failedTurns = 0
+                    if let failure = batch.recordFailure {
+                        unrecorded = true
+                        logger.error("recording attempts failed; retrying", metadata: ["error": "\(failure)", "count": "\(finished.count)"])
+                        state.withLock { $0.finished.insert(contentsOf: finished, at: 0) }
+                    } else {
+                        await emitOperationalEvents(recorded, before: before)
+                        recordAndClaimTimer.record(duration: ContinuousClock.now - turn)
+                        retryDelay = .milliseconds(50)
+                        failedTurns = 0
+                    }
+                    if let failure = batch.claimFailure {
+                        logger.warning("claiming deliveries failed; the next turn claims", metadata: ["error": "\(failure)"])
+                    }
                 } catch {
                     failedTurns += 1
                     if !dispatching && failedTurns >= Self.recordAttemptsAtShutdown {
@@ -460,7 +471,7 @@ public final class DeliveryEngine: Service, Sendable {
                     logger.warning("attempt not recorded", metadata: ["delivery": "\(discarded.deliveryID)", "reason": "\(discarded.reason)"])
                 }
                 state.withLock { state in
-                    for (delivery, _) in finished {
+                    for (delivery, _) in finished where !unrecorded {
                         state.inFlight -= 1
                         state.inFlightByHook.decrement(delivery.hook.id)
                         state.inFlightByTeam.decrement(delivery.hook.teamID)
@@ -480,6 +491,12 @@ public final class DeliveryEngine: Service, Sendable {
                     let body = key.flatMap { bodies[$0] } ?? HookScripts.body(for: delivery.event, format: format)
                     if let key { bodies[key] = body }
                     group.addTask { await self.attempt(delivery, body: body) }
+                }
+                if unrecorded {
+                    // The claimed attempts are on their way; the results are recorded again after a pause.
+                    await deliveryBell.wait(timeout: retryDelay)
+                    retryDelay = min(retryDelay * 2, .seconds(5))
+                    continue
                 }
                 if let graceLeft, graceLeft <= .zero {
                     // The stop's grace is over: what is still in flight is cut, not recorded, and sent
@@ -660,7 +677,8 @@ public final class DeliveryEngine: Service, Sendable {
                 delivery,
                 AttemptResult(
                     attempt: sent.attempt, hookID: delivery.hook.id, lifecycle: lifecycle, action: action, succeeded: sent.outcome.isSuccess,
-                    syncThrough: delivery.syncThrough, hookHealth: policy.disableAfterSeconds.map { _ in policy.health(default: configuration.hookHealth) }
+                    syncThrough: delivery.syncThrough, hookHealth: policy.disableAfterSeconds.map { _ in policy.health(default: configuration.hookHealth) },
+                    ordered: delivery.hook.ordering == .ordered
                 )
             )
         }

@@ -91,6 +91,9 @@ extension PostgresStore: DeliveryStore {
         try await write { db in try await self.claim(turn, in: db) }
     }
 
+    /// A claim takes its own connection from the pool, so the engine's claims run beside its records.
+    public var claimsBesideRecords: Bool { true }
+
     public func record(_ turn: RecordTurn, attempts: Bool, thenClaim claim: ClaimTurn?) async throws -> RecordedTurn {
         let recorded: Set<String>
         do {

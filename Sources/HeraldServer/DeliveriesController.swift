@@ -72,10 +72,9 @@ struct DeliveriesController {
 
     @Sendable func show(_ request: Request, context: HeraldRequestContext) async throws -> JSONValue {
         let hook = try await services.visibleHook(context.parameters.get("id"), for: try context.requirePrincipal())
-        guard let id = context.parameters.get("delivery"), let delivery = try await store.delivery(id: id), delivery.hookID == hook.id else {
+        guard let id = context.parameters.get("delivery"), let (delivery, attempts) = try await store.deliveryWithAttempts(id: id), delivery.hookID == hook.id else {
             throw Problem.notFound("No such delivery.")
         }
-        let attempts = try await store.attempts(deliveryID: delivery.id)
         var pairs = Self.summary(delivery)
         pairs.append(("url", .string(attempts.last?.url ?? hook.url)))
         if let last = attempts.last {

@@ -92,5 +92,7 @@ func result(for claimed: ClaimedDelivery, status: Int, now: Date = Date(), sched
         url: claimed.hook.url, requestHeaders: [HTTPHeaderField("X-Herald-Event", claimed.event.type)], requestBody: claimed.event.payload,
         responseStatus: status, responseHeaders: [HTTPHeaderField("Server", "test")], responseBody: "body \(status)", errorClass: nil, errorMessage: nil
     )
-    return AttemptResult(attempt: attempt, hookID: claimed.hook.id, lifecycle: lifecycle, action: action, succeeded: outcome.isSuccess)
+    return AttemptResult(
+        attempt: attempt, hookID: claimed.hook.id, lifecycle: lifecycle, action: action, succeeded: outcome.isSuccess, ordered: claimed.hook.ordering == .ordered
+    )
 }

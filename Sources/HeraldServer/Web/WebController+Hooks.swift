@@ -667,10 +667,9 @@ extension WebController {
     @Sendable func deliveryPage(_ request: Request, context: HeraldRequestContext) async throws -> HTML {
         let signIn = try signedIn(context)
         let hook = try await visibleHook(context.parameters.get("id"), signIn)
-        guard let id = context.parameters.get("delivery"), let delivery = try await store.delivery(id: id), delivery.hookID == hook.id else {
+        guard let id = context.parameters.get("delivery"), let (delivery, attempts) = try await store.deliveryWithAttempts(id: id), delivery.hookID == hook.id else {
             throw Problem.notFound("There is no such delivery for this hook.")
         }
-        let attempts = try await store.attempts(deliveryID: delivery.id)
         let last = attempts.last
         func headerRows(_ headers: [HTTPHeaderField]) -> [[String: String]] { headers.map { ["name": $0.name, "value": $0.value] } }
         func pretty(_ text: String?) -> String {
