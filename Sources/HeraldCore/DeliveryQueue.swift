@@ -50,11 +50,11 @@ public struct DeliveryQueue: Sendable {
     }
 
     /// Whether a claim may run beside recording `results`, not after it: when what the record
-    /// changes for the claim is only the slots it frees. An ordered hook's next delivery, an HTTP Sync
-    /// hook's next page and a failure's effect on its hook (an open breaker, a disabled hook) are for
-    /// a claim after the record to see.
+    /// changes for the claim is only the slots it frees. An ordered hook's next delivery, what a
+    /// breaker's probe decides, an HTTP Sync hook's next page and a failure's effect on its hook (an
+    /// open breaker, a disabled hook) are for a claim after the record to see.
     public static func claimMayRunBeside(_ results: [AttemptResult]) -> Bool {
-        results.allSatisfy { $0.succeeded && !$0.ordered && $0.syncThrough == nil }
+        results.allSatisfy { $0.succeeded && !$0.holdsItsHook && $0.syncThrough == nil }
     }
 
     /// The record and the claim at once, each in its own transaction, on a store whose claims run on
@@ -291,7 +291,7 @@ public struct ClaimTurn: Sendable {
                 ),
                 ClaimedDelivery(
                     deliveryID: row.deliveryID, hook: hook, event: event, lifecycle: lifecycle, trigger: trigger, previousAttempts: row.totalAttempts,
-                    syncThrough: row.syncThrough, notBefore: notBefore
+                    syncThrough: row.syncThrough, notBefore: notBefore, probe: policy.probing.contains(hook.id)
                 )
             )
         }

@@ -528,11 +528,14 @@ public struct ClaimedDelivery: Sendable, Hashable {
     public var syncThrough: Int64?
     /// For a rate-limited hook: its slot, the time the attempt may start.
     public var notBefore: Date?
+    /// The one attempt a half-open circuit breaker lets through: its result decides for the rest.
+    public var probe: Bool
 
     public init(
         deliveryID: String, hook: Hook, event: Event, lifecycle: DeliveryLifecycle, trigger: AttemptTrigger, previousAttempts: Int,
-        syncThrough: Int64? = nil, notBefore: Date? = nil
+        syncThrough: Int64? = nil, notBefore: Date? = nil, probe: Bool = false
     ) {
+        self.probe = probe
         self.syncThrough = syncThrough
         self.notBefore = notBefore
         self.deliveryID = deliveryID
@@ -556,15 +559,16 @@ public struct AttemptResult: Sendable, Hashable {
     public var syncThrough: Int64?
     /// The hook's own rule for disabling it (``DeliveryPolicy/disableAfterSeconds``), if it has one.
     public var hookHealth: HookHealth?
-    /// The hook sends in order (``Ordering/ordered``): its next delivery waits for this record.
-    public var ordered: Bool
+    /// Its hook takes nothing more until this result is recorded: the delivery of an ordered hook
+    /// (``Ordering/ordered``), or a half-open breaker's probe (``ClaimedDelivery/probe``).
+    public var holdsItsHook: Bool
 
     public init(
         attempt: Attempt, hookID: Int64, lifecycle: DeliveryLifecycle, action: DeliveryLifecycle.Action, succeeded: Bool, syncThrough: Int64? = nil,
-        hookHealth: HookHealth? = nil, ordered: Bool = false
+        hookHealth: HookHealth? = nil, holdsItsHook: Bool = false
     ) {
         self.hookHealth = hookHealth
-        self.ordered = ordered
+        self.holdsItsHook = holdsItsHook
         self.syncThrough = syncThrough
         self.attempt = attempt
         self.hookID = hookID

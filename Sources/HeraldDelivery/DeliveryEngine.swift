@@ -678,7 +678,7 @@ public final class DeliveryEngine: Service, Sendable {
                 AttemptResult(
                     attempt: sent.attempt, hookID: delivery.hook.id, lifecycle: lifecycle, action: action, succeeded: sent.outcome.isSuccess,
                     syncThrough: delivery.syncThrough, hookHealth: policy.disableAfterSeconds.map { _ in policy.health(default: configuration.hookHealth) },
-                    ordered: delivery.hook.ordering == .ordered
+                    holdsItsHook: delivery.hook.ordering == .ordered || delivery.probe
                 )
             )
         }

@@ -116,22 +116,22 @@ import Testing
         #expect(modes == ["in_flight off", "succeeded \(serverDefault ?? "")"])
     }
 
-    /// An ordered hook's next delivery, or a failure's effect on its hook, is for a claim after the
-    /// record: such a turn records first, then claims.
+    /// An ordered hook's next delivery, a probe's verdict, or a failure's effect on its hook, is for
+    /// a claim after the record: such a turn records first, then claims.
     @Test func aClaimRunsBesideOnlyARecordOfSuccessesOfUnorderedHooks() throws {
-        func attempt(succeeded: Bool, ordered: Bool = false, syncThrough: Int64? = nil) -> AttemptResult {
+        func attempt(succeeded: Bool, holdsItsHook: Bool = false, syncThrough: Int64? = nil) -> AttemptResult {
             let attempt = Attempt(
                 deliveryID: "d", number: 1, trigger: .first, startedAt: Date(), durationMs: 1, url: "http://127.0.0.1:9/", requestHeaders: [],
                 requestBody: "{}", responseStatus: succeeded ? 200 : 500, responseHeaders: [], responseBody: nil, errorClass: nil, errorMessage: nil
             )
             return AttemptResult(
                 attempt: attempt, hookID: 1, lifecycle: DeliveryLifecycle(status: .succeeded, attemptsInRun: 1, redelivery: false, retries: true, nextAttemptAt: nil),
-                action: .succeeded, succeeded: succeeded, syncThrough: syncThrough, ordered: ordered
+                action: .succeeded, succeeded: succeeded, syncThrough: syncThrough, holdsItsHook: holdsItsHook
             )
         }
         #expect(DeliveryQueue.claimMayRunBeside([attempt(succeeded: true), attempt(succeeded: true)]))
         #expect(!DeliveryQueue.claimMayRunBeside([attempt(succeeded: true), attempt(succeeded: false)]))
-        #expect(!DeliveryQueue.claimMayRunBeside([attempt(succeeded: true, ordered: true)]))
+        #expect(!DeliveryQueue.claimMayRunBeside([attempt(succeeded: true, holdsItsHook: true)]))
         #expect(!DeliveryQueue.claimMayRunBeside([attempt(succeeded: true, syncThrough: 4)]))
     }
 }

@@ -93,6 +93,7 @@ func result(for claimed: ClaimedDelivery, status: Int, now: Date = Date(), sched
         responseStatus: status, responseHeaders: [HTTPHeaderField("Server", "test")], responseBody: "body \(status)", errorClass: nil, errorMessage: nil
     )
     return AttemptResult(
-        attempt: attempt, hookID: claimed.hook.id, lifecycle: lifecycle, action: action, succeeded: outcome.isSuccess, ordered: claimed.hook.ordering == .ordered
+        attempt: attempt, hookID: claimed.hook.id, lifecycle: lifecycle, action: action, succeeded: outcome.isSuccess,
+        holdsItsHook: claimed.hook.ordering == .ordered || claimed.probe
     )
 }

@@ -365,6 +365,7 @@ import Testing
         let later = now.addingTimeInterval(61)
         let probe = try await store.recordAndClaim([], health: health, now: later, policy: policy).claimed
         try #require(probe.count == 1)
+        #expect(probe[0].probe, "its result decides for the rest, so the claim after its record sees what it decided")
         let withProbe = ClaimPolicy(limit: 100, perHook: 100, perTeam: 100, inFlightByHook: [hook.id: 1], inFlightByTeam: [hook.teamID: 1])
         #expect(try await store.recordAndClaim([], health: health, now: later, policy: withProbe).claimed.isEmpty, "one probe at a time")
         // It succeeds: closed, and the other four retries go.
