@@ -32,6 +32,13 @@ extension HookHealth {
         /// When set, the hook must be disabled with this reason.
         public var disableReason: String?
         public var circuit: CircuitState = CircuitState()
+
+        /// Whether saving this leaves a hook whose health is stored as given as it was: the same
+        /// last response, failure run and breaker, and no reason to disable it. A store may then
+        /// leave the hook's row alone (a healthy hook's successes, turn after turn).
+        public func changesNothing(lastResponse: LastResponse, failingSince: Date?, circuit: CircuitState) -> Bool {
+            disableReason == nil && self.lastResponse == lastResponse && self.failingSince == failingSince && self.circuit == circuit
+        }
     }
 
     /// Folds one hook's finished attempts, oldest first, into its health: the failure run, the

@@ -251,21 +251,15 @@ extension PostgresStore: DeliveryStore {
     /// Writes the turn's results: the deliveries' new states and, with `attempts`, their attempts,
     /// in three statements whatever their number; then each hook's change. Returns the deliveries
     /// recorded (one deleted with its hook while in flight is gone).
+    ///
+    /// Records on several nodes touch the same hooks' rows (health, sync cursors) and so lock them
+    /// in ascending order, never in a cycle. A turn that moves an HTTP Sync cursor locks its hooks
+    /// first. Any other reads its hooks' health without a lock and locks, last, only the hooks whose
+    /// row it changes: a healthy hook's successes, turn after turn, change nothing in its row, so
+    /// records on several nodes do not queue on a busy hook.
     static func record(_ turn: RecordTurn, attempts: Bool, in db: SQL) async throws -> Set<String> {
-        // The hooks' rows first, in ascending order: records on several nodes touch the same hooks
-        // (health, sync cursors) and so always lock them in one order, never in a cycle.
-        // Their health as stored is read in the same statement, for the changes below.
-        var stored: [Int64: (failingSince: Date?, circuit: CircuitState)] = [:]
-        for row in try await db.all(
-            "SELECT id, failing_since, breaker_failures, breaker_open_until, breaker_cooldown FROM hooks WHERE id = ANY(\(turn.hookIDs)) ORDER BY id FOR UPDATE"
-        ) {
-            stored[try row("id", as: Int64.self)] = (
-                try row.optionalDate("failing_since"),
-                CircuitState(
-                    failures: try row("breaker_failures"), openUntil: try row.optionalDate("breaker_open_until"), cooldownSeconds: try row("breaker_cooldown")
-                )
-            )
-        }
+        let movesCursors = turn.results.contains { $0.syncThrough != nil }
+        var stored = try await health(of: turn.hookIDs, locking: movesCursors, in: db)
         // One array per column (binary; an absent time is NaN, an absent status code -1).
         let results = turn.results
         let recorded = Set(
@@ -313,33 +307,35 @@ extension PostgresStore: DeliveryStore {
                 """
             )
         }
-        // Each hook's change, all in one statement.
-        var changes: [JSONValue] = []
-        for hookID in turn.hookIDs {
-            guard let health = stored[hookID],
-                let change = turn.change(forHook: hookID, recorded: recorded, failingSince: health.failingSince, circuit: health.circuit)
-            else { continue }
-            changes.append(
-                .object([
-                    ("id", .int(hookID)), ("code", change.lastResponse.code.map { .int(Int64($0)) } ?? .null),
-                    ("status", .string(change.lastResponse.status)), ("message", change.lastResponse.message.map(JSONValue.string) ?? .null),
-                    ("failing_since", change.failingSince.map { .double($0.unixSeconds) } ?? .null),
-                    ("disable_reason", change.disableReason.map(JSONValue.string) ?? .null),
-                    ("breaker_failures", .int(Int64(change.circuit.failures))),
-                    ("breaker_open_until", change.circuit.openUntil.map { .double($0.unixSeconds) } ?? .null),
-                    ("breaker_cooldown", .double(change.circuit.cooldownSeconds)),
-                ])
-            )
+        var changes = Self.changes(turn, recorded: recorded, of: turn.hookIDs, stored: stored)
+        if !movesCursors && !changes.isEmpty {
+            // Locked now, and decided again from what they hold under the lock.
+            stored = try await health(of: changes.map(\.hookID), locking: true, in: db)
+            changes = Self.changes(turn, recorded: recorded, of: changes.map(\.hookID), stored: stored)
         }
-        if changes.contains(where: { $0["disable_reason"] != .null }) { try await hooksChanged(db) }
+        if changes.contains(where: { $0.update.disableReason != nil }) { try await hooksChanged(db) }
         if !changes.isEmpty {
+            // Each hook's change, all in one statement.
+            let json = JSONValue.array(
+                changes.map { hookID, change in
+                    .object([
+                        ("id", .int(hookID)), ("code", change.lastResponse.code.map { .int(Int64($0)) } ?? .null),
+                        ("status", .string(change.lastResponse.status)), ("message", change.lastResponse.message.map(JSONValue.string) ?? .null),
+                        ("failing_since", change.failingSince.map { .double($0.unixSeconds) } ?? .null),
+                        ("disable_reason", change.disableReason.map(JSONValue.string) ?? .null),
+                        ("breaker_failures", .int(Int64(change.circuit.failures))),
+                        ("breaker_open_until", change.circuit.openUntil.map { .double($0.unixSeconds) } ?? .null),
+                        ("breaker_cooldown", .double(change.circuit.cooldownSeconds)),
+                    ])
+                }
+            )
             try await db.run(
                 """
                 UPDATE hooks h SET last_response_code = t.code, last_response_status = t.status, last_response_message = t.message,
                     failing_since = t.failing_since, active = CASE WHEN t.disable_reason IS NULL THEN h.active ELSE false END,
                     disabled_reason = COALESCE(t.disable_reason, h.disabled_reason), breaker_failures = t.breaker_failures,
                     breaker_open_until = t.breaker_open_until, breaker_cooldown = t.breaker_cooldown
-                FROM jsonb_to_recordset(\(JSONValue.array(changes).jsonString)::jsonb) AS t(id bigint, code integer, status text, message text,
+                FROM jsonb_to_recordset(\(json.jsonString)::jsonb) AS t(id bigint, code integer, status text, message text,
                     failing_since double precision, disable_reason text, breaker_failures integer, breaker_open_until double precision,
                     breaker_cooldown double precision)
                 WHERE h.id = t.id
@@ -349,6 +345,45 @@ extension PostgresStore: DeliveryStore {
         // An ordered hook's next delivery, or a retry, may be due for another node.
         if turn.freesWork && !recorded.isEmpty { try await db.notify(.deliveries) }
         return recorded
+    }
+
+    /// A hook's health as its row holds it.
+    struct StoredHealth {
+        var lastResponse: LastResponse
+        var failingSince: Date?
+        var circuit: CircuitState
+    }
+
+    /// The hooks' health as stored; with `locking`, their rows locked in ascending order.
+    static func health(of hookIDs: [Int64], locking: Bool, in db: SQL) async throws -> [Int64: StoredHealth] {
+        var stored: [Int64: StoredHealth] = [:]
+        for row in try await db.all(
+            """
+            SELECT id, failing_since, breaker_failures, breaker_open_until, breaker_cooldown, last_response_code, last_response_status,
+                last_response_message FROM hooks WHERE id = ANY(\(hookIDs)) ORDER BY id \(unescaped: locking ? "FOR UPDATE" : "")
+            """
+        ) {
+            stored[try row("id", as: Int64.self)] = StoredHealth(
+                lastResponse: LastResponse(code: try row("last_response_code"), status: try row("last_response_status"), message: try row("last_response_message")),
+                failingSince: try row.optionalDate("failing_since"),
+                circuit: CircuitState(
+                    failures: try row("breaker_failures"), openUntil: try row.optionalDate("breaker_open_until"), cooldownSeconds: try row("breaker_cooldown")
+                )
+            )
+        }
+        return stored
+    }
+
+    /// What the turn's recorded results change in each of the hooks' rows, leaving out the hooks
+    /// whose row they leave as it is.
+    static func changes(_ turn: RecordTurn, recorded: Set<String>, of hookIDs: [Int64], stored: [Int64: StoredHealth]) -> [(hookID: Int64, update: HookHealth.Update)] {
+        hookIDs.compactMap { hookID in
+            guard let health = stored[hookID],
+                let change = turn.change(forHook: hookID, recorded: recorded, failingSince: health.failingSince, circuit: health.circuit),
+                !change.changesNothing(lastResponse: health.lastResponse, failingSince: health.failingSince, circuit: health.circuit)
+            else { return nil }
+            return (hookID, change)
+        }
     }
 
     /// Deliveries in flight whose lease has run out (their node stopped before recording them) are

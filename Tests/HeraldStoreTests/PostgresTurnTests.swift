@@ -116,6 +116,40 @@ import Testing
         #expect(modes == ["in_flight off", "succeeded \(serverDefault ?? "")"])
     }
 
+    /// A healthy hook's successes leave its row as it is, so a record does not lock it: records on
+    /// several nodes do not queue on a busy hook. One that changes its health does.
+    @Test(
+        .enabled(if: PostgresNodeTests.available, "needs a PostgreSQL server (HERALD_TEST_POSTGRES_URL); under CI, runs in its own step (HERALD_TEST_STORE_STEP=1)"),
+        .timeLimit(.minutes(1))
+    )
+    func aSuccessOfAHealthyHookIsRecordedWithoutLockingItsRow() async throws {
+        let store = try await Self.store()
+        defer { store.close() }
+        let hook = try await store.makeHook(team: try await store.makeTeam())
+        let ping = try #require(try await store.claimAll().first)
+        try await store.record([try result(for: ping, status: 200)], health: HookHealth())
+        let healthy = try #require(try await store.hook(id: hook.id))
+        #expect(healthy.lastResponse.status == "active")
+        for _ in 0..<2 { _ = try await store.emit() }
+        _ = try await store.fanOut(limit: 100, now: Date())
+        let claimed = try await store.claimAll()
+        try #require(claimed.count == 2)
+        // Another transaction holds the hook's row (an edit, another node's record of a failure)
+        // while this node records a success: it is recorded all the same.
+        try await store.write { db in
+            try await db.run("SELECT id FROM hooks WHERE id = \(hook.id) FOR UPDATE")
+            try await store.record([try result(for: claimed[0], status: 200)], health: HookHealth())
+        }
+        #expect(try await store.delivery(id: claimed[0].deliveryID)?.lifecycle.status == .succeeded)
+        #expect(try await store.hook(id: hook.id)?.lastResponse == healthy.lastResponse)
+        // A failure changes the hook's health: recorded under the row's lock.
+        try await store.record([try result(for: claimed[1], status: 503)], health: HookHealth())
+        let failing = try #require(try await store.hook(id: hook.id))
+        #expect(failing.lastResponse == LastResponse(code: 503, status: "failed", message: "HTTP 503"))
+        #expect(failing.failingSince != nil)
+        #expect(failing.circuit.failures == 1)
+    }
+
     /// An ordered hook's next delivery, a probe's verdict, or a failure's effect on its hook, is for
     /// a claim after the record: such a turn records first, then claims.
     @Test func aClaimRunsBesideOnlyARecordOfSuccessesOfUnorderedHooks() throws {
