@@ -28,7 +28,8 @@ public struct Bench: AsyncParsableCommand {
     @Option(help: "Concurrent emitters, engine in-flight cap and baseline client concurrency.") var concurrency = 128
     @Option(help: "Approximate size of each event's data in bytes.") var payloadBytes = 256
     @Option(help: "Events per POST /api/events (1 sends single events).") var batchSize = 1
-    @Option(help: "Fixed-rate mode: emit this many events per second for --duration seconds, and report latency.") var rate: Int?
+    @Option(help: "Fixed-rate mode: emit this many events per second for --duration seconds, and report latency (in nodes mode: pace the events so, and the claim wait shows how soon nodes take new work).")
+    var rate: Int?
     @Option(help: "Duration of the fixed-rate mode, in seconds.") var duration = 10
     @Flag(help: "Backlog mode: queue --events × --hooks deliveries with the engine stopped, then measure the drain.") var backlog = false
     @Flag(help: "Skip the raw AsyncHTTPClient baseline.") var noBaseline = false

@@ -37,7 +37,8 @@ struct ClusterBench {
         let receiver = ClusterReceiver()
         try await runBenchReceiver(logger: logger, receiver.application) { port in
             var report = BenchReport()
-            report.add("mode", "nodes: \(bench.events) events × \(bench.hooks) hooks, batches of \(bench.batchSize), \(bench.nodeMaxInFlight) in flight per node")
+            let events = bench.rate.map { "\($0) events/s for \(bench.duration) s (paced)" } ?? "\(bench.events) events (at once)"
+            report.add("mode", "nodes: \(events) × \(bench.hooks) hooks, batches of \(bench.batchSize), \(bench.nodeMaxInFlight) in flight per node")
             for delay in delays {
                 var rows: [Figures] = []
                 rows.append(try await measure(label: "SQLite, 1 node", nodes: 1, postgres: false, delay: delay, receiver: receiver, port: port))
@@ -101,11 +102,14 @@ struct ClusterBench {
         }
         var clients: [String] = []
         for node in nodes { clients.append("http://127.0.0.1:\(try await node.port())") }
-        let expected = bench.events * bench.hooks
+        // Paced (--rate): events go out at that rate, so a delivery's claim wait is how soon a node
+        // takes new work, not how long a burst's queue is.
+        let events = bench.rate.map { $0 * bench.duration } ?? bench.events
+        let expected = events * bench.hooks
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         let start = ContinuousClock.now
         let next = SharedCounter()
-        let (batch, events, payload) = (bench.batchSize, bench.events, String(repeating: "x", count: bench.payloadBytes))
+        let (batch, rate, payload) = (bench.batchSize, bench.rate, String(repeating: "x", count: bench.payloadBytes))
         try await withThrowingTaskGroup(of: Void.self) { group in
             for emitter in 0..<min(bench.concurrency, 16) {
                 let base = clients[emitter % clients.count]
@@ -113,6 +117,7 @@ struct ClusterBench {
                     while true {
                         let first = next.fetchAdd(batch)
                         guard first < events else { return }
+                        if let rate { try await Task.sleep(until: start + .seconds(Double(first) / Double(rate)), clock: .continuous) }
                         let body = (first..<min(events, first + batch)).map { #"{"type":"bench.event","data":{"n":\#($0),"pad":"\#(payload)"}}"# }
                         var request = HTTPClientRequest(url: base + "/api/events")
                         request.method = .POST
