@@ -414,8 +414,11 @@ public final class DeliveryEngine: Service, Sendable {
                 }
                 if !dispatching && inFlight == 0 { break }
                 // Slots of the finished attempts are free once they are recorded, in this transaction.
+                // While recording fails, nothing more is claimed (the results would pile up, and
+                // the deliveries they are for would be sent again once their leases ran out).
                 var policy = ClaimPolicy(
-                    limit: dispatching ? configuration.maxInFlight - (inFlight - finished.count) : 0, perHook: configuration.maxInFlightPerHook,
+                    limit: dispatching && failedTurns == 0 ? configuration.maxInFlight - (inFlight - finished.count) : 0,
+                    perHook: configuration.maxInFlightPerHook,
                     perTeam: configuration.maxInFlightPerTeam, inFlightByHook: byHook, inFlightByTeam: byTeam
                 )
                 for (delivery, _) in finished {
@@ -435,6 +438,7 @@ public final class DeliveryEngine: Service, Sendable {
                     batch = try await queue.recordAndClaim(recorded.map(\.result), now: claimedAt, policy: policy)
                     if let failure = batch.recordFailure {
                         unrecorded = true
+                        failedTurns += 1
                         logger.error("recording attempts failed; retrying", metadata: ["error": "\(failure)", "count": "\(finished.count)"])
                         state.withLock { $0.finished.insert(contentsOf: finished, at: 0) }
                     } else {

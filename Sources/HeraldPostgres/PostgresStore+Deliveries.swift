@@ -118,16 +118,9 @@ extension PostgresStore: DeliveryStore {
     /// team, held to the end of the transaction), so in-flight counts per hook and team, read from
     /// the table, hold across nodes, and an ordered hook's head is taken once; due rows are read
     /// `FOR UPDATE SKIP LOCKED`, passing over any another transaction is changing.
-    ///
-    /// A claim is a lease, not a record: it commits without waiting for its WAL to reach the disk
-    /// (`synchronous_commit = off` for its transaction alone). A claim the database loses in a crash
-    /// leaves its deliveries pending, to be sent again — at least once, as after a node's crash —
-    /// while a record, which the log and the caps trust, stays durable. So a claim holds its team's
-    /// lock for its statements, not for a disk flush as well, and a node claims that much sooner.
     func claim(_ turn: ClaimTurn, in db: SQL) async throws -> [ClaimedDelivery] {
         var turn = turn
         let now = turn.now
-        try await db.run("SET LOCAL synchronous_commit = off")
         let expired = try await db.all(
             "SELECT * FROM deliveries WHERE status = 'in_flight' AND lease_until < \(now.unixSeconds) FOR UPDATE SKIP LOCKED LIMIT 100"
         )
@@ -252,14 +245,24 @@ extension PostgresStore: DeliveryStore {
     /// in three statements whatever their number; then each hook's change. Returns the deliveries
     /// recorded (one deleted with its hook while in flight is gone).
     ///
-    /// Records on several nodes touch the same hooks' rows (health, sync cursors) and so lock them
-    /// in ascending order, never in a cycle. A turn that moves an HTTP Sync cursor locks its hooks
-    /// first. Any other reads its hooks' health without a lock and locks, last, only the hooks whose
-    /// row it changes: a healthy hook's successes, turn after turn, change nothing in its row, so
-    /// records on several nodes do not queue on a busy hook.
+    /// A record locks hooks' rows before deliveries' rows, as a hook's deletion (its row, then its
+    /// deliveries) and a replay do, and hooks in ascending order, so no two wait on each other in a
+    /// cycle. It locks only the hooks whose row it changes, foreseen from their health read without
+    /// a lock: a healthy hook's successes, turn after turn, change nothing in its row, so records on
+    /// several nodes do not queue on a busy hook. A turn that moves an HTTP Sync cursor locks all its
+    /// hooks. A change not foreseen (a result not recorded after all) is locked last.
     static func record(_ turn: RecordTurn, attempts: Bool, in db: SQL) async throws -> Set<String> {
         let movesCursors = turn.results.contains { $0.syncThrough != nil }
         var stored = try await health(of: turn.hookIDs, locking: movesCursors, in: db)
+        var locked = movesCursors ? Set(turn.hookIDs) : []
+        if !movesCursors {
+            let foreseen = Self.changes(turn, recorded: Set(turn.results.map(\.attempt.deliveryID)), of: turn.hookIDs, stored: stored).map(\.hookID)
+            if !foreseen.isEmpty {
+                // Locked, and read again under the lock.
+                stored.merge(try await health(of: foreseen, locking: true, in: db)) { $1 }
+                locked = Set(foreseen)
+            }
+        }
         // One array per column (binary; an absent time is NaN, an absent status code -1).
         let results = turn.results
         let recorded = Set(
@@ -308,10 +311,10 @@ extension PostgresStore: DeliveryStore {
             )
         }
         var changes = Self.changes(turn, recorded: recorded, of: turn.hookIDs, stored: stored)
-        if !movesCursors && !changes.isEmpty {
-            // Locked now, and decided again from what they hold under the lock.
-            stored = try await health(of: changes.map(\.hookID), locking: true, in: db)
-            changes = Self.changes(turn, recorded: recorded, of: changes.map(\.hookID), stored: stored)
+        let unforeseen = changes.map(\.hookID).filter { !locked.contains($0) }
+        if !unforeseen.isEmpty {
+            stored.merge(try await health(of: unforeseen, locking: true, in: db)) { $1 }
+            changes = Self.changes(turn, recorded: recorded, of: turn.hookIDs, stored: stored)
         }
         if changes.contains(where: { $0.update.disableReason != nil }) { try await hooksChanged(db) }
         if !changes.isEmpty {
@@ -354,13 +357,14 @@ extension PostgresStore: DeliveryStore {
         var circuit: CircuitState
     }
 
-    /// The hooks' health as stored; with `locking`, their rows locked in ascending order.
+    /// The hooks' health as stored; with `locking`, their rows locked in ascending order (for an
+    /// update that leaves their keys alone, so a delivery inserted for one meanwhile is not held up).
     static func health(of hookIDs: [Int64], locking: Bool, in db: SQL) async throws -> [Int64: StoredHealth] {
         var stored: [Int64: StoredHealth] = [:]
         for row in try await db.all(
             """
             SELECT id, failing_since, breaker_failures, breaker_open_until, breaker_cooldown, last_response_code, last_response_status,
-                last_response_message FROM hooks WHERE id = ANY(\(hookIDs)) ORDER BY id \(unescaped: locking ? "FOR UPDATE" : "")
+                last_response_message FROM hooks WHERE id = ANY(\(hookIDs)) ORDER BY id \(unescaped: locking ? "FOR NO KEY UPDATE" : "")
             """
         ) {
             stored[try row("id", as: Int64.self)] = StoredHealth(

@@ -88,34 +88,6 @@ import Testing
         #expect(next.claimed.count == 2)
     }
 
-    /// A claim commits without waiting for the disk (lost in a crash, its deliveries are sent
-    /// again); a record commits as the server is set to (durably, by default).
-    @Test(.enabled(if: PostgresNodeTests.available, "needs a PostgreSQL server (HERALD_TEST_POSTGRES_URL); under CI, runs in its own step (HERALD_TEST_STORE_STEP=1)"))
-    func aClaimCommitsWithoutWaitingForTheDiskAndARecordAsTheServerIsSet() async throws {
-        let store = try await Self.store()
-        defer { store.close() }
-        let serverDefault = try await store.read { db in try await db.value("SELECT current_setting('synchronous_commit')", as: String.self) }
-        #expect(serverDefault == "on", "the test server keeps synchronous_commit's default (.ci/postgres), so a transaction's own setting shows")
-        // Each change of a delivery's status notes how its transaction commits.
-        try await store.write { db in
-            try await db.run("CREATE TABLE commit_modes (status text, mode text)")
-            try await db.run(
-                """
-                CREATE FUNCTION note_commit_mode() RETURNS trigger LANGUAGE plpgsql AS $$
-                BEGIN INSERT INTO commit_modes VALUES (NEW.status, current_setting('synchronous_commit')); RETURN NEW; END $$
-                """
-            )
-            try await db.run("CREATE TRIGGER note_commit_mode BEFORE UPDATE ON deliveries FOR EACH ROW EXECUTE FUNCTION note_commit_mode()")
-        }
-        _ = try await store.makeHook(team: try await store.makeTeam())
-        let ping = try #require(try await store.claimAll().first)
-        try await store.record([try result(for: ping, status: 200)], health: HookHealth())
-        let modes = try await store.read { db in
-            try await db.all("SELECT status, mode FROM commit_modes").map { "\(try $0("status", as: String.self)) \(try $0("mode", as: String.self))" }
-        }
-        #expect(modes == ["in_flight off", "succeeded \(serverDefault ?? "")"])
-    }
-
     /// A healthy hook's successes leave its row as it is, so a record does not lock it: records on
     /// several nodes do not queue on a busy hook. One that changes its health does.
     @Test(
