@@ -100,6 +100,11 @@ public final class DeliveryEngine: Service, Sendable {
         // inside the client until the attempt's deadline.
         clientConfiguration.connectionPool.retryConnectionEstablishment = false
         clientConfiguration.proxy = configuration.egressProxy?.clientProxy
+        // The attempt's span is Herald's own (``EventTracing``): it is the client span, and the
+        // `traceparent` it sends is the one the delivery log shows. The client's span would add a
+        // second `traceparent` header (receivers read the pair as an invalid trace) and, traced or
+        // not, reads each request's URL once more for its attributes.
+        clientConfiguration.tracing.tracer = nil
         clients = GuardedClients(targetGuard: configuration.targetGuard, configuration: clientConfiguration)
         sender = transport ?? DeliverySender(clients: clients, responseBodyLimit: configuration.responseBodyLimit)
         oauth2 = OAuth2Tokens(clients: clients)

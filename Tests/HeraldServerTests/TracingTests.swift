@@ -78,6 +78,9 @@ import Testing
                     receiver.received.first { $0.header("X-Herald-Event") == "lead.created" }
                 })
                 let sentParent = try #require(delivered.header("traceparent"), "the delivery carries a traceparent")
+                // One trace context, the one the delivery log records (two `traceparent` headers are
+                // an invalid trace to a receiver).
+                #expect(delivered.headers.filter { $0.0.lowercased() == "traceparent" }.map(\.1) == [sentParent], "\(delivered.headers)")
                 let parts = sentParent.split(separator: "-").map(String.init)
                 #expect(parts.count == 4 && parts[1] == traceID, "the receiver's traceparent is in the provider's trace: \(sentParent)")
 
@@ -96,6 +99,10 @@ import Testing
                 #expect(span("herald.fan-out")?.attributes["herald.event.id"] == .string(eventID))
                 #expect(span("herald.fan-out")?.attributes["herald.deliveries"]?.intValue ?? Int64(span("herald.fan-out")?.attributes["herald.deliveries"]?.stringValue ?? "") == 1)
                 let attempt = try #require(span("herald.attempt"))
+                // The attempt is the client span: the HTTP client makes none of its own, in this trace
+                // or another (one would have ended, and been exported, before the attempt's).
+                let clientSpans = Self.spans(in: collector.received).filter { $0.kind == 3 }
+                #expect(clientSpans.map(\.name) == ["herald.attempt"], "\(clientSpans.map { ($0.name, $0.traceID) })")
                 #expect(attempt.kind == 3, "the attempt is a client span")
                 #expect(attempt.attributes["herald.event.id"] == .string(eventID))
                 // Where it went, without the receiver's path (which may hold a secret).
