@@ -18,8 +18,20 @@ struct TargetRefused: Error, Sendable {
 /// address for the connection). TLS still sends the name (SNI) and verifies the certificate
 /// against it. There is one client per name, address and verification setting, kept while in use
 /// and for a while after, so that connections to a receiver are reused.
+///
+/// A URL the guard allowed is not checked again for ``verdictLifetime``: its requests meanwhile go
+/// to the address that was checked, so a name that starts answering a private address reaches
+/// nothing new, and is refused once the lifetime ends. Without this every attempt resolved its
+/// host, a lookup that holds one of the blocking pool's threads (as many as cores) for a round trip
+/// to the DNS server. Refusals are not kept: a URL refused now is looked at again on its next try.
 final class GuardedClients: Sendable {
     let targetGuard: TargetGuard
+    /// How long an allowed verdict stands.
+    let verdictLifetime: Duration
+    private let now: @Sendable () -> ContinuousClock.Instant
+    private let verdicts = Mutex<[String: (pin: TargetGuard.Pin?, until: ContinuousClock.Instant)]>([:])
+    /// Beyond this many URLs, the verdicts are dropped and made again.
+    static let verdictLimit = 10_000
     private let configuration: HTTPClient.Configuration
     private let insecureConfiguration: HTTPClient.Configuration
     /// For numeric hosts, and for every host when private targets are allowed (nothing to pin).
@@ -42,8 +54,13 @@ final class GuardedClients: Sendable {
         var lastUsed: ContinuousClock.Instant
     }
 
-    init(targetGuard: TargetGuard, configuration: HTTPClient.Configuration) {
+    init(
+        targetGuard: TargetGuard, configuration: HTTPClient.Configuration, verdictLifetime: Duration = .seconds(30),
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+    ) {
         self.targetGuard = targetGuard
+        self.verdictLifetime = verdictLifetime
+        self.now = now
         self.configuration = configuration
         var insecureConfiguration = configuration
         var tls = TLSConfiguration.makeClientConfiguration()
@@ -63,7 +80,7 @@ final class GuardedClients: Sendable {
     func withClient<Result>(
         for url: String, insecure: Bool, isolation: isolated (any Actor)? = #isolation, _ body: (HTTPClient) async throws -> Result
     ) async throws -> Result {
-        switch await targetGuard.verdict(for: url) {
+        switch await verdict(for: url) {
         case .refused(let reason):
             throw TargetRefused(reason: reason)
         case .allowed(nil):
@@ -74,6 +91,20 @@ final class GuardedClients: Sendable {
             defer { release(key) }
             return try await body(client)
         }
+    }
+
+    /// The guard's verdict on `url`: an allowed one kept for ``verdictLifetime``.
+    private func verdict(for url: String) async -> TargetGuard.Verdict {
+        let checkedAt = now()
+        if let kept = verdicts.withLock({ $0[url] }), checkedAt < kept.until { return .allowed(kept.pin) }
+        let verdict = await targetGuard.verdict(for: url)
+        if case .allowed(let pin) = verdict {
+            verdicts.withLock { verdicts in
+                if verdicts.count >= Self.verdictLimit { verdicts.removeAll(keepingCapacity: true) }
+                verdicts[url] = (pin, checkedAt + verdictLifetime)
+            }
+        }
+        return verdict
     }
 
     /// The client for `key`, made when there is none; nil once the clients are shut down.

@@ -69,7 +69,15 @@ import Testing
         }
     }
 
-    @Test func aNameIsConnectedToTheAddressTheGuardCheckedAndAnswersAreCheckedAgainEachTime() async throws {
+    /// A clock the test moves.
+    final class TestClock: Sendable {
+        private let offset = Mutex<Duration>(.zero)
+        private let start = ContinuousClock.now
+        var now: ContinuousClock.Instant { start + offset.withLock { $0 } }
+        func advance(by duration: Duration) { offset.withLock { $0 += duration } }
+    }
+
+    @Test func aNameIsConnectedToTheAddressTheGuardCheckedAndCheckedAgainWhenItsVerdictEnds() async throws {
         let seen = Seen()
         try await withRunningApplication(logger: Self.quietLogger) { onPort in
             Application(
@@ -78,19 +86,32 @@ import Testing
             )
         } _: { port in
             let resolver = Resolver(["receiver.herald.test": ["127.0.0.1"]])
-            let clients = GuardedClients(targetGuard: try Self.loopbackOnlyGuard(resolver), configuration: Self.clientConfiguration)
+            let clock = TestClock()
+            let clients = GuardedClients(
+                targetGuard: try Self.loopbackOnlyGuard(resolver), configuration: Self.clientConfiguration, verdictLifetime: .seconds(30),
+                now: { clock.now }
+            )
             defer { Task { await clients.shutdown() } }
             let url = "http://receiver.herald.test:\(port)/hook"
             #expect(try await post(clients, url) == 200)
             #expect(try await post(clients, url) == 200)
-            // Sent as the name, to the checked address; one resolution per request, by the guard.
+            // Sent as the name, to the checked address; resolved once by the guard, whose verdict
+            // stands for its lifetime.
             #expect(seen.hosts.withLock { $0 } == ["receiver.herald.test:\(port)", "receiver.herald.test:\(port)"])
-            #expect(resolver.calls.withLock { $0 } == ["receiver.herald.test", "receiver.herald.test"])
+            #expect(resolver.calls.withLock { $0 } == ["receiver.herald.test"])
             #expect(clients.pinnedCount == 1)
 
-            // The name now answers a private address: refused before any connection.
+            // The name now answers a private address. Within the verdict's lifetime the request
+            // still goes to the address that was checked (the receiver gets it), never to the new one.
             resolver.answer("receiver.herald.test", with: ["10.0.0.7"])
+            clock.advance(by: .seconds(29))
+            #expect(try await post(clients, url) == 200)
+            #expect(seen.hosts.withLock { $0.count } == 3)
+            // Once it ends, the name is resolved again and refused before any connection; a refusal
+            // is not kept, so each later try resolves afresh.
+            clock.advance(by: .seconds(1))
             await #expect(throws: TargetRefused.self) { _ = try await post(clients, url) }
+            #expect(resolver.calls.withLock { $0 } == ["receiver.herald.test", "receiver.herald.test"])
             // One public and one private answer: refused too (every answer is checked).
             resolver.answer("receiver.herald.test", with: ["93.184.216.34", "169.254.169.254"])
             do {
@@ -100,7 +121,8 @@ import Testing
                 // Refused without saying which internal address the name has (no resolver oracle).
                 #expect(refused.reason.contains("non-public") && !refused.reason.contains("169.254"), "\(refused.reason)")
             }
-            #expect(seen.hosts.withLock { $0.count } == 2)
+            #expect(seen.hosts.withLock { $0.count } == 3)
+            #expect(resolver.calls.withLock { $0.count } == 3)
             let (errorClass, message) = DeliverySender.classify(TargetRefused(reason: "the host x resolves to 10.0.0.7, a non-public address"))
             #expect(errorClass == .refused && message.contains("10.0.0.7"))
         }
