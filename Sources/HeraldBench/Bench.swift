@@ -96,8 +96,10 @@ public struct Bench: AsyncParsableCommand {
             if let filter { try await Self.filterEvaluations(filter, payloadBytes: payloadBytes, report: &report) }
             if !noBaseline && !backlog && !documents && !soak {
                 let requests = rate.map { $0 * duration * hooks } ?? events * hooks
+                let cpuAtStart = BenchReport.processCPU()
                 let baseline = try await Self.baseline(port: receiverPort, requests: requests, concurrency: concurrency, payloadBytes: payloadBytes)
                 report.add("baseline: raw AHC POST → same receiver", BenchReport.rate(requests, baseline) + " (\(requests) requests, \(concurrency) concurrent)")
+                report.add("baseline CPU (client and receiver)", BenchReport.cpu(BenchReport.processCPU() - cpuAtStart, per: requests, "request", over: baseline))
                 if let deliveryRate = herald.deliveryRate {
                     report.add("Herald delivery rate vs baseline", String(format: "%.0f%%", 100 * deliveryRate / (Double(requests) / baseline.seconds)))
                 }

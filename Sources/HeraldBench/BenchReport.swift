@@ -32,6 +32,24 @@ struct BenchReport {
         return "p50 \(milliseconds(at(0.5)))  p90 \(milliseconds(at(0.9)))  p99 \(milliseconds(at(0.99)))  max \(milliseconds(sorted.last!))  (n=\(sorted.count))"
     }
 
+    /// CPU time (user and system) the whole process has used so far.
+    static func processCPU() -> Duration {
+        var usage = rusage()
+        #if os(Linux)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        #else
+        getrusage(RUSAGE_SELF, &usage)
+        #endif
+        func duration(_ time: timeval) -> Duration { .seconds(Int64(time.tv_sec)) + .microseconds(Int64(time.tv_usec)) }
+        return duration(usage.ru_utime) + duration(usage.ru_stime)
+    }
+
+    /// The CPU a phase used per unit of work, and how many cores it kept busy: what bounds a rate
+    /// on a machine whose cores are all busy is this, not the wall-clock rate alone.
+    static func cpu(_ used: Duration, per count: Int, _ unit: String, over wall: Duration) -> String {
+        String(format: "%.0f µs per %@, %.2f cores busy", used.seconds * 1e6 / Double(max(count, 1)), unit, used.seconds / max(wall.seconds, 1e-9))
+    }
+
     /// The process's peak resident set size, from /proc/self/status (VmHWM).
     static func peakRSS() -> String {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),

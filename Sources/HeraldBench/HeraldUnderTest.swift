@@ -173,6 +173,7 @@ final class HeraldUnderTest: @unchecked Sendable {
         let accepted = SharedValue<[String: ContinuousClock.Instant]>([:])
         let clock = ContinuousClock()
         let start = clock.now
+        let cpuAtStart = BenchReport.processCPU()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<bench.concurrency {
                 group.addTask {
@@ -189,10 +190,15 @@ final class HeraldUnderTest: @unchecked Sendable {
         }
         let ingestDone = clock.now
         let drained = try await waitUntilDrained(expectedSucceeded: registeredHooks + bench.prefill + total * bench.hooks, receiver: receiver, receiverAtLeast: total * bench.hooks)
+        let cpu = BenchReport.processCPU() - cpuAtStart
         let deliveries = total * bench.hooks
         deliveryRate = Double(deliveries) / (drained - start).seconds
         report.add("events accepted (durable before 202)", BenchReport.rate(total, ingestDone - start) + " (\(total) in \(BenchReport.milliseconds(ingestDone - start)))")
         report.add("deliveries completed (attempt logged)", BenchReport.rate(deliveries, drained - start) + " (\(deliveries) in \(BenchReport.milliseconds(drained - start)))")
+        report.add(
+            "CPU, whole process (Herald, receiver, load generator)",
+            deliveries > 0 ? BenchReport.cpu(cpu, per: deliveries, "delivery", over: drained - start) : BenchReport.cpu(cpu, per: total, "event", over: drained - start)
+        )
         report.add("accept → received latency", BenchReport.percentiles(latencies(accepted: accepted.value, receiver: receiver)))
     }
 
@@ -335,10 +341,12 @@ final class HeraldUnderTest: @unchecked Sendable {
         let pending = try await store.deliveryCounts()[.pending] ?? 0
         report.add("backlog queued", "\(pending) pending deliveries in \(BenchReport.milliseconds(ContinuousClock.now - fillStart)); RSS so far \(BenchReport.peakRSS())")
         let start = ContinuousClock.now
+        let cpuAtStart = BenchReport.processCPU()
         try await startServer()
         let drained = try await waitUntilDrained(expectedSucceeded: pending, receiver: receiver, receiverAtLeast: pending)
         deliveryRate = Double(pending) / (drained - start).seconds
         report.add("backlog drained", BenchReport.rate(pending, drained - start) + " (\(pending) in \(BenchReport.milliseconds(drained - start)))")
+        report.add("CPU, whole process (Herald, receiver)", BenchReport.cpu(BenchReport.processCPU() - cpuAtStart, per: pending, "delivery", over: drained - start))
     }
 }
 
