@@ -299,6 +299,7 @@ final class HeraldUnderTest: @unchecked Sendable {
         let pad = String(repeating: "x", count: max(0, bench.payloadBytes - 40))
         let next = SharedCounter()
         let start = ContinuousClock.now
+        let cpuAtStart = BenchReport.processCPU()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<bench.concurrency {
                 group.addTask {
@@ -320,10 +321,12 @@ final class HeraldUnderTest: @unchecked Sendable {
             try await group.waitForAll()
         }
         let writesDone = ContinuousClock.now
+        let cpu = BenchReport.processCPU() - cpuAtStart
         try await follower.value
         let arrived = arrivals.value
         let lags = written.value.compactMap { id, at in arrived[id].map { max(.zero, $0 - at) } }
         report.add("document writes (durable before 201)", BenchReport.rate(total, writesDone - start) + " (\(total) in \(BenchReport.milliseconds(writesDone - start)))")
+        report.add("CPU, whole process (Herald, writers, follower)", BenchReport.cpu(cpu, per: total, "write", over: writesDone - start))
         report.add("changes feed: 201 → follower lag", BenchReport.percentiles(lags) + (lags.count == total ? "" : " — \(total - lags.count) changes missing!"))
     }
 

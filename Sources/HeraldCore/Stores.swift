@@ -118,6 +118,9 @@ public protocol HookStore: Sendable {
 public protocol DeliveryStore: Sendable {
     /// Up to `limit` events after the fan-out cursor, with the active hooks they may go to.
     func fanOutBatch(limit: Int) async throws -> FanOutBatch
+    /// The active hooks as fan-out reads them: held by the store until a hook or a team's channels
+    /// change, so asking costs one read of the hooks' version, not a read of every hook.
+    func activeHooks() async throws -> ActiveHooks
     /// Stores the deliveries planned for a batch (pending, or skipped with their note) and moves the
     /// fan-out cursor from `plan.after` to `plan.through`, in one transaction. A planned delivery the
     /// hooks no longer route (deleted, deactivated, resubscribed, a grant revoked since the batch was

@@ -315,11 +315,16 @@ public final class DeliveryEngine: Service, Sendable {
 
     /// Makes the next page of every sync hook with rows waiting and no page unfinished: a full page
     /// at once, a partial one once its newest row is ``syncDebounce`` old (or on "Sync now").
+    ///
+    /// Woken by every commit of events, it lists the sync hooks from the store's active hooks (held
+    /// until a hook changes), not by reading every hook: on a node with thousands of push hooks that
+    /// read, made at each commit, cost more than the events it followed.
     private func syncLoop() async {
         while isDispatching {
             var wait = configuration.idleInterval
             do {
-                for hook in try await store.hooks(teamID: nil) where hook.active && hook.mode == .sync && isDispatching {
+                let syncHooks = try await store.activeHooks().byID.values.filter { $0.mode == .sync }.sorted { $0.id < $1.id }
+                for hook in syncHooks where isDispatching {
                     if let retryIn = try await syncStep(hook) { wait = min(wait, retryIn) }
                 }
             } catch {

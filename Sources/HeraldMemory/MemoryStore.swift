@@ -632,7 +632,7 @@ extension MemoryStore {
 
     /// The active hooks and their teams, as fan-out and claims read them (SQLite caches them until a
     /// hook or a team's channels change; here they are read afresh).
-    private func activeHooks() -> ActiveHooks {
+    public func activeHooks() -> ActiveHooks {
         let hooks = hookRows.values.filter(\.active).sorted { $0.id < $1.id }
         return ActiveHooks(hooks: hooks, teams: Set(hooks.map(\.teamID)).sorted().compactMap { teamRows[$0] })
     }

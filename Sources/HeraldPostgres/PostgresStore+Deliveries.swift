@@ -13,6 +13,10 @@ extension PostgresStore: DeliveryStore {
         }
     }
 
+    public func activeHooks() async throws -> ActiveHooks {
+        try await read { db in try await activeHooks(db) }
+    }
+
     /// One node's plan wins: the cursor moves by compare-and-set, and a node whose batch another
     /// node committed first gets nil and reads the next batch.
     public func commitFanOut(_ plan: FanOutPlan, now: Date) async throws -> Int? {

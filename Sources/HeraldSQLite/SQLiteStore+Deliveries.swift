@@ -14,6 +14,10 @@ extension SQLiteStore: DeliveryStore {
         }
     }
 
+    public func activeHooks() async throws -> ActiveHooks {
+        try await pool.read { db in try self.activeHooks(db) }
+    }
+
     public func commitFanOut(_ plan: FanOutPlan, now: Date) async throws -> Int? {
         try await pool.write { db in
             try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'fanout_seq' AND value = ?", arguments: [plan.through, plan.after])

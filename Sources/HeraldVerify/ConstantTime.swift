@@ -13,14 +13,16 @@ public func constantTimeEquals(_ a: String, _ b: String) -> Bool {
 }
 
 extension Sequence<UInt8> {
-    /// Lower-case hexadecimal.
+    /// Lower-case hexadecimal. Inlinable, so a digest's bytes are read by a specialized loop at each
+    /// caller (every signature and every token lookup makes one), with no table to allocate.
+    @inlinable
     public var hexString: String {
-        let digits = Array("0123456789abcdef".utf8)
+        @inline(__always) func digit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? nibble &+ 0x30 : nibble &+ 0x57 }
         var out = [UInt8]()
         out.reserveCapacity(underestimatedCount * 2)
         for byte in self {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
+            out.append(digit(byte >> 4))
+            out.append(digit(byte & 0x0f))
         }
         return String(decoding: out, as: UTF8.self)
     }

@@ -5,6 +5,34 @@ import Testing
 /// Fan-out as two plain steps (read a batch, commit a plan), skipped deliveries, and the backlog
 /// count, on every backend.
 @Suite struct FanOutStoreTests {
+    /// What the HTTP Sync loop lists its hooks from at every commit of events: the active hooks,
+    /// as they are after every change to one (held by the store between changes).
+    @Test(arguments: OutboxBackend.all)
+    func theActiveHooksFollowEveryChangeToAHook(_ backend: OutboxBackend) async throws {
+        let store = try await backend.make()
+        let team = try await store.makeTeam()
+        var push = try await store.makeHook(team: team)
+        var paused = try await store.makeHook(team: team, active: false)
+        #expect(try await store.activeHooks().byID.keys.sorted() == [push.id])
+        // Asked again with nothing changed: the same hooks.
+        #expect(try await store.activeHooks().byID.keys.sorted() == [push.id])
+        var settings = HookSettings(url: "http://127.0.0.1:9/sync")
+        settings.mode = .sync
+        let sync = try await store.createHook(teamID: team.id, settings: settings, encryptedSecret: Data([1, 2, 3]), now: Date()).hook
+        #expect(try await store.activeHooks().byID.mapValues(\.mode) == [push.id: .push, sync.id: .sync])
+        paused.active = true
+        paused = try await store.updateHook(paused, now: Date())
+        push.active = false
+        push.url = "http://127.0.0.1:9/moved"
+        push = try await store.updateHook(push, now: Date())
+        #expect(try await store.activeHooks().byID.keys.sorted() == [paused.id, sync.id])
+        push.active = true
+        _ = try await store.updateHook(push, now: Date())
+        #expect(try await store.activeHooks().byID[push.id]?.url == "http://127.0.0.1:9/moved")
+        #expect(try await store.deleteHook(id: sync.id))
+        #expect(try await store.activeHooks().byID.keys.sorted() == [push.id, paused.id])
+    }
+
     @Test(arguments: OutboxBackend.all)
     func aPlanIsStoredOnceWithItsSkippedDeliveriesAndTheCursorMovesWithIt(_ backend: OutboxBackend) async throws {
         let store = try await backend.make()

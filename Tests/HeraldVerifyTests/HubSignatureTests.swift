@@ -1,7 +1,15 @@
+import Foundation
 import HeraldVerify
 import Testing
 
 @Suite struct HubSignatureTests {
+    /// Every byte value, in both nibbles, as two lower-case digits (what the signature headers carry).
+    @Test func bytesAreWrittenAsLowerCaseHexadecimal() {
+        let bytes = (0...255).map(UInt8.init)
+        #expect(bytes.hexString == bytes.map { String(format: "%02x", $0) }.joined())
+        #expect([UInt8]().hexString == "")
+    }
+
     @Test func reproducesGitHubsDocumentedVector() {
         let signature = HubSignature.sign(body: Array("Hello, World!".utf8), secret: "It's a Secret to Everybody")
         #expect(signature == "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")
