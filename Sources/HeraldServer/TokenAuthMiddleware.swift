@@ -31,8 +31,8 @@ struct TokenAuthMiddleware: RouterMiddleware {
             return try await authenticate(session.token, request, context, next)
         }
         let token: String
-        if authorization.lowercased().hasPrefix("bearer ") {
-            token = authorization.dropFirst(7).trimmingCharacters(in: .whitespaces)
+        if let bearer = Self.bearerToken(authorization) {
+            token = bearer
         } else if let password = Self.basicCredentials(authorization)?.password {
             // CouchDB and Sync Gateway clients put credentials in the URL: the token is the password.
             token = password
@@ -40,6 +40,19 @@ struct TokenAuthMiddleware: RouterMiddleware {
             throw Problem.unauthorized("The Authorization header must be `Bearer <token>` (or HTTP Basic with the token as the password).")
         }
         return try await authenticate(token, request, context, next)
+    }
+
+    /// The token of `Bearer <token>` (the scheme in any case, blanks around the token dropped), read
+    /// without lower-casing or bridging the header: every API request makes this.
+    static func bearerToken(_ authorization: String) -> String? {
+        let scheme = "bearer ".utf8
+        guard authorization.utf8.count >= scheme.count,
+            zip(authorization.utf8, scheme).allSatisfy({ header, lower in header == lower || (lower != 0x20 && header == lower - 0x20) })
+        else { return nil }
+        var token = authorization.utf8.dropFirst(scheme.count)
+        while let first = token.first, first == 0x20 || first == 0x09 { token = token.dropFirst() }
+        while let last = token.last, last == 0x20 || last == 0x09 { token = token.dropLast() }
+        return String(Substring(token))
     }
 
     private func authenticate(_ token: String, _ request: Request, _ context: Context, _ next: (Request, Context) async throws -> Response) async throws -> Response {

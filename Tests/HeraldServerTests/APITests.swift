@@ -66,6 +66,14 @@ import Testing
             #expect(noToken.header("WWW-Authenticate") == "Bearer")
             #expect(try await herald.call(.GET, "/api/hooks", token: "hrld_forged").status == 401)
             #expect(try await herald.call(.GET, "/api/hooks", token: nil, headers: ["Authorization": "Basic eDp5"]).status == 401)
+            // The scheme is read in any case, blanks around the token are dropped; a token that is
+            // only a prefix of a valid one, or no token, is refused.
+            for header in ["bearer \(bde.token)", "BEARER   \(bde.token)", "bEaReR \t\(bde.token) \t"] {
+                #expect(try await herald.call(.GET, "/api/hooks", token: nil, headers: ["Authorization": header]).status == 200, "\(header)")
+            }
+            for header in ["Bearer \(bde.token.dropLast())", "Bearer ", "Bearer", "Bearerx \(bde.token)", "Bearer\t\(bde.token)"] {
+                #expect(try await herald.call(.GET, "/api/hooks", token: nil, headers: ["Authorization": header]).status == 401, "\(header)")
+            }
             // A team token cannot emit events or manage teams.
             #expect(try await herald.emit(bde.token, #"{"type":"lead.created","data":{"lead_id":"x"}}"#).status == 403)
             #expect(try await herald.call(.POST, "/api/teams", token: bde.token, body: #"{"name":"X","slug":"x"}"#).status == 403)
