@@ -5,7 +5,7 @@ import HeraldCore
 extension SQLiteStore: DeliveryStore {
     public func fanOutBatch(limit: Int) async throws -> FanOutBatch {
         try await pool.read { db in
-            let cursor = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'fanout_seq'") ?? 0
+            let cursor = try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'fanout_seq'")) ?? 0
             let events = try Row.fetchAll(
                 db.cachedStatement(sql: "SELECT \(Self.eventColumns) FROM events WHERE seq > ? AND target_hook_id IS NULL ORDER BY seq LIMIT ?"),
                 arguments: [cursor, limit]
@@ -20,7 +20,7 @@ extension SQLiteStore: DeliveryStore {
 
     public func commitFanOut(_ plan: FanOutPlan, now: Date) async throws -> Int? {
         try await pool.write { db in
-            try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'fanout_seq' AND value = ?", arguments: [plan.through, plan.after])
+            try db.cachedStatement(sql: "UPDATE meta SET value = ? WHERE key = 'fanout_seq' AND value = ?").execute(arguments: [plan.through, plan.after])
             guard db.changesCount == 1 else { return nil }
             let rows = plan.newDeliveries(routedBy: try self.activeHooks(db), now: now)
             for row in rows { try Self.insert(row, now: now, in: db) }

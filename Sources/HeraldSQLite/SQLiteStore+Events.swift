@@ -13,7 +13,7 @@ extension SQLiteStore: EventStore {
     /// Appends in the caller's transaction, numbering from the `event_seq` counter so `seq` stays
     /// gap-free even when a transaction rolls back.
     static func append(_ events: [NewEvent], targetHookID: Int64?, in db: Database) throws -> [AppendedEvent] {
-        var seq = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'event_seq'") ?? 0
+        var seq = try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'event_seq'")) ?? 0
         var results: [AppendedEvent] = []
         results.reserveCapacity(events.count)
         let insert = try db.cachedStatement(
@@ -38,7 +38,7 @@ extension SQLiteStore: EventStore {
             )
             results.append(AppendedEvent(event: event, duplicate: false))
         }
-        try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'event_seq'", arguments: [seq])
+        try db.cachedStatement(sql: "UPDATE meta SET value = ? WHERE key = 'event_seq'").execute(arguments: [seq])
         return results
     }
 
@@ -83,7 +83,8 @@ extension SQLiteStore: EventStore {
     }
 
     public func lastSeq() async throws -> Int64 {
-        try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'event_seq'") ?? 0 }
+        // Read after every commit of events (the changes feeds' signal): a cached statement.
+        try await pool.read { db in try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'event_seq'")) ?? 0 }
     }
 
     /// The columns ``indexedEvent(_:)`` reads by position (the engine's hot path).
