@@ -317,7 +317,7 @@ public final class ClaimReport: Sendable {
 /// A batch of finished attempts, as a store records it inside its transaction: for each result,
 /// its delivery's new state (``AttemptResult/lifecycle``), its attempt, and the ``syncCursorMove(for:)``
 /// it makes; then, for each hook with recorded results (``hookIDs``, in that order), the
-/// ``change(forHook:recorded:failingSince:circuit:)`` to save from its stored `failing_since` and breaker.
+/// ``change(forHook:recorded:stored:)`` to save, from its health as stored.
 public struct RecordTurn: Sendable {
     public let results: [AttemptResult]
     public let health: HookHealth
@@ -342,10 +342,14 @@ public struct RecordTurn: Sendable {
 
     /// What the hook's recorded results do to it (``HookHealth/update(after:failingSince:)``, by the
     /// hook's own rule where it has one): its `last_response`, its failure run, and whether it is
-    /// disabled now.
-    public func change(forHook hookID: Int64, recorded: Set<String>, failingSince: Date?, circuit: CircuitState = CircuitState()) -> HookHealth.Update? {
+    /// disabled now. Nil when they leave its row as `stored` holds it — a healthy hook's successes,
+    /// turn after turn — so no store writes (or, shared by nodes, locks) that row for nothing.
+    public func change(forHook hookID: Int64, recorded: Set<String>, stored: HookHealth.Stored) -> HookHealth.Update? {
         let results = (byHook[hookID] ?? []).filter { recorded.contains($0.attempt.deliveryID) }
-        return (results.last?.hookHealth ?? health).update(after: results, failingSince: failingSince, circuit: circuit)
+        guard let update = (results.last?.hookHealth ?? health).update(after: results, failingSince: stored.failingSince, circuit: stored.circuit),
+            !update.changesNothing(stored)
+        else { return nil }
+        return update
     }
 
     /// Whether the recorded results may have made work due for another node: a retry, an ordered

@@ -33,11 +33,23 @@ extension HookHealth {
         public var disableReason: String?
         public var circuit: CircuitState = CircuitState()
 
-        /// Whether saving this leaves a hook whose health is stored as given as it was: the same
-        /// last response, failure run and breaker, and no reason to disable it. A store may then
-        /// leave the hook's row alone (a healthy hook's successes, turn after turn).
-        public func changesNothing(lastResponse: LastResponse, failingSince: Date?, circuit: CircuitState) -> Bool {
-            disableReason == nil && self.lastResponse == lastResponse && self.failingSince == failingSince && self.circuit == circuit
+        /// Whether saving this leaves the hook's row as `stored` holds it: the same last response,
+        /// failure run and breaker, and no reason to disable it.
+        func changesNothing(_ stored: Stored) -> Bool {
+            disableReason == nil && lastResponse == stored.lastResponse && failingSince == stored.failingSince && circuit == stored.circuit
+        }
+    }
+
+    /// A hook's health as its row holds it, which a record's ``Update`` starts from.
+    public struct Stored: Sendable, Hashable {
+        public var lastResponse: LastResponse
+        public var failingSince: Date?
+        public var circuit: CircuitState
+
+        public init(lastResponse: LastResponse, failingSince: Date?, circuit: CircuitState = CircuitState()) {
+            self.lastResponse = lastResponse
+            self.failingSince = failingSince
+            self.circuit = circuit
         }
     }
 

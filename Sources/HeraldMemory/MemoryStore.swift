@@ -826,7 +826,10 @@ extension MemoryStore {
         }
         for hookID in turn.hookIDs {
             guard var hook = hookRows[hookID],
-                let change = turn.change(forHook: hookID, recorded: recorded, failingSince: hook.failingSince, circuit: hook.circuit)
+                let change = turn.change(
+                    forHook: hookID, recorded: recorded,
+                    stored: HookHealth.Stored(lastResponse: hook.lastResponse, failingSince: hook.failingSince, circuit: hook.circuit)
+                )
             else { continue }
             hook.circuit = change.circuit
             hook.lastResponse = change.lastResponse

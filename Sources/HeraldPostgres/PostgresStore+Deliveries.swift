@@ -354,24 +354,17 @@ extension PostgresStore: DeliveryStore {
         return recorded
     }
 
-    /// A hook's health as its row holds it.
-    struct StoredHealth {
-        var lastResponse: LastResponse
-        var failingSince: Date?
-        var circuit: CircuitState
-    }
-
     /// The hooks' health as stored; with `locking`, their rows locked in ascending order (for an
     /// update that leaves their keys alone, so a delivery inserted for one meanwhile is not held up).
-    static func health(of hookIDs: [Int64], locking: Bool, in db: SQL) async throws -> [Int64: StoredHealth] {
-        var stored: [Int64: StoredHealth] = [:]
+    static func health(of hookIDs: [Int64], locking: Bool, in db: SQL) async throws -> [Int64: HookHealth.Stored] {
+        var stored: [Int64: HookHealth.Stored] = [:]
         for row in try await db.all(
             """
             SELECT id, failing_since, breaker_failures, breaker_open_until, breaker_cooldown, last_response_code, last_response_status,
                 last_response_message FROM hooks WHERE id = ANY(\(hookIDs)) ORDER BY id \(unescaped: locking ? "FOR NO KEY UPDATE" : "")
             """
         ) {
-            stored[try row("id", as: Int64.self)] = StoredHealth(
+            stored[try row("id", as: Int64.self)] = HookHealth.Stored(
                 lastResponse: LastResponse(code: try row("last_response_code"), status: try row("last_response_status"), message: try row("last_response_message")),
                 failingSince: try row.optionalDate("failing_since"),
                 circuit: CircuitState(
@@ -384,12 +377,9 @@ extension PostgresStore: DeliveryStore {
 
     /// What the turn's recorded results change in each of the hooks' rows, leaving out the hooks
     /// whose row they leave as it is.
-    static func changes(_ turn: RecordTurn, recorded: Set<String>, of hookIDs: [Int64], stored: [Int64: StoredHealth]) -> [(hookID: Int64, update: HookHealth.Update)] {
+    static func changes(_ turn: RecordTurn, recorded: Set<String>, of hookIDs: [Int64], stored: [Int64: HookHealth.Stored]) -> [(hookID: Int64, update: HookHealth.Update)] {
         hookIDs.compactMap { hookID in
-            guard let health = stored[hookID],
-                let change = turn.change(forHook: hookID, recorded: recorded, failingSince: health.failingSince, circuit: health.circuit),
-                !change.changesNothing(lastResponse: health.lastResponse, failingSince: health.failingSince, circuit: health.circuit)
-            else { return nil }
+            guard let health = stored[hookID], let change = turn.change(forHook: hookID, recorded: recorded, stored: health) else { return nil }
             return (hookID, change)
         }
     }

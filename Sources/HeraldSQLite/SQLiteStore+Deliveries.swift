@@ -203,7 +203,12 @@ extension SQLiteStore: DeliveryStore {
                 attempt.responseBody, attempt.errorClass?.rawValue, attempt.errorMessage,
             ])
         }
-        let select = try db.cachedStatement(sql: "SELECT failing_since, breaker_failures, breaker_open_until, breaker_cooldown FROM hooks WHERE id = ?")
+        let select = try db.cachedStatement(
+            sql: """
+                SELECT failing_since, breaker_failures, breaker_open_until, breaker_cooldown, last_response_code, last_response_status,
+                    last_response_message FROM hooks WHERE id = ?
+                """
+        )
         let update = try db.cachedStatement(
             sql: """
                 UPDATE hooks SET last_response_code = ?, last_response_status = ?, last_response_message = ?, failing_since = ?,
@@ -215,9 +220,12 @@ extension SQLiteStore: DeliveryStore {
         )
         for hookID in turn.hookIDs {
             guard let row = try Row.fetchOne(select, arguments: [hookID]) else { continue }
-            let circuit = CircuitState(failures: row[1], openUntil: (row[2] as Double?).map(Date.init(unixSeconds:)), cooldownSeconds: row[3])
-            guard let change = turn.change(forHook: hookID, recorded: recorded, failingSince: (row[0] as Double?).map(Date.init(unixSeconds:)), circuit: circuit)
-            else { continue }
+            let stored = HookHealth.Stored(
+                lastResponse: LastResponse(code: row[4], status: row[5], message: row[6]), failingSince: (row[0] as Double?).map(Date.init(unixSeconds:)),
+                circuit: CircuitState(failures: row[1], openUntil: (row[2] as Double?).map(Date.init(unixSeconds:)), cooldownSeconds: row[3])
+            )
+            // A hook whose row the results leave as it is (a healthy hook's successes) is not written.
+            guard let change = turn.change(forHook: hookID, recorded: recorded, stored: stored) else { continue }
             if change.disableReason != nil { try hooksChanged(db) }
             try update.execute(arguments: [
                 change.lastResponse.code, change.lastResponse.status, change.lastResponse.message, change.failingSince?.unixSeconds,

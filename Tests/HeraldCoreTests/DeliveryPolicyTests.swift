@@ -100,9 +100,45 @@ import Testing
         let server = HookHealth(disableAfter: .seconds(5 * 86_400))
         // Two hours of failures: the server's five days are far off; the hook's own hour is past.
         let own = RecordTurn(results: [failed(at: 7200, health: HookHealth(disableAfter: .seconds(3600)))], health: server)
-        #expect(own.change(forHook: 7, recorded: ["d7200.0"], failingSince: start)?.disableReason != nil)
+        let stored = HookHealth.Stored(lastResponse: LastResponse(code: nil, status: "unused", message: nil), failingSince: start)
+        #expect(own.change(forHook: 7, recorded: ["d7200.0"], stored: stored)?.disableReason != nil)
         let serverRule = RecordTurn(results: [failed(at: 7200, health: nil)], health: server)
-        #expect(serverRule.change(forHook: 7, recorded: ["d7200.0"], failingSince: start)?.disableReason == nil)
+        #expect(serverRule.change(forHook: 7, recorded: ["d7200.0"], stored: stored) != nil)
+        #expect(serverRule.change(forHook: 7, recorded: ["d7200.0"], stored: stored)?.disableReason == nil)
+    }
+
+    /// A record writes a hook's row only when its results change it: a healthy hook's successes,
+    /// turn after turn, leave it alone (every store asks this; PostgreSQL then neither locks nor
+    /// writes the row), while a first success, a failure or a run that goes on is saved.
+    @Test func aHookRowIsChangedOnlyWhenItsResultsChangeIt() {
+        let start = Date(timeIntervalSince1970: 1_000_000)
+        func result(_ id: String, status: Int) -> AttemptResult {
+            let attempt = Attempt(
+                deliveryID: id, number: 1, trigger: .first, startedAt: start, durationMs: 5, url: "https://example.org", requestHeaders: [],
+                requestBody: "", responseStatus: status, responseHeaders: [], responseBody: nil, errorClass: nil, errorMessage: nil
+            )
+            var lifecycle = DeliveryLifecycle(status: .inFlight, attemptsInRun: 0, redelivery: false, retries: true, nextAttemptAt: nil)
+            let action = lifecycle.finish(
+                .response(status: status, retryAfter: nil), now: start, schedule: RetrySchedule(delays: [.seconds(60)], jitter: 0), jitterUnit: 0
+            )
+            return AttemptResult(attempt: attempt, hookID: 7, lifecycle: lifecycle, action: action, succeeded: (200..<300).contains(status))
+        }
+        let healthy = HookHealth.Stored(lastResponse: LastResponse(code: 200, status: "active", message: "OK"), failingSince: nil)
+        let successes = RecordTurn(results: [result("a", status: 200), result("b", status: 204)], health: HookHealth())
+        // The last success answered 204: the last response changes, so the row is written …
+        #expect(successes.change(forHook: 7, recorded: ["a", "b"], stored: healthy)?.lastResponse.code == 204)
+        // … and a turn of 200s on a hook whose row already says so changes nothing.
+        let again = RecordTurn(results: [result("c", status: 200)], health: HookHealth())
+        #expect(again.change(forHook: 7, recorded: ["c"], stored: healthy) == nil)
+        // A result that was not recorded (its delivery deleted meanwhile) changes nothing either.
+        #expect(successes.change(forHook: 7, recorded: [], stored: healthy) == nil)
+        // A failure starts a run and counts toward the breaker.
+        let failure = RecordTurn(results: [result("d", status: 500)], health: HookHealth())
+        let failed = failure.change(forHook: 7, recorded: ["d"], stored: healthy)
+        #expect(failed?.failingSince != nil && failed?.circuit.failures == 1 && failed?.lastResponse.status == "failed")
+        // A success after it ends the run: written, though its last response reads as the healthy one.
+        let recovering = HookHealth.Stored(lastResponse: healthy.lastResponse, failingSince: start, circuit: failed?.circuit ?? CircuitState())
+        #expect(again.change(forHook: 7, recorded: ["c"], stored: recovering)?.failingSince == nil)
     }
 
     @Test func aCircuitBreakerOpensAfterARunOfFailuresAndOneProbeDecides() {
